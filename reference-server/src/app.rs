@@ -1,0 +1,148 @@
+//! Shared server state and the router that maps paths to endpoints.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+
+use crate::clients::ROOT_REALM;
+use crate::config::ServerConfig;
+use crate::endpoints;
+use crate::jwt::JwtSigner;
+use crate::response::{self, Body};
+use crate::tokens::TokenStore;
+
+/// Everything a request handler may need, shared by all connections.
+pub struct App {
+    pub config: ServerConfig,
+    pub tokens: TokenStore,
+    pub signer: JwtSigner,
+    /// `http://127.0.0.1:PORT`, known once the listener is bound.
+    pub base_url: String,
+    /// The resource server's connection to the introspection endpoint (flow steps 4–5).
+    pub http: HttpClient<HttpConnector, Full<Bytes>>,
+    /// Realms some client is registered in.
+    realms: Vec<String>,
+}
+
+/// The endpoints a realm serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+    Jwks,
+    /// `/.well-known/oauth-authorization-server` (RFC 8414) or `openid-configuration`.
+    Metadata,
+    Resource,
+}
+
+impl App {
+    pub fn new(config: ServerConfig, signer: JwtSigner, base_url: String) -> Arc<App> {
+        let realms = config.clients.realms();
+        let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+        Arc::new(App {
+            config,
+            tokens: TokenStore::default(),
+            signer,
+            base_url,
+            http,
+            realms,
+        })
+    }
+
+    /// The issuer identifier of a realm: `{base}/oauth2` for the root realm, ForgeRock style.
+    pub fn issuer(&self, realm: &str) -> String {
+        format!("{}{}", self.base_url, realm_prefix(realm))
+    }
+
+    /// The URL of one of a realm's endpoints.
+    pub fn endpoint_url(&self, realm: &str, endpoint: Endpoint) -> String {
+        let path = match endpoint {
+            Endpoint::Token => "/access_token",
+            Endpoint::Introspection => "/introspect",
+            Endpoint::Revocation => "/token/revoke",
+            Endpoint::Jwks => "/connect/jwk_uri",
+            Endpoint::Metadata => {
+                return format!(
+                    "{}/.well-known/oauth-authorization-server{}",
+                    self.base_url,
+                    realm_prefix(realm)
+                )
+            }
+            Endpoint::Resource => return format!("{}/api/resource", self.base_url),
+        };
+        format!("{}{path}", self.issuer(realm))
+    }
+
+    /// The audience of issued tokens: the resource server.
+    pub fn resource_audience(&self) -> String {
+        format!("{}/api", self.base_url)
+    }
+
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let Some((realm, endpoint)) = self.route(req.uri().path()) else {
+            return response::not_found();
+        };
+        match endpoint {
+            Endpoint::Token => endpoints::token::handle(&self, &realm, req).await,
+            Endpoint::Introspection => endpoints::introspection::handle(&self, &realm, req).await,
+            Endpoint::Revocation => endpoints::revocation::handle(&self, &realm, req).await,
+            Endpoint::Metadata | Endpoint::Jwks if req.method() != Method::GET => {
+                response::method_not_allowed("GET")
+            }
+            Endpoint::Metadata => endpoints::metadata::metadata(&self, &realm),
+            Endpoint::Jwks => endpoints::metadata::jwks(&self),
+            Endpoint::Resource => endpoints::resource::handle(&self, req).await,
+        }
+    }
+
+    /// Maps a path to (realm, endpoint). Realm paths follow ForgeRock AM:
+    /// `/oauth2/realms/root/realms/{realm}/...`; metadata follows RFC 8414 §3.1 path insertion.
+    fn route(&self, path: &str) -> Option<(String, Endpoint)> {
+        if path == "/api/resource" {
+            return Some((ROOT_REALM.into(), Endpoint::Resource));
+        }
+        if let Some(issuer_path) = path.strip_prefix("/.well-known/oauth-authorization-server") {
+            let (realm, rest) = self.split_realm(issuer_path)?;
+            return rest.is_empty().then_some((realm, Endpoint::Metadata));
+        }
+        let (realm, rest) = self.split_realm(path)?;
+        let endpoint = match rest {
+            "/access_token" => Endpoint::Token,
+            "/introspect" => Endpoint::Introspection,
+            "/token/revoke" => Endpoint::Revocation,
+            "/connect/jwk_uri" => Endpoint::Jwks,
+            "/.well-known/openid-configuration" => Endpoint::Metadata,
+            _ => return None,
+        };
+        Some((realm, endpoint))
+    }
+
+    /// Splits `/oauth2[/realms/root[/realms/{realm}]]{rest}` into the realm and `rest`.
+    fn split_realm<'p>(&self, path: &'p str) -> Option<(String, &'p str)> {
+        let rest = path.strip_prefix("/oauth2")?;
+        let Some(under_root) = rest.strip_prefix("/realms/root") else {
+            return Some((ROOT_REALM.into(), rest));
+        };
+        let Some(sub) = under_root.strip_prefix("/realms/") else {
+            return Some((ROOT_REALM.into(), under_root));
+        };
+        let (name, rest) = sub.split_at(sub.find('/').unwrap_or(sub.len()));
+        (name != ROOT_REALM && self.realms.iter().any(|r| r == name))
+            .then(|| (name.to_owned(), rest))
+    }
+}
+
+fn realm_prefix(realm: &str) -> String {
+    if realm == ROOT_REALM {
+        "/oauth2".into()
+    } else {
+        format!("/oauth2/realms/root/realms/{realm}")
+    }
+}

@@ -1,0 +1,273 @@
+//! Registered clients, loaded from a TOML file such as `fixtures/clients.toml`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// A client secret. Prints as redacted so it cannot reach a log by accident.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the few places that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in constant time: both sides are hashed to a fixed length first, so neither
+    /// the length nor the first differing byte of the stored secret shows in the timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        let stored = ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes());
+        let given = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
+        stored.as_ref().ct_eq(given.as_ref()).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How a client proves its identity at the token endpoint (RFC 7591 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: it has no secret and may not use the client credentials grant.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+fn default_auth_methods() -> Vec<AuthMethod> {
+    vec![AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+}
+
+fn default_grant_types() -> Vec<String> {
+    vec!["client_credentials".into()]
+}
+
+fn default_realms() -> Vec<String> {
+    vec![ROOT_REALM.into()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The realm that `/oauth2/...` (without `/realms/...`) serves.
+pub const ROOT_REALM: &str = "root";
+
+/// One registered client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    pub id: String,
+    /// Absent for public clients.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default = "default_auth_methods")]
+    pub auth_methods: Vec<AuthMethod>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    /// Scopes the client may be granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Scopes granted when the request names none (RFC 6749 §3.3).
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    /// Realms the client is registered in; `root` is the default realm.
+    #[serde(default = "default_realms")]
+    pub realms: Vec<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Token lifetime for this client, overriding the server's.
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+    /// May introspect any token (a resource server); every client may introspect its own.
+    #[serde(default)]
+    pub introspect: bool,
+    /// Free text for people reading the fixture file.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret.is_none() || self.auth_methods.contains(&AuthMethod::None)
+    }
+
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    pub fn in_realm(&self, realm: &str) -> bool {
+        self.realms.iter().any(|r| r == realm)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientsFile {
+    #[serde(rename = "client", default)]
+    clients: Vec<Client>,
+}
+
+/// Why a clients file could not be used.
+#[derive(Debug)]
+pub struct ClientsError(pub String);
+
+impl fmt::Display for ClientsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ClientsError {}
+
+/// All registered clients, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRegistry {
+    by_id: HashMap<String, Client>,
+}
+
+/// The fixture registrations, compiled in so the in-process server needs no files.
+pub const FIXTURE_CLIENTS: &str = include_str!("../../fixtures/clients.toml");
+
+impl ClientRegistry {
+    /// The clients in `fixtures/clients.toml`.
+    pub fn fixtures() -> ClientRegistry {
+        ClientRegistry::from_toml(FIXTURE_CLIENTS, "fixtures/clients.toml")
+            .expect("the compiled-in fixtures/clients.toml is valid")
+    }
+
+    pub fn from_file(path: &Path) -> Result<ClientRegistry, ClientsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientsError(format!("cannot read {}: {e}", path.display())))?;
+        ClientRegistry::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a clients file; `origin` names it in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<ClientRegistry, ClientsError> {
+        let file: ClientsFile =
+            toml::from_str(text).map_err(|e| ClientsError(format!("{origin}: {e}")))?;
+        let mut by_id = HashMap::new();
+        for client in file.clients {
+            if client.id.is_empty() {
+                return Err(ClientsError(format!("{origin}: a client has an empty id")));
+            }
+            if let Some(bad) = client
+                .default_scopes
+                .iter()
+                .find(|s| !client.scopes.contains(s))
+            {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' has default scope '{bad}' that is not among its scopes",
+                    client.id
+                )));
+            }
+            if !client.is_public() && client.secret.as_ref().is_none_or(|s| s.0.is_empty()) {
+                return Err(ClientsError(format!(
+                    "{origin}: confidential client '{}' needs a non-empty secret",
+                    client.id
+                )));
+            }
+            if let Some(old) = by_id.insert(client.id.clone(), client) {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' is registered twice",
+                    old.id
+                )));
+            }
+        }
+        Ok(ClientRegistry { by_id })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Client> {
+        self.by_id.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Client> {
+        self.by_id.values()
+    }
+
+    /// Every realm some client is registered in, plus the root realm.
+    pub fn realms(&self) -> Vec<String> {
+        let mut realms: Vec<String> = self.iter().flat_map(|c| c.realms.clone()).collect();
+        realms.push(ROOT_REALM.into());
+        realms.sort();
+        realms.dedup();
+        realms
+    }
+
+    /// Scopes offered in a realm, sorted (for metadata `scopes_supported`).
+    pub fn scopes_in(&self, realm: &str) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .iter()
+            .filter(|c| c.in_realm(realm))
+            .flat_map(|c| c.scopes.clone())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("forgerock");
+        assert!(!format!("{s:?}").contains("forgerock"));
+        assert!(s.matches("forgerock"));
+        assert!(!s.matches("forgerocK"));
+        assert!(!s.matches("forgerock "));
+        assert!(!s.matches(""));
+    }
+
+    #[test]
+    fn fixtures_load() {
+        let reg = ClientRegistry::fixtures();
+        let c = reg.get("myClient").unwrap();
+        assert!(c.in_realm("alpha"));
+        assert!(reg.realms().contains(&"alpha".to_string()));
+    }
+
+    #[test]
+    fn bad_files_are_explained() {
+        let err =
+            ClientRegistry::from_toml("[[client]]\nid = \"a\"\nsecret = 3", "x.toml").unwrap_err();
+        assert!(err.0.starts_with("x.toml"), "{err}");
+        let err = ClientRegistry::from_toml(
+            "[[client]]\nid = \"a\"\nsecret = \"s\"\n[[client]]\nid = \"a\"\nsecret = \"t\"",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.0.contains("twice"), "{err}");
+        let err = ClientRegistry::from_toml(
+            "[[client]]\nid = \"a\"\nsecret = \"s\"\nscopes=[\"r\"]\ndefault_scopes=[\"w\"]",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.0.contains("default scope"), "{err}");
+    }
+}

@@ -1,0 +1,189 @@
+//! Server settings and the fault modes that make it break one rule on purpose.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::clients::ClientRegistry;
+
+/// Access token representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenFormat {
+    /// 256 random bits, base64url: the default.
+    #[default]
+    Opaque,
+    /// RFC 9068 JWT access token, RS256-signed; keys at `/oauth2/connect/jwk_uri`.
+    Jwt,
+}
+
+impl FromStr for TokenFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "opaque" => Ok(TokenFormat::Opaque),
+            "jwt" => Ok(TokenFormat::Jwt),
+            other => Err(format!("unknown token format '{other}' (opaque, jwt)")),
+        }
+    }
+}
+
+macro_rules! faults {
+    ($($variant:ident = $name:literal : $rule:literal;)*) => {
+        /// A rule the server breaks on purpose, so that grantcheck's own tests can prove each
+        /// conformance check catches the violation it claims to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Fault { $($variant),* }
+
+        impl Fault {
+            /// Every fault mode, in the order `serve --help` lists them.
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant),*];
+
+            /// The command-line name.
+            pub fn name(self) -> &'static str {
+                match self { $(Fault::$variant => $name),* }
+            }
+
+            /// The rule it breaks.
+            pub fn rule(self) -> &'static str {
+                match self { $(Fault::$variant => $rule),* }
+            }
+        }
+    };
+}
+
+faults! {
+    AcceptWrongSecret = "accept-wrong-secret":
+        "issues tokens whatever secret a known client presents (RFC 6749 §2.3.1, §5.2)";
+    CaseInsensitiveSecret = "case-insensitive-secret":
+        "compares secrets ignoring case (RFC 6749 §2.3.1)";
+    TrimCredentials = "trim-credentials":
+        "trims whitespace around client id and secret before comparing (RFC 6749 §2.3.1)";
+    BasicWithoutFormDecoding = "basic-without-form-decoding":
+        "does not form-decode id and secret inside Basic (RFC 6749 §2.3.1, Appendix B)";
+    AcceptDisabledClient = "accept-disabled-client":
+        "issues tokens to disabled clients (RFC 6749 §2.3.1)";
+    AcceptCredentialsInQuery = "accept-credentials-in-query":
+        "reads client_id/client_secret from the URL query (RFC 6749 §2.3.1)";
+    AcceptGetTokenRequest = "accept-get-token-request":
+        "issues tokens for GET requests with parameters in the query (RFC 6749 §3.2)";
+    AcceptRepeatedParameters = "accept-repeated-parameters":
+        "lets a repeated parameter's last value win instead of refusing it (RFC 6749 §3.2)";
+    RejectUnknownParameters = "reject-unknown-parameters":
+        "refuses requests carrying unknown parameters (RFC 6749 §3.2: they must be ignored)";
+    WrongUnsupportedGrantError = "wrong-unsupported-grant-error":
+        "answers an unknown grant_type with invalid_request (RFC 6749 §5.2: unsupported_grant_type)";
+    InvalidClientWithoutChallenge = "invalid-client-without-challenge":
+        "answers failed Basic authentication with 400 and no WWW-Authenticate (RFC 6749 §5.2)";
+    ErrorsNotJson = "errors-not-json":
+        "sends token endpoint errors as text/html (RFC 6749 §5.2)";
+    SilentlyReduceScope = "silently-reduce-scope":
+        "drops scopes the client may not have and omits `scope` from the response (RFC 6749 §3.3, §5.1)";
+    OmitCacheControl = "omit-cache-control":
+        "omits Cache-Control: no-store from token responses (RFC 6749 §5.1)";
+    OmitPragma = "omit-pragma":
+        "omits Pragma: no-cache from token responses (RFC 6749 §5.1)";
+    ExpiresInAsString = "expires-in-as-string":
+        "sends expires_in as a JSON string (RFC 6749 §5.1, Appendix A.14)";
+    IssueRefreshToken = "issue-refresh-token":
+        "includes a refresh_token in client credentials responses (RFC 6749 §4.4.3)";
+    IntrospectionWithoutAuthentication = "introspection-without-authentication":
+        "answers introspection requests from unauthenticated callers (RFC 7662 §2.1)";
+    ExpiredTokensActive = "expired-tokens-active":
+        "reports expired tokens active and keeps them (RFC 7662 §2.2)";
+    InactiveIntrospectionLeaksClaims = "inactive-introspection-leaks-claims":
+        "adds claims to active:false answers for known tokens (RFC 7662 §2.2)";
+    IgnoreRevocation = "ignore-revocation":
+        "answers 200 to revocation but keeps the token active (RFC 7009 §2.2)";
+    RevokeOtherClientsTokens = "revoke-other-clients-tokens":
+        "lets any client revoke any token (RFC 7009 §2.1)";
+    RevocationUnknownTokenError = "revocation-unknown-token-error":
+        "answers 400 when asked to revoke an unknown token (RFC 7009 §2.2)";
+    MetadataIssuerMismatch = "metadata-issuer-mismatch":
+        "publishes an issuer with a trailing slash in its metadata (RFC 8414 §3.3)";
+    ResourceAcceptsInactiveTokens = "resource-accepts-inactive-tokens":
+        "the resource server serves requests whatever introspection says (RFC 6750 §3.1)";
+    ResourceIgnoresScope = "resource-ignores-scope":
+        "the resource server does not enforce its required scope (RFC 6750 §3.1)";
+    ResourceChallengeMissing = "resource-challenge-missing":
+        "the resource server answers 401 without WWW-Authenticate (RFC 6750 §3)";
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown fault mode '{s}' (see `grantcheck serve --help`)"))
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub clients: ClientRegistry,
+    /// Default access token lifetime; a client's `token_ttl_secs` overrides it.
+    pub token_ttl: Duration,
+    pub token_format: TokenFormat,
+    pub faults: HashSet<Fault>,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// A request's headers must arrive within this time.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this time.
+    pub body_timeout: Duration,
+    /// How often expired tokens are purged from memory.
+    pub purge_interval: Duration,
+    /// The scope `GET /api/resource` requires (RFC 6750 §3.1 `insufficient_scope`).
+    pub resource_scope: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            clients: ClientRegistry::fixtures(),
+            token_ttl: Duration::from_secs(3600),
+            token_format: TokenFormat::Opaque,
+            faults: HashSet::new(),
+            max_body_bytes: 64 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            purge_interval: Duration::from_secs(1),
+            resource_scope: "write".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn has(&self, fault: Fault) -> bool {
+        self.faults.contains(&fault)
+    }
+
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.faults.insert(fault);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_round_trip_and_are_unique() {
+        let mut seen = HashSet::new();
+        for f in Fault::ALL {
+            assert_eq!(f.name().parse::<Fault>().unwrap(), *f);
+            assert!(seen.insert(f.name()));
+        }
+        assert!("nope".parse::<Fault>().is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Token introspection (RFC 7662).
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::config::Fault;
+use crate::request::{authenticate, read_form};
+use crate::response::{self, Body, ErrorCode, OAuthError};
+use crate::tokens::unix_now;
+
+pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
+    match introspect(app, realm, req).await {
+        Ok(body) => {
+            let mut response = response::json(StatusCode::OK, &body);
+            response::no_store(&mut response, false);
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn introspect(app: &App, realm: &str, req: Request<Incoming>) -> Result<Value, OAuthError> {
+    let config = &app.config;
+    if req.method() != Method::POST {
+        return Err(OAuthError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            ..OAuthError::bad_request(ErrorCode::InvalidRequest, "introspection requires POST")
+        });
+    }
+    let (parts, body) = req.into_parts();
+    let form = read_form(&parts.headers, body, config).await?;
+    // RFC 7662 §2.1: the endpoint MUST require some form of authorization from the caller.
+    let caller = if config.has(Fault::IntrospectionWithoutAuthentication) {
+        None
+    } else {
+        Some(authenticate(
+            config,
+            &parts.headers,
+            &form,
+            realm,
+            &app.issuer(realm),
+        )?)
+    };
+    let Some(token) = form.get("token") else {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "missing required parameter token",
+        ));
+    };
+    // token_type_hint is optional and this server holds only access tokens, so any hint
+    // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
+    let Some(record) = app.tokens.get(token) else {
+        return Ok(json!({"active": false}));
+    };
+    let now = unix_now();
+    let fresh = !record.is_expired(now) || config.has(Fault::ExpiredTokensActive);
+    // A caller that may not see this token learns nothing about it (RFC 7662 §2.2).
+    let allowed = caller.is_none_or(|c| c.introspect || *c.id == *record.client_id);
+    if !(fresh && allowed && *record.realm == *realm) {
+        if config.has(Fault::InactiveIntrospectionLeaksClaims) {
+            return Ok(json!({
+                "active": false,
+                "client_id": &*record.client_id,
+                "exp": record.expires_at,
+                "scope": &*record.scope,
+            }));
+        }
+        return Ok(json!({"active": false}));
+    }
+    Ok(json!({
+        "active": true,
+        "scope": &*record.scope,
+        "client_id": &*record.client_id,
+        "token_type": "Bearer",
+        "exp": record.expires_at,
+        "iat": record.issued_at,
+        "iss": app.issuer(realm),
+        "sub": &*record.client_id,
+        "aud": app.resource_audience(),
+        "jti": record.jti,
+    }))
+}

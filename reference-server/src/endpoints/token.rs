@@ -1,0 +1,254 @@
+//! The token endpoint: the client credentials grant (RFC 6749 §4.4, responses §5.1/§5.2).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::App;
+use crate::clients::Client;
+use crate::config::{Fault, TokenFormat};
+use crate::form::Form;
+use crate::request::{authenticate, parse_form, read_form};
+use crate::response::{self, Body, ErrorCode, OAuthError};
+use crate::tokens::{random_token, unix_now, TokenRecord};
+
+const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
+    match issue(app, realm, req).await {
+        Ok(response) => response,
+        Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn issue(
+    app: &App,
+    realm: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, OAuthError> {
+    let config = &app.config;
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or("").as_bytes();
+    let mut form = match parts.method {
+        Method::POST => read_form(&parts.headers, body, config).await?,
+        Method::GET if config.has(Fault::AcceptGetTokenRequest) => parse_form(query, config)?,
+        _ => return Ok(response::method_not_allowed("POST")),
+    };
+    if config.has(Fault::AcceptCredentialsInQuery) {
+        if let Ok(query) = Form::parse(query, true) {
+            for name in ["client_id", "client_secret"] {
+                if let Some(value) = query.get(name) {
+                    form.insert_if_absent(name, value);
+                }
+            }
+        }
+    }
+    let challenge_realm = app.issuer(realm);
+    let client = authenticate(config, &parts.headers, &form, realm, &challenge_realm)?;
+
+    match form.get("grant_type") {
+        None => {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidRequest,
+                "missing required parameter grant_type",
+            ))
+        }
+        Some(CLIENT_CREDENTIALS) => {}
+        Some(_) if config.has(Fault::WrongUnsupportedGrantError) => {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidRequest,
+                "grant_type is not supported",
+            ))
+        }
+        Some(_) => {
+            return Err(OAuthError::bad_request(
+                ErrorCode::UnsupportedGrantType,
+                "only the client_credentials grant is supported",
+            ))
+        }
+    }
+    if config.has(Fault::RejectUnknownParameters) {
+        const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
+        if form.names().any(|n| !KNOWN.contains(&n)) {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidRequest,
+                "unknown parameter",
+            ));
+        }
+    }
+    if !client.allows_grant(CLIENT_CREDENTIALS) {
+        return Err(OAuthError::bad_request(
+            ErrorCode::UnauthorizedClient,
+            "the client is not allowed the client_credentials grant",
+        ));
+    }
+    let reduce = config.has(Fault::SilentlyReduceScope);
+    let scope = grant_scope(client, form.get("scope"), reduce)?;
+
+    let now = unix_now();
+    let ttl = client
+        .token_ttl_secs
+        .unwrap_or(config.token_ttl.as_secs())
+        .max(1);
+    let record = TokenRecord {
+        client_id: client.id.as_str().into(),
+        realm: realm.into(),
+        scope: scope.as_str().into(),
+        issued_at: now,
+        expires_at: now + ttl,
+        jti: random_token(16),
+    };
+    let access_token = match config.token_format {
+        TokenFormat::Opaque => random_token(32),
+        TokenFormat::Jwt => app.signer.sign(&json!({
+            "iss": app.issuer(realm),
+            "sub": client.id,
+            "aud": app.resource_audience(),
+            "client_id": client.id,
+            "scope": scope,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": record.jti,
+        })),
+    };
+    app.tokens.insert(access_token.clone(), record);
+
+    let body = TokenResponse {
+        access_token: &access_token,
+        token_type: "Bearer",
+        expires_in: if config.has(Fault::ExpiresInAsString) {
+            ExpiresIn::Text(ttl.to_string())
+        } else {
+            ExpiresIn::Seconds(ttl)
+        },
+        scope: (!reduce).then_some(scope.as_str()),
+        refresh_token: config
+            .has(Fault::IssueRefreshToken)
+            .then(|| random_token(32)),
+    };
+    let mut response = response::json(StatusCode::OK, &body);
+    if !config.has(Fault::OmitCacheControl) {
+        response::no_store(&mut response, false);
+    }
+    if !config.has(Fault::OmitPragma) {
+        response
+            .headers_mut()
+            .insert(hyper::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: ExpiresIn,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ExpiresIn {
+    Seconds(u64),
+    Text(String),
+}
+
+/// The scope to grant (RFC 6749 §3.3): the request's scopes if the client may have all of
+/// them, its default scopes if it asked for none, `invalid_scope` otherwise.
+fn grant_scope(
+    client: &Client,
+    requested: Option<&str>,
+    reduce: bool,
+) -> Result<String, OAuthError> {
+    let no_default = || {
+        OAuthError::bad_request(
+            ErrorCode::InvalidScope,
+            "no scope requested and the client has no default scope",
+        )
+    };
+    let Some(requested) = requested else {
+        if client.default_scopes.is_empty() {
+            return Err(no_default());
+        }
+        return Ok(client.default_scopes.join(" "));
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for token in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !is_scope_token(token) {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidScope,
+                "scope contains characters outside the scope-token grammar",
+            ));
+        }
+        if !client.scopes.iter().any(|s| s == token) {
+            if reduce {
+                continue;
+            }
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidScope,
+                "the requested scope is unknown or not allowed for this client",
+            ));
+        }
+        if !granted.contains(&token) {
+            granted.push(token);
+        }
+    }
+    if granted.is_empty() {
+        if client.default_scopes.is_empty() {
+            return Err(no_default());
+        }
+        return Ok(client.default_scopes.join(" "));
+    }
+    Ok(granted.join(" "))
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_token(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// The `errors-not-json` fault: an HTML error page instead of the JSON error body.
+fn html_error(error: OAuthError) -> Response<Body> {
+    let page = format!(
+        "<html><body><h1>Error</h1><p>{}</p></body></html>",
+        error.code.as_str()
+    );
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    *response.status_mut() = error.status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::ClientRegistry;
+
+    #[test]
+    fn scope_rules() {
+        let reg = ClientRegistry::fixtures();
+        let a = reg.get("myClient").unwrap();
+        assert_eq!(grant_scope(a, None, false).unwrap(), "write");
+        assert_eq!(
+            grant_scope(a, Some("read  write read"), false).unwrap(),
+            "read write"
+        );
+        assert!(grant_scope(a, Some("admin"), false).is_err());
+        assert!(grant_scope(a, Some("READ"), false).is_err());
+        assert!(grant_scope(a, Some("re\"ad"), false).is_err());
+        assert_eq!(grant_scope(a, Some("read admin"), true).unwrap(), "read");
+        assert_eq!(grant_scope(a, Some(" "), false).unwrap(), "write");
+    }
+}

@@ -1,0 +1,32 @@
+//! grantcheck's reference OAuth 2.0 authorization server and resource server.
+//!
+//! It implements the client credentials grant (RFC 6749 §4.4), introspection (RFC 7662),
+//! revocation (RFC 7009), metadata (RFC 8414) and a protected resource (RFC 6750) correctly,
+//! so that grantcheck works out of the box; fault modes ([`Fault`]) make it break one rule on
+//! purpose so that the suite's own tests can prove its checks catch violations.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use reference_server::{ReferenceServer, ServerConfig};
+//! let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("token endpoint: {}", server.token_url("root"));
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod app;
+pub mod clients;
+pub mod config;
+mod endpoints;
+pub mod form;
+pub mod jwt;
+mod request;
+mod response;
+mod server;
+pub mod tokens;
+
+pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
+pub use config::{Fault, ServerConfig, TokenFormat};
+pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
+pub use jwt::JwtSigner;
+pub use server::ReferenceServer;

@@ -1,0 +1,240 @@
+//! Reading requests: bounded bodies, form content type, and client authentication
+//! (RFC 6749 §2.3: `client_secret_basic` with form-encoded id and secret, or `client_secret_post`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{HeaderMap, StatusCode};
+
+use crate::clients::{AuthMethod, Client};
+use crate::config::{Fault, ServerConfig};
+use crate::form::{decode_component, Form, FormError};
+use crate::response::{ErrorCode, OAuthError};
+
+/// Reads the whole body, refusing more than `limit` bytes (413) or a body slower than
+/// `timeout` (408), so neither a large nor a dripping request can hold the server.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, OAuthError> {
+    let too_large = OAuthError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: ErrorCode::InvalidRequest,
+        description: "request body too large",
+        challenge: None,
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large);
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
+        Ok(Err(_)) => Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "request body could not be read",
+        )),
+        Err(_) => Err(OAuthError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: ErrorCode::InvalidRequest,
+            description: "request body not received in time",
+            challenge: None,
+        }),
+    }
+}
+
+/// True when the request declares a form body; the media type is case-insensitive and may
+/// carry parameters such as `charset` (RFC 9110 §8.3.1).
+pub fn is_form_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Parses a form body, mapping malformed input to `invalid_request`.
+pub fn parse_form(body: &[u8], config: &ServerConfig) -> Result<Form, OAuthError> {
+    Form::parse(body, config.has(Fault::AcceptRepeatedParameters)).map_err(form_error)
+}
+
+/// A form problem as a 400 `invalid_request`.
+pub fn form_error(e: FormError) -> OAuthError {
+    let description = match e {
+        FormError::BadPercentEscape => "malformed percent-encoding in the request",
+        FormError::NotUtf8 => "request parameters must be UTF-8",
+        FormError::Repeated(_) => "request parameters must not be repeated",
+        FormError::TooManyParameters => "too many request parameters",
+    };
+    OAuthError::bad_request(ErrorCode::InvalidRequest, description)
+}
+
+/// Requires a form body: content type, size and encoding.
+pub async fn read_form(
+    headers: &HeaderMap,
+    body: Incoming,
+    config: &ServerConfig,
+) -> Result<Form, OAuthError> {
+    if !is_form_content_type(headers) {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = read_body(headers, body, config.max_body_bytes, config.body_timeout).await?;
+    parse_form(&bytes, config)
+}
+
+/// The credentials a request carries, before they are checked.
+struct Presented {
+    id: String,
+    secret: Option<String>,
+    method: AuthMethod,
+}
+
+/// Authenticates the calling client. `realm` is the realm whose endpoint was called and
+/// `challenge_realm` the label put into `WWW-Authenticate`.
+pub fn authenticate<'a>(
+    config: &'a ServerConfig,
+    headers: &HeaderMap,
+    form: &Form,
+    realm: &str,
+    challenge_realm: &str,
+) -> Result<&'a Client, OAuthError> {
+    let presented = presented_credentials(config, headers, form, challenge_realm)?;
+    let failed = |description| {
+        if presented.method == AuthMethod::ClientSecretBasic
+            && config.has(Fault::InvalidClientWithoutChallenge)
+        {
+            OAuthError::bad_request(ErrorCode::InvalidClient, description)
+        } else {
+            OAuthError::invalid_client(challenge_realm, description)
+        }
+    };
+    let trim = config.has(Fault::TrimCredentials);
+    let id = if trim {
+        presented.id.trim()
+    } else {
+        &presented.id
+    };
+    let Some(client) = config.clients.get(id) else {
+        return Err(failed("client authentication failed"));
+    };
+    let Some(secret) = presented.secret.as_deref() else {
+        if client.is_public() {
+            return Err(OAuthError::bad_request(
+                ErrorCode::UnauthorizedClient,
+                "public clients may not use this endpoint",
+            ));
+        }
+        return Err(failed("client authentication failed"));
+    };
+    let Some(stored) = client.secret.as_ref() else {
+        return Err(failed("client authentication failed"));
+    };
+    let secret_ok = if config.has(Fault::AcceptWrongSecret) {
+        true
+    } else if config.has(Fault::CaseInsensitiveSecret) {
+        stored.expose().eq_ignore_ascii_case(secret)
+    } else if trim {
+        stored.matches(secret.trim())
+    } else {
+        stored.matches(secret)
+    };
+    let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
+    let method_ok = client.auth_methods.contains(&presented.method);
+    if !secret_ok || !enabled || !method_ok || !client.in_realm(realm) {
+        return Err(failed("client authentication failed"));
+    }
+    Ok(client)
+}
+
+fn presented_credentials(
+    config: &ServerConfig,
+    headers: &HeaderMap,
+    form: &Form,
+    challenge_realm: &str,
+) -> Result<Presented, OAuthError> {
+    let mut authorizations = headers.get_all(AUTHORIZATION).iter();
+    let authorization = authorizations.next();
+    if authorizations.next().is_some() {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "only one Authorization header is allowed",
+        ));
+    }
+    let Some(authorization) = authorization else {
+        return match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), secret) => Ok(Presented {
+                id: id.to_owned(),
+                secret: secret.map(str::to_owned),
+                method: AuthMethod::ClientSecretPost,
+            }),
+            (None, _) => Err(OAuthError::invalid_client(
+                challenge_realm,
+                "client authentication is required",
+            )),
+        };
+    };
+    let malformed = || {
+        OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "malformed Basic credentials in the Authorization header",
+        )
+    };
+    let value = authorization.to_str().map_err(|_| malformed())?;
+    let (scheme, payload) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            challenge_realm,
+            "unsupported client authentication scheme",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim_start_matches(' '))
+        .map_err(|_| malformed())?;
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(malformed)?;
+    let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
+    let (id, secret) = if config.has(Fault::BasicWithoutFormDecoding) {
+        let id = String::from_utf8(raw_id.to_vec()).map_err(|_| malformed())?;
+        let secret = String::from_utf8(raw_secret.to_vec()).map_err(|_| malformed())?;
+        (id, secret)
+    } else {
+        (
+            decode_component(raw_id).map_err(|_| malformed())?,
+            decode_component(raw_secret).map_err(|_| malformed())?,
+        )
+    };
+    if form.get("client_secret").is_some() {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "client authentication must use only one method",
+        ));
+    }
+    if form.get("client_id").is_some_and(|body_id| body_id != id) {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "client_id in the body does not match the authenticated client",
+        ));
+    }
+    Ok(Presented {
+        id,
+        secret: Some(secret),
+        method: AuthMethod::ClientSecretBasic,
+    })
+}

@@ -1,0 +1,145 @@
+//! `grantcheck serve`: the reference server, standalone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::Args;
+use reference_server::{
+    ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TokenFormat,
+};
+
+use crate::exit::{Exit, Failure};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = fault_help())]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Client registrations (TOML); default: the compiled-in fixtures/clients.toml.
+    #[arg(long, value_name = "FILE")]
+    pub clients: Option<PathBuf>,
+    /// Default access token lifetime in seconds (a client's token_ttl_secs overrides it).
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_ttl: u64,
+    /// Access token format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Opaque)]
+    pub token_format: FormatArg,
+    /// PKCS#8 PEM RSA key that signs JWT access tokens; default: fixtures/keys/jwt-rs256.pem.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// Break one rule on purpose (repeatable); the list is below.
+    #[arg(long = "fault", value_name = "NAME", value_parser = fault_parser())]
+    pub faults: Vec<Fault>,
+    /// Largest request body in bytes; larger bodies get 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// 256-bit random strings.
+    Opaque,
+    /// RFC 9068 JWT access tokens signed with RS256.
+    Jwt,
+}
+
+fn fault_parser() -> impl TypedValueParser<Value = Fault> {
+    let values = Fault::ALL
+        .iter()
+        .map(|f| PossibleValue::new(f.name()).help(f.rule()));
+    PossibleValuesParser::new(values).map(|name| name.parse::<Fault>().expect("listed fault"))
+}
+
+fn fault_help() -> String {
+    let mut help = String::from("Fault modes (--fault NAME), each breaking one rule:\n");
+    for f in Fault::ALL {
+        help.push_str(&format!("  {:<38} {}\n", f.name(), f.rule()));
+    }
+    help
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn config(&self) -> Result<(ServerConfig, JwtSigner), Failure> {
+        let clients = match &self.clients {
+            Some(path) => {
+                ClientRegistry::from_file(path).map_err(|e| Failure::usage(e.to_string()))?
+            }
+            None => ClientRegistry::fixtures(),
+        };
+        let signer = match &self.signing_key {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+                JwtSigner::from_pkcs8_pem(&pem)
+                    .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+            }
+            None => JwtSigner::fixture(),
+        };
+        let config = ServerConfig {
+            clients,
+            token_ttl: Duration::from_secs(self.token_ttl),
+            token_format: match self.token_format {
+                FormatArg::Opaque => TokenFormat::Opaque,
+                FormatArg::Jwt => TokenFormat::Jwt,
+            },
+            faults: self.faults.iter().copied().collect(),
+            max_body_bytes: self.max_body_bytes,
+            ..ServerConfig::default()
+        };
+        Ok((config, signer))
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
+    let (config, signer) = args.config()?;
+    let mut realms = config.clients.realms();
+    // The root realm first: it is the one most people want.
+    realms.sort_by_key(|r| r != reference_server::ROOT_REALM);
+    let faults: Vec<&str> = args.faults.iter().map(|f| f.name()).collect();
+    let server = ReferenceServer::start_with_signer(config, signer, args.addr)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.addr)))?;
+    println!(
+        "grantcheck reference server listening on {}",
+        server.base_url()
+    );
+    for realm in &realms {
+        println!("realm {realm}: issuer {}", server.issuer(realm));
+        println!("  token          {}", server.token_url(realm));
+        println!("  introspection  {}", server.introspection_url(realm));
+        println!("  revocation     {}", server.revocation_url(realm));
+        println!("  metadata       {}", server.metadata_url(realm));
+    }
+    println!("jwks            {}", server.jwks_url());
+    println!("resource        {}", server.resource_url());
+    if !faults.is_empty() {
+        println!(
+            "FAULT MODES ON (this server breaks rules on purpose): {}",
+            faults.join(", ")
+        );
+    }
+    println!("press Ctrl-C to stop");
+    wait_for_stop_signal().await;
+    eprintln!("stopping: finishing in-flight requests");
+    server.shutdown().await;
+    Ok(Exit::Success)
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
