@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -16,6 +16,9 @@ use crate::endpoints;
 use crate::jwt::JwtSigner;
 use crate::response::{self, Body};
 use crate::tokens::TokenStore;
+
+/// Largest total size of a request's header fields; larger requests get 431.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Everything a request handler may need, shared by all connections.
 pub struct App {
@@ -86,6 +89,17 @@ impl App {
     }
 
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let head_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if head_bytes > MAX_HEADER_BYTES {
+            return response::json(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &serde_json::json!({"error": "invalid_request", "error_description": "request headers too large"}),
+            );
+        }
         let Some((realm, endpoint)) = self.route(req.uri().path()) else {
             return response::not_found();
         };

@@ -55,7 +55,8 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     }
     let scope = introspected["scope"].as_str().unwrap_or("");
     let required = app.config.resource_scope.as_str();
-    if !scope.split(' ').any(|s| s == required) && !app.config.has(Fault::ResourceIgnoresScope) {
+    let check_scope = active && !app.config.has(Fault::ResourceIgnoresScope);
+    if check_scope && !scope.split(' ').any(|s| s == required) {
         return challenge(
             StatusCode::FORBIDDEN,
             "insufficient_scope",

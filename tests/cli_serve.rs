@@ -1,0 +1,135 @@
+//! `grantcheck serve` as a user runs it: the real binary, its output and its exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn grantcheck() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+}
+
+#[test]
+fn serve_prints_its_endpoints_serves_and_stops_cleanly_on_sigterm() {
+    let mut child = grantcheck()
+        .args(["serve", "--addr", "127.0.0.1:0", "--token-ttl", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("grantcheck reference server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let mut printed = vec![first];
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains(&format!("token          {base}/oauth2/access_token")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("/oauth2/realms/root/realms/alpha/access_token"),
+        "{printed}"
+    );
+    assert!(!printed.contains("forgerock"), "no secret is printed");
+
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "--request",
+            "POST",
+            "--data",
+            "grant_type=client_credentials",
+            "--data",
+            "client_id=myClient",
+        ])
+        .args(["--data", "client_secret=forgerock", "--data", "scope=write"])
+        .arg(format!("{base}/oauth2/access_token"))
+        .output();
+    if let Ok(output) = output {
+        let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(body["expires_in"], 120);
+        assert_eq!(body["scope"], "write");
+    }
+
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_help_lists_every_fault_mode() {
+    let output = grantcheck().args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for fault in reference_server::Fault::ALL {
+        assert!(
+            help.contains(fault.name()),
+            "{} missing from --help",
+            fault.name()
+        );
+    }
+}
+
+#[test]
+fn bad_flags_and_files_are_usage_errors() {
+    let output = grantcheck()
+        .args(["serve", "--fault", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let dir = std::env::temp_dir().join(format!("grantcheck-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("clients.toml");
+    std::fs::write(&bad, "[[client]]\nid = \"x\"\nsecret = 1\n").unwrap();
+    let output = grantcheck()
+        .args(["serve", "--addr", "127.0.0.1:0", "--clients"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("clients.toml") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    let output = grantcheck()
+        .args(["serve", "--token-ttl", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_port_in_use_is_a_runtime_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = grantcheck()
+        .args(["serve", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}

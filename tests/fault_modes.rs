@@ -1,0 +1,208 @@
+//! Every fault mode really breaks its rule (the same requests are answered correctly without
+//! it: see reference_server.rs). The `match` is exhaustive, so a new fault mode without a
+//! demonstration here does not compile.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hyper::{Method, StatusCode};
+use reference_server::{Fault, ReferenceServer};
+use serde_json::json;
+
+const CC: &str = "grant_type=client_credentials";
+
+#[tokio::test]
+async fn every_fault_mode_breaks_its_rule() {
+    for fault in Fault::ALL {
+        let server = start_with(&[*fault]).await;
+        demonstrate(*fault, &server).await;
+        server.shutdown().await;
+    }
+}
+
+async fn demonstrate(fault: Fault, server: &ReferenceServer) {
+    let token_url = server.token_url("root");
+    let name = fault.name();
+    match fault {
+        Fault::AcceptWrongSecret => {
+            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::CaseInsensitiveSecret => {
+            let reply = post_basic(&token_url, "myClient", "FORGEROCK", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::TrimCredentials => {
+            let reply = post_basic(&token_url, "myClient ", " forgerock ", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::BasicWithoutFormDecoding => {
+            let encoded = post_basic(&token_url, "s:1 %&+ä", "p+w/=:&ä q", CC).await;
+            assert_eq!(encoded.status, StatusCode::UNAUTHORIZED, "{name}");
+        }
+        Fault::AcceptDisabledClient => {
+            let reply = post_basic(&token_url, "disabledClient", "disabled-secret", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::AcceptCredentialsInQuery => {
+            let url = format!("{token_url}?client_id=myClient&client_secret=forgerock");
+            assert!(post_form(&url, CC).await.has_token(), "{name}");
+        }
+        Fault::AcceptGetTokenRequest => {
+            let auth = basic("myClient", "forgerock");
+            let url = format!("{token_url}?{CC}");
+            let reply = send(Method::GET, &url, &[("authorization", &auth)], "").await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::AcceptRepeatedParameters => {
+            let body = format!("{CC}&{CC}");
+            assert!(
+                post_basic(&token_url, "myClient", "forgerock", &body)
+                    .await
+                    .has_token(),
+                "{name}"
+            );
+        }
+        Fault::RejectUnknownParameters => {
+            let reply = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&foo=bar"),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        }
+        Fault::WrongUnsupportedGrantError => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", "grant_type=foo").await;
+            assert_eq!(reply.error(), "invalid_request", "{name}");
+        }
+        Fault::InvalidClientWithoutChallenge => {
+            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+        }
+        Fault::ErrorsNotJson => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", "grant_type=foo").await;
+            assert_eq!(reply.header("content-type"), Some("text/html"), "{name}");
+        }
+        Fault::SilentlyReduceScope => {
+            let reply = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=read%20admin"),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}");
+            assert!(reply.json().get("scope").is_none(), "{name}");
+        }
+        Fault::OmitCacheControl => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert!(reply.header("cache-control").is_none(), "{name}");
+        }
+        Fault::OmitPragma => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert!(reply.header("pragma").is_none(), "{name}");
+            assert_eq!(reply.header("cache-control"), Some("no-store"), "{name}");
+        }
+        Fault::ExpiresInAsString => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert!(reply.json()["expires_in"].is_string(), "{name}");
+        }
+        Fault::IssueRefreshToken => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert!(reply.json()["refresh_token"].is_string(), "{name}");
+        }
+        Fault::IntrospectionWithoutAuthentication => {
+            let token = issue(server, "myClient", "forgerock", None).await;
+            let reply =
+                post_form(&server.introspection_url("root"), &format!("token={token}")).await;
+            assert_eq!(reply.json()["active"], true, "{name}");
+        }
+        Fault::ExpiredTokensActive => {
+            let token = issue(server, "shortClient", "short-secret", None).await;
+            tokio::time::sleep(Duration::from_millis(3100)).await;
+            assert_eq!(introspect(server, &token).await["active"], true, "{name}");
+        }
+        Fault::InactiveIntrospectionLeaksClaims => {
+            let token = issue(server, "myClient", "forgerock", None).await;
+            let reply = post_basic(
+                &server.introspection_url("root"),
+                "otherClient",
+                "other-secret-2",
+                &format!("token={token}"),
+            )
+            .await;
+            let body = reply.json();
+            assert_eq!(body["active"], false, "{name}");
+            assert_eq!(body["client_id"], "myClient", "{name}");
+        }
+        Fault::IgnoreRevocation => {
+            let token = issue(server, "myClient", "forgerock", None).await;
+            let reply = post_basic(
+                &server.revocation_url("root"),
+                "myClient",
+                "forgerock",
+                &format!("token={token}"),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}");
+            assert_eq!(introspect(server, &token).await["active"], true, "{name}");
+        }
+        Fault::RevokeOtherClientsTokens => {
+            let token = issue(server, "myClient", "forgerock", None).await;
+            let reply = post_basic(
+                &server.revocation_url("root"),
+                "otherClient",
+                "other-secret-2",
+                &format!("token={token}"),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}");
+            assert_eq!(
+                introspect(server, &token).await,
+                json!({"active": false}),
+                "{name}"
+            );
+        }
+        Fault::RevocationUnknownTokenError => {
+            let reply = post_basic(
+                &server.revocation_url("root"),
+                "myClient",
+                "forgerock",
+                "token=garbage",
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        }
+        Fault::MetadataIssuerMismatch => {
+            let metadata = send(Method::GET, &server.metadata_url("root"), &[], "")
+                .await
+                .json();
+            assert_ne!(metadata["issuer"], server.issuer("root"), "{name}");
+        }
+        Fault::ResourceAcceptsInactiveTokens => {
+            assert_eq!(
+                call_resource(server, "garbage").await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        Fault::ResourceIgnoresScope => {
+            let token = issue(server, "myClient", "forgerock", Some("read")).await;
+            assert_eq!(
+                call_resource(server, &token).await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        Fault::ResourceChallengeMissing => {
+            let reply = send(Method::GET, &server.resource_url(), &[], "").await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+        }
+    }
+}
