@@ -1,5 +1,6 @@
 //! Shared server state and the router that maps paths to endpoints.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -27,10 +28,12 @@ pub struct App {
     pub signer: JwtSigner,
     /// `http://127.0.0.1:PORT`, known once the listener is bound.
     pub base_url: String,
+    /// The audience of issued tokens: the resource server, `{base}/api`.
+    pub resource_audience: String,
     /// The resource server's connection to the introspection endpoint (flow steps 4–5).
     pub http: HttpClient<HttpConnector, Full<Bytes>>,
-    /// Realms some client is registered in.
-    realms: Vec<String>,
+    /// Issuer identifier of every realm some client is registered in, computed once.
+    issuers: HashMap<String, String>,
 }
 
 /// The endpoints a realm serves.
@@ -47,21 +50,33 @@ pub enum Endpoint {
 
 impl App {
     pub fn new(config: ServerConfig, signer: JwtSigner, base_url: String) -> Arc<App> {
-        let realms = config.clients.realms();
+        let issuers = config
+            .clients
+            .realms()
+            .into_iter()
+            .map(|realm| {
+                let issuer = format!("{base_url}{}", realm_prefix(&realm));
+                (realm, issuer)
+            })
+            .collect();
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
         Arc::new(App {
             config,
             tokens: TokenStore::default(),
             signer,
+            resource_audience: format!("{base_url}/api"),
             base_url,
             http,
-            realms,
+            issuers,
         })
     }
 
     /// The issuer identifier of a realm: `{base}/oauth2` for the root realm, ForgeRock style.
-    pub fn issuer(&self, realm: &str) -> String {
-        format!("{}{}", self.base_url, realm_prefix(realm))
+    pub fn issuer(&self, realm: &str) -> &str {
+        // Routing only yields known realms; the fallback keeps a typo from panicking.
+        self.issuers
+            .get(realm)
+            .map_or(&self.base_url, String::as_str)
     }
 
     /// The URL of one of a realm's endpoints.
@@ -81,11 +96,6 @@ impl App {
             Endpoint::Resource => return format!("{}/api/resource", self.base_url),
         };
         format!("{}{path}", self.issuer(realm))
-    }
-
-    /// The audience of issued tokens: the resource server.
-    pub fn resource_audience(&self) -> String {
-        format!("{}/api", self.base_url)
     }
 
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
@@ -148,8 +158,7 @@ impl App {
             return Some((ROOT_REALM.into(), under_root));
         };
         let (name, rest) = sub.split_at(sub.find('/').unwrap_or(sub.len()));
-        (name != ROOT_REALM && self.realms.iter().any(|r| r == name))
-            .then(|| (name.to_owned(), rest))
+        (name != ROOT_REALM && self.issuers.contains_key(name)).then(|| (name.to_owned(), rest))
     }
 }
 

@@ -9,25 +9,38 @@ use subtle::ConstantTimeEq;
 
 /// A client secret. Prints as redacted so it cannot reach a log by accident.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
+#[serde(from = "String")]
+pub struct Secret {
+    value: String,
+    /// SHA-256 of `value`, computed once: comparisons hash only the presented secret.
+    digest: [u8; 32],
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        let mut digest = [0; 32];
+        digest.copy_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, value.as_bytes()).as_ref(),
+        );
+        Secret { value, digest }
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        Secret::from(value.into())
     }
 
     /// The secret itself, for the few places that must send it.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 
     /// Compares in constant time: both sides are hashed to a fixed length first, so neither
     /// the length nor the first differing byte of the stored secret shows in the timing.
     pub fn matches(&self, presented: &str) -> bool {
-        let stored = ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes());
         let given = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
-        stored.as_ref().ct_eq(given.as_ref()).into()
+        self.digest.ct_eq(given.as_ref()).into()
     }
 }
 
@@ -184,7 +197,7 @@ impl ClientRegistry {
                     client.id
                 )));
             }
-            if !client.is_public() && client.secret.as_ref().is_none_or(|s| s.0.is_empty()) {
+            if !client.is_public() && client.secret.as_ref().is_none_or(|s| s.value.is_empty()) {
                 return Err(ClientsError(format!(
                     "{origin}: confidential client '{}' needs a non-empty secret",
                     client.id

@@ -70,7 +70,7 @@ impl ReferenceServer {
 
     /// Issuer identifier of a realm (`root` is the default realm).
     pub fn issuer(&self, realm: &str) -> String {
-        self.app.issuer(realm)
+        self.app.issuer(realm).to_owned()
     }
 
     pub fn token_url(&self, realm: &str) -> String {

@@ -1,14 +1,14 @@
 //! Issued access tokens: generation and an in-memory store sharded to keep lock contention
 //! low under load. Expired tokens are purged so memory stays bounded under sustained issuance.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use rand::RngCore;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 const SHARDS: usize = 64;
 
@@ -21,7 +21,7 @@ pub struct TokenRecord {
     pub scope: Arc<str>,
     pub issued_at: u64,
     pub expires_at: u64,
-    pub jti: String,
+    pub jti: Arc<str>,
 }
 
 impl TokenRecord {
@@ -46,56 +46,63 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// Tokens by their string, split over shards by hash.
+/// One shard: tokens by string, plus the same tokens bucketed by expiry second so that
+/// purging touches only what expired instead of scanning everything.
+#[derive(Default)]
+struct Shard {
+    tokens: FxHashMap<Arc<str>, TokenRecord>,
+    expiries: BTreeMap<u64, Vec<Arc<str>>>,
+}
+
+/// Tokens by their string, split over shards by hash. Fx hashing is safe here: keys are
+/// server-generated random strings, so no client can choose colliding keys.
 pub struct TokenStore {
-    shards: Vec<Mutex<HashMap<String, TokenRecord>>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl Default for TokenStore {
     fn default() -> Self {
         TokenStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 }
 
 impl TokenStore {
-    fn shard(&self, token: &str) -> &Mutex<HashMap<String, TokenRecord>> {
-        let mut hasher = DefaultHasher::new();
-        token.hash(&mut hasher);
-        &self.shards[hasher.finish() as usize % SHARDS]
+    fn lock(&self, token: &str) -> MutexGuard<'_, Shard> {
+        let index = FxBuildHasher.hash_one(token) as usize % SHARDS;
+        lock(&self.shards[index])
     }
 
-    fn lock(&self, token: &str) -> std::sync::MutexGuard<'_, HashMap<String, TokenRecord>> {
-        // A poisoned shard only means another request panicked mid-insert; the map is intact.
-        self.shard(token).lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn insert(&self, token: String, record: TokenRecord) {
-        self.lock(&token).insert(token, record);
+    pub fn insert(&self, token: &str, record: TokenRecord) {
+        let key: Arc<str> = token.into();
+        let mut shard = self.lock(token);
+        shard
+            .expiries
+            .entry(record.expires_at)
+            .or_default()
+            .push(key.clone());
+        shard.tokens.insert(key, record);
     }
 
     /// The record of a known token, expired or not.
     pub fn get(&self, token: &str) -> Option<TokenRecord> {
-        self.lock(token).get(token).cloned()
+        self.lock(token).tokens.get(token).cloned()
     }
 
-    /// Removes `token` if `may_revoke` accepts its record. Returns the record when found.
+    /// Removes `token` if `may_revoke` accepts its record. Returns the record and whether it
+    /// was removed; `None` for unknown tokens. (Its expiry entry goes at purge time.)
     pub fn revoke_if(
         &self,
         token: &str,
         may_revoke: impl FnOnce(&TokenRecord) -> bool,
     ) -> Option<(TokenRecord, bool)> {
         let mut shard = self.lock(token);
-        match shard.entry(token.to_owned()) {
-            Entry::Occupied(entry) => {
-                if may_revoke(entry.get()) {
-                    Some((entry.remove(), true))
-                } else {
-                    Some((entry.get().clone(), false))
-                }
-            }
-            Entry::Vacant(_) => None,
+        let record = shard.tokens.get(token)?;
+        if may_revoke(record) {
+            shard.tokens.remove(token).map(|r| (r, true))
+        } else {
+            Some((record.clone(), false))
         }
     }
 
@@ -103,24 +110,32 @@ impl TokenStore {
     pub fn purge_expired(&self, now: u64) -> usize {
         let mut purged = 0;
         for shard in &self.shards {
-            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let before = shard.len();
-            shard.retain(|_, r| !r.is_expired(now));
-            purged += before - shard.len();
+            let mut shard = lock(shard);
+            let Shard { tokens, expiries } = &mut *shard;
+            while let Some(entry) = expiries.first_entry() {
+                if *entry.key() > now {
+                    break;
+                }
+                for token in entry.remove() {
+                    purged += usize::from(tokens.remove(&token).is_some());
+                }
+            }
         }
         purged
     }
 
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+        self.shards.iter().map(|s| lock(s).tokens.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A poisoned shard only means another request panicked mid-insert; the map is intact.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -148,8 +163,8 @@ mod tests {
     #[test]
     fn purge_drops_only_expired() {
         let store = TokenStore::default();
-        store.insert("old".into(), record("a", 10));
-        store.insert("new".into(), record("a", 100));
+        store.insert("old", record("a", 10));
+        store.insert("new", record("a", 100));
         assert_eq!(store.purge_expired(50), 1);
         assert!(store.get("old").is_none());
         assert!(store.get("new").is_some());
@@ -158,7 +173,7 @@ mod tests {
     #[test]
     fn revoke_respects_the_predicate() {
         let store = TokenStore::default();
-        store.insert("t".into(), record("a", 100));
+        store.insert("t", record("a", 100));
         let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "b").unwrap();
         assert!(!removed);
         let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "a").unwrap();

@@ -2,7 +2,8 @@
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::app::App;
 use crate::config::Fault;
@@ -12,8 +13,7 @@ use crate::tokens::unix_now;
 
 pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
     match introspect(app, realm, req).await {
-        Ok(body) => {
-            let mut response = response::json(StatusCode::OK, &body);
+        Ok(mut response) => {
             response::no_store(&mut response, false);
             response
         }
@@ -21,7 +21,26 @@ pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<
     }
 }
 
-async fn introspect(app: &App, realm: &str, req: Request<Incoming>) -> Result<Value, OAuthError> {
+/// An `active: true` answer (RFC 7662 §2.2), serialised without building a JSON tree.
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: &'a str,
+    client_id: &'a str,
+    token_type: &'static str,
+    exp: u64,
+    iat: u64,
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    jti: &'a str,
+}
+
+async fn introspect(
+    app: &App,
+    realm: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, OAuthError> {
     let config = &app.config;
     if req.method() != Method::POST {
         return Err(OAuthError {
@@ -40,7 +59,7 @@ async fn introspect(app: &App, realm: &str, req: Request<Incoming>) -> Result<Va
             &parts.headers,
             &form,
             realm,
-            &app.issuer(realm),
+            app.issuer(realm),
         )?)
     };
     let Some(token) = form.get("token") else {
@@ -52,7 +71,7 @@ async fn introspect(app: &App, realm: &str, req: Request<Incoming>) -> Result<Va
     // token_type_hint is optional and this server holds only access tokens, so any hint
     // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
     let Some(record) = app.tokens.get(token) else {
-        return Ok(json!({"active": false}));
+        return Ok(inactive());
     };
     let now = unix_now();
     let fresh = !record.is_expired(now) || config.has(Fault::ExpiredTokensActive);
@@ -60,25 +79,32 @@ async fn introspect(app: &App, realm: &str, req: Request<Incoming>) -> Result<Va
     let allowed = caller.is_none_or(|c| c.introspect || *c.id == *record.client_id);
     if !(fresh && allowed && *record.realm == *realm) {
         if config.has(Fault::InactiveIntrospectionLeaksClaims) {
-            return Ok(json!({
+            let leaked = json!({
                 "active": false,
                 "client_id": &*record.client_id,
                 "exp": record.expires_at,
                 "scope": &*record.scope,
-            }));
+            });
+            return Ok(response::json(StatusCode::OK, &leaked));
         }
-        return Ok(json!({"active": false}));
+        return Ok(inactive());
     }
-    Ok(json!({
-        "active": true,
-        "scope": &*record.scope,
-        "client_id": &*record.client_id,
-        "token_type": "Bearer",
-        "exp": record.expires_at,
-        "iat": record.issued_at,
-        "iss": app.issuer(realm),
-        "sub": &*record.client_id,
-        "aud": app.resource_audience(),
-        "jti": record.jti,
-    }))
+    let body = Active {
+        active: true,
+        scope: &record.scope,
+        client_id: &record.client_id,
+        token_type: "Bearer",
+        exp: record.expires_at,
+        iat: record.issued_at,
+        iss: app.issuer(realm),
+        sub: &record.client_id,
+        aud: &app.resource_audience,
+        jti: &record.jti,
+    };
+    Ok(response::json(StatusCode::OK, &body))
+}
+
+/// `{"active":false}` and nothing else: an inactive token reveals nothing.
+fn inactive() -> Response<Body> {
+    response::json(StatusCode::OK, &json!({"active": false}))
 }

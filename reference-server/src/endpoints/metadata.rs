@@ -10,7 +10,7 @@ use crate::response::{self, Body};
 /// The metadata of one realm; the same document answers the RFC 8414 path and the OpenID
 /// Connect discovery path, and it lists only what the server really does.
 pub fn metadata(app: &App, realm: &str) -> Response<Body> {
-    let mut issuer = app.issuer(realm);
+    let mut issuer = app.issuer(realm).to_owned();
     if app.config.has(Fault::MetadataIssuerMismatch) {
         issuer.push('/');
     }

@@ -49,7 +49,7 @@ async fn issue(
         }
     }
     let challenge_realm = app.issuer(realm);
-    let client = authenticate(config, &parts.headers, &form, realm, &challenge_realm)?;
+    let client = authenticate(config, &parts.headers, &form, realm, challenge_realm)?;
 
     match form.get("grant_type") {
         None => {
@@ -101,22 +101,22 @@ async fn issue(
         scope: scope.as_str().into(),
         issued_at: now,
         expires_at: now + ttl,
-        jti: random_token(16),
+        jti: random_token(16).into(),
     };
     let access_token = match config.token_format {
         TokenFormat::Opaque => random_token(32),
         TokenFormat::Jwt => app.signer.sign(&json!({
             "iss": app.issuer(realm),
             "sub": client.id,
-            "aud": app.resource_audience(),
+            "aud": app.resource_audience,
             "client_id": client.id,
             "scope": scope,
             "iat": now,
             "exp": now + ttl,
-            "jti": record.jti,
+            "jti": &*record.jti,
         })),
     };
-    app.tokens.insert(access_token.clone(), record);
+    app.tokens.insert(&access_token, record);
 
     let body = TokenResponse {
         access_token: &access_token,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Throughput of the reference server against a fixed-body hyper baseline, in one run.
+#
+#   bench/run.sh [SECONDS] [CONNECTIONS]
+#
+# Servers run pinned to core 0 with one tokio worker, wrk pinned to core 1, so every server
+# gets the same CPU and the generator never competes with it. Each target is measured after
+# a warm-up; figures are printed as requests/s and as ratios to the baseline of this run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}; CONNS=${2:-32}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "taskset is needed (util-linux)" >&2; exit 2; }
+cargo build --release --quiet --bin grantcheck --example fixed_token_server
+
+BASE_PORT=18090; REF_PORT=18091
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/examples/fixed_token_server 127.0.0.1:$BASE_PORT >/dev/null & pids+=($!)
+TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/grantcheck serve --addr 127.0.0.1:$REF_PORT >/dev/null & pids+=($!)
+for port in $BASE_PORT $REF_PORT; do
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
+
+basic() { printf 'Basic %s' "$(printf '%s' "$1" | base64 -w0)"; }
+MY=$(basic myClient:forgerock); RS=$(basic rs-client:rs-secret)
+TOKEN=$(curl -s -u myClient:forgerock -d grant_type=client_credentials "http://127.0.0.1:$REF_PORT/oauth2/access_token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+
+measure() { # name url auth body
+  AUTH="$3" BODY="$4" taskset -c 1 wrk -t1 -c"$CONNS" -d2s -s bench/post.lua "$2" >/dev/null
+  local line
+  line=$(AUTH="$3" BODY="$4" taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" -s bench/post.lua "$2" | grep '^RESULT')
+  echo "$1 ${line#RESULT }"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${SECS}s per target, $CONNS connections"
+results=$(
+  measure baseline  "http://127.0.0.1:$BASE_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
+  measure issuance  "http://127.0.0.1:$REF_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
+  measure issuance-post "http://127.0.0.1:$REF_PORT/oauth2/access_token" "" "grant_type=client_credentials&client_id=myClient&client_secret=forgerock"
+  measure introspection "http://127.0.0.1:$REF_PORT/oauth2/introspect" "$RS" "token=$TOKEN"
+  measure baseline-again "http://127.0.0.1:$BASE_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
+)
+echo "$results"
+echo "$results" | awk '
+  { split($2, a, "="); rps[$1] = a[2] }
+  END {
+    base = (rps["baseline"] + rps["baseline-again"]) / 2
+    printf "baseline (mean of before/after): %.0f req/s\n", base
+    for (k in rps) if (k !~ /^baseline/) printf "%-14s %8.0f req/s  ratio %.2f\n", k, rps[k], rps[k] / base
+  }'
