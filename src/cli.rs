@@ -2,13 +2,16 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::conform::ConformArgs;
+use crate::commands::list::ListArgs;
 use crate::commands::serve::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "grantcheck",
     version,
-    about = "Conformance suite and load harness for OAuth 2.0 client credentials token endpoints"
+    about = "Conformance suite and load harness for OAuth 2.0 client credentials token endpoints",
+    after_help = "Exit codes: 0 all MUSTs met · 1 internal error · 2 usage/config error · 3 runtime error (unreachable, discovery) · 4 conformance failure · 5 load thresholds missed · 6 no case matched"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -17,6 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the conformance cases against the embedded reference server or --target.
+    Conform(ConformArgs),
+    /// List the conformance cases (or, with --checks, the named checks).
+    List(ListArgs),
     /// Run the reference authorization server and resource server until interrupted.
     Serve(ServeArgs),
 }

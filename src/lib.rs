@@ -1,10 +1,20 @@
 //! grantcheck: a conformance suite and load harness for the OAuth 2.0 client credentials grant.
 //!
-//! The binary is a thin shell over this library, so tests drive the same entry points.
+//! Layout: `scenario` loads the declarative cases, `target` finds the server under test,
+//! `runner` sends each case's requests and judges the answers (with `checks`), `report`
+//! renders the results, `commands` wires it all to the CLI. The binary is a thin shell over
+//! [`run`], so tests drive the same entry point.
 
+pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod exchange;
 pub mod exit;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod target;
+pub mod template;
 
 pub use reference_server;
 
@@ -14,6 +24,8 @@ use exit::{Exit, Failure};
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
+        Command::Conform(args) => commands::conform::run(args).await,
+        Command::List(args) => commands::list::run(args),
         Command::Serve(args) => commands::serve::run(args).await,
     }
 }

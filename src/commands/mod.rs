@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
+pub mod conform;
+pub mod list;
 pub mod serve;

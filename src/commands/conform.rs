@@ -1,0 +1,258 @@
+//! `grantcheck conform`: run the conformance cases against the embedded reference server or
+//! an external target, report, and exit with the verdict.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use reference_server::{Fault, ReferenceServer, ServerConfig, TokenFormat};
+
+use crate::exit::{Exit, Failure};
+use crate::report::human::{ColorChoice, Human};
+use crate::report::{self, Run, Summary};
+use crate::runner::{self, CaseResult, Settings};
+use crate::scenario::{self, Case, Role, PROFILES};
+use crate::target::{self, ClientCredentials, EndpointOverrides, Target};
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Issuer URL of an external server; endpoints are discovered (RFC 8414, then OpenID).
+    /// Without it, the reference server runs in-process on an ephemeral loopback port.
+    #[arg(long, value_name = "ISSUER_URL")]
+    pub target: Option<String>,
+    /// Token endpoint (overrides discovery).
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// Introspection endpoint (overrides discovery).
+    #[arg(long, value_name = "URL")]
+    pub introspection_url: Option<String>,
+    /// Revocation endpoint (overrides discovery).
+    #[arg(long, value_name = "URL")]
+    pub revocation_url: Option<String>,
+    /// A protected resource that validates the server's tokens (RFC 6750).
+    #[arg(long, value_name = "URL")]
+    pub resource_url: Option<String>,
+    /// The client under test.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Its secret (prefer the environment variable or --client-secret-file).
+    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// File holding the client secret (first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_secret")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Client that calls introspection, i.e. the resource server (default: the main client).
+    #[arg(long, value_name = "ID")]
+    pub introspect_client_id: Option<String>,
+    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_INTROSPECT_CLIENT_SECRET", hide_env_values = true)]
+    pub introspect_client_secret: Option<String>,
+    /// A second confidential client, for cross-client cases.
+    #[arg(long, value_name = "ID")]
+    pub second_client_id: Option<String>,
+    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_SECOND_CLIENT_SECRET", hide_env_values = true)]
+    pub second_client_secret: Option<String>,
+    /// Scopes the client may request, space-separated; the first is its usual one.
+    #[arg(long, value_name = "SCOPES")]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConformArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Levels: rfc6749 (default), oauth21, strict.
+    #[arg(long, default_value = "rfc6749", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
+    pub profile: String,
+    /// Longest a case may wait for a token to expire on a real clock.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub max_wait: u64,
+    /// Per-request timeout.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: u64,
+    /// human (terminal) or json (the JSON report on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Where results.json, junit.xml, summary.md and report.html go.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More case files (folders of TOML), added to the built-in cases.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub scenario_dirs: Vec<PathBuf>,
+    /// Leave out the built-in cases (use with --scenarios).
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Start the embedded server with a fault mode, to see what a failure looks like
+    /// (names: `grantcheck serve --help`).
+    #[arg(long = "embedded-fault", value_name = "NAME")]
+    pub embedded_faults: Vec<Fault>,
+    /// Token format of the embedded server.
+    #[arg(long, value_enum, default_value_t = crate::commands::serve::FormatArg::Opaque)]
+    pub embedded_token_format: crate::commands::serve::FormatArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// Loads the cases the flags select.
+pub fn load_cases(dirs: &[PathBuf], no_builtin: bool) -> Result<Vec<Case>, Failure> {
+    let mut cases = if no_builtin {
+        Vec::new()
+    } else {
+        scenario::builtin().map_err(|e| Failure::usage(e.to_string()))?
+    };
+    for dir in dirs {
+        cases.extend(scenario::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
+    }
+    scenario::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(cases)
+}
+
+/// Applies `--only` and `--skip`.
+pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Vec<Case> {
+    cases
+        .into_iter()
+        .filter(|c| only.is_empty() || only.iter().any(|f| c.matches(f)))
+        .filter(|c| !skip.iter().any(|f| c.matches(f)))
+        .collect()
+}
+
+pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
+    let cases = select(load_cases(&args.scenario_dirs, args.no_builtin)?, &args.only, &args.skip);
+    if cases.is_empty() {
+        eprintln!("grantcheck: no case matches the filter");
+        return Ok(Exit::NoCases);
+    }
+    let settings = Settings {
+        profile: args.profile.clone(),
+        max_wait: Duration::from_secs(args.max_wait),
+        request_timeout: Duration::from_secs(args.timeout),
+        ..Settings::default()
+    };
+    let http = runner::http_client(settings.request_timeout);
+    let mut human = Human::stderr(args.color);
+
+    // The embedded server lives until the run ends.
+    let (target, _server) = match resolve_target(&args, &http).await? {
+        Resolved::External(t) => (t, None),
+        Resolved::Embedded(server) => (Target::reference(&server), Some(server)),
+    };
+    if !target.embedded && target.token_url.starts_with("http://") && !target::is_loopback(&target.token_url) {
+        human.message(&format!(
+            "WARNING: {} is plain HTTP on a non-loopback host: RFC 6749 §3.2 requires TLS, and the client secret crosses the network in clear",
+            target.token_url
+        ));
+    }
+    human.started(&target.label, &target.token_url, cases.len());
+    let results = runner::run_cases(&target, &cases, &settings, &http, |r| human.case(r)).await;
+    finish(&args, &target, &results, &mut human)
+}
+
+fn finish(args: &ConformArgs, target: &Target, results: &[CaseResult], human: &mut Human<std::io::Stderr>) -> Result<Exit, Failure> {
+    let summary = Summary::of(results);
+    let run = Run { target, profile: &args.profile, results, summary };
+    human.finished(&run);
+    if let Err(e) = report::write_files(&run, &args.report_dir) {
+        return Err(Failure { exit: Exit::Internal, message: format!("cannot write reports to {}: {e}", args.report_dir.display()) });
+    }
+    human.message(&format!("reports: {}", args.report_dir.display()));
+    if args.format == Format::Json {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(report::json::render(&run).as_bytes());
+    }
+    Ok(verdict(&summary))
+}
+
+/// The exit code a set of results earns.
+pub fn verdict(summary: &Summary) -> Exit {
+    if summary.failed > 0 {
+        Exit::Conformance
+    } else if summary.errored > 0 {
+        Exit::Runtime
+    } else {
+        Exit::Success
+    }
+}
+
+enum Resolved {
+    External(Target),
+    Embedded(ReferenceServer),
+}
+
+async fn resolve_target(args: &ConformArgs, http: &reqwest::Client) -> Result<Resolved, Failure> {
+    let t = &args.target;
+    if t.target.is_none() && t.token_url.is_none() {
+        let config = ServerConfig {
+            faults: args.embedded_faults.iter().copied().collect(),
+            token_format: match args.embedded_token_format {
+                crate::commands::serve::FormatArg::Opaque => TokenFormat::Opaque,
+                crate::commands::serve::FormatArg::Jwt => TokenFormat::Jwt,
+            },
+            ..ServerConfig::default()
+        };
+        let server = ReferenceServer::start(config, "127.0.0.1:0".parse().expect("valid address"))
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot start the embedded reference server: {e}")))?;
+        return Ok(Resolved::Embedded(server));
+    }
+    if !args.embedded_faults.is_empty() {
+        return Err(Failure::usage("--embedded-fault applies only without --target/--token-url"));
+    }
+    let clients = clients_from(t)?;
+    let scopes = t.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let overrides = EndpointOverrides {
+        token_url: t.token_url.clone(),
+        introspection_url: t.introspection_url.clone(),
+        revocation_url: t.revocation_url.clone(),
+        resource_url: t.resource_url.clone(),
+    };
+    target::discover(http, t.target.as_deref(), overrides, clients, scopes).await.map(Resolved::External)
+}
+
+/// The clients an external target is tested as, from flags, environment and files.
+pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>, Failure> {
+    let id = t.client_id.clone().ok_or_else(|| Failure::usage("an external target needs --client-id"))?;
+    let secret = match (&t.client_secret, &t.client_secret_file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read --client-secret-file {}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+        (None, None) => {
+            return Err(Failure::usage(
+                "an external target needs --client-secret, GRANTCHECK_CLIENT_SECRET or --client-secret-file",
+            ))
+        }
+    };
+    let main = ClientCredentials::new(&id, &secret);
+    let mut clients = BTreeMap::new();
+    let introspector = match (&t.introspect_client_id, &t.introspect_client_secret) {
+        (Some(id), Some(secret)) => ClientCredentials::new(id, secret),
+        (None, None) => main.clone(),
+        _ => return Err(Failure::usage("--introspect-client-id and --introspect-client-secret go together")),
+    };
+    clients.insert(Role::Main, main);
+    clients.insert(Role::Introspector, introspector);
+    match (&t.second_client_id, &t.second_client_secret) {
+        (Some(id), Some(secret)) => {
+            clients.insert(Role::Second, ClientCredentials::new(id, secret));
+        }
+        (None, None) => {}
+        _ => return Err(Failure::usage("--second-client-id and --second-client-secret go together")),
+    }
+    Ok(clients)
+}

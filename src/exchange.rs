@@ -1,0 +1,205 @@
+//! What was sent and what came back, and the redaction that keeps secrets and tokens out of
+//! everything grantcheck prints or writes.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A response as the checks see it (unredacted, never written anywhere).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub json: Option<Value>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A redacted request, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+/// A redacted response, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseRecord {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, or the text body (truncated) when it is not JSON.
+    pub body: Value,
+}
+
+/// One step's exchange.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    pub step: String,
+    pub request: RequestRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseRecord>,
+    /// Why no response was received (timeout, connection refused, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Headers worth showing in a report; the rest are noise (dates, lengths, server banners).
+pub const SHOWN_HEADERS: &[&str] = &[
+    "content-type",
+    "cache-control",
+    "pragma",
+    "www-authenticate",
+    "allow",
+    "location",
+    "retry-after",
+];
+
+const REDACTED: &str = "<redacted>";
+/// Form parameters and JSON members whose values are always secret.
+const SECRET_NAMES: &[&str] = &[
+    "client_secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_assertion",
+    "password",
+];
+/// Shorter strings are not treated as secrets to hunt for in free text.
+const MIN_SECRET_LEN: usize = 4;
+/// Text bodies are cut here in reports.
+const MAX_TEXT_BODY: usize = 2048;
+
+/// Replaces secrets and tokens with `<redacted>`.
+#[derive(Debug, Default, Clone)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Remembers a value that must never be shown (also in its form-encoded spelling).
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() < MIN_SECRET_LEN {
+            return;
+        }
+        for variant in [
+            secret.to_owned(),
+            reference_server::form::encode_component(secret),
+        ] {
+            if !self.secrets.contains(&variant) {
+                self.secrets.push(variant);
+            }
+        }
+        // Longest first, so a secret that contains another is replaced whole.
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    pub fn header(&self, name: &str, value: &str) -> String {
+        if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("dpop") {
+            let scheme = value.split(' ').next().unwrap_or("");
+            return format!("{scheme} {REDACTED}").trim().to_owned();
+        }
+        self.text(value)
+    }
+
+    /// A form body with secret parameters' values replaced.
+    pub fn form(&self, body: &str) -> String {
+        body.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if SECRET_NAMES.contains(&name) => format!("{name}={REDACTED}"),
+                _ => self.text(pair),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    pub fn json(&self, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let v = if SECRET_NAMES.contains(&k.as_str()) && !v.is_null() {
+                            Value::String(REDACTED.into())
+                        } else {
+                            self.json(v)
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
+            Value::String(s) => Value::String(self.text(s)),
+            other => other.clone(),
+        }
+    }
+
+    /// A response as a report shows it.
+    pub fn response(&self, response: &Response) -> ResponseRecord {
+        let headers = response
+            .headers
+            .iter()
+            .filter(|(n, _)| SHOWN_HEADERS.contains(&n.as_str()))
+            .map(|(n, v)| (n.clone(), self.header(n, v)))
+            .collect();
+        let body = match &response.json {
+            Some(json) => self.json(json),
+            None if response.body.is_empty() => Value::Null,
+            None => {
+                let text = String::from_utf8_lossy(&response.body);
+                let cut: String = text.chars().take(MAX_TEXT_BODY).collect();
+                let suffix = if cut.len() < text.len() { "…" } else { "" };
+                Value::String(format!("{}{suffix}", self.text(&cut)))
+            }
+        };
+        ResponseRecord {
+            status: response.status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_disappear_everywhere() {
+        let mut r = Redactor::default();
+        r.add("p+w/=:&ä q");
+        r.add("tok-123456");
+        assert_eq!(r.header("Authorization", "Basic abc"), "Basic <redacted>");
+        assert_eq!(
+            r.form("grant_type=client_credentials&client_secret=x&note=p%2Bw%2F%3D%3A%26%C3%A4+q"),
+            "grant_type=client_credentials&client_secret=<redacted>&note=<redacted>"
+        );
+        let json = serde_json::json!({"access_token": "abc", "echo": "tok-123456!", "scope": null});
+        assert_eq!(
+            r.json(&json),
+            serde_json::json!({"access_token": "<redacted>", "echo": "<redacted>!", "scope": null})
+        );
+        assert_eq!(r.text("x"), "x");
+    }
+}

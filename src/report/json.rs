@@ -1,0 +1,30 @@
+//! The JSON report (DESIGN.md contract): stdout with `--format json`, and results.json.
+
+use serde_json::{json, Value};
+
+use super::Run;
+
+pub fn document(run: &Run<'_>) -> Value {
+    let t = run.target;
+    json!({
+        "target": {
+            "label": t.label,
+            "issuer": t.issuer,
+            "embedded": t.embedded,
+            "token_endpoint": t.token_url,
+            "introspection_endpoint": t.introspection_url,
+            "revocation_endpoint": t.revocation_url,
+            "resource": t.resource_url,
+            "metadata": t.metadata_url,
+        },
+        "profile": run.profile,
+        "summary": run.summary,
+        "cases": run.results,
+    })
+}
+
+pub fn render(run: &Run<'_>) -> String {
+    let mut text = serde_json::to_string_pretty(&document(run)).expect("JSON values serialise");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,53 @@
+//! JUnit XML (quick-junit): one testsuite per area, one testcase per case; failures and
+//! errors are distinguished, skips carry their reason. GitHub, GitLab and Jenkins read it.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{by_area, Run};
+use crate::runner::Outcome;
+
+pub fn render(run: &Run<'_>) -> String {
+    let mut report = Report::new(format!("grantcheck conform ({})", run.target.label));
+    for (area, results) in by_area(run.results) {
+        let mut suite = TestSuite::new(area);
+        for r in results {
+            let mut status = match r.outcome {
+                Outcome::Pass | Outcome::Warn => TestCaseStatus::success(),
+                Outcome::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(r.detail.clone());
+                    s.set_type(format!("{} {}", r.level.as_str(), r.spec));
+                    s
+                }
+                Outcome::Error => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(r.detail.clone());
+                    s
+                }
+                Outcome::Skip => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(r.detail.clone());
+                    s
+                }
+            };
+            if let TestCaseStatus::NonSuccess { description, .. } = &mut status {
+                *description = Some(exchanges_text(r).into());
+            }
+            let mut case = TestCase::new(format!("{} {}", r.id, r.title), status);
+            case.set_classname(format!("grantcheck.{area}"));
+            case.set_time(Duration::from_millis(r.duration_ms));
+            if r.outcome == Outcome::Warn {
+                case.set_system_out(format!("WARNING ({} {}): {}", r.level.as_str(), r.spec, r.detail));
+            }
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report.to_string().unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
+}
+
+fn exchanges_text(r: &crate::runner::CaseResult) -> String {
+    serde_json::to_string_pretty(&r.exchanges).unwrap_or_default()
+}

@@ -1,0 +1,77 @@
+//! Reporters: they render the runner's results; none of them runs anything.
+//!
+//! `human` writes to the terminal as cases finish; `json`, `junit`, `markdown` and `html`
+//! render the finished run into the report directory (and `json` onto stdout on request).
+
+pub mod html;
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::runner::{CaseResult, Outcome};
+use crate::target::Target;
+
+/// Counts by outcome, as the JSON report's `summary`.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub warned: usize,
+    pub skipped: usize,
+    pub errored: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CaseResult]) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            match r.outcome {
+                Outcome::Pass => s.passed += 1,
+                Outcome::Fail => s.failed += 1,
+                Outcome::Warn => s.warned += 1,
+                Outcome::Skip => s.skipped += 1,
+                Outcome::Error => s.errored += 1,
+            }
+        }
+        s
+    }
+
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.warned + self.skipped + self.errored
+    }
+}
+
+/// Everything a finished run reports.
+pub struct Run<'a> {
+    pub target: &'a Target,
+    pub profile: &'a str,
+    pub results: &'a [CaseResult],
+    pub summary: Summary,
+}
+
+/// Writes results.json, junit.xml, summary.md and report.html into `dir`.
+pub fn write_files(run: &Run<'_>, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("results.json"), json::render(run))?;
+    std::fs::write(dir.join("junit.xml"), junit::render(run))?;
+    std::fs::write(dir.join("summary.md"), markdown::render(run))?;
+    std::fs::write(dir.join("report.html"), html::render(run))?;
+    Ok(())
+}
+
+/// Areas in first-seen order with their results.
+pub fn by_area<'r>(results: &'r [CaseResult]) -> Vec<(&'r str, Vec<&'r CaseResult>)> {
+    let mut areas: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
+    for r in results {
+        match areas.iter_mut().find(|(a, _)| *a == r.area) {
+            Some((_, list)) => list.push(r),
+            None => areas.push((&r.area, vec![r])),
+        }
+    }
+    areas
+}

@@ -1,0 +1,597 @@
+//! Runs cases against a target: builds each step's request, sends it, records the redacted
+//! exchange and judges the response. The runner reports each finished case to an observer;
+//! reporters render those results (they never run anything themselves).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use reference_server::form::encode_component;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
+use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
+use crate::scenario::{Auth, Case, Endpoint, Level, Requirement, Role, Step};
+use crate::target::{describe_error, Target};
+use crate::template::{expand, Vars};
+
+/// The result of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Warn,
+    Skip,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Warn => "warn",
+            Outcome::Skip => "skip",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One case's verdict with its evidence, as every reporter sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub title: String,
+    pub spec: String,
+    pub level: Level,
+    pub area: String,
+    pub tags: Vec<String>,
+    pub outcome: Outcome,
+    /// Why it failed, warned, was skipped or errored; for INFO cases, what differed.
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub source: String,
+    pub duration_ms: u64,
+    pub exchanges: Vec<Exchange>,
+}
+
+/// How the runner behaves.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `rfc6749`, `oauth21` or `strict`.
+    pub profile: String,
+    /// Longest a case may wait for a token to expire.
+    pub max_wait: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Largest response body read.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            profile: "rfc6749".into(),
+            max_wait: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// An HTTP client suited to conformance work: no redirects (a redirect could carry
+/// credentials elsewhere, and a token endpoint must not redirect), no cookies, no proxy.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy()
+        .build()
+        .expect("building an HTTP client with static settings cannot fail")
+}
+
+/// Runs `cases` in order, calling `observe` after each.
+pub async fn run_cases(
+    target: &Target,
+    cases: &[Case],
+    settings: &Settings,
+    http: &reqwest::Client,
+    mut observe: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    let mut redactor = Redactor::default();
+    for client in target.clients.values() {
+        if let Some(secret) = &client.secret {
+            redactor.add(secret.expose());
+        }
+    }
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        let result = run_case(target, case, settings, http, &mut redactor).await;
+        observe(&result);
+        results.push(result);
+    }
+    results
+}
+
+/// What ended a case early, or `None` when every step ran.
+enum Stop {
+    Failed(String),
+    Skipped(String),
+    Errored(String),
+}
+
+async fn run_case(
+    target: &Target,
+    case: &Case,
+    settings: &Settings,
+    http: &reqwest::Client,
+    redactor: &mut Redactor,
+) -> CaseResult {
+    let started = Instant::now();
+    let level = case.level_for(&settings.profile);
+    let mut exchanges = Vec::new();
+    let stop = match unmet_requirement(target, case) {
+        Some(reason) => Some(Stop::Skipped(reason)),
+        None => {
+            let mut state = CaseState::new(target);
+            let mut stop = None;
+            for (index, step) in case.steps.iter().enumerate() {
+                let label = step.name.clone().unwrap_or_else(|| format!("step {}", index + 1));
+                if let Some(s) = run_step(target, step, &label, settings, http, redactor, &mut state, &mut exchanges).await {
+                    stop = Some(s);
+                    break;
+                }
+            }
+            stop
+        }
+    };
+    let (outcome, detail) = match stop {
+        None => (Outcome::Pass, String::new()),
+        Some(Stop::Skipped(reason)) => (Outcome::Skip, reason),
+        Some(Stop::Errored(reason)) => (Outcome::Error, reason),
+        Some(Stop::Failed(reason)) => match level {
+            Level::Must => (Outcome::Fail, reason),
+            Level::Should => (Outcome::Warn, reason),
+            Level::Info => (Outcome::Pass, format!("observed: {reason}")),
+        },
+    };
+    CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        spec: case.spec.clone(),
+        level,
+        area: case.area.clone(),
+        tags: case.tags.clone(),
+        outcome,
+        detail: redactor.text(&detail),
+        note: case.note.clone(),
+        source: case.source.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        exchanges,
+    }
+}
+
+fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
+    for requirement in &case.requires {
+        let (present, what) = match requirement {
+            Requirement::Introspection => (target.introspection_url.is_some(), "an introspection endpoint (--introspection-url)"),
+            Requirement::Revocation => (target.revocation_url.is_some(), "a revocation endpoint (--revocation-url)"),
+            Requirement::Resource => (target.resource_url.is_some(), "a protected resource (--resource-url)"),
+            Requirement::Metadata => (target.metadata_url.is_some(), "published metadata (--target ISSUER)"),
+            Requirement::Jwks => (target.jwks_url.is_some(), "a jwks_uri in its metadata"),
+            Requirement::Https => (!target.is_plain_http(), "HTTPS token endpoint (TLS cannot be checked over plain HTTP)"),
+            Requirement::Scope => (!target.scopes.is_empty(), "scope to request (--scope)"),
+            Requirement::TwoScopes => (target.scopes.len() >= 2, "two scopes to request (--scope \"a b\")"),
+        };
+        if !present {
+            return Some(format!("the target has no {what}"));
+        }
+    }
+    None
+}
+
+/// Values carried between a case's steps.
+struct CaseState {
+    vars: Vars,
+    /// When the last token was issued, for `wait_for_expiry`.
+    issued: Option<Instant>,
+}
+
+impl CaseState {
+    fn new(target: &Target) -> CaseState {
+        let mut vars = Vars::new();
+        for (role, client) in &target.clients {
+            vars.insert(format!("{}.id", role.as_str()), client.id.clone());
+            if let Some(secret) = &client.secret {
+                vars.insert(format!("{}.secret", role.as_str()), secret.expose().to_owned());
+            }
+        }
+        if let Some(issuer) = &target.issuer {
+            vars.insert("issuer".into(), issuer.clone());
+        }
+        if let Some(first) = target.scopes.first() {
+            vars.insert("scope".into(), first.clone());
+        }
+        if let Some(second) = target.scopes.get(1) {
+            vars.insert("scope2".into(), second.clone());
+        }
+        vars.insert("scopes".into(), target.scopes.join(" "));
+        CaseState { vars, issued: None }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    target: &Target,
+    step: &Step,
+    label: &str,
+    settings: &Settings,
+    http: &reqwest::Client,
+    redactor: &mut Redactor,
+    state: &mut CaseState,
+    exchanges: &mut Vec<Exchange>,
+) -> Option<Stop> {
+    let role = step.client.unwrap_or(match step.endpoint {
+        Endpoint::Introspection => Role::Introspector,
+        _ => Role::Main,
+    });
+    let Some(client) = target.client(role) else {
+        return Some(Stop::Skipped(format!("the target has no '{}' client", role.as_str())));
+    };
+    let Some(base_url) = endpoint_url(target, step.endpoint) else {
+        return Some(Stop::Skipped(format!("the target has no {} endpoint", step.endpoint.as_str())));
+    };
+    state.vars.insert("client.id".into(), client.id.clone());
+    match &client.secret {
+        Some(secret) => state.vars.insert("client.secret".into(), secret.expose().to_owned()),
+        None => state.vars.remove("client.secret"),
+    };
+
+    if step.wait_for_expiry {
+        let lifetime = state.vars.get("expires_in").and_then(|v| v.parse::<u64>().ok());
+        let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
+            return Some(Stop::Errored(format!("{label}: no earlier token with a numeric expires_in to wait for")));
+        };
+        let lifetime = Duration::from_secs(lifetime);
+        if lifetime > settings.max_wait {
+            return Some(Stop::Skipped(format!(
+                "the token lives {} s, longer than --max-wait {} s",
+                lifetime.as_secs(),
+                settings.max_wait.as_secs()
+            )));
+        }
+        let deadline = issued + lifetime + Duration::from_millis(1500);
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+
+    let request = match build_request(step, &base_url, &state.vars) {
+        Ok(r) => r,
+        Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+    };
+    let mut record = RequestRecord {
+        method: request.method.to_string(),
+        url: redactor.text(&request.url),
+        headers: request.headers.iter().map(|(n, v)| (n.clone(), redactor.header(n, v))).collect(),
+        body: redactor.form(&request.body),
+    };
+    let response = match send(http, &request, settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            exchanges.push(Exchange { step: label.into(), request: record, response: None, error: Some(e.clone()) });
+            return Some(Stop::Errored(format!("{label}: {e}")));
+        }
+    };
+    if step.endpoint == Endpoint::Token && response.status == 200 {
+        if let Some(token) = response.json.as_ref().and_then(|j| j.get("access_token")).and_then(Value::as_str) {
+            redactor.add(token);
+            record.url = redactor.text(&record.url);
+            remember_issuance(state, &request, &response, &client.id, token);
+        }
+    }
+    exchanges.push(Exchange {
+        step: label.into(),
+        request: record,
+        response: Some(redactor.response(&response)),
+        error: None,
+    });
+    for (name, pointer) in &step.capture {
+        match response.json.as_ref().and_then(|j| j.pointer(pointer)) {
+            Some(Value::String(s)) => {
+                state.vars.insert(name.clone(), s.clone());
+            }
+            Some(Value::Number(n)) => {
+                state.vars.insert(name.clone(), n.to_string());
+            }
+            other => {
+                let got = other.map_or("nothing".to_owned(), |v| v.to_string());
+                return Some(Stop::Failed(format!(
+                    "{label}: expected {pointer} in the response to capture as '{name}', got {got} (status {})",
+                    response.status
+                )));
+            }
+        }
+    }
+    judge(step, label, &request, &response, target, state)
+}
+
+fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String> {
+    match endpoint {
+        Endpoint::Token => Some(target.token_url.clone()),
+        Endpoint::Introspection => target.introspection_url.clone(),
+        Endpoint::Revocation => target.revocation_url.clone(),
+        Endpoint::Resource => target.resource_url.clone(),
+        Endpoint::Metadata => target.metadata_url.clone(),
+        Endpoint::Jwks => target.jwks_url.clone(),
+    }
+}
+
+/// After a successful token response: what later steps and checks compare against.
+fn remember_issuance(state: &mut CaseState, request: &BuiltRequest, response: &Response, client_id: &str, token: &str) {
+    let json = response.json.as_ref();
+    let vars = &mut state.vars;
+    vars.insert("access_token".into(), token.to_owned());
+    vars.insert("issued_to".into(), client_id.to_owned());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    vars.insert("issued_at".into(), now.to_string());
+    state.issued = Some(Instant::now());
+    match json.and_then(|j| j.get("expires_in")).and_then(Value::as_u64) {
+        Some(lifetime) => vars.insert("expires_in".into(), lifetime.to_string()),
+        None => vars.remove("expires_in"),
+    };
+    // RFC 6749 §5.1: an omitted scope means the requested one was granted.
+    match (json.and_then(|j| j.get("scope")).and_then(Value::as_str), &request.scope) {
+        (Some(scope), _) => {
+            vars.insert("granted_scope".into(), scope.to_owned());
+            vars.insert("scope_reported".into(), "yes".into());
+        }
+        (None, Some(requested)) => {
+            vars.insert("granted_scope".into(), requested.clone());
+            vars.insert("scope_reported".into(), "no".into());
+        }
+        (None, None) => {
+            vars.remove("granted_scope");
+        }
+    }
+}
+
+/// A request ready to send (unredacted).
+struct BuiltRequest {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// The decoded `scope` parameter, if the body carried one.
+    scope: Option<String>,
+}
+
+fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltRequest, String> {
+    let default_method = match step.endpoint {
+        Endpoint::Resource | Endpoint::Metadata | Endpoint::Jwks => "GET",
+        _ => "POST",
+    };
+    let method_name = step.method.as_deref().unwrap_or(default_method).to_ascii_uppercase();
+    let method = Method::from_bytes(method_name.as_bytes()).map_err(|_| format!("bad method '{method_name}'"))?;
+    let mut url = base_url.to_owned();
+    if let Some(query) = &step.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&expand(query, vars)?);
+    }
+
+    let auth = step.auth.unwrap_or(match step.endpoint {
+        Endpoint::Token | Endpoint::Introspection | Endpoint::Revocation => Auth::Basic,
+        _ => Auth::None,
+    });
+    let id = expand(step.id.as_deref().unwrap_or("{client.id}"), vars)?;
+    let secret = || expand(step.secret.as_deref().unwrap_or("{client.secret}"), vars);
+
+    let mut params: Vec<(String, String)> = Vec::new();
+    if let Some(form) = &step.form {
+        for (name, value) in form {
+            let value = match value {
+                toml::Value::String(s) => expand(s, vars)?,
+                other => other.to_string(),
+            };
+            params.push((name.clone(), value));
+        }
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    match (&step.authorization, &step.bearer, auth) {
+        (Some(raw), _, _) => headers.push(("authorization".into(), expand(raw, vars)?)),
+        (None, Some(token), _) => headers.push(("authorization".into(), format!("Bearer {}", expand(token, vars)?))),
+        (None, None, Auth::Basic) => {
+            let pair = format!("{}:{}", encode_component(&id), encode_component(&secret()?));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            headers.push(("authorization".into(), format!("Basic {encoded}")));
+        }
+        (None, None, Auth::Post) => {
+            params.push(("client_id".into(), id.clone()));
+            if step.secret.is_some() || vars.contains_key("client.secret") {
+                params.push(("client_secret".into(), secret()?));
+            }
+        }
+        (None, None, Auth::None) => {}
+    }
+    let scope = params.iter().find(|(n, _)| n == "scope").map(|(_, v)| v.clone());
+    let body = match &step.body {
+        Some(raw) => expand(raw, vars)?,
+        None => params
+            .iter()
+            .map(|(n, v)| format!("{}={}", encode_component(n), encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    };
+    let scope = scope.or_else(|| {
+        step.body.as_ref().and_then(|_| {
+            reference_server::form::Form::parse(body.as_bytes(), true)
+                .ok()
+                .and_then(|f| f.get("scope").map(str::to_owned))
+        })
+    });
+    let sends_body = !body.is_empty() || method == Method::POST;
+    match &step.content_type {
+        Some(ct) if ct.is_empty() => {}
+        Some(ct) => headers.push(("content-type".into(), expand(ct, vars)?)),
+        None if sends_body => headers.push(("content-type".into(), "application/x-www-form-urlencoded".into())),
+        None => {}
+    }
+    for (name, value) in &step.headers {
+        headers.push((name.to_ascii_lowercase(), expand(value, vars)?));
+    }
+    Ok(BuiltRequest { method, url, headers, body, scope })
+}
+
+async fn send(http: &reqwest::Client, request: &BuiltRequest, settings: &Settings) -> Result<Response, String> {
+    let mut builder = http.request(request.method.clone(), &request.url);
+    for (name, value) in &request.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name '{name}'"))?;
+        let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| format!("bad value for header '{name}'"))?;
+        builder = builder.header(name, value);
+    }
+    if !request.body.is_empty() {
+        builder = builder.body(request.body.clone());
+    }
+    let started = Instant::now();
+    let mut response = builder.send().await.map_err(|e| describe_error(&e))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let mut body = BytesMut::new();
+    loop {
+        let remaining = settings.request_timeout.saturating_sub(started.elapsed());
+        let chunk = tokio::time::timeout(remaining, response.chunk())
+            .await
+            .map_err(|_| format!("the response body did not arrive within {} s", settings.request_timeout.as_secs()))?
+            .map_err(|e| describe_error(&e))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > settings.max_body_bytes {
+            return Err(format!("the response body exceeds {} bytes", settings.max_body_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body: Bytes = body.freeze();
+    let json = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
+    Ok(Response { status, headers, body, json })
+}
+
+/// Applies the step's expectations; the first unmet one stops the case.
+fn judge(step: &Step, label: &str, request: &BuiltRequest, response: &Response, target: &Target, state: &CaseState) -> Option<Stop> {
+    let expect = &step.expect;
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(status) = &expect.status {
+        if !status.allows(response.status) {
+            problems.push(format!("expected status {status}, got {}{}", response.status, error_hint(response)));
+        }
+    }
+    if expect.status_not.contains(&response.status) {
+        problems.push(format!("status {} is not acceptable here{}", response.status, error_hint(response)));
+    }
+    let json = response.json.as_ref();
+    for (pointer, expected) in &expect.json {
+        let expected = toml_to_json(expected);
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if actual != Some(&expected) {
+            problems.push(format!("expected {pointer} = {expected}, got {}", shown(actual)));
+        }
+    }
+    for (pointer, allowed) in &expect.json_one_of {
+        let allowed: Vec<Value> = allowed.iter().map(toml_to_json).collect();
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if !actual.is_some_and(|a| allowed.contains(a)) {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            problems.push(format!("expected {pointer} to be one of {}, got {}", list.join(", "), shown(actual)));
+        }
+    }
+    for pointer in &expect.present {
+        if json.and_then(|j| j.pointer(pointer)).is_none() {
+            problems.push(format!("expected {pointer} to be present"));
+        }
+    }
+    for pointer in &expect.absent {
+        if let Some(v) = json.and_then(|j| j.pointer(pointer)) {
+            let shown = if pointer.contains("token") { "<redacted>".to_owned() } else { v.to_string() };
+            problems.push(format!("expected {pointer} to be absent, got {shown}"));
+        }
+    }
+    for (header, needle) in &expect.header_contains {
+        match response.header(header) {
+            Some(v) if v.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()) => {}
+            other => problems.push(format!("expected header {header} containing '{needle}', got {}", other.map_or("nothing".into(), |v| format!("'{v}'")))),
+        }
+    }
+    for header in &expect.header_absent {
+        if let Some(v) = response.header(header) {
+            problems.push(format!("expected no {header} header, got '{v}'"));
+        }
+    }
+    let challenge = response.header("www-authenticate");
+    if let Some(scheme) = &expect.challenge_scheme {
+        match challenge {
+            Some(c) if challenge_scheme(c).eq_ignore_ascii_case(scheme) => {}
+            other => problems.push(format!("expected a WWW-Authenticate {scheme} challenge, got {}", other.map_or("none".into(), |v| format!("'{v}'")))),
+        }
+    }
+    if let Some(error) = &expect.challenge_error {
+        let actual = challenge.and_then(|c| challenge_param(c, "error"));
+        if actual.as_deref() != Some(error.as_str()) {
+            problems.push(format!("expected error=\"{error}\" in WWW-Authenticate, got {}", challenge.map_or("no challenge".into(), |v| format!("'{v}'"))));
+        }
+    }
+    let cx = Context {
+        response,
+        requested_scope: request.scope.as_deref(),
+        vars: &state.vars,
+        issuer: target.issuer.as_deref(),
+    };
+    for check in &expect.checks {
+        match check.get_ref().evaluate(&cx) {
+            Verdict::Pass => {}
+            Verdict::Fail(why) => problems.push(format!("{}: {why}", check.get_ref().name())),
+            Verdict::NotApplicable(why) => {
+                if problems.is_empty() {
+                    return Some(Stop::Skipped(format!("{label}: {why}")));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        None
+    } else {
+        Some(Stop::Failed(format!("{label}: {}", problems.join("; "))))
+    }
+}
+
+/// ` (error "x")` when the response is an OAuth error, to make status mismatches readable.
+fn error_hint(response: &Response) -> String {
+    response
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error"))
+        .and_then(Value::as_str)
+        .map(|e| format!(" (error \"{e}\")"))
+        .unwrap_or_default()
+}
+
+fn shown(value: Option<&Value>) -> String {
+    value.map_or_else(|| "nothing".to_owned(), Value::to_string)
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+    }
+}

@@ -1,0 +1,101 @@
+//! `{…}` templates in case files: `{client.id}`, `{token}` (a captured value), and the
+//! functions `{b64:…}` (Base64), `{form:…}` (form-urlencoding, RFC 6749 Appendix B),
+//! `{upper:…}`, `{lower:…}`, `{repeat:N:…}`. `{{` and `}}` are literal braces.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use reference_server::form::encode_component;
+
+/// Values a template may name.
+pub type Vars = HashMap<String, String>;
+
+/// Expands `template` with `vars`; an unknown name or an unclosed brace is an error.
+pub fn expand(template: &str, vars: &Vars) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err(format!("unmatched '}}' in template '{template}'"));
+        }
+        let end = matching_brace(tail)
+            .ok_or_else(|| format!("unclosed '{{' in template '{template}'"))?;
+        out.push_str(&evaluate(&tail[1..end], vars)?);
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Index of the `}` closing the `{` at index 0.
+fn matching_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn evaluate(expr: &str, vars: &Vars) -> Result<String, String> {
+    if let Some((function, argument)) = expr.split_once(':') {
+        let function = function.trim();
+        if function == "repeat" {
+            let (count, text) = argument
+                .split_once(':')
+                .ok_or("repeat needs {repeat:N:text}")?;
+            let count: usize = count
+                .trim()
+                .parse()
+                .map_err(|_| format!("repeat count '{count}' is not a number"))?;
+            if count > 1 << 20 {
+                return Err("repeat count over 1048576".into());
+            }
+            return Ok(expand(text, vars)?.repeat(count));
+        }
+        let value = expand(argument, vars)?;
+        return match function {
+            "b64" => Ok(base64::engine::general_purpose::STANDARD.encode(value)),
+            "form" => Ok(encode_component(&value)),
+            "upper" => Ok(value.to_uppercase()),
+            "lower" => Ok(value.to_lowercase()),
+            other => Err(format!("unknown template function '{other}'")),
+        };
+    }
+    vars.get(expr.trim())
+        .cloned()
+        .ok_or_else(|| format!("unknown template value '{{{expr}}}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_names_and_functions() {
+        let vars: Vars = [("client.id".to_string(), "s:1 %".to_string())].into();
+        assert_eq!(expand("id={form:{client.id}}", &vars).unwrap(), "id=s%3A1+%25");
+        assert_eq!(expand("{b64:{client.id}:x}", &vars).unwrap(), "czoxICU6eA==");
+        assert_eq!(expand("{{literal}}", &vars).unwrap(), "{literal}");
+        assert_eq!(expand("{repeat:3:ab}", &vars).unwrap(), "ababab");
+        assert!(expand("{nope}", &vars).is_err());
+        assert!(expand("{client.id", &vars).is_err());
+        assert!(expand("x}", &vars).is_err());
+        assert!(expand("{zip:x}", &vars).is_err());
+    }
+}
