@@ -86,6 +86,14 @@ checks! {
         "the challenge has at most one realm attribute (RFC 6750 §3)";
     AllowOn405 = "allow_on_405":
         "a 405 lists the allowed methods in Allow (RFC 9110 §15.5.6)";
+    TokenOrInvalidScope = "token_or_invalid_scope":
+        "either a token response or 400 invalid_scope (RFC 6749 §3.3)";
+    ScopeReportedWhenToken = "scope_reported_when_token":
+        "a token issued without a requested scope reports the scope it got (RFC 6749 §5.1; skips errors)";
+    ForbiddenScopeNotGranted = "forbidden_scope_not_granted":
+        "a scope the client may not have is not granted (RFC 6819 §5.1.5.1)";
+    NoNullMembers = "no_null_members":
+        "optional members are omitted rather than sent as null";
 }
 
 /// What a check concluded.
@@ -135,9 +143,17 @@ impl Check {
                     return fail("expected a JSON object body".into());
                 };
                 match member("access_token") {
-                    Some(Value::String(t)) if !t.is_empty() && t.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {}
-                    Some(Value::String(_)) => return fail("access_token is empty or not printable ASCII".into()),
-                    Some(other) => return fail(format!("access_token is a JSON {}, not a string", type_name(other))),
+                    Some(Value::String(t))
+                        if !t.is_empty() && t.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {}
+                    Some(Value::String(_)) => {
+                        return fail("access_token is empty or not printable ASCII".into())
+                    }
+                    Some(other) => {
+                        return fail(format!(
+                            "access_token is a JSON {}, not a string",
+                            type_name(other)
+                        ))
+                    }
                     None => return fail("access_token is missing".into()),
                 }
                 match member("token_type") {
@@ -169,24 +185,41 @@ impl Check {
             },
             Check::NoStore => {
                 let value = r.header("cache-control").unwrap_or("");
-                if value.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")) {
+                if value
+                    .split(',')
+                    .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+                {
                     Verdict::Pass
                 } else {
-                    fail(format!("expected Cache-Control: no-store, got {}", shown(r.header("cache-control"))))
+                    fail(format!(
+                        "expected Cache-Control: no-store, got {}",
+                        shown(r.header("cache-control"))
+                    ))
                 }
             }
             Check::PragmaNoCache => {
-                if r.header("pragma").is_some_and(|v| v.to_ascii_lowercase().contains("no-cache")) {
+                if r.header("pragma")
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("no-cache"))
+                {
                     Verdict::Pass
                 } else {
-                    fail(format!("expected Pragma: no-cache, got {}", shown(r.header("pragma"))))
+                    fail(format!(
+                        "expected Pragma: no-cache, got {}",
+                        shown(r.header("pragma"))
+                    ))
                 }
             }
             Check::JsonContentType => {
-                let media = r.header("content-type").and_then(|v| v.split(';').next()).map(str::trim);
+                let media = r
+                    .header("content-type")
+                    .and_then(|v| v.split(';').next())
+                    .map(str::trim);
                 match media {
                     Some(m) if m.eq_ignore_ascii_case("application/json") => Verdict::Pass,
-                    _ => fail(format!("expected Content-Type application/json, got {}", shown(r.header("content-type")))),
+                    _ => fail(format!(
+                        "expected Content-Type application/json, got {}",
+                        shown(r.header("content-type"))
+                    )),
                 }
             }
             Check::NoToken => match member("access_token") {
@@ -209,7 +242,11 @@ impl Check {
                     (400, _) | (401, "invalid_client") => Verdict::Pass,
                     (status, code) => fail(format!(
                         "error '{code}' must come with 400{}, got {status}",
-                        if code == "invalid_client" { " or 401" } else { "" }
+                        if code == "invalid_client" {
+                            " or 401"
+                        } else {
+                            ""
+                        }
                     )),
                 }
             }
@@ -229,15 +266,24 @@ impl Check {
             }
             Check::ScopeIsString => match member("scope") {
                 None | Some(Value::String(_)) => Verdict::Pass,
-                Some(other) => fail(format!("scope is a JSON {}, not a string", type_name(other))),
+                Some(other) => fail(format!(
+                    "scope is a JSON {}, not a string",
+                    type_name(other)
+                )),
             },
             Check::ScopeWithinRequest => {
-                let Some(requested) = cx.requested_scope else { return Verdict::Pass };
-                let requested: HashSet<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+                let Some(requested) = cx.requested_scope else {
+                    return Verdict::Pass;
+                };
+                let requested: HashSet<&str> =
+                    requested.split(' ').filter(|s| !s.is_empty()).collect();
                 match member("scope").and_then(Value::as_str) {
                     None => Verdict::Pass,
                     Some(granted) => {
-                        let extra: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty() && !requested.contains(s)).collect();
+                        let extra: Vec<&str> = granted
+                            .split(' ')
+                            .filter(|s| !s.is_empty() && !requested.contains(s))
+                            .collect();
                         if extra.is_empty() {
                             Verdict::Pass
                         } else {
@@ -264,7 +310,11 @@ impl Check {
                 }
             }
             Check::InactiveOnlyActive => match json {
-                Some(Value::Object(map)) if map.len() == 1 && map.get("active") == Some(&Value::Bool(false)) => Verdict::Pass,
+                Some(Value::Object(map))
+                    if map.len() == 1 && map.get("active") == Some(&Value::Bool(false)) =>
+                {
+                    Verdict::Pass
+                }
                 Some(Value::Object(map)) if map.get("active") == Some(&Value::Bool(false)) => {
                     let extra: Vec<&String> = map.keys().filter(|k| *k != "active").collect();
                     fail(format!("inactive answer also carries {extra:?}"))
@@ -273,27 +323,46 @@ impl Check {
             },
             Check::IntrospectionTypes => introspection_types(json),
             Check::IntrospectionMatchesIssuance => introspection_matches(cx),
-            Check::MetadataIssuerMatches => match (member("issuer").and_then(Value::as_str), cx.issuer) {
-                (Some(actual), Some(expected)) if actual == expected => Verdict::Pass,
-                (Some(actual), Some(expected)) => fail(format!("metadata issuer '{actual}' differs from the issuer '{expected}'")),
-                (None, _) => fail("metadata has no issuer".into()),
-                (_, None) => Verdict::NotApplicable("the target's issuer is unknown (no --target)".into()),
-            },
+            Check::MetadataIssuerMatches => {
+                match (member("issuer").and_then(Value::as_str), cx.issuer) {
+                    (Some(actual), Some(expected)) if actual == expected => Verdict::Pass,
+                    (Some(actual), Some(expected)) => fail(format!(
+                        "metadata issuer '{actual}' differs from the issuer '{expected}'"
+                    )),
+                    (None, _) => fail("metadata has no issuer".into()),
+                    (_, None) => Verdict::NotApplicable(
+                        "the target's issuer is unknown (no --target)".into(),
+                    ),
+                }
+            }
             Check::MetadataRequiredMembers => {
                 let missing: Vec<&str> = ["issuer", "token_endpoint", "response_types_supported"]
                     .into_iter()
                     .filter(|m| member(m).is_none())
                     .collect();
-                if missing.is_empty() { Verdict::Pass } else { fail(format!("metadata lacks {missing:?}")) }
+                if missing.is_empty() {
+                    Verdict::Pass
+                } else {
+                    fail(format!("metadata lacks {missing:?}"))
+                }
             }
             Check::MetadataNoFragment => {
-                let Some(Value::Object(map)) = json else { return fail("metadata is not a JSON object".into()) };
+                let Some(Value::Object(map)) = json else {
+                    return fail("metadata is not a JSON object".into());
+                };
                 let bad: Vec<&String> = map
                     .iter()
-                    .filter(|(k, v)| (k.ends_with("_endpoint") || *k == "issuer") && v.as_str().is_some_and(|s| s.contains('#')))
+                    .filter(|(k, v)| {
+                        (k.ends_with("_endpoint") || *k == "issuer")
+                            && v.as_str().is_some_and(|s| s.contains('#'))
+                    })
                     .map(|(k, _)| k)
                     .collect();
-                if bad.is_empty() { Verdict::Pass } else { fail(format!("{bad:?} contain a fragment")) }
+                if bad.is_empty() {
+                    Verdict::Pass
+                } else {
+                    fail(format!("{bad:?} contain a fragment"))
+                }
             }
             Check::JwtAccessToken => jwt_access_token(member("access_token")),
             Check::JwtSigned => match jwt_parts(member("access_token")) {
@@ -308,11 +377,70 @@ impl Check {
                 Some(key) => fail(format!("member '{key}' appears more than once")),
             },
             Check::ChallengeWithoutError => match r.header("www-authenticate") {
-                Some(c) if challenge_param(c, "error").is_some() => fail(format!("challenge carries an error code: {c}")),
+                Some(c) if challenge_param(c, "error").is_some() => {
+                    fail(format!("challenge carries an error code: {c}"))
+                }
                 _ => Verdict::Pass,
             },
             Check::ChallengeRealmOnce => match r.header("www-authenticate") {
-                Some(c) if c.to_ascii_lowercase().matches("realm=").count() > 1 => fail(format!("realm appears more than once: {c}")),
+                Some(c) if c.to_ascii_lowercase().matches("realm=").count() > 1 => {
+                    fail(format!("realm appears more than once: {c}"))
+                }
+                _ => Verdict::Pass,
+            },
+            Check::TokenOrInvalidScope => match Check::TokenResponse.evaluate(cx) {
+                Verdict::Pass => Verdict::Pass,
+                Verdict::Fail(why) if r.status == 400 => {
+                    match member("error").and_then(Value::as_str) {
+                        Some("invalid_scope") => Verdict::Pass,
+                        Some(code) => fail(format!(
+                            "expected a token or error invalid_scope, got error '{code}'"
+                        )),
+                        None => fail(why),
+                    }
+                }
+                other => other,
+            },
+            Check::ScopeReportedWhenToken => {
+                if r.status != 200 || member("access_token").is_none() {
+                    return Verdict::NotApplicable(format!(
+                        "no token was issued (status {})",
+                        r.status
+                    ));
+                }
+                match member("scope") {
+                    Some(Value::String(_)) => Verdict::Pass,
+                    _ => fail(
+                        "the token response does not say which (default) scope was granted".into(),
+                    ),
+                }
+            }
+            Check::ForbiddenScopeNotGranted => {
+                let Some(forbidden) = cx.vars.get("forbidden_scope") else {
+                    return Verdict::NotApplicable(
+                        "no scope known to be forbidden (--forbidden-scope)".into(),
+                    );
+                };
+                match member("scope").and_then(Value::as_str) {
+                    Some(scope) if scope.split(' ').any(|s| s == forbidden) => fail(format!(
+                        "scope '{forbidden}' was granted although the client may not have it"
+                    )),
+                    _ => Verdict::Pass,
+                }
+            }
+            Check::NoNullMembers => match json {
+                Some(Value::Object(map)) => {
+                    let nulls: Vec<&String> = map
+                        .iter()
+                        .filter(|(_, v)| v.is_null())
+                        .map(|(k, _)| k)
+                        .collect();
+                    if nulls.is_empty() {
+                        Verdict::Pass
+                    } else {
+                        fail(format!("members sent as null: {nulls:?}"))
+                    }
+                }
                 _ => Verdict::Pass,
             },
             Check::AllowOn405 => {
@@ -349,7 +477,10 @@ fn type_name(v: &Value) -> &'static str {
 /// (`error` without spaces would be stricter, but the ABNF allows them), `error_uri` is
 /// `%x21 / %x23-5B / %x5D-7E`.
 fn error_response(r: &Response) -> Verdict {
-    let media = r.header("content-type").and_then(|v| v.split(';').next()).map(str::trim);
+    let media = r
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
     if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
         return Verdict::Fail(format!(
             "expected a JSON error body, got Content-Type {}",
@@ -359,11 +490,22 @@ fn error_response(r: &Response) -> Verdict {
     let Some(Value::Object(map)) = &r.json else {
         return Verdict::Fail("the error body is not a JSON object".into());
     };
-    let allowed = |b: u8, space: bool| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E) || (space && b == 0x20);
+    let allowed =
+        |b: u8, space: bool| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E) || (space && b == 0x20);
     match map.get("error") {
-        Some(Value::String(code)) if !code.is_empty() && code.bytes().all(|b| allowed(b, true)) => {}
-        Some(Value::String(code)) => return Verdict::Fail(format!("error '{code}' has characters outside %x20-21/%x23-5B/%x5D-7E")),
-        Some(other) => return Verdict::Fail(format!("error is a JSON {}, not a string", type_name(other))),
+        Some(Value::String(code)) if !code.is_empty() && code.bytes().all(|b| allowed(b, true)) => {
+        }
+        Some(Value::String(code)) => {
+            return Verdict::Fail(format!(
+                "error '{code}' has characters outside %x20-21/%x23-5B/%x5D-7E"
+            ))
+        }
+        Some(other) => {
+            return Verdict::Fail(format!(
+                "error is a JSON {}, not a string",
+                type_name(other)
+            ))
+        }
         None => return Verdict::Fail("the error body has no error member".into()),
     }
     for (name, space) in [("error_description", true), ("error_uri", false)] {
@@ -371,9 +513,16 @@ fn error_response(r: &Response) -> Verdict {
             None => {}
             Some(Value::String(s)) if s.bytes().all(|b| allowed(b, space)) => {}
             Some(Value::String(s)) => {
-                return Verdict::Fail(format!("{name} has characters the RFC does not allow: {s:?}"))
+                return Verdict::Fail(format!(
+                    "{name} has characters the RFC does not allow: {s:?}"
+                ))
             }
-            Some(other) => return Verdict::Fail(format!("{name} is a JSON {}, not a string", type_name(other))),
+            Some(other) => {
+                return Verdict::Fail(format!(
+                    "{name} is a JSON {}, not a string",
+                    type_name(other)
+                ))
+            }
         }
     }
     Verdict::Pass
@@ -384,13 +533,23 @@ fn introspection_types(json: Option<&Value>) -> Verdict {
         return Verdict::Fail("introspection answer is not a JSON object".into());
     };
     if !matches!(map.get("active"), Some(Value::Bool(_))) {
-        return Verdict::Fail(format!("active must be a JSON boolean, got {:?}", map.get("active")));
+        return Verdict::Fail(format!(
+            "active must be a JSON boolean, got {:?}",
+            map.get("active")
+        ));
     }
     for (name, value) in map {
         let ok = match name.as_str() {
             "exp" | "iat" | "nbf" => value.as_i64().is_some(),
-            "scope" | "client_id" | "username" | "token_type" | "sub" | "iss" | "jti" => value.is_string(),
-            "aud" => value.is_string() || value.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            "scope" | "client_id" | "username" | "token_type" | "sub" | "iss" | "jti" => {
+                value.is_string()
+            }
+            "aud" => {
+                value.is_string()
+                    || value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(Value::is_string))
+            }
             _ => true,
         };
         if !ok {
@@ -405,12 +564,20 @@ fn introspection_matches(cx: &Context<'_>) -> Verdict {
         return Verdict::Fail("introspection answer is not a JSON object".into());
     };
     let mut problems = Vec::new();
-    if let (Some(actual), Some(expected)) = (map.get("client_id").and_then(Value::as_str), cx.vars.get("issued_to")) {
+    if let (Some(actual), Some(expected)) = (
+        map.get("client_id").and_then(Value::as_str),
+        cx.vars.get("issued_to"),
+    ) {
         if actual != expected {
-            problems.push(format!("client_id '{actual}' but the token was issued to '{expected}'"));
+            problems.push(format!(
+                "client_id '{actual}' but the token was issued to '{expected}'"
+            ));
         }
     }
-    if let (Some(actual), Some(expected)) = (map.get("scope").and_then(Value::as_str), cx.vars.get("granted_scope")) {
+    if let (Some(actual), Some(expected)) = (
+        map.get("scope").and_then(Value::as_str),
+        cx.vars.get("granted_scope"),
+    ) {
         if scope_set(actual) != scope_set(expected) {
             problems.push(format!("scope '{actual}' but '{expected}' was granted"));
         }
@@ -421,10 +588,18 @@ fn introspection_matches(cx: &Context<'_>) -> Verdict {
         }
     }
     let issued = cx.vars.get("issued_at").and_then(|v| v.parse::<i64>().ok());
-    let lifetime = cx.vars.get("expires_in").and_then(|v| v.parse::<i64>().ok());
-    if let (Some(exp), Some(issued), Some(lifetime)) = (map.get("exp").and_then(Value::as_i64), issued, lifetime) {
+    let lifetime = cx
+        .vars
+        .get("expires_in")
+        .and_then(|v| v.parse::<i64>().ok());
+    if let (Some(exp), Some(issued), Some(lifetime)) =
+        (map.get("exp").and_then(Value::as_i64), issued, lifetime)
+    {
         if (exp - (issued + lifetime)).abs() > 5 {
-            problems.push(format!("exp {exp} is not issuance + expires_in ({}) ± 5 s", issued + lifetime));
+            problems.push(format!(
+                "exp {exp} is not issuance + expires_in ({}) ± 5 s",
+                issued + lifetime
+            ));
         }
     }
     if problems.is_empty() {
@@ -468,7 +643,9 @@ fn jwt_access_token(token: Option<&Value>) -> Verdict {
     if missing.is_empty() {
         Verdict::Pass
     } else {
-        Verdict::Fail(format!("JWT access token lacks the required claims {missing:?}"))
+        Verdict::Fail(format!(
+            "JWT access token lacks the required claims {missing:?}"
+        ))
     }
 }
 
@@ -491,12 +668,24 @@ pub fn duplicate_key(body: &[u8]) -> Option<String> {
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("JSON")
         }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
-        fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while seq.next_element_seed(Finder(self.0))?.is_some() {}
             Ok(())
@@ -542,7 +731,11 @@ pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
 
 /// The scheme of a challenge (`Basic realm=…` → `Basic`).
 pub fn challenge_scheme(challenge: &str) -> &str {
-    challenge.trim_start().split([' ', ',']).next().unwrap_or("")
+    challenge
+        .trim_start()
+        .split([' ', ','])
+        .next()
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -552,7 +745,10 @@ mod tests {
     #[test]
     fn finds_duplicate_keys_at_any_depth() {
         assert_eq!(duplicate_key(br#"{"a":1,"a":2}"#).as_deref(), Some("a"));
-        assert_eq!(duplicate_key(br#"{"a":{"b":1,"b":1}}"#).as_deref(), Some("b"));
+        assert_eq!(
+            duplicate_key(br#"{"a":{"b":1,"b":1}}"#).as_deref(),
+            Some("b")
+        );
         assert_eq!(duplicate_key(br#"{"a":1,"b":[{"c":1}]}"#), None);
         assert_eq!(duplicate_key(b"not json"), None);
     }
@@ -561,9 +757,15 @@ mod tests {
     fn parses_challenges() {
         let c = r#"Bearer realm="x", error="invalid_token", error_description="no""#;
         assert_eq!(challenge_scheme(c), "Bearer");
-        assert_eq!(challenge_param(c, "error").as_deref(), Some("invalid_token"));
+        assert_eq!(
+            challenge_param(c, "error").as_deref(),
+            Some("invalid_token")
+        );
         assert_eq!(challenge_param(c, "realm").as_deref(), Some("x"));
         assert_eq!(challenge_param(r#"Basic realm="a""#, "error"), None);
-        assert_eq!(challenge_param("Bearer error=invalid_token", "error").as_deref(), Some("invalid_token"));
+        assert_eq!(
+            challenge_param("Bearer error=invalid_token", "error").as_deref(),
+            Some("invalid_token")
+        );
     }
 }

@@ -96,27 +96,46 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("building an HTTP client with static settings cannot fail")
 }
 
-/// Runs `cases` in order, calling `observe` after each.
+/// Runs `cases`, calling `observe` as each finishes, and returns the results in case order.
+/// Cases that wait for a token to expire run alongside the others, so their waits overlap
+/// instead of adding up.
 pub async fn run_cases(
     target: &Target,
     cases: &[Case],
     settings: &Settings,
     http: &reqwest::Client,
-    mut observe: impl FnMut(&CaseResult),
+    observe: impl FnMut(&CaseResult),
 ) -> Vec<CaseResult> {
-    let mut redactor = Redactor::default();
+    let mut base = Redactor::default();
     for client in target.clients.values() {
         if let Some(secret) = &client.secret {
-            redactor.add(secret.expose());
+            base.add(secret.expose());
         }
     }
-    let mut results = Vec::with_capacity(cases.len());
-    for case in cases {
-        let result = run_case(target, case, settings, http, &mut redactor).await;
-        observe(&result);
-        results.push(result);
-    }
-    results
+    let observe = std::cell::RefCell::new(observe);
+    let waits = |c: &Case| c.steps.iter().any(|s| s.wait_for_expiry);
+    let run = |index: usize| {
+        let mut redactor = base.clone();
+        let observe = &observe;
+        async move {
+            let result = run_case(target, &cases[index], settings, http, &mut redactor).await;
+            (observe.borrow_mut())(&result);
+            (index, result)
+        }
+    };
+    let slow =
+        futures_util::future::join_all((0..cases.len()).filter(|&i| waits(&cases[i])).map(run));
+    let fast = async {
+        let mut done = Vec::new();
+        for index in (0..cases.len()).filter(|&i| !waits(&cases[i])) {
+            done.push(run(index).await);
+        }
+        done
+    };
+    let (slow, fast) = tokio::join!(slow, fast);
+    let mut results: Vec<(usize, CaseResult)> = slow.into_iter().chain(fast).collect();
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// What ended a case early, or `None` when every step ran.
@@ -142,8 +161,25 @@ async fn run_case(
             let mut state = CaseState::new(target);
             let mut stop = None;
             for (index, step) in case.steps.iter().enumerate() {
-                let label = step.name.clone().unwrap_or_else(|| format!("step {}", index + 1));
-                if let Some(s) = run_step(target, step, &label, settings, http, redactor, &mut state, &mut exchanges).await {
+                let label = step
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("step {}", index + 1));
+                if !condition_holds(step, &state.vars) {
+                    break;
+                }
+                if let Some(s) = run_step(
+                    target,
+                    step,
+                    &label,
+                    settings,
+                    http,
+                    redactor,
+                    &mut state,
+                    &mut exchanges,
+                )
+                .await
+                {
                     stop = Some(s);
                     break;
                 }
@@ -177,17 +213,54 @@ async fn run_case(
     }
 }
 
+/// `if_token` and `run_if`: whether this step (and the ones after it) should run.
+fn condition_holds(step: &Step, vars: &Vars) -> bool {
+    if step.if_token && !vars.contains_key("access_token") {
+        return false;
+    }
+    match &step.run_if {
+        Some(c) => vars.get(&c.var).is_some_and(|v| v.contains(&c.contains)),
+        None => true,
+    }
+}
+
 fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
     for requirement in &case.requires {
         let (present, what) = match requirement {
-            Requirement::Introspection => (target.introspection_url.is_some(), "an introspection endpoint (--introspection-url)"),
-            Requirement::Revocation => (target.revocation_url.is_some(), "a revocation endpoint (--revocation-url)"),
-            Requirement::Resource => (target.resource_url.is_some(), "a protected resource (--resource-url)"),
-            Requirement::Metadata => (target.metadata_url.is_some(), "published metadata (--target ISSUER)"),
+            Requirement::Introspection => (
+                target.introspection_url.is_some(),
+                "an introspection endpoint (--introspection-url)",
+            ),
+            Requirement::Revocation => (
+                target.revocation_url.is_some(),
+                "a revocation endpoint (--revocation-url)",
+            ),
+            Requirement::Resource => (
+                target.resource_url.is_some(),
+                "a protected resource (--resource-url)",
+            ),
+            Requirement::Metadata => (
+                target.metadata_url.is_some(),
+                "published metadata (--target ISSUER)",
+            ),
             Requirement::Jwks => (target.jwks_url.is_some(), "a jwks_uri in its metadata"),
-            Requirement::Https => (!target.is_plain_http(), "HTTPS token endpoint (TLS cannot be checked over plain HTTP)"),
+            Requirement::Https => (
+                !target.is_plain_http(),
+                "HTTPS token endpoint (TLS cannot be checked over plain HTTP)",
+            ),
             Requirement::Scope => (!target.scopes.is_empty(), "scope to request (--scope)"),
-            Requirement::TwoScopes => (target.scopes.len() >= 2, "two scopes to request (--scope \"a b\")"),
+            Requirement::TwoScopes => (
+                target.scopes.len() >= 2,
+                "two scopes to request (--scope \"a b\")",
+            ),
+            Requirement::ForbiddenScope => (
+                target.forbidden_scope.is_some(),
+                "scope known to be forbidden to the client (--forbidden-scope)",
+            ),
+            Requirement::ResourceScope => (
+                target.resource_scope.is_some(),
+                "known scope requirement at its protected resource",
+            ),
         };
         if !present {
             return Some(format!("the target has no {what}"));
@@ -209,7 +282,10 @@ impl CaseState {
         for (role, client) in &target.clients {
             vars.insert(format!("{}.id", role.as_str()), client.id.clone());
             if let Some(secret) = &client.secret {
-                vars.insert(format!("{}.secret", role.as_str()), secret.expose().to_owned());
+                vars.insert(
+                    format!("{}.secret", role.as_str()),
+                    secret.expose().to_owned(),
+                );
             }
         }
         if let Some(issuer) = &target.issuer {
@@ -222,6 +298,15 @@ impl CaseState {
             vars.insert("scope2".into(), second.clone());
         }
         vars.insert("scopes".into(), target.scopes.join(" "));
+        if let Some(forbidden) = &target.forbidden_scope {
+            vars.insert("forbidden_scope".into(), forbidden.clone());
+        }
+        if let Some(required) = &target.resource_scope {
+            vars.insert("resource_scope".into(), required.clone());
+            if let Some(other) = target.scopes.iter().find(|s| *s != required) {
+                vars.insert("other_scope".into(), other.clone());
+            }
+        }
         CaseState { vars, issued: None }
     }
 }
@@ -242,21 +327,34 @@ async fn run_step(
         _ => Role::Main,
     });
     let Some(client) = target.client(role) else {
-        return Some(Stop::Skipped(format!("the target has no '{}' client", role.as_str())));
+        return Some(Stop::Skipped(format!(
+            "the target has no '{}' client",
+            role.as_str()
+        )));
     };
     let Some(base_url) = endpoint_url(target, step.endpoint) else {
-        return Some(Stop::Skipped(format!("the target has no {} endpoint", step.endpoint.as_str())));
+        return Some(Stop::Skipped(format!(
+            "the target has no {} endpoint",
+            step.endpoint.as_str()
+        )));
     };
     state.vars.insert("client.id".into(), client.id.clone());
     match &client.secret {
-        Some(secret) => state.vars.insert("client.secret".into(), secret.expose().to_owned()),
+        Some(secret) => state
+            .vars
+            .insert("client.secret".into(), secret.expose().to_owned()),
         None => state.vars.remove("client.secret"),
     };
 
     if step.wait_for_expiry {
-        let lifetime = state.vars.get("expires_in").and_then(|v| v.parse::<u64>().ok());
+        let lifetime = state
+            .vars
+            .get("expires_in")
+            .and_then(|v| v.parse::<u64>().ok());
         let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
-            return Some(Stop::Errored(format!("{label}: no earlier token with a numeric expires_in to wait for")));
+            return Some(Stop::Errored(format!(
+                "{label}: no earlier token with a numeric expires_in to wait for"
+            )));
         };
         let lifetime = Duration::from_secs(lifetime);
         if lifetime > settings.max_wait {
@@ -277,18 +375,32 @@ async fn run_step(
     let mut record = RequestRecord {
         method: request.method.to_string(),
         url: redactor.text(&request.url),
-        headers: request.headers.iter().map(|(n, v)| (n.clone(), redactor.header(n, v))).collect(),
+        headers: request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), redactor.header(n, v)))
+            .collect(),
         body: redactor.form(&request.body),
     };
     let response = match send(http, &request, settings).await {
         Ok(r) => r,
         Err(e) => {
-            exchanges.push(Exchange { step: label.into(), request: record, response: None, error: Some(e.clone()) });
+            exchanges.push(Exchange {
+                step: label.into(),
+                request: record,
+                response: None,
+                error: Some(e.clone()),
+            });
             return Some(Stop::Errored(format!("{label}: {e}")));
         }
     };
     if step.endpoint == Endpoint::Token && response.status == 200 {
-        if let Some(token) = response.json.as_ref().and_then(|j| j.get("access_token")).and_then(Value::as_str) {
+        if let Some(token) = response
+            .json
+            .as_ref()
+            .and_then(|j| j.get("access_token"))
+            .and_then(Value::as_str)
+        {
             redactor.add(token);
             record.url = redactor.text(&record.url);
             remember_issuance(state, &request, &response, &client.id, token);
@@ -307,6 +419,9 @@ async fn run_step(
             }
             Some(Value::Number(n)) => {
                 state.vars.insert(name.clone(), n.to_string());
+            }
+            Some(other @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
+                state.vars.insert(name.clone(), other.to_string());
             }
             other => {
                 let got = other.map_or("nothing".to_owned(), |v| v.to_string());
@@ -332,20 +447,35 @@ fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String> {
 }
 
 /// After a successful token response: what later steps and checks compare against.
-fn remember_issuance(state: &mut CaseState, request: &BuiltRequest, response: &Response, client_id: &str, token: &str) {
+fn remember_issuance(
+    state: &mut CaseState,
+    request: &BuiltRequest,
+    response: &Response,
+    client_id: &str,
+    token: &str,
+) {
     let json = response.json.as_ref();
     let vars = &mut state.vars;
     vars.insert("access_token".into(), token.to_owned());
     vars.insert("issued_to".into(), client_id.to_owned());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     vars.insert("issued_at".into(), now.to_string());
     state.issued = Some(Instant::now());
-    match json.and_then(|j| j.get("expires_in")).and_then(Value::as_u64) {
+    match json
+        .and_then(|j| j.get("expires_in"))
+        .and_then(Value::as_u64)
+    {
         Some(lifetime) => vars.insert("expires_in".into(), lifetime.to_string()),
         None => vars.remove("expires_in"),
     };
     // RFC 6749 §5.1: an omitted scope means the requested one was granted.
-    match (json.and_then(|j| j.get("scope")).and_then(Value::as_str), &request.scope) {
+    match (
+        json.and_then(|j| j.get("scope")).and_then(Value::as_str),
+        &request.scope,
+    ) {
         (Some(scope), _) => {
             vars.insert("granted_scope".into(), scope.to_owned());
             vars.insert("scope_reported".into(), "yes".into());
@@ -375,8 +505,13 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
         Endpoint::Resource | Endpoint::Metadata | Endpoint::Jwks => "GET",
         _ => "POST",
     };
-    let method_name = step.method.as_deref().unwrap_or(default_method).to_ascii_uppercase();
-    let method = Method::from_bytes(method_name.as_bytes()).map_err(|_| format!("bad method '{method_name}'"))?;
+    let method_name = step
+        .method
+        .as_deref()
+        .unwrap_or(default_method)
+        .to_ascii_uppercase();
+    let method = Method::from_bytes(method_name.as_bytes())
+        .map_err(|_| format!("bad method '{method_name}'"))?;
     let mut url = base_url.to_owned();
     if let Some(query) = &step.query {
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -403,7 +538,10 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
     let mut headers: Vec<(String, String)> = Vec::new();
     match (&step.authorization, &step.bearer, auth) {
         (Some(raw), _, _) => headers.push(("authorization".into(), expand(raw, vars)?)),
-        (None, Some(token), _) => headers.push(("authorization".into(), format!("Bearer {}", expand(token, vars)?))),
+        (None, Some(token), _) => headers.push((
+            "authorization".into(),
+            format!("Bearer {}", expand(token, vars)?),
+        )),
         (None, None, Auth::Basic) => {
             let pair = format!("{}:{}", encode_component(&id), encode_component(&secret()?));
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
@@ -417,7 +555,10 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
         }
         (None, None, Auth::None) => {}
     }
-    let scope = params.iter().find(|(n, _)| n == "scope").map(|(_, v)| v.clone());
+    let scope = params
+        .iter()
+        .find(|(n, _)| n == "scope")
+        .map(|(_, v)| v.clone());
     let body = match &step.body {
         Some(raw) => expand(raw, vars)?,
         None => params
@@ -437,20 +578,35 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
     match &step.content_type {
         Some(ct) if ct.is_empty() => {}
         Some(ct) => headers.push(("content-type".into(), expand(ct, vars)?)),
-        None if sends_body => headers.push(("content-type".into(), "application/x-www-form-urlencoded".into())),
+        None if sends_body => headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )),
         None => {}
     }
     for (name, value) in &step.headers {
         headers.push((name.to_ascii_lowercase(), expand(value, vars)?));
     }
-    Ok(BuiltRequest { method, url, headers, body, scope })
+    Ok(BuiltRequest {
+        method,
+        url,
+        headers,
+        body,
+        scope,
+    })
 }
 
-async fn send(http: &reqwest::Client, request: &BuiltRequest, settings: &Settings) -> Result<Response, String> {
+async fn send(
+    http: &reqwest::Client,
+    request: &BuiltRequest,
+    settings: &Settings,
+) -> Result<Response, String> {
     let mut builder = http.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("bad header name '{name}'"))?;
-        let value = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| format!("bad value for header '{name}'"))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("bad header name '{name}'"))?;
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|_| format!("bad value for header '{name}'"))?;
         builder = builder.header(name, value);
     }
     if !request.body.is_empty() {
@@ -462,44 +618,93 @@ async fn send(http: &reqwest::Client, request: &BuiltRequest, settings: &Setting
     let headers = response
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = BytesMut::new();
     loop {
         let remaining = settings.request_timeout.saturating_sub(started.elapsed());
         let chunk = tokio::time::timeout(remaining, response.chunk())
             .await
-            .map_err(|_| format!("the response body did not arrive within {} s", settings.request_timeout.as_secs()))?
+            .map_err(|_| {
+                format!(
+                    "the response body did not arrive within {} s",
+                    settings.request_timeout.as_secs()
+                )
+            })?
             .map_err(|e| describe_error(&e))?;
         let Some(chunk) = chunk else { break };
         if body.len() + chunk.len() > settings.max_body_bytes {
-            return Err(format!("the response body exceeds {} bytes", settings.max_body_bytes));
+            return Err(format!(
+                "the response body exceeds {} bytes",
+                settings.max_body_bytes
+            ));
         }
         body.extend_from_slice(&chunk);
     }
     let body: Bytes = body.freeze();
-    let json = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
-    Ok(Response { status, headers, body, json })
+    let json = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+        json,
+    })
 }
 
 /// Applies the step's expectations; the first unmet one stops the case.
-fn judge(step: &Step, label: &str, request: &BuiltRequest, response: &Response, target: &Target, state: &CaseState) -> Option<Stop> {
+fn judge(
+    step: &Step,
+    label: &str,
+    request: &BuiltRequest,
+    response: &Response,
+    target: &Target,
+    state: &CaseState,
+) -> Option<Stop> {
     let expect = &step.expect;
     let mut problems: Vec<String> = Vec::new();
     if let Some(status) = &expect.status {
         if !status.allows(response.status) {
-            problems.push(format!("expected status {status}, got {}{}", response.status, error_hint(response)));
+            problems.push(format!(
+                "expected status {status}, got {}{}",
+                response.status,
+                error_hint(response)
+            ));
         }
     }
     if expect.status_not.contains(&response.status) {
-        problems.push(format!("status {} is not acceptable here{}", response.status, error_hint(response)));
+        problems.push(format!(
+            "status {} is not acceptable here{}",
+            response.status,
+            error_hint(response)
+        ));
     }
     let json = response.json.as_ref();
     for (pointer, expected) in &expect.json {
         let expected = toml_to_json(expected);
         let actual = json.and_then(|j| j.pointer(pointer));
         if actual != Some(&expected) {
-            problems.push(format!("expected {pointer} = {expected}, got {}", shown(actual)));
+            problems.push(format!(
+                "expected {pointer} = {expected}, got {}",
+                shown(actual)
+            ));
+        }
+    }
+    for (pointer, template) in &expect.json_not {
+        let forbidden = match expand(template, &state.vars) {
+            Ok(v) => Value::String(v),
+            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+        };
+        if json.and_then(|j| j.pointer(pointer)) == Some(&forbidden) {
+            problems.push(format!("expected {pointer} to differ from {forbidden}"));
         }
     }
     for (pointer, allowed) in &expect.json_one_of {
@@ -507,7 +712,23 @@ fn judge(step: &Step, label: &str, request: &BuiltRequest, response: &Response, 
         let actual = json.and_then(|j| j.pointer(pointer));
         if !actual.is_some_and(|a| allowed.contains(a)) {
             let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            problems.push(format!("expected {pointer} to be one of {}, got {}", list.join(", "), shown(actual)));
+            problems.push(format!(
+                "expected {pointer} to be one of {}, got {}",
+                list.join(", "),
+                shown(actual)
+            ));
+        }
+    }
+    for (pointer, wanted) in &expect.array_contains {
+        let actual = json.and_then(|j| j.pointer(pointer));
+        let found = actual
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(wanted)));
+        if !found {
+            problems.push(format!(
+                "expected {pointer} to list \"{wanted}\", got {}",
+                shown(actual)
+            ));
         }
     }
     for pointer in &expect.present {
@@ -517,14 +738,23 @@ fn judge(step: &Step, label: &str, request: &BuiltRequest, response: &Response, 
     }
     for pointer in &expect.absent {
         if let Some(v) = json.and_then(|j| j.pointer(pointer)) {
-            let shown = if pointer.contains("token") { "<redacted>".to_owned() } else { v.to_string() };
+            let shown = if pointer.contains("token") {
+                "<redacted>".to_owned()
+            } else {
+                v.to_string()
+            };
             problems.push(format!("expected {pointer} to be absent, got {shown}"));
         }
     }
     for (header, needle) in &expect.header_contains {
         match response.header(header) {
-            Some(v) if v.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()) => {}
-            other => problems.push(format!("expected header {header} containing '{needle}', got {}", other.map_or("nothing".into(), |v| format!("'{v}'")))),
+            Some(v)
+                if v.to_ascii_lowercase()
+                    .contains(&needle.to_ascii_lowercase()) => {}
+            other => problems.push(format!(
+                "expected header {header} containing '{needle}', got {}",
+                other.map_or("nothing".into(), |v| format!("'{v}'"))
+            )),
         }
     }
     for header in &expect.header_absent {
@@ -536,13 +766,19 @@ fn judge(step: &Step, label: &str, request: &BuiltRequest, response: &Response, 
     if let Some(scheme) = &expect.challenge_scheme {
         match challenge {
             Some(c) if challenge_scheme(c).eq_ignore_ascii_case(scheme) => {}
-            other => problems.push(format!("expected a WWW-Authenticate {scheme} challenge, got {}", other.map_or("none".into(), |v| format!("'{v}'")))),
+            other => problems.push(format!(
+                "expected a WWW-Authenticate {scheme} challenge, got {}",
+                other.map_or("none".into(), |v| format!("'{v}'"))
+            )),
         }
     }
     if let Some(error) = &expect.challenge_error {
         let actual = challenge.and_then(|c| challenge_param(c, "error"));
         if actual.as_deref() != Some(error.as_str()) {
-            problems.push(format!("expected error=\"{error}\" in WWW-Authenticate, got {}", challenge.map_or("no challenge".into(), |v| format!("'{v}'"))));
+            problems.push(format!(
+                "expected error=\"{error}\" in WWW-Authenticate, got {}",
+                challenge.map_or("no challenge".into(), |v| format!("'{v}'"))
+            ));
         }
     }
     let cx = Context {
@@ -591,7 +827,11 @@ fn toml_to_json(value: &toml::Value) -> Value {
         toml::Value::Float(f) => Value::from(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
     }
 }

@@ -77,7 +77,7 @@ pub enum Role {
     Introspector,
     /// Another confidential client (`--second-client-id`).
     Second,
-    /// A client whose tokens expire within seconds.
+    /// A client whose tokens expire within seconds; the main client where there is none.
     Short,
     /// A client whose id and secret need form-encoding.
     Special,
@@ -156,9 +156,15 @@ pub struct Expect {
     /// JSON pointer → exact value (`"/error" = "invalid_request"`).
     #[serde(default)]
     pub json: BTreeMap<String, toml::Value>,
+    /// JSON pointer → a value (template) the member must not have.
+    #[serde(default)]
+    pub json_not: BTreeMap<String, String>,
     /// JSON pointer → allowed values.
     #[serde(default)]
     pub json_one_of: BTreeMap<String, Vec<toml::Value>>,
+    /// JSON pointer → a value the array there must contain.
+    #[serde(default)]
+    pub array_contains: BTreeMap<String, String>,
     /// JSON pointers that must be present.
     #[serde(default)]
     pub present: Vec<String>,
@@ -216,11 +222,26 @@ pub struct Step {
     /// skipped when that is longer than `--max-wait`.
     #[serde(default)]
     pub wait_for_expiry: bool,
+    /// Run this step only when an earlier step obtained an access token (`{access_token}`);
+    /// otherwise it and the steps after it are left out.
+    #[serde(default)]
+    pub if_token: bool,
+    /// Run this step only when the captured value `var` contains `contains`; otherwise it
+    /// and the steps after it are left out.
+    pub run_if: Option<Condition>,
     /// Name → JSON pointer into the response, for later steps (`{name}`).
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// `run_if = { var = "methods", contains = "client_secret_post" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub var: String,
+    pub contains: String,
 }
 
 /// Capabilities a case needs from the target beyond the token endpoint.
@@ -238,6 +259,11 @@ pub enum Requirement {
     Scope,
     /// Two scopes the main client may request (`--scope "a b"`).
     TwoScopes,
+    /// A scope the main client may not have (`--forbidden-scope`).
+    ForbiddenScope,
+    /// A scope the protected resource requires and a second scope it does not accept
+    /// (known for the embedded server only).
+    ResourceScope,
 }
 
 /// One conformance case.
@@ -325,9 +351,16 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         case.source = origin.to_owned();
         case.area = area.to_owned();
         if case.steps.is_empty() {
-            return Err(LoadError(format!("{origin}: case {} has no steps", case.id)));
+            return Err(LoadError(format!(
+                "{origin}: case {} has no steps",
+                case.id
+            )));
         }
-        if let Some(p) = case.profiles.keys().find(|p| !PROFILES.contains(&p.as_str())) {
+        if let Some(p) = case
+            .profiles
+            .keys()
+            .find(|p| !PROFILES.contains(&p.as_str()))
+        {
             return Err(LoadError(format!(
                 "{origin}: case {} names unknown profile '{p}' (known: {})",
                 case.id,
@@ -406,7 +439,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// The area of a case file: its first folder, or its file stem at the top level.
 fn area_of(relative: &Path) -> String {
     let mut parts = relative.components();
-    let first = parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let first = parts
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
     match (first, parts.next()) {
         (Some(folder), Some(_)) => folder,
         _ => relative

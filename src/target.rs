@@ -45,6 +45,10 @@ pub struct Target {
     pub clients: BTreeMap<Role, ClientCredentials>,
     /// Scopes the main client may request, the first being its usual one (`--scope`).
     pub scopes: Vec<String>,
+    /// A scope the main client may not have (`--forbidden-scope`).
+    pub forbidden_scope: Option<String>,
+    /// The scope the protected resource requires, when known (the embedded server's).
+    pub resource_scope: Option<String>,
     /// True for the in-process reference server.
     pub embedded: bool,
 }
@@ -84,6 +88,8 @@ impl Target {
             jwks_url: Some(server.jwks_url()),
             clients,
             scopes: vec!["write".into(), "read".into()],
+            forbidden_scope: Some("admin".into()),
+            resource_scope: Some("write".into()),
             embedded: true,
         }
     }
@@ -93,8 +99,13 @@ impl Target {
         self.token_url.starts_with("http://")
     }
 
+    /// The client acting in `role`; the short-lived client falls back to the main one (its
+    /// expiry cases then wait only when its tokens live no longer than `--max-wait`).
     pub fn client(&self, role: Role) -> Option<&ClientCredentials> {
-        self.clients.get(&role)
+        self.clients.get(&role).or(match role {
+            Role::Short => self.clients.get(&Role::Main),
+            _ => None,
+        })
     }
 }
 
@@ -115,6 +126,7 @@ pub async fn discover(
     overrides: EndpointOverrides,
     clients: BTreeMap<Role, ClientCredentials>,
     scopes: Vec<String>,
+    forbidden_scope: Option<String>,
 ) -> Result<Target, Failure> {
     let mut metadata: Option<(String, Value)> = None;
     let mut attempts = Vec::new();
@@ -122,7 +134,9 @@ pub async fn discover(
         let issuer_url = Url::parse(issuer)
             .map_err(|e| Failure::usage(format!("--target '{issuer}' is not a URL: {e}")))?;
         if !matches!(issuer_url.scheme(), "http" | "https") {
-            return Err(Failure::usage(format!("--target '{issuer}' must be http or https")));
+            return Err(Failure::usage(format!(
+                "--target '{issuer}' must be http or https"
+            )));
         }
         for url in metadata_urls(&issuer_url) {
             match fetch_json(http, &url).await {
@@ -141,7 +155,10 @@ pub async fn discover(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let token_url = overrides.token_url.clone().or_else(|| found("token_endpoint"));
+    let token_url = overrides
+        .token_url
+        .clone()
+        .or_else(|| found("token_endpoint"));
     let Some(token_url) = token_url else {
         return Err(Failure::runtime(if attempts.is_empty() {
             "no token endpoint: give --target ISSUER or --token-url URL".to_owned()
@@ -159,23 +176,28 @@ pub async fn discover(
         ("--resource-url", overrides.resource_url.as_ref()),
     ] {
         if let Some(url) = url {
-            Url::parse(url).map_err(|e| Failure::usage(format!("{flag} '{url}' is not a URL: {e}")))?;
+            Url::parse(url)
+                .map_err(|e| Failure::usage(format!("{flag} '{url}' is not a URL: {e}")))?;
         }
     }
-    let label = issuer
-        .map(label_of)
-        .unwrap_or_else(|| label_of(&token_url));
+    let label = issuer.map(label_of).unwrap_or_else(|| label_of(&token_url));
     Ok(Target {
         label,
         issuer: issuer.map(str::to_owned),
-        introspection_url: overrides.introspection_url.or_else(|| found("introspection_endpoint")),
-        revocation_url: overrides.revocation_url.or_else(|| found("revocation_endpoint")),
+        introspection_url: overrides
+            .introspection_url
+            .or_else(|| found("introspection_endpoint")),
+        revocation_url: overrides
+            .revocation_url
+            .or_else(|| found("revocation_endpoint")),
         resource_url: overrides.resource_url,
         jwks_url: found("jwks_uri"),
         metadata_url: metadata.map(|(url, _)| url),
         token_url,
         clients,
         scopes,
+        forbidden_scope,
+        resource_scope: None,
         embedded: false,
     })
 }
@@ -257,10 +279,19 @@ mod tests {
     #[test]
     fn metadata_locations_follow_rfc_8414_path_insertion() {
         let urls = metadata_urls(&Url::parse("https://h.example/tenant1/").unwrap());
-        assert_eq!(urls[0], "https://h.example/.well-known/oauth-authorization-server/tenant1");
-        assert_eq!(urls[1], "https://h.example/tenant1/.well-known/openid-configuration");
+        assert_eq!(
+            urls[0],
+            "https://h.example/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            urls[1],
+            "https://h.example/tenant1/.well-known/openid-configuration"
+        );
         let urls = metadata_urls(&Url::parse("http://127.0.0.1:18081").unwrap());
-        assert_eq!(urls[0], "http://127.0.0.1:18081/.well-known/oauth-authorization-server");
+        assert_eq!(
+            urls[0],
+            "http://127.0.0.1:18081/.well-known/oauth-authorization-server"
+        );
     }
 
     #[test]

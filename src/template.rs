@@ -1,6 +1,7 @@
 //! `{…}` templates in case files: `{client.id}`, `{token}` (a captured value), and the
 //! functions `{b64:…}` (Base64), `{form:…}` (form-urlencoding, RFC 6749 Appendix B),
-//! `{upper:…}`, `{lower:…}`, `{repeat:N:…}`. `{{` and `}}` are literal braces.
+//! `{upper:…}`, `{lower:…}`, `{chop:…}` (drops the last
+//! character), `{repeat:N:…}`. `{{` and `}}` are literal braces.
 
 use std::collections::HashMap;
 
@@ -74,6 +75,11 @@ fn evaluate(expr: &str, vars: &Vars) -> Result<String, String> {
             "form" => Ok(encode_component(&value)),
             "upper" => Ok(value.to_uppercase()),
             "lower" => Ok(value.to_lowercase()),
+            "chop" => {
+                let mut v = value;
+                v.pop();
+                Ok(v)
+            }
             other => Err(format!("unknown template function '{other}'")),
         };
     }
@@ -89,8 +95,14 @@ mod tests {
     #[test]
     fn expands_names_and_functions() {
         let vars: Vars = [("client.id".to_string(), "s:1 %".to_string())].into();
-        assert_eq!(expand("id={form:{client.id}}", &vars).unwrap(), "id=s%3A1+%25");
-        assert_eq!(expand("{b64:{client.id}:x}", &vars).unwrap(), "czoxICU6eA==");
+        assert_eq!(
+            expand("id={form:{client.id}}", &vars).unwrap(),
+            "id=s%3A1+%25"
+        );
+        assert_eq!(
+            expand("{b64:{client.id}:x}", &vars).unwrap(),
+            "czoxICU6eA=="
+        );
         assert_eq!(expand("{{literal}}", &vars).unwrap(), "{literal}");
         assert_eq!(expand("{repeat:3:ab}", &vars).unwrap(), "ababab");
         assert!(expand("{nope}", &vars).is_err());

@@ -38,7 +38,12 @@ pub struct TargetArgs {
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
     /// Its secret (prefer the environment variable or --client-secret-file).
-    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GRANTCHECK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
     /// File holding the client secret (first line).
     #[arg(long, value_name = "FILE", conflicts_with = "client_secret")]
@@ -46,16 +51,29 @@ pub struct TargetArgs {
     /// Client that calls introspection, i.e. the resource server (default: the main client).
     #[arg(long, value_name = "ID")]
     pub introspect_client_id: Option<String>,
-    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_INTROSPECT_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GRANTCHECK_INTROSPECT_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub introspect_client_secret: Option<String>,
     /// A second confidential client, for cross-client cases.
     #[arg(long, value_name = "ID")]
     pub second_client_id: Option<String>,
-    #[arg(long, value_name = "SECRET", env = "GRANTCHECK_SECOND_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GRANTCHECK_SECOND_CLIENT_SECRET",
+        hide_env_values = true
+    )]
     pub second_client_secret: Option<String>,
     /// Scopes the client may request, space-separated; the first is its usual one.
     #[arg(long, value_name = "SCOPES")]
     pub scope: Option<String>,
+    /// A scope the client may not have, for least-privilege cases.
+    #[arg(long, value_name = "SCOPE")]
+    pub forbidden_scope: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -130,7 +148,11 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Vec<Case> {
 }
 
 pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
-    let cases = select(load_cases(&args.scenario_dirs, args.no_builtin)?, &args.only, &args.skip);
+    let cases = select(
+        load_cases(&args.scenario_dirs, args.no_builtin)?,
+        &args.only,
+        &args.skip,
+    );
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);
@@ -146,10 +168,13 @@ pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
 
     // The embedded server lives until the run ends.
     let (target, _server) = match resolve_target(&args, &http).await? {
-        Resolved::External(t) => (t, None),
+        Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => (Target::reference(&server), Some(server)),
     };
-    if !target.embedded && target.token_url.starts_with("http://") && !target::is_loopback(&target.token_url) {
+    if !target.embedded
+        && target.token_url.starts_with("http://")
+        && !target::is_loopback(&target.token_url)
+    {
         human.message(&format!(
             "WARNING: {} is plain HTTP on a non-loopback host: RFC 6749 §3.2 requires TLS, and the client secret crosses the network in clear",
             target.token_url
@@ -160,12 +185,25 @@ pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
     finish(&args, &target, &results, &mut human)
 }
 
-fn finish(args: &ConformArgs, target: &Target, results: &[CaseResult], human: &mut Human<std::io::Stderr>) -> Result<Exit, Failure> {
+fn finish(
+    args: &ConformArgs,
+    target: &Target,
+    results: &[CaseResult],
+    human: &mut Human<std::io::Stderr>,
+) -> Result<Exit, Failure> {
     let summary = Summary::of(results);
-    let run = Run { target, profile: &args.profile, results, summary };
+    let run = Run {
+        target,
+        profile: &args.profile,
+        results,
+        summary,
+    };
     human.finished(&run);
     if let Err(e) = report::write_files(&run, &args.report_dir) {
-        return Err(Failure { exit: Exit::Internal, message: format!("cannot write reports to {}: {e}", args.report_dir.display()) });
+        return Err(Failure {
+            exit: Exit::Internal,
+            message: format!("cannot write reports to {}: {e}", args.report_dir.display()),
+        });
     }
     human.message(&format!("reports: {}", args.report_dir.display()));
     if args.format == Format::Json {
@@ -187,7 +225,7 @@ pub fn verdict(summary: &Summary) -> Exit {
 }
 
 enum Resolved {
-    External(Target),
+    External(Box<Target>),
     Embedded(ReferenceServer),
 }
 
@@ -204,26 +242,49 @@ async fn resolve_target(args: &ConformArgs, http: &reqwest::Client) -> Result<Re
         };
         let server = ReferenceServer::start(config, "127.0.0.1:0".parse().expect("valid address"))
             .await
-            .map_err(|e| Failure::runtime(format!("cannot start the embedded reference server: {e}")))?;
+            .map_err(|e| {
+                Failure::runtime(format!("cannot start the embedded reference server: {e}"))
+            })?;
         return Ok(Resolved::Embedded(server));
     }
     if !args.embedded_faults.is_empty() {
-        return Err(Failure::usage("--embedded-fault applies only without --target/--token-url"));
+        return Err(Failure::usage(
+            "--embedded-fault applies only without --target/--token-url",
+        ));
     }
     let clients = clients_from(t)?;
-    let scopes = t.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes = t
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let overrides = EndpointOverrides {
         token_url: t.token_url.clone(),
         introspection_url: t.introspection_url.clone(),
         revocation_url: t.revocation_url.clone(),
         resource_url: t.resource_url.clone(),
     };
-    target::discover(http, t.target.as_deref(), overrides, clients, scopes).await.map(Resolved::External)
+    target::discover(
+        http,
+        t.target.as_deref(),
+        overrides,
+        clients,
+        scopes,
+        t.forbidden_scope.clone(),
+    )
+    .await
+    .map(|t| Resolved::External(Box::new(t)))
 }
 
 /// The clients an external target is tested as, from flags, environment and files.
 pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>, Failure> {
-    let id = t.client_id.clone().ok_or_else(|| Failure::usage("an external target needs --client-id"))?;
+    let id = t
+        .client_id
+        .clone()
+        .ok_or_else(|| Failure::usage("an external target needs --client-id"))?;
     let secret = match (&t.client_secret, &t.client_secret_file) {
         (Some(s), _) => s.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -243,7 +304,11 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
     let introspector = match (&t.introspect_client_id, &t.introspect_client_secret) {
         (Some(id), Some(secret)) => ClientCredentials::new(id, secret),
         (None, None) => main.clone(),
-        _ => return Err(Failure::usage("--introspect-client-id and --introspect-client-secret go together")),
+        _ => {
+            return Err(Failure::usage(
+                "--introspect-client-id and --introspect-client-secret go together",
+            ))
+        }
     };
     clients.insert(Role::Main, main);
     clients.insert(Role::Introspector, introspector);
@@ -252,7 +317,11 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
             clients.insert(Role::Second, ClientCredentials::new(id, secret));
         }
         (None, None) => {}
-        _ => return Err(Failure::usage("--second-client-id and --second-client-secret go together")),
+        _ => {
+            return Err(Failure::usage(
+                "--second-client-id and --second-client-secret go together",
+            ))
+        }
     }
     Ok(clients)
 }

@@ -32,14 +32,29 @@ pub fn run(args: ListArgs) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Success);
     }
-    let cases = select(load_cases(&args.scenario_dirs, args.no_builtin)?, &args.only, &args.skip);
+    let cases = select(
+        load_cases(&args.scenario_dirs, args.no_builtin)?,
+        &args.only,
+        &args.skip,
+    );
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);
     }
-    println!("{:<12} {:<6} {:<22} {:<14} title [tags]", "id", "level", "spec", "area");
+    println!(
+        "{:<12} {:<6} {:<22} {:<14} title [tags]",
+        "id", "level", "spec", "area"
+    );
     for c in &cases {
-        println!("{:<12} {:<6} {:<22} {:<14} {} [{}]", c.id, c.level.as_str(), c.spec, c.area, c.title, c.tags.join(","));
+        println!(
+            "{:<12} {:<6} {:<22} {:<14} {} [{}]",
+            c.id,
+            c.level.as_str(),
+            c.spec,
+            c.area,
+            c.title,
+            c.tags.join(",")
+        );
     }
     eprintln!("{} cases", cases.len());
     Ok(Exit::Success)

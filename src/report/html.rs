@@ -21,11 +21,22 @@ pub fn render(run: &Run<'_>) -> String {
     for (area, results) in by_area(run.results) {
         let _ = write!(h, "<h2>{}</h2><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>", esc(area));
         for r in &results {
-            let _ = write!(h, "<tr><td class={o}>{o}</td><td><b>{}</b> {}</td><td>{} {}</td><td>{}</td></tr>",
-                esc(&r.id), esc(&r.title), r.level.as_str(), esc(&r.spec), esc(&r.detail), o = r.outcome.as_str());
+            let _ = write!(
+                h,
+                "<tr><td class={o}>{o}</td><td><b>{}</b> {}</td><td>{} {}</td><td>{}</td></tr>",
+                esc(&r.id),
+                esc(&r.title),
+                r.level.as_str(),
+                esc(&r.spec),
+                esc(&r.detail),
+                o = r.outcome.as_str()
+            );
         }
         h.push_str("</table>");
-        for r in results.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn)) {
+        for r in results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+        {
             h.push_str(&failure_block(r));
         }
     }
@@ -35,7 +46,11 @@ pub fn render(run: &Run<'_>) -> String {
 
 fn failure_block(r: &CaseResult) -> String {
     let exchanges = serde_json::to_string_pretty(&r.exchanges).unwrap_or_default();
-    let note = r.note.as_deref().map(|n| format!("<p>{}</p>", esc(n))).unwrap_or_default();
+    let note = r
+        .note
+        .as_deref()
+        .map(|n| format!("<p>{}</p>", esc(n)))
+        .unwrap_or_default();
     format!(
         "<details open><summary class={o}>{} — {} ({} {})</summary><p>{}</p>{note}<pre>{}</pre></details>",
         esc(&r.id), esc(&r.title), r.level.as_str(), esc(&r.spec), esc(&r.detail), esc(&exchanges), o = r.outcome.as_str()

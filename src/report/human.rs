@@ -27,9 +27,15 @@ impl Human<std::io::Stderr> {
         let color = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal(),
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
         };
-        Human { out: std::io::stderr(), color }
+        Human {
+            out: std::io::stderr(),
+            color,
+        }
     }
 }
 
@@ -53,35 +59,75 @@ impl<W: Write> Human<W> {
     }
 
     pub fn started(&mut self, target: &str, token_url: &str, cases: usize) {
-        let _ = writeln!(self.out, "grantcheck conform: {cases} cases against {target} ({token_url})");
+        let _ = writeln!(
+            self.out,
+            "grantcheck conform: {cases} cases against {target} ({token_url})"
+        );
     }
 
     pub fn case(&mut self, r: &CaseResult) {
-        let tag = self.paint(r.outcome, &format!("{:<5}", r.outcome.as_str().to_uppercase()));
-        let _ = writeln!(self.out, "  {tag} {:<12} {} [{} {}]", r.id, r.title, r.level.as_str(), r.spec);
+        let tag = self.paint(
+            r.outcome,
+            &format!("{:<5}", r.outcome.as_str().to_uppercase()),
+        );
+        let _ = writeln!(
+            self.out,
+            "  {tag} {:<12} {} [{} {}]",
+            r.id,
+            r.title,
+            r.level.as_str(),
+            r.spec
+        );
         if r.outcome == Outcome::Skip && !r.detail.is_empty() {
             let _ = writeln!(self.out, "        skipped: {}", r.detail);
         }
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
-        for r in run.results.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn)) {
-            let head = self.paint(r.outcome, &format!("{} {}", r.outcome.as_str().to_uppercase(), r.id));
+        for r in run
+            .results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+        {
+            let head = self.paint(
+                r.outcome,
+                &format!("{} {}", r.outcome.as_str().to_uppercase(), r.id),
+            );
             let _ = writeln!(self.out, "\n{head}: {}", r.title);
-            let _ = writeln!(self.out, "  requirement: {} {} ({})", r.level.as_str(), r.spec, r.source);
+            let _ = writeln!(
+                self.out,
+                "  requirement: {} {} ({})",
+                r.level.as_str(),
+                r.spec,
+                r.source
+            );
             let _ = writeln!(self.out, "  {}", r.detail);
             if let Some(note) = &r.note {
                 let _ = writeln!(self.out, "  why: {note}");
             }
             if let Some(last) = r.exchanges.last() {
-                let _ = writeln!(self.out, "  sent:     {} {}", last.request.method, last.request.url);
+                let _ = writeln!(
+                    self.out,
+                    "  sent:     {} {}",
+                    last.request.method, last.request.url
+                );
                 if let Some(resp) = &last.response {
-                    let headers: Vec<String> = resp.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+                    let headers: Vec<String> = resp
+                        .headers
+                        .iter()
+                        .map(|(n, v)| format!("{n}: {v}"))
+                        .collect();
                     let mut body = resp.body.to_string();
                     if body.len() > 300 {
                         body = format!("{}…", body.chars().take(300).collect::<String>());
                     }
-                    let _ = writeln!(self.out, "  received: {} [{}] {}", resp.status, headers.join("; "), body);
+                    let _ = writeln!(
+                        self.out,
+                        "  received: {} [{}] {}",
+                        resp.status,
+                        headers.join("; "),
+                        body
+                    );
                 }
             }
         }
@@ -89,7 +135,13 @@ impl<W: Write> Human<W> {
         let _ = writeln!(
             self.out,
             "\n{} passed, {} failed, {} warned, {} skipped, {} errored ({} cases, profile {})",
-            s.passed, s.failed, s.warned, s.skipped, s.errored, s.total(), run.profile
+            s.passed,
+            s.failed,
+            s.warned,
+            s.skipped,
+            s.errored,
+            s.total(),
+            run.profile
         );
     }
 

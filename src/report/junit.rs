@@ -39,13 +39,20 @@ pub fn render(run: &Run<'_>) -> String {
             case.set_classname(format!("grantcheck.{area}"));
             case.set_time(Duration::from_millis(r.duration_ms));
             if r.outcome == Outcome::Warn {
-                case.set_system_out(format!("WARNING ({} {}): {}", r.level.as_str(), r.spec, r.detail));
+                case.set_system_out(format!(
+                    "WARNING ({} {}): {}",
+                    r.level.as_str(),
+                    r.spec,
+                    r.detail
+                ));
             }
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
     }
-    report.to_string().unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
 }
 
 fn exchanges_text(r: &crate::runner::CaseResult) -> String {

@@ -8,21 +8,62 @@ use crate::runner::Outcome;
 pub fn render(run: &Run<'_>) -> String {
     let s = run.summary;
     let mut md = String::new();
-    let verdict = if s.failed > 0 { "❌ conformance failures" } else if s.errored > 0 { "⚠️ errors" } else { "✅ all MUSTs met" };
+    let verdict = if s.failed > 0 {
+        "❌ conformance failures"
+    } else if s.errored > 0 {
+        "⚠️ errors"
+    } else {
+        "✅ all MUSTs met"
+    };
     let _ = writeln!(md, "# grantcheck conform: {verdict}\n");
-    let _ = writeln!(md, "Target `{}` · profile `{}`\n", run.target.label, run.profile);
-    let _ = writeln!(md, "| passed | failed | warned | skipped | errored |\n|---:|---:|---:|---:|---:|");
-    let _ = writeln!(md, "| {} | {} | {} | {} | {} |\n", s.passed, s.failed, s.warned, s.skipped, s.errored);
-    let _ = writeln!(md, "| area | pass | fail | warn | skip | error |\n|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "Target `{}` · profile `{}`\n",
+        run.target.label, run.profile
+    );
+    let _ = writeln!(
+        md,
+        "| passed | failed | warned | skipped | errored |\n|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} |\n",
+        s.passed, s.failed, s.warned, s.skipped, s.errored
+    );
+    let _ = writeln!(
+        md,
+        "| area | pass | fail | warn | skip | error |\n|---|---:|---:|---:|---:|---:|"
+    );
     for (area, results) in by_area(run.results) {
         let n = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-        let _ = writeln!(md, "| {area} | {} | {} | {} | {} | {} |", n(Outcome::Pass), n(Outcome::Fail), n(Outcome::Warn), n(Outcome::Skip), n(Outcome::Error));
+        let _ = writeln!(
+            md,
+            "| {area} | {} | {} | {} | {} | {} |",
+            n(Outcome::Pass),
+            n(Outcome::Fail),
+            n(Outcome::Warn),
+            n(Outcome::Skip),
+            n(Outcome::Error)
+        );
     }
-    let notable: Vec<_> = run.results.iter().filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn)).collect();
+    let notable: Vec<_> = run
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+        .collect();
     if !notable.is_empty() {
         let _ = writeln!(md, "\n## Findings\n");
         for r in notable {
-            let _ = writeln!(md, "- **{}** `{}` {} ({} {}): {}", r.outcome.as_str().to_uppercase(), r.id, r.title, r.level.as_str(), r.spec, r.detail.replace('\n', " "));
+            let _ = writeln!(
+                md,
+                "- **{}** `{}` {} ({} {}): {}",
+                r.outcome.as_str().to_uppercase(),
+                r.id,
+                r.title,
+                r.level.as_str(),
+                r.spec,
+                r.detail.replace('\n', " ")
+            );
         }
     }
     md

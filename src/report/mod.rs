@@ -65,7 +65,7 @@ pub fn write_files(run: &Run<'_>, dir: &Path) -> std::io::Result<()> {
 }
 
 /// Areas in first-seen order with their results.
-pub fn by_area<'r>(results: &'r [CaseResult]) -> Vec<(&'r str, Vec<&'r CaseResult>)> {
+pub fn by_area(results: &[CaseResult]) -> Vec<(&str, Vec<&CaseResult>)> {
     let mut areas: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
     for r in results {
         match areas.iter_mut().find(|(a, _)| *a == r.area) {
