@@ -88,8 +88,6 @@ checks! {
         "a 405 lists the allowed methods in Allow (RFC 9110 §15.5.6)";
     TokenOrInvalidScope = "token_or_invalid_scope":
         "either a token response or 400 invalid_scope (RFC 6749 §3.3)";
-    ScopeReportedWhenToken = "scope_reported_when_token":
-        "a token issued without a requested scope reports the scope it got (RFC 6749 §5.1; skips errors)";
     ForbiddenScopeNotGranted = "forbidden_scope_not_granted":
         "a scope the client may not have is not granted (RFC 6819 §5.1.5.1)";
     NoNullMembers = "no_null_members":
@@ -401,20 +399,6 @@ impl Check {
                 }
                 other => other,
             },
-            Check::ScopeReportedWhenToken => {
-                if r.status != 200 || member("access_token").is_none() {
-                    return Verdict::NotApplicable(format!(
-                        "no token was issued (status {})",
-                        r.status
-                    ));
-                }
-                match member("scope") {
-                    Some(Value::String(_)) => Verdict::Pass,
-                    _ => fail(
-                        "the token response does not say which (default) scope was granted".into(),
-                    ),
-                }
-            }
             Check::ForbiddenScopeNotGranted => {
                 let Some(forbidden) = cx.vars.get("forbidden_scope") else {
                     return Verdict::NotApplicable(

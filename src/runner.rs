@@ -229,21 +229,21 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
         let (present, what) = match requirement {
             Requirement::Introspection => (
                 target.introspection_url.is_some(),
-                "an introspection endpoint (--introspection-url)",
+                "introspection endpoint (--introspection-url)",
             ),
             Requirement::Revocation => (
                 target.revocation_url.is_some(),
-                "a revocation endpoint (--revocation-url)",
+                "revocation endpoint (--revocation-url)",
             ),
             Requirement::Resource => (
                 target.resource_url.is_some(),
-                "a protected resource (--resource-url)",
+                "protected resource (--resource-url)",
             ),
             Requirement::Metadata => (
                 target.metadata_url.is_some(),
                 "published metadata (--target ISSUER)",
             ),
-            Requirement::Jwks => (target.jwks_url.is_some(), "a jwks_uri in its metadata"),
+            Requirement::Jwks => (target.jwks_url.is_some(), "jwks_uri in its metadata"),
             Requirement::Https => (
                 !target.is_plain_http(),
                 "HTTPS token endpoint (TLS cannot be checked over plain HTTP)",
@@ -484,8 +484,10 @@ fn remember_issuance(
             vars.insert("granted_scope".into(), requested.clone());
             vars.insert("scope_reported".into(), "no".into());
         }
+        // Nothing asked, nothing reported: the client was told it got the (empty) request.
         (None, None) => {
-            vars.remove("granted_scope");
+            vars.insert("granted_scope".into(), String::new());
+            vars.insert("scope_reported".into(), "no".into());
         }
     }
 }
