@@ -92,7 +92,7 @@ faults! {
     ExpiredTokensActive = "expired-tokens-active":
         "reports expired tokens active and keeps them (RFC 7662 §2.2)";
     InactiveIntrospectionLeaksClaims = "inactive-introspection-leaks-claims":
-        "adds claims to active:false answers for known tokens (RFC 7662 §2.2)";
+        "adds claims to active:false answers for expired tokens, which it keeps (RFC 7662 §2.2)";
     IgnoreRevocation = "ignore-revocation":
         "answers 200 to revocation but keeps the token active (RFC 7009 §2.2)";
     RevokeOtherClientsTokens = "revoke-other-clients-tokens":

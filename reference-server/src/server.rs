@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, Endpoint};
 use crate::clients::ROOT_REALM;
-use crate::config::ServerConfig;
+use crate::config::{Fault, ServerConfig};
 use crate::jwt::JwtSigner;
 use crate::tokens::unix_now;
 
@@ -158,7 +158,10 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
 
 /// Keeps memory bounded under sustained issuance: expired tokens are dropped regularly.
 async fn purge_expired_tokens(app: Arc<App>) {
-    if app.config.has(crate::config::Fault::ExpiredTokensActive) {
+    // These fault modes need expired tokens to stay known.
+    if app.config.has(Fault::ExpiredTokensActive)
+        || app.config.has(Fault::InactiveIntrospectionLeaksClaims)
+    {
         return;
     }
     let mut tick = tokio::time::interval(app.config.purge_interval);

@@ -1,0 +1,199 @@
+//! The suite's verdicts against the reference server: every case passes it as it is, and
+//! each fault mode makes exactly the cases fail (or warn) that check the broken rule.
+
+use std::collections::BTreeSet;
+
+use grantcheck::runner::{self, CaseResult, Outcome, Settings};
+use grantcheck::scenario::{self, Case};
+use grantcheck::target::Target;
+use reference_server::{Fault, ReferenceServer, ServerConfig, TokenFormat};
+
+fn cases(skip_expiry: bool) -> Vec<Case> {
+    scenario::builtin()
+        .unwrap()
+        .into_iter()
+        .filter(|c| !(skip_expiry && c.area == "expiry"))
+        .collect()
+}
+
+async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<CaseResult> {
+    let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let target = Target::reference(&server);
+    let settings = Settings {
+        profile: profile.into(),
+        ..Settings::default()
+    };
+    let http = runner::http_client(settings.request_timeout);
+    runner::run_cases(&target, cases, &settings, &http, |_| {}).await
+}
+
+fn ids(results: &[CaseResult], outcome: Outcome) -> BTreeSet<String> {
+    results
+        .iter()
+        .filter(|r| r.outcome == outcome)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn every_case_passes_the_reference_server_in_both_token_formats() {
+    for format in [TokenFormat::Opaque, TokenFormat::Jwt] {
+        let config = ServerConfig {
+            token_format: format,
+            ..ServerConfig::default()
+        };
+        let results = conform(config, "rfc6749", &cases(false)).await;
+        let not_passed: Vec<String> = results
+            .iter()
+            .filter(|r| {
+                r.outcome != Outcome::Pass
+                    && !(r.outcome == Outcome::Skip
+                        && r.area == "jwt"
+                        && format == TokenFormat::Opaque)
+            })
+            .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
+            .collect();
+        assert!(not_passed.is_empty(), "{format:?}: {not_passed:#?}");
+    }
+}
+
+/// For each fault mode: the cases that must fail (MUST) and warn (SHOULD), and no others.
+fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) {
+    match fault {
+        Fault::AcceptWrongSecret => (
+            &[
+                "AUTH-010",
+                "AUTH-011",
+                "AUTH-017",
+                "AUTH-018",
+                "AUTH-019",
+                "AUTH-028",
+                "ERR-001",
+                "INTRO-003",
+            ],
+            &["ERR-003"],
+        ),
+        Fault::CaseInsensitiveSecret => (&["AUTH-018"], &[]),
+        Fault::TrimCredentials => (&["AUTH-019"], &[]),
+        Fault::BasicWithoutFormDecoding => (&["AUTH-002"], &[]),
+        Fault::AcceptDisabledClient => (&["AUTH-024"], &[]),
+        Fault::AcceptCredentialsInQuery => (&["TOKEN-004"], &[]),
+        Fault::AcceptGetTokenRequest => (&["TOKEN-002"], &[]),
+        Fault::AcceptRepeatedParameters => (&["PARAM-006", "PARAM-007", "PARAM-008"], &[]),
+        Fault::RejectUnknownParameters => (&["PARAM-010"], &[]),
+        Fault::WrongUnsupportedGrantError => (&["PARAM-002"], &[]),
+        Fault::InvalidClientWithoutChallenge => (&["AUTH-010", "AUTH-012", "INTRO-003"], &[]),
+        Fault::ErrorsNotJson => (
+            &[
+                "AUTH-010",
+                "AUTH-011",
+                "AUTH-012",
+                "AUTH-013",
+                "AUTH-014",
+                "AUTH-017",
+                "AUTH-022",
+                "ERR-001",
+                "ERR-002",
+                "ERR-005",
+                "ERR-008",
+                "PARAM-001",
+                "PARAM-002",
+                "PARAM-005",
+                "PARAM-006",
+                "PARAM-007",
+                "SCOPE-002",
+                "SCOPE-005",
+            ],
+            &[
+                "AUTH-007",
+                "AUTH-027",
+                "AUTH-030",
+                "BCP-004",
+                "ERR-003",
+                "ERR-012",
+                "PARAM-019",
+                "SCOPE-006",
+            ],
+        ),
+        Fault::SilentlyReduceScope => (&["SCOPE-002", "SCOPE-005"], &["INTRO-013", "SCOPE-004"]),
+        Fault::OmitCacheControl => (&["RESP-008"], &[]),
+        Fault::OmitPragma => (&["RESP-009"], &[]),
+        Fault::ExpiresInAsString => (&["RESP-006"], &[]),
+        Fault::IssueRefreshToken => (&[], &["RESP-007"]),
+        Fault::IntrospectionWithoutAuthentication => (&["INTRO-002", "INTRO-003"], &[]),
+        Fault::ExpiredTokensActive => (&["RESP-015", "RESP-017"], &["INTRO-019"]),
+        Fault::InactiveIntrospectionLeaksClaims => (&[], &["INTRO-019"]),
+        Fault::IgnoreRevocation => (
+            &["INTRO-007", "REVOKE-007", "REVOKE-008", "RS-011"],
+            &["INTRO-005"],
+        ),
+        Fault::RevokeOtherClientsTokens => (&["REVOKE-006"], &["REVOKE-013"]),
+        Fault::RevocationUnknownTokenError => (&["REVOKE-003", "REVOKE-009"], &[]),
+        Fault::MetadataIssuerMismatch => (&["META-002"], &[]),
+        Fault::ResourceAcceptsInactiveTokens => (&["RS-004", "RS-011"], &["RS-010"]),
+        Fault::ResourceIgnoresScope => (&[], &["RS-005"]),
+        Fault::ResourceChallengeMissing => (&["RS-003", "RS-004"], &["RS-010"]),
+    }
+}
+
+#[tokio::test]
+async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+    let runs = Fault::ALL.iter().map(|&fault| async move {
+        // Expiry cases wait on a real clock; only the faults about expiry need them.
+        let needs_clock = matches!(
+            fault,
+            Fault::ExpiredTokensActive | Fault::InactiveIntrospectionLeaksClaims
+        );
+        let results = conform(
+            ServerConfig::default().with_fault(fault),
+            "rfc6749",
+            &cases(!needs_clock),
+        )
+        .await;
+        (fault, results)
+    });
+    let mut problems = Vec::new();
+    for (fault, results) in futures_util::future::join_all(runs).await {
+        let (fail, warn) = expected(fault);
+        let (got_fail, got_warn) = (ids(&results, Outcome::Fail), ids(&results, Outcome::Warn));
+        if got_fail != set(fail) || got_warn != set(warn) {
+            problems.push(format!("{}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})", fault.name()));
+        }
+        let errors = ids(&results, Outcome::Error);
+        if !errors.is_empty() {
+            problems.push(format!("{}: errors {errors:?}", fault.name()));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn pragma_is_required_by_rfc6749_but_only_recommended_by_oauth21() {
+    let only: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.id == "RESP-009")
+        .collect();
+    let config = || ServerConfig::default().with_fault(Fault::OmitPragma);
+    assert_eq!(
+        conform(config(), "rfc6749", &only).await[0].outcome,
+        Outcome::Fail
+    );
+    assert_eq!(
+        conform(config(), "strict", &only).await[0].outcome,
+        Outcome::Fail
+    );
+    assert_eq!(
+        conform(config(), "oauth21", &only).await[0].outcome,
+        Outcome::Warn
+    );
+    assert_eq!(
+        conform(ServerConfig::default(), "oauth21", &only).await[0].outcome,
+        Outcome::Pass
+    );
+}
