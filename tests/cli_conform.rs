@@ -1,0 +1,314 @@
+//! `grantcheck conform` and `grantcheck list` as users and CI run them: exit codes, report
+//! files, JSON on stdout, filters, user case files, and no secret or token anywhere.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use reference_server::{ReferenceServer, ServerConfig};
+
+const FIXTURE_SECRETS: &[&str] = &[
+    "forgerock",
+    "rs-secret",
+    "other-secret-2",
+    "short-secret",
+    "p+w/=:&ä q",
+    "p%2Bw%2F%3D%3A%26%C3%A4+q",
+    "disabled-secret",
+    "no-grant-secret",
+];
+
+fn grantcheck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+        .args(args)
+        .env_remove("GRANTCHECK_CLIENT_SECRET")
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("grantcheck-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every opaque reference-server token is 43 base64url characters; none may be shown. (The
+/// signing key's thumbprint has the same shape and is public.)
+fn assert_no_secrets(label: &str, text: &str) {
+    let jwks = reference_server::JwtSigner::fixture().jwks().clone();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let text = &text.replace(&kid, "<kid>");
+    for secret in FIXTURE_SECRETS {
+        assert!(
+            !text.contains(secret),
+            "{label} contains the secret {secret:?}"
+        );
+    }
+    let bytes = text.as_bytes();
+    let is_token_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        run = if is_token_char(b) { run + 1 } else { 0 };
+        if run == 43 && !bytes.get(i + 1).copied().is_some_and(is_token_char) {
+            let start = i + 1 - 43;
+            panic!(
+                "{label} contains something token-shaped: {}",
+                &text[start..=i]
+            );
+        }
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn conform_passes_the_embedded_server_and_writes_every_report_without_secrets() {
+    let dir = temp_dir("reports");
+    let output = grantcheck(&[
+        "conform",
+        "--format",
+        "json",
+        "--color",
+        "never",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["summary"]["failed"], 0);
+    assert!(doc["summary"]["passed"].as_u64().unwrap() >= 80);
+    let case = &doc["cases"][0];
+    for key in [
+        "id",
+        "title",
+        "spec",
+        "level",
+        "outcome",
+        "detail",
+        "exchanges",
+    ] {
+        assert!(case.get(key).is_some(), "case lacks {key}");
+    }
+    assert!(stderr.contains(" passed, 0 failed"), "{stderr}");
+    let files = files_in(&dir);
+    let names: Vec<&str> = files
+        .iter()
+        .map(|(p, _)| p.rsplit('/').next().unwrap())
+        .collect();
+    for expected in ["results.json", "junit.xml", "summary.md", "report.html"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for (path, text) in &files {
+        assert_no_secrets(path, text);
+    }
+    assert_no_secrets("stdout", &stdout);
+    assert_no_secrets("stderr", &stderr);
+    let junit = files
+        .iter()
+        .find(|(p, _)| p.ends_with("junit.xml"))
+        .unwrap();
+    assert!(junit.1.contains("<testsuites") && junit.1.contains("classname=\"grantcheck.auth\""));
+}
+
+#[test]
+fn a_fault_mode_fails_the_run_with_a_readable_block() {
+    let dir = temp_dir("fault");
+    let output = grantcheck(&[
+        "conform",
+        "--embedded-fault",
+        "omit-cache-control",
+        "--skip",
+        "expiry",
+        "--color",
+        "never",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FAIL RESP-008: Token responses carry Cache-Control: no-store"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("requirement: MUST RFC 6749 §5.1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("expected Cache-Control: no-store, got nothing"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("received: 200"), "{stderr}");
+    assert_no_secrets("stderr", &stderr);
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(md.contains("RESP-008"));
+}
+
+#[test]
+fn filters_and_exit_code_six() {
+    let output = grantcheck(&[
+        "conform",
+        "--only",
+        "NO-SUCH-CASE",
+        "--report-dir",
+        temp_dir("nocase").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(6));
+    let output = grantcheck(&["list", "--only", "scope", "--skip", "SCOPE-0*"]);
+    assert_eq!(output.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listed.contains("PARAM-012") && !listed.contains("SCOPE-001"),
+        "{listed}"
+    );
+    let output = grantcheck(&["list"]);
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(listed.lines().count() > 80, "{listed}");
+    let output = grantcheck(&["list", "--checks"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("token_response"));
+}
+
+#[test]
+fn user_cases_load_without_recompiling_and_bad_files_name_their_place() {
+    let dir = temp_dir("cases");
+    std::fs::create_dir_all(dir.join("mine")).unwrap();
+    std::fs::write(
+        dir.join("mine/custom.toml"),
+        r#"
+[[case]]
+id = "MINE-001"
+title = "My server answers the brief's request"
+spec = "RFC 6749 §4.4"
+level = "MUST"
+
+[[case.step]]
+auth = "post"
+form = { grant_type = "client_credentials", scope = "write" }
+[case.step.expect]
+status = 200
+json = { "/scope" = "write", "/token_type" = "Bearer" }
+"#,
+    )
+    .unwrap();
+    let reports = temp_dir("cases-reports");
+    let output = grantcheck(&[
+        "conform",
+        "--no-builtin",
+        "--scenarios",
+        dir.to_str().unwrap(),
+        "--color",
+        "never",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("PASS  MINE-001"), "{stderr}");
+
+    std::fs::write(
+        dir.join("mine/broken.toml"),
+        "[[case]]\nid = \"MINE-002\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUSTN'T\"\n",
+    )
+    .unwrap();
+    let output = grantcheck(&[
+        "conform",
+        "--no-builtin",
+        "--scenarios",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mine/broken.toml:5:9"), "{stderr}");
+}
+
+#[test]
+fn external_targets_need_credentials_and_unreachable_ones_are_runtime_errors() {
+    let output = grantcheck(&["conform", "--target", "http://127.0.0.1:9"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--client-id"));
+    let output = grantcheck(&[
+        "conform",
+        "--target",
+        "http://127.0.0.1:9",
+        "--client-id",
+        "a",
+        "--client-secret",
+        "b",
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("discovery failed"), "{stderr}");
+    let output = grantcheck(&[
+        "conform",
+        "--target",
+        "not a url",
+        "--client-id",
+        "a",
+        "--client-secret",
+        "b",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_target_by_discovery_with_the_secret_from_the_environment() {
+    let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let issuer = server.issuer("root");
+    let dir = temp_dir("external");
+    let secret_file = dir.join("rs-secret.txt");
+    std::fs::write(&secret_file, "forgerock\n").unwrap();
+    let reports = dir.join("reports");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+            .args([
+                "conform",
+                "--target",
+                &issuer,
+                "--client-id",
+                "myClient",
+                "--client-secret-file",
+            ])
+            .arg(&secret_file)
+            .args([
+                "--introspect-client-id",
+                "rs-client",
+                "--scope",
+                "write read",
+                "--color",
+                "never",
+                "--skip",
+                "expiry",
+            ])
+            .arg("--report-dir")
+            .arg(&reports)
+            .env("GRANTCHECK_INTROSPECT_CLIENT_SECRET", "rs-secret")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("PASS  META-002"), "{stderr}");
+    assert!(stderr.contains("PASS  INTRO-001"), "{stderr}");
+    assert_no_secrets("stderr", &stderr);
+    server.shutdown().await;
+}

@@ -1,0 +1,57 @@
+//! Interop: the whole suite against a real third-party server, node-oidc-provider
+//! (../shared/peers/oidc-provider, started by .ci/run). Its verdict table is kept as an insta
+//! snapshot, so any change in the suite's verdicts on a real server shows up in review.
+//!
+//! Run: `../shared/peers/oidc-provider/start.sh && cargo test --test interop_oidc_provider -- --ignored`
+
+use std::collections::BTreeMap;
+
+use grantcheck::runner::{self, Outcome, Settings};
+use grantcheck::scenario::{self, Role};
+use grantcheck::target::{self, ClientCredentials, EndpointOverrides};
+
+#[tokio::test]
+#[ignore = "needs node-oidc-provider on 127.0.0.1:18081 (.ci/run starts it)"]
+async fn verdicts_against_node_oidc_provider() {
+    let issuer = std::env::var("GRANTCHECK_OIDC_PROVIDER_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:18081".into());
+    let settings = Settings::default();
+    let http = runner::http_client(settings.request_timeout);
+    let mut clients = BTreeMap::new();
+    clients.insert(Role::Main, ClientCredentials::new("myClient", "forgerock"));
+    clients.insert(
+        Role::Introspector,
+        ClientCredentials::new("rs-client", "rs-secret"),
+    );
+    clients.insert(
+        Role::Second,
+        ClientCredentials::new("rs-client", "rs-secret"),
+    );
+    let scopes = vec!["write".to_owned(), "read".to_owned()];
+    let target = target::discover(&http, Some(&issuer), EndpointOverrides::default(), clients, scopes, None)
+        .await
+        .expect("node-oidc-provider answers discovery; start it with ../shared/peers/oidc-provider/start.sh");
+    let cases = scenario::builtin().unwrap();
+    let results = runner::run_cases(&target, &cases, &settings, &http, |_| {}).await;
+    let errors: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Error)
+        .map(|r| format!("{}: {}", r.id, r.detail))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "transport errors against the peer: {errors:#?}"
+    );
+    let mut table = String::new();
+    let mut sorted: Vec<_> = results.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    for r in sorted {
+        table.push_str(&format!(
+            "{:<12} {:<6} {}\n",
+            r.id,
+            r.level.as_str(),
+            r.outcome.as_str()
+        ));
+    }
+    insta::assert_snapshot!("oidc_provider_verdicts", table);
+}

@@ -1,0 +1,401 @@
+//! The runner against scripted servers (wiremock): discovery and its fallback, skip reasons,
+//! legal variations that must pass, broken answers that must fail readably, and servers
+//! whose answers change between steps.
+
+use std::collections::BTreeMap;
+
+use grantcheck::exit::Exit;
+use grantcheck::runner::{self, CaseResult, Outcome, Settings};
+use grantcheck::scenario::{self, Case, Role};
+use grantcheck::target::{self, ClientCredentials, EndpointOverrides, Target};
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, header_exists, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn main_client() -> BTreeMap<Role, ClientCredentials> {
+    let mut clients = BTreeMap::new();
+    clients.insert(Role::Main, ClientCredentials::new("client-a", "secret-a"));
+    clients.insert(
+        Role::Introspector,
+        ClientCredentials::new("client-a", "secret-a"),
+    );
+    clients
+}
+
+fn target(server: &MockServer) -> Target {
+    Target {
+        label: "mock".into(),
+        issuer: Some(server.uri()),
+        token_url: format!("{}/token", server.uri()),
+        introspection_url: None,
+        revocation_url: None,
+        resource_url: None,
+        metadata_url: None,
+        jwks_url: None,
+        clients: main_client(),
+        scopes: vec!["read".into()],
+        forbidden_scope: None,
+        resource_scope: None,
+        embedded: false,
+    }
+}
+
+fn only(ids: &[&str]) -> Vec<Case> {
+    let cases: Vec<Case> = scenario::builtin()
+        .unwrap()
+        .into_iter()
+        .filter(|c| ids.contains(&c.id.as_str()))
+        .collect();
+    assert_eq!(cases.len(), ids.len(), "unknown case id among {ids:?}");
+    cases
+}
+
+async fn run(target: &Target, ids: &[&str]) -> Vec<CaseResult> {
+    let settings = Settings::default();
+    runner::run_cases(
+        target,
+        &only(ids),
+        &settings,
+        &runner::http_client(settings.request_timeout),
+        |_| {},
+    )
+    .await
+}
+
+fn outcome(results: &[CaseResult], id: &str) -> (Outcome, String) {
+    let r = results.iter().find(|r| r.id == id).unwrap();
+    (r.outcome, r.detail.clone())
+}
+
+fn token_body(token_type: &str) -> serde_json::Value {
+    json!({"access_token": "tok-0123456789", "token_type": token_type, "expires_in": 3600})
+}
+
+async fn token_endpoint(server: &MockServer, body: serde_json::Value, headers: &[(&str, &str)]) {
+    let mut response = ResponseTemplate::new(200).set_body_json(body);
+    for (n, v) in headers {
+        response = response.insert_header(*n, *v);
+    }
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn legal_variations_pass() {
+    let server = MockServer::start().await;
+    // Lower-case bearer, scope omitted (equal to the request), an extra member, charset.
+    let mut body = token_body("bearer");
+    body["x-vendor-extra"] = json!({"anything": [1, 2]});
+    token_endpoint(
+        &server,
+        body,
+        &[
+            ("cache-control", "private, no-store"),
+            ("pragma", "no-cache"),
+            ("content-type", "application/json; charset=utf-8"),
+        ],
+    )
+    .await;
+    let results = run(
+        &target(&server),
+        &[
+            "RESP-001",
+            "RESP-004",
+            "RESP-006",
+            "RESP-008",
+            "RESP-009",
+            "SCOPE-009",
+            "SCOPE-012",
+            "RESP-010",
+        ],
+    )
+    .await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+    }
+}
+
+#[tokio::test]
+async fn invalid_client_as_400_without_challenge_is_legal_for_body_credentials() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("client_secret=wrong"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_client"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_client"})))
+        .mount(&server)
+        .await;
+    let results = run(&target(&server), &["AUTH-011", "ERR-008", "AUTH-013"]).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+    }
+    // ... but a Basic failure must be 401 with a challenge.
+    let results = run(&target(&server), &["AUTH-010"]).await;
+    let (o, detail) = outcome(&results, "AUTH-010");
+    assert_eq!(o, Outcome::Fail);
+    assert!(detail.contains("expected status 401, got 400"), "{detail}");
+}
+
+#[tokio::test]
+async fn broken_token_responses_fail_with_readable_details() {
+    let cases: &[(&str, ResponseTemplate, &str, &str)] = &[
+        (
+            "html",
+            ResponseTemplate::new(200).set_body_raw("<html>ok</html>", "text/html"),
+            "RESP-001",
+            "expected a JSON object body",
+        ),
+        (
+            "no token_type",
+            ResponseTemplate::new(200).set_body_json(json!({"access_token": "abcdefgh"})),
+            "RESP-001",
+            "token_type is missing",
+        ),
+        (
+            "string expires_in",
+            ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": "abcdefgh", "token_type": "Bearer", "expires_in": "3600"}),
+            ),
+            "RESP-006",
+            "positive JSON integer",
+        ),
+        (
+            "array scope",
+            ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": "abcdefgh", "token_type": "Bearer", "scope": ["read"]}),
+            ),
+            "SCOPE-009",
+            "not a string",
+        ),
+        (
+            "no cache-control",
+            ResponseTemplate::new(200).set_body_json(token_body("Bearer")),
+            "RESP-008",
+            "expected Cache-Control: no-store, got nothing",
+        ),
+        (
+            "duplicate keys",
+            ResponseTemplate::new(200).set_body_raw(
+                r#"{"access_token":"abcdefgh","token_type":"Bearer","token_type":"Bearer"}"#,
+                "application/json",
+            ),
+            "RESP-010",
+            "appears more than once",
+        ),
+    ];
+    for (label, response, id, needle) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(response.clone())
+            .mount(&server)
+            .await;
+        let results = run(&target(&server), &[id]).await;
+        let (o, detail) = outcome(&results, id);
+        assert_eq!(o, Outcome::Fail, "{label}: {detail}");
+        assert!(detail.contains(needle), "{label}: {detail}");
+        assert!(
+            !detail.contains("secret-a"),
+            "{label}: a secret leaked into {detail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cases_without_what_they_need_are_skipped_with_the_reason() {
+    let server = MockServer::start().await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    let results = run(
+        &target(&server),
+        &[
+            "INTRO-001",
+            "REVOKE-006",
+            "AUTH-024",
+            "RS-001",
+            "META-002",
+            "PARAM-007",
+        ],
+    )
+    .await;
+    let reasons: Vec<(String, Outcome, String)> = results
+        .iter()
+        .map(|r| (r.id.clone(), r.outcome, r.detail.clone()))
+        .collect();
+    for (id, o, detail) in &reasons {
+        assert_eq!(*o, Outcome::Skip, "{id}: {detail}");
+    }
+    let reason = |id: &str| reasons.iter().find(|r| r.0 == id).unwrap().2.clone();
+    assert!(reason("INTRO-001").contains("introspection endpoint"));
+    assert!(reason("REVOKE-006").contains("revocation endpoint"));
+    assert!(reason("AUTH-024").contains("'disabled' client"));
+    assert!(reason("RS-001").contains("protected resource"));
+    assert!(reason("META-002").contains("metadata"));
+    assert!(reason("PARAM-007").contains("two scopes"));
+}
+
+#[tokio::test]
+async fn long_lived_tokens_skip_expiry_cases_instead_of_waiting() {
+    let server = MockServer::start().await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    let mut t = target(&server);
+    t.introspection_url = Some(format!("{}/introspect", server.uri()));
+    let started = std::time::Instant::now();
+    let results = run(&t, &["RESP-015"]).await;
+    let (o, detail) = outcome(&results, "RESP-015");
+    assert_eq!(o, Outcome::Skip);
+    assert!(
+        detail.contains("3600 s, longer than --max-wait 10 s"),
+        "{detail}"
+    );
+    assert!(started.elapsed().as_secs() < 5);
+}
+
+#[tokio::test]
+async fn a_server_that_changes_its_answer_between_steps_is_caught() {
+    let server = MockServer::start().await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    // Introspection says active once, then inactive for every token after that.
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"active": true})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"active": false})))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    t.introspection_url = Some(format!("{}/introspect", server.uri()));
+    let results = run(&t, &["INTRO-001", "INTRO-008", "RESP-016"]).await;
+    assert_eq!(outcome(&results, "INTRO-001").0, Outcome::Pass);
+    let (o, detail) = outcome(&results, "INTRO-008");
+    assert_eq!(o, Outcome::Fail);
+    assert!(
+        detail.contains("expected /active = true, got false"),
+        "{detail}"
+    );
+    // The same token twice is recorded (INFO), never failed.
+    let (o, detail) = outcome(&results, "RESP-016");
+    assert_eq!(o, Outcome::Pass);
+    assert!(detail.starts_with("observed:"), "{detail}");
+    assert!(
+        !detail.contains("tok-0123456789"),
+        "tokens are redacted: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_uses_rfc8414_path_insertion_then_openid_fallback() {
+    let server = MockServer::start().await;
+    let http = runner::http_client(std::time::Duration::from_secs(5));
+    let issuer = format!("{}/tenant1", server.uri());
+    // Only the OpenID location exists.
+    Mock::given(method("GET"))
+        .and(path("/tenant1/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer, "token_endpoint": format!("{}/t/token", server.uri()),
+            "introspection_endpoint": format!("{}/t/introspect", server.uri()),
+        })))
+        .mount(&server)
+        .await;
+    let t = target::discover(
+        &http,
+        Some(&issuer),
+        EndpointOverrides::default(),
+        main_client(),
+        vec![],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.token_url, format!("{}/t/token", server.uri()));
+    assert_eq!(
+        t.metadata_url.as_deref(),
+        Some(format!("{}/tenant1/.well-known/openid-configuration", server.uri()).as_str())
+    );
+    assert!(t.revocation_url.is_none());
+    // RFC 8414 wins when both exist, and explicit URLs override discovery.
+    Mock::given(method("GET"))
+        .and(path("/.well-known/oauth-authorization-server/tenant1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer, "token_endpoint": format!("{}/rfc8414/token", server.uri()),
+        })))
+        .mount(&server)
+        .await;
+    let overrides = EndpointOverrides {
+        revocation_url: Some("http://127.0.0.1:9/revoke".into()),
+        ..Default::default()
+    };
+    let t = target::discover(&http, Some(&issuer), overrides, main_client(), vec![], None)
+        .await
+        .unwrap();
+    assert_eq!(t.token_url, format!("{}/rfc8414/token", server.uri()));
+    assert_eq!(
+        t.revocation_url.as_deref(),
+        Some("http://127.0.0.1:9/revoke")
+    );
+}
+
+#[tokio::test]
+async fn failed_discovery_is_a_runtime_error_that_lists_what_was_tried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/oauth-authorization-server"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>login</html>", "text/html"))
+        .mount(&server)
+        .await;
+    let http = runner::http_client(std::time::Duration::from_secs(5));
+    let err = target::discover(
+        &http,
+        Some(&server.uri()),
+        EndpointOverrides::default(),
+        main_client(),
+        vec![],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit, Exit::Runtime);
+    assert!(
+        err.message
+            .contains("/.well-known/oauth-authorization-server: not a JSON object"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("/.well-known/openid-configuration: HTTP 404"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("location", "http://127.0.0.1:9/steal"),
+        )
+        .mount(&server)
+        .await;
+    let results = run(&target(&server), &["TOKEN-009", "AUTH-001"]).await;
+    let (o, detail) = outcome(&results, "AUTH-001");
+    assert_eq!(o, Outcome::Fail);
+    assert!(detail.contains("expected status 200, got 307"), "{detail}");
+    let (_, detail) = outcome(&results, "TOKEN-009");
+    assert!(detail.contains("status 307 is not acceptable"), "{detail}");
+}
