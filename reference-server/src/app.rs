@@ -32,8 +32,14 @@ pub struct App {
     pub resource_audience: String,
     /// The resource server's connection to the introspection endpoint (flow steps 4–5).
     pub http: HttpClient<HttpConnector, Full<Bytes>>,
-    /// Issuer identifier of every realm some client is registered in, computed once.
-    issuers: HashMap<String, String>,
+    /// Every realm some client is registered in, with its issuer, computed once.
+    realms: HashMap<String, Realm>,
+}
+
+/// A realm's name (shared by every token issued in it) and issuer identifier.
+pub struct Realm {
+    pub name: Arc<str>,
+    pub issuer: String,
 }
 
 /// The endpoints a realm serves.
@@ -50,13 +56,14 @@ pub enum Endpoint {
 
 impl App {
     pub fn new(config: ServerConfig, signer: JwtSigner, base_url: String) -> Arc<App> {
-        let issuers = config
+        let realms = config
             .clients
             .realms()
             .into_iter()
             .map(|realm| {
                 let issuer = format!("{base_url}{}", realm_prefix(&realm));
-                (realm, issuer)
+                let name = realm.as_str().into();
+                (realm, Realm { name, issuer })
             })
             .collect();
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
@@ -67,16 +74,16 @@ impl App {
             resource_audience: format!("{base_url}/api"),
             base_url,
             http,
-            issuers,
+            realms,
         })
     }
 
     /// The issuer identifier of a realm: `{base}/oauth2` for the root realm, ForgeRock style.
     pub fn issuer(&self, realm: &str) -> &str {
         // Routing only yields known realms; the fallback keeps a typo from panicking.
-        self.issuers
+        self.realms
             .get(realm)
-            .map_or(&self.base_url, String::as_str)
+            .map_or(&self.base_url, |r| r.issuer.as_str())
     }
 
     /// The URL of one of a realm's endpoints.
@@ -128,9 +135,9 @@ impl App {
 
     /// Maps a path to (realm, endpoint). Realm paths follow ForgeRock AM:
     /// `/oauth2/realms/root/realms/{realm}/...`; metadata follows RFC 8414 §3.1 path insertion.
-    fn route(&self, path: &str) -> Option<(String, Endpoint)> {
+    fn route(&self, path: &str) -> Option<(Arc<str>, Endpoint)> {
         if path == "/api/resource" {
-            return Some((ROOT_REALM.into(), Endpoint::Resource));
+            return Some((self.root_realm(), Endpoint::Resource));
         }
         if let Some(issuer_path) = path.strip_prefix("/.well-known/oauth-authorization-server") {
             let (realm, rest) = self.split_realm(issuer_path)?;
@@ -149,16 +156,23 @@ impl App {
     }
 
     /// Splits `/oauth2[/realms/root[/realms/{realm}]]{rest}` into the realm and `rest`.
-    fn split_realm<'p>(&self, path: &'p str) -> Option<(String, &'p str)> {
+    fn split_realm<'p>(&self, path: &'p str) -> Option<(Arc<str>, &'p str)> {
         let rest = path.strip_prefix("/oauth2")?;
         let Some(under_root) = rest.strip_prefix("/realms/root") else {
-            return Some((ROOT_REALM.into(), rest));
+            return Some((self.root_realm(), rest));
         };
         let Some(sub) = under_root.strip_prefix("/realms/") else {
-            return Some((ROOT_REALM.into(), under_root));
+            return Some((self.root_realm(), under_root));
         };
         let (name, rest) = sub.split_at(sub.find('/').unwrap_or(sub.len()));
-        (name != ROOT_REALM && self.issuers.contains_key(name)).then(|| (name.to_owned(), rest))
+        if name == ROOT_REALM {
+            return None;
+        }
+        self.realms.get(name).map(|r| (r.name.clone(), rest))
+    }
+
+    fn root_realm(&self) -> Arc<str> {
+        self.realms[ROOT_REALM].name.clone()
     }
 }
 

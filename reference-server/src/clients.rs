@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -121,6 +122,12 @@ pub struct Client {
     /// Free text for people reading the fixture file.
     #[serde(default)]
     pub description: Option<String>,
+    /// `id`, shared by every token record of this client.
+    #[serde(skip)]
+    pub shared_id: Arc<str>,
+    /// `default_scopes` joined by spaces, shared likewise.
+    #[serde(skip)]
+    pub default_scope: Arc<str>,
 }
 
 impl Client {
@@ -183,7 +190,9 @@ impl ClientRegistry {
         let file: ClientsFile =
             toml::from_str(text).map_err(|e| ClientsError(format!("{origin}: {e}")))?;
         let mut by_id = HashMap::new();
-        for client in file.clients {
+        for mut client in file.clients {
+            client.shared_id = client.id.as_str().into();
+            client.default_scope = client.default_scopes.join(" ").into();
             if client.id.is_empty() {
                 return Err(ClientsError(format!("{origin}: a client has an empty id")));
             }

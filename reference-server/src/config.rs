@@ -1,6 +1,5 @@
 //! Server settings and the fault modes that make it break one rule on purpose.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -126,6 +125,46 @@ impl FromStr for Fault {
     }
 }
 
+/// A set of fault modes, as bits: `has` is on every request's path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultSet(u64);
+
+const _: () = assert!(Fault::ALL.len() <= 64, "FaultSet holds at most 64 faults");
+
+impl FaultSet {
+    pub fn contains(&self, fault: Fault) -> bool {
+        self.0 & (1 << fault as u64) != 0
+    }
+
+    pub fn insert(&mut self, fault: Fault) {
+        self.0 |= 1 << fault as u64;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
+        Fault::ALL.iter().copied().filter(|f| self.contains(*f))
+    }
+}
+
+impl FromIterator<Fault> for FaultSet {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        let mut set = FaultSet::default();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<Fault> for FaultSet {
+    fn extend<I: IntoIterator<Item = Fault>>(&mut self, iter: I) {
+        for fault in iter {
+            self.insert(fault);
+        }
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -133,7 +172,7 @@ pub struct ServerConfig {
     /// Default access token lifetime; a client's `token_ttl_secs` overrides it.
     pub token_ttl: Duration,
     pub token_format: TokenFormat,
-    pub faults: HashSet<Fault>,
+    pub faults: FaultSet,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     /// A request's headers must arrive within this time.
@@ -152,7 +191,7 @@ impl Default for ServerConfig {
             clients: ClientRegistry::fixtures(),
             token_ttl: Duration::from_secs(3600),
             token_format: TokenFormat::Opaque,
-            faults: HashSet::new(),
+            faults: FaultSet::default(),
             max_body_bytes: 64 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -164,7 +203,7 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     pub fn has(&self, fault: Fault) -> bool {
-        self.faults.contains(&fault)
+        self.faults.contains(fault)
     }
 
     pub fn with_fault(mut self, fault: Fault) -> Self {
@@ -178,8 +217,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fault_sets_hold_every_fault() {
+        let all: FaultSet = Fault::ALL.iter().copied().collect();
+        assert_eq!(all.iter().count(), Fault::ALL.len());
+        let one: FaultSet = [Fault::OmitPragma].into_iter().collect();
+        assert!(one.contains(Fault::OmitPragma) && !one.contains(Fault::OmitCacheControl));
+    }
+
+    #[test]
     fn fault_names_round_trip_and_are_unique() {
-        let mut seen = HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         for f in Fault::ALL {
             assert_eq!(f.name().parse::<Fault>().unwrap(), *f);
             assert!(seen.insert(f.name()));

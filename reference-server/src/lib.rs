@@ -26,7 +26,7 @@ mod server;
 pub mod tokens;
 
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
-pub use config::{Fault, ServerConfig, TokenFormat};
+pub use config::{Fault, FaultSet, ServerConfig, TokenFormat};
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use server::ReferenceServer;

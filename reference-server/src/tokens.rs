@@ -21,7 +21,27 @@ pub struct TokenRecord {
     pub scope: Arc<str>,
     pub issued_at: u64,
     pub expires_at: u64,
-    pub jti: Arc<str>,
+    pub jti: Jti,
+}
+
+/// A token's unique id: 128 random bits, base64url, kept inline (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jti([u8; 22]);
+
+impl Jti {
+    pub fn random() -> Jti {
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let mut text = [0u8; 22];
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .expect("16 bytes encode to 22 characters");
+        Jti(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("base64url is ASCII")
+    }
 }
 
 impl TokenRecord {
@@ -149,7 +169,7 @@ mod tests {
             scope: "read".into(),
             issued_at: 0,
             expires_at: exp,
-            jti: "j".into(),
+            jti: Jti::random(),
         }
     }
 
@@ -158,6 +178,9 @@ mod tests {
         let a = random_token(32);
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token(32));
+        let j = Jti::random();
+        assert_eq!(j.as_str().len(), 22);
+        assert_ne!(j, Jti::random());
     }
 
     #[test]

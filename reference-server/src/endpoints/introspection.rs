@@ -99,7 +99,7 @@ async fn introspect(
         iss: app.issuer(realm),
         sub: &record.client_id,
         aud: &app.resource_audience,
-        jti: &record.jti,
+        jti: record.jti.as_str(),
     };
     Ok(response::json(StatusCode::OK, &body))
 }

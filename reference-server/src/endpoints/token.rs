@@ -1,5 +1,7 @@
 //! The token endpoint: the client credentials grant (RFC 6749 §4.4, responses §5.1/§5.2).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -14,11 +16,11 @@ use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
 use crate::request::{authenticate, parse_form, read_form};
 use crate::response::{self, Body, ErrorCode, OAuthError};
-use crate::tokens::{random_token, unix_now, TokenRecord};
+use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
-pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, realm: &Arc<str>, req: Request<Incoming>) -> Response<Body> {
     match issue(app, realm, req).await {
         Ok(response) => response,
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
@@ -28,7 +30,7 @@ pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<
 
 async fn issue(
     app: &App,
-    realm: &str,
+    realm: &Arc<str>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, OAuthError> {
     let config = &app.config;
@@ -96,12 +98,12 @@ async fn issue(
         .unwrap_or(config.token_ttl.as_secs())
         .max(1);
     let record = TokenRecord {
-        client_id: client.id.as_str().into(),
-        realm: realm.into(),
-        scope: scope.as_str().into(),
+        client_id: client.shared_id.clone(),
+        realm: realm.clone(),
+        scope: scope.clone(),
         issued_at: now,
         expires_at: now + ttl,
-        jti: random_token(16).into(),
+        jti: Jti::random(),
     };
     let access_token = match config.token_format {
         TokenFormat::Opaque => random_token(32),
@@ -110,10 +112,10 @@ async fn issue(
             "sub": client.id,
             "aud": app.resource_audience,
             "client_id": client.id,
-            "scope": scope,
+            "scope": &*scope,
             "iat": now,
             "exp": now + ttl,
-            "jti": &*record.jti,
+            "jti": record.jti.as_str(),
         })),
     };
     app.tokens.insert(&access_token, record);
@@ -126,7 +128,7 @@ async fn issue(
         } else {
             ExpiresIn::Seconds(ttl)
         },
-        scope: (!reduce).then_some(scope.as_str()),
+        scope: (!reduce).then_some(&*scope),
         refresh_token: config
             .has(Fault::IssueRefreshToken)
             .then(|| random_token(32)),
@@ -167,18 +169,18 @@ fn grant_scope(
     client: &Client,
     requested: Option<&str>,
     reduce: bool,
-) -> Result<String, OAuthError> {
-    let no_default = || {
-        OAuthError::bad_request(
-            ErrorCode::InvalidScope,
-            "no scope requested and the client has no default scope",
-        )
+) -> Result<Arc<str>, OAuthError> {
+    let default = || {
+        if client.default_scopes.is_empty() {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidScope,
+                "no scope requested and the client has no default scope",
+            ));
+        }
+        Ok(client.default_scope.clone())
     };
     let Some(requested) = requested else {
-        if client.default_scopes.is_empty() {
-            return Err(no_default());
-        }
-        return Ok(client.default_scopes.join(" "));
+        return default();
     };
     let mut granted: Vec<&str> = Vec::new();
     for token in requested.split(' ').filter(|t| !t.is_empty()) {
@@ -202,12 +204,14 @@ fn grant_scope(
         }
     }
     if granted.is_empty() {
-        if client.default_scopes.is_empty() {
-            return Err(no_default());
-        }
-        return Ok(client.default_scopes.join(" "));
+        return default();
     }
-    Ok(granted.join(" "))
+    let granted = granted.join(" ");
+    // Most requests ask for the default scope: share its string instead of allocating.
+    if granted == *client.default_scope {
+        return Ok(client.default_scope.clone());
+    }
+    Ok(granted.into())
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
@@ -240,15 +244,15 @@ mod tests {
     fn scope_rules() {
         let reg = ClientRegistry::fixtures();
         let a = reg.get("myClient").unwrap();
-        assert_eq!(grant_scope(a, None, false).unwrap(), "write");
+        assert_eq!(&*grant_scope(a, None, false).unwrap(), "write");
         assert_eq!(
-            grant_scope(a, Some("read  write read"), false).unwrap(),
+            &*grant_scope(a, Some("read  write read"), false).unwrap(),
             "read write"
         );
         assert!(grant_scope(a, Some("admin"), false).is_err());
         assert!(grant_scope(a, Some("READ"), false).is_err());
         assert!(grant_scope(a, Some("re\"ad"), false).is_err());
-        assert_eq!(grant_scope(a, Some("read admin"), true).unwrap(), "read");
-        assert_eq!(grant_scope(a, Some(" "), false).unwrap(), "write");
+        assert_eq!(&*grant_scope(a, Some("read admin"), true).unwrap(), "read");
+        assert_eq!(&*grant_scope(a, Some(" "), false).unwrap(), "write");
     }
 }
