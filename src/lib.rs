@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod exchange;
 pub mod exit;
 pub mod report;

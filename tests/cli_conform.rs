@@ -312,3 +312,51 @@ async fn an_external_target_by_discovery_with_the_secret_from_the_environment() 
     assert_no_secrets("stderr", &stderr);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_target_from_the_config_file() {
+    let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = temp_dir("config");
+    let config = dir.join("grantcheck.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.local]\nissuer = \"{}\"\nclient_id = \"myClient\"\nclient_secret_env = \"LOCAL_SECRET\"\nintrospect_client_id = \"rs-client\"\nintrospect_client_secret_env = \"LOCAL_RS_SECRET\"\nscope = \"write read\"\n",
+            server.issuer("root")
+        ),
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+            .args([
+                "conform",
+                "--target",
+                "local",
+                "--only",
+                "INTRO-001,META-002",
+                "--color",
+                "never",
+                "--format",
+                "json",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--report-dir")
+            .arg(&reports)
+            .env("LOCAL_SECRET", "forgerock")
+            .env("LOCAL_RS_SECRET", "rs-secret")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["target"]["label"], "local");
+    assert_eq!(doc["summary"]["passed"], 2);
+    server.shutdown().await;
+}

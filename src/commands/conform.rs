@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use reference_server::{Fault, ReferenceServer, ServerConfig, TokenFormat};
 
+use crate::config::ConfigFile;
 use crate::exit::{Exit, Failure};
 use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
@@ -18,9 +19,10 @@ use crate::target::{self, ClientCredentials, EndpointOverrides, Target};
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
-    /// Issuer URL of an external server; endpoints are discovered (RFC 8414, then OpenID).
-    /// Without it, the reference server runs in-process on an ephemeral loopback port.
-    #[arg(long, value_name = "ISSUER_URL")]
+    /// Issuer URL of an external server (endpoints are discovered: RFC 8414, then OpenID), or
+    /// the name of a target in grantcheck.toml. Without it, the reference server runs
+    /// in-process on an ephemeral loopback port.
+    #[arg(long, value_name = "ISSUER_URL|NAME")]
     pub target: Option<String>,
     /// Token endpoint (overrides discovery).
     #[arg(long, value_name = "URL")]
@@ -80,6 +82,9 @@ pub struct TargetArgs {
 pub struct ConformArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Named targets (`--target NAME`); default: ./grantcheck.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Run only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -147,7 +152,9 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Vec<Case> {
         .collect()
 }
 
-pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
+pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
+    let config = ConfigFile::load(args.config.as_deref())?;
+    let named = crate::config::apply(&mut args.target, &config)?;
     let cases = select(
         load_cases(&args.scenario_dirs, args.no_builtin)?,
         &args.only,
@@ -167,10 +174,13 @@ pub async fn run(args: ConformArgs) -> Result<Exit, Failure> {
     let mut human = Human::stderr(args.color);
 
     // The embedded server lives until the run ends.
-    let (target, _server) = match resolve_target(&args, &http).await? {
+    let (mut target, _server) = match resolve_target(&args, &http).await? {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => (Target::reference(&server), Some(server)),
     };
+    if let Some(name) = named {
+        target.label = name;
+    }
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !target::is_loopback(&target.token_url)

@@ -1,0 +1,190 @@
+//! `grantcheck.toml`: named targets, so a team writes `--target staging` instead of a dozen
+//! flags. Secrets are never stored in the file: it names the environment variable or the
+//! file that holds each one.
+//!
+//! ```toml
+//! [targets.staging]
+//! issuer = "https://auth.staging.example/oauth2"
+//! client_id = "ci-client"
+//! client_secret_env = "STAGING_CLIENT_SECRET"
+//! introspect_client_id = "rs-client"
+//! introspect_client_secret_file = "/run/secrets/rs-secret"
+//! scope = "write read"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::commands::conform::TargetArgs;
+use crate::exit::Failure;
+
+/// The file read when `--config` is not given (if it exists).
+pub const DEFAULT_CONFIG: &str = "grantcheck.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+/// One named target; flags given on the command line win over these values.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub issuer: Option<String>,
+    pub token_url: Option<String>,
+    pub introspection_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub resource_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub introspect_client_id: Option<String>,
+    pub introspect_client_secret_env: Option<String>,
+    pub introspect_client_secret_file: Option<PathBuf>,
+    pub second_client_id: Option<String>,
+    pub second_client_secret_env: Option<String>,
+    pub second_client_secret_file: Option<PathBuf>,
+    pub scope: Option<String>,
+    pub forbidden_scope: Option<String>,
+}
+
+impl ConfigFile {
+    /// Reads `path`, or `grantcheck.toml` when present and no path was given.
+    pub fn load(path: Option<&Path>) -> Result<ConfigFile, Failure> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if Path::new(DEFAULT_CONFIG).exists() => PathBuf::from(DEFAULT_CONFIG),
+            None => return Ok(ConfigFile::default()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    format!(":{}", before.matches('\n').count() + 1)
+                })
+                .unwrap_or_default();
+            Failure::usage(format!("{}{place}: {}", path.display(), e.message()))
+        })
+    }
+}
+
+/// `--target NAME` (no `://`) names a target of the config file: fills every flag the
+/// command line left empty. Returns the label for reports.
+pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String>, Failure> {
+    let Some(name) = args.target.clone().filter(|t| !t.contains("://")) else {
+        return Ok(None);
+    };
+    let Some(t) = config.targets.get(&name) else {
+        let known: Vec<&String> = config.targets.keys().collect();
+        return Err(Failure::usage(format!(
+            "--target '{name}' is neither a URL nor a target of the config file (known: {known:?})"
+        )));
+    };
+    args.target = t.issuer.clone();
+    fill(&mut args.token_url, &t.token_url);
+    fill(&mut args.introspection_url, &t.introspection_url);
+    fill(&mut args.revocation_url, &t.revocation_url);
+    fill(&mut args.resource_url, &t.resource_url);
+    fill(&mut args.client_id, &t.client_id);
+    fill(&mut args.introspect_client_id, &t.introspect_client_id);
+    fill(&mut args.second_client_id, &t.second_client_id);
+    fill(&mut args.scope, &t.scope);
+    fill(&mut args.forbidden_scope, &t.forbidden_scope);
+    if args.client_secret.is_none() && args.client_secret_file.is_none() {
+        args.client_secret = secret(&name, "client", &t.client_secret_env, &t.client_secret_file)?;
+    }
+    if args.introspect_client_secret.is_none() {
+        args.introspect_client_secret = secret(
+            &name,
+            "introspect_client",
+            &t.introspect_client_secret_env,
+            &t.introspect_client_secret_file,
+        )?;
+    }
+    if args.second_client_secret.is_none() {
+        args.second_client_secret = secret(
+            &name,
+            "second_client",
+            &t.second_client_secret_env,
+            &t.second_client_secret_file,
+        )?;
+    }
+    Ok(Some(name))
+}
+
+fn fill(flag: &mut Option<String>, from_config: &Option<String>) {
+    if flag.is_none() {
+        flag.clone_from(from_config);
+    }
+}
+
+fn secret(
+    target: &str,
+    which: &str,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<String>, Failure> {
+    if let Some(var) = env {
+        return std::env::var(var).map(Some).map_err(|_| {
+            Failure::usage(format!(
+                "target '{target}': {which}_secret_env names {var}, which is not set"
+            ))
+        });
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!(
+                "target '{target}': cannot read {which}_secret_file {}: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(Some(text.lines().next().unwrap_or("").to_owned()));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_target_fills_what_flags_left_empty() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+[targets.peer]
+issuer = "http://127.0.0.1:18081"
+client_id = "myClient"
+client_secret_env = "GRANTCHECK_TEST_PEER_SECRET"
+scope = "write read"
+"#,
+        )
+        .unwrap();
+        std::env::set_var("GRANTCHECK_TEST_PEER_SECRET", "s3cret");
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            scope: Some("write".into()),
+            ..TargetArgs::default()
+        };
+        assert_eq!(apply(&mut args, &config).unwrap().as_deref(), Some("peer"));
+        assert_eq!(args.target.as_deref(), Some("http://127.0.0.1:18081"));
+        assert_eq!(args.client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(args.scope.as_deref(), Some("write"), "flags win");
+
+        let mut unknown = TargetArgs {
+            target: Some("nope".into()),
+            ..TargetArgs::default()
+        };
+        assert!(apply(&mut unknown, &config)
+            .unwrap_err()
+            .message
+            .contains("peer"));
+        assert!(toml::from_str::<ConfigFile>("[targets.x]\nclient_secret = \"plain\"").is_err());
+    }
+}
