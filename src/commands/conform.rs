@@ -85,12 +85,8 @@ pub struct ConformArgs {
     /// Named targets (`--target NAME`); default: ./grantcheck.toml when it exists.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Run only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub skip: Vec<String>,
+    #[command(flatten)]
+    pub selection: CaseSelection,
     /// Levels: rfc6749 (default), oauth21, strict.
     #[arg(long, default_value = "rfc6749", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
     pub profile: String,
@@ -108,12 +104,6 @@ pub struct ConformArgs {
     pub report_dir: PathBuf,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// More case files (folders of TOML), added to the built-in cases.
-    #[arg(long = "scenarios", value_name = "DIR")]
-    pub scenario_dirs: Vec<PathBuf>,
-    /// Leave out the built-in cases (use with --scenarios).
-    #[arg(long)]
-    pub no_builtin: bool,
     /// Start the embedded server with a fault mode, to see what a failure looks like
     /// (names: `grantcheck serve --help`).
     #[arg(long = "embedded-fault", value_name = "NAME")]
@@ -129,37 +119,47 @@ pub enum Format {
     Json,
 }
 
-/// Loads the cases the flags select.
-pub fn load_cases(dirs: &[PathBuf], no_builtin: bool) -> Result<Vec<Case>, Failure> {
-    let mut cases = if no_builtin {
-        Vec::new()
-    } else {
-        scenario::builtin().map_err(|e| Failure::usage(e.to_string()))?
-    };
-    for dir in dirs {
-        cases.extend(scenario::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
-    }
-    scenario::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
-    Ok(cases)
+/// Which cases to load and run; shared by `conform` and `list`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CaseSelection {
+    /// Only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// More case files (folders of TOML), added to the built-in cases.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub scenario_dirs: Vec<PathBuf>,
+    /// Leave out the built-in cases (use with --scenarios).
+    #[arg(long)]
+    pub no_builtin: bool,
 }
 
-/// Applies `--only` and `--skip`.
-pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Vec<Case> {
-    cases
-        .into_iter()
-        .filter(|c| only.is_empty() || only.iter().any(|f| c.matches(f)))
-        .filter(|c| !skip.iter().any(|f| c.matches(f)))
-        .collect()
+impl CaseSelection {
+    /// Loads the built-in and user cases and applies `--only` and `--skip`.
+    pub fn cases(&self) -> Result<Vec<Case>, Failure> {
+        let mut cases = if self.no_builtin {
+            Vec::new()
+        } else {
+            scenario::builtin().map_err(|e| Failure::usage(e.to_string()))?
+        };
+        for dir in &self.scenario_dirs {
+            cases.extend(scenario::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
+        }
+        scenario::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(cases
+            .into_iter()
+            .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))
+            .filter(|c| !self.skip.iter().any(|f| c.matches(f)))
+            .collect())
+    }
 }
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let config = ConfigFile::load(args.config.as_deref())?;
     let named = crate::config::apply(&mut args.target, &config)?;
-    let cases = select(
-        load_cases(&args.scenario_dirs, args.no_builtin)?,
-        &args.only,
-        &args.skip,
-    );
+    let cases = args.selection.cases()?;
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);

@@ -1,11 +1,9 @@
 //! `grantcheck list`: the cases (id, level, spec, tags) or the named checks.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use crate::checks::Check;
-use crate::commands::conform::{load_cases, select};
+use crate::commands::conform::CaseSelection;
 use crate::exit::{Exit, Failure};
 
 #[derive(Debug, Args)]
@@ -13,16 +11,8 @@ pub struct ListArgs {
     /// List the named checks cases can use instead of the cases.
     #[arg(long)]
     pub checks: bool,
-    /// Only cases whose id (or `PREFIX*`), tag or area matches (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    #[arg(long, value_delimiter = ',')]
-    pub skip: Vec<String>,
-    /// More case folders, as for `conform`.
-    #[arg(long = "scenarios", value_name = "DIR")]
-    pub scenario_dirs: Vec<PathBuf>,
-    #[arg(long)]
-    pub no_builtin: bool,
+    #[command(flatten)]
+    pub selection: CaseSelection,
 }
 
 pub fn run(args: ListArgs) -> Result<Exit, Failure> {
@@ -32,11 +22,7 @@ pub fn run(args: ListArgs) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Success);
     }
-    let cases = select(
-        load_cases(&args.scenario_dirs, args.no_builtin)?,
-        &args.only,
-        &args.skip,
-    );
+    let cases = args.selection.cases()?;
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);
