@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -593,23 +592,10 @@ fn introspection_matches(cx: &Context<'_>) -> Verdict {
     }
 }
 
-/// Header and claims of a compact JWS, or `None` when the token is not a JWT.
+/// Header and claims of a JWT access token, or `None` when the token is opaque.
 fn jwt_parts(token: Option<&Value>) -> Option<(Value, Value)> {
-    let token = token?.as_str()?;
-    let mut parts = token.split('.');
-    let (h, c, _s) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let decode = |s: &str| -> Option<Value> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s.trim_end_matches('='))
-            .ok()?;
-        serde_json::from_slice(&bytes).ok()
-    };
-    let header = decode(h)?;
-    header.get("alg")?;
-    Some((header, decode(c)?))
+    let decoded = crate::exchange::decode_jwt(token?.as_str()?)?;
+    Some((decoded["header"].clone(), decoded["claims"].clone()))
 }
 
 fn jwt_access_token(token: Option<&Value>) -> Verdict {

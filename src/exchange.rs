@@ -41,6 +41,28 @@ pub struct ResponseRecord {
     pub headers: Vec<(String, String)>,
     /// The JSON body, or the text body (truncated) when it is not JSON.
     pub body: Value,
+    /// A JWT access token's header and claims; the token itself and its signature are never kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_jwt: Option<Value>,
+}
+
+/// Header and claims of a compact JWS, or `None` when `token` is not one.
+pub fn decode_jwt(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (header, claims, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let decode = |s: &str| -> Option<Value> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let header = decode(header)?;
+    header.get("alg")?;
+    Some(serde_json::json!({"header": header, "claims": decode(claims)?}))
 }
 
 /// One step's exchange.
@@ -173,10 +195,17 @@ impl Redactor {
                 Value::String(format!("{}{suffix}", self.text(&cut)))
             }
         };
+        let access_token_jwt = response
+            .json
+            .as_ref()
+            .and_then(|j| j.get("access_token"))
+            .and_then(Value::as_str)
+            .and_then(decode_jwt);
         ResponseRecord {
             status: response.status,
             headers,
             body,
+            access_token_jwt,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod exit;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod snapshot;
 pub mod target;
 pub mod template;
 

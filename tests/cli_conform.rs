@@ -17,12 +17,21 @@ const FIXTURE_SECRETS: &[&str] = &[
     "no-grant-secret",
 ];
 
+/// Runs the binary in a scratch folder, so default `reports/` and `snapshots/` never touch
+/// the repository.
 fn grantcheck(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_grantcheck"))
         .args(args)
+        .current_dir(scratch())
         .env_remove("GRANTCHECK_CLIENT_SECRET")
         .output()
         .unwrap()
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("grantcheck-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -278,6 +287,7 @@ async fn an_external_target_by_discovery_with_the_secret_from_the_environment() 
     let reports = dir.join("reports");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+            .current_dir(scratch())
             .args([
                 "conform",
                 "--target",
@@ -331,6 +341,7 @@ async fn a_named_target_from_the_config_file() {
     let reports = dir.join("reports");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+            .current_dir(scratch())
             .args([
                 "conform",
                 "--target",

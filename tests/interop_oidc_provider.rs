@@ -1,13 +1,17 @@
 //! Interop: the whole suite against a real third-party server, node-oidc-provider
 //! (../shared/peers/oidc-provider, started by .ci/run). Its verdict table is kept as an insta
-//! snapshot, so any change in the suite's verdicts on a real server shows up in review.
+//! snapshot, and every case's exchanges are checked against `snapshots/oidc-provider/`
+//! (refresh them with `grantcheck conform --target oidc-provider --snapshots update`), so any
+//! change in the suite's verdicts or in the server's behaviour shows up in review.
 //!
 //! Run: `../shared/peers/oidc-provider/start.sh && cargo test --test interop_oidc_provider -- --ignored`
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use grantcheck::runner::{self, Outcome, Settings};
 use grantcheck::scenario::{self, Role};
+use grantcheck::snapshot;
 use grantcheck::target::{self, ClientCredentials, EndpointOverrides};
 
 #[tokio::test]
@@ -28,9 +32,10 @@ async fn verdicts_against_node_oidc_provider() {
         ClientCredentials::new("rs-client", "rs-secret"),
     );
     let scopes = vec!["write".to_owned(), "read".to_owned()];
-    let target = target::discover(&http, Some(&issuer), EndpointOverrides::default(), clients, scopes, None)
+    let mut target = target::discover(&http, Some(&issuer), EndpointOverrides::default(), clients, scopes, None)
         .await
         .expect("node-oidc-provider answers discovery; start it with ../shared/peers/oidc-provider/start.sh");
+    target.label = "oidc-provider".into();
     let cases = scenario::builtin().unwrap();
     let results = runner::run_cases(&target, &cases, &settings, &http, |_| {}).await;
     let errors: Vec<String> = results
@@ -54,4 +59,26 @@ async fn verdicts_against_node_oidc_provider() {
         ));
     }
     insta::assert_snapshot!("oidc_provider_verdicts", table);
+
+    let dir = snapshot::target_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"),
+        &target,
+    );
+    let mut diffs = Vec::new();
+    let outcome = snapshot::apply(
+        snapshot::Mode::Check,
+        &dir,
+        &target,
+        &results,
+        |id, comparison| {
+            diffs.push(format!("{id}: {comparison:?}"));
+        },
+    )
+    .unwrap();
+    assert!(
+        outcome.drifted.is_empty() && outcome.new.is_empty(),
+        "snapshot drift against node-oidc-provider:\n{}",
+        diffs.join("\n")
+    );
+    assert_eq!(outcome.matched, results.len());
 }

@@ -97,6 +97,11 @@ impl ReferenceServer {
         self.app.endpoint_url(ROOT_REALM, Endpoint::Resource)
     }
 
+    /// Every token the server holds, for tests that prove tokens never reach output.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.app.tokens.tokens()
+    }
+
     /// How many tokens the server holds (expired ones are purged).
     pub fn stored_tokens(&self) -> usize {
         self.app.tokens.len()

@@ -144,6 +144,20 @@ impl TokenStore {
         purged
     }
 
+    /// Every token held (for tests that prove no token leaks into output).
+    pub fn tokens(&self) -> Vec<String> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                lock(s)
+                    .tokens
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).tokens.len()).sum()
     }

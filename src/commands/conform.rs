@@ -15,6 +15,7 @@ use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
 use crate::scenario::{self, Case, Role, PROFILES};
+use crate::snapshot::{self, Mode as SnapshotMode};
 use crate::target::{self, ClientCredentials, EndpointOverrides, Target};
 
 #[derive(Debug, Args, Clone, Default)]
@@ -99,6 +100,13 @@ pub struct ConformArgs {
     /// human (terminal) or json (the JSON report on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Compare with (check), rewrite (update) or ignore (off) the target's snapshots;
+    /// default: check when the target has snapshots, else off.
+    #[arg(long, value_enum)]
+    pub snapshots: Option<SnapshotMode>,
+    /// Snapshots live in DIR/<target label>/.
+    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    pub snapshot_dir: PathBuf,
     /// Where results.json, junit.xml, summary.md and report.html go.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub report_dir: PathBuf,
@@ -202,13 +210,29 @@ fn finish(
     human: &mut Human<std::io::Stderr>,
 ) -> Result<Exit, Failure> {
     let summary = Summary::of(results);
+    let snapshot_dir = snapshot::target_dir(&args.snapshot_dir, target);
+    let mode = args
+        .snapshots
+        .unwrap_or_else(|| snapshot::default_mode(&snapshot_dir));
+    let snapshots = snapshot::apply(mode, &snapshot_dir, target, results, |id, comparison| {
+        human.snapshot(id, comparison)
+    })
+    .map_err(|e| Failure {
+        exit: Exit::Internal,
+        message: format!("snapshots in {}: {e}", snapshot_dir.display()),
+    })?;
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let run = Run {
         target,
         profile: &args.profile,
         results,
         summary,
+        snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
     };
     human.finished(&run);
+    if mode != SnapshotMode::Off {
+        human.snapshots(&snapshots, &snapshot_dir, mode, in_ci);
+    }
     if let Err(e) = report::write_files(&run, &args.report_dir) {
         return Err(Failure {
             exit: Exit::Internal,
@@ -219,6 +243,9 @@ fn finish(
     if args.format == Format::Json {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(report::json::render(&run).as_bytes());
+    }
+    if snapshots.fails(in_ci) && verdict(&summary) == Exit::Success {
+        return Ok(Exit::Conformance);
     }
     Ok(verdict(&summary))
 }

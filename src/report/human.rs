@@ -145,6 +145,62 @@ impl<W: Write> Human<W> {
         );
     }
 
+    /// A snapshot that drifted (with its diff) or is new.
+    pub fn snapshot(&mut self, id: &str, comparison: &crate::snapshot::Comparison) {
+        use crate::snapshot::Comparison;
+        match comparison {
+            Comparison::Drifted { diff, pending } => {
+                let head = self.paint(Outcome::Fail, &format!("SNAPSHOT DRIFT {id}"));
+                let _ = writeln!(self.out, "\n{head} (new version: {})", pending.display());
+                for line in diff.lines() {
+                    let painted = match line.chars().next() {
+                        Some('-') if !line.starts_with("---") => self.paint(Outcome::Fail, line),
+                        Some('+') if !line.starts_with("+++") => self.paint(Outcome::Pass, line),
+                        _ => line.to_owned(),
+                    };
+                    let _ = writeln!(self.out, "  {painted}");
+                }
+            }
+            Comparison::New(pending) => {
+                let _ = writeln!(self.out, "new snapshot {id}: {}", pending.display());
+            }
+            Comparison::Matched | Comparison::Written => {}
+        }
+    }
+
+    pub fn snapshots(
+        &mut self,
+        s: &crate::snapshot::Outcome,
+        dir: &std::path::Path,
+        mode: crate::snapshot::Mode,
+        in_ci: bool,
+    ) {
+        if mode == crate::snapshot::Mode::Update {
+            let _ = writeln!(
+                self.out,
+                "snapshots: {} written to {}",
+                s.written,
+                dir.display()
+            );
+            return;
+        }
+        let _ = writeln!(
+            self.out,
+            "snapshots: {} matched, {} drifted, {} new in {}",
+            s.matched,
+            s.drifted.len(),
+            s.new.len(),
+            dir.display()
+        );
+        if !s.drifted.is_empty() || !s.new.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "  review the pending .snap.new files with `cargo insta review`, or accept this run with --snapshots update{}",
+                if in_ci && !s.new.is_empty() { " (new snapshots fail in CI: they are never accepted silently)" } else { "" }
+            );
+        }
+    }
+
     pub fn message(&mut self, text: &str) {
         let _ = writeln!(self.out, "{text}");
     }

@@ -19,6 +19,7 @@ pub fn document(run: &Run<'_>) -> Value {
         },
         "profile": run.profile,
         "summary": run.summary,
+        "snapshots": run.snapshots,
         "cases": run.results,
     })
 }

@@ -52,6 +52,8 @@ pub struct Run<'a> {
     pub profile: &'a str,
     pub results: &'a [CaseResult],
     pub summary: Summary,
+    /// How the run compared with the target's snapshots, when they were used.
+    pub snapshots: Option<&'a crate::snapshot::Outcome>,
 }
 
 /// Writes results.json, junit.xml, summary.md and report.html into `dir`.
