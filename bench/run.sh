@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Throughput of the reference server against a fixed-body hyper baseline, in one run.
+# Throughput in one run, as ratios:
+#  (a) a minimal hyper server answering a fixed token body (the ceiling), driven by wrk;
+#  (b) `grantcheck serve` issuance and introspection, driven by the same wrk;
+#  (c) `grantcheck load` (Goose) against (a) and (b), compared with wrk against the same
+#      server: the load tool's own overhead.
 #
 #   bench/run.sh [SECONDS] [CONNECTIONS]
 #
-# Servers run pinned to core 0 with one tokio worker, wrk pinned to core 1, so every server
-# gets the same CPU and the generator never competes with it. Each target is measured after
-# a warm-up; figures are printed as requests/s and as ratios to the baseline of this run.
+# Servers run pinned to core 0 with one tokio worker, generators pinned to core 1, so every
+# server gets the same CPU and no generator competes with it. Each wrk target is measured
+# after a warm-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}; CONNS=${2:-32}
@@ -50,4 +54,20 @@ echo "$results" | awk '
     base = (rps["baseline"] + rps["baseline-again"]) / 2
     printf "baseline (mean of before/after): %.0f req/s\n", base
     for (k in rps) if (k !~ /^baseline/) printf "%-14s %8.0f req/s  ratio %.2f\n", k, rps[k], rps[k] / base
+  }'
+
+# (c) grantcheck load against the same servers, compared with wrk's figures above.
+goose() { # url
+  taskset -c 1 target/release/grantcheck load --profile bench/load-issuance.toml --token-url "$1" \
+    --client-id myClient --client-secret forgerock -u "$CONNS" -r "$CONNS" -t "${SECS}s" --report-dir /tmp/grantcheck-bench 2>&1 \
+    | awk '/all requests/ { print $5 }'
+}
+g_base=$(goose "http://127.0.0.1:$BASE_PORT/oauth2/access_token")
+g_ref=$(goose "http://127.0.0.1:$REF_PORT/oauth2/access_token")
+echo "$results" | awk -v gb="$g_base" -v gr="$g_ref" '
+  { split($2, a, "="); rps[$1] = a[2] }
+  END {
+    base = (rps["baseline"] + rps["baseline-again"]) / 2
+    printf "grantcheck load vs baseline:  %8.0f req/s  ratio to wrk %.2f\n", gb, gb / base
+    printf "grantcheck load vs issuance:  %8.0f req/s  ratio to wrk %.2f\n", gr, gr / rps["issuance"]
   }'

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::conform::ConformArgs;
 use crate::commands::list::ListArgs;
 use crate::commands::serve::ServeArgs;
+use crate::load::LoadArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,8 @@ pub enum Command {
     Conform(ConformArgs),
     /// List the conformance cases (or, with --checks, the named checks).
     List(ListArgs),
+    /// Load-test issuance and introspection with a Goose profile, checking every response.
+    Load(Box<LoadArgs>),
     /// Run the reference authorization server and resource server until interrupted.
     Serve(ServeArgs),
 }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod exchange;
 pub mod exit;
+pub mod load;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Conform(args) => commands::conform::run(args).await,
         Command::List(args) => commands::list::run(args),
+        Command::Load(args) => load::run(*args).await,
         Command::Serve(args) => commands::serve::run(args).await,
     }
 }

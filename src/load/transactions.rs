@@ -1,0 +1,380 @@
+//! The Goose transactions. Every response is checked, not only counted: a wrong answer is
+//! marked failed with a short reason, which Goose's error tables then count by kind.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use goose::goose::{GooseRequest, GooseResponse, Transaction, TransactionFunction};
+use goose::metrics::GooseRequestMetric;
+use goose::prelude::{GooseUser, TransactionResult};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::Value;
+use url::Url;
+
+use super::profile::TransactionKind;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Endpoint URLs, parsed once: cloning a `Url` is cheaper than parsing a string per request.
+pub struct Urls {
+    pub token: Url,
+    pub introspection: Option<Url>,
+    pub revocation: Option<Url>,
+    pub resource: Option<Url>,
+}
+
+/// What every transaction needs, shared by all users.
+pub struct LoadContext {
+    pub urls: Urls,
+    /// `Basic …` of the main client, of the introspection client, and with a wrong secret.
+    pub main_basic: String,
+    pub introspector_basic: String,
+    pub wrong_basic: String,
+    pub main_id: String,
+    /// `grant_type=client_credentials[&scope=…]`, and the same with the client's credentials.
+    pub issue_body: String,
+    pub post_body: String,
+    /// Tokens issued before the run, for the introspection transaction.
+    pub pool: Vec<String>,
+    pub seen: TokenSet,
+    pub unique_tokens: bool,
+    pub introspect_sample: u64,
+    issued: AtomicU64,
+    /// Requests and failures seen by the transactions, for progress lines.
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl LoadContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        urls: Urls,
+        main: (&str, &str),
+        introspector: (&str, &str),
+        scope: Option<&str>,
+        pool: Vec<String>,
+        unique_tokens: bool,
+        introspect_sample: u64,
+    ) -> LoadContext {
+        use reference_server::form::encode_component as enc;
+        let basic = |id: &str, secret: &str| {
+            use base64::Engine;
+            let pair = format!("{}:{}", enc(id), enc(secret));
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        };
+        let mut issue_body = "grant_type=client_credentials".to_owned();
+        if let Some(scope) = scope {
+            issue_body.push_str(&format!("&scope={}", enc(scope)));
+        }
+        LoadContext {
+            post_body: format!(
+                "{issue_body}&client_id={}&client_secret={}",
+                enc(main.0),
+                enc(main.1)
+            ),
+            issue_body,
+            main_basic: basic(main.0, main.1),
+            introspector_basic: basic(introspector.0, introspector.1),
+            wrong_basic: basic(main.0, &format!("wrong-{}", main.1)),
+            main_id: main.0.to_owned(),
+            urls,
+            pool,
+            seen: TokenSet::default(),
+            unique_tokens,
+            introspect_sample,
+            issued: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LoadContext {
+    /// Round-robin over the pool: every token gets introspected, no RNG needed.
+    fn next_pool_index(&self) -> usize {
+        (self.requests.load(Ordering::Relaxed) as usize) % self.pool.len().max(1)
+    }
+}
+
+/// Hashes of every token seen in the run, to catch a token issued twice. 64-bit hashes keep
+/// memory small; a false duplicate needs a collision (≈ n²/2⁶⁵: none in any real run).
+#[derive(Default)]
+pub struct TokenSet {
+    shards: [Mutex<HashSet<u64>>; 16],
+}
+
+impl TokenSet {
+    /// Records `token`; false if it was seen before.
+    pub fn insert(&self, token: &str) -> bool {
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(token);
+        let shard = &self.shards[(hash % 16) as usize];
+        shard.lock().unwrap_or_else(|p| p.into_inner()).insert(hash)
+    }
+}
+
+/// A Goose transaction running `kind` with the shared context.
+pub fn transaction(kind: TransactionKind, ctx: Arc<LoadContext>) -> Transaction {
+    let function: TransactionFunction = Arc::new(move |user| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            match kind {
+                TransactionKind::IssueBasic => issue(user, &ctx, false).await.map(|_| ()),
+                TransactionKind::IssuePost => issue(user, &ctx, true).await.map(|_| ()),
+                TransactionKind::Introspect => {
+                    let token = &ctx.pool[ctx.next_pool_index()];
+                    introspect(user, &ctx, token, true, "introspect").await
+                }
+                TransactionKind::Flow => flow(user, &ctx).await,
+                TransactionKind::BadSecret => bad_secret(user, &ctx).await,
+            }
+        })
+    });
+    Transaction::new(function).set_name(kind.name())
+}
+
+/// A response, read whole, with the request metric to mark.
+struct Answer {
+    request: GooseRequestMetric,
+    status: u16,
+    has_challenge: bool,
+    json: Option<Value>,
+}
+
+async fn send(
+    user: &mut GooseUser,
+    ctx: &LoadContext,
+    name: &str,
+    builder: reqwest::RequestBuilder,
+    expect: u16,
+) -> Result<Option<Answer>, Box<goose::goose::TransactionError>> {
+    let request = GooseRequest::builder()
+        .name(name)
+        .expect_status_code(expect)
+        .set_request_builder(builder)
+        .build();
+    let GooseResponse { request, response } = user.request(request).await?;
+    ctx.requests.fetch_add(1, Ordering::Relaxed);
+    let Ok(response) = response else {
+        // Goose has recorded the transport error already.
+        ctx.failures.fetch_add(1, Ordering::Relaxed);
+        return Ok(None);
+    };
+    let status = response.status().as_u16();
+    let has_challenge = response
+        .headers()
+        .contains_key(reqwest::header::WWW_AUTHENTICATE);
+    let body = response.bytes().await.unwrap_or_default();
+    let json = serde_json::from_slice(&body).ok();
+    Ok(Some(Answer {
+        request,
+        status,
+        has_challenge,
+        json,
+    }))
+}
+
+fn fail(
+    user: &mut GooseUser,
+    ctx: &LoadContext,
+    answer: &mut Answer,
+    reason: &str,
+) -> TransactionResult {
+    ctx.failures.fetch_add(1, Ordering::Relaxed);
+    user.set_failure(reason, &mut answer.request, None, None)
+}
+
+/// Why a token response is wrong, if it is.
+fn token_problem(answer: &Answer) -> Option<&'static str> {
+    if answer.status != 200 {
+        return Some("token request: unexpected status");
+    }
+    let Some(Value::Object(body)) = &answer.json else {
+        return Some("token response is not a JSON object");
+    };
+    match body.get("access_token") {
+        Some(Value::String(t)) if !t.is_empty() => {}
+        _ => return Some("token response lacks a non-empty access_token"),
+    }
+    match body.get("token_type").and_then(Value::as_str) {
+        Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+        _ => return Some("token_type is not Bearer"),
+    }
+    match body.get("expires_in") {
+        None => {}
+        Some(v) if v.as_u64().is_some_and(|n| n > 0) => {}
+        Some(_) => return Some("expires_in is not a positive JSON integer"),
+    }
+    None
+}
+
+/// Issues a token and checks the answer; returns the token when it is right.
+async fn issue(
+    user: &mut GooseUser,
+    ctx: &LoadContext,
+    post: bool,
+) -> Result<Option<String>, Box<goose::goose::TransactionError>> {
+    let (name, body) = if post {
+        ("issue (client_secret_post)", &ctx.post_body)
+    } else {
+        ("issue (client_secret_basic)", &ctx.issue_body)
+    };
+    let mut builder = user
+        .client
+        .post(ctx.urls.token.clone())
+        .header(CONTENT_TYPE, FORM)
+        .body(body.clone());
+    if !post {
+        builder = builder.header(AUTHORIZATION, &ctx.main_basic);
+    }
+    let Some(mut answer) = send(user, ctx, name, builder, 200).await? else {
+        return Ok(None);
+    };
+    if let Some(problem) = token_problem(&answer) {
+        fail(user, ctx, &mut answer, problem)?;
+        return Ok(None);
+    }
+    let token = answer
+        .json
+        .as_ref()
+        .and_then(|j| j["access_token"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    if ctx.unique_tokens && !ctx.seen.insert(&token) {
+        fail(
+            user,
+            ctx,
+            &mut answer,
+            "the same access_token was issued twice",
+        )?;
+        return Ok(None);
+    }
+    let n = ctx.issued.fetch_add(1, Ordering::Relaxed);
+    if ctx.introspect_sample > 0
+        && n.is_multiple_of(ctx.introspect_sample)
+        && ctx.urls.introspection.is_some()
+    {
+        introspect(
+            user,
+            ctx,
+            &token,
+            true,
+            "introspect (sample of issued tokens)",
+        )
+        .await?;
+    }
+    Ok(Some(token))
+}
+
+/// Introspects `token` as the resource server's client and checks `active`.
+async fn introspect(
+    user: &mut GooseUser,
+    ctx: &LoadContext,
+    token: &str,
+    active: bool,
+    name: &str,
+) -> TransactionResult {
+    let Some(url) = &ctx.urls.introspection else {
+        return Ok(());
+    };
+    let body = format!("token={}", reference_server::form::encode_component(token));
+    let builder = user
+        .client
+        .post(url.clone())
+        .header(CONTENT_TYPE, FORM)
+        .header(AUTHORIZATION, &ctx.introspector_basic)
+        .body(body);
+    let Some(mut answer) = send(user, ctx, name, builder, 200).await? else {
+        return Ok(());
+    };
+    let body = answer.json.as_ref();
+    let problem = match body.and_then(|j| j.get("active")) {
+        _ if answer.status != 200 => Some("introspection: unexpected status"),
+        Some(Value::Bool(a)) if *a != active => Some(if active {
+            "introspection: an issued token is not active"
+        } else {
+            "introspection: a revoked token is still active"
+        }),
+        Some(Value::Bool(_)) => None,
+        _ => Some("introspection: active is not a JSON boolean"),
+    };
+    let problem = problem.or_else(|| {
+        let client = body
+            .and_then(|j| j.get("client_id"))
+            .and_then(Value::as_str);
+        (active && client.is_some_and(|c| c != ctx.main_id))
+            .then_some("introspection: client_id differs from the token's client")
+    });
+    match problem {
+        Some(p) => fail(user, ctx, &mut answer, p),
+        None => Ok(()),
+    }
+}
+
+/// The brief's six steps, each request named and checked.
+async fn flow(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
+    let Some(token) = issue(user, ctx, false).await? else {
+        return Ok(());
+    };
+    if let Some(url) = &ctx.urls.resource {
+        let builder = user
+            .client
+            .get(url.clone())
+            .header(AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(mut answer) = send(user, ctx, "call the resource", builder, 200).await? {
+            if answer.status != 200 {
+                return fail(user, ctx, &mut answer, "resource: refused a fresh token");
+            }
+        }
+    }
+    introspect(user, ctx, &token, true, "introspect (flow)").await?;
+    if let Some(url) = &ctx.urls.revocation {
+        let body = format!("token={}", reference_server::form::encode_component(&token));
+        let builder = user
+            .client
+            .post(url.clone())
+            .header(CONTENT_TYPE, FORM)
+            .header(AUTHORIZATION, &ctx.main_basic)
+            .body(body);
+        if let Some(mut answer) = send(user, ctx, "revoke", builder, 200).await? {
+            if answer.status != 200 {
+                return fail(user, ctx, &mut answer, "revocation: unexpected status");
+            }
+        }
+        introspect(user, ctx, &token, false, "introspect (after revocation)").await?;
+    }
+    Ok(())
+}
+
+/// A wrong secret must be refused: 401, `invalid_client`, a challenge, and no token.
+async fn bad_secret(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
+    let builder = user
+        .client
+        .post(ctx.urls.token.clone())
+        .header(CONTENT_TYPE, FORM)
+        .header(AUTHORIZATION, &ctx.wrong_basic)
+        .body(ctx.issue_body.clone());
+    let Some(mut answer) = send(user, ctx, "wrong secret", builder, 401).await? else {
+        return Ok(());
+    };
+    let body = answer.json.as_ref();
+    let problem = if body.and_then(|j| j.get("access_token")).is_some() {
+        Some("a wrong secret got a token")
+    } else if answer.status != 401 {
+        Some("wrong secret: status is not 401")
+    } else if body.and_then(|j| j.get("error")).and_then(Value::as_str) != Some("invalid_client") {
+        Some("wrong secret: error is not invalid_client")
+    } else if !answer.has_challenge {
+        Some("wrong secret: 401 without WWW-Authenticate")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => fail(user, ctx, &mut answer, p),
+        None => Ok(()),
+    }
+}
