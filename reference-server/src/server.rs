@@ -175,6 +175,10 @@ async fn purge_expired_tokens(app: Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        app.tokens.purge_expired(unix_now());
+        let now = unix_now();
+        for shard in 0..app.tokens.shard_count() {
+            app.tokens.purge_shard(shard, now);
+            tokio::task::yield_now().await;
+        }
     }
 }

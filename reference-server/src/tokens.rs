@@ -128,20 +128,28 @@ impl TokenStore {
 
     /// Drops every token expired at `now`; returns how many were dropped.
     pub fn purge_expired(&self, now: u64) -> usize {
+        (0..SHARDS).map(|i| self.purge_shard(i, now)).sum()
+    }
+
+    /// Drops the tokens of shard `index` expired at `now`. The purge task calls it shard by
+    /// shard, yielding in between, so a second's worth of expiries never stalls requests.
+    pub fn purge_shard(&self, index: usize, now: u64) -> usize {
         let mut purged = 0;
-        for shard in &self.shards {
-            let mut shard = lock(shard);
-            let Shard { tokens, expiries } = &mut *shard;
-            while let Some(entry) = expiries.first_entry() {
-                if *entry.key() > now {
-                    break;
-                }
-                for token in entry.remove() {
-                    purged += usize::from(tokens.remove(&token).is_some());
-                }
+        let mut shard = lock(&self.shards[index % SHARDS]);
+        let Shard { tokens, expiries } = &mut *shard;
+        while let Some(entry) = expiries.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for token in entry.remove() {
+                purged += usize::from(tokens.remove(&token).is_some());
             }
         }
         purged
+    }
+
+    pub fn shard_count(&self) -> usize {
+        SHARDS
     }
 
     /// Every token held (for tests that prove no token leaks into output).

@@ -193,11 +193,10 @@ fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure>
     let missing = if needs(TransactionKind::Introspect) && target.introspection_url.is_none() {
         Some("an introspection endpoint (--introspection-url)")
     } else if needs(TransactionKind::Flow)
-        && (target.resource_url.is_none()
-            || target.revocation_url.is_none()
-            || target.introspection_url.is_none())
+        && (target.revocation_url.is_none() || target.introspection_url.is_none())
     {
-        Some("a resource, an introspection and a revocation endpoint")
+        // The resource step is left out when the target has no --resource-url.
+        Some("an introspection and a revocation endpoint")
     } else {
         None
     };
