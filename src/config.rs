@@ -62,16 +62,7 @@ impl ConfigFile {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
-            let place = e
-                .span()
-                .map(|s| {
-                    let before = &text[..s.start.min(text.len())];
-                    format!(":{}", before.matches('\n').count() + 1)
-                })
-                .unwrap_or_default();
-            Failure::usage(format!("{}{place}: {}", path.display(), e.message()))
-        })
+        crate::toml_file::parse(&text, &path.display().to_string()).map_err(Failure::usage)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod scenario;
 pub mod snapshot;
 pub mod target;
 pub mod template;
+pub mod toml_file;
 
 pub use reference_server;
 

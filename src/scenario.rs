@@ -336,16 +336,7 @@ pub const PROFILES: &[&str] = &["rfc6749", "oauth21", "strict"];
 
 /// Parses one case file's text; `origin` names it in errors and `area` is its folder.
 pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, LoadError> {
-    let file: CaseFile = toml::from_str(text).map_err(|e| {
-        let place = e
-            .span()
-            .map(|s| {
-                let (line, col) = line_col(text, s.start);
-                format!(":{line}:{col}")
-            })
-            .unwrap_or_default();
-        LoadError(format!("{origin}{place}: {}", e.message()))
-    })?;
+    let file: CaseFile = crate::toml_file::parse(text, origin).map_err(LoadError)?;
     let mut cases = file.cases;
     for case in &mut cases {
         case.source = origin.to_owned();
@@ -369,13 +360,6 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         }
     }
     Ok(cases)
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
 }
 
 /// The compiled-in cases (everything under `scenarios/` except `load/`).

@@ -104,18 +104,7 @@ impl Profile {
 
 /// Parses a profile's text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str, name: &str) -> Result<Profile, Failure> {
-    let mut profile: Profile = toml::from_str(text).map_err(|e| {
-        let place = e
-            .span()
-            .map(|s| {
-                let before = &text[..s.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!(":{line}:{col}")
-            })
-            .unwrap_or_default();
-        Failure::usage(format!("{origin}{place}: {}", e.message()))
-    })?;
+    let mut profile: Profile = crate::toml_file::parse(text, origin).map_err(Failure::usage)?;
     if profile.scenarios.is_empty()
         || profile
             .scenarios
