@@ -45,7 +45,7 @@ async fn answer(mut stream: TcpStream, behaviour: Behaviour) {
     match behaviour {
         Behaviour::Hang => pause().await,
         Behaviour::Reset => {
-            let _ = stream.set_linger(Some(Duration::ZERO));
+            let _ = stream.set_zero_linger();
             drop(stream);
         }
         Behaviour::Garbage => {
