@@ -1,8 +1,11 @@
 //! `grantcheck load`: Goose load profiles against the embedded reference server (on its own
 //! runtime, so server and load do not share a scheduler) or an external target.
 
+pub mod merge;
 pub mod profile;
+pub mod shard;
 pub mod summary;
+pub mod threshold;
 pub mod transactions;
 
 use std::io::IsTerminal;
@@ -22,10 +25,14 @@ use crate::exit::{Exit, Failure};
 use crate::scenario::Role;
 use crate::target::{self, EndpointOverrides, Target};
 use profile::{Profile, TransactionKind};
+use shard::{Shard, ShardReport};
 use transactions::LoadContext;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct LoadArgs {
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
     /// A built-in profile (issuance, introspection, flow, bad-secret, mixed) or a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "issuance")]
     pub profile: String,
@@ -43,14 +50,43 @@ pub struct LoadArgs {
     /// Tokio workers of the embedded server's own runtime.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub embedded_workers: usize,
+    /// Run shard I of N (I from 0, as JOB_COMPLETION_INDEX): this process's share of users,
+    /// rate and test plan; writes shard-I-of-N.json for `grantcheck load merge`.
+    #[arg(long, value_name = "I/N", env = "GRANTCHECK_SHARD")]
+    pub shard: Option<Shard>,
+    /// The run the shards belong to (the same for every shard of a run).
+    #[arg(long, value_name = "ID", env = "GRANTCHECK_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Also write every request's name and latency (µs) to FILE, to verify the histograms.
+    #[arg(long, value_name = "FILE")]
+    pub sample_log: Option<PathBuf>,
     /// Goose's own options: users, run time, test plan, thresholds, reports, logs...
     #[command(flatten, next_help_heading = "Goose")]
     pub goose: GooseConfiguration,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum LoadCommand {
+    /// Merge the shard reports of one run into one report, and judge its thresholds.
+    Merge(merge::MergeArgs),
+}
+
 pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
+    if let Some(LoadCommand::Merge(merge_args)) = args.command.take() {
+        return merge::run(merge_args);
+    }
     refuse_secret_logs(&args.goose)?;
-    let profile = profile::load(&args.profile)?;
+    let mut profile = profile::load(&args.profile)?;
+    // Rules are judged on the whole run: a shard only carries them to the merge.
+    let thresholds: Vec<String> = profile
+        .thresholds
+        .iter()
+        .chain(&args.goose.threshold)
+        .cloned()
+        .collect();
+    if let Some(shard) = args.shard {
+        take_share(shard, &mut profile, &mut args.goose).map_err(Failure::usage)?;
+    }
     let config = ConfigFile::load(args.config.as_deref())?;
     crate::config::apply(&mut args.target, &config)?;
     let http = crate::runner::http_client(Duration::from_secs(10));
@@ -132,6 +168,7 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         pool,
         profile.unique_tokens,
         profile.introspect_sample,
+        args.sample_log.is_some(),
     ));
 
     let goose_config = with_report_files(args.goose.clone(), &args.report_dir, &profile)?;
@@ -143,21 +180,40 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     let progress = tokio::spawn(progress(ctx.clone()));
     let result = attack.execute().await;
     progress.abort();
+    if let Some(path) = &args.sample_log {
+        ctx.write_samples(path)
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<(), Failure> {
+        let report =
+            ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
+        eprint!("{}", summary::render(&report));
+        if args.shard.is_some() {
+            std::fs::create_dir_all(&args.report_dir).map_err(|e| {
+                Failure::runtime(format!("cannot create {}: {e}", args.report_dir.display()))
+            })?;
+            let path = shard::report_path(&args.report_dir, shard);
+            report.write(&path)?;
+            eprintln!("shard report: {} (run {run_id})", path.display());
+        }
+        eprintln!("reports: {}", args.report_dir.display());
+        Ok(())
+    };
     match result {
         Ok(metrics) => {
-            eprint!("{}", summary::render(&metrics, &profile.name));
-            eprintln!("reports: {}", args.report_dir.display());
+            finish(&metrics)?;
             Ok(Exit::Success)
         }
         Err(GooseError::ThresholdsFailed { failed, metrics }) => {
-            eprint!("{}", summary::render(&metrics, &profile.name));
+            finish(&metrics)?;
             for rule in &failed {
                 eprintln!(
                     "THRESHOLD FAILED: {} (observed {})",
                     rule.rule, rule.observed
                 );
             }
-            eprintln!("reports: {}", args.report_dir.display());
             Ok(Exit::LoadThreshold)
         }
         Err(GooseError::InvalidOption {
@@ -167,6 +223,54 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         }) => Err(Failure::usage(format!("{option} {value}: {detail}"))),
         Err(e) => Err(Failure::runtime(format!("the load test failed: {e}"))),
     }
+}
+
+/// Narrows the profile and Goose's options to this shard's share. Thresholds are left to
+/// the merge, which judges the whole run.
+fn take_share(
+    shard: Shard,
+    profile: &mut Profile,
+    goose: &mut GooseConfiguration,
+) -> Result<(), String> {
+    profile.thresholds.clear();
+    goose.threshold.clear();
+    let users = goose.users.or(profile.users);
+    if let Some(users) = users {
+        let share = shard.share(users);
+        if share == 0 {
+            return Err(format!(
+                "shard {}/{} gets none of {users} users: give at least {} users",
+                shard.index, shard.count, shard.count
+            ));
+        }
+        goose.users = Some(share);
+        profile.users = Some(share);
+    }
+    if let Some(rate) = goose
+        .increase_rate
+        .clone()
+        .or(profile.increase_rate.clone())
+    {
+        let share = shard.share_rate(&rate)?;
+        goose.increase_rate = Some(share.clone());
+        profile.increase_rate = Some(share);
+    }
+    if let Some(plan) = &profile.test_plan {
+        profile.test_plan = Some(shard.share_plan(plan)?);
+    }
+    if let Some(limit) = goose.throttle_requests {
+        goose.throttle_requests = Some(shard.share(limit).max(1));
+    }
+    Ok(())
+}
+
+/// A run id for shards started without one: the start time, to the second.
+fn default_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}")
 }
 
 /// Goose's request, debug and error logs record request headers (and `--request-body` the

@@ -1,100 +1,198 @@
-//! The one-screen summary after a load run: throughput, latency percentiles and errors by
-//! kind, per request and in aggregate. Goose's own HTML/JSON/Markdown reports hold the rest.
+//! The one-screen summary of a load run or of merged shards: throughput, latency percentiles
+//! (from the histogram, never averaged across requests or shards) and errors by kind; and the
+//! same as Markdown and HTML for merged runs. Goose's own reports hold the rest of a run.
 
 use std::fmt::Write as _;
 
-use goose::metrics::{GooseMetrics, GooseRequestMetricTimingData};
+use super::shard::{RequestStats, ShardReport};
+use super::threshold::Judged;
+use crate::report::html::esc;
 
-/// Percentiles shown, as Goose computes them from its response-time buckets.
-const PERCENTILES: [(f32, &str); 4] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9")];
+/// Percentiles shown.
+const PERCENTILES: [f32; 4] = [0.5, 0.9, 0.99, 0.999];
 
-pub fn render(metrics: &GooseMetrics, profile: &str) -> String {
-    let seconds = metrics.duration.max(1) as f64;
+/// One row per request plus the aggregate, shared by every renderer.
+struct Row<'a> {
+    name: &'a str,
+    stats: RequestStats,
+    rps: f64,
+}
+
+fn rows(report: &ShardReport) -> Vec<Row<'_>> {
+    let (total_ok, total_fail) = report.total();
+    let total = (total_ok + total_fail).max(1) as f64;
+    let mut all = RequestStats::default();
+    let mut rows: Vec<Row> = report
+        .requests
+        .iter()
+        .map(|(name, stats)| {
+            all.absorb(stats);
+            let count = (stats.success + stats.fail) as f64;
+            Row {
+                name,
+                stats: stats.clone(),
+                rps: report.rps * count / total,
+            }
+        })
+        .collect();
+    rows.push(Row {
+        name: "all requests",
+        stats: all,
+        rps: report.rps,
+    });
+    rows
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn render(report: &ShardReport) -> String {
     let mut out = String::new();
+    let shards = if report.shards.len() > 1 {
+        format!(", {} shards merged", report.shards.len())
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\ngrantcheck load: profile {profile}, {} users, {} s measured",
-        metrics.maximum_users, metrics.duration
+        "\ngrantcheck load: profile {}, {} users, {} s measured{shards}",
+        report.profile, report.users, report.duration_s
     );
     let _ = writeln!(
         out,
         "  {:<40} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8}",
         "request", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms"
     );
-    let mut names: Vec<&String> = metrics.requests.keys().collect();
-    names.sort();
-    let mut all = GooseRequestMetricTimingData::default();
-    let (mut total, mut failed) = (0usize, 0usize);
-    for name in names {
-        let r = &metrics.requests[name];
-        let count = r.success_count + r.fail_count;
-        total += count;
-        failed += r.fail_count;
-        merge(&mut all, &r.raw_data);
-        row(
-            &mut out,
-            name,
-            count,
-            r.fail_count,
-            count as f64 / seconds,
-            &r.raw_data,
+    for row in rows(report) {
+        let s = &row.stats;
+        let p: Vec<f64> = PERCENTILES
+            .iter()
+            .map(|q| ms(s.percentile_us(*q)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>10} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            truncate(row.name, 40),
+            s.success + s.fail,
+            s.fail,
+            row.rps,
+            p[0],
+            p[1],
+            p[2],
+            p[3]
         );
     }
-    row(
-        &mut out,
-        "all requests",
-        total,
-        failed,
-        total as f64 / seconds,
-        &all,
-    );
-    if !metrics.errors.is_empty() {
+    if !report.errors.is_empty() {
         let _ = writeln!(out, "  errors by kind:");
-        let mut errors: Vec<_> = metrics.errors.values().collect();
-        errors.sort_by_key(|e| std::cmp::Reverse(e.occurrences));
-        for e in errors {
-            let _ = writeln!(out, "  {:>10}  {}: {}", e.occurrences, e.name, e.error);
+        let mut errors: Vec<_> = report.errors.iter().collect();
+        errors.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+        for (kind, n) in errors {
+            let _ = writeln!(out, "  {n:>10}  {kind}");
         }
     }
     out
 }
 
-fn row(
-    out: &mut String,
-    name: &str,
-    count: usize,
-    failed: usize,
-    rps: f64,
-    times: &GooseRequestMetricTimingData,
-) {
-    let ms = |p: f32| times.percentile_us(p) as f64 / 1000.0;
-    let _ = writeln!(
-        out,
-        "  {:<40} {:>10} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-        truncate(name, 40),
-        count,
-        failed,
-        rps,
-        ms(PERCENTILES[0].0),
-        ms(PERCENTILES[1].0),
-        ms(PERCENTILES[2].0),
-        ms(PERCENTILES[3].0),
+pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
+    let mut md = format!(
+        "# grantcheck load: {} (run {})\n\n{} shards, {} users, {} s, {:.0} requests/s\n\n",
+        report.profile,
+        report.run_id,
+        report.shards.len(),
+        report.users,
+        report.duration_s,
+        report.rps
     );
+    md.push_str("| request | requests | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | avg ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows(report) {
+        let s = &row.stats;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            row.name,
+            s.success + s.fail,
+            s.fail,
+            row.rps,
+            ms(s.percentile_us(0.5)),
+            ms(s.percentile_us(0.9)),
+            ms(s.percentile_us(0.99)),
+            ms(s.percentile_us(0.999)),
+            s.average_us() / 1000.0,
+            ms(s.max_us)
+        );
+    }
+    if !report.errors.is_empty() {
+        md.push_str("\n## Errors\n\n| occurrences | error |\n|---:|---|\n");
+        for (kind, n) in &report.errors {
+            let _ = writeln!(md, "| {n} | {kind} |");
+        }
+    }
+    if !judged.is_empty() {
+        md.push_str("\n## Thresholds\n\n| rule | observed | result |\n|---|---|---|\n");
+        for j in judged {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} |",
+                j.rule,
+                j.observed,
+                if j.passed { "pass" } else { "FAIL" }
+            );
+        }
+    }
+    md
 }
 
-/// Adds `other`'s buckets to `into`: percentiles over all requests come from the merged
-/// histogram, never from averaging per-request percentiles.
-fn merge(into: &mut GooseRequestMetricTimingData, other: &GooseRequestMetricTimingData) {
-    for (bucket, count) in other.times_us.iter() {
-        let existing = into.times_us.get(bucket).copied().unwrap_or(0);
-        into.times_us.insert(*bucket, existing + count);
+pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
+    let mut h = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>grantcheck load {}</title><style>body{{font:14px system-ui,sans-serif;margin:2em auto;max-width:70em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}td:first-child,th:first-child{{text-align:left}}.fail{{color:#b00020;font-weight:bold}}</style></head><body>",
+        esc(&report.profile)
+    );
+    let _ = write!(
+        h,
+        "<h1>grantcheck load: {}</h1><p>run {} · {} shards · {} users · {} s · {:.0} requests/s</p>",
+        esc(&report.profile), esc(&report.run_id), report.shards.len(), report.users, report.duration_s, report.rps
+    );
+    h.push_str("<table><tr><th>request</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>avg ms</th><th>max ms</th></tr>");
+    for row in rows(report) {
+        let s = &row.stats;
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            esc(row.name), s.success + s.fail, s.fail, row.rps,
+            ms(s.percentile_us(0.5)), ms(s.percentile_us(0.9)), ms(s.percentile_us(0.99)), ms(s.percentile_us(0.999)),
+            s.average_us() / 1000.0, ms(s.max_us)
+        );
     }
-    if into.counter == 0 || other.minimum_time_us < into.minimum_time_us {
-        into.minimum_time_us = other.minimum_time_us;
+    h.push_str("</table>");
+    if !report.errors.is_empty() {
+        h.push_str("<h2>Errors</h2><table><tr><th>error</th><th>occurrences</th></tr>");
+        for (kind, n) in &report.errors {
+            let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(kind));
+        }
+        h.push_str("</table>");
     }
-    into.maximum_time_us = into.maximum_time_us.max(other.maximum_time_us);
-    into.total_time_us += other.total_time_us;
-    into.counter += other.counter;
+    if !judged.is_empty() {
+        h.push_str(
+            "<h2>Thresholds</h2><table><tr><th>rule</th><th>observed</th><th>result</th></tr>",
+        );
+        for j in judged {
+            let (class, word) = if j.passed {
+                ("", "pass")
+            } else {
+                (" class=fail", "FAIL")
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td{class}>{word}</td></tr>",
+                esc(&j.rule),
+                esc(&j.observed)
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</body></html>\n");
+    h
 }
 
 fn truncate(s: &str, n: usize) -> String {

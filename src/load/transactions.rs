@@ -45,6 +45,8 @@ pub struct LoadContext {
     /// Requests and failures seen by the transactions, for progress lines.
     pub requests: AtomicU64,
     pub failures: AtomicU64,
+    /// Every request's name and latency in µs, when `--sample-log` asks for them.
+    samples: Option<Mutex<Vec<(String, u64)>>>,
 }
 
 impl LoadContext {
@@ -57,6 +59,7 @@ impl LoadContext {
         pool: Vec<String>,
         unique_tokens: bool,
         introspect_sample: u64,
+        keep_samples: bool,
     ) -> LoadContext {
         use reference_server::form::encode_component as enc;
         let basic = |id: &str, secret: &str| {
@@ -90,7 +93,21 @@ impl LoadContext {
             issued: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            samples: keep_samples.then(|| Mutex::new(Vec::new())),
         }
+    }
+
+    /// Writes the kept samples as `name<TAB>µs` lines.
+    pub fn write_samples(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let Some(samples) = &self.samples else {
+            return Ok(());
+        };
+        let samples = samples.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = String::with_capacity(samples.len() * 32);
+        for (name, us) in samples.iter() {
+            text.push_str(&format!("{name}\t{us}\n"));
+        }
+        std::fs::write(path, text)
     }
 }
 
@@ -159,6 +176,13 @@ async fn send(
         .build();
     let GooseResponse { request, response } = user.request(request).await?;
     ctx.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(samples) = &ctx.samples {
+        let label = format!("{} {}", request.raw.method, request.name);
+        samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((label, request.response_time_micros()));
+    }
     let Ok(response) = response else {
         // Goose has recorded the transport error already.
         ctx.failures.fetch_add(1, Ordering::Relaxed);

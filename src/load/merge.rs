@@ -1,0 +1,142 @@
+//! `grantcheck load merge REPORT...`: one exact report from the shards of one run. Counts
+//! and errors add up; latency histograms are merged bucket by bucket and percentiles computed
+//! from the merged histogram (never averaged); thresholds are judged on the whole.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::shard::{ShardReport, FORMAT};
+use super::{summary, threshold};
+use crate::exit::{Exit, Failure};
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard reports (`shard-I-of-N.json`) of one run.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// More rules to judge, besides those the shards carry (e.g. "p99<50ms", "rps>=5000").
+    #[arg(long = "threshold", value_name = "RULE")]
+    pub thresholds: Vec<String>,
+    /// Where load-merged.{json,md,html} go.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+}
+
+/// Merges shard reports; refuses a mix of runs, a repeated shard or a missing one.
+pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
+    let first = reports
+        .first()
+        .ok_or_else(|| Failure::usage("no shard reports to merge"))?;
+    let mut seen = BTreeSet::new();
+    for r in reports {
+        if r.run_id != first.run_id || r.profile != first.profile {
+            return Err(Failure::usage(format!(
+                "shards of different runs: run {} ({}) and run {} ({})",
+                first.run_id, first.profile, r.run_id, r.profile
+            )));
+        }
+        for shard in &r.shards {
+            if shard.count != first.shards[0].count || !seen.insert(shard.index) {
+                return Err(Failure::usage(format!(
+                    "shard {}/{} appears twice or does not fit the others",
+                    shard.index, shard.count
+                )));
+            }
+        }
+    }
+    let count = first.shards[0].count;
+    if seen.len() != count {
+        let missing: Vec<usize> = (0..count).filter(|i| !seen.contains(i)).collect();
+        return Err(Failure::usage(format!(
+            "run {} has {count} shards; missing {missing:?}",
+            first.run_id
+        )));
+    }
+    let mut merged = ShardReport {
+        format: FORMAT.into(),
+        run_id: first.run_id.clone(),
+        shard: None,
+        shards: Vec::new(),
+        profile: first.profile.clone(),
+        users: 0,
+        duration_s: 0,
+        rps: 0.0,
+        thresholds: Vec::new(),
+        requests: Default::default(),
+        errors: Default::default(),
+    };
+    for r in reports {
+        merged.shards.extend(r.shards.iter().copied());
+        merged.users += r.users;
+        merged.duration_s = merged.duration_s.max(r.duration_s);
+        // The shards ran at the same time: their rates add up.
+        merged.rps += r.rps;
+        for rule in &r.thresholds {
+            if !merged.thresholds.contains(rule) {
+                merged.thresholds.push(rule.clone());
+            }
+        }
+        for (name, stats) in &r.requests {
+            merged
+                .requests
+                .entry(name.clone())
+                .or_default()
+                .absorb(stats);
+        }
+        for (kind, n) in &r.errors {
+            *merged.errors.entry(kind.clone()).or_default() += n;
+        }
+    }
+    merged.shards.sort_by_key(|s| s.index);
+    Ok(merged)
+}
+
+pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
+    let reports = args
+        .reports
+        .iter()
+        .map(|p| ShardReport::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut merged = merge(&reports)?;
+    for rule in args.thresholds {
+        if !merged.thresholds.contains(&rule) {
+            merged.thresholds.push(rule);
+        }
+    }
+    let judged = merged
+        .thresholds
+        .iter()
+        .map(|rule| threshold::judge(rule, &merged))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
+    eprint!("{}", summary::render(&merged));
+    std::fs::create_dir_all(&args.report_dir).map_err(|e| {
+        Failure::runtime(format!("cannot create {}: {e}", args.report_dir.display()))
+    })?;
+    merged.write(&args.report_dir.join("load-merged.json"))?;
+    let write = |name: &str, text: String| {
+        let path = args.report_dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+    };
+    write("load-merged.md", summary::markdown(&merged, &judged))?;
+    write("load-merged.html", summary::html(&merged, &judged))?;
+    eprintln!("reports: {}", args.report_dir.display());
+    let mut failed = false;
+    for j in &judged {
+        eprintln!(
+            "threshold {}: {} (observed {})",
+            j.rule,
+            if j.passed { "pass" } else { "FAILED" },
+            j.observed
+        );
+        failed |= !j.passed;
+    }
+    Ok(if failed {
+        Exit::LoadThreshold
+    } else {
+        Exit::Success
+    })
+}
