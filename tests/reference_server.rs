@@ -885,3 +885,34 @@ async fn concurrent_and_pipelined_requests_all_succeed() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
+
+#[tokio::test]
+async fn repeated_wrong_secrets_lock_the_client_out_for_a_while() {
+    let config = ServerConfig {
+        brute_force: Some(reference_server::BruteForce {
+            max_failures: 5,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_millis(1500),
+        }),
+        ..ServerConfig::default()
+    };
+    let server = start(config).await;
+    let url = server.token_url("root");
+    for _ in 0..5 {
+        let reply = post_basic(&url, "myClient", "wrong", CC).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    // Locked out: even the right secret waits, so guessing gains nothing.
+    let reply = post_basic(&url, "myClient", "forgerock", CC).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
+    assert_eq!(reply.header("retry-after"), Some("2"));
+    assert!(!reply.has_token());
+    // Other clients are not affected.
+    let reply = post_basic(&url, "otherClient", "other-secret-2", CC).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(
+        post_basic(&url, "myClient", "forgerock", CC).await.status,
+        StatusCode::OK
+    );
+}

@@ -16,6 +16,7 @@ use crate::config::ServerConfig;
 use crate::endpoints;
 use crate::jwt::JwtSigner;
 use crate::response::{self, Body};
+use crate::throttle::FailureThrottle;
 use crate::tokens::TokenStore;
 
 /// Largest total size of a request's header fields; larger requests get 431.
@@ -30,6 +31,8 @@ pub struct App {
     pub base_url: String,
     /// The audience of issued tokens: the resource server, `{base}/api`.
     pub resource_audience: String,
+    /// Brute-force protection, when configured.
+    pub throttle: Option<FailureThrottle>,
     /// The resource server's connection to the introspection endpoint (flow steps 4–5).
     pub http: HttpClient<HttpConnector, Full<Bytes>>,
     /// Every realm some client is registered in, with its issuer, computed once.
@@ -67,7 +70,9 @@ impl App {
             })
             .collect();
         let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let throttle = config.brute_force.map(FailureThrottle::new);
         Arc::new(App {
+            throttle,
             config,
             tokens: TokenStore::default(),
             signer,

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::clients::ClientRegistry;
+pub use crate::throttle::BruteForce;
 
 /// Access token representation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,6 +184,9 @@ pub struct ServerConfig {
     pub purge_interval: Duration,
     /// The scope `GET /api/resource` requires (RFC 6750 §3.1 `insufficient_scope`).
     pub resource_scope: String,
+    /// Brute-force protection; off by default in the library (conformance runs send many
+    /// wrong secrets on purpose), on by default in `grantcheck serve`.
+    pub brute_force: Option<BruteForce>,
 }
 
 impl Default for ServerConfig {
@@ -197,6 +201,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(10),
             purge_interval: Duration::from_secs(1),
             resource_scope: "write".into(),
+            brute_force: None,
         }
     }
 }

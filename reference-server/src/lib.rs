@@ -23,10 +23,11 @@ pub mod jwt;
 mod request;
 mod response;
 mod server;
+mod throttle;
 pub mod tokens;
 
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
-pub use config::{Fault, FaultSet, ServerConfig, TokenFormat};
+pub use config::{BruteForce, Fault, FaultSet, ServerConfig, TokenFormat};
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use server::ReferenceServer;

@@ -14,6 +14,7 @@ use crate::clients::{AuthMethod, Client};
 use crate::config::{Fault, ServerConfig};
 use crate::form::{decode_component, Form, FormError};
 use crate::response::{ErrorCode, OAuthError};
+use crate::throttle::FailureThrottle;
 
 /// Reads the whole body, refusing more than `limit` bytes (413) or a body slower than
 /// `timeout` (408), so neither a large nor a dripping request can hold the server.
@@ -28,6 +29,7 @@ pub async fn read_body(
         code: ErrorCode::InvalidRequest,
         description: "request body too large",
         challenge: None,
+        retry_after: None,
     };
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -48,6 +50,7 @@ pub async fn read_body(
             code: ErrorCode::InvalidRequest,
             description: "request body not received in time",
             challenge: None,
+            retry_after: None,
         }),
     }
 }
@@ -108,12 +111,31 @@ struct Presented {
 /// `challenge_realm` the label put into `WWW-Authenticate`.
 pub fn authenticate<'a>(
     config: &'a ServerConfig,
+    throttle: Option<&FailureThrottle>,
     headers: &HeaderMap,
     form: &Form,
     realm: &str,
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
     let presented = presented_credentials(config, headers, form, challenge_realm)?;
+    if let Some(retry_after) = throttle.and_then(|t| t.locked(&presented.id)) {
+        return Err(OAuthError::too_many_failures(retry_after));
+    }
+    let result = check_credentials(config, &presented, realm, challenge_realm);
+    if let (Err(e), Some(throttle)) = (&result, throttle) {
+        if e.code == ErrorCode::InvalidClient {
+            throttle.record_failure(&presented.id);
+        }
+    }
+    result
+}
+
+fn check_credentials<'a>(
+    config: &'a ServerConfig,
+    presented: &Presented,
+    realm: &str,
+    challenge_realm: &str,
+) -> Result<&'a Client, OAuthError> {
     let failed = |description| {
         if presented.method == AuthMethod::ClientSecretBasic
             && config.has(Fault::InvalidClientWithoutChallenge)

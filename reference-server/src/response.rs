@@ -43,6 +43,8 @@ pub struct OAuthError {
     pub description: &'static str,
     /// `WWW-Authenticate` value, required with 401.
     pub challenge: Option<String>,
+    /// `Retry-After` seconds, with 429.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -53,6 +55,18 @@ impl OAuthError {
             code,
             description,
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`: too many failed authentications for this client.
+    pub fn too_many_failures(retry_after: u64) -> OAuthError {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: ErrorCode::InvalidClient,
+            description: "too many failed authentication attempts for this client; retry later",
+            challenge: None,
+            retry_after: Some(retry_after),
         }
     }
 
@@ -65,6 +79,7 @@ impl OAuthError {
             challenge: Some(format!(
                 "Basic realm=\"{realm}\", error=\"invalid_client\", error_description=\"{description}\""
             )),
+            retry_after: None,
         }
     }
 
@@ -75,6 +90,11 @@ impl OAuthError {
         });
         let mut response = json(self.status, &body);
         no_store(&mut response, true);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(challenge) = self.challenge {
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 response.headers_mut().insert(WWW_AUTHENTICATE, value);

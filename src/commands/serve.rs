@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use reference_server::{
-    ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TokenFormat,
+    BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TokenFormat,
 };
 
 use crate::exit::{Exit, Failure};
@@ -36,6 +36,15 @@ pub struct ServeArgs {
     /// Largest request body in bytes; larger bodies get 413.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Brute-force protection: after N failed authentications for one client within the
+    /// window, answer 429 with Retry-After for the lockout (RFC 6749 §2.3.1). 0 turns it off
+    /// (for conformance or bad-secret load runs against this server).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub brute_force_limit: u32,
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub brute_force_window: u64,
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub brute_force_lockout: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -88,6 +97,11 @@ impl ServeArgs {
             },
             faults: self.faults.iter().copied().collect(),
             max_body_bytes: self.max_body_bytes,
+            brute_force: (self.brute_force_limit > 0).then(|| BruteForce {
+                max_failures: self.brute_force_limit,
+                window: Duration::from_secs(self.brute_force_window.max(1)),
+                lockout: Duration::from_secs(self.brute_force_lockout.max(1)),
+            }),
             ..ServerConfig::default()
         };
         Ok((config, signer))

@@ -56,6 +56,7 @@ async fn introspect(
     } else {
         Some(authenticate(
             config,
+            app.throttle.as_ref(),
             &parts.headers,
             &form,
             realm,

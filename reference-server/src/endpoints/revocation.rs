@@ -29,7 +29,14 @@ async fn revoke(app: &App, realm: &str, req: Request<Incoming>) -> Result<(), OA
     }
     let (parts, body) = req.into_parts();
     let form = read_form(&parts.headers, body, config).await?;
-    let client = authenticate(config, &parts.headers, &form, realm, app.issuer(realm))?;
+    let client = authenticate(
+        config,
+        app.throttle.as_ref(),
+        &parts.headers,
+        &form,
+        realm,
+        app.issuer(realm),
+    )?;
     let Some(token) = form.get("token") else {
         return Err(OAuthError::bad_request(
             ErrorCode::InvalidRequest,

@@ -51,7 +51,14 @@ async fn issue(
         }
     }
     let challenge_realm = app.issuer(realm);
-    let client = authenticate(config, &parts.headers, &form, realm, challenge_realm)?;
+    let client = authenticate(
+        config,
+        app.throttle.as_ref(),
+        &parts.headers,
+        &form,
+        realm,
+        challenge_realm,
+    )?;
 
     match form.get("grant_type") {
         None => {
