@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use base64::Engine;
 use reference_server::form::encode_component;
 
+/// The largest text a `{repeat:…}` may produce (16 MiB).
+const MAX_EXPANSION: usize = 16 << 20;
+
 /// Values a template may name.
 pub type Vars = HashMap<String, String>;
 
@@ -64,10 +67,12 @@ fn evaluate(expr: &str, vars: &Vars) -> Result<String, String> {
                 .trim()
                 .parse()
                 .map_err(|_| format!("repeat count '{count}' is not a number"))?;
-            if count > 1 << 20 {
-                return Err("repeat count over 1048576".into());
+            let text = expand(text, vars)?;
+            // Nested repeats multiply: bound the result, not only the count.
+            if text.len().saturating_mul(count) > MAX_EXPANSION {
+                return Err(format!("repeat would expand past {MAX_EXPANSION} bytes"));
             }
-            return Ok(expand(text, vars)?.repeat(count));
+            return Ok(text.repeat(count));
         }
         let value = expand(argument, vars)?;
         return match function {
@@ -109,5 +114,7 @@ mod tests {
         assert!(expand("{client.id", &vars).is_err());
         assert!(expand("x}", &vars).is_err());
         assert!(expand("{zip:x}", &vars).is_err());
+        // Nested repeats multiply (seen while writing the template fuzz target).
+        assert!(expand("{repeat:1048576:{repeat:1048576:x}}", &vars).is_err());
     }
 }

@@ -30,4 +30,5 @@ pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
 pub use config::{BruteForce, Fault, FaultSet, ServerConfig, TokenFormat};
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
+pub use request::decode_basic;
 pub use server::ReferenceServer;

@@ -100,6 +100,28 @@ pub async fn read_form(
     parse_form(&bytes, config)
 }
 
+/// Decodes a Basic payload into id and secret (RFC 6749 §2.3.1: each form-urlencoded before
+/// Base64, split at the first `:`). `None` when it is not Base64, has no colon, or is not
+/// UTF-8 / valid form-encoding once decoded.
+pub fn decode_basic(payload: &str, form_decode: bool) -> Option<(String, String)> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim_start_matches(' '))
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
+    if form_decode {
+        Some((
+            decode_component(raw_id).ok()?,
+            decode_component(raw_secret).ok()?,
+        ))
+    } else {
+        Some((
+            String::from_utf8(raw_id.to_vec()).ok()?,
+            String::from_utf8(raw_secret.to_vec()).ok()?,
+        ))
+    }
+}
+
 /// The credentials a request carries, before they are checked.
 struct Presented {
     id: String,
@@ -224,24 +246,8 @@ fn presented_credentials(
             "unsupported client authentication scheme",
         ));
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(payload.trim_start_matches(' '))
-        .map_err(|_| malformed())?;
-    let colon = decoded
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or_else(malformed)?;
-    let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
-    let (id, secret) = if config.has(Fault::BasicWithoutFormDecoding) {
-        let id = String::from_utf8(raw_id.to_vec()).map_err(|_| malformed())?;
-        let secret = String::from_utf8(raw_secret.to_vec()).map_err(|_| malformed())?;
-        (id, secret)
-    } else {
-        (
-            decode_component(raw_id).map_err(|_| malformed())?,
-            decode_component(raw_secret).map_err(|_| malformed())?,
-        )
-    };
+    let form_decode = !config.has(Fault::BasicWithoutFormDecoding);
+    let (id, secret) = decode_basic(payload, form_decode).ok_or_else(malformed)?;
     if form.get("client_secret").is_some() {
         return Err(OAuthError::bad_request(
             ErrorCode::InvalidRequest,
