@@ -71,6 +71,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Largest response body read.
     pub max_body_bytes: usize,
+    /// When the whole run must end: cases not started by then (and expiry waits that would
+    /// pass it) end as errors, so a run against a slow target still finishes in bounded time.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             max_wait: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
+            deadline: None,
         }
     }
 }
@@ -155,7 +159,11 @@ async fn run_case(
     let started = Instant::now();
     let level = case.level_for(&settings.profile);
     let mut exchanges = Vec::new();
+    let past_deadline = settings.deadline.is_some_and(|d| started >= d);
     let stop = match unmet_requirement(target, case) {
+        _ if past_deadline => Some(Stop::Errored(
+            "the run's --deadline passed before this case started".into(),
+        )),
         Some(reason) => Some(Stop::Skipped(reason)),
         None => {
             let mut state = CaseState::new(target);
@@ -364,8 +372,13 @@ async fn run_step(
                 settings.max_wait.as_secs()
             )));
         }
-        let deadline = issued + lifetime + Duration::from_millis(1500);
-        tokio::time::sleep_until(deadline.into()).await;
+        let expired = issued + lifetime + Duration::from_millis(1500);
+        if settings.deadline.is_some_and(|d| expired > d) {
+            return Some(Stop::Errored(format!(
+                "{label}: waiting for the token to expire would pass the run's --deadline"
+            )));
+        }
+        tokio::time::sleep_until(expired.into()).await;
     }
 
     let request = match build_request(step, &base_url, &state.vars) {

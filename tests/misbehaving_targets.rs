@@ -180,6 +180,58 @@ async fn each_misbehaviour_gets_a_clear_bounded_answer() {
     }
 }
 
+#[tokio::test]
+async fn a_run_deadline_bounds_a_hanging_target() {
+    let url = serve(Behaviour::Hang).await;
+    let cases: Vec<_> = scenario::builtin()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.area == "auth")
+        .collect();
+    let settings = Settings {
+        request_timeout: Duration::from_secs(1),
+        deadline: Some(Instant::now() + Duration::from_millis(2500)),
+        ..Settings::default()
+    };
+    let started = Instant::now();
+    let results = runner::run_cases(
+        &target(url),
+        &cases,
+        &settings,
+        &runner::http_client(settings.request_timeout),
+        |_| {},
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(results.len() > 10);
+    let timed_out = results
+        .iter()
+        .filter(|r| r.detail.contains("timed out"))
+        .count();
+    let late = results
+        .iter()
+        .filter(|r| r.detail.contains("--deadline passed"))
+        .count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Skip)
+        .count();
+    assert!(
+        timed_out <= 3,
+        "{timed_out} cases waited out a timeout before the 2.5 s deadline"
+    );
+    assert_eq!(
+        timed_out + late + skipped,
+        results.len(),
+        "every case is timed out, late or skipped"
+    );
+    assert!(late > 10);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_codes_tell_a_runtime_error_from_a_conformance_failure() {
     for (behaviour, code) in [(Behaviour::Hang, 3), (Behaviour::Html, 4)] {

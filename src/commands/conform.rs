@@ -94,6 +94,9 @@ pub struct ConformArgs {
     /// Longest a case may wait for a token to expire on a real clock.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub max_wait: u64,
+    /// The whole run's time limit: cases not started by then end as errors (exit 3).
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<u64>,
     /// Per-request timeout.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout: u64,
@@ -176,6 +179,9 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         profile: args.profile.clone(),
         max_wait: Duration::from_secs(args.max_wait),
         request_timeout: Duration::from_secs(args.timeout),
+        deadline: args
+            .deadline
+            .map(|secs| std::time::Instant::now() + Duration::from_secs(secs)),
         ..Settings::default()
     };
     let http = runner::http_client(settings.request_timeout);
