@@ -91,6 +91,24 @@ impl App {
             .map_or(&self.base_url, |r| r.issuer.as_str())
     }
 
+    /// Authenticates the calling client at one of `realm`'s endpoints (with brute-force
+    /// protection when configured); failures name the realm's issuer in the challenge.
+    pub fn authenticate(
+        &self,
+        headers: &hyper::HeaderMap,
+        form: &crate::form::Form,
+        realm: &str,
+    ) -> Result<&crate::clients::Client, crate::response::OAuthError> {
+        crate::request::authenticate(
+            &self.config,
+            self.throttle.as_ref(),
+            headers,
+            form,
+            realm,
+            self.issuer(realm),
+        )
+    }
+
     /// The URL of one of a realm's endpoints.
     pub fn endpoint_url(&self, realm: &str, endpoint: Endpoint) -> String {
         let path = match endpoint {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::config::Fault;
-use crate::request::{authenticate, read_form};
+use crate::request::read_form;
 use crate::response::{self, Body, ErrorCode, OAuthError};
 use crate::tokens::unix_now;
 
@@ -54,14 +54,7 @@ async fn introspect(
     let caller = if config.has(Fault::IntrospectionWithoutAuthentication) {
         None
     } else {
-        Some(authenticate(
-            config,
-            app.throttle.as_ref(),
-            &parts.headers,
-            &form,
-            realm,
-            app.issuer(realm),
-        )?)
+        Some(app.authenticate(&parts.headers, &form, realm)?)
     };
     let Some(token) = form.get("token") else {
         return Err(OAuthError::bad_request(

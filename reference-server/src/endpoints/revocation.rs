@@ -5,7 +5,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::config::Fault;
-use crate::request::{authenticate, read_form};
+use crate::request::read_form;
 use crate::response::{self, Body, ErrorCode, OAuthError};
 
 pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
@@ -29,14 +29,7 @@ async fn revoke(app: &App, realm: &str, req: Request<Incoming>) -> Result<(), OA
     }
     let (parts, body) = req.into_parts();
     let form = read_form(&parts.headers, body, config).await?;
-    let client = authenticate(
-        config,
-        app.throttle.as_ref(),
-        &parts.headers,
-        &form,
-        realm,
-        app.issuer(realm),
-    )?;
+    let client = app.authenticate(&parts.headers, &form, realm)?;
     let Some(token) = form.get("token") else {
         return Err(OAuthError::bad_request(
             ErrorCode::InvalidRequest,

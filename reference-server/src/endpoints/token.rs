@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::clients::Client;
 use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
-use crate::request::{authenticate, parse_form, read_form};
+use crate::request::{parse_form, read_form};
 use crate::response::{self, Body, ErrorCode, OAuthError};
 use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
 
@@ -50,15 +50,7 @@ async fn issue(
             }
         }
     }
-    let challenge_realm = app.issuer(realm);
-    let client = authenticate(
-        config,
-        app.throttle.as_ref(),
-        &parts.headers,
-        &form,
-        realm,
-        challenge_realm,
-    )?;
+    let client = app.authenticate(&parts.headers, &form, realm)?;
 
     match form.get("grant_type") {
         None => {
