@@ -91,6 +91,10 @@ checks! {
         "a scope the client may not have is not granted (RFC 6819 §5.1.5.1)";
     NoNullMembers = "no_null_members":
         "optional members are omitted rather than sent as null";
+    CleartextRefused = "cleartext_refused":
+        "a request in plain HTTP is refused: no 2xx, no token, and no client authentication (401 or invalid_client) (RFC 6749 §3.2, §1.6)";
+    NoCredentialResendingRedirect = "no_credential_resending_redirect":
+        "a redirect is not 307/308, which make clients send the request and its credentials again (RFC 9110 §15.4.8, §15.4.9)";
 }
 
 /// What a check concluded.
@@ -426,6 +430,33 @@ impl Check {
                 }
                 _ => Verdict::Pass,
             },
+            Check::CleartextRefused => {
+                let error = member("error").and_then(Value::as_str);
+                if member("access_token").is_some() {
+                    fail(format!(
+                        "issued a token over plain HTTP (status {})",
+                        r.status
+                    ))
+                } else if (200..300).contains(&r.status) {
+                    fail(format!("answered {} over plain HTTP", r.status))
+                } else if r.status == 401 || error == Some("invalid_client") {
+                    fail(format!(
+                        "authenticated the client over plain HTTP: {} {} to credentials sent in clear",
+                        r.status,
+                        error.unwrap_or("(no error code)")
+                    ))
+                } else {
+                    Verdict::Pass
+                }
+            }
+            Check::NoCredentialResendingRedirect => match r.status {
+                307 | 308 => fail(format!(
+                    "{} redirect to {}: a client that follows it sends its credentials again",
+                    r.status,
+                    r.header("location").unwrap_or("(no Location)")
+                )),
+                _ => Verdict::Pass,
+            },
             Check::AllowOn405 => {
                 if r.status != 405 || r.header("allow").is_some() {
                     Verdict::Pass
@@ -743,6 +774,56 @@ mod tests {
         format!("{}.{}.sig", e(header), e(claims))
     }
 
+    /// The legal ways to refuse plain HTTP pass; every way of serving it fails.
+    #[test]
+    fn cleartext_refusal_accepts_legal_refusals_only() {
+        const JSON: (&str, &str) = ("content-type", "application/json");
+        let keeps = [
+            response(302, &[("location", "https://as.example/t")], ""),
+            response(
+                400,
+                &[("content-type", "text/html")],
+                "<h1>The plain HTTP request was sent to HTTPS port</h1>",
+            ),
+            response(
+                400,
+                &[JSON],
+                r#"{"error":"invalid_request","error_description":"TLS required"}"#,
+            ),
+            response(403, &[], "TLS required"),
+            response(404, &[], "not found"),
+            response(426, &[("upgrade", "TLS/1.2")], ""),
+        ];
+        for r in &keeps {
+            assert_eq!(
+                verdict(Check::CleartextRefused, r, None, &[]),
+                Verdict::Pass,
+                "{}",
+                r.status
+            );
+        }
+        let breaks = [
+            response(
+                200,
+                &[JSON],
+                r#"{"access_token":"t","token_type":"Bearer"}"#,
+            ),
+            response(400, &[JSON], r#"{"error":"invalid_client"}"#),
+            response(401, &[("www-authenticate", "Basic realm=\"x\"")], ""),
+            response(204, &[], ""),
+        ];
+        for r in &breaks {
+            assert!(
+                matches!(
+                    verdict(Check::CleartextRefused, r, None, &[]),
+                    Verdict::Fail(_)
+                ),
+                "{}",
+                r.status
+            );
+        }
+    }
+
     /// Every named check fails an answer that breaks its rule and passes one that keeps it.
     #[test]
     fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
@@ -1028,6 +1109,20 @@ mod tests {
                 Check::NoNullMembers,
                 response(200, &[JSON], &token("")),
                 response(200, &[JSON], &token(r#","scope":null"#)),
+                None,
+                vec![],
+            ),
+            (
+                Check::CleartextRefused,
+                response(301, &[("location", "https://as.example/t")], ""),
+                response(401, &[JSON], r#"{"error":"invalid_client"}"#),
+                None,
+                vec![],
+            ),
+            (
+                Check::NoCredentialResendingRedirect,
+                response(301, &[("location", "https://as.example/t")], ""),
+                response(308, &[("location", "https://as.example/t")], ""),
                 None,
                 vec![],
             ),

@@ -10,6 +10,7 @@
 //! introspect_client_id = "rs-client"
 //! introspect_client_secret_file = "/run/secrets/rs-secret"
 //! scope = "write read"
+//! ca_cert = ["certs/staging-ca.pem"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +51,10 @@ pub struct TargetConfig {
     pub second_client_secret_file: Option<PathBuf>,
     pub scope: Option<String>,
     pub forbidden_scope: Option<String>,
+    /// PEM certificates to trust besides the system roots (`--ca-cert`), relative to the
+    /// working directory.
+    #[serde(default)]
+    pub ca_cert: Vec<PathBuf>,
 }
 
 impl ConfigFile {
@@ -88,6 +93,9 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.second_client_id, &t.second_client_id);
     fill(&mut args.scope, &t.scope);
     fill(&mut args.forbidden_scope, &t.forbidden_scope);
+    if args.ca_cert.is_empty() {
+        args.ca_cert.clone_from(&t.ca_cert);
+    }
     if args.client_secret.is_none() && args.client_secret_file.is_none() {
         args.client_secret = secret(&name, "client", &t.client_secret_env, &t.client_secret_file)?;
     }

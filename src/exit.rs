@@ -42,6 +42,13 @@ impl Failure {
         }
     }
 
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            exit: Exit::Internal,
+            message: message.into(),
+        }
+    }
+
     pub fn runtime(message: impl Into<String>) -> Failure {
         Failure {
             exit: Exit::Runtime,

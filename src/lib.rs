@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod exchange;
 pub mod exit;
+pub mod http;
 pub mod load;
 pub mod report;
 pub mod runner;

@@ -88,16 +88,10 @@ impl Default for Settings {
     }
 }
 
-/// An HTTP client suited to conformance work: no redirects (a redirect could carry
-/// credentials elsewhere, and a token endpoint must not redirect), no cookies, no proxy.
+/// A client with the system roots only (see [`crate::http`] for `--ca-cert`/`--insecure`).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .no_proxy()
-        .build()
-        .expect("building an HTTP client with static settings cannot fail")
+    crate::http::client(timeout, &crate::http::TlsTrust::default())
+        .expect("a client with static settings and no extra roots builds")
 }
 
 /// Runs `cases`, calling `observe` as each finishes, and returns the results in case order.
@@ -144,6 +138,8 @@ pub async fn run_cases(
 
 /// What ended a case early, or `None` when every step ran.
 enum Stop {
+    /// The case's point is proven before its last step (a plain-HTTP request was refused).
+    Passed(String),
     Failed(String),
     Skipped(String),
     Errored(String),
@@ -197,6 +193,7 @@ async fn run_case(
     };
     let (outcome, detail) = match stop {
         None => (Outcome::Pass, String::new()),
+        Some(Stop::Passed(reason)) => (Outcome::Pass, reason),
         Some(Stop::Skipped(reason)) => (Outcome::Skip, reason),
         Some(Stop::Errored(reason)) => (Outcome::Error, reason),
         Some(Stop::Failed(reason)) => match level {
@@ -340,12 +337,23 @@ async fn run_step(
             role.as_str()
         )));
     };
-    let Some(base_url) = endpoint_url(target, step.endpoint) else {
+    let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
         return Some(Stop::Skipped(format!(
             "the target has no {} endpoint",
             step.endpoint.as_str()
         )));
     };
+    if step.plain_http {
+        match cleartext_url(&base_url) {
+            Some(url) => base_url = url,
+            None => {
+                return Some(Stop::Skipped(format!(
+                    "the {} endpoint is not HTTPS",
+                    step.endpoint.as_str()
+                )))
+            }
+        }
+    }
     state.vars.insert("client.id".into(), client.id.clone());
     match &client.secret {
         Some(secret) => state
@@ -404,6 +412,9 @@ async fn run_step(
                 response: None,
                 error: Some(e.clone()),
             });
+            if step.plain_http {
+                return Some(Stop::Passed(format!("{label}: plain HTTP refused ({e})")));
+            }
             return Some(Stop::Errored(format!("{label}: {e}")));
         }
     };
@@ -446,6 +457,19 @@ async fn run_step(
         }
     }
     judge(step, label, &request, &response, target, state)
+}
+
+/// The same URL over plain HTTP; `None` unless it is HTTPS. A URL on the default port
+/// moves to port 80, as a client that typed `http://` would.
+fn cleartext_url(url: &str) -> Option<String> {
+    let mut parsed = url::Url::parse(url).ok()?;
+    if parsed.scheme() != "https" {
+        return None;
+    }
+    let port = parsed.port();
+    parsed.set_scheme("http").ok()?;
+    parsed.set_port(port).ok()?;
+    Some(parsed.to_string())
 }
 
 fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String> {

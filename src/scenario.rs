@@ -222,6 +222,12 @@ pub struct Step {
     /// skipped when that is longer than `--max-wait`.
     #[serde(default)]
     pub wait_for_expiry: bool,
+    /// Send to the endpoint's URL with `http://` instead of `https://` (same host, and same
+    /// port when the URL names one), to see whether the server takes requests in clear.
+    /// A connection that fails or is dropped counts as refusal: the case passes there.
+    /// Skipped for endpoints that are not HTTPS.
+    #[serde(default)]
+    pub plain_http: bool,
     /// Run this step only when an earlier step obtained an access token (`{access_token}`);
     /// otherwise it and the steps after it are left out.
     #[serde(default)]

@@ -290,9 +290,11 @@ fn looks_like_jwt(s: &str) -> bool {
     s.matches('.').count() == 2 && decode_jwt(s).is_some()
 }
 
-/// The origins to replace by `{origin}`: those of every endpoint the target has.
-fn origins(target: &Target) -> Vec<String> {
-    let mut origins: Vec<String> = [
+/// The origins to replace, with their placeholders: every endpoint's origin becomes
+/// `{origin}`, and the plain-HTTP twin of an HTTPS origin (what the TLS cases call)
+/// `{cleartext-origin}`.
+fn origins(target: &Target) -> Vec<(String, &'static str)> {
+    let urls: Vec<url::Url> = [
         Some(&target.token_url),
         target.introspection_url.as_ref(),
         target.revocation_url.as_ref(),
@@ -303,17 +305,30 @@ fn origins(target: &Target) -> Vec<String> {
     .into_iter()
     .flatten()
     .filter_map(|u| url::Url::parse(u).ok())
-    .map(|u| u.origin().ascii_serialization())
     .collect();
+    let mut origins: Vec<(String, &'static str)> = Vec::new();
+    for url in urls {
+        origins.push((url.origin().ascii_serialization(), "{origin}"));
+        if url.scheme() == "https" {
+            let port = url.port();
+            let mut cleartext = url.clone();
+            if cleartext.set_scheme("http").is_ok() && cleartext.set_port(port).is_ok() {
+                origins.push((
+                    cleartext.origin().ascii_serialization(),
+                    "{cleartext-origin}",
+                ));
+            }
+        }
+    }
     origins.sort();
     origins.dedup();
     origins
 }
 
-fn normalise_text(text: &str, origins: &[String]) -> String {
+fn normalise_text(text: &str, origins: &[(String, &str)]) -> String {
     let mut out = text.to_owned();
-    for origin in origins {
-        out = out.replace(origin.as_str(), "{origin}");
+    for (origin, placeholder) in origins {
+        out = out.replace(origin.as_str(), placeholder);
     }
     out
 }

@@ -78,7 +78,11 @@ impl Target {
         })
         .collect();
         Target {
-            label: "embedded".into(),
+            label: if server.base_url().starts_with("https://") {
+                "embedded-tls".into()
+            } else {
+                "embedded".into()
+            },
             issuer: Some(server.issuer(ROOT_REALM)),
             token_url: server.token_url(ROOT_REALM),
             introspection_url: Some(server.introspection_url(ROOT_REALM)),
@@ -94,7 +98,7 @@ impl Target {
         }
     }
 
-    /// True when the target is plain HTTP on a loopback address (where TLS cases cannot run).
+    /// True when the token endpoint is plain HTTP (where TLS cases cannot run).
     pub fn is_plain_http(&self) -> bool {
         self.token_url.starts_with("http://")
     }
@@ -233,6 +237,9 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
 
 /// A transport error in words a user can act on.
 pub fn describe_error(e: &reqwest::Error) -> String {
+    if let Some(tls) = crate::http::tls_hint(e) {
+        return tls;
+    }
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {

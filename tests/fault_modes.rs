@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use hyper::{Method, StatusCode};
-use reference_server::{Fault, ReferenceServer};
+use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity};
 use serde_json::json;
 
 const CC: &str = "grant_type=client_credentials";
@@ -16,7 +16,13 @@ const CC: &str = "grant_type=client_credentials";
 #[tokio::test]
 async fn every_fault_mode_breaks_its_rule() {
     for fault in Fault::ALL {
-        let server = start_with(&[*fault]).await;
+        let server = if matches!(fault, Fault::AcceptPlainHttp | Fault::TrustForwardedProto) {
+            let mut config = ServerConfig::default().with_fault(*fault);
+            config.tls = Some(TlsIdentity::generate(&[]).unwrap());
+            start(config).await
+        } else {
+            start_with(&[*fault]).await
+        };
         demonstrate(*fault, &server).await;
         server.shutdown().await;
     }
@@ -197,6 +203,22 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let reply = send(Method::GET, &server.resource_url(), &[], "").await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
             assert!(reply.header("www-authenticate").is_none(), "{name}");
+        }
+        // Without these faults an HTTPS server drops plain HTTP: see tls.rs.
+        Fault::AcceptPlainHttp => {
+            let cleartext = token_url.replacen("https://", "http://", 1);
+            let reply = post_basic(&cleartext, "myClient", "forgerock", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::TrustForwardedProto => {
+            let cleartext = token_url.replacen("https://", "http://", 1);
+            let auth = basic("myClient", "forgerock");
+            let headers = [("authorization", auth.as_str()), ("content-type", FORM)];
+            let refused = send(Method::POST, &cleartext, &headers, CC).await;
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{name}");
+            let with_claim = [headers[0], headers[1], ("x-forwarded-proto", "https")];
+            let reply = send(Method::POST, &cleartext, &with_claim, CC).await;
+            assert!(reply.has_token(), "{name}");
         }
     }
 }

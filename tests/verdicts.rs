@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 
+use grantcheck::http::TlsTrust;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
 use grantcheck::scenario::{self, Case};
 use grantcheck::target::Target;
-use reference_server::{Fault, ReferenceServer, ServerConfig, TokenFormat};
+use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
 
 fn cases(skip_expiry: bool) -> Vec<Case> {
     scenario::builtin()
@@ -17,6 +18,7 @@ fn cases(skip_expiry: bool) -> Vec<Case> {
 }
 
 async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<CaseResult> {
+    let server_tls = config.tls.clone();
     let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -25,8 +27,23 @@ async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<Cas
         profile: profile.into(),
         ..Settings::default()
     };
-    let http = runner::http_client(settings.request_timeout);
+    // An HTTPS server's certificate is trusted as `--ca-cert` would trust it.
+    let mut trust = TlsTrust::default();
+    if let Some(identity) = &server_tls {
+        trust
+            .add_pem(identity.certificate_pem().as_bytes())
+            .unwrap();
+    }
+    let http = grantcheck::http::client(settings.request_timeout, &trust).unwrap();
     runner::run_cases(&target, cases, &settings, &http, |_| {}).await
+}
+
+/// The reference server over HTTPS, with a new self-signed certificate.
+fn with_tls(config: ServerConfig) -> ServerConfig {
+    ServerConfig {
+        tls: Some(TlsIdentity::generate(&[]).unwrap()),
+        ..config
+    }
 }
 
 fn ids(results: &[CaseResult], outcome: Outcome) -> BTreeSet<String> {
@@ -41,25 +58,42 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
+/// Over plain HTTP the TLS cases skip; over HTTPS every case runs (JWT ones need JWTs).
 #[tokio::test]
-async fn every_case_passes_the_reference_server_in_both_token_formats() {
-    for format in [TokenFormat::Opaque, TokenFormat::Jwt] {
-        let config = ServerConfig {
+async fn every_case_passes_the_reference_server_in_both_token_formats_and_over_https() {
+    let runs = [
+        (TokenFormat::Opaque, false),
+        (TokenFormat::Jwt, false),
+        (TokenFormat::Opaque, true),
+    ];
+    for (format, https) in runs {
+        let mut config = ServerConfig {
             token_format: format,
             ..ServerConfig::default()
         };
+        if https {
+            config = with_tls(config);
+        }
         let results = conform(config, "rfc6749", &cases(false)).await;
         let not_passed: Vec<String> = results
             .iter()
             .filter(|r| {
-                r.outcome != Outcome::Pass
-                    && !(r.outcome == Outcome::Skip
-                        && r.area == "jwt"
-                        && format == TokenFormat::Opaque)
+                let legal_skip = r.outcome == Outcome::Skip
+                    && ((r.area == "jwt" && format == TokenFormat::Opaque)
+                        || (r.tags.iter().any(|t| t == "tls") && !https));
+                r.outcome != Outcome::Pass && !legal_skip
             })
             .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
             .collect();
-        assert!(not_passed.is_empty(), "{format:?}: {not_passed:#?}");
+        assert!(
+            not_passed.is_empty(),
+            "{format:?} https={https}: {not_passed:#?}"
+        );
+        let tls_passed = results
+            .iter()
+            .filter(|r| r.tags.iter().any(|t| t == "tls") && r.outcome == Outcome::Pass)
+            .count();
+        assert_eq!(tls_passed, if https { 4 } else { 0 });
     }
 }
 
@@ -139,6 +173,8 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ResourceAcceptsInactiveTokens => (&["RS-004", "RS-011"], &["RS-010"]),
         Fault::ResourceIgnoresScope => (&[], &["RS-005"]),
         Fault::ResourceChallengeMissing => (&["RS-003", "RS-004"], &["RS-010"]),
+        Fault::AcceptPlainHttp => (&["BCP-007", "INTRO-017", "TOKEN-001"], &[]),
+        Fault::TrustForwardedProto => (&["BCP-007"], &[]),
     }
 }
 
@@ -150,12 +186,11 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
             fault,
             Fault::ExpiredTokensActive | Fault::InactiveIntrospectionLeaksClaims
         );
-        let results = conform(
-            ServerConfig::default().with_fault(fault),
-            "rfc6749",
-            &cases(!needs_clock),
-        )
-        .await;
+        let mut config = ServerConfig::default().with_fault(fault);
+        if matches!(fault, Fault::AcceptPlainHttp | Fault::TrustForwardedProto) {
+            config = with_tls(config);
+        }
+        let results = conform(config, "rfc6749", &cases(!needs_clock)).await;
         (fault, results)
     });
     let mut problems = Vec::new();

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -27,14 +28,14 @@ pub struct App {
     pub config: ServerConfig,
     pub tokens: TokenStore,
     pub signer: JwtSigner,
-    /// `http://127.0.0.1:PORT`, known once the listener is bound.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), known once the listener is bound.
     pub base_url: String,
     /// The audience of issued tokens: the resource server, `{base}/api`.
     pub resource_audience: String,
     /// Brute-force protection, when configured.
     pub throttle: Option<FailureThrottle>,
     /// The resource server's connection to the introspection endpoint (flow steps 4–5).
-    pub http: HttpClient<HttpConnector, Full<Bytes>>,
+    pub http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// Every realm some client is registered in, with its issuer, computed once.
     realms: HashMap<String, Realm>,
 }
@@ -69,7 +70,16 @@ impl App {
                 (realm, Realm { name, issuer })
             })
             .collect();
-        let http = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let tls = match &config.tls {
+            Some(identity) => identity.pinned_client_config(),
+            None => crate::tls::plain_client_config(),
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = HttpClient::builder(TokioExecutor::new()).build(connector);
         let throttle = config.brute_force.map(FailureThrottle::new);
         Arc::new(App {
             throttle,

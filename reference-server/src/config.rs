@@ -107,6 +107,10 @@ faults! {
         "the resource server does not enforce its required scope (RFC 6750 §3.1)";
     ResourceChallengeMissing = "resource-challenge-missing":
         "the resource server answers 401 without WWW-Authenticate (RFC 6750 §3)";
+    AcceptPlainHttp = "accept-plain-http":
+        "with --tls, also serves plain HTTP on the same port (RFC 6749 §3.2, §1.6)";
+    TrustForwardedProto = "trust-forwarded-proto":
+        "with --tls, serves plain HTTP requests that claim X-Forwarded-Proto: https (RFC 9700 §4.13)";
 }
 
 impl fmt::Display for Fault {
@@ -187,6 +191,8 @@ pub struct ServerConfig {
     /// Brute-force protection; off by default in the library (conformance runs send many
     /// wrong secrets on purpose), on by default in `grantcheck serve`.
     pub brute_force: Option<BruteForce>,
+    /// Serve HTTPS with this certificate; `None` serves plain HTTP.
+    pub tls: Option<crate::tls::TlsIdentity>,
 }
 
 impl Default for ServerConfig {
@@ -202,6 +208,7 @@ impl Default for ServerConfig {
             purge_interval: Duration::from_secs(1),
             resource_scope: "write".into(),
             brute_force: None,
+            tls: None,
         }
     }
 }

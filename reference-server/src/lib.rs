@@ -24,6 +24,7 @@ mod request;
 mod response;
 mod server;
 mod throttle;
+pub mod tls;
 pub mod tokens;
 
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
@@ -32,3 +33,4 @@ pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use request::decode_basic;
 pub use server::ReferenceServer;
+pub use tls::TlsIdentity;

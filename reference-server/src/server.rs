@@ -6,18 +6,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::{App, Endpoint};
 use crate::clients::ROOT_REALM;
 use crate::config::{Fault, ServerConfig};
 use crate::jwt::JwtSigner;
+use crate::response::Body;
 use crate::tokens::unix_now;
 
 /// Largest request head (line + headers) accepted; larger ones get 431.
@@ -42,13 +47,23 @@ impl ReferenceServer {
         signer: JwtSigner,
         addr: SocketAddr,
     ) -> io::Result<ReferenceServer> {
+        if let Some(identity) = &config.tls {
+            identity
+                .server_config()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let host = match addr {
             SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
             SocketAddr::V4(v4) => v4.to_string(),
         };
-        let app = App::new(config, signer, format!("http://{host}"));
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let app = App::new(config, signer, format!("{scheme}://{host}"));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, app.clone(), stopped));
         Ok(ReferenceServer {
@@ -63,7 +78,7 @@ impl ReferenceServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS.
     pub fn base_url(&self) -> &str {
         &self.app.base_url
     }
@@ -134,6 +149,12 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
         .max_buf_size(MAX_HEAD_BYTES)
         // One write per response: cheaper than vectored writes for small bodies.
         .writev(false);
+    let tls = app.config.tls.as_ref().map(|identity| {
+        let config = identity
+            .server_config()
+            .expect("the identity was checked when the server started");
+        TlsAcceptor::from(config)
+    });
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -144,16 +165,11 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
                     Err(_) => { tokio::time::sleep(Duration::from_millis(20)).await; continue; }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(req).await) }
-                });
-                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    // A client that disconnects mid-request is not the server's problem.
-                    let _ = connection.await;
-                });
+                let connection = Connection { app: app.clone(), http: http.clone(), watcher: graceful.watcher() };
+                match &tls {
+                    None => { tokio::spawn(connection.serve(stream, Transport::Plain)); }
+                    Some(acceptor) => { tokio::spawn(connection.serve_tls_port(stream, acceptor.clone())); }
+                }
             }
             _ = &mut stopped => break,
         }
@@ -161,6 +177,95 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
     drop(listener);
     purge.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// How a connection reached the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// A plain HTTP server.
+    Plain,
+    /// TLS on the HTTPS port.
+    Tls,
+    /// Plain HTTP on the HTTPS port, which only the fault modes let through.
+    CleartextOnTlsPort,
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    app: Arc<App>,
+    http: http1::Builder,
+    watcher: Watcher,
+}
+
+impl Connection {
+    /// The HTTPS port: a TLS handshake, bounded by the header timeout. Plain HTTP gets no
+    /// answer (the handshake fails and the connection closes), unless a fault mode asks
+    /// for it to be served.
+    async fn serve_tls_port(self, stream: TcpStream, acceptor: TlsAcceptor) {
+        let deadline = self.app.config.header_timeout;
+        let config = &self.app.config;
+        if config.has(Fault::AcceptPlainHttp) || config.has(Fault::TrustForwardedProto) {
+            // Every TLS connection starts with a handshake record (content type 22).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(deadline, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != 0x16 => {
+                    return self.serve(stream, Transport::CleartextOnTlsPort).await;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
+        }
+        if let Ok(Ok(stream)) = tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+            self.serve(stream, Transport::Tls).await;
+        }
+    }
+
+    async fn serve<S>(self, stream: S, transport: Transport)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app;
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move {
+                if transport == Transport::CleartextOnTlsPort {
+                    if let Some(refusal) = refuse_cleartext(&app, &req) {
+                        return Ok::<_, Infallible>(refusal);
+                    }
+                }
+                Ok::<_, Infallible>(app.handle(req).await)
+            }
+        });
+        let connection = self
+            .watcher
+            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        // A client that disconnects mid-request is not the server's problem.
+        let _ = connection.await;
+    }
+}
+
+/// Plain HTTP on the HTTPS port, let through by a fault mode: `accept-plain-http` serves it
+/// all; `trust-forwarded-proto` serves what claims to have come through a TLS proxy and
+/// refuses the rest.
+fn refuse_cleartext(app: &App, req: &Request<Incoming>) -> Option<Response<Body>> {
+    if app.config.has(Fault::AcceptPlainHttp) {
+        return None;
+    }
+    let claims_tls = req
+        .headers()
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    if claims_tls {
+        return None;
+    }
+    let mut response = Response::new(Body::from(
+        "This port speaks HTTPS only; the request arrived in plain HTTP.\n",
+    ));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// Keeps memory bounded under sustained issuance: expired tokens are dropped regularly.

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use reference_server::{Fault, ReferenceServer, ServerConfig, TokenFormat};
+use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
 
 use crate::config::ConfigFile;
 use crate::exit::{Exit, Failure};
+use crate::http::TlsTrust;
 use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
@@ -77,6 +78,14 @@ pub struct TargetArgs {
     /// A scope the client may not have, for least-privilege cases.
     #[arg(long, value_name = "SCOPE")]
     pub forbidden_scope: Option<String>,
+    /// Trust the certificates in this PEM file besides the system roots: a private CA, or
+    /// a self-signed server's certificate (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Do not verify TLS certificates (prints a warning: anyone able to answer for the
+    /// target's address could read the client secrets). Prefer --ca-cert.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +131,10 @@ pub struct ConformArgs {
     /// Token format of the embedded server.
     #[arg(long, value_enum, default_value_t = crate::commands::serve::FormatArg::Opaque)]
     pub embedded_token_format: crate::commands::serve::FormatArg,
+    /// Serve the embedded server over HTTPS with a new self-signed certificate (trusted by
+    /// this run only), so the TLS cases run too. Snapshots label: embedded-tls.
+    #[arg(long)]
+    pub embedded_tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -184,11 +197,29 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
             .map(|secs| std::time::Instant::now() + Duration::from_secs(secs)),
         ..Settings::default()
     };
-    let http = runner::http_client(settings.request_timeout);
     let mut human = Human::stderr(args.color);
+    let mut trust = TlsTrust::new(&args.target.ca_cert, args.target.insecure)?;
+    if let Some(warning) = trust.warning() {
+        human.message(warning);
+    }
+    let embedded_tls = if args.embedded_tls {
+        if !is_embedded(&args.target) {
+            return Err(Failure::usage(
+                "--embedded-tls applies only without --target/--token-url",
+            ));
+        }
+        let identity = TlsIdentity::generate(&[]).map_err(Failure::runtime)?;
+        trust
+            .add_pem(identity.certificate_pem().as_bytes())
+            .map_err(Failure::internal)?;
+        Some(identity)
+    } else {
+        None
+    };
+    let http = crate::http::client(settings.request_timeout, &trust)?;
 
     // The embedded server lives until the run ends.
-    let (mut target, _server) = match resolve_target(&args, &http).await? {
+    let (mut target, _server) = match resolve_target(&args, &http, embedded_tls).await? {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => (Target::reference(&server), Some(server)),
     };
@@ -272,10 +303,20 @@ enum Resolved {
     Embedded(ReferenceServer),
 }
 
-async fn resolve_target(args: &ConformArgs, http: &reqwest::Client) -> Result<Resolved, Failure> {
+/// No external target named: the run uses the embedded reference server.
+fn is_embedded(t: &TargetArgs) -> bool {
+    t.target.is_none() && t.token_url.is_none()
+}
+
+async fn resolve_target(
+    args: &ConformArgs,
+    http: &reqwest::Client,
+    tls: Option<TlsIdentity>,
+) -> Result<Resolved, Failure> {
     let t = &args.target;
-    if t.target.is_none() && t.token_url.is_none() {
+    if is_embedded(t) {
         let config = ServerConfig {
+            tls,
             faults: args.embedded_faults.iter().copied().collect(),
             token_format: match args.embedded_token_format {
                 crate::commands::serve::FormatArg::Opaque => TokenFormat::Opaque,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use reference_server::{
-    BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TokenFormat,
+    BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TlsIdentity,
+    TokenFormat,
 };
 
 use crate::exit::{Exit, Failure};
@@ -45,6 +46,20 @@ pub struct ServeArgs {
     pub brute_force_window: u64,
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub brute_force_lockout: u64,
+    /// Serve HTTPS. Without --tls-cert/--tls-key, with a new self-signed certificate for
+    /// localhost, 127.0.0.1, ::1 and the --addr host (its SHA-256 fingerprint is printed).
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain (leaf first) to serve; implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where to write the generated certificate, for clients to trust
+    /// (`grantcheck conform --ca-cert FILE`); default: a file in the temporary directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_cert")]
+    pub tls_cert_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -88,7 +103,20 @@ impl ServeArgs {
             }
             None => JwtSigner::fixture(),
         };
+        let tls = self.tls_identity()?;
+        if tls.is_none() {
+            if let Some(f) = self
+                .faults
+                .iter()
+                .find(|f| matches!(f, Fault::AcceptPlainHttp | Fault::TrustForwardedProto))
+            {
+                return Err(Failure::usage(format!(
+                    "fault mode {f} only makes sense on an HTTPS server: add --tls"
+                )));
+            }
+        }
         let config = ServerConfig {
+            tls,
             clients,
             token_ttl: Duration::from_secs(self.token_ttl),
             token_format: match self.token_format {
@@ -108,8 +136,53 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    fn tls_identity(&self) -> Result<Option<TlsIdentity>, Failure> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => TlsIdentity::from_pem_files(cert, key)
+                .map(Some)
+                .map_err(Failure::usage),
+            _ if self.tls => {
+                let host = self.addr.ip();
+                let hosts = if host.is_unspecified() {
+                    Vec::new()
+                } else {
+                    vec![host.to_string()]
+                };
+                TlsIdentity::generate(&hosts)
+                    .map(Some)
+                    .map_err(Failure::runtime)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes a generated certificate where clients can find it; says what was served.
+    fn announce_tls(&self, identity: &TlsIdentity, port: u16) -> Result<(), Failure> {
+        let fingerprint = identity.fingerprint();
+        if let Some(cert) = &self.tls_cert {
+            println!("TLS certificate {} (SHA-256 {fingerprint})", cert.display());
+            return Ok(());
+        }
+        let path = self
+            .tls_cert_out
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("grantcheck-serve-{port}.pem")));
+        std::fs::write(&path, identity.certificate_pem())
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
+        println!("TLS self-signed certificate, SHA-256 {fingerprint}");
+        println!(
+            "  written to {} (trust it with: grantcheck conform --ca-cert {})",
+            path.display(),
+            path.display()
+        );
+        Ok(())
+    }
+}
+
 pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     let (config, signer) = args.config()?;
+    let tls = config.tls.clone();
     let mut realms = config.clients.realms();
     // The root realm first: it is the one most people want.
     realms.sort_by_key(|r| r != reference_server::ROOT_REALM);
@@ -121,6 +194,9 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
         "grantcheck reference server listening on {}",
         server.base_url()
     );
+    if let Some(identity) = &tls {
+        args.announce_tls(identity, server.addr().port())?;
+    }
     for realm in &realms {
         println!("realm {realm}: issuer {}", server.issuer(realm));
         println!("  token          {}", server.token_url(realm));

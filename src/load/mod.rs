@@ -89,7 +89,14 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     }
     let config = ConfigFile::load(args.config.as_deref())?;
     crate::config::apply(&mut args.target, &config)?;
-    let http = crate::runner::http_client(Duration::from_secs(10));
+    let trust = crate::http::TlsTrust::new(
+        &args.target.ca_cert,
+        args.target.insecure || args.goose.accept_invalid_certs,
+    )?;
+    if let Some(warning) = trust.warning() {
+        eprintln!("{warning}");
+    }
+    let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
     let (target, _embedded) = if args.target.target.is_none() && args.target.token_url.is_none() {
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
@@ -172,7 +179,14 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     ));
 
     let goose_config = with_report_files(args.goose.clone(), &args.report_dir, &profile)?;
-    let attack = build_attack(goose_config, &profile, &target, ctx.clone())?;
+    let request_timeout = match &args.goose.timeout {
+        Some(t) => goose::util::parse_timespan(t)
+            .map(|secs| Duration::from_secs(secs as u64))
+            .ok_or_else(|| Failure::usage(format!("--timeout '{t}' is not a time span")))?,
+        None => Duration::from_secs(60),
+    };
+    let setup = transactions::client_setup(request_timeout, trust);
+    let attack = build_attack(goose_config, &profile, &target, ctx.clone(), setup)?;
     eprintln!(
         "grantcheck load: profile {} ({}) against {}",
         profile.name, profile.description, target.token_url
@@ -339,6 +353,7 @@ fn build_attack(
     profile: &Profile,
     target: &Target,
     ctx: Arc<LoadContext>,
+    client_setup: goose::goose::Transaction,
 ) -> Result<GooseAttack, Failure> {
     let goose_error = |e: GooseError| Failure::usage(format!("load profile {}: {e}", profile.name));
     let host = url::Url::parse(&target.token_url)
@@ -348,7 +363,8 @@ fn build_attack(
     for spec in &profile.scenarios {
         let mut scenario = Scenario::new(&spec.name)
             .set_weight(spec.weight)
-            .map_err(goose_error)?;
+            .map_err(goose_error)?
+            .register_transaction(client_setup.clone());
         for kind in &spec.transactions {
             scenario = scenario.register_transaction(transactions::transaction(*kind, ctx.clone()));
         }

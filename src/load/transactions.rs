@@ -154,6 +154,18 @@ pub fn transaction(kind: TransactionKind, ctx: Arc<LoadContext>) -> Transaction 
     Transaction::new(function).set_name(kind.name())
 }
 
+/// Runs once per user before its load: swaps Goose's default client for grantcheck's (no
+/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`).
+pub fn client_setup(timeout: std::time::Duration, trust: crate::http::TlsTrust) -> Transaction {
+    let function: TransactionFunction = Arc::new(move |user| {
+        let builder = crate::http::client_builder(timeout, &trust);
+        Box::pin(async move { user.set_client_builder(builder).await.map_err(Box::new) })
+    });
+    Transaction::new(function)
+        .set_name("setup-client")
+        .set_on_start()
+}
+
 /// A response, read whole, with the request metric to mark.
 struct Answer {
     request: GooseRequestMetric,
