@@ -162,6 +162,7 @@ issuer = "http://127.0.0.1:18081"
 client_id = "myClient"
 client_secret_env = "GRANTCHECK_TEST_PEER_SECRET"
 scope = "write read"
+ca_cert = ["certs/peer-ca.pem"]
 "#,
         )
         .unwrap();
@@ -175,6 +176,7 @@ scope = "write read"
         assert_eq!(args.target.as_deref(), Some("http://127.0.0.1:18081"));
         assert_eq!(args.client_secret.as_deref(), Some("s3cret"));
         assert_eq!(args.scope.as_deref(), Some("write"), "flags win");
+        assert_eq!(args.ca_cert, vec![PathBuf::from("certs/peer-ca.pem")]);
 
         let mut unknown = TargetArgs {
             target: Some("nope".into()),

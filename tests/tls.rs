@@ -290,6 +290,16 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
     assert_eq!(insecure.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
 
+    // https:// to a server that speaks plain HTTP.
+    let plain = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let https_to_plain = plain.token_url("root").replacen("http://", "https://", 1);
+    let no_tls = grantcheck(conform_args(&https_to_plain, &only)).await;
+    assert_eq!(no_tls.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&no_tls.stdout).contains("did not answer in TLS"));
+    plain.shutdown().await;
+
     let not_pem = dir.join("key.pem").display().to_string();
     let bad_file = grantcheck(conform_args(&token_url, &["--ca-cert", &not_pem])).await;
     assert_eq!(bad_file.status.code(), Some(2));
