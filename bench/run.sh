@@ -17,7 +17,7 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 command -v taskset >/dev/null || { echo "taskset is needed (util-linux)" >&2; exit 2; }
 cargo build --release --quiet --bin grantcheck --example fixed_token_server
 
-BASE_PORT=18090; REF_PORT=18091
+BASE_PORT=18090; REF_PORT=18091; TLS_PORT=18092
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -26,9 +26,13 @@ TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/examples/fixed_token_server 1
 # Tokens live 10 s, so the store holds a steady state (~1M tokens at 100k/s) instead of
 # growing through the run and making later measurements slower than earlier ones.
 TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/grantcheck serve --addr 127.0.0.1:$REF_PORT --token-ttl 10 >/dev/null & pids+=($!)
+# The same server over HTTPS (wrk keeps connections alive, so this is TLS record cost, not handshakes).
+TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/grantcheck serve --tls --tls-cert-out /tmp/grantcheck-bench-cert.pem \
+  --addr 127.0.0.1:$TLS_PORT --token-ttl 10 --brute-force-limit 0 >/dev/null & pids+=($!)
 for port in $BASE_PORT $REF_PORT; do
   for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
+for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$TLS_PORT/" && break; sleep 0.1; done
 
 basic() { printf 'Basic %s' "$(printf '%s' "$1" | base64 -w0)"; }
 MY=$(basic myClient:forgerock); RS=$(basic rs-client:rs-secret)
@@ -46,6 +50,7 @@ results=$(
   measure baseline  "http://127.0.0.1:$BASE_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
   measure issuance  "http://127.0.0.1:$REF_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
   measure issuance-post "http://127.0.0.1:$REF_PORT/oauth2/access_token" "" "grant_type=client_credentials&client_id=myClient&client_secret=forgerock"
+  measure issuance-tls "https://127.0.0.1:$TLS_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
   measure introspection "http://127.0.0.1:$REF_PORT/oauth2/introspect" "$RS" "token=$TOKEN"
   measure baseline-again "http://127.0.0.1:$BASE_PORT/oauth2/access_token" "$MY" "grant_type=client_credentials"
 )

@@ -449,3 +449,31 @@ async fn load_runs_over_https_with_the_run_s_trust() {
     assert!(stderr.contains("--ca-cert"), "{stderr}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_dropped_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let config = ServerConfig {
+        tls: Some(TlsIdentity::generate(&[]).unwrap()),
+        header_timeout: std::time::Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // Connects and never says hello: the server must not hold the connection forever.
+    let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stalled.read(&mut buf))
+        .await
+        .expect("the server closed the stalled connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250)
+            && waited < std::time::Duration::from_secs(2),
+        "{waited:?}"
+    );
+    server.shutdown().await;
+}
