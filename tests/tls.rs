@@ -57,28 +57,39 @@ fn write_cert(identity: &TlsIdentity, name: &str) -> String {
     path.display().to_string()
 }
 
+/// The resource server's fixture client, as the caller of introspection.
+const INTROSPECTOR: &[&str] = &[
+    "--introspect-client-id",
+    "rs-client",
+    "--introspect-client-secret",
+    "rs-secret",
+];
+
+/// A command line: `fixed`, then `extra`.
+fn command_line(fixed: &[&str], extra: &[&str]) -> Vec<String> {
+    fixed.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 /// `conform` against `token_url` as the main fixture client, with `extra` flags.
 fn conform_args(token_url: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "conform",
-        "--token-url",
-        token_url,
-        "--client-id",
-        "myClient",
-        "--client-secret",
-        "forgerock",
-        "--snapshots",
-        "off",
-        "--format",
-        "json",
-        "--timeout",
-        "5",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    command_line(
+        &[
+            "conform",
+            "--token-url",
+            token_url,
+            "--client-id",
+            "myClient",
+            "--client-secret",
+            "forgerock",
+            "--snapshots",
+            "off",
+            "--format",
+            "json",
+            "--timeout",
+            "5",
+        ],
+        extra,
+    )
 }
 
 fn outcomes(output: &Output) -> Vec<(String, String)> {
@@ -214,22 +225,11 @@ async fn the_tls_cases_pass_a_trusted_https_server() {
     let identity = TlsIdentity::generate(&[]).unwrap();
     let cert = write_cert(&identity, "trusted");
     let server = start_tls(identity).await;
-    let output = grantcheck(conform_args(
-        &server.token_url("root"),
-        &[
-            "--introspection-url",
-            &server.introspection_url("root"),
-            "--introspect-client-id",
-            "rs-client",
-            "--introspect-client-secret",
-            "rs-secret",
-            "--ca-cert",
-            &cert,
-            "--only",
-            "tls,TOKEN-002",
-        ],
-    ))
-    .await;
+    let introspection_url = server.introspection_url("root");
+    let mut extra = vec!["--introspection-url", introspection_url.as_str()];
+    extra.extend(INTROSPECTOR);
+    extra.extend(["--ca-cert", &cert, "--only", "tls,TOKEN-002"]);
+    let output = grantcheck(conform_args(&server.token_url("root"), &extra)).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let got = outcomes(&output);
@@ -406,36 +406,30 @@ async fn load_runs_over_https_with_the_run_s_trust() {
     let cert = write_cert(&identity, "load");
     let server = start_tls(identity).await;
     let args = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "load",
-            "--profile",
-            "introspection",
-            "--token-url",
-            &server.token_url("root"),
-            "--introspection-url",
-            &server.introspection_url("root"),
-            "--client-id",
-            "myClient",
-            "--client-secret",
-            "forgerock",
-            "--introspect-client-id",
-            "rs-client",
-            "--introspect-client-secret",
-            "rs-secret",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2s",
-            "--report-dir",
-            "reports-tls",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        command_line(
+            &[
+                "load",
+                "--profile",
+                "introspection",
+                "--token-url",
+                &server.token_url("root"),
+                "--introspection-url",
+                &server.introspection_url("root"),
+                "--client-id",
+                "myClient",
+                "--client-secret",
+                "forgerock",
+                "-u",
+                "2",
+                "-r",
+                "2",
+                "-t",
+                "2s",
+                "--report-dir",
+                "reports-tls",
+            ],
+            &[INTROSPECTOR, extra].concat(),
+        )
     };
     let trusted = grantcheck(args(&["--ca-cert", &cert])).await;
     let stderr = String::from_utf8_lossy(&trusted.stderr);
