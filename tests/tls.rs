@@ -289,6 +289,14 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
     let stderr = String::from_utf8_lossy(&insecure.stderr);
     assert_eq!(insecure.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
+    let report: Value = serde_json::from_slice(&insecure.stdout).unwrap();
+    assert_eq!(report["tls"]["certificates_verified"], false);
+    assert!(
+        stderr.contains("TLS certificates were NOT verified"),
+        "{stderr}"
+    );
+    let verified: Value = serde_json::from_slice(&mismatch.stdout).unwrap();
+    assert_eq!(verified["tls"]["certificates_verified"], true);
 
     // https:// to a server that speaks plain HTTP.
     let plain = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())

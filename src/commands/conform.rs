@@ -265,6 +265,7 @@ fn finish(
         results,
         summary,
         snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
+        insecure: args.target.insecure,
     };
     human.finished(&run);
     if mode != SnapshotMode::Off {

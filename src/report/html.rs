@@ -16,6 +16,13 @@ pub fn render(run: &Run<'_>) -> String {
     let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>grantcheck: {}</title><style>{STYLE}</style></head><body>", esc(&run.target.label));
     let _ = write!(h, "<h1>grantcheck conformance report</h1><p>Target <code>{}</code> · token endpoint <code>{}</code> · profile <code>{}</code></p>",
         esc(&run.target.label), esc(&run.target.token_url), esc(run.profile));
+    if run.insecure {
+        let _ = write!(
+            h,
+            "<p class=\"fail\"><strong>{}</strong></p>",
+            esc(super::INSECURE_NOTICE)
+        );
+    }
     let _ = write!(h, "<table><tr><th>passed</th><th>failed</th><th>warned</th><th>skipped</th><th>errored</th></tr><tr><td class=pass>{}</td><td class=fail>{}</td><td class=warn>{}</td><td class=skip>{}</td><td class=error>{}</td></tr></table>",
         s.passed, s.failed, s.warned, s.skipped, s.errored);
     for (area, results) in by_area(run.results) {

@@ -143,6 +143,9 @@ impl<W: Write> Human<W> {
             s.total(),
             run.profile
         );
+        if run.insecure {
+            let _ = writeln!(self.out, "WARNING: {}", super::INSECURE_NOTICE);
+        }
     }
 
     /// A snapshot that drifted (with its diff) or is new.

@@ -17,6 +17,7 @@ pub fn document(run: &Run<'_>) -> Value {
             "resource": t.resource_url,
             "metadata": t.metadata_url,
         },
+        "tls": { "certificates_verified": !run.insecure },
         "profile": run.profile,
         "summary": run.summary,
         "snapshots": run.snapshots,

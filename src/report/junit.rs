@@ -12,6 +12,9 @@ pub fn render(run: &Run<'_>) -> String {
     let mut report = Report::new(format!("grantcheck conform ({})", run.target.label));
     for (area, results) in by_area(run.results) {
         let mut suite = TestSuite::new(area);
+        if run.insecure {
+            suite.add_property(("tls.certificates_verified", "false"));
+        }
         for r in results {
             let mut status = match r.outcome {
                 Outcome::Pass | Outcome::Warn => TestCaseStatus::success(),

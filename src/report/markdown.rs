@@ -21,6 +21,9 @@ pub fn render(run: &Run<'_>) -> String {
         "Target `{}` · profile `{}`\n",
         run.target.label, run.profile
     );
+    if run.insecure {
+        let _ = writeln!(md, "> ⚠️ {}\n", super::INSECURE_NOTICE);
+    }
     let _ = writeln!(
         md,
         "| passed | failed | warned | skipped | errored |\n|---:|---:|---:|---:|---:|"

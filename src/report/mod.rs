@@ -54,7 +54,13 @@ pub struct Run<'a> {
     pub summary: Summary,
     /// How the run compared with the target's snapshots, when they were used.
     pub snapshots: Option<&'a crate::snapshot::Outcome>,
+    /// TLS certificates were not verified (`--insecure`): every report says so.
+    pub insecure: bool,
 }
+
+/// The line every report carries for an `--insecure` run.
+pub const INSECURE_NOTICE: &str =
+    "TLS certificates were NOT verified (--insecure): the verdicts may come from an impostor";
 
 /// Writes results.json, junit.xml, summary.md and report.html into `dir`.
 pub fn write_files(run: &Run<'_>, dir: &Path) -> std::io::Result<()> {
