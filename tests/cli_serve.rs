@@ -120,6 +120,17 @@ fn bad_flags_and_files_are_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+    for url in [
+        "as.example",
+        "ftp://as.example",
+        "https://as.example/oauth2",
+    ] {
+        let output = grantcheck()
+            .args(["serve", "--addr", "127.0.0.1:0", "--public-url", url])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{url}");
+    }
 }
 
 #[test]

@@ -916,3 +916,47 @@ async fn repeated_wrong_secrets_lock_the_client_out_for_a_while() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_public_url_names_the_server_while_its_resource_server_introspects_locally() {
+    let config = ServerConfig {
+        public_url: Some("https://as.example:9443".into()),
+        ..ServerConfig::default()
+    };
+    let server = reference_server::ReferenceServer::start(config, "0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap();
+    let local = format!("http://127.0.0.1:{}", server.addr().port());
+    assert_eq!(server.issuer("root"), "https://as.example:9443/oauth2");
+    let metadata = send(
+        Method::GET,
+        &format!("{local}/.well-known/oauth-authorization-server/oauth2"),
+        &[],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(metadata["issuer"], "https://as.example:9443/oauth2");
+    assert_eq!(
+        metadata["token_endpoint"],
+        "https://as.example:9443/oauth2/access_token"
+    );
+    let issued = post_basic(
+        &format!("{local}/oauth2/access_token"),
+        "myClient",
+        "forgerock",
+        "grant_type=client_credentials&scope=write",
+    )
+    .await
+    .json();
+    let bearer = format!("Bearer {}", issued["access_token"].as_str().unwrap());
+    let resource = send(
+        Method::GET,
+        &format!("{local}/api/resource"),
+        &[("authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(resource.status, StatusCode::OK, "{resource:?}");
+    server.shutdown().await;
+}

@@ -36,6 +36,9 @@ pub struct App {
     pub throttle: Option<FailureThrottle>,
     /// The resource server's connection to the introspection endpoint (flow steps 4–5).
     pub http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Where the resource server reaches introspection: the listening address, which works
+    /// from inside even when the public URL (`base_url`) only resolves outside.
+    pub local_introspection_url: String,
     /// Every realm some client is registered in, with its issuer, computed once.
     realms: HashMap<String, Realm>,
 }
@@ -59,7 +62,13 @@ pub enum Endpoint {
 }
 
 impl App {
-    pub fn new(config: ServerConfig, signer: JwtSigner, base_url: String) -> Arc<App> {
+    /// `base_url` is what clients see; `local_url` the listening address.
+    pub fn new(
+        config: ServerConfig,
+        signer: JwtSigner,
+        base_url: String,
+        local_url: &str,
+    ) -> Arc<App> {
         let realms = config
             .clients
             .realms()
@@ -87,6 +96,7 @@ impl App {
             tokens: TokenStore::default(),
             signer,
             resource_audience: format!("{base_url}/api"),
+            local_introspection_url: format!("{local_url}{}/introspect", realm_prefix(ROOT_REALM)),
             base_url,
             http,
             realms,

@@ -193,6 +193,9 @@ pub struct ServerConfig {
     pub brute_force: Option<BruteForce>,
     /// Serve HTTPS with this certificate; `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsIdentity>,
+    /// `scheme://host[:port]` clients reach the server by (behind a proxy, in a container);
+    /// issuers, metadata and token audiences use it. `None`: the listening address.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -209,6 +212,7 @@ impl Default for ServerConfig {
             resource_scope: "write".into(),
             brute_force: None,
             tls: None,
+            public_url: None,
         }
     }
 }

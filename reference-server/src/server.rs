@@ -54,16 +54,28 @@ impl ReferenceServer {
         }
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let host = match addr {
-            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-            SocketAddr::V4(v4) => v4.to_string(),
-        };
         let scheme = if config.tls.is_some() {
             "https"
         } else {
             "http"
         };
-        let app = App::new(config, signer, format!("{scheme}://{host}"));
+        // The resource server calls introspection here; an unspecified bind address
+        // (0.0.0.0, ::) is reached through loopback.
+        let local = match addr {
+            SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
+                format!("127.0.0.1:{}", v4.port())
+            }
+            SocketAddr::V6(v6) if v6.ip().is_unspecified() => format!("[::1]:{}", v6.port()),
+            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+            SocketAddr::V4(v4) => v4.to_string(),
+        };
+        let local_url = format!("{scheme}://{local}");
+        let base_url = config
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("{scheme}://{}", bound_host(addr)));
+        let app = App::new(config, signer, base_url, &local_url);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, app.clone(), stopped));
         Ok(ReferenceServer {
@@ -78,7 +90,7 @@ impl ReferenceServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS.
+    /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS, or the public URL.
     pub fn base_url(&self) -> &str {
         &self.app.base_url
     }
@@ -177,6 +189,14 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
     drop(listener);
     purge.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// The listening address as a URL host: what clients see unless a public URL is set.
+fn bound_host(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
 }
 
 /// How a connection reached the server.

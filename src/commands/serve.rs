@@ -46,8 +46,13 @@ pub struct ServeArgs {
     pub brute_force_window: u64,
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub brute_force_lockout: u64,
+    /// The URL clients reach the server by, `scheme://host[:port]` (behind a proxy or in a
+    /// container): issuers, metadata and token audiences use it. Default: the --addr.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
     /// Serve HTTPS. Without --tls-cert/--tls-key, with a new self-signed certificate for
-    /// localhost, 127.0.0.1, ::1 and the --addr host (its SHA-256 fingerprint is printed).
+    /// localhost, 127.0.0.1, ::1, the --addr host and the --public-url host (its SHA-256
+    /// fingerprint is printed).
     #[arg(long)]
     pub tls: bool,
     /// PEM certificate chain (leaf first) to serve; implies --tls.
@@ -68,6 +73,17 @@ pub enum FormatArg {
     Opaque,
     /// RFC 9068 JWT access tokens signed with RS256.
     Jwt,
+}
+
+fn parse_public_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be http:// or https:// with a host".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("takes scheme://host[:port] only: the server's paths are fixed".into());
+    }
+    Ok(url)
 }
 
 fn fault_parser() -> impl TypedValueParser<Value = Fault> {
@@ -117,6 +133,10 @@ impl ServeArgs {
         }
         let config = ServerConfig {
             tls,
+            public_url: self
+                .public_url
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_owned()),
             clients,
             token_ttl: Duration::from_secs(self.token_ttl),
             token_format: match self.token_format {
@@ -144,11 +164,13 @@ impl ServeArgs {
                 .map_err(Failure::usage),
             _ if self.tls => {
                 let host = self.addr.ip();
-                let hosts = if host.is_unspecified() {
-                    Vec::new()
-                } else {
-                    vec![host.to_string()]
-                };
+                let mut hosts = Vec::new();
+                if !host.is_unspecified() {
+                    hosts.push(host.to_string());
+                }
+                if let Some(public) = self.public_url.as_ref().and_then(|u| u.host_str()) {
+                    hosts.push(public.trim_matches(['[', ']']).to_owned());
+                }
                 TlsIdentity::generate(&hosts)
                     .map(Some)
                     .map_err(Failure::runtime)
@@ -190,10 +212,18 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     let server = ReferenceServer::start_with_signer(config, signer, args.addr)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.addr)))?;
-    println!(
-        "grantcheck reference server listening on {}",
-        server.base_url()
-    );
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listening = match server.addr() {
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+        SocketAddr::V4(v4) => v4.to_string(),
+    };
+    println!("grantcheck reference server listening on {scheme}://{listening}");
+    if args.public_url.is_some() {
+        println!(
+            "public URL {} (issuers and metadata use it)",
+            server.base_url()
+        );
+    }
     if let Some(identity) = &tls {
         args.announce_tls(identity, server.addr().port())?;
     }

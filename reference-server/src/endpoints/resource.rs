@@ -10,8 +10,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::app::{App, Endpoint};
-use crate::clients::ROOT_REALM;
+use crate::app::App;
 use crate::config::Fault;
 use crate::form::{encode_component, Form};
 use crate::response::{self, Body};
@@ -125,7 +124,7 @@ async fn introspect(app: &App, token: &str) -> Result<Value, &'static str> {
         encode_component(&client.id),
         encode_component(secret.expose())
     ));
-    let request = Request::post(app.endpoint_url(ROOT_REALM, Endpoint::Introspection))
+    let request = Request::post(&app.local_introspection_url)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(AUTHORIZATION, format!("Basic {basic}"))
         .body(Full::new(Bytes::from(format!(
