@@ -86,6 +86,19 @@ pub fn client(timeout: Duration, trust: &TlsTrust) -> Result<reqwest::Client, Fa
         .map_err(|e| Failure::runtime(format!("cannot set up the HTTP client: {e}")))
 }
 
+/// The same URL over plain HTTP, `None` unless it is HTTPS. The port stays when the URL names
+/// one; otherwise the default port applies (80), as for a client that typed `http://`.
+pub fn cleartext_twin(url: &url::Url) -> Option<url::Url> {
+    if url.scheme() != "https" {
+        return None;
+    }
+    let port = url.port();
+    let mut twin = url.clone();
+    twin.set_scheme("http").ok()?;
+    twin.set_port(port).ok()?;
+    Some(twin)
+}
+
 /// Explains a TLS failure in a request error's causes, with what to do about it.
 pub fn tls_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);

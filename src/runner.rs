@@ -459,17 +459,9 @@ async fn run_step(
     judge(step, label, &request, &response, target, state)
 }
 
-/// The same URL over plain HTTP; `None` unless it is HTTPS. A URL on the default port
-/// moves to port 80, as a client that typed `http://` would.
 fn cleartext_url(url: &str) -> Option<String> {
-    let mut parsed = url::Url::parse(url).ok()?;
-    if parsed.scheme() != "https" {
-        return None;
-    }
-    let port = parsed.port();
-    parsed.set_scheme("http").ok()?;
-    parsed.set_port(port).ok()?;
-    Some(parsed.to_string())
+    let parsed = url::Url::parse(url).ok()?;
+    crate::http::cleartext_twin(&parsed).map(String::from)
 }
 
 fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String> {

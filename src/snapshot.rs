@@ -309,15 +309,8 @@ fn origins(target: &Target) -> Vec<(String, &'static str)> {
     let mut origins: Vec<(String, &'static str)> = Vec::new();
     for url in urls {
         origins.push((url.origin().ascii_serialization(), "{origin}"));
-        if url.scheme() == "https" {
-            let port = url.port();
-            let mut cleartext = url.clone();
-            if cleartext.set_scheme("http").is_ok() && cleartext.set_port(port).is_ok() {
-                origins.push((
-                    cleartext.origin().ascii_serialization(),
-                    "{cleartext-origin}",
-                ));
-            }
+        if let Some(twin) = crate::http::cleartext_twin(&url) {
+            origins.push((twin.origin().ascii_serialization(), "{cleartext-origin}"));
         }
     }
     origins.sort();

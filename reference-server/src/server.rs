@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub struct ReferenceServer {
     app: Arc<App>,
     addr: SocketAddr,
+    /// `http(s)://` and the address it listens on.
+    listening_url: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -59,28 +61,22 @@ impl ReferenceServer {
         } else {
             "http"
         };
+        let listening_url = format!("{scheme}://{}", url_host(addr));
         // The resource server calls introspection here; an unspecified bind address
         // (0.0.0.0, ::) is reached through loopback.
-        let local = match addr {
-            SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
-                format!("127.0.0.1:{}", v4.port())
-            }
-            SocketAddr::V6(v6) if v6.ip().is_unspecified() => format!("[::1]:{}", v6.port()),
-            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-            SocketAddr::V4(v4) => v4.to_string(),
-        };
-        let local_url = format!("{scheme}://{local}");
+        let local_url = format!("{scheme}://{}", url_host(reachable(addr)));
         let base_url = config
             .public_url
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("{scheme}://{}", bound_host(addr)));
+            .unwrap_or_else(|| listening_url.clone());
         let app = App::new(config, signer, base_url, &local_url);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, app.clone(), stopped));
         Ok(ReferenceServer {
             app,
             addr,
+            listening_url,
             stop: Some(stop),
             task: Some(task),
         })
@@ -88,6 +84,11 @@ impl ReferenceServer {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://ADDR` or `https://ADDR`: where it listens, whatever its public URL.
+    pub fn listening_url(&self) -> &str {
+        &self.listening_url
     }
 
     /// `http://127.0.0.1:PORT`, or `https://…` when serving TLS, or the public URL.
@@ -191,12 +192,22 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
-/// The listening address as a URL host: what clients see unless a public URL is set.
-fn bound_host(addr: SocketAddr) -> String {
+/// An address as a URL's host and port (IPv6 in brackets).
+fn url_host(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
         SocketAddr::V4(v4) => v4.to_string(),
     }
+}
+
+/// The address to connect to for a listener bound to `addr`: loopback for 0.0.0.0 and ::.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
 }
 
 /// How a connection reached the server.

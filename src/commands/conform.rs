@@ -305,7 +305,7 @@ enum Resolved {
 }
 
 /// No external target named: the run uses the embedded reference server.
-fn is_embedded(t: &TargetArgs) -> bool {
+pub fn is_embedded(t: &TargetArgs) -> bool {
     t.target.is_none() && t.token_url.is_none()
 }
 

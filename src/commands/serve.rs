@@ -212,12 +212,10 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     let server = ReferenceServer::start_with_signer(config, signer, args.addr)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.addr)))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let listening = match server.addr() {
-        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-        SocketAddr::V4(v4) => v4.to_string(),
-    };
-    println!("grantcheck reference server listening on {scheme}://{listening}");
+    println!(
+        "grantcheck reference server listening on {}",
+        server.listening_url()
+    );
     if args.public_url.is_some() {
         println!(
             "public URL {} (issuers and metadata use it)",

@@ -98,7 +98,7 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     }
     let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
-    let (target, _embedded) = if args.target.target.is_none() && args.target.token_url.is_none() {
+    let (target, _embedded) = if crate::commands::conform::is_embedded(&args.target) {
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
         (embedded.target.clone(), Some(embedded))
     } else {
