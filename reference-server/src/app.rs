@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,6 +15,7 @@ use crate::clients::ROOT_REALM;
 use crate::config::ServerConfig;
 use crate::endpoints;
 use crate::jwt::JwtSigner;
+use crate::request::RequestBody;
 use crate::response::{self, Body};
 use crate::throttle::FailureThrottle;
 use crate::tokens::TokenStore;
@@ -148,7 +148,7 @@ impl App {
         format!("{}{path}", self.issuer(realm))
     }
 
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    pub async fn handle(self: Arc<Self>, req: Request<RequestBody>) -> Response<Body> {
         let head_bytes: usize = req
             .headers()
             .iter()

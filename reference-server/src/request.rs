@@ -1,12 +1,16 @@
 //! Reading requests: bounded bodies, form content type, and client authentication
 //! (RFC 6749 §2.3: `client_secret_basic` with form-encoded id and secret, or `client_secret_post`).
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, StatusCode};
 
@@ -16,11 +20,66 @@ use crate::form::{decode_component, Form, FormError};
 use crate::response::{ErrorCode, OAuthError};
 use crate::throttle::FailureThrottle;
 
+/// A request body that records whether it was read to the end. One left unread means the
+/// client may still be sending it, so the connection cannot carry another request: the
+/// server then says `Connection: close` in the response (see `server.rs`).
+pub struct RequestBody {
+    inner: Incoming,
+    finished: Arc<AtomicBool>,
+}
+
+/// Set once the body has been read to the end (at once for an empty body).
+#[derive(Clone)]
+pub struct ReadToEnd(Arc<AtomicBool>);
+
+impl ReadToEnd {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl RequestBody {
+    pub fn new(inner: Incoming) -> (RequestBody, ReadToEnd) {
+        let finished = Arc::new(AtomicBool::new(inner.is_end_stream()));
+        let flag = ReadToEnd(finished.clone());
+        (RequestBody { inner, finished }, flag)
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let at_end = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            _ => false,
+        };
+        if at_end {
+            self.finished.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Reads the whole body, refusing more than `limit` bytes (413) or a body slower than
 /// `timeout` (408), so neither a large nor a dripping request can hold the server.
 pub async fn read_body(
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, OAuthError> {
@@ -87,7 +146,7 @@ pub fn form_error(e: FormError) -> OAuthError {
 /// Requires a form body: content type, size and encoding.
 pub async fn read_form(
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
     config: &ServerConfig,
 ) -> Result<Form, OAuthError> {
     if !is_form_content_type(headers) {

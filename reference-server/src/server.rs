@@ -1,9 +1,12 @@
 //! Listening, connection handling and shutdown.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -13,6 +16,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,11 +26,17 @@ use crate::app::{App, Endpoint};
 use crate::clients::ROOT_REALM;
 use crate::config::{Fault, ServerConfig};
 use crate::jwt::JwtSigner;
+use crate::request::RequestBody;
 use crate::response::Body;
 use crate::tokens::unix_now;
 
 /// Largest request head (line + headers) accepted; larger ones get 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Lingering close: after its last response the server reads and discards what the client
+/// still sends, up to this many bytes and for this long, before it closes the socket.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// A running reference server. Dropping it stops the server.
 pub struct ReferenceServer {
@@ -251,12 +261,9 @@ impl Connection {
         }
     }
 
-    async fn serve<S>(self, stream: S, transport: Transport)
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
+    async fn serve<S: Socket>(self, stream: S, transport: Transport) {
         let app = self.app;
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: Request<Incoming>| {
             let app = app.clone();
             async move {
                 if transport == Transport::CleartextOnTlsPort {
@@ -264,14 +271,145 @@ impl Connection {
                         return Ok::<_, Infallible>(refusal);
                     }
                 }
-                Ok::<_, Infallible>(app.handle(req).await)
+                let (parts, body) = req.into_parts();
+                let (body, read_to_end) = RequestBody::new(body);
+                let mut response = app.handle(Request::from_parts(parts, body)).await;
+                // A body left unread (413, 408, 431, a request refused before its body
+                // mattered) ends the connection: the client may still be sending it. hyper
+                // notices only after it may have sent the response head, so say it here.
+                if !read_to_end.get() {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
             }
         });
-        let connection = self
-            .watcher
-            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        let connection = self.watcher.watch(
+            self.http
+                .serve_connection(TokioIo::new(Lingering::new(stream)), service),
+        );
         // A client that disconnects mid-request is not the server's problem.
         let _ = connection.await;
+    }
+}
+
+/// A connection's socket: plain TCP or TLS over TCP.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP connection underneath, to discard what the client still sends without
+    /// decrypting it.
+    fn tcp(&mut self) -> &mut TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self.get_mut().0
+    }
+}
+
+/// Closes like nginx's lingering close. Closing a socket that still holds unread data
+/// makes the kernel send a reset, and a reset can destroy the response in the client's
+/// receive buffer before the client reads it: a client still sending a body the server
+/// refused (413) would see `Broken pipe` instead of the 413. So when hyper shuts the
+/// connection down, the server stops writing (FIN, after TLS close_notify), then reads and
+/// discards until the client closes too, or `LINGER_BYTES` / `LINGER_TIME` run out.
+struct Lingering<S> {
+    io: S,
+    state: Linger,
+}
+
+enum Linger {
+    Open,
+    Draining {
+        until: Pin<Box<tokio::time::Sleep>>,
+        left: usize,
+    },
+    Closed,
+}
+
+impl<S> Lingering<S> {
+    fn new(io: S) -> Lingering<S> {
+        Lingering {
+            io,
+            state: Linger::Open,
+        }
+    }
+}
+
+impl<S: Socket> AsyncRead for Lingering<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: Socket> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                Linger::Open => {
+                    ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+                    this.state = Linger::Draining {
+                        until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                        left: LINGER_BYTES,
+                    };
+                }
+                Linger::Draining { until, left } => {
+                    if until.as_mut().poll(cx).is_ready() {
+                        this.state = Linger::Closed;
+                        continue;
+                    }
+                    let mut discard = [0u8; 16 * 1024];
+                    let mut read = ReadBuf::new(&mut discard);
+                    match Pin::new(this.io.tcp()).poll_read(cx, &mut read) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                            *left = left.saturating_sub(read.filled().len());
+                            if *left == 0 {
+                                this.state = Linger::Closed;
+                            }
+                        }
+                        // The client closed its side (or the connection broke): done.
+                        Poll::Ready(_) => this.state = Linger::Closed,
+                    }
+                }
+                Linger::Closed => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 

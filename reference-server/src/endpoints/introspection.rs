@@ -1,17 +1,16 @@
 //! Token introspection (RFC 7662).
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
 use crate::config::Fault;
-use crate::request::read_form;
+use crate::request::{read_form, RequestBody};
 use crate::response::{self, Body, ErrorCode, OAuthError};
 use crate::tokens::unix_now;
 
-pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, realm: &str, req: Request<RequestBody>) -> Response<Body> {
     match introspect(app, realm, req).await {
         Ok(mut response) => {
             response::no_store(&mut response, false);
@@ -39,7 +38,7 @@ struct Active<'a> {
 async fn introspect(
     app: &App,
     realm: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, OAuthError> {
     let config = &app.config;
     if req.method() != Method::POST {

@@ -5,7 +5,6 @@
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
@@ -13,6 +12,7 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::config::Fault;
 use crate::form::{encode_component, Form};
+use crate::request::RequestBody;
 use crate::response::{self, Body};
 
 /// The client the resource server introspects as (registered in fixtures/clients.toml).
@@ -20,7 +20,7 @@ pub const RESOURCE_SERVER_CLIENT: &str = "rs-client";
 
 const CHALLENGE_REALM: &str = "grantcheck";
 
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, req: Request<RequestBody>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::POST {
         return response::method_not_allowed("GET, POST");
     }
@@ -78,7 +78,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
 /// The token from `Authorization: Bearer` (scheme case-insensitive, RFC 9110 §11.1).
 /// Tokens in the query are not accepted (RFC 6750 §2.3 SHOULD NOT); sending one beside a
 /// header is two methods at once (RFC 6750 §3.1 `invalid_request`).
-fn bearer_token(req: &Request<Incoming>) -> Result<Option<String>, ()> {
+fn bearer_token(req: &Request<RequestBody>) -> Result<Option<String>, ()> {
     let mut values = req.headers().get_all(AUTHORIZATION).iter();
     let header = values.next();
     if values.next().is_some() {

@@ -1,14 +1,13 @@
 //! Token revocation (RFC 7009).
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::config::Fault;
-use crate::request::read_form;
+use crate::request::{read_form, RequestBody};
 use crate::response::{self, Body, ErrorCode, OAuthError};
 
-pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, realm: &str, req: Request<RequestBody>) -> Response<Body> {
     match revoke(app, realm, req).await {
         Ok(()) => {
             let mut response = response::empty(StatusCode::OK);
@@ -19,7 +18,7 @@ pub async fn handle(app: &App, realm: &str, req: Request<Incoming>) -> Response<
     }
 }
 
-async fn revoke(app: &App, realm: &str, req: Request<Incoming>) -> Result<(), OAuthError> {
+async fn revoke(app: &App, realm: &str, req: Request<RequestBody>) -> Result<(), OAuthError> {
     let config = &app.config;
     if req.method() != Method::POST {
         return Err(OAuthError {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -14,13 +13,13 @@ use crate::app::App;
 use crate::clients::Client;
 use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
-use crate::request::{parse_form, read_form};
+use crate::request::{parse_form, read_form, RequestBody};
 use crate::response::{self, Body, ErrorCode, OAuthError};
 use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
-pub async fn handle(app: &App, realm: &Arc<str>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, realm: &Arc<str>, req: Request<RequestBody>) -> Response<Body> {
     match issue(app, realm, req).await {
         Ok(response) => response,
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
@@ -31,7 +30,7 @@ pub async fn handle(app: &App, realm: &Arc<str>, req: Request<Incoming>) -> Resp
 async fn issue(
     app: &App,
     realm: &Arc<str>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, OAuthError> {
     let config = &app.config;
     let (parts, body) = req.into_parts();
