@@ -417,6 +417,43 @@ async fn legal_variations_are_accepted() {
 }
 
 #[tokio::test]
+async fn require_scope_refuses_requests_without_a_scope() {
+    let config = ServerConfig {
+        require_scope: true,
+        ..ServerConfig::default()
+    };
+    let server = start(config).await;
+    let url = server.token_url("root");
+    // myClient has a default scope; it is not used.
+    for body in [
+        CC.to_string(),
+        format!("{CC}&scope="),
+        format!("{CC}&scope=%20%20"),
+    ] {
+        let reply = post_basic(&url, "myClient", "forgerock", &body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {reply:?}");
+        assert_eq!(reply.json()["error"], "invalid_scope", "{body}");
+        assert!(!reply.has_token());
+    }
+    let post = format!("{CC}&client_id=myClient&client_secret=forgerock");
+    assert_eq!(post_form(&url, &post).await.error(), "invalid_scope");
+    // Wrong credentials are still invalid_client: authentication comes first.
+    let reply = post_basic(&url, "myClient", "wrong", CC).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // A scope works as before.
+    let reply = post_basic(&url, "myClient", "forgerock", &format!("{CC}&scope=read")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.json()["scope"], "read");
+    let reply = post_basic(&url, "myClient", "forgerock", &format!("{CC}&scope=admin")).await;
+    assert_eq!(reply.error(), "invalid_scope");
+    server.shutdown().await;
+    // Off by default: the client's default scope is granted.
+    let server = start(ServerConfig::default()).await;
+    let reply = post_basic(&server.token_url("root"), "myClient", "forgerock", CC).await;
+    assert_eq!(reply.json()["scope"], "write");
+}
+
+#[tokio::test]
 async fn only_post_reaches_the_token_endpoint() {
     let server = start(ServerConfig::default()).await;
     let url = server.token_url("root");

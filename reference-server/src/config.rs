@@ -188,6 +188,9 @@ pub struct ServerConfig {
     pub purge_interval: Duration,
     /// The scope `GET /api/resource` requires (RFC 6750 §3.1 `insufficient_scope`).
     pub resource_scope: String,
+    /// Refuse token requests that name no scope with `invalid_scope` instead of granting the
+    /// client's default scopes (RFC 6749 §3.3 allows either).
+    pub require_scope: bool,
     /// Brute-force protection; off by default in the library (conformance runs send many
     /// wrong secrets on purpose), on by default in `grantcheck serve`.
     pub brute_force: Option<BruteForce>,
@@ -210,6 +213,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(10),
             purge_interval: Duration::from_secs(1),
             resource_scope: "write".into(),
+            require_scope: false,
             brute_force: None,
             tls: None,
             public_url: None,

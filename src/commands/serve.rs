@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes; larger bodies get 413.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Refuse token requests without a scope (invalid_scope) instead of granting the client's
+    /// default scopes; RFC 6749 §3.3 allows either.
+    #[arg(long)]
+    pub require_scope: bool,
     /// Brute-force protection: after N failed authentications for one client within the
     /// window, answer 429 with Retry-After for the lockout (RFC 6749 §2.3.1). 0 turns it off
     /// (for conformance or bad-secret load runs against this server).
@@ -145,6 +149,7 @@ impl ServeArgs {
             },
             faults: self.faults.iter().copied().collect(),
             max_body_bytes: self.max_body_bytes,
+            require_scope: self.require_scope,
             brute_force: (self.brute_force_limit > 0).then(|| BruteForce {
                 max_failures: self.brute_force_limit,
                 window: Duration::from_secs(self.brute_force_window.max(1)),
@@ -260,4 +265,25 @@ async fn wait_for_stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn config(args: &[&str]) -> reference_server::ServerConfig {
+        let cli = Cli::try_parse_from([&["grantcheck", "serve"], args].concat()).unwrap();
+        let Command::Serve(serve) = cli.command else {
+            unreachable!("parsed as serve")
+        };
+        serve.config().unwrap().0
+    }
+
+    #[test]
+    fn require_scope_is_off_unless_asked_for() {
+        assert!(!config(&[]).require_scope);
+        assert!(config(&["--require-scope"]).require_scope);
+    }
 }

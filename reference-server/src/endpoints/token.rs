@@ -87,8 +87,16 @@ async fn issue(
             "the client is not allowed the client_credentials grant",
         ));
     }
+    let requested = form.get("scope");
+    // RFC 6749 §3.3: without a scope the server grants a default or fails with invalid_scope.
+    if config.require_scope && requested.is_none_or(|s| s.split(' ').all(str::is_empty)) {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidScope,
+            "the scope parameter is required",
+        ));
+    }
     let reduce = config.has(Fault::SilentlyReduceScope);
-    let scope = grant_scope(client, form.get("scope"), reduce)?;
+    let scope = grant_scope(client, requested, reduce)?;
 
     let now = unix_now();
     let ttl = client
