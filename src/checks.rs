@@ -93,6 +93,8 @@ checks! {
         "optional members are omitted rather than sent as null";
     CleartextRefused = "cleartext_refused":
         "a request in plain HTTP is refused: no 2xx, no token, and no client authentication (401 or invalid_client) (RFC 6749 §3.2, §1.6)";
+    InvalidClientChallenge = "invalid_client_challenge":
+        "invalid_client for credentials sent in the Authorization header is 401 with a WWW-Authenticate challenge, Basic for Basic (RFC 6749 §5.2)";
     NoCredentialResendingRedirect = "no_credential_resending_redirect":
         "a redirect is not 307/308, which make clients send the request and its credentials again (RFC 9110 §15.4.8, §15.4.9)";
 }
@@ -104,6 +106,9 @@ pub enum Verdict {
     Fail(String),
     /// The check does not apply to this target; the case is skipped with this reason.
     NotApplicable(String),
+    /// What the check judges did not happen (no token was issued to judge): the case is
+    /// blocked with this reason, not failed.
+    Blocked(String),
 }
 
 /// What a check may look at.
@@ -114,6 +119,8 @@ pub struct Context<'a> {
     pub vars: &'a Vars,
     /// The target's issuer identifier, when known.
     pub issuer: Option<&'a str>,
+    /// The scheme of the request's `Authorization` header (`Basic`, `Bearer`, …), if any.
+    pub auth_scheme: Option<&'a str>,
 }
 
 const REGISTERED_ERRORS: &[&str] = &[
@@ -297,10 +304,25 @@ impl Check {
                 let Some(reported) = cx.vars.get("granted_scope") else {
                     return Verdict::NotApplicable("no token response to compare with".into());
                 };
-                match member("scope").and_then(Value::as_str) {
-                    None => Verdict::NotApplicable("introspection does not report scope".into()),
-                    Some(actual) if scope_set(actual) == scope_set(reported) => Verdict::Pass,
-                    Some(actual) => fail(format!(
+                let reports_scope = cx
+                    .vars
+                    .get("introspection_reports_scope")
+                    .is_some_and(|v| v == "yes");
+                // An answer without scope means "no scope" only where introspection is
+                // known to report the scope of tokens that have one (RFC 7662 makes it
+                // OPTIONAL); elsewhere it says nothing, unless nothing was granted either.
+                let actual = match member("scope").and_then(Value::as_str) {
+                    Some(actual) => actual,
+                    None if reports_scope || reported.trim().is_empty() => "",
+                    None => {
+                        return Verdict::NotApplicable(
+                            "introspection on this target does not report scope (RFC 7662 §2.2: OPTIONAL), so the token's scope cannot be compared".into(),
+                        )
+                    }
+                };
+                match actual {
+                    actual if scope_set(actual) == scope_set(reported) => Verdict::Pass,
+                    actual => fail(format!(
                         "the token carries scope '{actual}' but the client was told '{reported}'{}",
                         if cx.vars.get("scope_reported").is_some_and(|v| v == "no") {
                             " (the token response omitted scope, which means 'as requested')"
@@ -365,8 +387,12 @@ impl Check {
                     fail(format!("{bad:?} contain a fragment"))
                 }
             }
-            Check::JwtAccessToken => jwt_access_token(member("access_token")),
+            Check::JwtAccessToken => match member("access_token") {
+                None => no_token_issued(r),
+                token => jwt_access_token(token),
+            },
             Check::JwtSigned => match jwt_parts(member("access_token")) {
+                None if member("access_token").is_none() => no_token_issued(r),
                 None => Verdict::NotApplicable("the access token is opaque, not a JWT".into()),
                 Some((header, _)) => match header.get("alg").and_then(Value::as_str) {
                     Some(alg) if !alg.eq_ignore_ascii_case("none") => Verdict::Pass,
@@ -457,6 +483,32 @@ impl Check {
                 )),
                 _ => Verdict::Pass,
             },
+            Check::InvalidClientChallenge => {
+                let error = member("error").and_then(Value::as_str);
+                let Some(scheme) = cx.auth_scheme else {
+                    return Verdict::Pass;
+                };
+                if r.status != 401 && error != Some("invalid_client") {
+                    return Verdict::Pass;
+                }
+                let challenge = r.header("www-authenticate");
+                let basic = scheme.eq_ignore_ascii_case("basic");
+                match challenge {
+                    _ if r.status != 401 => fail(format!(
+                        "invalid_client to credentials in the Authorization header ({scheme}) must be 401, got {}",
+                        r.status
+                    )),
+                    None => fail(format!(
+                        "401 to credentials in the Authorization header ({scheme}) without WWW-Authenticate"
+                    )),
+                    // §5.2 wants the scheme the client used; a scheme the server does not
+                    // support cannot be challenged, so any challenge answers that.
+                    Some(c) if basic && !challenge_scheme(c).eq_ignore_ascii_case("basic") => {
+                        fail(format!("the client used Basic but the challenge is '{c}'"))
+                    }
+                    Some(_) => Verdict::Pass,
+                }
+            }
             Check::AllowOn405 => {
                 if r.status != 405 || r.header("allow").is_some() {
                     Verdict::Pass
@@ -466,6 +518,14 @@ impl Check {
             }
         }
     }
+}
+
+/// A token-response check on a response that issued no token: blocked, not failed.
+fn no_token_issued(r: &Response) -> Verdict {
+    Verdict::Blocked(format!(
+        "no token was issued ({}), so there is no token to judge",
+        crate::runner::describe_response(r)
+    ))
 }
 
 fn scope_set(s: &str) -> HashSet<&str> {
@@ -765,6 +825,7 @@ mod tests {
             requested_scope: scope,
             vars: &vars,
             issuer: Some("https://as.example"),
+            auth_scheme: vars.get("auth_scheme").map(String::as_str),
         })
     }
 
@@ -1118,6 +1179,13 @@ mod tests {
                 response(401, &[JSON], r#"{"error":"invalid_client"}"#),
                 None,
                 vec![],
+            ),
+            (
+                Check::InvalidClientChallenge,
+                response(401, &[("www-authenticate", "Basic realm=\"x\"")], r#"{"error":"invalid_client"}"#),
+                response(400, &[JSON], r#"{"error":"invalid_client"}"#),
+                None,
+                vec![("auth_scheme", "Basic")],
             ),
             (
                 Check::NoCredentialResendingRedirect,

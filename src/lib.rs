@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod exit;
 pub mod http;
 pub mod load;
+pub mod preflight;
 pub mod report;
 pub mod runner;
 pub mod scenario;

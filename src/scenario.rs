@@ -41,7 +41,7 @@ impl Level {
 }
 
 /// Which endpoint a step calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     #[default]
@@ -184,6 +184,11 @@ pub struct Expect {
     pub challenge_scheme: Option<String>,
     /// `WWW-Authenticate` must carry `error="…"` with this value.
     pub challenge_error: Option<String>,
+    /// These expectations judge a token response: when the request was refused and no
+    /// token came back, there is nothing to judge and the case is blocked, not failed
+    /// (other cases judge the refusal).
+    #[serde(default)]
+    pub only_token_responses: bool,
 }
 
 /// One request and what its response must satisfy.
@@ -191,6 +196,15 @@ pub struct Expect {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: Option<String>,
+    /// A step that only prepares what the case judges (gets the token it is about, revokes
+    /// it first). When it does not give what is needed (a 2xx, and at the token endpoint
+    /// an access token; every capture), the case is blocked with the reason, not failed.
+    #[serde(default)]
+    pub setup: bool,
+    /// Send the form exactly as written. Otherwise a client-credentials token request
+    /// without `scope` gets the scope the preflight found the target to require.
+    #[serde(default)]
+    pub exact: bool,
     #[serde(default)]
     pub endpoint: Endpoint,
     /// Default: GET for resource, metadata and jwks; POST otherwise.

@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::exit::Failure;
-use crate::scenario::Role;
+use crate::scenario::{Endpoint, Role};
 
 /// A client the runner may act as. The secret prints as redacted.
 #[derive(Debug, Clone)]
@@ -45,12 +45,31 @@ pub struct Target {
     pub clients: BTreeMap<Role, ClientCredentials>,
     /// Scopes the main client may request, the first being its usual one (`--scope`).
     pub scopes: Vec<String>,
+    /// `scopes_supported` from the target's metadata: the preflight's fallback when a
+    /// token request without scope is refused and no `--scope` was given.
+    pub advertised_scopes: Vec<String>,
     /// A scope the main client may not have (`--forbidden-scope`).
     pub forbidden_scope: Option<String>,
     /// The scope the protected resource requires, when known (the embedded server's).
     pub resource_scope: Option<String>,
     /// True for the in-process reference server.
     pub embedded: bool,
+    /// What the preflight established; the cases build on it.
+    pub baseline: Baseline,
+}
+
+/// What the preflight found about the target before any case ran.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    /// A scope for token requests that name none: the target refused them without one.
+    pub token_scope: Option<String>,
+    /// Clients whose credentials the target refused, with the reason: cases acting as
+    /// them are skipped, since their answers would say nothing about the rules.
+    pub unusable_clients: BTreeMap<Role, String>,
+    /// Endpoints that do not answer as configured (404, wrong URL), with the reason.
+    pub unusable_endpoints: BTreeMap<Endpoint, String>,
+    /// Whether introspection names the scope of a token that has one; `None`: unknown.
+    pub introspection_reports_scope: Option<bool>,
 }
 
 impl Target {
@@ -92,9 +111,11 @@ impl Target {
             jwks_url: Some(server.jwks_url()),
             clients,
             scopes: vec!["write".into(), "read".into()],
+            advertised_scopes: Vec::new(),
             forbidden_scope: Some("admin".into()),
             resource_scope: Some("write".into()),
             embedded: true,
+            baseline: Baseline::default(),
         }
     }
 
@@ -196,6 +217,12 @@ pub async fn discover(
             .or_else(|| found("revocation_endpoint")),
         resource_url: overrides.resource_url,
         jwks_url: found("jwks_uri"),
+        advertised_scopes: metadata
+            .as_ref()
+            .and_then(|(_, doc)| doc.get("scopes_supported"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default(),
         metadata_url: metadata.map(|(url, _)| url),
         token_url,
         clients,
@@ -203,6 +230,7 @@ pub async fn discover(
         forbidden_scope,
         resource_scope: None,
         embedded: false,
+        baseline: Baseline::default(),
     })
 }
 

@@ -103,6 +103,8 @@ fn target(token_url: String) -> Target {
         forbidden_scope: None,
         resource_scope: None,
         embedded: false,
+        baseline: Default::default(),
+        advertised_scopes: Vec::new(),
     }
 }
 

@@ -37,6 +37,8 @@ fn target(server: &MockServer) -> Target {
         forbidden_scope: None,
         resource_scope: None,
         embedded: false,
+        baseline: Default::default(),
+        advertised_scopes: Vec::new(),
     }
 }
 

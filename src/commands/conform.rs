@@ -14,6 +14,7 @@ use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
 use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
+use crate::preflight::{self, Preflight};
 use crate::runner::{self, CaseResult, Settings};
 use crate::scenario::{self, Case, Role, PROFILES};
 use crate::snapshot::{self, Mode as SnapshotMode};
@@ -109,6 +110,11 @@ pub struct ConformArgs {
     /// Per-request timeout.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout: u64,
+    /// Least time between two requests, for targets that throttle (e.g. 0.2). A rate limit
+    /// (429, or 503 with Retry-After) is waited out once when it fits in --max-wait;
+    /// otherwise the case is blocked, never failed.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub pace: Option<Duration>,
     /// human (terminal) or json (the JSON report on stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -195,6 +201,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         deadline: args
             .deadline
             .map(|secs| std::time::Instant::now() + Duration::from_secs(secs)),
+        pace: args.pace,
         ..Settings::default()
     };
     let mut human = Human::stderr(args.color);
@@ -221,7 +228,11 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     // The embedded server lives until the run ends.
     let (mut target, _server) = match resolve_target(&args, &http, embedded_tls).await? {
         Resolved::External(t) => (*t, None),
-        Resolved::Embedded(server) => (Target::reference(&server), Some(server)),
+        Resolved::Embedded(server) => {
+            let mut target = Target::reference(&server);
+            embedded_credentials(&args.target, &mut target)?;
+            (target, Some(server))
+        }
     };
     if let Some(name) = named {
         target.label = name;
@@ -236,14 +247,81 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         ));
     }
     human.started(&target.label, &target.token_url, cases.len());
+    let preflight = preflight::run(&mut target, &settings, &http).await;
+    human.preflight(&preflight);
+    if let Some(fatal) = preflight.fatal() {
+        // No verdict is possible: the reports still say why, and no case is judged.
+        let message = format!("no verdict: {fatal}");
+        let run = Run {
+            target: &target,
+            profile: &args.profile,
+            results: &[],
+            summary: Summary::default(),
+            snapshots: None,
+            insecure: args.target.insecure,
+            preflight: Some(&preflight),
+        };
+        let _ = report::write_files(&run, &args.report_dir);
+        if args.format == Format::Json {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(report::json::render(&run).as_bytes());
+        }
+        return Err(Failure::runtime(message));
+    }
     let results = runner::run_cases(&target, &cases, &settings, &http, |r| human.case(r)).await;
-    finish(&args, &target, &results, &mut human)
+    finish(&args, &target, &results, &preflight, &mut human)
+}
+
+/// `--pace 0.2`: seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.0..=60.0).contains(&secs) {
+        return Err("give 0 to 60 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Credentials given for the embedded run replace its fixture clients', so a mistyped
+/// secret shows what it would against a real server.
+fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failure> {
+    // A secret that only came from GRANTCHECK_CLIENT_SECRET is meant for an external
+    // server; the embedded run keeps its own unless the command line names the client.
+    let from_env = t.client_secret.is_some()
+        && std::env::var("GRANTCHECK_CLIENT_SECRET").ok() == t.client_secret;
+    if t.client_id.is_none() && t.client_secret_file.is_none() && (t.client_secret.is_none() || from_env) {
+        return Ok(());
+    }
+    let fixture = target.clients.get(&Role::Main).cloned();
+    let args = TargetArgs {
+        client_id: t
+            .client_id
+            .clone()
+            .or(fixture.as_ref().map(|c| c.id.clone())),
+        client_secret: t.client_secret.clone().or_else(|| {
+            t.client_secret_file
+                .is_none()
+                .then(|| fixture.as_ref()?.secret.as_ref().map(|s| s.expose().to_owned()))
+                .flatten()
+        }),
+        ..t.clone()
+    };
+    for (role, client) in clients_from(&args)? {
+        let default_introspector = role == Role::Introspector && t.introspect_client_id.is_none();
+        if !default_introspector {
+            target.clients.insert(role, client);
+        }
+    }
+    Ok(())
 }
 
 fn finish(
     args: &ConformArgs,
     target: &Target,
     results: &[CaseResult],
+    preflight: &Preflight,
     human: &mut Human<std::io::Stderr>,
 ) -> Result<Exit, Failure> {
     let summary = Summary::of(results);
@@ -266,6 +344,7 @@ fn finish(
         summary,
         snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
         insecure: args.target.insecure,
+        preflight: Some(preflight),
     };
     human.finished(&run);
     if mode != SnapshotMode::Off {
@@ -288,11 +367,12 @@ fn finish(
     Ok(verdict(&summary))
 }
 
-/// The exit code a set of results earns.
+/// The exit code a set of results earns: 4 when a MUST failed; else 3 when a case errored
+/// or was blocked (something the run was asked to judge could not be judged); else 0.
 pub fn verdict(summary: &Summary) -> Exit {
     if summary.failed > 0 {
         Exit::Conformance
-    } else if summary.errored > 0 {
+    } else if summary.errored > 0 || summary.blocked > 0 {
         Exit::Runtime
     } else {
         Exit::Success

@@ -3,11 +3,11 @@
 use std::fmt::Write;
 
 use super::{by_area, Run};
-use crate::runner::{CaseResult, Outcome};
+use crate::runner::CaseResult;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
-.pass{color:#17702b}.fail{color:#b00020;font-weight:bold}.warn{color:#a35f00}.skip{color:#666}.error{color:#7b1fa2;font-weight:bold}\
+.pass{color:#17702b}.fail{color:#b00020;font-weight:bold}.warn{color:#a35f00}.skip{color:#666}.blocked{color:#00707a;font-weight:bold}.error{color:#7b1fa2;font-weight:bold}\
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}details{margin:.5em 0 1em}summary{cursor:pointer}";
 
 pub fn render(run: &Run<'_>) -> String {
@@ -23,8 +23,21 @@ pub fn render(run: &Run<'_>) -> String {
             esc(super::INSECURE_NOTICE)
         );
     }
-    let _ = write!(h, "<table><tr><th>passed</th><th>failed</th><th>warned</th><th>skipped</th><th>errored</th></tr><tr><td class=pass>{}</td><td class=fail>{}</td><td class=warn>{}</td><td class=skip>{}</td><td class=error>{}</td></tr></table>",
-        s.passed, s.failed, s.warned, s.skipped, s.errored);
+    if let Some(preflight) = run.preflight {
+        h.push_str("<h2>Preflight</h2><table><tr><th>status</th><th>checked</th><th>finding</th></tr>");
+        for f in &preflight.findings {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                f.status.as_str(),
+                esc(&f.subject),
+                esc(&f.message)
+            );
+        }
+        h.push_str("</table>");
+    }
+    let _ = write!(h, "<table><tr><th>passed</th><th>failed</th><th>warned</th><th>blocked</th><th>skipped</th><th>errored</th></tr><tr><td class=pass>{}</td><td class=fail>{}</td><td class=warn>{}</td><td class=blocked>{}</td><td class=skip>{}</td><td class=error>{}</td></tr></table>",
+        s.passed, s.failed, s.warned, s.blocked, s.skipped, s.errored);
     for (area, results) in by_area(run.results) {
         let _ = write!(h, "<h2>{}</h2><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>", esc(area));
         for r in &results {
@@ -42,7 +55,7 @@ pub fn render(run: &Run<'_>) -> String {
         h.push_str("</table>");
         for r in results
             .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+            .filter(|r| super::is_notable(r.outcome))
         {
             h.push_str(&failure_block(r));
         }

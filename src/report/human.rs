@@ -52,6 +52,7 @@ impl<W: Write> Human<W> {
             Outcome::Pass => "32",
             Outcome::Fail => "1;31",
             Outcome::Warn => "33",
+            Outcome::Blocked => "36",
             Outcome::Skip => "2",
             Outcome::Error => "1;35",
         };
@@ -81,13 +82,16 @@ impl<W: Write> Human<W> {
         if r.outcome == Outcome::Skip && !r.detail.is_empty() {
             let _ = writeln!(self.out, "        skipped: {}", r.detail);
         }
+        if r.outcome == Outcome::Blocked {
+            let _ = writeln!(self.out, "        blocked: {}", r.detail);
+        }
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
         for r in run
             .results
             .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+            .filter(|r| super::is_notable(r.outcome))
         {
             let head = self.paint(
                 r.outcome,
@@ -134,10 +138,11 @@ impl<W: Write> Human<W> {
         let s = run.summary;
         let _ = writeln!(
             self.out,
-            "\n{} passed, {} failed, {} warned, {} skipped, {} errored ({} cases, profile {})",
+            "\n{} passed, {} failed, {} warned, {} blocked, {} skipped, {} errored ({} cases, profile {})",
             s.passed,
             s.failed,
             s.warned,
+            s.blocked,
             s.skipped,
             s.errored,
             s.total(),
@@ -201,6 +206,22 @@ impl<W: Write> Human<W> {
                 "  review the pending .snap.new files with `cargo insta review`, or accept this run with --snapshots update{}",
                 if in_ci && !s.new.is_empty() { " (new snapshots fail in CI: they are never accepted silently)" } else { "" }
             );
+        }
+    }
+
+    /// The preflight's findings, before the cases.
+    pub fn preflight(&mut self, preflight: &crate::preflight::Preflight) {
+        use crate::preflight::Status;
+        let _ = writeln!(self.out, "preflight:");
+        for f in &preflight.findings {
+            let outcome = match f.status {
+                Status::Ok => Outcome::Pass,
+                Status::Adjusted | Status::Note => Outcome::Warn,
+                Status::Unusable => Outcome::Blocked,
+                Status::Fatal => Outcome::Error,
+            };
+            let tag = self.paint(outcome, &format!("{:<8}", f.status.as_str()));
+            let _ = writeln!(self.out, "  {tag} {:<28} {}", f.subject, f.message);
         }
     }
 

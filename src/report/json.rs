@@ -19,6 +19,7 @@ pub fn document(run: &Run<'_>) -> Value {
         },
         "tls": { "certificates_verified": !run.insecure },
         "profile": run.profile,
+        "preflight": run.preflight,
         "summary": run.summary,
         "snapshots": run.snapshots,
         "cases": run.results,

@@ -15,6 +15,14 @@ pub fn render(run: &Run<'_>) -> String {
         if run.insecure {
             suite.add_property(("tls.certificates_verified", "false"));
         }
+        if let Some(preflight) = run.preflight {
+            for f in &preflight.findings {
+                suite.add_property((
+                    format!("preflight.{}", f.subject),
+                    format!("{}: {}", f.status.as_str(), f.message),
+                ));
+            }
+        }
         for r in results {
             let mut status = match r.outcome {
                 Outcome::Pass | Outcome::Warn => TestCaseStatus::success(),
@@ -32,6 +40,14 @@ pub fn render(run: &Run<'_>) -> String {
                 Outcome::Skip => {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message(r.detail.clone());
+                    s
+                }
+                // Not judged: a setup step failed. Skipped with the reason, so CI shows red
+                // only for broken rules (the run still exits 3 when nothing failed).
+                Outcome::Blocked => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(format!("blocked: {}", r.detail));
+                    s.set_type("blocked");
                     s
                 }
             };

@@ -12,6 +12,8 @@ pub fn render(run: &Run<'_>) -> String {
         "❌ conformance failures"
     } else if s.errored > 0 {
         "⚠️ errors"
+    } else if s.blocked > 0 {
+        "⚠️ blocked cases (not judged)"
     } else {
         "✅ all MUSTs met"
     };
@@ -24,27 +26,41 @@ pub fn render(run: &Run<'_>) -> String {
     if run.insecure {
         let _ = writeln!(md, "> ⚠️ {}\n", super::INSECURE_NOTICE);
     }
+    if let Some(preflight) = run.preflight {
+        let _ = writeln!(md, "**Preflight**\n");
+        for f in &preflight.findings {
+            let _ = writeln!(
+                md,
+                "- {} `{}`: {}",
+                f.status.as_str(),
+                f.subject,
+                f.message.replace('\n', " ")
+            );
+        }
+        md.push('\n');
+    }
     let _ = writeln!(
         md,
-        "| passed | failed | warned | skipped | errored |\n|---:|---:|---:|---:|---:|"
+        "| passed | failed | warned | blocked | skipped | errored |\n|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         md,
-        "| {} | {} | {} | {} | {} |\n",
-        s.passed, s.failed, s.warned, s.skipped, s.errored
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.passed, s.failed, s.warned, s.blocked, s.skipped, s.errored
     );
     let _ = writeln!(
         md,
-        "| area | pass | fail | warn | skip | error |\n|---|---:|---:|---:|---:|---:|"
+        "| area | pass | fail | warn | blocked | skip | error |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     for (area, results) in by_area(run.results) {
         let n = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
         let _ = writeln!(
             md,
-            "| {area} | {} | {} | {} | {} | {} |",
+            "| {area} | {} | {} | {} | {} | {} | {} |",
             n(Outcome::Pass),
             n(Outcome::Fail),
             n(Outcome::Warn),
+            n(Outcome::Blocked),
             n(Outcome::Skip),
             n(Outcome::Error)
         );
@@ -52,7 +68,7 @@ pub fn render(run: &Run<'_>) -> String {
     let notable: Vec<_> = run
         .results
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Warn))
+        .filter(|r| super::is_notable(r.outcome))
         .collect();
     if !notable.is_empty() {
         let _ = writeln!(md, "\n## Findings\n");

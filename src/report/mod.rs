@@ -22,6 +22,8 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub warned: usize,
+    /// A setup step did not give what the case needed: not judged, not failed.
+    pub blocked: usize,
     pub skipped: usize,
     pub errored: usize,
 }
@@ -34,6 +36,7 @@ impl Summary {
                 Outcome::Pass => s.passed += 1,
                 Outcome::Fail => s.failed += 1,
                 Outcome::Warn => s.warned += 1,
+                Outcome::Blocked => s.blocked += 1,
                 Outcome::Skip => s.skipped += 1,
                 Outcome::Error => s.errored += 1,
             }
@@ -42,7 +45,7 @@ impl Summary {
     }
 
     pub fn total(&self) -> usize {
-        self.passed + self.failed + self.warned + self.skipped + self.errored
+        self.passed + self.failed + self.warned + self.blocked + self.skipped + self.errored
     }
 }
 
@@ -56,6 +59,16 @@ pub struct Run<'a> {
     pub snapshots: Option<&'a crate::snapshot::Outcome>,
     /// TLS certificates were not verified (`--insecure`): every report says so.
     pub insecure: bool,
+    /// What the preflight established before the cases ran.
+    pub preflight: Option<&'a crate::preflight::Preflight>,
+}
+
+/// Outcomes worth a reader's attention, listed with their evidence in every report.
+pub fn is_notable(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Fail | Outcome::Error | Outcome::Warn | Outcome::Blocked
+    )
 }
 
 /// The line every report carries for an `--insecure` run.

@@ -1,13 +1,17 @@
 //! Runs cases against a target: builds each step's request, sends it, records the redacted
 //! exchange and judges the response. The runner reports each finished case to an observer;
 //! reporters render those results (they never run anything themselves).
+//!
+//! A case judges one behaviour. Its `setup` steps only prepare it; when one of them does not
+//! give what the case needs, the case is *blocked* (with the step and what came back), never
+//! failed. A target's rate limit is its policy: the runner waits once, then blocks.
+
+mod send;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
 use reference_server::form::encode_component;
-use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,8 +19,10 @@ use serde_json::Value;
 use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::scenario::{Auth, Case, Endpoint, Level, Requirement, Role, Step};
-use crate::target::{describe_error, Target};
+use crate::target::Target;
 use crate::template::{expand, Vars};
+
+pub use send::{describe_response, exchange, rate_limit, BuiltRequest, Pacer, SendError};
 
 /// The result of one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +31,9 @@ pub enum Outcome {
     Pass,
     Fail,
     Warn,
+    /// A setup step did not give what the case needed (or the target rate-limited it):
+    /// the behaviour the case judges was never reached.
+    Blocked,
     Skip,
     Error,
 }
@@ -35,6 +44,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Warn => "warn",
+            Outcome::Blocked => "blocked",
             Outcome::Skip => "skip",
             Outcome::Error => "error",
         }
@@ -51,7 +61,7 @@ pub struct CaseResult {
     pub area: String,
     pub tags: Vec<String>,
     pub outcome: Outcome,
-    /// Why it failed, warned, was skipped or errored; for INFO cases, what differed.
+    /// Why it failed, warned, was blocked, skipped or errored; for INFO cases, what differed.
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -65,7 +75,7 @@ pub struct CaseResult {
 pub struct Settings {
     /// `rfc6749`, `oauth21` or `strict`.
     pub profile: String,
-    /// Longest a case may wait for a token to expire.
+    /// Longest a case may wait for a token to expire, or for a rate limit to lift.
     pub max_wait: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,
@@ -74,6 +84,8 @@ pub struct Settings {
     /// When the whole run must end: cases not started by then (and expiry waits that would
     /// pass it) end as errors, so a run against a slow target still finishes in bounded time.
     pub deadline: Option<Instant>,
+    /// Least time between two requests (`--pace`), for targets that throttle.
+    pub pace: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -84,6 +96,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             deadline: None,
+            pace: None,
         }
     }
 }
@@ -92,6 +105,14 @@ impl Default for Settings {
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     crate::http::client(timeout, &crate::http::TlsTrust::default())
         .expect("a client with static settings and no extra roots builds")
+}
+
+/// What every case of a run shares.
+pub struct Run<'a> {
+    pub target: &'a Target,
+    pub settings: &'a Settings,
+    pub http: &'a reqwest::Client,
+    pub pacer: &'a Pacer,
 }
 
 /// Runs `cases`, calling `observe` as each finishes, and returns the results in case order.
@@ -104,29 +125,32 @@ pub async fn run_cases(
     http: &reqwest::Client,
     observe: impl FnMut(&CaseResult),
 ) -> Vec<CaseResult> {
-    let mut base = Redactor::default();
-    for client in target.clients.values() {
-        if let Some(secret) = &client.secret {
-            base.add(secret.expose());
-        }
-    }
+    let pacer = Pacer::new(settings.pace);
+    let run = Run {
+        target,
+        settings,
+        http,
+        pacer: &pacer,
+    };
+    let base = run.redactor();
     let observe = std::cell::RefCell::new(observe);
     let waits = |c: &Case| c.steps.iter().any(|s| s.wait_for_expiry);
-    let run = |index: usize| {
+    let one = |index: usize| {
         let mut redactor = base.clone();
         let observe = &observe;
+        let run = &run;
         async move {
-            let result = run_case(target, &cases[index], settings, http, &mut redactor).await;
+            let result = run.case(&cases[index], &mut redactor).await;
             (observe.borrow_mut())(&result);
             (index, result)
         }
     };
     let slow =
-        futures_util::future::join_all((0..cases.len()).filter(|&i| waits(&cases[i])).map(run));
+        futures_util::future::join_all((0..cases.len()).filter(|&i| waits(&cases[i])).map(one));
     let fast = async {
         let mut done = Vec::new();
         for index in (0..cases.len()).filter(|&i| !waits(&cases[i])) {
-            done.push(run(index).await);
+            done.push(one(index).await);
         }
         done
     };
@@ -141,81 +165,284 @@ enum Stop {
     /// The case's point is proven before its last step (a plain-HTTP request was refused).
     Passed(String),
     Failed(String),
+    Blocked(String),
     Skipped(String),
     Errored(String),
 }
 
-async fn run_case(
-    target: &Target,
-    case: &Case,
-    settings: &Settings,
-    http: &reqwest::Client,
-    redactor: &mut Redactor,
-) -> CaseResult {
-    let started = Instant::now();
-    let level = case.level_for(&settings.profile);
-    let mut exchanges = Vec::new();
-    let past_deadline = settings.deadline.is_some_and(|d| started >= d);
-    let stop = match unmet_requirement(target, case) {
-        _ if past_deadline => Some(Stop::Errored(
-            "the run's --deadline passed before this case started".into(),
-        )),
-        Some(reason) => Some(Stop::Skipped(reason)),
-        None => {
-            let mut state = CaseState::new(target);
-            let mut stop = None;
-            for (index, step) in case.steps.iter().enumerate() {
-                let label = step
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("step {}", index + 1));
-                if !condition_holds(step, &state.vars) {
-                    break;
+impl Run<'_> {
+    /// A redactor that knows every configured secret.
+    pub fn redactor(&self) -> Redactor {
+        let mut redactor = Redactor::default();
+        for client in self.target.clients.values() {
+            if let Some(secret) = &client.secret {
+                redactor.add(secret.expose());
+            }
+        }
+        redactor
+    }
+
+    async fn case(&self, case: &Case, redactor: &mut Redactor) -> CaseResult {
+        let started = Instant::now();
+        let level = case.level_for(&self.settings.profile);
+        let mut exchanges = Vec::new();
+        let past_deadline = self.settings.deadline.is_some_and(|d| started >= d);
+        let stop = match unmet_requirement(self.target, case) {
+            _ if past_deadline => Some(Stop::Errored(
+                "the run's --deadline passed before this case started".into(),
+            )),
+            Some(reason) => Some(Stop::Skipped(reason)),
+            None => {
+                let mut state = CaseState::new(self.target);
+                let mut stop = None;
+                for (index, step) in case.steps.iter().enumerate() {
+                    let label = step
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("step {}", index + 1));
+                    if !condition_holds(step, &state.vars) {
+                        break;
+                    }
+                    let mut io = StepIo {
+                        label: &label,
+                        redactor,
+                        state: &mut state,
+                        exchanges: &mut exchanges,
+                    };
+                    if let Some(s) = self.step(step, &mut io).await {
+                        stop = Some(s);
+                        break;
+                    }
                 }
-                if let Some(s) = run_step(
-                    target,
-                    step,
-                    &label,
-                    settings,
-                    http,
-                    redactor,
-                    &mut state,
-                    &mut exchanges,
-                )
-                .await
-                {
-                    stop = Some(s);
-                    break;
+                stop
+            }
+        };
+        let (outcome, detail) = match stop {
+            None => (Outcome::Pass, String::new()),
+            Some(Stop::Passed(reason)) => (Outcome::Pass, reason),
+            Some(Stop::Blocked(reason)) => (Outcome::Blocked, reason),
+            Some(Stop::Skipped(reason)) => (Outcome::Skip, reason),
+            Some(Stop::Errored(reason)) => (Outcome::Error, reason),
+            Some(Stop::Failed(reason)) => match level {
+                Level::Must => (Outcome::Fail, reason),
+                Level::Should => (Outcome::Warn, reason),
+                Level::Info => (Outcome::Pass, format!("observed: {reason}")),
+            },
+        };
+        CaseResult {
+            id: case.id.clone(),
+            title: case.title.clone(),
+            spec: case.spec.clone(),
+            level,
+            area: case.area.clone(),
+            tags: case.tags.clone(),
+            outcome,
+            detail: redactor.text(&detail),
+            note: case.note.clone(),
+            source: case.source.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            exchanges,
+        }
+    }
+
+    async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
+        let (target, settings) = (self.target, self.settings);
+        let label = io.label;
+        let role = step_role(step);
+        let Some(client) = target.client(role) else {
+            return Some(Stop::Skipped(format!(
+                "the target has no '{}' client",
+                role.as_str()
+            )));
+        };
+        let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
+            return Some(Stop::Skipped(format!(
+                "the target has no {} endpoint",
+                step.endpoint.as_str()
+            )));
+        };
+        if step.plain_http {
+            match cleartext_url(&base_url) {
+                Some(url) => base_url = url,
+                None => {
+                    return Some(Stop::Skipped(format!(
+                        "the {} endpoint is not HTTPS",
+                        step.endpoint.as_str()
+                    )))
                 }
             }
-            stop
         }
-    };
-    let (outcome, detail) = match stop {
-        None => (Outcome::Pass, String::new()),
-        Some(Stop::Passed(reason)) => (Outcome::Pass, reason),
-        Some(Stop::Skipped(reason)) => (Outcome::Skip, reason),
-        Some(Stop::Errored(reason)) => (Outcome::Error, reason),
-        Some(Stop::Failed(reason)) => match level {
-            Level::Must => (Outcome::Fail, reason),
-            Level::Should => (Outcome::Warn, reason),
-            Level::Info => (Outcome::Pass, format!("observed: {reason}")),
-        },
-    };
-    CaseResult {
-        id: case.id.clone(),
-        title: case.title.clone(),
-        spec: case.spec.clone(),
-        level,
-        area: case.area.clone(),
-        tags: case.tags.clone(),
-        outcome,
-        detail: redactor.text(&detail),
-        note: case.note.clone(),
-        source: case.source.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        exchanges,
+        let state = &mut *io.state;
+        state.vars.insert("client.id".into(), client.id.clone());
+        match &client.secret {
+            Some(secret) => state
+                .vars
+                .insert("client.secret".into(), secret.expose().to_owned()),
+            None => state.vars.remove("client.secret"),
+        };
+
+        if step.wait_for_expiry {
+            if let Some(stop) = wait_for_expiry(label, settings, state).await {
+                return Some(stop);
+            }
+        }
+
+        let scope = target.baseline.token_scope.as_deref();
+        let request = match build_request(step, &base_url, &state.vars, scope) {
+            Ok(r) => r,
+            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+        };
+        let redactor = &mut *io.redactor;
+        let mut record = RequestRecord {
+            method: request.method.to_string(),
+            url: redactor.text(&request.url),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), redactor.header(n, v)))
+                .collect(),
+            body: redactor.form(&request.body),
+        };
+        let response = match exchange(self.http, &request, settings, self.pacer).await {
+            Ok(r) => r,
+            Err(error) => {
+                let (SendError::Transport(e) | SendError::RateLimited(e)) = &error;
+                io.exchanges.push(Exchange {
+                    step: label.into(),
+                    request: record,
+                    response: None,
+                    error: Some(e.clone()),
+                });
+                return Some(match error {
+                    SendError::RateLimited(e) => Stop::Blocked(format!("{label}: {e}")),
+                    SendError::Transport(e) if step.plain_http => {
+                        Stop::Passed(format!("{label}: plain HTTP refused ({e})"))
+                    }
+                    SendError::Transport(e) => Stop::Errored(format!("{label}: {e}")),
+                });
+            }
+        };
+        if step.endpoint == Endpoint::Token && response.status == 200 {
+            if let Some(token) = response
+                .json
+                .as_ref()
+                .and_then(|j| j.get("access_token"))
+                .and_then(Value::as_str)
+            {
+                redactor.add(token);
+                record.url = redactor.text(&record.url);
+                remember_issuance(state, &request, &response, &client.id, token);
+            }
+        }
+        io.exchanges.push(Exchange {
+            step: label.into(),
+            request: record,
+            response: Some(redactor.response(&response)),
+            error: None,
+        });
+        if step.setup {
+            if let Some(missing) = setup_shortfall(step, &response) {
+                return Some(Stop::Blocked(format!(
+                    "setup step '{label}' needed {missing}, got {}",
+                    describe_response(&response)
+                )));
+            }
+        }
+        for (name, pointer) in &step.capture {
+            match response.json.as_ref().and_then(|j| j.pointer(pointer)) {
+                Some(Value::String(s)) => {
+                    state.vars.insert(name.clone(), s.clone());
+                }
+                Some(Value::Number(n)) => {
+                    state.vars.insert(name.clone(), n.to_string());
+                }
+                Some(other @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
+                    state.vars.insert(name.clone(), other.to_string());
+                }
+                other => {
+                    let got = other.map_or("nothing".to_owned(), |v| v.to_string());
+                    let why = format!(
+                        "{label}: expected {pointer} in the response to capture as '{name}', got {got} (status {})",
+                        response.status
+                    );
+                    return Some(if step.setup {
+                        Stop::Blocked(why)
+                    } else {
+                        Stop::Failed(why)
+                    });
+                }
+            }
+        }
+        let verdict = judge(step, label, &request, &response, target, state);
+        match verdict {
+            // A setup step's own expectations prepare the case; they judge nothing.
+            Some(Stop::Failed(why)) if step.setup => Some(Stop::Blocked(why)),
+            other => other,
+        }
     }
+}
+
+/// The mutable parts of a case's run that a step reads and extends.
+struct StepIo<'a> {
+    label: &'a str,
+    redactor: &'a mut Redactor,
+    state: &'a mut CaseState,
+    exchanges: &'a mut Vec<Exchange>,
+}
+
+/// The client a step acts as: as written, else the introspector at introspection and the
+/// main client elsewhere.
+pub fn step_role(step: &Step) -> Role {
+    step.client.unwrap_or(match step.endpoint {
+        Endpoint::Introspection => Role::Introspector,
+        _ => Role::Main,
+    })
+}
+
+/// What a setup step failed to give, or `None` when it gave what the case needs: a 2xx,
+/// and at the token endpoint an access token.
+fn setup_shortfall(step: &Step, response: &Response) -> Option<&'static str> {
+    let token = response
+        .json
+        .as_ref()
+        .and_then(|j| j.get("access_token"))
+        .is_some_and(Value::is_string);
+    match step.endpoint {
+        Endpoint::Token if !(200..300).contains(&response.status) || !token => {
+            Some("an access token")
+        }
+        _ if !(200..300).contains(&response.status) => Some("a 2xx answer"),
+        _ => None,
+    }
+}
+
+/// Waits until the token issued earlier in the case has expired.
+async fn wait_for_expiry(label: &str, settings: &Settings, state: &CaseState) -> Option<Stop> {
+    let lifetime = state
+        .vars
+        .get("expires_in")
+        .and_then(|v| v.parse::<u64>().ok());
+    let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
+        return Some(Stop::Errored(format!(
+            "{label}: no earlier token with a numeric expires_in to wait for"
+        )));
+    };
+    let lifetime = Duration::from_secs(lifetime);
+    if lifetime > settings.max_wait {
+        return Some(Stop::Skipped(format!(
+            "the token lives {} s, longer than --max-wait {} s",
+            lifetime.as_secs(),
+            settings.max_wait.as_secs()
+        )));
+    }
+    let expired = issued + lifetime + Duration::from_millis(1500);
+    if settings.deadline.is_some_and(|d| expired > d) {
+        return Some(Stop::Errored(format!(
+            "{label}: waiting for the token to expire would pass the run's --deadline"
+        )));
+    }
+    tokio::time::sleep_until(expired.into()).await;
+    None
 }
 
 /// `if_token` and `run_if`: whether this step (and the ones after it) should run.
@@ -229,6 +456,9 @@ fn condition_holds(step: &Step, vars: &Vars) -> bool {
     }
 }
 
+/// Why the case cannot run on this target: a missing capability, or a client or endpoint
+/// the preflight found unusable. Checked before the case's first request, so a feature the
+/// target lacks skips every case that needs it alike.
 fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
     for requirement in &case.requires {
         let (present, what) = match requirement {
@@ -269,6 +499,20 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
         };
         if !present {
             return Some(format!("the target has no {what}"));
+        }
+    }
+    for step in &case.steps {
+        if target.client(step_role(step)).is_none() {
+            return Some(format!(
+                "the target has no '{}' client",
+                step_role(step).as_str()
+            ));
+        }
+        if let Some(why) = target.baseline.unusable_clients.get(&step_role(step)) {
+            return Some(why.clone());
+        }
+        if let Some(why) = target.baseline.unusable_endpoints.get(&step.endpoint) {
+            return Some(why.clone());
         }
     }
     None
@@ -312,151 +556,12 @@ impl CaseState {
                 vars.insert("other_scope".into(), other.clone());
             }
         }
+        if let Some(reports) = target.baseline.introspection_reports_scope {
+            let answer = if reports { "yes" } else { "no" };
+            vars.insert("introspection_reports_scope".into(), answer.into());
+        }
         CaseState { vars, issued: None }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    target: &Target,
-    step: &Step,
-    label: &str,
-    settings: &Settings,
-    http: &reqwest::Client,
-    redactor: &mut Redactor,
-    state: &mut CaseState,
-    exchanges: &mut Vec<Exchange>,
-) -> Option<Stop> {
-    let role = step.client.unwrap_or(match step.endpoint {
-        Endpoint::Introspection => Role::Introspector,
-        _ => Role::Main,
-    });
-    let Some(client) = target.client(role) else {
-        return Some(Stop::Skipped(format!(
-            "the target has no '{}' client",
-            role.as_str()
-        )));
-    };
-    let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
-        return Some(Stop::Skipped(format!(
-            "the target has no {} endpoint",
-            step.endpoint.as_str()
-        )));
-    };
-    if step.plain_http {
-        match cleartext_url(&base_url) {
-            Some(url) => base_url = url,
-            None => {
-                return Some(Stop::Skipped(format!(
-                    "the {} endpoint is not HTTPS",
-                    step.endpoint.as_str()
-                )))
-            }
-        }
-    }
-    state.vars.insert("client.id".into(), client.id.clone());
-    match &client.secret {
-        Some(secret) => state
-            .vars
-            .insert("client.secret".into(), secret.expose().to_owned()),
-        None => state.vars.remove("client.secret"),
-    };
-
-    if step.wait_for_expiry {
-        let lifetime = state
-            .vars
-            .get("expires_in")
-            .and_then(|v| v.parse::<u64>().ok());
-        let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
-            return Some(Stop::Errored(format!(
-                "{label}: no earlier token with a numeric expires_in to wait for"
-            )));
-        };
-        let lifetime = Duration::from_secs(lifetime);
-        if lifetime > settings.max_wait {
-            return Some(Stop::Skipped(format!(
-                "the token lives {} s, longer than --max-wait {} s",
-                lifetime.as_secs(),
-                settings.max_wait.as_secs()
-            )));
-        }
-        let expired = issued + lifetime + Duration::from_millis(1500);
-        if settings.deadline.is_some_and(|d| expired > d) {
-            return Some(Stop::Errored(format!(
-                "{label}: waiting for the token to expire would pass the run's --deadline"
-            )));
-        }
-        tokio::time::sleep_until(expired.into()).await;
-    }
-
-    let request = match build_request(step, &base_url, &state.vars) {
-        Ok(r) => r,
-        Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
-    };
-    let mut record = RequestRecord {
-        method: request.method.to_string(),
-        url: redactor.text(&request.url),
-        headers: request
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), redactor.header(n, v)))
-            .collect(),
-        body: redactor.form(&request.body),
-    };
-    let response = match send(http, &request, settings).await {
-        Ok(r) => r,
-        Err(e) => {
-            exchanges.push(Exchange {
-                step: label.into(),
-                request: record,
-                response: None,
-                error: Some(e.clone()),
-            });
-            if step.plain_http {
-                return Some(Stop::Passed(format!("{label}: plain HTTP refused ({e})")));
-            }
-            return Some(Stop::Errored(format!("{label}: {e}")));
-        }
-    };
-    if step.endpoint == Endpoint::Token && response.status == 200 {
-        if let Some(token) = response
-            .json
-            .as_ref()
-            .and_then(|j| j.get("access_token"))
-            .and_then(Value::as_str)
-        {
-            redactor.add(token);
-            record.url = redactor.text(&record.url);
-            remember_issuance(state, &request, &response, &client.id, token);
-        }
-    }
-    exchanges.push(Exchange {
-        step: label.into(),
-        request: record,
-        response: Some(redactor.response(&response)),
-        error: None,
-    });
-    for (name, pointer) in &step.capture {
-        match response.json.as_ref().and_then(|j| j.pointer(pointer)) {
-            Some(Value::String(s)) => {
-                state.vars.insert(name.clone(), s.clone());
-            }
-            Some(Value::Number(n)) => {
-                state.vars.insert(name.clone(), n.to_string());
-            }
-            Some(other @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
-                state.vars.insert(name.clone(), other.to_string());
-            }
-            other => {
-                let got = other.map_or("nothing".to_owned(), |v| v.to_string());
-                return Some(Stop::Failed(format!(
-                    "{label}: expected {pointer} in the response to capture as '{name}', got {got} (status {})",
-                    response.status
-                )));
-            }
-        }
-    }
-    judge(step, label, &request, &response, target, state)
 }
 
 fn cleartext_url(url: &str) -> Option<String> {
@@ -521,17 +626,14 @@ fn remember_issuance(
     }
 }
 
-/// A request ready to send (unredacted).
-struct BuiltRequest {
-    method: Method,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: String,
-    /// The decoded `scope` parameter, if the body carried one.
-    scope: Option<String>,
-}
-
-fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltRequest, String> {
+/// The request a step describes. `token_scope` is the preflight's scope for
+/// client-credentials token requests that name none (unless the step is `exact`).
+pub fn build_request(
+    step: &Step,
+    base_url: &str,
+    vars: &Vars,
+    token_scope: Option<&str>,
+) -> Result<BuiltRequest, String> {
     let default_method = match step.endpoint {
         Endpoint::Resource | Endpoint::Metadata | Endpoint::Jwks => "GET",
         _ => "POST",
@@ -564,6 +666,18 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
                 other => other.to_string(),
             };
             params.push((name.clone(), value));
+        }
+        let client_credentials = form
+            .get("grant_type")
+            .is_some_and(|g| g.as_str() == Some("client_credentials"));
+        if let Some(scope) = token_scope {
+            if step.endpoint == Endpoint::Token
+                && client_credentials
+                && !step.exact
+                && !form.contains_key("scope")
+            {
+                params.push(("scope".into(), scope.to_owned()));
+            }
         }
     }
     let mut headers: Vec<(String, String)> = Vec::new();
@@ -627,70 +741,6 @@ fn build_request(step: &Step, base_url: &str, vars: &Vars) -> Result<BuiltReques
     })
 }
 
-async fn send(
-    http: &reqwest::Client,
-    request: &BuiltRequest,
-    settings: &Settings,
-) -> Result<Response, String> {
-    let mut builder = http.request(request.method.clone(), &request.url);
-    for (name, value) in &request.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("bad header name '{name}'"))?;
-        let value = HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|_| format!("bad value for header '{name}'"))?;
-        builder = builder.header(name, value);
-    }
-    if !request.body.is_empty() {
-        builder = builder.body(request.body.clone());
-    }
-    let started = Instant::now();
-    let mut response = builder.send().await.map_err(|e| describe_error(&e))?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut body = BytesMut::new();
-    loop {
-        let remaining = settings.request_timeout.saturating_sub(started.elapsed());
-        let chunk = tokio::time::timeout(remaining, response.chunk())
-            .await
-            .map_err(|_| {
-                format!(
-                    "the response body did not arrive within {} s",
-                    settings.request_timeout.as_secs()
-                )
-            })?
-            .map_err(|e| describe_error(&e))?;
-        let Some(chunk) = chunk else { break };
-        if body.len() + chunk.len() > settings.max_body_bytes {
-            return Err(format!(
-                "the response body exceeds {} bytes",
-                settings.max_body_bytes
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body: Bytes = body.freeze();
-    let json = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice(&body).ok()
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-        json,
-    })
-}
-
 /// Applies the step's expectations; the first unmet one stops the case.
 fn judge(
     step: &Step,
@@ -701,6 +751,17 @@ fn judge(
     state: &CaseState,
 ) -> Option<Stop> {
     let expect = &step.expect;
+    let token_issued = response
+        .json
+        .as_ref()
+        .and_then(|j| j.get("access_token"))
+        .is_some();
+    if expect.only_token_responses && !token_issued {
+        return Some(Stop::Blocked(format!(
+            "{label}: no token was issued ({}), so there is no token response to judge",
+            describe_response(response)
+        )));
+    }
     let mut problems: Vec<String> = Vec::new();
     if let Some(status) = &expect.status {
         if !status.allows(response.status) {
@@ -817,6 +878,11 @@ fn judge(
         requested_scope: request.scope.as_deref(),
         vars: &state.vars,
         issuer: target.issuer.as_deref(),
+        auth_scheme: request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.split(' ').next().unwrap_or("")),
     };
     for check in &expect.checks {
         match check.get_ref().evaluate(&cx) {
@@ -825,6 +891,11 @@ fn judge(
             Verdict::NotApplicable(why) => {
                 if problems.is_empty() {
                     return Some(Stop::Skipped(format!("{label}: {why}")));
+                }
+            }
+            Verdict::Blocked(why) => {
+                if problems.is_empty() {
+                    return Some(Stop::Blocked(format!("{label}: {why}")));
                 }
             }
         }

@@ -1,0 +1,266 @@
+//! Sending one request: the bounded read of its answer, the pace between requests, and the
+//! target's rate limits, which are its policy and never a verdict.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
+
+use crate::exchange::Response;
+use crate::target::describe_error;
+
+use super::Settings;
+
+/// A request ready to send (unredacted).
+#[derive(Debug, Clone)]
+pub struct BuiltRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The decoded `scope` parameter, if the body carried one.
+    pub scope: Option<String>,
+}
+
+/// Why no usable answer came back.
+#[derive(Debug, Clone)]
+pub enum SendError {
+    /// Nothing or garbage came back: timeout, refused connection, TLS, oversized body.
+    Transport(String),
+    /// The target asked us to slow down (429, or 503 with Retry-After) and waiting once
+    /// did not help, or would have taken longer than `--max-wait`.
+    RateLimited(String),
+}
+
+/// Spaces requests out: at least `--pace` apart, and none before a `Retry-After` the target
+/// asked for has passed. Shared by every case of a run, the concurrent ones included.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    pace: Option<Duration>,
+    next: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(pace: Option<Duration>) -> Pacer {
+        Pacer {
+            pace: pace.filter(|p| !p.is_zero()),
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Waits for this request's turn.
+    async fn turn(&self) {
+        let mut next = self.next.lock().await;
+        let now = Instant::now();
+        let at = next.map_or(now, |n| n.max(now));
+        if at > now {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        *next = self.pace.map(|p| at + p).or(*next);
+    }
+
+    /// Nobody sends before `until` (a target's Retry-After).
+    async fn hold_until(&self, until: Instant) {
+        let mut next = self.next.lock().await;
+        *next = Some(next.map_or(until, |n| n.max(until)));
+    }
+}
+
+/// Sends `request`, honouring the pace and the target's rate limits: one wait for
+/// `Retry-After` when it fits in `--max-wait` (and the deadline), then a second try.
+pub async fn exchange(
+    http: &reqwest::Client,
+    request: &BuiltRequest,
+    settings: &Settings,
+    pacer: &Pacer,
+) -> Result<Response, SendError> {
+    let mut waited = false;
+    loop {
+        pacer.turn().await;
+        let response = send(http, request, settings)
+            .await
+            .map_err(SendError::Transport)?;
+        let Some(wait) = rate_limit(&response) else {
+            return Ok(response);
+        };
+        let fits = wait <= settings.max_wait
+            && settings
+                .deadline
+                .is_none_or(|d| Instant::now() + wait < d);
+        if waited || !fits {
+            return Err(SendError::RateLimited(format!(
+                "the target is rate limiting: {} with Retry-After {}{}",
+                response.status,
+                response.header("retry-after").unwrap_or("(none)"),
+                if waited {
+                    " again after waiting once".to_owned()
+                } else {
+                    format!(", longer than --max-wait {} s", settings.max_wait.as_secs())
+                }
+            )));
+        }
+        waited = true;
+        let until = Instant::now() + wait;
+        pacer.hold_until(until).await;
+    }
+}
+
+/// How long a rate-limited answer asks us to wait: 429 (1 s when it names no time), or 503
+/// with a `Retry-After` (RFC 9110 §10.2.3: seconds or an HTTP date). `None`: not limited.
+pub fn rate_limit(response: &Response) -> Option<Duration> {
+    let retry_after = response.header("retry-after").and_then(parse_retry_after);
+    match response.status {
+        429 => Some(retry_after.unwrap_or(Duration::from_secs(1))),
+        503 => retry_after,
+        _ => None,
+    }
+}
+
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// One request and its answer, the body read up to `max_body_bytes` within the timeout.
+pub async fn send(
+    http: &reqwest::Client,
+    request: &BuiltRequest,
+    settings: &Settings,
+) -> Result<Response, String> {
+    let mut builder = http.request(request.method.clone(), &request.url);
+    for (name, value) in &request.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("bad header name '{name}'"))?;
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|_| format!("bad value for header '{name}'"))?;
+        builder = builder.header(name, value);
+    }
+    if !request.body.is_empty() {
+        builder = builder.body(request.body.clone());
+    }
+    let started = Instant::now();
+    let mut response = builder.send().await.map_err(|e| describe_error(&e))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = BytesMut::new();
+    loop {
+        let remaining = settings.request_timeout.saturating_sub(started.elapsed());
+        let chunk = tokio::time::timeout(remaining, response.chunk())
+            .await
+            .map_err(|_| {
+                format!(
+                    "the response body did not arrive within {} s",
+                    settings.request_timeout.as_secs()
+                )
+            })?
+            .map_err(|e| describe_error(&e))?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > settings.max_body_bytes {
+            return Err(format!(
+                "the response body exceeds {} bytes",
+                settings.max_body_bytes
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let json = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+        json,
+    })
+}
+
+/// A response in a few words, for blocked and preflight messages: `403 with an empty body`,
+/// `400 invalid_scope`, `200 text/html`.
+pub fn describe_response(r: &Response) -> String {
+    let error = r
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error"))
+        .and_then(serde_json::Value::as_str);
+    if let Some(error) = error {
+        return format!("{} {error}", r.status);
+    }
+    if r.body.is_empty() {
+        return format!("{} with an empty body", r.status);
+    }
+    let media = r
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("no Content-Type")
+        .trim();
+    format!("{} {media}", r.status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> Response {
+        Response {
+            status,
+            headers: retry_after
+                .map(|v| vec![("retry-after".to_owned(), v.to_owned())])
+                .unwrap_or_default(),
+            body: Default::default(),
+            json: None,
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_429_or_503_with_retry_after() {
+        assert_eq!(
+            rate_limit(&response(429, Some("30"))),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            rate_limit(&response(429, None)),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            rate_limit(&response(503, Some("2"))),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(rate_limit(&response(503, None)), None);
+        assert_eq!(rate_limit(&response(401, Some("5"))), None);
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let wait = rate_limit(&response(429, Some(&date))).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+    }
+
+    #[tokio::test]
+    async fn the_pacer_spaces_requests() {
+        let pacer = Pacer::new(Some(Duration::from_millis(50)));
+        let started = Instant::now();
+        for _ in 0..4 {
+            pacer.turn().await;
+        }
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        let free = Pacer::new(None);
+        let started = Instant::now();
+        free.hold_until(started + Duration::from_millis(60)).await;
+        free.turn().await;
+        assert!(started.elapsed() >= Duration::from_millis(60));
+    }
+}
