@@ -71,6 +71,8 @@ checks! {
         "the metadata issuer equals the issuer it was fetched for, exactly (RFC 8414 §3.3)";
     MetadataRequiredMembers = "metadata_required_members":
         "issuer, token_endpoint and response_types_supported are present (RFC 8414 §2)";
+    MetadataAtRfc8414Location = "metadata_at_rfc8414_location":
+        "RFC 8414 metadata is at the well-known URI inserted between host and path, not appended to the issuer (RFC 8414 §3, §3.1; skips OpenID-only servers)";
     MetadataNoFragment = "metadata_no_fragment":
         "endpoint URLs carry no fragment (RFC 6749 §3.2, RFC 8414 §2)";
     JwtAccessToken = "jwt_access_token":
@@ -367,6 +369,22 @@ impl Check {
                     Verdict::Pass
                 } else {
                     fail(format!("metadata lacks {missing:?}"))
+                }
+            }
+            Check::MetadataAtRfc8414Location => {
+                match cx.vars.get("metadata_location").map(String::as_str) {
+                    Some("rfc8414") => Verdict::Pass,
+                    Some("appended") => fail(format!(
+                        "the metadata is only at {{issuer}}/.well-known/oauth-authorization-server, not where RFC 8414 §3.1 puts it (the well-known segment between host and path: {})",
+                        cx.issuer
+                            .and_then(|i| url::Url::parse(i).ok())
+                            .map(|u| crate::target::metadata_urls(&u)[0].clone())
+                            .unwrap_or_default()
+                    )),
+                    Some("openid") => Verdict::NotApplicable(
+                        "the server publishes OpenID Connect Discovery metadata only".into(),
+                    ),
+                    _ => Verdict::NotApplicable("where the metadata was found is unknown".into()),
                 }
             }
             Check::MetadataNoFragment => {
@@ -1182,10 +1200,21 @@ mod tests {
             ),
             (
                 Check::InvalidClientChallenge,
-                response(401, &[("www-authenticate", "Basic realm=\"x\"")], r#"{"error":"invalid_client"}"#),
+                response(
+                    401,
+                    &[("www-authenticate", "Basic realm=\"x\"")],
+                    r#"{"error":"invalid_client"}"#,
+                ),
                 response(400, &[JSON], r#"{"error":"invalid_client"}"#),
                 None,
                 vec![("auth_scheme", "Basic")],
+            ),
+            (
+                Check::MetadataAtRfc8414Location,
+                response(200, &[JSON], "{}"),
+                response(200, &[JSON], "{}"),
+                None,
+                vec![("metadata_location", "rfc8414")],
             ),
             (
                 Check::NoCredentialResendingRedirect,
@@ -1210,12 +1239,129 @@ mod tests {
                 "{} should pass",
                 check.name()
             );
+            // Where the metadata was found is the one thing a response cannot show.
+            let break_vars = match check {
+                Check::MetadataAtRfc8414Location => vec![("metadata_location", "appended")],
+                _ => vars.clone(),
+            };
             assert!(
-                matches!(verdict(*check, breaks, *scope, vars), Verdict::Fail(_)),
+                matches!(
+                    verdict(*check, breaks, *scope, &break_vars),
+                    Verdict::Fail(_)
+                ),
                 "{} should fail",
                 check.name()
             );
         }
+    }
+
+    #[test]
+    fn checks_of_token_responses_block_when_no_token_was_issued() {
+        let refused = response(403, &[], "");
+        for check in [Check::JwtAccessToken, Check::JwtSigned] {
+            assert!(matches!(
+                verdict(check, &refused, None, &[]),
+                Verdict::Blocked(_)
+            ));
+        }
+        let opaque = response(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"access_token":"abc","token_type":"Bearer"}"#,
+        );
+        assert!(matches!(
+            verdict(Check::JwtSigned, &opaque, None, &[]),
+            Verdict::NotApplicable(_)
+        ));
+    }
+
+    #[test]
+    fn an_introspection_without_scope_means_no_scope_where_scope_is_reported() {
+        let no_scope = response(200, &[], r#"{"active":true}"#);
+        // Told "as requested" (bogus), holds nothing: a MUST failure where introspection
+        // reports scope for tokens that have one.
+        let told = [("granted_scope", "bogus"), ("scope_reported", "no")];
+        let mut reported = told.to_vec();
+        reported.push(("introspection_reports_scope", "yes"));
+        assert!(matches!(
+            verdict(
+                Check::IntrospectedScopeMatchesGrant,
+                &no_scope,
+                None,
+                &reported
+            ),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            verdict(Check::IntrospectedScopeMatchesGrant, &no_scope, None, &told),
+            Verdict::NotApplicable(_)
+        ));
+        // Nothing granted, nothing reported: agrees.
+        assert_eq!(
+            verdict(
+                Check::IntrospectedScopeMatchesGrant,
+                &no_scope,
+                None,
+                &[("granted_scope", "")]
+            ),
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn invalid_client_challenge_legal_variations() {
+        const JSON: (&str, &str) = ("content-type", "application/json");
+        let any_challenge = response(
+            401,
+            &[("www-authenticate", "Bearer realm=\"x\"")],
+            r#"{"error":"invalid_client"}"#,
+        );
+        // Another scheme cannot be challenged with itself; any challenge answers it.
+        assert_eq!(
+            verdict(
+                Check::InvalidClientChallenge,
+                &any_challenge,
+                None,
+                &[("auth_scheme", "Digest")]
+            ),
+            Verdict::Pass
+        );
+        // Basic must be challenged with Basic.
+        assert!(matches!(
+            verdict(
+                Check::InvalidClientChallenge,
+                &any_challenge,
+                None,
+                &[("auth_scheme", "Basic")]
+            ),
+            Verdict::Fail(_)
+        ));
+        // Not about client authentication, or no Authorization header: nothing to judge.
+        let bad_request = response(400, &[JSON], r#"{"error":"invalid_request"}"#);
+        assert_eq!(
+            verdict(
+                Check::InvalidClientChallenge,
+                &bad_request,
+                None,
+                &[("auth_scheme", "Basic")]
+            ),
+            Verdict::Pass
+        );
+        let body_auth = response(400, &[JSON], r#"{"error":"invalid_client"}"#);
+        assert_eq!(
+            verdict(Check::InvalidClientChallenge, &body_auth, None, &[]),
+            Verdict::Pass
+        );
+        let no_challenge = response(401, &[JSON], r#"{"error":"invalid_client"}"#);
+        assert!(matches!(
+            verdict(
+                Check::InvalidClientChallenge,
+                &no_challenge,
+                None,
+                &[("auth_scheme", "Bearer")]
+            ),
+            Verdict::Fail(_)
+        ));
     }
 
     #[test]

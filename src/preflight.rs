@@ -220,7 +220,11 @@ impl Probe<'_> {
     }
 
     /// The main client's token, as configured, then with a scope if the target wants one.
-    async fn main_token(&mut self, target: &mut Target, main: &ClientCredentials) -> Option<Issued> {
+    async fn main_token(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+    ) -> Option<Issued> {
         let subject = format!("token ({})", main.id);
         let url = target.token_url.clone();
         let (result, first) = self
@@ -338,7 +342,9 @@ impl Probe<'_> {
             body,
             scope: None,
         };
-        let (result, ex) = self.send(request, "token request with client_secret_post").await;
+        let (result, ex) = self
+            .send(request, "token request with client_secret_post")
+            .await;
         let works = result.as_ref().is_ok_and(|r| access_token(r).is_some());
         works.then(|| {
             (
@@ -348,7 +354,12 @@ impl Probe<'_> {
         })
     }
 
-    async fn introspection(&mut self, target: &mut Target, main: &ClientCredentials, token: &Issued) {
+    async fn introspection(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+        token: &Issued,
+    ) {
         let Some(url) = target.introspection_url.clone() else {
             return;
         };

@@ -252,6 +252,11 @@ pub struct Step {
     /// Name → JSON pointer into the response, for later steps (`{name}`).
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
+    /// Name → the value a capture takes when the response omits it, where the
+    /// specification gives a default (RFC 8414 §2: no `token_endpoint_auth_methods_supported`
+    /// means `["client_secret_basic"]`).
+    #[serde(default)]
+    pub capture_default: BTreeMap<String, String>,
     #[serde(default)]
     pub expect: Expect,
 }

@@ -41,6 +41,8 @@ pub struct Target {
     pub resource_url: Option<String>,
     /// The metadata document's URL, when the target publishes one.
     pub metadata_url: Option<String>,
+    /// Which of the locations tried it was found at.
+    pub metadata_location: Option<MetadataLocation>,
     pub jwks_url: Option<String>,
     pub clients: BTreeMap<Role, ClientCredentials>,
     /// Scopes the main client may request, the first being its usual one (`--scope`).
@@ -108,6 +110,7 @@ impl Target {
             revocation_url: Some(server.revocation_url(ROOT_REALM)),
             resource_url: Some(server.resource_url()),
             metadata_url: Some(server.metadata_url(ROOT_REALM)),
+            metadata_location: Some(MetadataLocation::Rfc8414),
             jwks_url: Some(server.jwks_url()),
             clients,
             scopes: vec!["write".into(), "read".into()],
@@ -134,6 +137,70 @@ impl Target {
     }
 }
 
+/// Where a target's metadata was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataLocation {
+    /// RFC 8414 §3.1: the well-known segment inserted between host and path.
+    Rfc8414,
+    /// OpenID Connect Discovery: `{issuer}/.well-known/openid-configuration`.
+    OpenId,
+    /// `{issuer}/.well-known/oauth-authorization-server`: RFC 8414's name at OpenID's place,
+    /// as some frameworks serve it. Used, and judged by META-010.
+    Appended,
+}
+
+impl MetadataLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetadataLocation::Rfc8414 => "rfc8414",
+            MetadataLocation::OpenId => "openid",
+            MetadataLocation::Appended => "appended",
+        }
+    }
+}
+
+/// Finds the issuer's metadata: the RFC 8414 location, OpenID's, then the appended one.
+/// Returns the document, or every URL tried with why it failed.
+pub async fn locate_metadata(
+    http: &reqwest::Client,
+    issuer: &Url,
+) -> Result<(String, MetadataLocation, Value), Vec<String>> {
+    let mut attempts = Vec::new();
+    let locations = [
+        MetadataLocation::Rfc8414,
+        MetadataLocation::OpenId,
+        MetadataLocation::Appended,
+    ];
+    for (url, location) in metadata_urls(issuer).into_iter().zip(locations) {
+        if attempts
+            .iter()
+            .any(|a: &String| a.starts_with(&format!("{url}: ")))
+        {
+            continue;
+        }
+        match fetch_json(http, &url).await {
+            Ok(doc) => return Ok((url, location, doc)),
+            Err(why) => attempts.push(format!("{url}: {why}")),
+        }
+    }
+    Err(attempts)
+}
+
+/// The embedded reference server as a target; its metadata is found the way an external
+/// server's is, so a fault that moves it shows in the verdicts.
+pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Target {
+    let mut target = Target::reference(server);
+    let issuer = Url::parse(&server.issuer(ROOT_REALM)).expect("the server's issuer is a URL");
+    match locate_metadata(http, &issuer).await {
+        Ok((url, location, _)) => {
+            target.metadata_url = Some(url);
+            target.metadata_location = Some(location);
+        }
+        Err(_) => target.metadata_url = None,
+    }
+    target
+}
+
 /// Endpoint URLs given on the command line; they override discovery.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointOverrides {
@@ -153,7 +220,7 @@ pub async fn discover(
     scopes: Vec<String>,
     forbidden_scope: Option<String>,
 ) -> Result<Target, Failure> {
-    let mut metadata: Option<(String, Value)> = None;
+    let mut metadata: Option<(String, MetadataLocation, Value)> = None;
     let mut attempts = Vec::new();
     if let Some(issuer) = issuer {
         let issuer_url = Url::parse(issuer)
@@ -163,20 +230,15 @@ pub async fn discover(
                 "--target '{issuer}' must be http or https"
             )));
         }
-        for url in metadata_urls(&issuer_url) {
-            match fetch_json(http, &url).await {
-                Ok(doc) => {
-                    metadata = Some((url, doc));
-                    break;
-                }
-                Err(why) => attempts.push(format!("{url}: {why}")),
-            }
+        match locate_metadata(http, &issuer_url).await {
+            Ok(found) => metadata = Some(found),
+            Err(tried) => attempts = tried,
         }
     }
     let found = |name: &str| {
         metadata
             .as_ref()
-            .and_then(|(_, doc)| doc.get(name))
+            .and_then(|(_, _, doc)| doc.get(name))
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
@@ -219,11 +281,17 @@ pub async fn discover(
         jwks_url: found("jwks_uri"),
         advertised_scopes: metadata
             .as_ref()
-            .and_then(|(_, doc)| doc.get("scopes_supported"))
+            .and_then(|(_, _, doc)| doc.get("scopes_supported"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default(),
-        metadata_url: metadata.map(|(url, _)| url),
+        metadata_location: metadata.as_ref().map(|(_, location, _)| *location),
+        metadata_url: metadata.map(|(url, _, _)| url),
         token_url,
         clients,
         scopes,
@@ -235,13 +303,14 @@ pub async fn discover(
 }
 
 /// RFC 8414 §3.1: insert the well-known segment between host and path; then the OpenID
-/// Connect Discovery location, which appends it.
+/// Connect Discovery location, which appends it; then RFC 8414's name appended.
 pub fn metadata_urls(issuer: &Url) -> Vec<String> {
     let origin = issuer.origin().ascii_serialization();
     let path = issuer.path().trim_end_matches('/');
     vec![
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
         format!("{origin}{path}/.well-known/openid-configuration"),
+        format!("{origin}{path}/.well-known/oauth-authorization-server"),
     ]
 }
 

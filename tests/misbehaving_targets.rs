@@ -97,6 +97,7 @@ fn target(token_url: String) -> Target {
         revocation_url: None,
         resource_url: None,
         metadata_url: None,
+        metadata_location: None,
         jwks_url: None,
         clients,
         scopes: vec![],

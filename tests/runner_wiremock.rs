@@ -31,6 +31,7 @@ fn target(server: &MockServer) -> Target {
         revocation_url: None,
         resource_url: None,
         metadata_url: None,
+        metadata_location: None,
         jwks_url: None,
         clients: main_client(),
         scopes: vec!["read".into()],

@@ -12,9 +12,9 @@ use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenF
 use crate::config::ConfigFile;
 use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
+use crate::preflight::{self, Preflight};
 use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
-use crate::preflight::{self, Preflight};
 use crate::runner::{self, CaseResult, Settings};
 use crate::scenario::{self, Case, Role, PROFILES};
 use crate::snapshot::{self, Mode as SnapshotMode};
@@ -229,7 +229,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let (mut target, _server) = match resolve_target(&args, &http, embedded_tls).await? {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => {
-            let mut target = Target::reference(&server);
+            let mut target = target::embedded(&server, &http).await;
             embedded_credentials(&args.target, &mut target)?;
             (target, Some(server))
         }
@@ -291,7 +291,10 @@ fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failu
     // server; the embedded run keeps its own unless the command line names the client.
     let from_env = t.client_secret.is_some()
         && std::env::var("GRANTCHECK_CLIENT_SECRET").ok() == t.client_secret;
-    if t.client_id.is_none() && t.client_secret_file.is_none() && (t.client_secret.is_none() || from_env) {
+    if t.client_id.is_none()
+        && t.client_secret_file.is_none()
+        && (t.client_secret.is_none() || from_env)
+    {
         return Ok(());
     }
     let fixture = target.clients.get(&Role::Main).cloned();
@@ -303,7 +306,13 @@ fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failu
         client_secret: t.client_secret.clone().or_else(|| {
             t.client_secret_file
                 .is_none()
-                .then(|| fixture.as_ref()?.secret.as_ref().map(|s| s.expose().to_owned()))
+                .then(|| {
+                    fixture
+                        .as_ref()?
+                        .secret
+                        .as_ref()
+                        .map(|s| s.expose().to_owned())
+                })
                 .flatten()
         }),
         ..t.clone()

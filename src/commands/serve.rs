@@ -214,6 +214,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     // The root realm first: it is the one most people want.
     realms.sort_by_key(|r| r != reference_server::ROOT_REALM);
     let faults: Vec<&str> = args.faults.iter().map(|f| f.name()).collect();
+    let appended_metadata = args.faults.contains(&Fault::MetadataAppendedOnly);
     let server = ReferenceServer::start_with_signer(config, signer, args.addr)
         .await
         .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -235,7 +236,13 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
         println!("  token          {}", server.token_url(realm));
         println!("  introspection  {}", server.introspection_url(realm));
         println!("  revocation     {}", server.revocation_url(realm));
-        println!("  metadata       {}", server.metadata_url(realm));
+        if appended_metadata {
+            let issuer = server.issuer(realm);
+            let fault = Fault::MetadataAppendedOnly;
+            println!("  metadata       {issuer}/.well-known/oauth-authorization-server ({fault})");
+        } else {
+            println!("  metadata       {}", server.metadata_url(realm));
+        }
     }
     println!("jwks            {}", server.jwks_url());
     println!("resource        {}", server.resource_url());

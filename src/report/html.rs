@@ -24,7 +24,9 @@ pub fn render(run: &Run<'_>) -> String {
         );
     }
     if let Some(preflight) = run.preflight {
-        h.push_str("<h2>Preflight</h2><table><tr><th>status</th><th>checked</th><th>finding</th></tr>");
+        h.push_str(
+            "<h2>Preflight</h2><table><tr><th>status</th><th>checked</th><th>finding</th></tr>",
+        );
         for f in &preflight.findings {
             let _ = write!(
                 h,
@@ -53,10 +55,7 @@ pub fn render(run: &Run<'_>) -> String {
             );
         }
         h.push_str("</table>");
-        for r in results
-            .iter()
-            .filter(|r| super::is_notable(r.outcome))
-        {
+        for r in results.iter().filter(|r| super::is_notable(r.outcome)) {
             h.push_str(&failure_block(r));
         }
     }

@@ -359,6 +359,11 @@ impl Run<'_> {
                 Some(other @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
                     state.vars.insert(name.clone(), other.to_string());
                 }
+                None if step.capture_default.contains_key(name) => {
+                    state
+                        .vars
+                        .insert(name.clone(), step.capture_default[name].clone());
+                }
                 other => {
                     let got = other.map_or("nothing".to_owned(), |v| v.to_string());
                     let why = format!(
@@ -555,6 +560,9 @@ impl CaseState {
             if let Some(other) = target.scopes.iter().find(|s| *s != required) {
                 vars.insert("other_scope".into(), other.clone());
             }
+        }
+        if let Some(location) = target.metadata_location {
+            vars.insert("metadata_location".into(), location.as_str().into());
         }
         if let Some(reports) = target.baseline.introspection_reports_scope {
             let answer = if reports { "yes" } else { "no" };

@@ -85,9 +85,7 @@ pub async fn exchange(
             return Ok(response);
         };
         let fits = wait <= settings.max_wait
-            && settings
-                .deadline
-                .is_none_or(|d| Instant::now() + wait < d);
+            && settings.deadline.is_none_or(|d| Instant::now() + wait < d);
         if waited || !fits {
             return Err(SendError::RateLimited(format!(
                 "the target is rate limiting: {} with Retry-After {}{}",
