@@ -184,9 +184,9 @@ pub struct Expect {
     pub challenge_scheme: Option<String>,
     /// `WWW-Authenticate` must carry `error="…"` with this value.
     pub challenge_error: Option<String>,
-    /// These expectations judge a token response: when the request was refused and no
-    /// token came back, there is nothing to judge and the case is blocked, not failed
-    /// (other cases judge the refusal).
+    /// These expectations judge a token response: when the request was refused (not
+    /// 2xx), there is nothing to judge and the case is blocked, not failed (other cases
+    /// judge the refusal). A 2xx without a token is still judged.
     #[serde(default)]
     pub only_token_responses: bool,
 }

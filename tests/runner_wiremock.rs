@@ -402,3 +402,210 @@ async fn redirects_are_never_followed() {
     let (_, detail) = outcome(&results, "TOKEN-009");
     assert!(detail.contains("status 307 is not acceptable"), "{detail}");
 }
+
+// ---- Verdicts a user can trust: preflight, blocked cases, rate limits ----
+
+async fn preflight(target: &mut Target) -> grantcheck::preflight::Preflight {
+    let settings = Settings::default();
+    let http = runner::http_client(settings.request_timeout);
+    grantcheck::preflight::run(target, &settings, &http).await
+}
+
+/// A server that refuses token requests without a scope (legal: RFC 6749 §3.3) and
+/// issues one with `scope=read`.
+async fn scope_requiring_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("scope=read"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "tok-0123456789", "token_type": "Bearer", "expires_in": 3600, "scope": "read"}))
+                .insert_header("cache-control", "no-store")
+                .insert_header("pragma", "no-cache"),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": "invalid_scope"}))
+                .insert_header("cache-control", "no-store"),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn the_preflight_finds_the_scope_a_server_requires_and_cases_use_it() {
+    let server = scope_requiring_server().await;
+    let mut target = target(&server);
+    let found = preflight(&mut target).await;
+    assert!(found.fatal().is_none(), "{found:?}");
+    assert_eq!(target.baseline.token_scope.as_deref(), Some("read"));
+    assert_eq!(
+        found.findings[0].status,
+        grantcheck::preflight::Status::Adjusted
+    );
+    // Cases about Basic, response headers and parameters now get their token; the
+    // case about omitting the scope still sends none, and invalid_scope is legal there.
+    let ids = [
+        "AUTH-001",
+        "RESP-001",
+        "RESP-008",
+        "RESP-009",
+        "PARAM-010",
+        "SCOPE-003",
+    ];
+    let results = run(&target, &ids).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+    }
+    // Without the preflight's scope they would have been refused: the token-response
+    // cases block rather than fail, and AUTH-001 (issuance itself) fails.
+    let mut bare = target.clone();
+    bare.baseline = Default::default();
+    let results = run(&bare, &ids).await;
+    assert_eq!(outcome(&results, "AUTH-001").0, Outcome::Fail);
+    for id in ["RESP-001", "RESP-008", "RESP-009"] {
+        let (o, detail) = outcome(&results, id);
+        assert_eq!(o, Outcome::Blocked, "{id}: {detail}");
+        assert!(detail.contains("400 invalid_scope"), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_wrong_urls_end_in_the_preflight_with_what_to_check() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"error": "invalid_client"}))
+                .insert_header("www-authenticate", "Basic realm=\"x\""),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/static"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>hello</html>", "text/html"))
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    let found = preflight(&mut t).await;
+    let fatal = found.fatal().expect("no verdict without a token");
+    assert!(
+        fatal.contains("client-a got 401 invalid_client")
+            && fatal.contains("check --client-id/--client-secret"),
+        "{fatal}"
+    );
+    assert!(!fatal.contains("secret-a"), "{fatal}");
+    let mut t = target(&server);
+    t.token_url = format!("{}/static", server.uri());
+    let fatal = preflight(&mut t).await.fatal().unwrap().to_owned();
+    assert!(
+        fatal.contains("200 text/html") && fatal.contains("check --token-url"),
+        "{fatal}"
+    );
+}
+
+#[tokio::test]
+async fn a_setup_step_that_gets_no_token_blocks_its_case_instead_of_failing_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    t.introspection_url = Some(format!("{}/introspect", server.uri()));
+    t.revocation_url = Some(format!("{}/revoke", server.uri()));
+    let results = run(&t, &["INTRO-001", "REVOKE-009", "JWTAT-001", "RESP-004"]).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Blocked, "{}: {}", r.id, r.detail);
+        assert!(r.detail.contains("403 with an empty body"), "{}", r.detail);
+    }
+    let (_, detail) = outcome(&results, "INTRO-001");
+    assert!(
+        detail.contains("setup step 'issue' needed an access token"),
+        "{detail}"
+    );
+    let summary = grantcheck::report::Summary::of(&results);
+    assert_eq!(summary.blocked, 4);
+    assert_eq!(
+        grantcheck::commands::conform::verdict(&summary),
+        Exit::Runtime
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_once_and_otherwise_blocks() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    let started = std::time::Instant::now();
+    let results = run(&target(&server), &["AUTH-001"]).await;
+    assert_eq!(results[0].outcome, Outcome::Pass, "{}", results[0].detail);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+
+    let limited = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .mount(&limited)
+        .await;
+    let started = std::time::Instant::now();
+    let results = run(&target(&limited), &["AUTH-001", "AUTH-010", "RESP-008"]).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Blocked, "{}: {}", r.id, r.detail);
+        assert!(r.detail.contains("rate limiting"), "{}", r.detail);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let mut t = target(&limited);
+    let fatal = preflight(&mut t).await.fatal().unwrap().to_owned();
+    assert!(
+        fatal.contains("rate limiting") && fatal.contains("--pace"),
+        "{fatal}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_secondary_credential_skips_the_cases_that_need_it() {
+    let server = reference_server::ReferenceServer::start(
+        reference_server::ServerConfig::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut t = Target::reference(&server);
+    t.clients
+        .insert(Role::Second, ClientCredentials::new("otherClient", "typo"));
+    t.clients.insert(
+        Role::Introspector,
+        ClientCredentials::new("rs-client", "typo"),
+    );
+    let found = preflight(&mut t).await;
+    assert!(found.fatal().is_none());
+    let second = &t.baseline.unusable_clients[&Role::Second];
+    assert!(second.contains("check --second-client-id"), "{second}");
+    let introspector = &t.baseline.unusable_clients[&Role::Introspector];
+    assert!(
+        introspector.contains("check --introspect-client-id"),
+        "{introspector}"
+    );
+    // With the typo these revocation cases would have passed (a 401 looks like a refusal)
+    // and the introspection ones failed; now they say why they did not run.
+    let results = run(&t, &["REVOKE-006", "REVOKE-013", "INTRO-001", "INTRO-003"]).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Skip, "{}: {}", r.id, r.detail);
+    }
+}

@@ -759,14 +759,12 @@ fn judge(
     state: &CaseState,
 ) -> Option<Stop> {
     let expect = &step.expect;
-    let token_issued = response
-        .json
-        .as_ref()
-        .and_then(|j| j.get("access_token"))
-        .is_some();
-    if expect.only_token_responses && !token_issued {
+    // A refusal is judged by other cases; a 2xx without a token is a broken token
+    // response and judged here.
+    let refused = !(200..300).contains(&response.status);
+    if expect.only_token_responses && refused {
         return Some(Stop::Blocked(format!(
-            "{label}: no token was issued ({}), so there is no token response to judge",
+            "{label}: the request was refused ({}), so there is no token response to judge",
             describe_response(response)
         )));
     }
