@@ -86,9 +86,47 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             assert_eq!(reply.error(), "invalid_request", "{name}");
         }
         Fault::InvalidClientWithoutChallenge => {
-            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
-            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
-            assert!(reply.header("www-authenticate").is_none(), "{name}");
+            let wrong_secret = basic("myClient", "wrong");
+            let no_colon = raw_basic("myClient");
+            for authorization in [
+                wrong_secret.as_str(),
+                "Basic !!!",
+                &no_colon,
+                "Bearer x",
+                "Digest username=\"myClient\"",
+            ] {
+                let headers = [("authorization", authorization), ("content-type", FORM)];
+                let reply = send(Method::POST, &token_url, &headers, CC).await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::BAD_REQUEST,
+                    "{name} {authorization}"
+                );
+                assert_eq!(reply.error(), "invalid_client", "{name} {authorization}");
+                assert!(reply.header("www-authenticate").is_none(), "{name}");
+            }
+        }
+        Fault::AuthFailureForbidden => {
+            let wrong_secret = basic("myClient", "wrong");
+            let unknown = basic("nosuch", "forgerock");
+            let malformed = [("authorization", "Basic !!!"), ("content-type", FORM)];
+            let cases: [&[(&str, &str)]; 4] = [
+                &[("authorization", &wrong_secret), ("content-type", FORM)],
+                &[("authorization", &unknown), ("content-type", FORM)],
+                &malformed,
+                &[("content-type", FORM)],
+            ];
+            for headers in cases {
+                let reply = send(Method::POST, &token_url, headers, CC).await;
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{name} {headers:?}");
+                assert!(reply.body.is_empty(), "{name} {headers:?}");
+                assert!(reply.header("www-authenticate").is_none(), "{name}");
+            }
+            let post = format!("{CC}&client_id=myClient&client_secret=wrong");
+            assert_eq!(
+                post_form(&token_url, &post).await.status,
+                StatusCode::FORBIDDEN
+            );
         }
         Fault::ErrorsNotJson => {
             let reply = post_basic(&token_url, "myClient", "forgerock", "grant_type=foo").await;
@@ -104,6 +142,40 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             .await;
             assert_eq!(reply.status, StatusCode::OK, "{name}");
             assert!(reply.json().get("scope").is_none(), "{name}");
+        }
+        Fault::DropUnknownScope => {
+            let scope_of = |reply: &Reply| {
+                assert_eq!(reply.status, StatusCode::OK, "{name}: {reply:?}");
+                assert!(reply.json().get("scope").is_none(), "{name}");
+                reply.json()["access_token"].as_str().unwrap().to_owned()
+            };
+            let reduced = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=read%20bogus"),
+            )
+            .await;
+            let token = scope_of(&reduced);
+            assert_eq!(introspect(server, &token).await["scope"], "read", "{name}");
+            let nothing = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=bogus"),
+            )
+            .await;
+            let token = scope_of(&nothing);
+            assert_eq!(introspect(server, &token).await["scope"], "", "{name}");
+            // A scope the server knows but the client may not have is still refused.
+            let known = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=admin"),
+            )
+            .await;
+            assert_eq!(known.error(), "invalid_scope", "{name}");
         }
         Fault::OmitCacheControl => {
             let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
@@ -127,6 +199,22 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let reply =
                 post_form(&server.introspection_url("root"), &format!("token={token}")).await;
             assert_eq!(reply.json()["active"], true, "{name}");
+        }
+        Fault::IntrospectionChallengeMissing => {
+            for url in [
+                server.introspection_url("root"),
+                server.revocation_url("root"),
+            ] {
+                let wrong = post_basic(&url, "rs-client", "wrong", "token=x").await;
+                let anonymous = post_form(&url, "token=x").await;
+                for reply in [wrong, anonymous] {
+                    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name} {url}");
+                    assert!(reply.header("www-authenticate").is_none(), "{name} {url}");
+                }
+            }
+            // The token endpoint still challenges.
+            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
+            assert!(reply.header("www-authenticate").is_some(), "{name}");
         }
         Fault::ExpiredTokensActive => {
             let token = issue(server, "shortClient", "short-secret", None).await;
@@ -183,6 +271,23 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
                 .await
                 .json();
             assert_ne!(metadata["issuer"], server.issuer("root"), "{name}");
+        }
+        Fault::MetadataAppendedOnly => {
+            let base = server.base_url();
+            for realm in ["root", "alpha"] {
+                let issuer = server.issuer(realm);
+                let path = issuer.strip_prefix(base).unwrap();
+                for standard in [
+                    format!("{base}/.well-known/oauth-authorization-server{path}"),
+                    format!("{issuer}/.well-known/openid-configuration"),
+                ] {
+                    let reply = send(Method::GET, &standard, &[], "").await;
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{name} {standard}");
+                }
+                let appended = format!("{issuer}/.well-known/oauth-authorization-server");
+                let reply = send(Method::GET, &appended, &[], "").await;
+                assert_eq!(reply.json()["issuer"], issuer, "{name} {appended}");
+            }
         }
         Fault::ResourceAcceptsInactiveTokens => {
             assert_eq!(

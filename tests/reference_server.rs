@@ -126,16 +126,37 @@ async fn failed_client_authentication_is_401_with_a_matching_challenge() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    // Another scheme is not Basic.
+    // Malformed Basic payloads and other schemes are still attempts to authenticate with the
+    // Authorization header: 401 and a challenge (RFC 6749 §5.2). For another scheme the
+    // challenge is Basic, the only scheme this endpoint accepts.
     let bearer = basic("myClient", "forgerock").replacen("Basic", "Bearer", 1);
-    let reply = send(
-        Method::POST,
-        &url,
-        &[("content-type", FORM), ("authorization", &bearer)],
-        CC,
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    for header in [
+        "Basic !!!",
+        "Basic ",
+        "Basic",
+        &raw_basic("myClient"),
+        &raw_basic("foo with %:bar"),
+        &raw_basic("my\u{0}Client:forgerock\u{ff}"),
+        &bearer,
+        "Bearer x",
+        "Digest username=\"myClient\", realm=\"x\", nonce=\"1\", uri=\"/\", response=\"2\"",
+        "SOME_KEY abc",
+    ] {
+        let reply = send(
+            Method::POST,
+            &url,
+            &[("content-type", FORM), ("authorization", header)],
+            CC,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(reply.error(), "invalid_client", "{header}");
+        let challenge = reply.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Basic realm="),
+            "{header}: {challenge}"
+        );
+    }
     // A client registered for Basic only may not use the body.
     let reply = post_form(
         &url,
@@ -150,6 +171,74 @@ async fn failed_client_authentication_is_401_with_a_matching_challenge() {
     );
     let reply = post_basic(&alpha, "otherClient", "other-secret-2", CC).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+/// RFC 9110 §15.5.2: every 401 carries WWW-Authenticate, on every endpoint and method, for
+/// every way of getting authentication wrong.
+#[tokio::test]
+async fn every_401_carries_a_challenge() {
+    let server = start(ServerConfig::default()).await;
+    let alpha = format!("{}/oauth2/realms/root/realms/alpha", server.base_url());
+    let urls = [
+        server.token_url("root"),
+        server.introspection_url("root"),
+        server.revocation_url("root"),
+        format!("{alpha}/access_token"),
+        format!("{alpha}/introspect"),
+        format!("{alpha}/token/revoke"),
+        server.resource_url(),
+    ];
+    let wrong = basic("myClient", "wrong");
+    let unknown = basic("nosuch", "x");
+    let no_colon = raw_basic("myClient");
+    let authorizations = [
+        None,
+        Some(wrong.as_str()),
+        Some(unknown.as_str()),
+        Some(no_colon.as_str()),
+        Some("Basic !!!"),
+        Some("Bearer not-a-token"),
+        Some("Digest username=\"myClient\""),
+    ];
+    let bodies = [
+        format!("{CC}&token=x"),
+        format!("{CC}&token=x&client_id=myClient&client_secret=wrong"),
+        format!("{CC}&token=x&client_id=myClient"),
+    ];
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+    let mut unauthorized = 0;
+    for url in &urls {
+        for method in &methods {
+            for authorization in authorizations {
+                for body in &bodies {
+                    let mut headers = vec![("content-type", FORM)];
+                    if let Some(value) = authorization {
+                        headers.push(("authorization", value));
+                    }
+                    let target = format!("{url}?{body}");
+                    let reply = send(method.clone(), &target, &headers, body).await;
+                    assert!(!reply.has_token());
+                    if reply.status == StatusCode::UNAUTHORIZED {
+                        unauthorized += 1;
+                        assert!(
+                            reply.header("www-authenticate").is_some(),
+                            "{method} {url} {authorization:?} {body}: {reply:?}"
+                        );
+                    }
+                    let basic_attempt = authorization.is_some_and(|a| a.starts_with("Basic"));
+                    let error = serde_json::from_slice::<Value>(&reply.body)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_owned));
+                    if basic_attempt && error.as_deref() == Some("invalid_client") {
+                        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{url}");
+                        let challenge = reply.header("www-authenticate").unwrap();
+                        assert!(challenge.starts_with("Basic "), "{url}: {challenge}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(unauthorized > 100, "only {unauthorized} answers were 401");
 }
 
 #[tokio::test]
@@ -291,24 +380,6 @@ async fn request_errors_use_the_rfc_6749_codes() {
             (StatusCode::BAD_REQUEST, "invalid_request"),
             "{content_type:?}"
         );
-    }
-    // Malformed Basic payloads.
-    for header in [
-        "Basic !!!",
-        "Basic ",
-        "Basic",
-        &raw_basic("myClient"),
-        &raw_basic("foo with %:bar"),
-    ] {
-        let reply = send(
-            Method::POST,
-            &url,
-            &[("content-type", FORM), ("authorization", header)],
-            CC,
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{header}");
-        assert_eq!(reply.error(), "invalid_request");
     }
     // Two Authorization headers.
     let reply = send(

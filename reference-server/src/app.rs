@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 
 use crate::clients::ROOT_REALM;
-use crate::config::ServerConfig;
+use crate::config::{Fault, ServerConfig};
 use crate::endpoints;
 use crate::jwt::JwtSigner;
 use crate::request::RequestBody;
@@ -182,9 +182,12 @@ impl App {
         if path == "/api/resource" {
             return Some((self.root_realm(), Endpoint::Resource));
         }
+        // The fault `metadata-appended-only` serves metadata at `{issuer}/.well-known/...`
+        // instead, as servers that append the well-known suffix to the issuer do.
+        let appended_only = self.config.has(Fault::MetadataAppendedOnly);
         if let Some(issuer_path) = path.strip_prefix("/.well-known/oauth-authorization-server") {
             let (realm, rest) = self.split_realm(issuer_path)?;
-            return rest.is_empty().then_some((realm, Endpoint::Metadata));
+            return (rest.is_empty() && !appended_only).then_some((realm, Endpoint::Metadata));
         }
         let (realm, rest) = self.split_realm(path)?;
         let endpoint = match rest {
@@ -192,7 +195,8 @@ impl App {
             "/introspect" => Endpoint::Introspection,
             "/token/revoke" => Endpoint::Revocation,
             "/connect/jwk_uri" => Endpoint::Jwks,
-            "/.well-known/openid-configuration" => Endpoint::Metadata,
+            "/.well-known/openid-configuration" if !appended_only => Endpoint::Metadata,
+            "/.well-known/oauth-authorization-server" if appended_only => Endpoint::Metadata,
             _ => return None,
         };
         Some((realm, endpoint))

@@ -239,6 +239,11 @@ impl ClientRegistry {
         realms
     }
 
+    /// True when some client may be granted `scope`.
+    pub fn knows_scope(&self, scope: &str) -> bool {
+        self.iter().any(|c| c.scopes.iter().any(|s| s == scope))
+    }
+
     /// Scopes offered in a realm, sorted (for metadata `scopes_supported`).
     pub fn scopes_in(&self, realm: &str) -> Vec<String> {
         let mut scopes: Vec<String> = self

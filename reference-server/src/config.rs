@@ -74,11 +74,15 @@ faults! {
     WrongUnsupportedGrantError = "wrong-unsupported-grant-error":
         "answers an unknown grant_type with invalid_request (RFC 6749 §5.2: unsupported_grant_type)";
     InvalidClientWithoutChallenge = "invalid-client-without-challenge":
-        "answers failed Basic authentication with 400 and no WWW-Authenticate (RFC 6749 §5.2)";
+        "answers failed authentication in the Authorization header with 400 and no WWW-Authenticate (RFC 6749 §5.2)";
+    AuthFailureForbidden = "auth-failure-forbidden":
+        "answers failed client authentication at the token endpoint with 403 and an empty body (RFC 6749 §5.2)";
     ErrorsNotJson = "errors-not-json":
         "sends token endpoint errors as text/html (RFC 6749 §5.2)";
     SilentlyReduceScope = "silently-reduce-scope":
         "drops scopes the client may not have and omits `scope` from the response (RFC 6749 §3.3, §5.1)";
+    DropUnknownScope = "drop-unknown-scope":
+        "drops requested scopes it does not know, grants what remains (maybe nothing) and omits `scope` from the response (RFC 6749 §3.3)";
     OmitCacheControl = "omit-cache-control":
         "omits Cache-Control: no-store from token responses (RFC 6749 §5.1)";
     OmitPragma = "omit-pragma":
@@ -89,6 +93,8 @@ faults! {
         "includes a refresh_token in client credentials responses (RFC 6749 §4.4.3)";
     IntrospectionWithoutAuthentication = "introspection-without-authentication":
         "answers introspection requests from unauthenticated callers (RFC 7662 §2.1)";
+    IntrospectionChallengeMissing = "introspection-challenge-missing":
+        "introspection and revocation answer 401 without WWW-Authenticate (RFC 9110 §15.5.2, RFC 7662 §2.1)";
     ExpiredTokensActive = "expired-tokens-active":
         "reports expired tokens active and keeps them (RFC 7662 §2.2)";
     InactiveIntrospectionLeaksClaims = "inactive-introspection-leaks-claims":
@@ -101,6 +107,8 @@ faults! {
         "answers 400 when asked to revoke an unknown token (RFC 7009 §2.2)";
     MetadataIssuerMismatch = "metadata-issuer-mismatch":
         "publishes an issuer with a trailing slash in its metadata (RFC 8414 §3.3)";
+    MetadataAppendedOnly = "metadata-appended-only":
+        "serves metadata only at {issuer}/.well-known/oauth-authorization-server, not where RFC 8414 puts it (RFC 8414 §3, §3.1)";
     ResourceAcceptsInactiveTokens = "resource-accepts-inactive-tokens":
         "the resource server serves requests whatever introspection says (RFC 6750 §3.1)";
     ResourceIgnoresScope = "resource-ignores-scope":

@@ -217,15 +217,8 @@ fn check_credentials<'a>(
     realm: &str,
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
-    let failed = |description| {
-        if presented.method == AuthMethod::ClientSecretBasic
-            && config.has(Fault::InvalidClientWithoutChallenge)
-        {
-            OAuthError::bad_request(ErrorCode::InvalidClient, description)
-        } else {
-            OAuthError::invalid_client(challenge_realm, description)
-        }
-    };
+    let via_header = presented.method == AuthMethod::ClientSecretBasic;
+    let failed = |description| client_failure(config, via_header, challenge_realm, description);
     let trim = config.has(Fault::TrimCredentials);
     let id = if trim {
         presented.id.trim()
@@ -264,6 +257,22 @@ fn check_credentials<'a>(
     Ok(client)
 }
 
+/// Failed client authentication: 401 `invalid_client` with a Basic challenge (RFC 6749 §5.2).
+/// `via_header`: the client tried the Authorization header, which is what the fault
+/// `invalid-client-without-challenge` answers with 400 and no challenge instead.
+fn client_failure(
+    config: &ServerConfig,
+    via_header: bool,
+    challenge_realm: &str,
+    description: &'static str,
+) -> OAuthError {
+    if via_header && config.has(Fault::InvalidClientWithoutChallenge) {
+        OAuthError::bad_request(ErrorCode::InvalidClient, description)
+    } else {
+        OAuthError::invalid_client(challenge_realm, description)
+    }
+}
+
 fn presented_credentials(
     config: &ServerConfig,
     headers: &HeaderMap,
@@ -291,19 +300,18 @@ fn presented_credentials(
             )),
         };
     };
-    let malformed = || {
-        OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "malformed Basic credentials in the Authorization header",
-        )
-    };
+    // Whatever went wrong in the Authorization header, the client tried to authenticate with
+    // it, and RFC 6749 §5.2 answers that with 401 and a challenge.
+    let failed = |description| client_failure(config, true, challenge_realm, description);
+    let malformed = || failed("malformed Basic credentials in the Authorization header");
     let value = authorization.to_str().map_err(|_| malformed())?;
     let (scheme, payload) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
-            challenge_realm,
-            "unsupported client authentication scheme",
-        ));
+        // §5.2 asks for a challenge "matching the authentication scheme used by the client",
+        // but a Bearer or Digest challenge would invite credentials this endpoint cannot
+        // take. RFC 9110 §11.6.1 wants a challenge applicable to the resource: Basic, the
+        // only scheme it accepts, which also tells the client what to use instead.
+        return Err(failed("unsupported client authentication scheme"));
     }
     let form_decode = !config.has(Fault::BasicWithoutFormDecoding);
     let (id, secret) = decode_basic(payload, form_decode).ok_or_else(malformed)?;

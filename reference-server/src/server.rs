@@ -123,6 +123,8 @@ impl ReferenceServer {
         self.app.endpoint_url(realm, Endpoint::Revocation)
     }
 
+    /// Where RFC 8414 §3.1 puts the metadata (the fault `metadata-appended-only` serves it at
+    /// `{issuer}/.well-known/oauth-authorization-server` instead).
     pub fn metadata_url(&self, realm: &str) -> String {
         self.app.endpoint_url(realm, Endpoint::Metadata)
     }

@@ -16,8 +16,19 @@ pub async fn handle(app: &App, realm: &str, req: Request<RequestBody>) -> Respon
             response::no_store(&mut response, false);
             response
         }
-        Err(error) => error.into_response(),
+        Err(error) => without_challenge_if_faulty(app, error).into_response(),
     }
+}
+
+/// The fault `introspection-challenge-missing`: 401 without `WWW-Authenticate`, here and at
+/// revocation.
+pub fn without_challenge_if_faulty(app: &App, mut error: OAuthError) -> OAuthError {
+    if app.config.has(Fault::IntrospectionChallengeMissing)
+        && error.status == StatusCode::UNAUTHORIZED
+    {
+        error.challenge = None;
+    }
+    error
 }
 
 /// An `active: true` answer (RFC 7662 §2.2), serialised without building a JSON tree.

@@ -4,6 +4,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::config::Fault;
+use crate::endpoints::introspection::without_challenge_if_faulty;
 use crate::request::{read_form, RequestBody};
 use crate::response::{self, Body, ErrorCode, OAuthError};
 
@@ -14,7 +15,7 @@ pub async fn handle(app: &App, realm: &str, req: Request<RequestBody>) -> Respon
             response::no_store(&mut response, false);
             response
         }
-        Err(error) => error.into_response(),
+        Err(error) => without_challenge_if_faulty(app, error).into_response(),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::clients::Client;
+use crate::clients::{Client, ClientRegistry};
 use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
 use crate::request::{parse_form, read_form, RequestBody};
@@ -49,7 +49,17 @@ async fn issue(
             }
         }
     }
-    let client = app.authenticate(&parts.headers, &form, realm)?;
+    let client = match app.authenticate(&parts.headers, &form, realm) {
+        Ok(client) => client,
+        Err(e)
+            if config.has(Fault::AuthFailureForbidden)
+                && e.code == ErrorCode::InvalidClient
+                && e.status != StatusCode::TOO_MANY_REQUESTS =>
+        {
+            return Ok(response::empty(StatusCode::FORBIDDEN));
+        }
+        Err(e) => return Err(e),
+    };
 
     match form.get("grant_type") {
         None => {
@@ -95,8 +105,14 @@ async fn issue(
             "the scope parameter is required",
         ));
     }
-    let reduce = config.has(Fault::SilentlyReduceScope);
-    let scope = grant_scope(client, requested, reduce)?;
+    let others = if config.has(Fault::SilentlyReduceScope) {
+        OtherScopes::DropAll
+    } else if config.has(Fault::DropUnknownScope) {
+        OtherScopes::DropUnregistered(&config.clients)
+    } else {
+        OtherScopes::Refuse
+    };
+    let scope = grant_scope(client, requested, others)?;
 
     let now = unix_now();
     let ttl = client
@@ -134,7 +150,7 @@ async fn issue(
         } else {
             ExpiresIn::Seconds(ttl)
         },
-        scope: (!reduce).then_some(&*scope),
+        scope: matches!(others, OtherScopes::Refuse).then_some(&*scope),
         refresh_token: config
             .has(Fault::IssueRefreshToken)
             .then(|| random_token(32)),
@@ -169,12 +185,23 @@ enum ExpiresIn {
     Text(String),
 }
 
+/// What happens to requested scopes the client may not have.
+#[derive(Clone, Copy)]
+enum OtherScopes<'a> {
+    /// `invalid_scope`: the correct answer.
+    Refuse,
+    /// Dropped (fault `silently-reduce-scope`).
+    DropAll,
+    /// Dropped if no client has them, refused otherwise (fault `drop-unknown-scope`).
+    DropUnregistered(&'a ClientRegistry),
+}
+
 /// The scope to grant (RFC 6749 §3.3): the request's scopes if the client may have all of
 /// them, its default scopes if it asked for none, `invalid_scope` otherwise.
 fn grant_scope(
     client: &Client,
     requested: Option<&str>,
-    reduce: bool,
+    others: OtherScopes<'_>,
 ) -> Result<Arc<str>, OAuthError> {
     let default = || {
         if client.default_scopes.is_empty() {
@@ -189,6 +216,7 @@ fn grant_scope(
         return default();
     };
     let mut granted: Vec<&str> = Vec::new();
+    let mut dropped = false;
     for token in requested.split(' ').filter(|t| !t.is_empty()) {
         if !is_scope_token(token) {
             return Err(OAuthError::bad_request(
@@ -197,7 +225,13 @@ fn grant_scope(
             ));
         }
         if !client.scopes.iter().any(|s| s == token) {
-            if reduce {
+            let drop = match others {
+                OtherScopes::Refuse => false,
+                OtherScopes::DropAll => true,
+                OtherScopes::DropUnregistered(clients) => !clients.knows_scope(token),
+            };
+            if drop {
+                dropped = true;
                 continue;
             }
             return Err(OAuthError::bad_request(
@@ -210,6 +244,10 @@ fn grant_scope(
         }
     }
     if granted.is_empty() {
+        // drop-unknown-scope grants the nothing that remains, not the default.
+        if dropped && matches!(others, OtherScopes::DropUnregistered(_)) {
+            return Ok(Arc::from(""));
+        }
         return default();
     }
     let granted = granted.join(" ");
@@ -244,21 +282,34 @@ fn html_error(error: OAuthError) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::ClientRegistry;
 
     #[test]
     fn scope_rules() {
         let reg = ClientRegistry::fixtures();
         let a = reg.get("myClient").unwrap();
-        assert_eq!(&*grant_scope(a, None, false).unwrap(), "write");
+        let refuse = OtherScopes::Refuse;
+        assert_eq!(&*grant_scope(a, None, refuse).unwrap(), "write");
         assert_eq!(
-            &*grant_scope(a, Some("read  write read"), false).unwrap(),
+            &*grant_scope(a, Some("read  write read"), refuse).unwrap(),
             "read write"
         );
-        assert!(grant_scope(a, Some("admin"), false).is_err());
-        assert!(grant_scope(a, Some("READ"), false).is_err());
-        assert!(grant_scope(a, Some("re\"ad"), false).is_err());
-        assert_eq!(&*grant_scope(a, Some("read admin"), true).unwrap(), "read");
-        assert_eq!(&*grant_scope(a, Some(" "), false).unwrap(), "write");
+        assert!(grant_scope(a, Some("admin"), refuse).is_err());
+        assert!(grant_scope(a, Some("READ"), refuse).is_err());
+        assert!(grant_scope(a, Some("re\"ad"), refuse).is_err());
+        assert_eq!(&*grant_scope(a, Some(" "), refuse).unwrap(), "write");
+        let drop_all = OtherScopes::DropAll;
+        assert_eq!(
+            &*grant_scope(a, Some("read admin"), drop_all).unwrap(),
+            "read"
+        );
+        assert_eq!(&*grant_scope(a, Some("admin"), drop_all).unwrap(), "write");
+        // drop-unknown-scope: only scopes no client has are dropped, and nothing stays nothing.
+        let unregistered = OtherScopes::DropUnregistered(&reg);
+        let grant = |scope| grant_scope(a, Some(scope), unregistered);
+        assert_eq!(&*grant("read bogus").unwrap(), "read");
+        assert_eq!(&*grant("bogus").unwrap(), "");
+        assert!(grant("read admin").is_err(), "admin is otherClient's");
+        assert!(grant("re\"ad").is_err());
+        assert_eq!(&*grant_scope(a, None, unregistered).unwrap(), "write");
     }
 }
