@@ -609,3 +609,33 @@ async fn a_refused_secondary_credential_skips_the_cases_that_need_it() {
         assert_eq!(r.outcome, Outcome::Skip, "{}: {}", r.id, r.detail);
     }
 }
+
+#[tokio::test]
+async fn a_missing_pragma_is_recorded_not_judged_under_oauth21() {
+    let server = MockServer::start().await;
+    token_endpoint(
+        &server,
+        token_body("Bearer"),
+        &[("cache-control", "no-store")],
+    )
+    .await;
+    let settings = Settings {
+        profile: "oauth21".into(),
+        ..Settings::default()
+    };
+    let results = runner::run_cases(
+        &target(&server),
+        &only(&["RESP-009", "RESP-008"]),
+        &settings,
+        &runner::http_client(settings.request_timeout),
+        |_| {},
+    )
+    .await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+    }
+    assert!(outcome(&results, "RESP-009").1.starts_with("observed:"));
+    // Under rfc6749 the same answer fails RESP-009.
+    let results = run(&target(&server), &["RESP-009"]).await;
+    assert_eq!(results[0].outcome, Outcome::Fail);
+}

@@ -561,6 +561,14 @@ impl CaseState {
                 vars.insert("other_scope".into(), other.clone());
             }
         }
+        // For raw bodies: `&scope=…` when the preflight found the target wants a scope.
+        let scope_param = target
+            .baseline
+            .token_scope
+            .as_deref()
+            .map(|s| format!("&scope={}", encode_component(s)))
+            .unwrap_or_default();
+        vars.insert("scope_param".into(), scope_param);
         if let Some(location) = target.metadata_location {
             vars.insert("metadata_location".into(), location.as_str().into());
         }

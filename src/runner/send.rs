@@ -76,11 +76,21 @@ pub async fn exchange(
     pacer: &Pacer,
 ) -> Result<Response, SendError> {
     let mut waited = false;
+    let mut resent = false;
     loop {
         pacer.turn().await;
-        let response = send(http, request, settings)
-            .await
-            .map_err(SendError::Transport)?;
+        let response = match send(http, request, settings).await {
+            Ok(r) => r,
+            // A server that answers early (413) and closes without draining the body
+            // resets the connection, and the reset discards the answer before the client
+            // reads it. Sending once more usually gets the answer through; the reference
+            // server drains instead (a lingering close), so it never needs this.
+            Err(e) if !resent && !request.body.is_empty() && lost_while_sending(&e) => {
+                resent = true;
+                continue;
+            }
+            Err(e) => return Err(SendError::Transport(e)),
+        };
         let Some(wait) = rate_limit(&response) else {
             return Ok(response);
         };
@@ -102,6 +112,19 @@ pub async fn exchange(
         let until = Instant::now() + wait;
         pacer.hold_until(until).await;
     }
+}
+
+/// The connection broke while the request body was still being written.
+fn lost_while_sending(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "broken pipe",
+        "connection reset",
+        "closed before message completed",
+        "error writing a body",
+    ]
+    .iter()
+    .any(|needle| error.contains(needle))
 }
 
 /// How long a rate-limited answer asks us to wait: 429 (1 s when it names no time), or 503
