@@ -996,35 +996,79 @@ async fn concurrent_and_pipelined_requests_all_succeed() {
     }
 }
 
-#[tokio::test]
-async fn repeated_wrong_secrets_lock_the_client_out_for_a_while() {
-    let config = ServerConfig {
+fn with_brute_force(max_failures: u32, lockout: Duration) -> ServerConfig {
+    ServerConfig {
         brute_force: Some(reference_server::BruteForce {
-            max_failures: 5,
+            max_failures,
             window: Duration::from_secs(60),
-            lockout: Duration::from_millis(1500),
+            lockout,
         }),
         ..ServerConfig::default()
-    };
-    let server = start(config).await;
-    let url = server.token_url("root");
-    for _ in 0..5 {
-        let reply = post_basic(&url, "myClient", "wrong", CC).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    // Locked out: even the right secret waits, so guessing gains nothing.
-    let reply = post_basic(&url, "myClient", "forgerock", CC).await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
-    assert_eq!(reply.header("retry-after"), Some("2"));
-    assert!(!reply.has_token());
-    // Other clients are not affected.
-    let reply = post_basic(&url, "otherClient", "other-secret-2", CC).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+}
+
+/// A client whose connections come from `source`, one of the loopback addresses.
+fn client_from(source: &str) -> reqwest::Client {
+    grantcheck::http::client_builder(Duration::from_secs(10), &Default::default())
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A token request with Basic credentials: the status and `Retry-After`.
+async fn ask(http: &reqwest::Client, url: &str, id: &str, secret: &str) -> (u16, Option<String>) {
+    let reply = http
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let retry_after = reply
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (reply.status().as_u16(), retry_after)
+}
+
+#[tokio::test]
+async fn repeated_wrong_secrets_lock_the_client_out_from_that_address_only() {
+    let server = start(with_brute_force(50, Duration::from_millis(1500))).await;
+    let url = server.token_url("root");
+    let (here, there) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+    for _ in 0..50 {
+        assert_eq!(ask(&here, &url, "myClient", "wrong").await.0, 401);
+    }
+    // Locked out here: even the right secret waits, so guessing gains nothing.
+    let locked = ask(&here, &url, "myClient", "forgerock").await;
+    assert_eq!(locked, (429, Some("2".into())));
+    assert_eq!(ask(&here, &url, "myClient", "wrong").await.0, 429);
+    // The same client from another address, and other clients from here, are not affected.
+    assert_eq!(ask(&there, &url, "myClient", "forgerock").await.0, 200);
+    assert_eq!(ask(&there, &url, "myClient", "wrong").await.0, 401);
     assert_eq!(
-        post_basic(&url, "myClient", "forgerock", CC).await.status,
-        StatusCode::OK
+        ask(&here, &url, "otherClient", "other-secret-2").await.0,
+        200
     );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(ask(&here, &url, "myClient", "forgerock").await.0, 200);
+}
+
+/// A source that succeeds knows the secret: its failures are forgotten, so a conformance
+/// run (wrong secrets on purpose among right ones) can be repeated without a lockout.
+#[tokio::test]
+async fn failures_between_successes_never_lock_out() {
+    let server = start(with_brute_force(5, Duration::from_secs(30))).await;
+    let url = server.token_url("root");
+    let here = client_from("127.0.0.1");
+    for round in 0..30 {
+        for _ in 0..4 {
+            let status = ask(&here, &url, "myClient", "wrong").await.0;
+            assert_eq!(status, 401, "round {round}");
+        }
+        let status = ask(&here, &url, "myClient", "forgerock").await.0;
+        assert_eq!(status, 200, "round {round}");
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Shared server state and the router that maps paths to endpoints.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use crate::clients::ROOT_REALM;
 use crate::config::{Fault, ServerConfig};
 use crate::endpoints;
 use crate::jwt::JwtSigner;
-use crate::request::RequestBody;
+use crate::request::{PeerAddr, RequestBody};
 use crate::response::{self, Body};
 use crate::throttle::FailureThrottle;
 use crate::tokens::TokenStore;
@@ -115,14 +116,18 @@ impl App {
     /// protection when configured); failures name the realm's issuer in the challenge.
     pub fn authenticate(
         &self,
-        headers: &hyper::HeaderMap,
+        request: &hyper::http::request::Parts,
         form: &crate::form::Form,
         realm: &str,
     ) -> Result<&crate::clients::Client, crate::response::OAuthError> {
+        let source = request
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.0);
         crate::request::authenticate(
             &self.config,
-            self.throttle.as_ref(),
-            headers,
+            self.throttle.as_ref().map(|t| (t, source.into())),
+            &request.headers,
             form,
             realm,
             self.issuer(realm),

@@ -1,6 +1,7 @@
 //! Reading requests: bounded bodies, form content type, and client authentication
 //! (RFC 6749 §2.3: `client_secret_basic` with form-encoded id and secret, or `client_secret_post`).
 
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::clients::{AuthMethod, Client};
 use crate::config::{Fault, ServerConfig};
 use crate::form::{decode_component, Form, FormError};
 use crate::response::{ErrorCode, OAuthError};
-use crate::throttle::FailureThrottle;
+use crate::throttle::{FailureThrottle, Source};
 
 /// A request body that records whether it was read to the end. One left unread means the
 /// client may still be sending it, so the connection cannot carry another request: the
@@ -188,25 +189,36 @@ struct Presented {
     method: AuthMethod,
 }
 
+/// The address a request's connection came from, in the request's extensions. Only the TCP
+/// peer counts: a forwarded-for header is whatever the sender says.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub IpAddr);
+
 /// Authenticates the calling client. `realm` is the realm whose endpoint was called and
-/// `challenge_realm` the label put into `WWW-Authenticate`.
+/// `challenge_realm` the label put into `WWW-Authenticate`; `throttle` is brute-force
+/// protection with the source the attempt comes from.
 pub fn authenticate<'a>(
     config: &'a ServerConfig,
-    throttle: Option<&FailureThrottle>,
+    throttle: Option<(&FailureThrottle, Source)>,
     headers: &HeaderMap,
     form: &Form,
     realm: &str,
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
     let presented = presented_credentials(config, headers, form, challenge_realm)?;
-    if let Some(retry_after) = throttle.and_then(|t| t.locked(&presented.id)) {
+    let Some((throttle, source)) = throttle else {
+        return check_credentials(config, &presented, realm, challenge_realm);
+    };
+    if let Some(retry_after) = throttle.locked(&presented.id, source) {
         return Err(OAuthError::too_many_failures(retry_after));
     }
     let result = check_credentials(config, &presented, realm, challenge_realm);
-    if let (Err(e), Some(throttle)) = (&result, throttle) {
-        if e.code == ErrorCode::InvalidClient {
-            throttle.record_failure(&presented.id);
+    match &result {
+        Ok(_) => throttle.record_success(&presented.id, source),
+        Err(e) if e.code == ErrorCode::InvalidClient => {
+            throttle.record_failure(&presented.id, source)
         }
+        Err(_) => {}
     }
     result
 }

@@ -59,12 +59,12 @@ impl OAuthError {
         }
     }
 
-    /// 429 with `Retry-After`: too many failed authentications for this client.
+    /// 429 with `Retry-After`: too many failed authentications for this client from here.
     pub fn too_many_failures(retry_after: u64) -> OAuthError {
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
             code: ErrorCode::InvalidClient,
-            description: "too many failed authentication attempts for this client; retry later",
+            description: "too many failed authentication attempts for this client from this address; retry later",
             challenge: None,
             retry_after: Some(retry_after),
         }

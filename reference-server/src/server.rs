@@ -26,7 +26,7 @@ use crate::app::{App, Endpoint};
 use crate::clients::ROOT_REALM;
 use crate::config::{Fault, ServerConfig};
 use crate::jwt::JwtSigner;
-use crate::request::RequestBody;
+use crate::request::{PeerAddr, RequestBody};
 use crate::response::Body;
 use crate::tokens::unix_now;
 
@@ -184,13 +184,13 @@ async fn serve(listener: TcpListener, app: Arc<App>, mut stopped: oneshot::Recei
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     // Out of file descriptors and the like: back off instead of spinning.
                     Err(_) => { tokio::time::sleep(Duration::from_millis(20)).await; continue; }
                 };
                 let _ = stream.set_nodelay(true);
-                let connection = Connection { app: app.clone(), http: http.clone(), watcher: graceful.watcher() };
+                let connection = Connection { app: app.clone(), http: http.clone(), watcher: graceful.watcher(), peer: PeerAddr(peer.ip()) };
                 match &tls {
                     None => { tokio::spawn(connection.serve(stream, Transport::Plain)); }
                     Some(acceptor) => { tokio::spawn(connection.serve_tls_port(stream, acceptor.clone())); }
@@ -238,6 +238,7 @@ struct Connection {
     app: Arc<App>,
     http: http1::Builder,
     watcher: Watcher,
+    peer: PeerAddr,
 }
 
 impl Connection {
@@ -264,8 +265,8 @@ impl Connection {
     }
 
     async fn serve<S: Socket>(self, stream: S, transport: Transport) {
-        let app = self.app;
-        let service = service_fn(move |req: Request<Incoming>| {
+        let (app, peer) = (self.app, self.peer);
+        let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app.clone();
             async move {
                 if transport == Transport::CleartextOnTlsPort {
@@ -273,6 +274,7 @@ impl Connection {
                         return Ok::<_, Infallible>(refusal);
                     }
                 }
+                req.extensions_mut().insert(peer);
                 let (parts, body) = req.into_parts();
                 let (body, read_to_end) = RequestBody::new(body);
                 let mut response = app.handle(Request::from_parts(parts, body)).await;

@@ -41,9 +41,10 @@ pub struct ServeArgs {
     /// default scopes; RFC 6749 §3.3 allows either.
     #[arg(long)]
     pub require_scope: bool,
-    /// Brute-force protection: after N failed authentications for one client within the
-    /// window, answer 429 with Retry-After for the lockout (RFC 6749 §2.3.1). 0 turns it off
-    /// (for conformance or bad-secret load runs against this server).
+    /// Brute-force protection: after N failed authentications for one client from one
+    /// address within the window, answer that client from that address 429 with Retry-After
+    /// for the lockout (RFC 6749 §2.3.1); a success from an address clears its count. 0 turns
+    /// it off (for bad-secret load runs against this server).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub brute_force_limit: u32,
     #[arg(long, value_name = "SECS", default_value_t = 60)]

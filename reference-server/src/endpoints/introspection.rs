@@ -64,7 +64,7 @@ async fn introspect(
     let caller = if config.has(Fault::IntrospectionWithoutAuthentication) {
         None
     } else {
-        Some(app.authenticate(&parts.headers, &form, realm)?)
+        Some(app.authenticate(&parts, &form, realm)?)
     };
     let Some(token) = form.get("token") else {
         return Err(OAuthError::bad_request(

@@ -29,7 +29,7 @@ async fn revoke(app: &App, realm: &str, req: Request<RequestBody>) -> Result<(),
     }
     let (parts, body) = req.into_parts();
     let form = read_form(&parts.headers, body, config).await?;
-    let client = app.authenticate(&parts.headers, &form, realm)?;
+    let client = app.authenticate(&parts, &form, realm)?;
     let Some(token) = form.get("token") else {
         return Err(OAuthError::bad_request(
             ErrorCode::InvalidRequest,

@@ -49,7 +49,7 @@ async fn issue(
             }
         }
     }
-    let client = match app.authenticate(&parts.headers, &form, realm) {
+    let client = match app.authenticate(&parts, &form, realm) {
         Ok(client) => client,
         Err(e)
             if config.has(Fault::AuthFailureForbidden)
