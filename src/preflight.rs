@@ -486,6 +486,21 @@ impl Probe<'_> {
                 );
                 access_token(&r).map(str::to_owned)
             }
+            // Anything but a failed authentication means the credentials were accepted
+            // (a scope this client may not have, say): the cases only need it to act.
+            Ok(r) if !is_client_auth_failure(&r) && r.status != 403 => {
+                self.record(
+                    &subject,
+                    Status::Ok,
+                    format!(
+                        "{} authenticated (the token request got {})",
+                        second.id,
+                        describe_response(&r)
+                    ),
+                    vec![ex],
+                );
+                None
+            }
             Ok(r) => {
                 let advice = if is_client_auth_failure(&r) {
                     ": check --second-client-id/--second-client-secret (or GRANTCHECK_SECOND_CLIENT_SECRET)"

@@ -287,7 +287,13 @@ impl Run<'_> {
             }
         }
 
-        let scope = target.baseline.token_scope.as_deref();
+        // The preflight's scope is the main client's; the short-lived client stands in for
+        // it. Other clients may not have that scope.
+        let scope = target
+            .baseline
+            .token_scope
+            .as_deref()
+            .filter(|_| matches!(role, Role::Main | Role::Short));
         let request = match build_request(step, &base_url, &state.vars, scope) {
             Ok(r) => r,
             Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),

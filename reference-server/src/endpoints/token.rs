@@ -265,8 +265,13 @@ fn is_scope_token(token: &str) -> bool {
         .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
-/// The `errors-not-json` fault: an HTML error page instead of the JSON error body.
+/// The `errors-not-json` fault: an HTML error page instead of the JSON error body. The
+/// status and any challenge stay, so the fault breaks only the body's format.
 fn html_error(error: OAuthError) -> Response<Body> {
+    let challenge = error
+        .challenge
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok());
     let page = format!(
         "<html><body><h1>Error</h1><p>{}</p></body></html>",
         error.code.as_str()
@@ -276,6 +281,11 @@ fn html_error(error: OAuthError) -> Response<Body> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    if let Some(challenge) = challenge {
+        response
+            .headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, challenge);
+    }
     response
 }
 
