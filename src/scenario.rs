@@ -280,6 +280,8 @@ pub enum Requirement {
     Jwks,
     /// An HTTPS token endpoint (TLS cases cannot run over plain HTTP).
     Https,
+    /// A second confidential client (`--second-client-id`), named in a template.
+    SecondClient,
     /// A scope the main client may request (`--scope`).
     Scope,
     /// Two scopes the main client may request (`--scope "a b"`).

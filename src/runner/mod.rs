@@ -494,6 +494,10 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 !target.is_plain_http(),
                 "HTTPS token endpoint (TLS cannot be checked over plain HTTP)",
             ),
+            Requirement::SecondClient => (
+                target.clients.contains_key(&Role::Second),
+                "second client (--second-client-id)",
+            ),
             Requirement::Scope => (!target.scopes.is_empty(), "scope to request (--scope)"),
             Requirement::TwoScopes => (
                 target.scopes.len() >= 2,
