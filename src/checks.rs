@@ -325,7 +325,12 @@ impl Check {
                 match actual {
                     actual if scope_set(actual) == scope_set(reported) => Verdict::Pass,
                     actual => fail(format!(
-                        "the token carries scope '{actual}' but the client was told '{reported}'{}",
+                        "the token carries {} but the client was told '{reported}'{}",
+                        if actual.trim().is_empty() {
+                            "no scope (introspection, which names the scope of tokens that have one, lists none)".to_owned()
+                        } else {
+                            format!("scope '{actual}'")
+                        },
                         if cx.vars.get("scope_reported").is_some_and(|v| v == "no") {
                             " (the token response omitted scope, which means 'as requested')"
                         } else {
