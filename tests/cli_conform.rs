@@ -133,6 +133,19 @@ fn conform_passes_the_embedded_server_and_writes_every_report_without_secrets() 
         .find(|(p, _)| p.ends_with("junit.xml"))
         .unwrap();
     assert!(junit.1.contains("<testsuites") && junit.1.contains("classname=\"grantcheck.auth\""));
+    // The preflight is in every report.
+    assert_eq!(doc["summary"]["blocked"], 0);
+    assert_eq!(doc["preflight"]["findings"][0]["status"], "ok");
+    assert!(
+        stderr.contains("preflight:\n  ok       token (myClient)"),
+        "{stderr}"
+    );
+    let text = |name: &str| &files.iter().find(|(p, _)| p.ends_with(name)).unwrap().1;
+    assert!(junit.1.contains("preflight.token (myClient)"));
+    assert!(
+        text("summary.md").contains("**Preflight**") && text("summary.md").contains("| blocked |")
+    );
+    assert!(text("report.html").contains("<h2>Preflight</h2>"));
 }
 
 #[test]

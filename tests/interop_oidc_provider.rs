@@ -84,3 +84,30 @@ async fn verdicts_against_node_oidc_provider() {
     );
     assert_eq!(outcome.matched, results.len());
 }
+
+/// A mistyped secret against a real server ends in the preflight: exit 3, what came back,
+/// what to check, in under a second, and no case judged.
+#[test]
+#[ignore = "needs node-oidc-provider on 127.0.0.1:18081 (.ci/run starts it)"]
+fn a_wrong_client_secret_ends_in_the_preflight() {
+    let issuer = std::env::var("GRANTCHECK_OIDC_PROVIDER_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:18081".into());
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+        .args(["conform", "--target", &issuer, "--client-id", "myClient"])
+        .args(["--color", "never", "--snapshots", "off", "--report-dir"])
+        .arg(std::env::temp_dir().join(format!("grantcheck-interop-{}", std::process::id())))
+        .env("GRANTCHECK_CLIENT_SECRET", "forgerocks")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("myClient got 401 invalid_client from")
+            && stderr.contains("check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("forgerocks"), "{stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+}

@@ -639,3 +639,107 @@ async fn a_missing_pragma_is_recorded_not_judged_under_oauth21() {
     let results = run(&target(&server), &["RESP-009"]).await;
     assert_eq!(results[0].outcome, Outcome::Fail);
 }
+
+/// Each level correction against a scripted server that does what a real one did.
+#[tokio::test]
+async fn level_corrections_hold_against_servers_that_behave_as_real_ones_did() {
+    let server = MockServer::start().await;
+    token_endpoint(
+        &server,
+        token_body("Bearer"),
+        &[("cache-control", "no-store"), ("pragma", "no-cache")],
+    )
+    .await;
+    // Metadata without token_endpoint_auth_methods_supported: RFC 8414 §2 says that means
+    // client_secret_basic, so META-007 runs Basic (and passes), META-006 has nothing to try.
+    Mock::given(method("GET"))
+        .and(path("/meta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": server.uri(),
+            "token_endpoint": format!("{}/token", server.uri()),
+            "response_types_supported": ["code"]
+        })))
+        .mount(&server)
+        .await;
+    // Introspection: a bare 400 for a request without `token`; otherwise the token
+    // belongs to the body's client_id (a server that issued to the unauthenticated id).
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .and(body_string_contains("token="))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"active": true, "client_id": "client-b"})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(ResponseTemplate::new(400))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    // The password grant refused with a 404 and no JSON.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=password"))
+        .respond_with(ResponseTemplate::new(404))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    t.metadata_url = Some(format!("{}/meta", server.uri()));
+    t.introspection_url = Some(format!("{}/introspect", server.uri()));
+    t.clients
+        .insert(Role::Second, ClientCredentials::new("client-b", "secret-b"));
+    let results = run(
+        &t,
+        &["META-007", "META-006", "INTRO-010", "AUTH-032", "BCP-004"],
+    )
+    .await;
+    assert_eq!(outcome(&results, "META-007").0, Outcome::Pass);
+    assert_eq!(outcome(&results, "META-006").0, Outcome::Pass);
+    // RFC 7662 defines no error for a missing token: a bare 400 warns, never fails.
+    assert_eq!(outcome(&results, "INTRO-010").0, Outcome::Warn);
+    // A token for the body's client_id, which never authenticated: a MUST failure.
+    let (o, detail) = outcome(&results, "AUTH-032");
+    assert_eq!(o, Outcome::Fail, "{detail}");
+    assert!(detail.contains("client-b"), "{detail}");
+    for profile in ["rfc6749", "strict", "oauth21"] {
+        let settings = Settings {
+            profile: profile.into(),
+            ..Settings::default()
+        };
+        let results = runner::run_cases(
+            &t,
+            &only(&["BCP-004"]),
+            &settings,
+            &runner::http_client(settings.request_timeout),
+            |_| {},
+        )
+        .await;
+        assert_eq!(
+            results[0].outcome,
+            Outcome::Pass,
+            "{profile}: {}",
+            results[0].detail
+        );
+    }
+    // The same server issuing to the Basic client keeps AUTH-032.
+    let keeps = MockServer::start().await;
+    token_endpoint(&keeps, token_body("Bearer"), &[]).await;
+    Mock::given(method("POST"))
+        .and(path("/introspect"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"active": true, "client_id": "client-a"})),
+        )
+        .mount(&keeps)
+        .await;
+    let mut t = target(&keeps);
+    t.introspection_url = Some(format!("{}/introspect", keeps.uri()));
+    t.clients
+        .insert(Role::Second, ClientCredentials::new("client-b", "secret-b"));
+    let results = run(&t, &["AUTH-032"]).await;
+    assert_eq!(results[0].outcome, Outcome::Pass, "{}", results[0].detail);
+}
