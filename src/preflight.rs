@@ -17,6 +17,9 @@ use crate::runner::{describe_response, exchange, BuiltRequest, Pacer, SendError,
 use crate::scenario::{Endpoint, Role};
 use crate::target::{ClientCredentials, Target};
 
+/// Scopes from the metadata tried at most, when none was given and one seems needed.
+const MAX_SCOPES_TRIED: usize = 5;
+
 /// How one preflight check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,72 +252,87 @@ impl Probe<'_> {
             );
             return Some(Issued { token, scope });
         }
-        let candidate = target
-            .scopes
-            .first()
-            .or(target.advertised_scopes.first())
-            .cloned();
-        match (may_want_scope(&response), candidate) {
-            (true, Some(scope)) => {
-                let (result, second) = self
-                    .token(target, main, Some(&scope), "token request with scope")
-                    .await;
-                match result {
-                    Ok(r) if access_token(&r).is_some() => {
-                        let token = access_token(&r).unwrap_or_default().to_owned();
-                        let scope_held = response_scope(&r, Some(&scope));
-                        target.baseline.token_scope = Some(scope.clone());
-                        self.record(
-                            &subject,
-                            Status::Adjusted,
-                            format!(
-                                "{url} refused a token request without scope ({}) and issued one with scope={scope}: cases that need a token send scope={scope}; cases about scope send exactly what they say",
-                                describe_response(&response)
-                            ),
-                            vec![first, second],
-                        );
-                        Some(Issued {
-                            token,
-                            scope: scope_held,
-                        })
-                    }
-                    Ok(r) => {
-                        let message = format!(
-                            "{}; with scope={scope} it answered {}",
-                            refusal_message(&main.id, &url, &response),
-                            describe_response(&r)
-                        );
-                        self.record(&subject, Status::Fatal, message, vec![first, second]);
-                        None
-                    }
-                    Err(e) => {
-                        let message = unreachable_message(&url, &e);
-                        self.record(&subject, Status::Fatal, message, vec![first, second]);
-                        None
-                    }
+        // The user's usual scope, else a few the metadata advertises.
+        let candidates: Vec<String> = match target.scopes.first() {
+            Some(scope) => vec![scope.clone()],
+            None => target
+                .advertised_scopes
+                .iter()
+                .take(MAX_SCOPES_TRIED)
+                .cloned()
+                .collect(),
+        };
+        if !may_want_scope(&response) {
+            let mut message = refusal_message(&main.id, &url, &response);
+            let mut exchanges = vec![first];
+            if is_client_auth_failure(&response) {
+                if let Some(note) = self.post_diagnosis(target, main).await {
+                    message.push_str(&note.0);
+                    exchanges.push(note.1);
                 }
             }
-            (true, None) => {
-                let message = format!(
-                    "{}: the server may require a scope; pass --scope SCOPE",
-                    refusal_message(&main.id, &url, &response)
-                );
-                self.record(&subject, Status::Fatal, message, vec![first]);
-                None
-            }
-            (false, _) => {
-                let mut message = refusal_message(&main.id, &url, &response);
-                let mut exchanges = vec![first];
-                if is_client_auth_failure(&response) {
-                    if let Some(note) = self.post_diagnosis(target, main).await {
-                        message.push_str(&note.0);
-                        exchanges.push(note.1);
-                    }
+            self.record(&subject, Status::Fatal, message, exchanges);
+            return None;
+        }
+        let mut exchanges = vec![first];
+        let mut answers = Vec::new();
+        for scope in &candidates {
+            let (result, ex) = self
+                .token(target, main, Some(scope), "token request with scope")
+                .await;
+            exchanges.push(ex);
+            match result {
+                Ok(r) if access_token(&r).is_some() => {
+                    let token = access_token(&r).unwrap_or_default().to_owned();
+                    let scope_held = response_scope(&r, Some(scope));
+                    target.baseline.token_scope = Some(scope.clone());
+                    self.record(
+                        &subject,
+                        Status::Adjusted,
+                        format!(
+                            "{url} refused a token request without scope ({}) and issued one with scope={scope}: cases that need a token send scope={scope}; cases about scope send exactly what they say",
+                            describe_response(&response)
+                        ),
+                        exchanges,
+                    );
+                    return Some(Issued {
+                        token,
+                        scope: scope_held,
+                    });
                 }
-                self.record(&subject, Status::Fatal, message, exchanges);
-                None
+                Ok(r) => answers.push(format!("scope={scope}: {}", describe_response(&r))),
+                Err(e) => {
+                    let message = unreachable_message(&url, &e);
+                    self.record(&subject, Status::Fatal, message, exchanges);
+                    return None;
+                }
             }
         }
+        let advice = if target.scopes.is_empty() {
+            "the server may require a scope: pass --scope SCOPE"
+        } else {
+            "check the scope (--scope) and the client's registration"
+        };
+        let tried = if answers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (tried {}{})",
+                answers.join(", "),
+                if target.scopes.is_empty() {
+                    " from the metadata's scopes_supported"
+                } else {
+                    ""
+                }
+            )
+        };
+        let message = format!(
+            "{} got {} from {url} without a scope{tried}: {advice}",
+            main.id,
+            describe_response(&response)
+        );
+        self.record(&subject, Status::Fatal, message, exchanges);
+        None
     }
 
     /// After Basic was refused: does `client_secret_post` work? Then the credentials are
