@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::conform::ConformArgs;
 use crate::commands::list::ListArgs;
+use crate::commands::load::LoadArgs;
 use crate::commands::serve::ServeArgs;
-use crate::load::LoadArgs;
 
 #[derive(Debug, Parser)]
 #[command(

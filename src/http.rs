@@ -144,3 +144,48 @@ fn explain(error: &rustls::Error) -> String {
     };
     format!("TLS error: {advice} ({error})")
 }
+
+/// A transport error in words a user can act on.
+pub fn describe_error(e: &reqwest::Error) -> String {
+    if let Some(tls) = crate::http::tls_hint(e) {
+        return tls;
+    }
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else if e.is_redirect() {
+        "redirect refused".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// True for `localhost` and loopback addresses.
+pub fn is_loopback(url: &str) -> bool {
+    url::Url::parse(url).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("http://127.0.0.1:1/x"));
+        assert!(is_loopback("http://localhost/x"));
+        assert!(is_loopback("http://[::1]:8/"));
+        assert!(!is_loopback("http://example.com/"));
+    }
+}

@@ -8,7 +8,6 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
-pub mod config;
 pub mod exchange;
 pub mod exit;
 pub mod http;
@@ -32,7 +31,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Conform(args) => commands::conform::run(args).await,
         Command::List(args) => commands::list::run(args),
-        Command::Load(args) => load::run(*args).await,
+        Command::Load(args) => commands::load::run(*args).await,
         Command::Serve(args) => commands::serve::run(args).await,
     }
 }

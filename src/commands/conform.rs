@@ -1,7 +1,6 @@
 //! `grantcheck conform`: run the conformance cases against the embedded reference server or
 //! an external target, report, and exit with the verdict.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
 
-use crate::config::ConfigFile;
 use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
 use crate::preflight::{self, Preflight};
@@ -18,76 +16,7 @@ use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
 use crate::scenario::{self, Case, Role, PROFILES};
 use crate::snapshot::{self, Mode as SnapshotMode};
-use crate::target::{self, ClientCredentials, EndpointOverrides, Target};
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct TargetArgs {
-    /// Issuer URL of an external server (endpoints are discovered: RFC 8414, then OpenID), or
-    /// the name of a target in grantcheck.toml. Without it, the reference server runs
-    /// in-process on an ephemeral loopback port.
-    #[arg(long, value_name = "ISSUER_URL|NAME")]
-    pub target: Option<String>,
-    /// Token endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
-    pub token_url: Option<String>,
-    /// Introspection endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
-    pub introspection_url: Option<String>,
-    /// Revocation endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
-    pub revocation_url: Option<String>,
-    /// A protected resource that validates the server's tokens (RFC 6750).
-    #[arg(long, value_name = "URL")]
-    pub resource_url: Option<String>,
-    /// The client under test.
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-    /// Its secret (prefer the environment variable or --client-secret-file).
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GRANTCHECK_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    pub client_secret: Option<String>,
-    /// File holding the client secret (first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "client_secret")]
-    pub client_secret_file: Option<PathBuf>,
-    /// Client that calls introspection, i.e. the resource server (default: the main client).
-    #[arg(long, value_name = "ID")]
-    pub introspect_client_id: Option<String>,
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GRANTCHECK_INTROSPECT_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    pub introspect_client_secret: Option<String>,
-    /// A second confidential client, for cross-client cases.
-    #[arg(long, value_name = "ID")]
-    pub second_client_id: Option<String>,
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GRANTCHECK_SECOND_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    pub second_client_secret: Option<String>,
-    /// Scopes the client may request, space-separated; the first is its usual one.
-    #[arg(long, value_name = "SCOPES")]
-    pub scope: Option<String>,
-    /// A scope the client may not have, for least-privilege cases.
-    #[arg(long, value_name = "SCOPE")]
-    pub forbidden_scope: Option<String>,
-    /// Trust the certificates in this PEM file besides the system roots: a private CA, or
-    /// a self-signed server's certificate (repeatable).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Vec<PathBuf>,
-    /// Do not verify TLS certificates (prints a warning: anyone able to answer for the
-    /// target's address could read the client secrets). Prefer --ca-cert.
-    #[arg(long)]
-    pub insecure: bool,
-}
+use crate::target::{self, clients_from, Target, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct ConformArgs {
@@ -187,8 +116,7 @@ impl CaseSelection {
 }
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
-    let config = ConfigFile::load(args.config.as_deref())?;
-    let named = crate::config::apply(&mut args.target, &config)?;
+    let named = args.target.apply_config(args.config.as_deref())?;
     let cases = args.selection.cases()?;
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
@@ -210,7 +138,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         human.message(warning);
     }
     let embedded_tls = if args.embedded_tls {
-        if !is_embedded(&args.target) {
+        if !args.target.is_embedded() {
             return Err(Failure::usage(
                 "--embedded-tls applies only without --target/--token-url",
             ));
@@ -239,7 +167,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     }
     if !target.embedded
         && target.token_url.starts_with("http://")
-        && !target::is_loopback(&target.token_url)
+        && !crate::http::is_loopback(&target.token_url)
     {
         human.message(&format!(
             "WARNING: {} is plain HTTP on a non-loopback host: RFC 6749 §3.2 requires TLS, and the client secret crosses the network in clear",
@@ -393,18 +321,13 @@ enum Resolved {
     Embedded(ReferenceServer),
 }
 
-/// No external target named: the run uses the embedded reference server.
-pub fn is_embedded(t: &TargetArgs) -> bool {
-    t.target.is_none() && t.token_url.is_none()
-}
-
 async fn resolve_target(
     args: &ConformArgs,
     http: &reqwest::Client,
     tls: Option<TlsIdentity>,
 ) -> Result<Resolved, Failure> {
     let t = &args.target;
-    if is_embedded(t) {
+    if t.is_embedded() {
         let config = ServerConfig {
             tls,
             faults: args.embedded_faults.iter().copied().collect(),
@@ -426,76 +349,7 @@ async fn resolve_target(
             "--embedded-fault applies only without --target/--token-url",
         ));
     }
-    let clients = clients_from(t)?;
-    let scopes = t
-        .scope
-        .as_deref()
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let overrides = EndpointOverrides {
-        token_url: t.token_url.clone(),
-        introspection_url: t.introspection_url.clone(),
-        revocation_url: t.revocation_url.clone(),
-        resource_url: t.resource_url.clone(),
-    };
-    target::discover(
-        http,
-        t.target.as_deref(),
-        overrides,
-        clients,
-        scopes,
-        t.forbidden_scope.clone(),
-    )
-    .await
-    .map(|t| Resolved::External(Box::new(t)))
-}
-
-/// The clients an external target is tested as, from flags, environment and files.
-pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>, Failure> {
-    let id = t
-        .client_id
-        .clone()
-        .ok_or_else(|| Failure::usage("an external target needs --client-id"))?;
-    let secret = match (&t.client_secret, &t.client_secret_file) {
-        (Some(s), _) => s.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read --client-secret-file {}: {e}", path.display())))?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_owned(),
-        (None, None) => {
-            return Err(Failure::usage(
-                "an external target needs --client-secret, GRANTCHECK_CLIENT_SECRET or --client-secret-file",
-            ))
-        }
-    };
-    let main = ClientCredentials::new(&id, &secret);
-    let mut clients = BTreeMap::new();
-    let introspector = match (&t.introspect_client_id, &t.introspect_client_secret) {
-        (Some(id), Some(secret)) => ClientCredentials::new(id, secret),
-        (None, None) => main.clone(),
-        _ => {
-            return Err(Failure::usage(
-                "--introspect-client-id and --introspect-client-secret go together",
-            ))
-        }
-    };
-    clients.insert(Role::Main, main);
-    clients.insert(Role::Introspector, introspector);
-    match (&t.second_client_id, &t.second_client_secret) {
-        (Some(id), Some(secret)) => {
-            clients.insert(Role::Second, ClientCredentials::new(id, secret));
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Failure::usage(
-                "--second-client-id and --second-client-secret go together",
-            ))
-        }
-    }
-    Ok(clients)
+    t.resolve_external(http)
+        .await
+        .map(|t| Resolved::External(Box::new(t)))
 }

@@ -2,4 +2,5 @@
 
 pub mod conform;
 pub mod list;
+pub mod load;
 pub mod serve;

@@ -1,5 +1,6 @@
-//! `grantcheck load`: Goose load profiles against the embedded reference server (on its own
-//! runtime, so server and load do not share a scheduler) or an external target.
+//! The load engine behind `grantcheck load` (`crate::commands::load` is its command line):
+//! Goose profiles against the embedded reference server (on its own runtime, so server and
+//! load do not share a scheduler) or an external target, with every response checked.
 
 pub mod merge;
 pub mod profile;
@@ -14,123 +15,46 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, GooseError, Scenario};
 use reference_server::{ReferenceServer, ServerConfig};
 
-use crate::commands::conform::{clients_from, TargetArgs};
-use crate::config::ConfigFile;
 use crate::exit::{Exit, Failure};
 use crate::scenario::Role;
-use crate::target::{self, EndpointOverrides, Target};
+use crate::target::Target;
 use profile::{Profile, TransactionKind};
 use shard::{Shard, ShardReport};
 use transactions::LoadContext;
 
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct LoadArgs {
-    #[command(subcommand)]
-    pub command: Option<LoadCommand>,
-    /// A built-in profile (issuance, introspection, flow, bad-secret, mixed) or a profile file.
-    #[arg(long, value_name = "NAME|FILE", default_value = "issuance")]
-    pub profile: String,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Named targets (`--target NAME`); default: ./grantcheck.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Where Goose's HTML, JSON and Markdown reports go (unless --report-file is given).
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub report_dir: PathBuf,
-    /// Token lifetime of the embedded server, short so memory stays flat under load.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub embedded_token_ttl: u64,
-    /// Tokio workers of the embedded server's own runtime.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub embedded_workers: usize,
-    /// Run shard I of N (I from 0, as JOB_COMPLETION_INDEX): this process's share of users,
-    /// rate and test plan; writes shard-I-of-N.json for `grantcheck load merge`.
-    #[arg(long, value_name = "I/N", env = "GRANTCHECK_SHARD")]
-    pub shard: Option<Shard>,
-    /// The run the shards belong to (the same for every shard of a run).
-    #[arg(long, value_name = "ID", env = "GRANTCHECK_RUN_ID")]
-    pub run_id: Option<String>,
-    /// Also write every request's name and latency (µs) to FILE, to verify the histograms.
-    #[arg(long, value_name = "FILE")]
-    pub sample_log: Option<PathBuf>,
-    /// Goose's own options: users, run time, test plan, thresholds, reports, logs...
-    #[command(flatten, next_help_heading = "Goose")]
+/// A load run, resolved from the command line (`crate::commands::load`).
+pub struct Plan {
+    pub profile: Profile,
+    /// Threshold rules, judged on the whole run: a shard only carries them to the merge.
+    pub thresholds: Vec<String>,
+    pub target: Target,
+    /// The scope token requests name, if any.
+    pub scope: Option<String>,
+    pub trust: crate::http::TlsTrust,
+    pub http: reqwest::Client,
     pub goose: GooseConfiguration,
+    pub report_dir: PathBuf,
+    pub sample_log: Option<PathBuf>,
+    pub shard: Option<Shard>,
+    pub run_id: Option<String>,
 }
 
-#[derive(Debug, clap::Subcommand)]
-pub enum LoadCommand {
-    /// Merge the shard reports of one run into one report, and judge its thresholds.
-    Merge(merge::MergeArgs),
-}
-
-pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
-    if let Some(LoadCommand::Merge(merge_args)) = args.command.take() {
-        return merge::run(merge_args);
-    }
-    refuse_secret_logs(&args.goose)?;
-    let mut profile = profile::load(&args.profile)?;
-    // Rules are judged on the whole run: a shard only carries them to the merge.
-    let thresholds: Vec<String> = profile
-        .thresholds
-        .iter()
-        .chain(&args.goose.threshold)
-        .cloned()
-        .collect();
-    if let Some(shard) = args.shard {
-        take_share(shard, &mut profile, &mut args.goose).map_err(Failure::usage)?;
-    }
-    let config = ConfigFile::load(args.config.as_deref())?;
-    crate::config::apply(&mut args.target, &config)?;
-    let trust = crate::http::TlsTrust::new(
-        &args.target.ca_cert,
-        args.target.insecure || args.goose.accept_invalid_certs,
-    )?;
-    if let Some(warning) = trust.warning() {
-        eprintln!("{warning}");
-    }
-    let http = crate::http::client(Duration::from_secs(10), &trust)?;
-
-    let (target, _embedded) = if crate::commands::conform::is_embedded(&args.target) {
-        let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
-        (embedded.target.clone(), Some(embedded))
-    } else {
-        let clients = clients_from(&args.target)?;
-        let scopes = args
-            .target
-            .scope
-            .iter()
-            .flat_map(|s| s.split(' '))
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let overrides = EndpointOverrides {
-            token_url: args.target.token_url.clone(),
-            introspection_url: args.target.introspection_url.clone(),
-            revocation_url: args.target.revocation_url.clone(),
-            resource_url: args.target.resource_url.clone(),
-        };
-        (
-            target::discover(
-                &http,
-                args.target.target.as_deref(),
-                overrides,
-                clients,
-                scopes,
-                None,
-            )
-            .await?,
-            None,
-        )
-    };
-    check_profile_fits(&profile, &target)?;
+/// Runs the plan: issues the introspection pool, runs Goose with every response checked,
+/// prints the summary, writes the shard report, and judges the thresholds.
+pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
+    let Plan {
+        profile,
+        thresholds,
+        target,
+        http,
+        ..
+    } = &plan;
+    let (profile, thresholds, target, http) = (profile, thresholds.clone(), target, http);
+    check_profile_fits(profile, target)?;
 
     let main = target
         .client(Role::Main)
@@ -142,18 +66,13 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
             .map(|s| s.expose().to_owned())
             .unwrap_or_default()
     };
-    let scope = args
-        .target
-        .scope
-        .as_deref()
-        .and_then(|s| s.split(' ').next())
-        .filter(|s| !s.is_empty());
+    let scope = plan.scope.as_deref();
     let pool = if profile.uses(TransactionKind::Introspect) {
         eprintln!(
             "issuing a pool of {} tokens for introspection",
             profile.pool_size
         );
-        issue_pool(&http, &target, profile.pool_size, scope).await?
+        issue_pool(http, target, profile.pool_size, scope).await?
     } else {
         Vec::new()
     };
@@ -175,18 +94,18 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         pool,
         profile.unique_tokens,
         profile.introspect_sample,
-        args.sample_log.is_some(),
+        plan.sample_log.is_some(),
     ));
 
-    let goose_config = with_report_files(args.goose.clone(), &args.report_dir, &profile)?;
-    let request_timeout = match &args.goose.timeout {
+    let goose_config = with_report_files(plan.goose.clone(), &plan.report_dir, profile)?;
+    let request_timeout = match &plan.goose.timeout {
         Some(t) => goose::util::parse_timespan(t)
             .map(|secs| Duration::from_secs(secs as u64))
             .ok_or_else(|| Failure::usage(format!("--timeout '{t}' is not a time span")))?,
         None => Duration::from_secs(60),
     };
-    let setup = transactions::client_setup(request_timeout, trust);
-    let attack = build_attack(goose_config, &profile, &target, ctx.clone(), setup)?;
+    let setup = transactions::client_setup(request_timeout, plan.trust.clone());
+    let attack = build_attack(goose_config, profile, target, ctx.clone(), setup)?;
     eprintln!(
         "grantcheck load: profile {} ({}) against {}",
         profile.name, profile.description, target.token_url
@@ -194,25 +113,25 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     let progress = tokio::spawn(progress(ctx.clone()));
     let result = attack.execute().await;
     progress.abort();
-    if let Some(path) = &args.sample_log {
+    if let Some(path) = &plan.sample_log {
         ctx.write_samples(path)
             .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
     }
-    let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
-    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let run_id = plan.run_id.clone().unwrap_or_else(default_run_id);
+    let shard = plan.shard.unwrap_or(Shard { index: 0, count: 1 });
     let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<(), Failure> {
         let report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         eprint!("{}", summary::render(&report));
-        if args.shard.is_some() {
-            std::fs::create_dir_all(&args.report_dir).map_err(|e| {
-                Failure::runtime(format!("cannot create {}: {e}", args.report_dir.display()))
+        if plan.shard.is_some() {
+            std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
+                Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
             })?;
-            let path = shard::report_path(&args.report_dir, shard);
+            let path = shard::report_path(&plan.report_dir, shard);
             report.write(&path)?;
             eprintln!("shard report: {} (run {run_id})", path.display());
         }
-        eprintln!("reports: {}", args.report_dir.display());
+        eprintln!("reports: {}", plan.report_dir.display());
         Ok(())
     };
     match result {
@@ -236,72 +155,6 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
             detail,
         }) => Err(Failure::usage(format!("{option} {value}: {detail}"))),
         Err(e) => Err(Failure::runtime(format!("the load test failed: {e}"))),
-    }
-}
-
-/// Narrows the profile and Goose's options to this shard's share. Thresholds are left to
-/// the merge, which judges the whole run.
-fn take_share(
-    shard: Shard,
-    profile: &mut Profile,
-    goose: &mut GooseConfiguration,
-) -> Result<(), String> {
-    profile.thresholds.clear();
-    goose.threshold.clear();
-    let users = goose.users.or(profile.users);
-    if let Some(users) = users {
-        let share = shard.share(users);
-        if share == 0 {
-            return Err(format!(
-                "shard {}/{} gets none of {users} users: give at least {} users",
-                shard.index, shard.count, shard.count
-            ));
-        }
-        goose.users = Some(share);
-        profile.users = Some(share);
-    }
-    if let Some(rate) = goose
-        .increase_rate
-        .clone()
-        .or(profile.increase_rate.clone())
-    {
-        let share = shard.share_rate(&rate)?;
-        goose.increase_rate = Some(share.clone());
-        profile.increase_rate = Some(share);
-    }
-    if let Some(plan) = &profile.test_plan {
-        profile.test_plan = Some(shard.share_plan(plan)?);
-    }
-    if let Some(limit) = goose.throttle_requests {
-        goose.throttle_requests = Some(shard.share(limit).max(1));
-    }
-    Ok(())
-}
-
-/// A run id for shards started without one: the start time, to the second.
-fn default_run_id() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("run-{secs}")
-}
-
-/// Goose's request, debug and error logs record request headers (and `--request-body` the
-/// body): the client's Basic credentials and tokens. Secrets never reach logs, so these
-/// options are refused.
-fn refuse_secret_logs(goose: &GooseConfiguration) -> Result<(), Failure> {
-    let leaky = [
-        ("--request-log", goose.request_log.is_some()),
-        ("--debug-log", goose.debug_log.is_some()),
-        ("--error-log", goose.error_log.is_some()),
-        ("--request-body", goose.request_body),
-    ];
-    match leaky.iter().find(|(_, set)| *set) {
-        Some((flag, _)) => Err(Failure::usage(format!(
-            "{flag} would write client credentials or tokens into a log; grantcheck refuses it (the HTML/JSON/Markdown reports and the transaction log are safe)"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -446,7 +299,7 @@ async fn issue_pool(
             .map_err(|e| {
                 Failure::runtime(format!(
                     "issuing the introspection pool: {}",
-                    target::describe_error(&e)
+                    crate::http::describe_error(&e)
                 ))
             })?;
         let status = response.status();
@@ -488,14 +341,14 @@ async fn progress(ctx: Arc<LoadContext>) {
 }
 
 /// The reference server on a runtime and thread of its own.
-struct EmbeddedServer {
-    target: Target,
+pub(crate) struct EmbeddedServer {
+    pub target: Target,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl EmbeddedServer {
-    fn start(token_ttl: u64, workers: usize) -> Result<EmbeddedServer, Failure> {
+    pub fn start(token_ttl: u64, workers: usize) -> Result<EmbeddedServer, Failure> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ServerConfig {
@@ -556,4 +409,13 @@ impl Drop for EmbeddedServer {
             let _ = thread.join();
         }
     }
+}
+
+/// A run id for shards started without one: the start time, to the second.
+fn default_run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("run-{secs}")
 }

@@ -8,7 +8,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
 use crate::exchange::Response;
-use crate::target::describe_error;
+use crate::http::describe_error;
 
 use super::Settings;
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::commands::conform::TargetArgs;
+use super::TargetArgs;
 use crate::exit::Failure;
 
 /// The file read when `--config` is not given (if it exists).

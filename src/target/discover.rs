@@ -1,141 +1,17 @@
-//! The server under test: its endpoints (given, discovered through RFC 8414 with the OpenID
-//! fallback, or those of the embedded reference server) and the clients to act as.
+//! Finding a target's endpoints: RFC 8414 metadata (path insertion), the OpenID Connect
+//! location, and the appended form some frameworks serve; explicit URLs win.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reference_server::{ReferenceServer, Secret, ROOT_REALM};
+use reference_server::{ReferenceServer, ROOT_REALM};
 use reqwest::Url;
 use serde_json::Value;
 
+use super::{label_of, Baseline, ClientCredentials, EndpointOverrides, Target};
 use crate::exit::Failure;
-use crate::scenario::{Endpoint, Role};
-
-/// A client the runner may act as. The secret prints as redacted.
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    pub id: String,
-    /// `None` for a public client.
-    pub secret: Option<Secret>,
-}
-
-impl ClientCredentials {
-    pub fn new(id: &str, secret: &str) -> ClientCredentials {
-        ClientCredentials {
-            id: id.to_owned(),
-            secret: Some(Secret::new(secret)),
-        }
-    }
-}
-
-/// Where and as whom the cases run.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// A short name for reports: `embedded`, or the issuer's host and path.
-    pub label: String,
-    /// The issuer identifier, when known (from `--target` or the embedded server).
-    pub issuer: Option<String>,
-    pub token_url: String,
-    pub introspection_url: Option<String>,
-    pub revocation_url: Option<String>,
-    pub resource_url: Option<String>,
-    /// The metadata document's URL, when the target publishes one.
-    pub metadata_url: Option<String>,
-    /// Which of the locations tried it was found at.
-    pub metadata_location: Option<MetadataLocation>,
-    pub jwks_url: Option<String>,
-    pub clients: BTreeMap<Role, ClientCredentials>,
-    /// Scopes the main client may request, the first being its usual one (`--scope`).
-    pub scopes: Vec<String>,
-    /// `scopes_supported` from the target's metadata: the preflight's fallback when a
-    /// token request without scope is refused and no `--scope` was given.
-    pub advertised_scopes: Vec<String>,
-    /// A scope the main client may not have (`--forbidden-scope`).
-    pub forbidden_scope: Option<String>,
-    /// The scope the protected resource requires, when known (the embedded server's).
-    pub resource_scope: Option<String>,
-    /// True for the in-process reference server.
-    pub embedded: bool,
-    /// What the preflight established; the cases build on it.
-    pub baseline: Baseline,
-}
-
-/// What the preflight found about the target before any case ran.
-#[derive(Debug, Clone, Default)]
-pub struct Baseline {
-    /// A scope for token requests that name none: the target refused them without one.
-    pub token_scope: Option<String>,
-    /// Clients whose credentials the target refused, with the reason: cases acting as
-    /// them are skipped, since their answers would say nothing about the rules.
-    pub unusable_clients: BTreeMap<Role, String>,
-    /// Endpoints that do not answer as configured (404, wrong URL), with the reason.
-    pub unusable_endpoints: BTreeMap<Endpoint, String>,
-    /// Whether introspection names the scope of a token that has one; `None`: unknown.
-    pub introspection_reports_scope: Option<bool>,
-}
-
-impl Target {
-    /// The embedded reference server, acting as its fixture clients.
-    pub fn reference(server: &ReferenceServer) -> Target {
-        let clients = [
-            (Role::Main, "myClient", Some("forgerock")),
-            (Role::Introspector, "rs-client", Some("rs-secret")),
-            (Role::Second, "otherClient", Some("other-secret-2")),
-            (Role::Short, "shortClient", Some("short-secret")),
-            (Role::Special, "s:1 %&+ä", Some("p+w/=:&ä q")),
-            (Role::Disabled, "disabledClient", Some("disabled-secret")),
-            (Role::NoGrant, "noGrantClient", Some("no-grant-secret")),
-            (Role::Public, "publicClient", None),
-        ]
-        .into_iter()
-        .map(|(role, id, secret)| {
-            (
-                role,
-                ClientCredentials {
-                    id: id.into(),
-                    secret: secret.map(Secret::new),
-                },
-            )
-        })
-        .collect();
-        Target {
-            label: if server.base_url().starts_with("https://") {
-                "embedded-tls".into()
-            } else {
-                "embedded".into()
-            },
-            issuer: Some(server.issuer(ROOT_REALM)),
-            token_url: server.token_url(ROOT_REALM),
-            introspection_url: Some(server.introspection_url(ROOT_REALM)),
-            revocation_url: Some(server.revocation_url(ROOT_REALM)),
-            resource_url: Some(server.resource_url()),
-            metadata_url: Some(server.metadata_url(ROOT_REALM)),
-            metadata_location: Some(MetadataLocation::Rfc8414),
-            jwks_url: Some(server.jwks_url()),
-            clients,
-            scopes: vec!["write".into(), "read".into()],
-            advertised_scopes: Vec::new(),
-            forbidden_scope: Some("admin".into()),
-            resource_scope: Some("write".into()),
-            embedded: true,
-            baseline: Baseline::default(),
-        }
-    }
-
-    /// True when the token endpoint is plain HTTP (where TLS cases cannot run).
-    pub fn is_plain_http(&self) -> bool {
-        self.token_url.starts_with("http://")
-    }
-
-    /// The client acting in `role`; the short-lived client falls back to the main one (its
-    /// expiry cases then wait only when its tokens live no longer than `--max-wait`).
-    pub fn client(&self, role: Role) -> Option<&ClientCredentials> {
-        self.clients.get(&role).or(match role {
-            Role::Short => self.clients.get(&Role::Main),
-            _ => None,
-        })
-    }
-}
+use crate::http::describe_error;
+use crate::scenario::Role;
 
 /// Where a target's metadata was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,15 +75,6 @@ pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Targe
         Err(_) => target.metadata_url = None,
     }
     target
-}
-
-/// Endpoint URLs given on the command line; they override discovery.
-#[derive(Debug, Clone, Default)]
-pub struct EndpointOverrides {
-    pub token_url: Option<String>,
-    pub introspection_url: Option<String>,
-    pub revocation_url: Option<String>,
-    pub resource_url: Option<String>,
 }
 
 /// Builds a target for an external issuer: RFC 8414 discovery (path insertion), then
@@ -332,50 +199,6 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
     }
 }
 
-/// A transport error in words a user can act on.
-pub fn describe_error(e: &reqwest::Error) -> String {
-    if let Some(tls) = crate::http::tls_hint(e) {
-        return tls;
-    }
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else if e.is_redirect() {
-        "redirect refused".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
-/// `host:port/path` of a URL, for report labels and snapshot folders.
-pub fn label_of(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or("unknown");
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{host}{port}{}", u.path().trim_end_matches('/'))
-        }
-        Err(_) => url.to_owned(),
-    }
-}
-
-/// True for `localhost` and loopback addresses.
-pub fn is_loopback(url: &str) -> bool {
-    Url::parse(url).ok().is_some_and(|u| match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,18 +214,14 @@ mod tests {
             urls[1],
             "https://h.example/tenant1/.well-known/openid-configuration"
         );
+        assert_eq!(
+            urls[2],
+            "https://h.example/tenant1/.well-known/oauth-authorization-server"
+        );
         let urls = metadata_urls(&Url::parse("http://127.0.0.1:18081").unwrap());
         assert_eq!(
             urls[0],
             "http://127.0.0.1:18081/.well-known/oauth-authorization-server"
         );
-    }
-
-    #[test]
-    fn loopback_detection() {
-        assert!(is_loopback("http://127.0.0.1:1/x"));
-        assert!(is_loopback("http://localhost/x"));
-        assert!(is_loopback("http://[::1]:8/"));
-        assert!(!is_loopback("http://example.com/"));
     }
 }

@@ -1,0 +1,172 @@
+//! `grantcheck load`: the command line of the load harness. It resolves the profile, the
+//! shard's share, the target (the embedded server on its own runtime, or an external one)
+//! and TLS trust, then hands a [`load::Plan`] to the engine in `crate::load`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use goose::config::GooseConfiguration;
+
+use crate::exit::{Exit, Failure};
+use crate::load::profile::Profile;
+use crate::load::shard::Shard;
+use crate::load::{self, merge, EmbeddedServer};
+use crate::target::TargetArgs;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LoadArgs {
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
+    /// A built-in profile (issuance, introspection, flow, bad-secret, mixed) or a profile file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "issuance")]
+    pub profile: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Named targets (`--target NAME`); default: ./grantcheck.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where Goose's HTML, JSON and Markdown reports go (unless --report-file is given).
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Token lifetime of the embedded server, short so memory stays flat under load.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub embedded_token_ttl: u64,
+    /// Tokio workers of the embedded server's own runtime.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub embedded_workers: usize,
+    /// Run shard I of N (I from 0, as JOB_COMPLETION_INDEX): this process's share of users,
+    /// rate and test plan; writes shard-I-of-N.json for `grantcheck load merge`.
+    #[arg(long, value_name = "I/N", env = "GRANTCHECK_SHARD")]
+    pub shard: Option<Shard>,
+    /// The run the shards belong to (the same for every shard of a run).
+    #[arg(long, value_name = "ID", env = "GRANTCHECK_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Also write every request's name and latency (µs) to FILE, to verify the histograms.
+    #[arg(long, value_name = "FILE")]
+    pub sample_log: Option<PathBuf>,
+    /// Goose's own options: users, run time, test plan, thresholds, reports, logs...
+    #[command(flatten, next_help_heading = "Goose")]
+    pub goose: GooseConfiguration,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LoadCommand {
+    /// Merge the shard reports of one run into one report, and judge its thresholds.
+    Merge(merge::MergeArgs),
+}
+
+pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
+    if let Some(LoadCommand::Merge(merge_args)) = args.command.take() {
+        return load::merge::run(merge_args);
+    }
+    refuse_secret_logs(&args.goose)?;
+    let mut profile = load::profile::load(&args.profile)?;
+    // Rules are judged on the whole run: a shard only carries them to the merge.
+    let thresholds: Vec<String> = profile
+        .thresholds
+        .iter()
+        .chain(&args.goose.threshold)
+        .cloned()
+        .collect();
+    if let Some(shard) = args.shard {
+        take_share(shard, &mut profile, &mut args.goose).map_err(Failure::usage)?;
+    }
+    args.target.apply_config(args.config.as_deref())?;
+    let trust = crate::http::TlsTrust::new(
+        &args.target.ca_cert,
+        args.target.insecure || args.goose.accept_invalid_certs,
+    )?;
+    if let Some(warning) = trust.warning() {
+        eprintln!("{warning}");
+    }
+    let http = crate::http::client(Duration::from_secs(10), &trust)?;
+
+    let (target, _embedded) = if args.target.is_embedded() {
+        let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
+        (embedded.target.clone(), Some(embedded))
+    } else {
+        (args.target.resolve_external(&http).await?, None)
+    };
+    let scope = args
+        .target
+        .scope
+        .as_deref()
+        .and_then(|s| s.split(' ').next())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let plan = load::Plan {
+        profile,
+        thresholds,
+        target,
+        scope,
+        trust,
+        http,
+        goose: args.goose,
+        report_dir: args.report_dir,
+        sample_log: args.sample_log,
+        shard: args.shard,
+        run_id: args.run_id,
+    };
+    let result = load::execute(plan).await;
+    drop(_embedded);
+    result
+}
+
+/// Narrows the profile and Goose's options to this shard's share. Thresholds are left to
+/// the merge, which judges the whole run.
+fn take_share(
+    shard: Shard,
+    profile: &mut Profile,
+    goose: &mut GooseConfiguration,
+) -> Result<(), String> {
+    profile.thresholds.clear();
+    goose.threshold.clear();
+    let users = goose.users.or(profile.users);
+    if let Some(users) = users {
+        let share = shard.share(users);
+        if share == 0 {
+            return Err(format!(
+                "shard {}/{} gets none of {users} users: give at least {} users",
+                shard.index, shard.count, shard.count
+            ));
+        }
+        goose.users = Some(share);
+        profile.users = Some(share);
+    }
+    if let Some(rate) = goose
+        .increase_rate
+        .clone()
+        .or(profile.increase_rate.clone())
+    {
+        let share = shard.share_rate(&rate)?;
+        goose.increase_rate = Some(share.clone());
+        profile.increase_rate = Some(share);
+    }
+    if let Some(plan) = &profile.test_plan {
+        profile.test_plan = Some(shard.share_plan(plan)?);
+    }
+    if let Some(limit) = goose.throttle_requests {
+        goose.throttle_requests = Some(shard.share(limit).max(1));
+    }
+    Ok(())
+}
+
+/// Goose's request, debug and error logs record request headers (and `--request-body` the
+/// body): the client's Basic credentials and tokens. Secrets never reach logs, so these
+/// options are refused.
+fn refuse_secret_logs(goose: &GooseConfiguration) -> Result<(), Failure> {
+    let leaky = [
+        ("--request-log", goose.request_log.is_some()),
+        ("--debug-log", goose.debug_log.is_some()),
+        ("--error-log", goose.error_log.is_some()),
+        ("--request-body", goose.request_body),
+    ];
+    match leaky.iter().find(|(_, set)| *set) {
+        Some((flag, _)) => Err(Failure::usage(format!(
+            "{flag} would write client credentials or tokens into a log; grantcheck refuses it (the HTML/JSON/Markdown reports and the transaction log are safe)"
+        ))),
+        None => Ok(()),
+    }
+}

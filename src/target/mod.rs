@@ -1,0 +1,166 @@
+//! The server under test: its endpoints (given, discovered through RFC 8414 with the OpenID
+//! fallback, or those of the embedded reference server) and the clients to act as.
+//!
+//! `args` reads them from the command line and `config` from `grantcheck.toml`; `discover`
+//! finds the endpoints; the preflight (`crate::preflight`) then fills in the [`Baseline`].
+
+pub mod args;
+pub mod config;
+mod discover;
+
+pub use args::{clients_from, TargetArgs};
+pub use discover::{discover, embedded, locate_metadata, metadata_urls, MetadataLocation};
+
+use std::collections::BTreeMap;
+
+use reference_server::{ReferenceServer, Secret, ROOT_REALM};
+use reqwest::Url;
+
+use crate::scenario::{Endpoint, Role};
+
+/// A client the runner may act as. The secret prints as redacted.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub id: String,
+    /// `None` for a public client.
+    pub secret: Option<Secret>,
+}
+
+impl ClientCredentials {
+    pub fn new(id: &str, secret: &str) -> ClientCredentials {
+        ClientCredentials {
+            id: id.to_owned(),
+            secret: Some(Secret::new(secret)),
+        }
+    }
+}
+
+/// Where and as whom the cases run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// A short name for reports: `embedded`, or the issuer's host and path.
+    pub label: String,
+    /// The issuer identifier, when known (from `--target` or the embedded server).
+    pub issuer: Option<String>,
+    pub token_url: String,
+    pub introspection_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub resource_url: Option<String>,
+    /// The metadata document's URL, when the target publishes one.
+    pub metadata_url: Option<String>,
+    /// Which of the locations tried it was found at.
+    pub metadata_location: Option<MetadataLocation>,
+    pub jwks_url: Option<String>,
+    pub clients: BTreeMap<Role, ClientCredentials>,
+    /// Scopes the main client may request, the first being its usual one (`--scope`).
+    pub scopes: Vec<String>,
+    /// `scopes_supported` from the target's metadata: the preflight's fallback when a
+    /// token request without scope is refused and no `--scope` was given.
+    pub advertised_scopes: Vec<String>,
+    /// A scope the main client may not have (`--forbidden-scope`).
+    pub forbidden_scope: Option<String>,
+    /// The scope the protected resource requires, when known (the embedded server's).
+    pub resource_scope: Option<String>,
+    /// True for the in-process reference server.
+    pub embedded: bool,
+    /// What the preflight established; the cases build on it.
+    pub baseline: Baseline,
+}
+
+/// What the preflight found about the target before any case ran.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    /// A scope for token requests that name none: the target refused them without one.
+    pub token_scope: Option<String>,
+    /// Clients whose credentials the target refused, with the reason: cases acting as
+    /// them are skipped, since their answers would say nothing about the rules.
+    pub unusable_clients: BTreeMap<Role, String>,
+    /// Endpoints that do not answer as configured (404, wrong URL), with the reason.
+    pub unusable_endpoints: BTreeMap<Endpoint, String>,
+    /// Whether introspection names the scope of a token that has one; `None`: unknown.
+    pub introspection_reports_scope: Option<bool>,
+}
+
+impl Target {
+    /// The embedded reference server, acting as its fixture clients.
+    pub fn reference(server: &ReferenceServer) -> Target {
+        let clients = [
+            (Role::Main, "myClient", Some("forgerock")),
+            (Role::Introspector, "rs-client", Some("rs-secret")),
+            (Role::Second, "otherClient", Some("other-secret-2")),
+            (Role::Short, "shortClient", Some("short-secret")),
+            (Role::Special, "s:1 %&+ä", Some("p+w/=:&ä q")),
+            (Role::Disabled, "disabledClient", Some("disabled-secret")),
+            (Role::NoGrant, "noGrantClient", Some("no-grant-secret")),
+            (Role::Public, "publicClient", None),
+        ]
+        .into_iter()
+        .map(|(role, id, secret)| {
+            (
+                role,
+                ClientCredentials {
+                    id: id.into(),
+                    secret: secret.map(Secret::new),
+                },
+            )
+        })
+        .collect();
+        Target {
+            label: if server.base_url().starts_with("https://") {
+                "embedded-tls".into()
+            } else {
+                "embedded".into()
+            },
+            issuer: Some(server.issuer(ROOT_REALM)),
+            token_url: server.token_url(ROOT_REALM),
+            introspection_url: Some(server.introspection_url(ROOT_REALM)),
+            revocation_url: Some(server.revocation_url(ROOT_REALM)),
+            resource_url: Some(server.resource_url()),
+            metadata_url: Some(server.metadata_url(ROOT_REALM)),
+            metadata_location: Some(MetadataLocation::Rfc8414),
+            jwks_url: Some(server.jwks_url()),
+            clients,
+            scopes: vec!["write".into(), "read".into()],
+            advertised_scopes: Vec::new(),
+            forbidden_scope: Some("admin".into()),
+            resource_scope: Some("write".into()),
+            embedded: true,
+            baseline: Baseline::default(),
+        }
+    }
+
+    /// True when the token endpoint is plain HTTP (where TLS cases cannot run).
+    pub fn is_plain_http(&self) -> bool {
+        self.token_url.starts_with("http://")
+    }
+
+    /// The client acting in `role`; the short-lived client falls back to the main one (its
+    /// expiry cases then wait only when its tokens live no longer than `--max-wait`).
+    pub fn client(&self, role: Role) -> Option<&ClientCredentials> {
+        self.clients.get(&role).or(match role {
+            Role::Short => self.clients.get(&Role::Main),
+            _ => None,
+        })
+    }
+}
+
+/// `host:port/path` of a URL, for report labels and snapshot folders.
+pub fn label_of(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("unknown");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{host}{port}{}", u.path().trim_end_matches('/'))
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// Endpoint URLs given on the command line; they override discovery.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOverrides {
+    pub token_url: Option<String>,
+    pub introspection_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub resource_url: Option<String>,
+}
