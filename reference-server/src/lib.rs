@@ -15,6 +15,7 @@
 //! ```
 
 mod app;
+mod auth;
 pub mod clients;
 pub mod config;
 mod endpoints;
@@ -22,15 +23,16 @@ pub mod form;
 pub mod jwt;
 mod request;
 mod response;
+mod router;
 mod server;
 mod throttle;
 pub mod tls;
 pub mod tokens;
 
+pub use auth::decode_basic;
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
 pub use config::{BruteForce, Fault, FaultSet, ServerConfig, TokenFormat};
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
-pub use request::decode_basic;
 pub use server::ReferenceServer;
 pub use tls::TlsIdentity;

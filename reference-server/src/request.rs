@@ -1,140 +1,142 @@
-//! Reading requests: bounded bodies, form content type, and client authentication
-//! (RFC 6749 §2.3: `client_secret_basic` with form-encoded id and secret, or `client_secret_post`).
+//! What a decision reads: a [`Request`] holding the routed realm and the parts of an HTTP
+//! request the decisions look at, borrowed from it (nothing is copied), and the form rules
+//! (content type, encoding).
 
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{HeaderMap, StatusCode};
-
-use crate::clients::{AuthMethod, Client};
 use crate::config::{Fault, ServerConfig};
-use crate::form::{decode_component, Form, FormError};
-use crate::response::{ErrorCode, OAuthError};
-use crate::throttle::{FailureThrottle, Source};
+use crate::form::{Form, FormError};
+use crate::response::{ErrorCode, OAuthError, Status};
+use crate::router::Realm;
 
-/// A request body that records whether it was read to the end. One left unread means the
-/// client may still be sending it, so the connection cannot carry another request: the
-/// server then says `Connection: close` in the response (see `server.rs`).
-pub struct RequestBody {
-    inner: Incoming,
-    finished: Arc<AtomicBool>,
+/// The request methods the decisions tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    /// Any other method, which every endpoint refuses.
+    Other,
 }
 
-/// Set once the body has been read to the end (at once for an empty body).
-#[derive(Clone)]
-pub struct ReadToEnd(Arc<AtomicBool>);
-
-impl ReadToEnd {
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
+/// A header field the decisions read, as the request carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header<'a> {
+    Absent,
+    One(&'a str),
+    /// Present once, with bytes outside visible ASCII.
+    Unreadable,
+    /// Present more than once.
+    Repeated,
 }
 
-impl RequestBody {
-    pub fn new(inner: Incoming) -> (RequestBody, ReadToEnd) {
-        let finished = Arc::new(AtomicBool::new(inner.is_end_stream()));
-        let flag = ReadToEnd(finished.clone());
-        (RequestBody { inner, finished }, flag)
-    }
+/// The request body, which the server reads only when [`Request::wants_body`] says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// Not read: the endpoint does not take a form body, or the request is not a form POST.
+    Unread,
+    Read(&'a [u8]),
+    Failed(BodyError),
 }
 
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
+/// Why the server could not read a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than `max_body_bytes` (declared or sent): 413.
+    TooLarge,
+    /// Not complete within `body_timeout`: 408.
+    TimedOut,
+    /// The connection failed mid-body: 400.
+    Broken,
+}
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let at_end = match &polled {
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
-            _ => false,
-        };
-        if at_end {
-            self.finished.store(true, Ordering::Release);
+impl From<BodyError> for OAuthError {
+    fn from(e: BodyError) -> OAuthError {
+        let code = ErrorCode::InvalidRequest;
+        match e {
+            BodyError::TooLarge => {
+                OAuthError::new(Status::PAYLOAD_TOO_LARGE, code, "request body too large")
+            }
+            BodyError::TimedOut => OAuthError::new(
+                Status::REQUEST_TIMEOUT,
+                code,
+                "request body not received in time",
+            ),
+            BodyError::Broken => OAuthError::bad_request(code, "request body could not be read"),
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (413) or a body slower than
-/// `timeout` (408), so neither a large nor a dripping request can hold the server.
-pub async fn read_body(
-    headers: &HeaderMap,
-    body: RequestBody,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, OAuthError> {
-    let too_large = OAuthError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: ErrorCode::InvalidRequest,
-        description: "request body too large",
-        challenge: None,
-        retry_after: None,
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large);
+/// One request to one of a realm's endpoints, with what the decisions need of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    /// The realm whose endpoint was called.
+    pub realm: &'a Realm,
+    /// The URL's query, without `?` (empty when there is none).
+    pub query: &'a str,
+    pub authorization: Header<'a>,
+    /// `Content-Type` (the first one), when it is visible ASCII.
+    pub content_type: Option<&'a str>,
+    /// The TCP peer's address: a forwarded-for header is whatever the sender says.
+    pub peer: IpAddr,
+    pub body: Body<'a>,
+}
+
+impl Request<'_> {
+    /// True when the server should read the body for an endpoint that takes a form: a POST
+    /// that declares a form. Anything else is refused before its body matters.
+    pub fn wants_body(&self) -> bool {
+        self.method == Method::Post && self.is_form()
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
-        Ok(Err(_)) => Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "request body could not be read",
-        )),
-        Err(_) => Err(OAuthError {
-            status: StatusCode::REQUEST_TIMEOUT,
-            code: ErrorCode::InvalidRequest,
-            description: "request body not received in time",
-            challenge: None,
-            retry_after: None,
-        }),
+
+    /// True when the request declares a form body; the media type is case-insensitive and
+    /// may carry parameters such as `charset` (RFC 9110 §8.3.1).
+    pub fn is_form(&self) -> bool {
+        self.content_type
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+    }
+
+    /// The form of a POST to introspection or revocation: the method (405 names `what`),
+    /// then the content type, size and encoding.
+    pub fn post_form(&self, config: &ServerConfig, what: &'static str) -> Result<Form, OAuthError> {
+        if self.method != Method::Post {
+            return Err(OAuthError::new(
+                Status::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                what,
+            ));
+        }
+        self.form_body(config)
+    }
+
+    /// The form body: content type, size and encoding.
+    pub fn form_body(&self, config: &ServerConfig) -> Result<Form, OAuthError> {
+        if !self.is_form() {
+            return Err(OAuthError::bad_request(
+                ErrorCode::InvalidRequest,
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        match self.body {
+            Body::Read(bytes) => parse_form(bytes, config),
+            // The server reads every body `wants_body` asks for, so this is an empty one.
+            Body::Unread => parse_form(b"", config),
+            Body::Failed(e) => Err(e.into()),
+        }
     }
 }
 
-/// True when the request declares a form body; the media type is case-insensitive and may
-/// carry parameters such as `charset` (RFC 9110 §8.3.1).
-pub fn is_form_content_type(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| {
-            t.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// Parses a form body, mapping malformed input to `invalid_request`.
+/// Parses a form, mapping malformed input to `invalid_request`.
 pub fn parse_form(body: &[u8], config: &ServerConfig) -> Result<Form, OAuthError> {
     Form::parse(body, config.has(Fault::AcceptRepeatedParameters)).map_err(form_error)
 }
 
 /// A form problem as a 400 `invalid_request`.
-pub fn form_error(e: FormError) -> OAuthError {
+fn form_error(e: FormError) -> OAuthError {
     let description = match e {
         FormError::BadPercentEscape => "malformed percent-encoding in the request",
         FormError::NotUtf8 => "request parameters must be UTF-8",
@@ -144,204 +146,85 @@ pub fn form_error(e: FormError) -> OAuthError {
     OAuthError::bad_request(ErrorCode::InvalidRequest, description)
 }
 
-/// Requires a form body: content type, size and encoding.
-pub async fn read_form(
-    headers: &HeaderMap,
-    body: RequestBody,
-    config: &ServerConfig,
-) -> Result<Form, OAuthError> {
-    if !is_form_content_type(headers) {
-        return Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "the body must be application/x-www-form-urlencoded",
-        ));
+/// Requests for the decisions' unit tests, built without a socket.
+#[cfg(test)]
+pub mod testing {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use base64::Engine;
+
+    use super::{Body, Header, Method, Request};
+    use crate::app::App;
+    use crate::clients::ROOT_REALM;
+    use crate::config::ServerConfig;
+    use crate::jwt::JwtSigner;
+
+    pub const FORM: &str = "application/x-www-form-urlencoded";
+
+    /// An app for `config`, served at `http://rs.test`.
+    pub fn app(config: ServerConfig) -> App {
+        App::new(config, JwtSigner::fixture(), "http://rs.test".into())
     }
-    let bytes = read_body(headers, body, config.max_body_bytes, config.body_timeout).await?;
-    parse_form(&bytes, config)
-}
 
-/// Decodes a Basic payload into id and secret (RFC 6749 §2.3.1: each form-urlencoded before
-/// Base64, split at the first `:`). `None` when it is not Base64, has no colon, or is not
-/// UTF-8 / valid form-encoding once decoded.
-pub fn decode_basic(payload: &str, form_decode: bool) -> Option<(String, String)> {
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(payload.trim_start_matches(' '))
-        .ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
-    if form_decode {
-        Some((
-            decode_component(raw_id).ok()?,
-            decode_component(raw_secret).ok()?,
-        ))
-    } else {
-        Some((
-            String::from_utf8(raw_id.to_vec()).ok()?,
-            String::from_utf8(raw_secret.to_vec()).ok()?,
-        ))
+    /// The owned parts of a request; [`TestRequest::at`] borrows them as a [`Request`].
+    pub struct TestRequest {
+        pub method: Method,
+        pub realm: &'static str,
+        pub query: String,
+        pub authorization: Option<String>,
+        pub content_type: Option<&'static str>,
+        pub body: Vec<u8>,
     }
-}
 
-/// The credentials a request carries, before they are checked.
-struct Presented {
-    id: String,
-    secret: Option<String>,
-    method: AuthMethod,
-}
-
-/// The address a request's connection came from, in the request's extensions. Only the TCP
-/// peer counts: a forwarded-for header is whatever the sender says.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub IpAddr);
-
-/// Authenticates the calling client. `realm` is the realm whose endpoint was called and
-/// `challenge_realm` the label put into `WWW-Authenticate`; `throttle` is brute-force
-/// protection with the source the attempt comes from.
-pub fn authenticate<'a>(
-    config: &'a ServerConfig,
-    throttle: Option<(&FailureThrottle, Source)>,
-    headers: &HeaderMap,
-    form: &Form,
-    realm: &str,
-    challenge_realm: &str,
-) -> Result<&'a Client, OAuthError> {
-    let presented = presented_credentials(config, headers, form, challenge_realm)?;
-    let Some((throttle, source)) = throttle else {
-        return check_credentials(config, &presented, realm, challenge_realm);
-    };
-    if let Some(retry_after) = throttle.locked(&presented.id, source) {
-        return Err(OAuthError::too_many_failures(retry_after));
-    }
-    let result = check_credentials(config, &presented, realm, challenge_realm);
-    match &result {
-        Ok(_) => throttle.record_success(&presented.id, source),
-        Err(e) if e.code == ErrorCode::InvalidClient => {
-            throttle.record_failure(&presented.id, source)
+    impl TestRequest {
+        /// A form POST in the root realm.
+        pub fn post(body: &str) -> TestRequest {
+            TestRequest {
+                method: Method::Post,
+                realm: ROOT_REALM,
+                query: String::new(),
+                authorization: None,
+                content_type: Some(FORM),
+                body: body.as_bytes().to_vec(),
+            }
         }
-        Err(_) => {}
-    }
-    result
-}
 
-fn check_credentials<'a>(
-    config: &'a ServerConfig,
-    presented: &Presented,
-    realm: &str,
-    challenge_realm: &str,
-) -> Result<&'a Client, OAuthError> {
-    let via_header = presented.method == AuthMethod::ClientSecretBasic;
-    let failed = |description| client_failure(config, via_header, challenge_realm, description);
-    let trim = config.has(Fault::TrimCredentials);
-    let id = if trim {
-        presented.id.trim()
-    } else {
-        &presented.id
-    };
-    let Some(client) = config.clients.get(id) else {
-        return Err(failed("client authentication failed"));
-    };
-    let Some(secret) = presented.secret.as_deref() else {
-        if client.is_public() {
-            return Err(OAuthError::bad_request(
-                ErrorCode::UnauthorizedClient,
-                "public clients may not use this endpoint",
-            ));
+        /// With `Authorization: Basic` for `id` and `secret` (no form-encoding needed).
+        pub fn basic(mut self, id: &str, secret: &str) -> TestRequest {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            self.authorization = Some(format!("Basic {encoded}"));
+            self
         }
-        return Err(failed("client authentication failed"));
-    };
-    let Some(stored) = client.secret.as_ref() else {
-        return Err(failed("client authentication failed"));
-    };
-    let secret_ok = if config.has(Fault::AcceptWrongSecret) {
-        true
-    } else if config.has(Fault::CaseInsensitiveSecret) {
-        stored.expose().eq_ignore_ascii_case(secret)
-    } else if trim {
-        stored.matches(secret.trim())
-    } else {
-        stored.matches(secret)
-    };
-    let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
-    let method_ok = client.auth_methods.contains(&presented.method);
-    if !secret_ok || !enabled || !method_ok || !client.in_realm(realm) {
-        return Err(failed("client authentication failed"));
-    }
-    Ok(client)
-}
 
-/// Failed client authentication: 401 `invalid_client` with a Basic challenge (RFC 6749 §5.2).
-/// `via_header`: the client tried the Authorization header, which is what the fault
-/// `invalid-client-without-challenge` answers with 400 and no challenge instead.
-fn client_failure(
-    config: &ServerConfig,
-    via_header: bool,
-    challenge_realm: &str,
-    description: &'static str,
-) -> OAuthError {
-    if via_header && config.has(Fault::InvalidClientWithoutChallenge) {
-        OAuthError::bad_request(ErrorCode::InvalidClient, description)
-    } else {
-        OAuthError::invalid_client(challenge_realm, description)
-    }
-}
+        pub fn method(mut self, method: Method) -> TestRequest {
+            self.method = method;
+            self
+        }
 
-fn presented_credentials(
-    config: &ServerConfig,
-    headers: &HeaderMap,
-    form: &Form,
-    challenge_realm: &str,
-) -> Result<Presented, OAuthError> {
-    let mut authorizations = headers.get_all(AUTHORIZATION).iter();
-    let authorization = authorizations.next();
-    if authorizations.next().is_some() {
-        return Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "only one Authorization header is allowed",
-        ));
+        pub fn realm(mut self, realm: &'static str) -> TestRequest {
+            self.realm = realm;
+            self
+        }
+
+        /// The request as the server would hand it to a decision of `app`.
+        pub fn at<'a>(&'a self, app: &'a App) -> Request<'a> {
+            let mut request = Request {
+                method: self.method,
+                realm: app.realms.get(self.realm).expect("a known realm"),
+                query: &self.query,
+                authorization: self
+                    .authorization
+                    .as_deref()
+                    .map_or(Header::Absent, Header::One),
+                content_type: self.content_type,
+                peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                body: Body::Unread,
+            };
+            if request.wants_body() {
+                request.body = Body::Read(&self.body);
+            }
+            request
+        }
     }
-    let Some(authorization) = authorization else {
-        return match (form.get("client_id"), form.get("client_secret")) {
-            (Some(id), secret) => Ok(Presented {
-                id: id.to_owned(),
-                secret: secret.map(str::to_owned),
-                method: AuthMethod::ClientSecretPost,
-            }),
-            (None, _) => Err(OAuthError::invalid_client(
-                challenge_realm,
-                "client authentication is required",
-            )),
-        };
-    };
-    // Whatever went wrong in the Authorization header, the client tried to authenticate with
-    // it, and RFC 6749 §5.2 answers that with 401 and a challenge.
-    let failed = |description| client_failure(config, true, challenge_realm, description);
-    let malformed = || failed("malformed Basic credentials in the Authorization header");
-    let value = authorization.to_str().map_err(|_| malformed())?;
-    let (scheme, payload) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("basic") {
-        // §5.2 asks for a challenge "matching the authentication scheme used by the client",
-        // but a Bearer or Digest challenge would invite credentials this endpoint cannot
-        // take. RFC 9110 §11.6.1 wants a challenge applicable to the resource: Basic, the
-        // only scheme it accepts, which also tells the client what to use instead.
-        return Err(failed("unsupported client authentication scheme"));
-    }
-    let form_decode = !config.has(Fault::BasicWithoutFormDecoding);
-    let (id, secret) = decode_basic(payload, form_decode).ok_or_else(malformed)?;
-    if form.get("client_secret").is_some() {
-        return Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "client authentication must use only one method",
-        ));
-    }
-    if form.get("client_id").is_some_and(|body_id| body_id != id) {
-        return Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "client_id in the body does not match the authenticated client",
-        ));
-    }
-    Ok(Presented {
-        id,
-        secret: Some(secret),
-        method: AuthMethod::ClientSecretBasic,
-    })
 }

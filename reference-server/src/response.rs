@@ -1,16 +1,126 @@
-//! Building HTTP responses: JSON bodies, OAuth error bodies (RFC 6749 §5.2) and cache headers.
+//! What a decision answers: a [`Reply`] (status, the few headers this server sets, body),
+//! OAuth error bodies (RFC 6749 §5.2) and cache headers. No HTTP library types: the server
+//! module turns a `Reply` into a hyper response.
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-pub type Body = Full<Bytes>;
+/// An HTTP status code, as the decisions use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status(pub u16);
 
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
-const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+impl Status {
+    pub const OK: Status = Status(200);
+    pub const BAD_REQUEST: Status = Status(400);
+    pub const UNAUTHORIZED: Status = Status(401);
+    pub const FORBIDDEN: Status = Status(403);
+    pub const NOT_FOUND: Status = Status(404);
+    pub const METHOD_NOT_ALLOWED: Status = Status(405);
+    pub const REQUEST_TIMEOUT: Status = Status(408);
+    pub const PAYLOAD_TOO_LARGE: Status = Status(413);
+    pub const TOO_MANY_REQUESTS: Status = Status(429);
+    pub const REQUEST_HEADER_FIELDS_TOO_LARGE: Status = Status(431);
+    pub const SERVICE_UNAVAILABLE: Status = Status(503);
+}
+
+pub const JSON: &str = "application/json";
+const NO_STORE: &str = "no-store";
+
+/// A response. The server writes the headers that are set in this order: `Content-Type`,
+/// `Allow`, `Cache-Control`, `Pragma`, `Retry-After`, `WWW-Authenticate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: Status,
+    pub content_type: Option<&'static str>,
+    /// `Allow`, with 405.
+    pub allow: Option<&'static str>,
+    pub cache_control: Option<&'static str>,
+    /// `Pragma: no-cache`.
+    pub pragma_no_cache: bool,
+    /// `Retry-After` seconds.
+    pub retry_after: Option<u64>,
+    /// Left out of the response if it is not a valid header value.
+    pub www_authenticate: Option<String>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// An empty response with the given status and no headers.
+    pub fn empty(status: Status) -> Reply {
+        Reply {
+            status,
+            content_type: None,
+            allow: None,
+            cache_control: None,
+            pragma_no_cache: false,
+            retry_after: None,
+            www_authenticate: None,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A JSON response with the given status.
+    pub fn json<T: Serialize + ?Sized>(status: Status, body: &T) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("serialising a JSON value cannot fail");
+        Reply::with_body(status, JSON, Bytes::from(bytes))
+    }
+
+    /// A response with a body of the given media type.
+    pub fn with_body(status: Status, content_type: &'static str, body: Bytes) -> Reply {
+        Reply {
+            content_type: Some(content_type),
+            body,
+            ..Reply::empty(status)
+        }
+    }
+
+    /// Adds `Cache-Control: no-store` and, when asked, `Pragma: no-cache` (RFC 6749 §5.1).
+    pub fn no_store(mut self, pragma: bool) -> Reply {
+        self.cache_control = Some(NO_STORE);
+        self.pragma_no_cache |= pragma;
+        self
+    }
+
+    /// The body as JSON (for tests).
+    #[cfg(test)]
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// 404 for paths the server does not serve.
+pub fn not_found() -> Reply {
+    error_json(Status::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// 405 with `Allow` (RFC 9110 §15.5.6), body in OAuth error form so clients can read it.
+pub fn method_not_allowed(allow: &'static str) -> Reply {
+    let reply = error_json(
+        Status::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed",
+    );
+    Reply {
+        allow: Some(allow),
+        ..reply.no_store(true)
+    }
+}
+
+/// `{"error": …, "error_description": …}` with the given status and no other header.
+pub fn error_json(status: Status, error: &str, description: &str) -> Reply {
+    #[derive(Serialize)]
+    struct ErrorBody<'a> {
+        error: &'a str,
+        error_description: &'a str,
+    }
+    Reply::json(
+        status,
+        &ErrorBody {
+            error,
+            error_description: description,
+        },
+    )
+}
 
 /// The error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 that this server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +148,7 @@ impl ErrorCode {
 /// (printable ASCII without `"` and `\`); it never echoes request data.
 #[derive(Debug, Clone)]
 pub struct OAuthError {
-    pub status: StatusCode,
+    pub status: Status,
     pub code: ErrorCode,
     pub description: &'static str,
     /// `WWW-Authenticate` value, required with 401.
@@ -48,10 +158,10 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// 400 with the given code.
-    pub fn bad_request(code: ErrorCode, description: &'static str) -> OAuthError {
+    /// The given status and code, no challenge.
+    pub fn new(status: Status, code: ErrorCode, description: &'static str) -> OAuthError {
         OAuthError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             code,
             description,
             challenge: None,
@@ -59,95 +169,39 @@ impl OAuthError {
         }
     }
 
+    /// 400 with the given code.
+    pub fn bad_request(code: ErrorCode, description: &'static str) -> OAuthError {
+        OAuthError::new(Status::BAD_REQUEST, code, description)
+    }
+
     /// 429 with `Retry-After`: too many failed authentications for this client from here.
     pub fn too_many_failures(retry_after: u64) -> OAuthError {
         OAuthError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: ErrorCode::InvalidClient,
-            description: "too many failed authentication attempts for this client from this address; retry later",
-            challenge: None,
             retry_after: Some(retry_after),
+            ..OAuthError::new(
+                Status::TOO_MANY_REQUESTS,
+                ErrorCode::InvalidClient,
+                "too many failed authentication attempts for this client from this address; retry later",
+            )
         }
     }
 
     /// 401 `invalid_client` with a Basic challenge naming the realm (RFC 6749 §5.2).
     pub fn invalid_client(realm: &str, description: &'static str) -> OAuthError {
         OAuthError {
-            status: StatusCode::UNAUTHORIZED,
-            code: ErrorCode::InvalidClient,
-            description,
             challenge: Some(format!(
                 "Basic realm=\"{realm}\", error=\"invalid_client\", error_description=\"{description}\""
             )),
-            retry_after: None,
+            ..OAuthError::new(Status::UNAUTHORIZED, ErrorCode::InvalidClient, description)
         }
     }
 
-    pub fn into_response(self) -> Response<Body> {
-        let body = serde_json::json!({
-            "error": self.code.as_str(),
-            "error_description": self.description,
-        });
-        let mut response = json(self.status, &body);
-        no_store(&mut response, true);
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(hyper::header::RETRY_AFTER, HeaderValue::from(seconds));
+    pub fn into_reply(self) -> Reply {
+        let reply = error_json(self.status, self.code.as_str(), self.description);
+        Reply {
+            retry_after: self.retry_after,
+            www_authenticate: self.challenge,
+            ..reply.no_store(true)
         }
-        if let Some(challenge) = self.challenge {
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(WWW_AUTHENTICATE, value);
-            }
-        }
-        response
     }
-}
-
-/// A JSON response with the given status.
-pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
-    let bytes = serde_json::to_vec(body).expect("serialising a JSON value cannot fail");
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, JSON);
-    response
-}
-
-/// Adds `Cache-Control: no-store` and, when asked, `Pragma: no-cache` (RFC 6749 §5.1).
-pub fn no_store(response: &mut Response<Body>, pragma: bool) {
-    response.headers_mut().insert(CACHE_CONTROL, NO_STORE);
-    if pragma {
-        response.headers_mut().insert(PRAGMA, NO_CACHE);
-    }
-}
-
-/// An empty response with the given status.
-pub fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-/// 404 for paths the server does not serve.
-pub fn not_found() -> Response<Body> {
-    json(
-        StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
-    )
-}
-
-/// 405 with `Allow` (RFC 9110 §15.5.6), body in OAuth error form so clients can read it.
-pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
-    let mut response = json(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "method not allowed",
-        }),
-    );
-    response
-        .headers_mut()
-        .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-    no_store(&mut response, true);
-    response
 }

@@ -1,16 +1,21 @@
 //! Authorization server metadata (RFC 8414) and the JWKS.
 
-use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use crate::app::{App, Endpoint};
+use crate::app::App;
 use crate::config::Fault;
-use crate::response::{self, Body};
+use crate::request::{Method, Request};
+use crate::response::{self, Reply, Status};
+use crate::router::Endpoint;
 
 /// The metadata of one realm; the same document answers the RFC 8414 path and the OpenID
 /// Connect discovery path, and it lists only what the server really does.
-pub fn metadata(app: &App, realm: &str) -> Response<Body> {
-    let mut issuer = app.issuer(realm).to_owned();
+pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
+    if request.method != Method::Get {
+        return response::method_not_allowed("GET");
+    }
+    let realm = &*request.realm.name;
+    let mut issuer = request.realm.issuer.clone();
     if app.config.has(Fault::MetadataIssuerMismatch) {
         issuer.push('/');
     }
@@ -29,14 +34,16 @@ pub fn metadata(app: &App, realm: &str) -> Response<Body> {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "scopes_supported": app.config.clients.scopes_in(realm),
     });
-    let mut response = response::json(StatusCode::OK, &body);
-    response.headers_mut().insert(
-        hyper::header::CACHE_CONTROL,
-        hyper::header::HeaderValue::from_static("max-age=60"),
-    );
-    response
+    Reply {
+        cache_control: Some("max-age=60"),
+        ..Reply::json(Status::OK, &body)
+    }
 }
 
-pub fn jwks(app: &App) -> Response<Body> {
-    response::json(StatusCode::OK, app.signer.jwks())
+/// The JWKS (RFC 7517) with the key that signs JWT access tokens.
+pub fn jwks(app: &App, request: &Request<'_>) -> Reply {
+    if request.method != Method::Get {
+        return response::method_not_allowed("GET");
+    }
+    Reply::json(Status::OK, app.signer.jwks())
 }

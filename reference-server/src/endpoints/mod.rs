@@ -1,4 +1,6 @@
-//! One module per endpoint the server exposes.
+//! The decisions, one module per endpoint: synchronous functions from a
+//! [`Request`](crate::request::Request) to a [`Reply`](crate::response::Reply), with no I/O
+//! and no HTTP library types.
 
 pub mod introspection;
 pub mod metadata;

@@ -2,50 +2,51 @@
 //! server would: by calling the introspection endpoint over HTTP with its own credentials
 //! (steps 4–5 of the flow), never by reading the token store.
 
-use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::config::Fault;
-use crate::form::{encode_component, Form};
-use crate::request::RequestBody;
-use crate::response::{self, Body};
+use crate::form::Form;
+use crate::request::{Header, Method, Request};
+use crate::response::{self, Reply, Status};
 
 /// The client the resource server introspects as (registered in fixtures/clients.toml).
 pub const RESOURCE_SERVER_CLIENT: &str = "rs-client";
 
 const CHALLENGE_REALM: &str = "grantcheck";
 
-pub async fn handle(app: &App, req: Request<RequestBody>) -> Response<Body> {
-    if req.method() != Method::GET && req.method() != Method::POST {
-        return response::method_not_allowed("GET, POST");
+/// The bearer token a request to the resource presents, or the refusal when it presents
+/// none (or presents it wrongly). The server then asks introspection about the token.
+pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<&'r str, Reply> {
+    if request.method == Method::Other {
+        return Err(response::method_not_allowed("GET, POST"));
     }
-    let token = match bearer_token(&req) {
-        Ok(Some(token)) => token,
-        Ok(None) => return unauthorized(app, None),
-        Err(()) => {
-            return challenge(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "use exactly one way of sending the access token",
-                None,
-            )
-        }
-    };
-    let introspected = match introspect(app, &token).await {
+    match bearer_token(request) {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(unauthorized(app, None)),
+        Err(()) => Err(challenge(
+            Status::BAD_REQUEST,
+            "invalid_request",
+            "use exactly one way of sending the access token",
+            None,
+        )),
+    }
+}
+
+/// Serves the resource, or refuses, after introspection answered `introspected` about the
+/// presented token (or failed to answer, for the given reason).
+pub fn serve(app: &App, introspected: Result<Value, &'static str>) -> Reply {
+    let introspected = match introspected {
         Ok(v) => v,
         Err(reason) => {
-            let mut r = response::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"error": "temporarily_unavailable", "error_description": reason}),
-            );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
-            return r;
+            return Reply {
+                retry_after: Some(1),
+                ..response::error_json(
+                    Status::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    reason,
+                )
+            }
         }
     };
     let active = introspected["active"] == Value::Bool(true);
@@ -57,137 +58,77 @@ pub async fn handle(app: &App, req: Request<RequestBody>) -> Response<Body> {
     let check_scope = active && !app.config.has(Fault::ResourceIgnoresScope);
     if check_scope && !scope.split(' ').any(|s| s == required) {
         return challenge(
-            StatusCode::FORBIDDEN,
+            Status::FORBIDDEN,
             "insufficient_scope",
             "the access token lacks the required scope",
             Some(required),
         );
     }
-    let mut response = response::json(
-        StatusCode::OK,
-        &json!({
-            "resource": "grantcheck protected resource",
-            "client_id": introspected["client_id"],
-            "scope": scope,
-        }),
-    );
-    response::no_store(&mut response, false);
-    response
+    let body = json!({
+        "resource": "grantcheck protected resource",
+        "client_id": introspected["client_id"],
+        "scope": scope,
+    });
+    Reply::json(Status::OK, &body).no_store(false)
 }
 
 /// The token from `Authorization: Bearer` (scheme case-insensitive, RFC 9110 §11.1).
 /// Tokens in the query are not accepted (RFC 6750 §2.3 SHOULD NOT); sending one beside a
 /// header is two methods at once (RFC 6750 §3.1 `invalid_request`).
-fn bearer_token(req: &Request<RequestBody>) -> Result<Option<String>, ()> {
-    let mut values = req.headers().get_all(AUTHORIZATION).iter();
-    let header = values.next();
-    if values.next().is_some() {
-        return Err(());
-    }
-    let in_query = req
-        .uri()
-        .query()
-        .and_then(|q| Form::parse(q.as_bytes(), true).ok())
-        .is_some_and(|f| f.get("access_token").is_some());
-    let Some(header) = header else {
-        return Ok(None);
+fn bearer_token<'r>(request: &Request<'r>) -> Result<Option<&'r str>, ()> {
+    let value = match request.authorization {
+        Header::Repeated => return Err(()),
+        Header::Absent => return Ok(None),
+        Header::One(value) => Some(value),
+        Header::Unreadable => None,
     };
+    let in_query =
+        Form::parse(request.query.as_bytes(), true).is_ok_and(|f| f.get("access_token").is_some());
     if in_query {
         return Err(());
     }
-    let Ok(value) = header.to_str() else {
-        return Ok(None);
-    };
-    let Some((scheme, token)) = value.split_once(' ') else {
+    let Some((scheme, token)) = value.and_then(|v| v.split_once(' ')) else {
         return Ok(None);
     };
     let token = token.trim_start_matches(' ');
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Ok(None);
     }
-    Ok(Some(token.to_owned()))
+    Ok(Some(token))
 }
 
-/// Asks the introspection endpoint about `token`, as `rs-client`.
-async fn introspect(app: &App, token: &str) -> Result<Value, &'static str> {
-    let client = app
-        .config
-        .clients
-        .get(RESOURCE_SERVER_CLIENT)
-        .ok_or("the resource server has no introspection client")?;
-    let secret = client
-        .secret
-        .as_ref()
-        .ok_or("the resource server has no introspection secret")?;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        encode_component(&client.id),
-        encode_component(secret.expose())
-    ));
-    let request = Request::post(&app.local_introspection_url)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(AUTHORIZATION, format!("Basic {basic}"))
-        .body(Full::new(Bytes::from(format!(
-            "token={}&token_type_hint=access_token",
-            encode_component(token)
-        ))))
-        .map_err(|_| "could not build the introspection request")?;
-    let response = tokio::time::timeout(app.config.body_timeout, app.http.request(request))
-        .await
-        .map_err(|_| "introspection timed out")?
-        .map_err(|_| "introspection endpoint unreachable")?;
-    if response.status() != StatusCode::OK {
-        return Err("introspection refused the resource server");
-    }
-    let body = Limited::new(response.into_body(), 64 * 1024)
-        .collect()
-        .await
-        .map_err(|_| "introspection answer unreadable")?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|_| "introspection answer is not JSON")
-}
-
-fn unauthorized(app: &App, error: Option<&'static str>) -> Response<Body> {
+fn unauthorized(app: &App, error: Option<&'static str>) -> Reply {
     if app.config.has(Fault::ResourceChallengeMissing) {
-        return response::json(
-            StatusCode::UNAUTHORIZED,
+        return Reply::json(
+            Status::UNAUTHORIZED,
             &json!({"error": error.map(|_| "invalid_token")}),
         );
     }
     match error {
         // RFC 6750 §3.1: no error code when the request carried no token.
-        None => {
-            let mut r = response::json(StatusCode::UNAUTHORIZED, &json!({}));
-            r.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"grantcheck\""),
-            );
-            r
-        }
-        Some(description) => {
-            challenge(StatusCode::UNAUTHORIZED, "invalid_token", description, None)
-        }
+        None => Reply {
+            www_authenticate: Some(format!("Bearer realm=\"{CHALLENGE_REALM}\"")),
+            ..Reply::json(Status::UNAUTHORIZED, &json!({}))
+        },
+        Some(description) => challenge(Status::UNAUTHORIZED, "invalid_token", description, None),
     }
 }
 
 /// An RFC 6750 §3 error: `WWW-Authenticate: Bearer realm=…, error=…` plus a JSON body.
 fn challenge(
-    status: StatusCode,
+    status: Status,
     error: &'static str,
     description: &'static str,
     scope: Option<&str>,
-) -> Response<Body> {
-    let mut value =
-        format!("Bearer realm=\"{CHALLENGE_REALM}\", error=\"{error}\", error_description=\"{description}\"");
+) -> Reply {
+    let mut value = format!(
+        "Bearer realm=\"{CHALLENGE_REALM}\", error=\"{error}\", error_description=\"{description}\""
+    );
     if let Some(scope) = scope {
         value.push_str(&format!(", scope=\"{scope}\""));
     }
-    let mut r = response::json(
-        status,
-        &json!({"error": error, "error_description": description}),
-    );
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    Reply {
+        www_authenticate: Some(value),
+        ..response::error_json(status, error, description)
     }
-    r
 }

@@ -1,41 +1,25 @@
 //! Token revocation (RFC 7009).
 
-use hyper::{Method, Request, Response, StatusCode};
-
 use crate::app::App;
+use crate::auth::authenticate;
 use crate::config::Fault;
-use crate::endpoints::introspection::without_challenge_if_faulty;
-use crate::request::{read_form, RequestBody};
-use crate::response::{self, Body, ErrorCode, OAuthError};
+use crate::endpoints::introspection::{token_parameter, without_challenge_if_faulty};
+use crate::request::Request;
+use crate::response::{ErrorCode, OAuthError, Reply, Status};
 
-pub async fn handle(app: &App, realm: &str, req: Request<RequestBody>) -> Response<Body> {
-    match revoke(app, realm, req).await {
-        Ok(()) => {
-            let mut response = response::empty(StatusCode::OK);
-            response::no_store(&mut response, false);
-            response
-        }
-        Err(error) => without_challenge_if_faulty(app, error).into_response(),
+/// Answers a revocation request (RFC 7009 §2.2), or its error.
+pub fn revoke(app: &App, request: &Request<'_>) -> Reply {
+    match revoke_token(app, request) {
+        Ok(()) => Reply::empty(Status::OK).no_store(false),
+        Err(error) => without_challenge_if_faulty(app, error).into_reply(),
     }
 }
 
-async fn revoke(app: &App, realm: &str, req: Request<RequestBody>) -> Result<(), OAuthError> {
-    let config = &app.config;
-    if req.method() != Method::POST {
-        return Err(OAuthError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            ..OAuthError::bad_request(ErrorCode::InvalidRequest, "revocation requires POST")
-        });
-    }
-    let (parts, body) = req.into_parts();
-    let form = read_form(&parts.headers, body, config).await?;
-    let client = app.authenticate(&parts, &form, realm)?;
-    let Some(token) = form.get("token") else {
-        return Err(OAuthError::bad_request(
-            ErrorCode::InvalidRequest,
-            "missing required parameter token",
-        ));
-    };
+fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
+    let (config, realm) = (&app.config, &*request.realm.name);
+    let form = request.post_form(config, "revocation requires POST")?;
+    let client = authenticate(app, request, &form)?;
+    let token = token_parameter(&form)?;
     // token_type_hint is ignored: only access tokens exist here (RFC 7009 §2.1 lets the
     // server extend its search, and §2.2 says an invalid hint is ignored).
     let may_revoke =

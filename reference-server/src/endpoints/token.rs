@@ -3,41 +3,35 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
+use crate::auth::authenticate;
 use crate::clients::{Client, ClientRegistry};
 use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
-use crate::request::{parse_form, read_form, RequestBody};
-use crate::response::{self, Body, ErrorCode, OAuthError};
+use crate::request::{parse_form, Method, Request};
+use crate::response::{self, ErrorCode, OAuthError, Reply, Status};
 use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
-pub async fn handle(app: &App, realm: &Arc<str>, req: Request<RequestBody>) -> Response<Body> {
-    match issue(app, realm, req).await {
-        Ok(response) => response,
+/// Answers a token request: a token, or the error RFC 6749 §5.2 asks for.
+pub fn issue(app: &App, request: &Request<'_>) -> Reply {
+    match grant(app, request) {
+        Ok(reply) => reply,
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
-        Err(error) => error.into_response(),
+        Err(error) => error.into_reply(),
     }
 }
 
-async fn issue(
-    app: &App,
-    realm: &Arc<str>,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, OAuthError> {
+fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let config = &app.config;
-    let (parts, body) = req.into_parts();
-    let query = parts.uri.query().unwrap_or("").as_bytes();
-    let mut form = match parts.method {
-        Method::POST => read_form(&parts.headers, body, config).await?,
-        Method::GET if config.has(Fault::AcceptGetTokenRequest) => parse_form(query, config)?,
+    let query = request.query.as_bytes();
+    let mut form = match request.method {
+        Method::Post => request.form_body(config)?,
+        Method::Get if config.has(Fault::AcceptGetTokenRequest) => parse_form(query, config)?,
         _ => return Ok(response::method_not_allowed("POST")),
     };
     if config.has(Fault::AcceptCredentialsInQuery) {
@@ -49,14 +43,14 @@ async fn issue(
             }
         }
     }
-    let client = match app.authenticate(&parts, &form, realm) {
+    let client = match authenticate(app, request, &form) {
         Ok(client) => client,
         Err(e)
             if config.has(Fault::AuthFailureForbidden)
                 && e.code == ErrorCode::InvalidClient
-                && e.status != StatusCode::TOO_MANY_REQUESTS =>
+                && e.status != Status::TOO_MANY_REQUESTS =>
         {
-            return Ok(response::empty(StatusCode::FORBIDDEN));
+            return Ok(Reply::empty(Status::FORBIDDEN));
         }
         Err(e) => return Err(e),
     };
@@ -119,9 +113,10 @@ async fn issue(
         .token_ttl_secs
         .unwrap_or(config.token_ttl.as_secs())
         .max(1);
+    let realm = request.realm;
     let record = TokenRecord {
         client_id: client.shared_id.clone(),
-        realm: realm.clone(),
+        realm: realm.name.clone(),
         scope: scope.clone(),
         issued_at: now,
         expires_at: now + ttl,
@@ -130,7 +125,7 @@ async fn issue(
     let access_token = match config.token_format {
         TokenFormat::Opaque => random_token(32),
         TokenFormat::Jwt => app.signer.sign(&json!({
-            "iss": app.issuer(realm),
+            "iss": realm.issuer,
             "sub": client.id,
             "aud": app.resource_audience,
             "client_id": client.id,
@@ -155,16 +150,12 @@ async fn issue(
             .has(Fault::IssueRefreshToken)
             .then(|| random_token(32)),
     };
-    let mut response = response::json(StatusCode::OK, &body);
+    let mut reply = Reply::json(Status::OK, &body);
     if !config.has(Fault::OmitCacheControl) {
-        response::no_store(&mut response, false);
+        reply = reply.no_store(false);
     }
-    if !config.has(Fault::OmitPragma) {
-        response
-            .headers_mut()
-            .insert(hyper::header::PRAGMA, HeaderValue::from_static("no-cache"));
-    }
-    Ok(response)
+    reply.pragma_no_cache = !config.has(Fault::OmitPragma);
+    Ok(reply)
 }
 
 #[derive(Serialize)]
@@ -267,26 +258,15 @@ fn is_scope_token(token: &str) -> bool {
 
 /// The `errors-not-json` fault: an HTML error page instead of the JSON error body. The
 /// status and any challenge stay, so the fault breaks only the body's format.
-fn html_error(error: OAuthError) -> Response<Body> {
-    let challenge = error
-        .challenge
-        .as_deref()
-        .and_then(|c| HeaderValue::from_str(c).ok());
+fn html_error(error: OAuthError) -> Reply {
     let page = format!(
         "<html><body><h1>Error</h1><p>{}</p></body></html>",
         error.code.as_str()
     );
-    let mut response = Response::new(Full::new(Bytes::from(page)));
-    *response.status_mut() = error.status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    if let Some(challenge) = challenge {
-        response
-            .headers_mut()
-            .insert(hyper::header::WWW_AUTHENTICATE, challenge);
+    Reply {
+        www_authenticate: error.challenge,
+        ..Reply::with_body(error.status, "text/html", Bytes::from(page))
     }
-    response
 }
 
 #[cfg(test)]

@@ -1,0 +1,245 @@
+//! The HTTP face of the server: a hyper request becomes a [`Request`] for the decision its
+//! route names, and the decision's [`Reply`] becomes a hyper response. The only I/O here is
+//! reading the body and, for the protected resource, asking introspection over HTTP.
+
+use std::net::IpAddr;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{
+    HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA,
+    RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use hyper::{HeaderMap, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use super::body::{read_body, RequestBody};
+use crate::app::App;
+use crate::clients::ROOT_REALM;
+use crate::config::Fault;
+use crate::endpoints::{introspection, metadata, resource, revocation, token};
+use crate::form::encode_component;
+use crate::request::{Body, Header, Method, Request};
+use crate::response::{self, Reply, Status};
+use crate::router::{endpoint_path, Endpoint};
+
+/// The body of every response the server sends.
+pub type ResponseBody = Full<Bytes>;
+
+/// Largest total size of a request's header fields; larger requests get 431.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The app and the one HTTP client it needs, shared by all connections.
+pub struct Handler {
+    pub app: App,
+    introspection: IntrospectionClient,
+}
+
+impl Handler {
+    /// `local_url`: where the server listens, for the resource server's introspection calls.
+    pub fn new(app: App, local_url: &str) -> Handler {
+        let introspection = IntrospectionClient::new(&app, local_url);
+        Handler { app, introspection }
+    }
+
+    pub async fn handle(
+        &self,
+        req: hyper::Request<RequestBody>,
+        peer: IpAddr,
+    ) -> hyper::Response<ResponseBody> {
+        into_response(self.reply(req, peer).await)
+    }
+
+    async fn reply(&self, req: hyper::Request<RequestBody>, peer: IpAddr) -> Reply {
+        let head_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if head_bytes > MAX_HEADER_BYTES {
+            return response::error_json(
+                Status::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request",
+                "request headers too large",
+            );
+        }
+        let app = &self.app;
+        let appended_only = app.config.has(Fault::MetadataAppendedOnly);
+        let Some((realm, endpoint)) = app.realms.route(req.uri().path(), appended_only) else {
+            return response::not_found();
+        };
+        let (parts, body) = req.into_parts();
+        let mut request = Request {
+            method: match parts.method {
+                hyper::Method::GET => Method::Get,
+                hyper::Method::POST => Method::Post,
+                _ => Method::Other,
+            },
+            realm,
+            query: parts.uri.query().unwrap_or(""),
+            authorization: header(&parts.headers, &AUTHORIZATION),
+            content_type: parts
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            peer,
+            body: Body::Unread,
+        };
+        let read = if endpoint.takes_form() && request.wants_body() {
+            let config = &app.config;
+            Some(
+                read_body(
+                    &parts.headers,
+                    body,
+                    config.max_body_bytes,
+                    config.body_timeout,
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        request.body = match &read {
+            None => Body::Unread,
+            Some(Ok(bytes)) => Body::Read(bytes),
+            Some(Err(e)) => Body::Failed(*e),
+        };
+        match endpoint {
+            Endpoint::Token => token::issue(app, &request),
+            Endpoint::Introspection => introspection::introspect(app, &request),
+            Endpoint::Revocation => revocation::revoke(app, &request),
+            Endpoint::Metadata => metadata::metadata(app, &request),
+            Endpoint::Jwks => metadata::jwks(app, &request),
+            Endpoint::Resource => self.resource(&request).await,
+        }
+    }
+
+    /// The protected resource: the bearer token, introspection's answer about it (I/O), and
+    /// the decision on that answer.
+    async fn resource(&self, request: &Request<'_>) -> Reply {
+        let token = match resource::presented_token(&self.app, request) {
+            Ok(token) => token,
+            Err(refusal) => return refusal,
+        };
+        let timeout = self.app.config.body_timeout;
+        resource::serve(&self.app, self.introspection.ask(token, timeout).await)
+    }
+}
+
+/// One header field as the decisions see it.
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Header<'a> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Header::Absent,
+        (Some(_), Some(_)) => Header::Repeated,
+        (Some(value), None) => value.to_str().map_or(Header::Unreadable, Header::One),
+    }
+}
+
+/// A decision's reply as a hyper response, headers in the order [`Reply`] documents.
+fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
+    let mut response = hyper::Response::new(Full::new(reply.body));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status.0).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    let fixed = [
+        (CONTENT_TYPE, reply.content_type),
+        (ALLOW, reply.allow),
+        (CACHE_CONTROL, reply.cache_control),
+        (PRAGMA, reply.pragma_no_cache.then_some("no-cache")),
+    ];
+    for (name, value) in fixed {
+        if let Some(value) = value {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(seconds) = reply.retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(Ok(challenge)) = reply.www_authenticate.map(HeaderValue::try_from) {
+        headers.insert(WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+/// The resource server's connection to the introspection endpoint (flow steps 4–5).
+struct IntrospectionClient {
+    http: HttpClient<HttpsConnector<HttpConnector>, ResponseBody>,
+    /// The root realm's introspection at the listening address, which works from inside
+    /// even when the public URL only resolves outside.
+    url: String,
+    /// `Basic …` for the resource server's client, or why it cannot introspect.
+    authorization: Result<HeaderValue, &'static str>,
+}
+
+impl IntrospectionClient {
+    fn new(app: &App, local_url: &str) -> IntrospectionClient {
+        let tls = match &app.config.tls {
+            Some(identity) => identity.pinned_client_config(),
+            None => crate::tls::plain_client_config(),
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        IntrospectionClient {
+            http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            url: format!(
+                "{local_url}{}",
+                endpoint_path(ROOT_REALM, Endpoint::Introspection)
+            ),
+            authorization: basic_authorization(app),
+        }
+    }
+
+    /// Asks the introspection endpoint about `token`, as the resource server's client.
+    async fn ask(&self, token: &str, timeout: std::time::Duration) -> Result<Value, &'static str> {
+        let request = hyper::Request::post(&self.url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(AUTHORIZATION, self.authorization.clone()?)
+            .body(Full::new(Bytes::from(format!(
+                "token={}&token_type_hint=access_token",
+                encode_component(token)
+            ))))
+            .map_err(|_| "could not build the introspection request")?;
+        let response = tokio::time::timeout(timeout, self.http.request(request))
+            .await
+            .map_err(|_| "introspection timed out")?
+            .map_err(|_| "introspection endpoint unreachable")?;
+        if response.status() != StatusCode::OK {
+            return Err("introspection refused the resource server");
+        }
+        let body = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map_err(|_| "introspection answer unreadable")?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(|_| "introspection answer is not JSON")
+    }
+}
+
+/// `Basic …` with the resource server's id and secret, each form-encoded (RFC 6749 §2.3.1).
+fn basic_authorization(app: &App) -> Result<HeaderValue, &'static str> {
+    let client = app
+        .config
+        .clients
+        .get(resource::RESOURCE_SERVER_CLIENT)
+        .ok_or("the resource server has no introspection client")?;
+    let secret = client
+        .secret
+        .as_ref()
+        .ok_or("the resource server has no introspection secret")?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        encode_component(&client.id),
+        encode_component(secret.expose())
+    ));
+    HeaderValue::try_from(format!("Basic {basic}"))
+        .map_err(|_| "could not build the introspection request")
+}
