@@ -118,7 +118,7 @@ impl Redactor {
         }
         for variant in [
             secret.to_owned(),
-            reference_server::form::encode_component(secret),
+            crate::form::encode(secret),
         ] {
             if !self.secrets.contains(&variant) {
                 self.secrets.push(variant);

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
-use crate::runner::{describe_response, exchange, BuiltRequest, Pacer, SendError, Settings};
+use crate::http::{describe_response, exchange, BuiltRequest, Pacer, SendError};
+use crate::runner::Settings;
 use crate::scenario::{Endpoint, Role};
 use crate::target::{ClientCredentials, Target};
 

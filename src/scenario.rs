@@ -195,6 +195,9 @@ pub struct Expect {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// The line of its `[[case.step]]` header in the case file (1-based; 0 when unknown).
+    #[serde(skip)]
+    pub line: usize,
     pub name: Option<String>,
     /// A step that only prepares what the case judges (gets the token it is about, revokes
     /// it first). When it does not give what is needed (a 2xx, and at the token endpoint
@@ -316,6 +319,9 @@ pub struct Case {
     /// Where the case was loaded from (file, and area = the folder).
     #[serde(skip)]
     pub source: String,
+    /// The line of its `[[case]]` header (1-based).
+    #[serde(skip)]
+    pub line: usize,
     #[serde(skip)]
     pub area: String,
 }
@@ -365,9 +371,16 @@ pub const PROFILES: &[&str] = &["rfc6749", "oauth21", "strict"];
 pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, LoadError> {
     let file: CaseFile = crate::toml_file::parse(text, origin).map_err(LoadError)?;
     let mut cases = file.cases;
-    for case in &mut cases {
+    let lines = case_lines(text);
+    for (index, case) in cases.iter_mut().enumerate() {
         case.source = origin.to_owned();
         case.area = area.to_owned();
+        if let Some((line, steps)) = lines.get(index) {
+            case.line = *line;
+            for (step, line) in case.steps.iter_mut().zip(steps) {
+                step.line = *line;
+            }
+        }
         if case.steps.is_empty() {
             return Err(LoadError(format!(
                 "{origin}: case {} has no steps",
@@ -387,6 +400,38 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         }
     }
     Ok(cases)
+}
+
+/// Where each case and its steps start in the file, so failures can point at their line.
+/// A second, lenient read of the same text that keeps only spans.
+fn case_lines(text: &str) -> Vec<(usize, Vec<usize>)> {
+    #[derive(Deserialize)]
+    struct Spans {
+        #[serde(rename = "case", default)]
+        cases: Vec<Spanned<CaseSpans>>,
+    }
+    #[derive(Deserialize)]
+    struct CaseSpans {
+        #[serde(rename = "step", default)]
+        steps: Vec<Spanned<toml::Value>>,
+    }
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let Ok(spans) = toml::from_str::<Spans>(text) else {
+        return Vec::new();
+    };
+    spans
+        .cases
+        .iter()
+        .map(|case| {
+            let steps = case
+                .get_ref()
+                .steps
+                .iter()
+                .map(|s| line_of(s.span().start))
+                .collect();
+            (line_of(case.span().start), steps)
+        })
+        .collect()
 }
 
 /// The compiled-in cases (everything under `scenarios/` except `load/`).
@@ -485,6 +530,15 @@ mod tests {
         let cases = builtin().unwrap();
         check_unique(&cases).unwrap();
         assert!(cases.len() >= 80, "{} cases", cases.len());
+    }
+
+    #[test]
+    fn cases_and_steps_know_their_lines() {
+        let text = "# c\n[[case]]\nid = \"X\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUST\"\n\n[[case.step]]\nform = {}\n\n[[case.step]]\nname = \"second\"\n";
+        let cases = parse_file(text, "mine.toml", "mine").unwrap();
+        assert_eq!(cases[0].line, 2);
+        let lines: Vec<usize> = cases[0].steps.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [8, 11]);
     }
 
     #[test]

@@ -44,16 +44,16 @@ pub enum Comparison {
     Written,
 }
 
-/// The outcome of snapshotting a run.
+/// How a run compared with its snapshots (one [`Comparison`] per case, counted).
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Outcome {
+pub struct Comparisons {
     pub matched: usize,
     pub written: usize,
     pub new: Vec<String>,
     pub drifted: Vec<String>,
 }
 
-impl Outcome {
+impl Comparisons {
     /// Whether the run fails: drift always, new snapshots only in CI (never silently accepted).
     pub fn fails(&self, in_ci: bool) -> bool {
         !self.drifted.is_empty() || (in_ci && !self.new.is_empty())
@@ -99,8 +99,8 @@ pub fn apply(
     target: &Target,
     results: &[CaseResult],
     mut report: impl FnMut(&str, &Comparison),
-) -> std::io::Result<Outcome> {
-    let mut outcome = Outcome::default();
+) -> std::io::Result<Comparisons> {
+    let mut outcome = Comparisons::default();
     if mode == Mode::Off {
         return Ok(outcome);
     }

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use reference_server::form::encode_component;
 
 /// The largest text a `{repeat:…}` may produce (16 MiB).
 const MAX_EXPANSION: usize = 16 << 20;
@@ -77,7 +76,7 @@ fn evaluate(expr: &str, vars: &Vars) -> Result<String, String> {
         let value = expand(argument, vars)?;
         return match function {
             "b64" => Ok(base64::engine::general_purpose::STANDARD.encode(value)),
-            "form" => Ok(encode_component(&value)),
+            "form" => Ok(crate::form::encode(&value)),
             "upper" => Ok(value.to_uppercase()),
             "lower" => Ok(value.to_lowercase()),
             "chop" => {

@@ -172,11 +172,35 @@ fn a_fault_mode_fails_the_run_with_a_readable_block() {
         stderr.contains("requirement: MUST RFC 6749 §5.1"),
         "{stderr}"
     );
+    // The failure points at its case file line, with expected and actual apart.
     assert!(
-        stderr.contains("expected Cache-Control: no-store, got nothing"),
+        stderr.contains("--> scenarios/response/token-response.toml:76"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("expected: Cache-Control: no-store\n      actual:   nothing"),
         "{stderr}"
     );
     assert!(stderr.contains("received: 200"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let resp_008 = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "RESP-008")
+        .unwrap();
+    assert_eq!(
+        resp_008["location"],
+        "scenarios/response/token-response.toml:76"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("file=\"scenarios/response/token-response.toml\" line=\"76\""),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<code>scenarios/response/token-response.toml:76</code>"));
     assert_no_secrets("stderr", &stderr);
     let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(md.contains("RESP-008"));

@@ -62,8 +62,8 @@ async fn basic_auth_form_decodes_id_and_secret() {
     // client_secret_post with the same client.
     let body = format!(
         "{CC}&client_id={}&client_secret={}",
-        reference_server::form::encode_component("s:1 %&+ä"),
-        reference_server::form::encode_component("p+w/=:&ä q")
+        grantcheck::form::encode("s:1 %&+ä"),
+        grantcheck::form::encode("p+w/=:&ä q")
     );
     assert_eq!(post_form(&url, &body).await.status, StatusCode::OK);
     // The scheme name is case-insensitive.

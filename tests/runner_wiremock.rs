@@ -536,10 +536,7 @@ async fn a_setup_step_that_gets_no_token_blocks_its_case_instead_of_failing_it()
     );
     let summary = grantcheck::report::Summary::of(&results);
     assert_eq!(summary.blocked, 4);
-    assert_eq!(
-        grantcheck::commands::conform::verdict(&summary),
-        Exit::Runtime
-    );
+    assert_eq!(Exit::of(&summary), Exit::Runtime);
 }
 
 #[tokio::test]

@@ -298,22 +298,10 @@ fn finish(
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(report::json::render(&run).as_bytes());
     }
-    if snapshots.fails(in_ci) && verdict(&summary) == Exit::Success {
+    if snapshots.fails(in_ci) && Exit::of(&summary) == Exit::Success {
         return Ok(Exit::Conformance);
     }
-    Ok(verdict(&summary))
-}
-
-/// The exit code a set of results earns: 4 when a MUST failed; else 3 when a case errored
-/// or was blocked (something the run was asked to judge could not be judged); else 0.
-pub fn verdict(summary: &Summary) -> Exit {
-    if summary.failed > 0 {
-        Exit::Conformance
-    } else if summary.errored > 0 || summary.blocked > 0 {
-        Exit::Runtime
-    } else {
-        Exit::Success
-    }
+    Ok(Exit::of(&summary))
 }
 
 enum Resolved {

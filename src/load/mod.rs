@@ -92,8 +92,7 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         (&introspector.id, &secret(introspector)),
         scope,
         pool,
-        profile.unique_tokens,
-        profile.introspect_sample,
+        profile,
         plan.sample_log.is_some(),
     ));
 
@@ -281,7 +280,7 @@ async fn issue_pool(
     }
     let body = form
         .iter()
-        .map(|(k, v)| format!("{k}={}", reference_server::form::encode_component(v)))
+        .map(|(k, v)| format!("{k}={}", crate::form::encode(v)))
         .collect::<Vec<_>>()
         .join("&");
     let mut pool = Vec::with_capacity(size);
@@ -289,8 +288,8 @@ async fn issue_pool(
         let response = http
             .post(&target.token_url)
             .basic_auth(
-                reference_server::form::encode_component(&main.id),
-                Some(reference_server::form::encode_component(&secret)),
+                crate::form::encode(&main.id),
+                Some(crate::form::encode(&secret)),
             )
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.clone())

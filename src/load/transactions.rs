@@ -50,18 +50,16 @@ pub struct LoadContext {
 }
 
 impl LoadContext {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         urls: Urls,
         main: (&str, &str),
         introspector: (&str, &str),
         scope: Option<&str>,
         pool: Vec<String>,
-        unique_tokens: bool,
-        introspect_sample: u64,
+        profile: &super::profile::Profile,
         keep_samples: bool,
     ) -> LoadContext {
-        use reference_server::form::encode_component as enc;
+        use crate::form::encode as enc;
         let basic = |id: &str, secret: &str| {
             use base64::Engine;
             let pair = format!("{}:{}", enc(id), enc(secret));
@@ -88,8 +86,8 @@ impl LoadContext {
             urls,
             pool,
             seen: TokenSet::default(),
-            unique_tokens,
-            introspect_sample,
+            unique_tokens: profile.unique_tokens,
+            introspect_sample: profile.introspect_sample,
             issued: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -317,7 +315,7 @@ async fn introspect(
     let Some(url) = &ctx.urls.introspection else {
         return Ok(());
     };
-    let body = format!("token={}", reference_server::form::encode_component(token));
+    let body = format!("token={}", crate::form::encode(token));
     let builder = user
         .client
         .post(url.clone())
@@ -369,7 +367,7 @@ async fn flow(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
     }
     introspect(user, ctx, &token, true, "introspect (flow)").await?;
     if let Some(url) = &ctx.urls.revocation {
-        let body = format!("token={}", reference_server::form::encode_component(&token));
+        let body = format!("token={}", crate::form::encode(&token));
         let builder = user
             .client
             .post(url.clone())

@@ -71,8 +71,8 @@ fn failure_block(r: &CaseResult) -> String {
         .map(|n| format!("<p>{}</p>", esc(n)))
         .unwrap_or_default();
     format!(
-        "<details open><summary class={o}>{} — {} ({} {})</summary><p>{}</p>{note}<pre>{}</pre></details>",
-        esc(&r.id), esc(&r.title), r.level.as_str(), esc(&r.spec), esc(&r.detail), esc(&exchanges), o = r.outcome.as_str()
+        "<details open><summary class={o}>{} — {} ({} {})</summary><p><code>{}</code></p><p>{}</p>{note}<pre>{}</pre></details>",
+        esc(&r.id), esc(&r.title), r.level.as_str(), esc(&r.spec), esc(&r.location), esc(&r.detail), esc(&exchanges), o = r.outcome.as_str()
     )
 }
 

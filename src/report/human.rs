@@ -39,6 +39,39 @@ impl Human<std::io::Stderr> {
     }
 }
 
+/// A failure's detail as a reader scans it: the step, then each unmet expectation with its
+/// expected and actual values on lines of their own (the way Hurl shows assertions).
+fn detail_lines(detail: &str) -> Vec<String> {
+    let (step, problems) = match detail.split_once(": ") {
+        Some((step, rest)) => (Some(step), rest),
+        None => (None, detail),
+    };
+    let mut lines: Vec<String> = step.map(|s| vec![format!("{s}:")]).unwrap_or_default();
+    for problem in problems.split("; ") {
+        let (what, rest) = match problem.split_once(": expected ") {
+            Some((what, rest)) => (Some(what), format!("expected {rest}")),
+            None => (None, problem.to_owned()),
+        };
+        match rest
+            .strip_prefix("expected ")
+            .and_then(|r| r.rsplit_once(", got "))
+        {
+            Some((expected, actual)) => {
+                if let Some(what) = what {
+                    lines.push(format!("  {what}"));
+                }
+                lines.push(format!("    expected: {expected}"));
+                lines.push(format!("    actual:   {actual}"));
+            }
+            None => lines.push(format!(
+                "  {}{rest}",
+                what.map(|w| format!("{w}: ")).unwrap_or_default()
+            )),
+        }
+    }
+    lines
+}
+
 impl<W: Write> Human<W> {
     pub fn new(out: W, color: bool) -> Self {
         Human { out, color }
@@ -94,14 +127,11 @@ impl<W: Write> Human<W> {
                 &format!("{} {}", r.outcome.as_str().to_uppercase(), r.id),
             );
             let _ = writeln!(self.out, "\n{head}: {}", r.title);
-            let _ = writeln!(
-                self.out,
-                "  requirement: {} {} ({})",
-                r.level.as_str(),
-                r.spec,
-                r.source
-            );
-            let _ = writeln!(self.out, "  {}", r.detail);
+            let _ = writeln!(self.out, "  --> {}", r.location);
+            let _ = writeln!(self.out, "  requirement: {} {}", r.level.as_str(), r.spec);
+            for line in detail_lines(&r.detail) {
+                let _ = writeln!(self.out, "  {line}");
+            }
             if let Some(note) = &r.note {
                 let _ = writeln!(self.out, "  why: {note}");
             }
@@ -174,7 +204,7 @@ impl<W: Write> Human<W> {
 
     pub fn snapshots(
         &mut self,
-        s: &crate::snapshot::Outcome,
+        s: &crate::snapshot::Comparisons,
         dir: &std::path::Path,
         mode: crate::snapshot::Mode,
         in_ci: bool,
@@ -223,5 +253,32 @@ impl<W: Write> Human<W> {
 
     pub fn message(&mut self, text: &str) {
         let _ = writeln!(self.out, "{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detail_lines;
+
+    #[test]
+    fn details_show_expected_and_actual_on_their_own_lines() {
+        assert_eq!(
+            detail_lines("step 1: no_store: expected Cache-Control: no-store, got nothing"),
+            [
+                "step 1:",
+                "  no_store",
+                "    expected: Cache-Control: no-store",
+                "    actual:   nothing"
+            ]
+        );
+        assert_eq!(
+            detail_lines("issue: expected status 200, got 403; token_type is missing"),
+            [
+                "issue:",
+                "    expected: status 200",
+                "    actual:   403",
+                "  token_type is missing"
+            ]
+        );
     }
 }

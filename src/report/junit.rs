@@ -56,6 +56,11 @@ pub fn render(run: &Run<'_>) -> String {
             }
             let mut case = TestCase::new(format!("{} {}", r.id, r.title), status);
             case.set_classname(format!("grantcheck.{area}"));
+            // GitLab and others link a testcase to its source by `file` (and `line`).
+            if let Some((file, line)) = r.location.rsplit_once(':') {
+                case.extra.insert("file".into(), file.into());
+                case.extra.insert("line".into(), line.into());
+            }
             case.set_time(Duration::from_millis(r.duration_ms));
             if r.outcome == Outcome::Warn {
                 case.set_system_out(format!(

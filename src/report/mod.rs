@@ -11,43 +11,9 @@ pub mod markdown;
 
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::runner::{CaseResult, Outcome};
+pub use crate::outcome::Summary;
+use crate::outcome::{CaseResult, Outcome};
 use crate::target::Target;
-
-/// Counts by outcome, as the JSON report's `summary`.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub passed: usize,
-    pub failed: usize,
-    pub warned: usize,
-    /// A setup step did not give what the case needed: not judged, not failed.
-    pub blocked: usize,
-    pub skipped: usize,
-    pub errored: usize,
-}
-
-impl Summary {
-    pub fn of(results: &[CaseResult]) -> Summary {
-        let mut s = Summary::default();
-        for r in results {
-            match r.outcome {
-                Outcome::Pass => s.passed += 1,
-                Outcome::Fail => s.failed += 1,
-                Outcome::Warn => s.warned += 1,
-                Outcome::Blocked => s.blocked += 1,
-                Outcome::Skip => s.skipped += 1,
-                Outcome::Error => s.errored += 1,
-            }
-        }
-        s
-    }
-
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.warned + self.blocked + self.skipped + self.errored
-    }
-}
 
 /// Everything a finished run reports.
 pub struct Run<'a> {
@@ -56,7 +22,7 @@ pub struct Run<'a> {
     pub results: &'a [CaseResult],
     pub summary: Summary,
     /// How the run compared with the target's snapshots, when they were used.
-    pub snapshots: Option<&'a crate::snapshot::Outcome>,
+    pub snapshots: Option<&'a crate::snapshot::Comparisons>,
     /// TLS certificates were not verified (`--insecure`): every report says so.
     pub insecure: bool,
     /// What the preflight established before the cases ran.

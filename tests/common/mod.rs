@@ -9,7 +9,6 @@ use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use reference_server::form::encode_component;
 use reference_server::{Fault, ReferenceServer, ServerConfig};
 use serde_json::Value;
 
@@ -78,8 +77,8 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &st
 pub fn basic(id: &str, secret: &str) -> String {
     raw_basic(&format!(
         "{}:{}",
-        encode_component(id),
-        encode_component(secret)
+        grantcheck::form::encode(id),
+        grantcheck::form::encode(secret)
     ))
 }
 
@@ -118,7 +117,7 @@ pub async fn issue(
     let body = match scope {
         Some(s) => format!(
             "grant_type=client_credentials&scope={}",
-            encode_component(s)
+            grantcheck::form::encode(s)
         ),
         None => "grant_type=client_credentials".into(),
     };
@@ -132,7 +131,7 @@ pub async fn introspect(server: &ReferenceServer, token: &str) -> Value {
         &server.introspection_url("root"),
         "rs-client",
         "rs-secret",
-        &format!("token={}", encode_component(token)),
+        &format!("token={}", grantcheck::form::encode(token)),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply);

@@ -1,27 +1,12 @@
-//! Sending one request: the bounded read of its answer, the pace between requests, and the
-//! target's rate limits, which are its policy and never a verdict.
+//! How requests go out over a run: at least `--pace` apart, never during a target's
+//! `Retry-After`, rate limits waited out once (they are the target's policy, never a
+//! verdict), and a request resent once when the connection broke while its body was sent.
 
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::BytesMut;
-use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::Method;
-
+use super::send::{send, BuiltRequest};
 use crate::exchange::Response;
-use crate::http::describe_error;
-
-use super::Settings;
-
-/// A request ready to send (unredacted).
-#[derive(Debug, Clone)]
-pub struct BuiltRequest {
-    pub method: Method,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// The decoded `scope` parameter, if the body carried one.
-    pub scope: Option<String>,
-}
+use crate::runner::Settings;
 
 /// Why no usable answer came back.
 #[derive(Debug, Clone)]
@@ -145,93 +130,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-/// One request and its answer, the body read up to `max_body_bytes` within the timeout.
-pub async fn send(
-    http: &reqwest::Client,
-    request: &BuiltRequest,
-    settings: &Settings,
-) -> Result<Response, String> {
-    let mut builder = http.request(request.method.clone(), &request.url);
-    for (name, value) in &request.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("bad header name '{name}'"))?;
-        let value = HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|_| format!("bad value for header '{name}'"))?;
-        builder = builder.header(name, value);
-    }
-    if !request.body.is_empty() {
-        builder = builder.body(request.body.clone());
-    }
-    let started = Instant::now();
-    let mut response = builder.send().await.map_err(|e| describe_error(&e))?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut body = BytesMut::new();
-    loop {
-        let remaining = settings.request_timeout.saturating_sub(started.elapsed());
-        let chunk = tokio::time::timeout(remaining, response.chunk())
-            .await
-            .map_err(|_| {
-                format!(
-                    "the response body did not arrive within {} s",
-                    settings.request_timeout.as_secs()
-                )
-            })?
-            .map_err(|e| describe_error(&e))?;
-        let Some(chunk) = chunk else { break };
-        if body.len() + chunk.len() > settings.max_body_bytes {
-            return Err(format!(
-                "the response body exceeds {} bytes",
-                settings.max_body_bytes
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
-    let json = if body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice(&body).ok()
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-        json,
-    })
-}
-
-/// A response in a few words, for blocked and preflight messages: `403 with an empty body`,
-/// `400 invalid_scope`, `200 text/html`.
-pub fn describe_response(r: &Response) -> String {
-    let error = r
-        .json
-        .as_ref()
-        .and_then(|j| j.get("error"))
-        .and_then(serde_json::Value::as_str);
-    if let Some(error) = error {
-        return format!("{} {error}", r.status);
-    }
-    if r.body.is_empty() {
-        return format!("{} with an empty body", r.status);
-    }
-    let media = r
-        .header("content-type")
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("no Content-Type")
-        .trim();
-    format!("{} {media}", r.status)
 }
 
 #[cfg(test)]

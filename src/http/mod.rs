@@ -4,6 +4,12 @@
 //! `--ca-cert` files. `--insecure` turns verification off, loudly: with it, whoever can
 //! answer for the server's address reads the client secret.
 
+mod pace;
+mod send;
+
+pub use pace::{exchange, rate_limit, Pacer, SendError};
+pub use send::{describe_response, send, BuiltRequest};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

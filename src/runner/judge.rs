@@ -1,0 +1,208 @@
+//! A step's `expect` block against its response: statuses, JSON members, headers,
+//! challenges, then the named checks.
+
+use serde_json::Value;
+
+use super::state::CaseState;
+use super::Stop;
+use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
+use crate::exchange::Response;
+use crate::http::{describe_response, BuiltRequest};
+use crate::scenario::Step;
+use crate::target::Target;
+use crate::template::expand;
+
+/// Applies the step's expectations; the first unmet one stops the case.
+pub(super) fn judge(
+    step: &Step,
+    label: &str,
+    request: &BuiltRequest,
+    response: &Response,
+    target: &Target,
+    state: &CaseState,
+) -> Option<Stop> {
+    let expect = &step.expect;
+    // A refusal is judged by other cases; a 2xx without a token is a broken token
+    // response and judged here.
+    let refused = !(200..300).contains(&response.status);
+    if expect.only_token_responses && refused {
+        return Some(Stop::Blocked(format!(
+            "{label}: the request was refused ({}), so there is no token response to judge",
+            describe_response(response)
+        )));
+    }
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(status) = &expect.status {
+        if !status.allows(response.status) {
+            problems.push(format!(
+                "expected status {status}, got {}{}",
+                response.status,
+                error_hint(response)
+            ));
+        }
+    }
+    if expect.status_not.contains(&response.status) {
+        problems.push(format!(
+            "status {} is not acceptable here{}",
+            response.status,
+            error_hint(response)
+        ));
+    }
+    let json = response.json.as_ref();
+    for (pointer, expected) in &expect.json {
+        let expected = toml_to_json(expected);
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if actual != Some(&expected) {
+            problems.push(format!(
+                "expected {pointer} = {expected}, got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for (pointer, template) in &expect.json_not {
+        let forbidden = match expand(template, &state.vars) {
+            Ok(v) => Value::String(v),
+            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+        };
+        if json.and_then(|j| j.pointer(pointer)) == Some(&forbidden) {
+            problems.push(format!("expected {pointer} to differ from {forbidden}"));
+        }
+    }
+    for (pointer, allowed) in &expect.json_one_of {
+        let allowed: Vec<Value> = allowed.iter().map(toml_to_json).collect();
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if !actual.is_some_and(|a| allowed.contains(a)) {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            problems.push(format!(
+                "expected {pointer} to be one of {}, got {}",
+                list.join(", "),
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for (pointer, wanted) in &expect.array_contains {
+        let actual = json.and_then(|j| j.pointer(pointer));
+        let found = actual
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(wanted)));
+        if !found {
+            problems.push(format!(
+                "expected {pointer} to list \"{wanted}\", got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for pointer in &expect.present {
+        if json.and_then(|j| j.pointer(pointer)).is_none() {
+            problems.push(format!("expected {pointer} to be present"));
+        }
+    }
+    for pointer in &expect.absent {
+        if let Some(v) = json.and_then(|j| j.pointer(pointer)) {
+            let shown = if pointer.contains("token") {
+                "<redacted>".to_owned()
+            } else {
+                v.to_string()
+            };
+            problems.push(format!("expected {pointer} to be absent, got {shown}"));
+        }
+    }
+    for (header, needle) in &expect.header_contains {
+        match response.header(header) {
+            Some(v)
+                if v.to_ascii_lowercase()
+                    .contains(&needle.to_ascii_lowercase()) => {}
+            other => problems.push(format!(
+                "expected header {header} containing '{needle}', got {}",
+                other.map_or("nothing".into(), |v| format!("'{v}'"))
+            )),
+        }
+    }
+    for header in &expect.header_absent {
+        if let Some(v) = response.header(header) {
+            problems.push(format!("expected no {header} header, got '{v}'"));
+        }
+    }
+    let challenge = response.header("www-authenticate");
+    if let Some(scheme) = &expect.challenge_scheme {
+        match challenge {
+            Some(c) if challenge_scheme(c).eq_ignore_ascii_case(scheme) => {}
+            other => problems.push(format!(
+                "expected a WWW-Authenticate {scheme} challenge, got {}",
+                other.map_or("none".into(), |v| format!("'{v}'"))
+            )),
+        }
+    }
+    if let Some(error) = &expect.challenge_error {
+        let actual = challenge.and_then(|c| challenge_param(c, "error"));
+        if actual.as_deref() != Some(error.as_str()) {
+            problems.push(format!(
+                "expected error=\"{error}\" in WWW-Authenticate, got {}",
+                challenge.map_or("no challenge".into(), |v| format!("'{v}'"))
+            ));
+        }
+    }
+    let cx = Context {
+        response,
+        requested_scope: request.scope.as_deref(),
+        vars: &state.vars,
+        issuer: target.issuer.as_deref(),
+        auth_scheme: request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.split(' ').next().unwrap_or("")),
+    };
+    for check in &expect.checks {
+        match check.get_ref().evaluate(&cx) {
+            Verdict::Pass => {}
+            Verdict::Fail(why) => problems.push(format!("{}: {why}", check.get_ref().name())),
+            Verdict::NotApplicable(why) => {
+                if problems.is_empty() {
+                    return Some(Stop::Skipped(format!("{label}: {why}")));
+                }
+            }
+            Verdict::Blocked(why) => {
+                if problems.is_empty() {
+                    return Some(Stop::Blocked(format!("{label}: {why}")));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        None
+    } else {
+        Some(Stop::Failed(format!("{label}: {}", problems.join("; "))))
+    }
+}
+
+/// ` (error "x")` when the response is an OAuth error, to make status mismatches readable.
+fn error_hint(response: &Response) -> String {
+    response
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error"))
+        .and_then(Value::as_str)
+        .map(|e| format!(" (error \"{e}\")"))
+        .unwrap_or_default()
+}
+
+fn json_or_nothing(value: Option<&Value>) -> String {
+    value.map_or_else(|| "nothing".to_owned(), Value::to_string)
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+    }
+}

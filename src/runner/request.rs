@@ -1,0 +1,149 @@
+//! The request a step describes: method, URL, client authentication, form or raw body,
+//! headers, with templates expanded and the preflight's scope where it applies.
+
+use crate::form::encode;
+use base64::Engine;
+use reqwest::Method;
+
+use crate::http::BuiltRequest;
+use crate::scenario::{Auth, Endpoint, Role, Step};
+use crate::target::Target;
+use crate::template::{expand, Vars};
+
+/// The client a step acts as: as written, else the introspector at introspection and the
+/// main client elsewhere.
+pub fn step_role(step: &Step) -> Role {
+    step.client.unwrap_or(match step.endpoint {
+        Endpoint::Introspection => Role::Introspector,
+        _ => Role::Main,
+    })
+}
+
+pub(super) fn cleartext_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    crate::http::cleartext_twin(&parsed).map(String::from)
+}
+
+pub(super) fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String> {
+    match endpoint {
+        Endpoint::Token => Some(target.token_url.clone()),
+        Endpoint::Introspection => target.introspection_url.clone(),
+        Endpoint::Revocation => target.revocation_url.clone(),
+        Endpoint::Resource => target.resource_url.clone(),
+        Endpoint::Metadata => target.metadata_url.clone(),
+        Endpoint::Jwks => target.jwks_url.clone(),
+    }
+}
+
+/// The request a step describes. `token_scope` is the preflight's scope for
+/// client-credentials token requests that name none (unless the step is `exact`).
+pub fn build_request(
+    step: &Step,
+    base_url: &str,
+    vars: &Vars,
+    token_scope: Option<&str>,
+) -> Result<BuiltRequest, String> {
+    let default_method = match step.endpoint {
+        Endpoint::Resource | Endpoint::Metadata | Endpoint::Jwks => "GET",
+        _ => "POST",
+    };
+    let method_name = step
+        .method
+        .as_deref()
+        .unwrap_or(default_method)
+        .to_ascii_uppercase();
+    let method = Method::from_bytes(method_name.as_bytes())
+        .map_err(|_| format!("bad method '{method_name}'"))?;
+    let mut url = base_url.to_owned();
+    if let Some(query) = &step.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&expand(query, vars)?);
+    }
+
+    let auth = step.auth.unwrap_or(match step.endpoint {
+        Endpoint::Token | Endpoint::Introspection | Endpoint::Revocation => Auth::Basic,
+        _ => Auth::None,
+    });
+    let id = expand(step.id.as_deref().unwrap_or("{client.id}"), vars)?;
+    let secret = || expand(step.secret.as_deref().unwrap_or("{client.secret}"), vars);
+
+    let mut params: Vec<(String, String)> = Vec::new();
+    if let Some(form) = &step.form {
+        for (name, value) in form {
+            let value = match value {
+                toml::Value::String(s) => expand(s, vars)?,
+                other => other.to_string(),
+            };
+            params.push((name.clone(), value));
+        }
+        let client_credentials = form
+            .get("grant_type")
+            .is_some_and(|g| g.as_str() == Some("client_credentials"));
+        if let Some(scope) = token_scope {
+            if step.endpoint == Endpoint::Token
+                && client_credentials
+                && !step.exact
+                && !form.contains_key("scope")
+            {
+                params.push(("scope".into(), scope.to_owned()));
+            }
+        }
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    match (&step.authorization, &step.bearer, auth) {
+        (Some(raw), _, _) => headers.push(("authorization".into(), expand(raw, vars)?)),
+        (None, Some(token), _) => headers.push((
+            "authorization".into(),
+            format!("Bearer {}", expand(token, vars)?),
+        )),
+        (None, None, Auth::Basic) => {
+            let pair = format!("{}:{}", encode(&id), encode(&secret()?));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            headers.push(("authorization".into(), format!("Basic {encoded}")));
+        }
+        (None, None, Auth::Post) => {
+            params.push(("client_id".into(), id.clone()));
+            if step.secret.is_some() || vars.contains_key("client.secret") {
+                params.push(("client_secret".into(), secret()?));
+            }
+        }
+        (None, None, Auth::None) => {}
+    }
+    let scope = params
+        .iter()
+        .find(|(n, _)| n == "scope")
+        .map(|(_, v)| v.clone());
+    let body = match &step.body {
+        Some(raw) => expand(raw, vars)?,
+        None => params
+            .iter()
+            .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    };
+    let scope = scope.or_else(|| {
+        step.body
+            .as_ref()
+            .and_then(|_| crate::form::first_value(&body, "scope"))
+    });
+    let sends_body = !body.is_empty() || method == Method::POST;
+    match &step.content_type {
+        Some(ct) if ct.is_empty() => {}
+        Some(ct) => headers.push(("content-type".into(), expand(ct, vars)?)),
+        None if sends_body => headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )),
+        None => {}
+    }
+    for (name, value) in &step.headers {
+        headers.push((name.to_ascii_lowercase(), expand(value, vars)?));
+    }
+    Ok(BuiltRequest {
+        method,
+        url,
+        headers,
+        body,
+        scope,
+    })
+}

@@ -1,0 +1,64 @@
+//! The values a case's steps share: client ids and secrets, scopes, what the preflight
+//! learned, and what earlier steps captured or were issued.
+
+use std::time::Instant;
+
+use crate::target::Target;
+use crate::template::Vars;
+
+/// Values carried between a case's steps.
+pub(super) struct CaseState {
+    pub vars: Vars,
+    /// When the last token was issued, for `wait_for_expiry`.
+    pub issued: Option<Instant>,
+}
+
+impl CaseState {
+    pub fn new(target: &Target) -> CaseState {
+        let mut vars = Vars::new();
+        for (role, client) in &target.clients {
+            vars.insert(format!("{}.id", role.as_str()), client.id.clone());
+            if let Some(secret) = &client.secret {
+                vars.insert(
+                    format!("{}.secret", role.as_str()),
+                    secret.expose().to_owned(),
+                );
+            }
+        }
+        if let Some(issuer) = &target.issuer {
+            vars.insert("issuer".into(), issuer.clone());
+        }
+        if let Some(first) = target.scopes.first() {
+            vars.insert("scope".into(), first.clone());
+        }
+        if let Some(second) = target.scopes.get(1) {
+            vars.insert("scope2".into(), second.clone());
+        }
+        vars.insert("scopes".into(), target.scopes.join(" "));
+        if let Some(forbidden) = &target.forbidden_scope {
+            vars.insert("forbidden_scope".into(), forbidden.clone());
+        }
+        if let Some(required) = &target.resource_scope {
+            vars.insert("resource_scope".into(), required.clone());
+            if let Some(other) = target.scopes.iter().find(|s| *s != required) {
+                vars.insert("other_scope".into(), other.clone());
+            }
+        }
+        // For raw bodies: `&scope=…` when the preflight found the target wants a scope.
+        let scope_param = target
+            .baseline
+            .token_scope
+            .as_deref()
+            .map(|s| format!("&scope={}", crate::form::encode(s)))
+            .unwrap_or_default();
+        vars.insert("scope_param".into(), scope_param);
+        if let Some(location) = target.metadata_location {
+            vars.insert("metadata_location".into(), location.as_str().into());
+        }
+        if let Some(reports) = target.baseline.introspection_reports_scope {
+            let answer = if reports { "yes" } else { "no" };
+            vars.insert("introspection_reports_scope".into(), answer.into());
+        }
+        CaseState { vars, issued: None }
+    }
+}

@@ -1,0 +1,263 @@
+//! One step: its client and URL, the expiry wait, the request sent and recorded (redacted),
+//! what a setup step must give, the captures, then the judging of its expectations.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::judge::judge;
+use super::request::{build_request, cleartext_url, endpoint_url, step_role};
+use super::state::CaseState;
+use super::{Run, Settings, Stop};
+use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
+use crate::http::{describe_response, exchange, BuiltRequest, SendError};
+use crate::scenario::{Endpoint, Role, Step};
+
+impl Run<'_> {
+    pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
+        let (target, settings) = (self.target, self.settings);
+        let label = io.label;
+        let role = step_role(step);
+        let Some(client) = target.client(role) else {
+            return Some(Stop::Skipped(format!(
+                "the target has no '{}' client",
+                role.as_str()
+            )));
+        };
+        let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
+            return Some(Stop::Skipped(format!(
+                "the target has no {} endpoint",
+                step.endpoint.as_str()
+            )));
+        };
+        if step.plain_http {
+            match cleartext_url(&base_url) {
+                Some(url) => base_url = url,
+                None => {
+                    return Some(Stop::Skipped(format!(
+                        "the {} endpoint is not HTTPS",
+                        step.endpoint.as_str()
+                    )))
+                }
+            }
+        }
+        let state = &mut *io.state;
+        state.vars.insert("client.id".into(), client.id.clone());
+        match &client.secret {
+            Some(secret) => state
+                .vars
+                .insert("client.secret".into(), secret.expose().to_owned()),
+            None => state.vars.remove("client.secret"),
+        };
+
+        if step.wait_for_expiry {
+            if let Some(stop) = wait_for_expiry(label, settings, state).await {
+                return Some(stop);
+            }
+        }
+
+        // The preflight's scope is the main client's; the short-lived client stands in for
+        // it. Other clients may not have that scope.
+        let scope = target
+            .baseline
+            .token_scope
+            .as_deref()
+            .filter(|_| matches!(role, Role::Main | Role::Short));
+        let request = match build_request(step, &base_url, &state.vars, scope) {
+            Ok(r) => r,
+            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+        };
+        let redactor = &mut *io.redactor;
+        let mut record = RequestRecord {
+            method: request.method.to_string(),
+            url: redactor.text(&request.url),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), redactor.header(n, v)))
+                .collect(),
+            body: redactor.form(&request.body),
+        };
+        let response = match exchange(self.http, &request, settings, self.pacer).await {
+            Ok(r) => r,
+            Err(error) => {
+                let (SendError::Transport(e) | SendError::RateLimited(e)) = &error;
+                io.exchanges.push(Exchange {
+                    step: label.into(),
+                    request: record,
+                    response: None,
+                    error: Some(e.clone()),
+                });
+                return Some(match error {
+                    SendError::RateLimited(e) => Stop::Blocked(format!("{label}: {e}")),
+                    SendError::Transport(e) if step.plain_http => {
+                        Stop::Passed(format!("{label}: plain HTTP refused ({e})"))
+                    }
+                    SendError::Transport(e) => Stop::Errored(format!("{label}: {e}")),
+                });
+            }
+        };
+        if step.endpoint == Endpoint::Token && response.status == 200 {
+            if let Some(token) = response
+                .json
+                .as_ref()
+                .and_then(|j| j.get("access_token"))
+                .and_then(Value::as_str)
+            {
+                redactor.add(token);
+                record.url = redactor.text(&record.url);
+                remember_issuance(state, &request, &response, &client.id, token);
+            }
+        }
+        io.exchanges.push(Exchange {
+            step: label.into(),
+            request: record,
+            response: Some(redactor.response(&response)),
+            error: None,
+        });
+        if step.setup {
+            if let Some(missing) = setup_shortfall(step, &response) {
+                return Some(Stop::Blocked(format!(
+                    "setup step '{label}' needed {missing}, got {}",
+                    describe_response(&response)
+                )));
+            }
+        }
+        for (name, pointer) in &step.capture {
+            match response.json.as_ref().and_then(|j| j.pointer(pointer)) {
+                Some(Value::String(s)) => {
+                    state.vars.insert(name.clone(), s.clone());
+                }
+                Some(Value::Number(n)) => {
+                    state.vars.insert(name.clone(), n.to_string());
+                }
+                Some(other @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
+                    state.vars.insert(name.clone(), other.to_string());
+                }
+                None if step.capture_default.contains_key(name) => {
+                    state
+                        .vars
+                        .insert(name.clone(), step.capture_default[name].clone());
+                }
+                other => {
+                    let got = other.map_or("nothing".to_owned(), |v| v.to_string());
+                    let why = format!(
+                        "{label}: expected {pointer} in the response to capture as '{name}', got {got} (status {})",
+                        response.status
+                    );
+                    return Some(if step.setup {
+                        Stop::Blocked(why)
+                    } else {
+                        Stop::Failed(why)
+                    });
+                }
+            }
+        }
+        let verdict = judge(step, label, &request, &response, target, state);
+        match verdict {
+            // A setup step's own expectations prepare the case; they judge nothing.
+            Some(Stop::Failed(why)) if step.setup => Some(Stop::Blocked(why)),
+            other => other,
+        }
+    }
+}
+
+/// The mutable parts of a case's run that a step reads and extends.
+pub(super) struct StepIo<'a> {
+    pub label: &'a str,
+    pub redactor: &'a mut Redactor,
+    pub state: &'a mut CaseState,
+    pub exchanges: &'a mut Vec<Exchange>,
+}
+
+/// What a setup step failed to give, or `None` when it gave what the case needs: a 2xx,
+/// and at the token endpoint an access token.
+fn setup_shortfall(step: &Step, response: &Response) -> Option<&'static str> {
+    let token = response
+        .json
+        .as_ref()
+        .and_then(|j| j.get("access_token"))
+        .is_some_and(Value::is_string);
+    match step.endpoint {
+        Endpoint::Token if !(200..300).contains(&response.status) || !token => {
+            Some("an access token")
+        }
+        _ if !(200..300).contains(&response.status) => Some("a 2xx answer"),
+        _ => None,
+    }
+}
+
+/// Waits until the token issued earlier in the case has expired.
+async fn wait_for_expiry(label: &str, settings: &Settings, state: &CaseState) -> Option<Stop> {
+    let lifetime = state
+        .vars
+        .get("expires_in")
+        .and_then(|v| v.parse::<u64>().ok());
+    let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
+        return Some(Stop::Errored(format!(
+            "{label}: no earlier token with a numeric expires_in to wait for"
+        )));
+    };
+    let lifetime = Duration::from_secs(lifetime);
+    if lifetime > settings.max_wait {
+        return Some(Stop::Skipped(format!(
+            "the token lives {} s, longer than --max-wait {} s",
+            lifetime.as_secs(),
+            settings.max_wait.as_secs()
+        )));
+    }
+    let expired = issued + lifetime + Duration::from_millis(1500);
+    if settings.deadline.is_some_and(|d| expired > d) {
+        return Some(Stop::Errored(format!(
+            "{label}: waiting for the token to expire would pass the run's --deadline"
+        )));
+    }
+    tokio::time::sleep_until(expired.into()).await;
+    None
+}
+
+/// After a successful token response: what later steps and checks compare against.
+fn remember_issuance(
+    state: &mut CaseState,
+    request: &BuiltRequest,
+    response: &Response,
+    client_id: &str,
+    token: &str,
+) {
+    let json = response.json.as_ref();
+    let vars = &mut state.vars;
+    vars.insert("access_token".into(), token.to_owned());
+    vars.insert("issued_to".into(), client_id.to_owned());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    vars.insert("issued_at".into(), now.to_string());
+    state.issued = Some(Instant::now());
+    match json
+        .and_then(|j| j.get("expires_in"))
+        .and_then(Value::as_u64)
+    {
+        Some(lifetime) => vars.insert("expires_in".into(), lifetime.to_string()),
+        None => vars.remove("expires_in"),
+    };
+    // RFC 6749 §5.1: an omitted scope means the requested one was granted.
+    match (
+        json.and_then(|j| j.get("scope")).and_then(Value::as_str),
+        &request.scope,
+    ) {
+        (Some(scope), _) => {
+            vars.insert("granted_scope".into(), scope.to_owned());
+            vars.insert("scope_reported".into(), "yes".into());
+        }
+        (None, Some(requested)) => {
+            vars.insert("granted_scope".into(), requested.clone());
+            vars.insert("scope_reported".into(), "no".into());
+        }
+        // Nothing asked, nothing reported: the client was told it got the (empty) request.
+        (None, None) => {
+            vars.insert("granted_scope".into(), String::new());
+            vars.insert("scope_reported".into(), "no".into());
+        }
+    }
+}
