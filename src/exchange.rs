@@ -116,10 +116,7 @@ impl Redactor {
         if secret.len() < MIN_SECRET_LEN {
             return;
         }
-        for variant in [
-            secret.to_owned(),
-            crate::form::encode(secret),
-        ] {
+        for variant in [secret.to_owned(), crate::form::encode(secret)] {
             if !self.secrets.contains(&variant) {
                 self.secrets.push(variant);
             }
