@@ -1,0 +1,221 @@
+//! The preflight's checks of what the cases use beside the token endpoint: the
+//! introspection caller (and whether introspection reports scope), the resource, and
+//! revocation (which also leaves the preflight's token inactive).
+
+use serde_json::Value;
+
+use super::token::{access_token, is_client_auth_failure, response_scope};
+use super::{Issued, Probe, Status};
+use crate::http::{describe_response, BuiltRequest, SendError};
+use crate::scenario::{Endpoint, Role};
+use crate::target::{ClientCredentials, Target};
+
+impl Probe<'_> {
+    pub(super) async fn introspection(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+        token: &Issued,
+    ) {
+        let Some(url) = target.introspection_url.clone() else {
+            return;
+        };
+        let Some(caller) = target.client(Role::Introspector).cloned() else {
+            return;
+        };
+        let subject = format!("introspection ({})", caller.id);
+        let mut exchanges = Vec::new();
+        // A token that carries a scope tells whether introspection reports scope.
+        let mut probe_token = token.token.clone();
+        let mut probe_scope = token.scope.clone();
+        if probe_scope.is_none() {
+            if let Some(scope) = target.scopes.first().cloned() {
+                let (result, ex) = self
+                    .token(target, main, Some(&scope), "token with a scope")
+                    .await;
+                exchanges.push(ex);
+                if let Ok(r) = result {
+                    if let Some(t) = access_token(&r) {
+                        probe_token = t.to_owned();
+                        probe_scope = response_scope(&r, Some(&scope));
+                    }
+                }
+            }
+        }
+        let (result, ex) = self
+            .post(&url, &caller, &[("token", &probe_token)], "introspect")
+            .await;
+        exchanges.push(ex);
+        let response = match result {
+            Ok(r) => r,
+            Err(SendError::Transport(e)) => {
+                let why = format!("introspection endpoint {url} did not answer: {e}");
+                target
+                    .baseline
+                    .unusable_endpoints
+                    .insert(Endpoint::Introspection, why.clone());
+                return self.record(&subject, Status::Unusable, why, exchanges);
+            }
+            Err(SendError::RateLimited(e)) => {
+                return self.record(&subject, Status::Note, e, exchanges);
+            }
+        };
+        let active = response
+            .json
+            .as_ref()
+            .and_then(|j| j.get("active"))
+            .and_then(Value::as_bool);
+        let same_as_main = caller.id == main.id;
+        match (response.status, active) {
+            (200, Some(true)) => {
+                let reports = response.json.as_ref().and_then(|j| j.get("scope")).is_some();
+                if probe_scope.as_deref().is_some_and(|s| !s.is_empty()) {
+                    target.baseline.introspection_reports_scope = Some(reports);
+                }
+                self.record(
+                    &subject,
+                    Status::Ok,
+                    format!("{} introspects a fresh token as active at {url}", caller.id),
+                    exchanges,
+                );
+            }
+            (200, Some(false)) => self.record(
+                &subject,
+                Status::Note,
+                format!("{url} says a fresh token is inactive (INTRO-001 judges this)"),
+                exchanges,
+            ),
+            (404 | 405, _) => {
+                let why = format!(
+                    "introspection endpoint {url} answered {}: check --introspection-url",
+                    describe_response(&response)
+                );
+                target
+                    .baseline
+                    .unusable_endpoints
+                    .insert(Endpoint::Introspection, why.clone());
+                self.record(&subject, Status::Unusable, why, exchanges);
+            }
+            _ if is_client_auth_failure(&response) || response.status == 403 => {
+                let advice = if same_as_main {
+                    "the main client may not be allowed to introspect: give the resource server's client with --introspect-client-id/--introspect-client-secret".to_owned()
+                } else {
+                    "check --introspect-client-id/--introspect-client-secret (or GRANTCHECK_INTROSPECT_CLIENT_SECRET)".to_owned()
+                };
+                let why = format!(
+                    "{} got {} from the introspection endpoint {url}: {advice}",
+                    caller.id,
+                    describe_response(&response)
+                );
+                target
+                    .baseline
+                    .unusable_clients
+                    .insert(Role::Introspector, why.clone());
+                self.record(&subject, Status::Unusable, why, exchanges);
+            }
+            _ => self.record(
+                &subject,
+                Status::Note,
+                format!(
+                    "{url} answered {} to introspecting a fresh token (the introspection cases judge this)",
+                    describe_response(&response)
+                ),
+                exchanges,
+            ),
+        }
+    }
+
+    pub(super) async fn resource(&mut self, target: &mut Target, token: &Issued) {
+        let Some(url) = target.resource_url.clone() else {
+            return;
+        };
+        let request = BuiltRequest {
+            method: reqwest::Method::GET,
+            url: url.clone(),
+            headers: vec![("authorization".into(), format!("Bearer {}", token.token))],
+            body: String::new(),
+            scope: None,
+        };
+        let (result, ex) = self.send(request, "call the resource").await;
+        let unusable = match &result {
+            Err(SendError::Transport(e)) => Some(format!("the resource {url} did not answer: {e}")),
+            Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
+                "the resource {url} answered {}: check --resource-url",
+                describe_response(r)
+            )),
+            _ => None,
+        };
+        match (unusable, result) {
+            (Some(why), _) => {
+                target
+                    .baseline
+                    .unusable_endpoints
+                    .insert(Endpoint::Resource, why.clone());
+                self.record("resource", Status::Unusable, why, vec![ex]);
+            }
+            (None, Ok(r)) => self.record(
+                "resource",
+                Status::Ok,
+                format!("{url} answered {} to a fresh token", describe_response(&r)),
+                vec![ex],
+            ),
+            (None, Err(e)) => {
+                let (SendError::Transport(e) | SendError::RateLimited(e)) = e;
+                self.record("resource", Status::Note, e, vec![ex]);
+            }
+        }
+    }
+
+    /// Revokes the preflight's token: checks the endpoint answers, and leaves nothing active.
+    pub(super) async fn revocation(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+        token: &Issued,
+    ) {
+        let Some(url) = target.revocation_url.clone() else {
+            return;
+        };
+        let (result, ex) = self
+            .post(&url, main, &[("token", &token.token)], "revoke")
+            .await;
+        let unusable = match &result {
+            Err(SendError::Transport(e)) => {
+                Some(format!("revocation endpoint {url} did not answer: {e}"))
+            }
+            Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
+                "revocation endpoint {url} answered {}: check --revocation-url",
+                describe_response(r)
+            )),
+            _ => None,
+        };
+        match (unusable, result) {
+            (Some(why), _) => {
+                target
+                    .baseline
+                    .unusable_endpoints
+                    .insert(Endpoint::Revocation, why.clone());
+                self.record("revocation", Status::Unusable, why, vec![ex]);
+            }
+            (None, Ok(r)) if (200..300).contains(&r.status) => self.record(
+                "revocation",
+                Status::Ok,
+                format!("{url} revoked the preflight's token"),
+                vec![ex],
+            ),
+            (None, Ok(r)) => self.record(
+                "revocation",
+                Status::Note,
+                format!(
+                    "{url} answered {} to revoking the client's own token (the revocation cases judge this)",
+                    describe_response(&r)
+                ),
+                vec![ex],
+            ),
+            (None, Err(e)) => {
+                let (SendError::Transport(e) | SendError::RateLimited(e)) = e;
+                self.record("revocation", Status::Note, e, vec![ex]);
+            }
+        }
+    }
+}

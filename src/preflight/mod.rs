@@ -1,0 +1,227 @@
+//! The preflight: before any case, establish the baseline the cases build on and tell
+//! configuration errors from server errors.
+//!
+//! It asks for one token as the main client, exactly as configured; when the target
+//! refuses that and a scope is known, it asks again with the scope and from then on every
+//! case that needs "a token" (and is not about scope) sends it. It then checks the
+//! introspection caller, the second client, the resource and revocation the same way. A
+//! main client that cannot get a token ends the run before any verdict (exit 3) with what
+//! came back and what to check; a secondary credential or endpoint that fails skips the
+//! cases that need it, with the reason.
+
+use serde::Serialize;
+
+mod endpoints;
+mod token;
+
+use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
+use crate::http::{exchange, BuiltRequest, Pacer, SendError};
+use crate::runner::Settings;
+use crate::scenario::Role;
+use crate::target::{ClientCredentials, Target};
+
+/// Scopes from the metadata tried at most, when none was given and one seems needed.
+const MAX_SCOPES_TRIED: usize = 5;
+
+/// How one preflight check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It worked as configured.
+    Ok,
+    /// It worked after an adjustment the cases now use (a scope).
+    Adjusted,
+    /// It did not work: the cases that need it are skipped with the reason.
+    Unusable,
+    /// Worth knowing, judged by a case later (a fresh token introspected inactive).
+    Note,
+    /// The main client cannot get a token: no verdict is possible.
+    Fatal,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Adjusted => "adjusted",
+            Status::Unusable => "unusable",
+            Status::Note => "note",
+            Status::Fatal => "fatal",
+        }
+    }
+}
+
+/// One thing the preflight established.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// What was checked: `token (myClient)`, `introspection (rs-client)`, …
+    pub subject: String,
+    pub status: Status,
+    pub message: String,
+    pub exchanges: Vec<Exchange>,
+}
+
+/// Everything the preflight found, for the terminal and every report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Preflight {
+    pub findings: Vec<Finding>,
+}
+
+impl Preflight {
+    /// The reason no verdict is possible, when the main client could not get a token.
+    pub fn fatal(&self) -> Option<&str> {
+        self.findings
+            .iter()
+            .find(|f| f.status == Status::Fatal)
+            .map(|f| f.message.as_str())
+    }
+}
+
+/// Runs the preflight against `target` and records what the cases build on in
+/// `target.baseline`.
+pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Client) -> Preflight {
+    let pacer = Pacer::new(settings.pace);
+    let mut probe = Probe {
+        settings,
+        http,
+        pacer: &pacer,
+        redactor: Redactor::default(),
+        preflight: Preflight::default(),
+    };
+    for client in target.clients.values() {
+        if let Some(secret) = &client.secret {
+            probe.redactor.add(secret.expose());
+        }
+    }
+    let Some(main) = target.client(Role::Main).cloned() else {
+        probe.record(
+            "token",
+            Status::Fatal,
+            "no client to act as: give --client-id".into(),
+            Vec::new(),
+        );
+        return probe.preflight;
+    };
+    let Some(token) = probe.main_token(target, &main).await else {
+        return probe.preflight;
+    };
+    probe.introspection(target, &main, &token).await;
+    let second = probe.second_client(target).await;
+    probe.resource(target, &token).await;
+    probe.revocation(target, &main, &token).await;
+    if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {
+        // Leaves nothing behind: the second client's preflight token is revoked too.
+        if let Some(url) = target.revocation_url.clone() {
+            let _ = probe
+                .post(&url, &client, &[("token", &second_token)], "revoke")
+                .await;
+        }
+    }
+    probe.preflight
+}
+
+/// A token the preflight obtained.
+struct Issued {
+    token: String,
+    /// The scope it carries as far as the token response tells (reported or requested).
+    scope: Option<String>,
+}
+
+struct Probe<'a> {
+    settings: &'a Settings,
+    http: &'a reqwest::Client,
+    pacer: &'a Pacer,
+    redactor: Redactor,
+    preflight: Preflight,
+}
+
+impl Probe<'_> {
+    fn record(&mut self, subject: &str, status: Status, message: String, ex: Vec<Exchange>) {
+        self.preflight.findings.push(Finding {
+            subject: subject.to_owned(),
+            status,
+            message: self.redactor.text(&message),
+            exchanges: ex,
+        });
+    }
+
+    /// One request, redacted into an exchange; tokens in answers are remembered as secrets.
+    async fn send(
+        &mut self,
+        request: BuiltRequest,
+        step: &str,
+    ) -> (Result<Response, SendError>, Exchange) {
+        let result = exchange(self.http, &request, self.settings, self.pacer).await;
+        if let Ok(response) = &result {
+            if let Some(token) = token::access_token(response) {
+                self.redactor.add(token);
+            }
+        }
+        let record = RequestRecord {
+            method: request.method.to_string(),
+            url: self.redactor.text(&request.url),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), self.redactor.header(n, v)))
+                .collect(),
+            body: self.redactor.form(&request.body),
+        };
+        let exchange = Exchange {
+            step: step.to_owned(),
+            request: record,
+            response: result.as_ref().ok().map(|r| self.redactor.response(r)),
+            error: result.as_ref().err().map(|e| match e {
+                SendError::Transport(e) | SendError::RateLimited(e) => e.clone(),
+            }),
+        };
+        (result, exchange)
+    }
+
+    /// A form POST authenticated with HTTP Basic (RFC 6749 §2.3.1, Appendix B).
+    async fn post(
+        &mut self,
+        url: &str,
+        client: &ClientCredentials,
+        form: &[(&str, &str)],
+        step: &str,
+    ) -> (Result<Response, SendError>, Exchange) {
+        use base64::Engine;
+        let encode =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let secret = client.secret.as_ref().map_or("", |s| s.expose());
+        let pair = format!("{}:{}", encode(&client.id), encode(secret));
+        let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = BuiltRequest {
+            method: reqwest::Method::POST,
+            url: url.to_owned(),
+            headers: vec![
+                ("authorization".into(), format!("Basic {basic}")),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+            ],
+            body,
+            scope: None,
+        };
+        self.send(request, step).await
+    }
+
+    async fn token(
+        &mut self,
+        target: &Target,
+        client: &ClientCredentials,
+        scope: Option<&str>,
+        step: &str,
+    ) -> (Result<Response, SendError>, Exchange) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        self.post(&target.token_url, client, &form, step).await
+    }
+}

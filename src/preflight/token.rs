@@ -1,0 +1,299 @@
+//! The preflight's token requests: the main client's (with the scope the target wants, or
+//! the reason there is no token and what to check), and the second client's credentials.
+
+use serde_json::Value;
+
+use super::{Issued, Probe, Status, MAX_SCOPES_TRIED};
+use crate::exchange::{Exchange, Response};
+use crate::http::{describe_response, BuiltRequest, SendError};
+use crate::scenario::Role;
+use crate::target::{ClientCredentials, Target};
+
+impl Probe<'_> {
+    /// The main client's token, as configured, then with a scope if the target wants one.
+    pub(super) async fn main_token(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+    ) -> Option<Issued> {
+        let subject = format!("token ({})", main.id);
+        let url = target.token_url.clone();
+        let (result, first) = self
+            .token(target, main, None, "token request as configured")
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let message = unreachable_message(&url, &e);
+                self.record(&subject, Status::Fatal, message, vec![first]);
+                return None;
+            }
+        };
+        if let Some(token) = access_token(&response) {
+            let scope = response_scope(&response, None);
+            let token = token.to_owned();
+            self.record(
+                &subject,
+                Status::Ok,
+                format!("{} got a token from {url}", main.id),
+                vec![first],
+            );
+            return Some(Issued { token, scope });
+        }
+        // The user's usual scope, else a few the metadata advertises.
+        let candidates: Vec<String> = match target.scopes.first() {
+            Some(scope) => vec![scope.clone()],
+            None => target
+                .advertised_scopes
+                .iter()
+                .take(MAX_SCOPES_TRIED)
+                .cloned()
+                .collect(),
+        };
+        if !may_want_scope(&response) {
+            let mut message = refusal_message(&main.id, &url, &response);
+            let mut exchanges = vec![first];
+            if is_client_auth_failure(&response) {
+                if let Some(note) = self.post_diagnosis(target, main).await {
+                    message.push_str(&note.0);
+                    exchanges.push(note.1);
+                }
+            }
+            self.record(&subject, Status::Fatal, message, exchanges);
+            return None;
+        }
+        let mut exchanges = vec![first];
+        let mut answers = Vec::new();
+        for scope in &candidates {
+            let (result, ex) = self
+                .token(target, main, Some(scope), "token request with scope")
+                .await;
+            exchanges.push(ex);
+            match result {
+                Ok(r) if access_token(&r).is_some() => {
+                    let token = access_token(&r).unwrap_or_default().to_owned();
+                    let scope_held = response_scope(&r, Some(scope));
+                    target.baseline.token_scope = Some(scope.clone());
+                    self.record(
+                        &subject,
+                        Status::Adjusted,
+                        format!(
+                            "{url} refused a token request without scope ({}) and issued one with scope={scope}: cases that need a token send scope={scope}; cases about scope send exactly what they say",
+                            describe_response(&response)
+                        ),
+                        exchanges,
+                    );
+                    return Some(Issued {
+                        token,
+                        scope: scope_held,
+                    });
+                }
+                Ok(r) => answers.push(format!("scope={scope}: {}", describe_response(&r))),
+                Err(e) => {
+                    let message = unreachable_message(&url, &e);
+                    self.record(&subject, Status::Fatal, message, exchanges);
+                    return None;
+                }
+            }
+        }
+        let advice = if target.scopes.is_empty() {
+            "the server may require a scope: pass --scope SCOPE"
+        } else {
+            "check the scope (--scope) and the client's registration"
+        };
+        let tried = if answers.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (tried {}{})",
+                answers.join(", "),
+                if target.scopes.is_empty() {
+                    " from the metadata's scopes_supported"
+                } else {
+                    ""
+                }
+            )
+        };
+        let message = format!(
+            "{} got {} from {url} without a scope{tried}: {advice}",
+            main.id,
+            describe_response(&response)
+        );
+        self.record(&subject, Status::Fatal, message, exchanges);
+        None
+    }
+
+    /// After Basic was refused: does `client_secret_post` work? Then the credentials are
+    /// right and the server does not take HTTP Basic, which RFC 6749 §2.3.1 requires.
+    async fn post_diagnosis(
+        &mut self,
+        target: &Target,
+        main: &ClientCredentials,
+    ) -> Option<(String, Exchange)> {
+        let secret = main.secret.as_ref()?.expose().to_owned();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "client_credentials"),
+                ("client_id", main.id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .finish();
+        let request = BuiltRequest {
+            method: reqwest::Method::POST,
+            url: target.token_url.clone(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body,
+            scope: None,
+        };
+        let (result, ex) = self
+            .send(request, "token request with client_secret_post")
+            .await;
+        let works = result.as_ref().is_ok_and(|r| access_token(r).is_some());
+        works.then(|| {
+            (
+                " (the same credentials in the body, client_secret_post, got a token: the server does not accept HTTP Basic, which RFC 6749 §2.3.1 requires it to support)".to_owned(),
+                ex,
+            )
+        })
+    }
+
+    /// The second client's token, in the shape that works; its token, for clean-up.
+    pub(super) async fn second_client(&mut self, target: &mut Target) -> Option<String> {
+        let second = target.clients.get(&Role::Second).cloned()?;
+        let subject = format!("token ({})", second.id);
+        let scope = target.baseline.token_scope.clone();
+        let (result, ex) = self
+            .token(target, &second, scope.as_deref(), "token request")
+            .await;
+        match result {
+            Ok(r) if access_token(&r).is_some() => {
+                self.record(
+                    &subject,
+                    Status::Ok,
+                    format!("{} got a token", second.id),
+                    vec![ex],
+                );
+                access_token(&r).map(str::to_owned)
+            }
+            // Anything but a failed authentication means the credentials were accepted
+            // (a scope this client may not have, say): the cases only need it to act.
+            Ok(r) if !is_client_auth_failure(&r) && r.status != 403 => {
+                self.record(
+                    &subject,
+                    Status::Ok,
+                    format!(
+                        "{} authenticated (the token request got {})",
+                        second.id,
+                        describe_response(&r)
+                    ),
+                    vec![ex],
+                );
+                None
+            }
+            Ok(r) => {
+                let advice = if is_client_auth_failure(&r) {
+                    ": check --second-client-id/--second-client-secret (or GRANTCHECK_SECOND_CLIENT_SECRET)"
+                } else {
+                    ""
+                };
+                let why = format!(
+                    "the second client {} got {} from {}{advice}",
+                    second.id,
+                    describe_response(&r),
+                    target.token_url
+                );
+                target
+                    .baseline
+                    .unusable_clients
+                    .insert(Role::Second, why.clone());
+                self.record(&subject, Status::Unusable, why, vec![ex]);
+                None
+            }
+            Err(SendError::Transport(e) | SendError::RateLimited(e)) => {
+                let why = format!("the second client's token request failed: {e}");
+                target
+                    .baseline
+                    .unusable_clients
+                    .insert(Role::Second, why.clone());
+                self.record(&subject, Status::Unusable, why, vec![ex]);
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn access_token(r: &Response) -> Option<&str> {
+    if !(200..300).contains(&r.status) {
+        return None;
+    }
+    r.json.as_ref()?.get("access_token")?.as_str()
+}
+
+/// The scope a token response says the token carries: `scope`, else what was requested.
+pub(super) fn response_scope(r: &Response, requested: Option<&str>) -> Option<String> {
+    r.json
+        .as_ref()
+        .and_then(|j| j.get("scope"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(requested.map(str::to_owned))
+}
+
+fn error_code(r: &Response) -> Option<&str> {
+    r.json.as_ref()?.get("error")?.as_str()
+}
+
+/// A failed client authentication: 401, or `invalid_client` (RFC 6749 §5.2).
+pub(super) fn is_client_auth_failure(r: &Response) -> bool {
+    r.status == 401 || error_code(r) == Some("invalid_client")
+}
+
+/// A refusal that asking with a scope may cure: `invalid_scope`, a 403, or an
+/// `invalid_request` that names the scope. Client authentication failures are not.
+fn may_want_scope(r: &Response) -> bool {
+    if is_client_auth_failure(r) {
+        return false;
+    }
+    let mentions_scope = r
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error_description"))
+        .and_then(Value::as_str)
+        .is_some_and(|d| d.to_ascii_lowercase().contains("scope"));
+    match error_code(r) {
+        Some("invalid_scope") => true,
+        Some("invalid_request") => mentions_scope,
+        _ => r.status == 403,
+    }
+}
+
+/// What came back and what to check, for a main client that got no token.
+fn refusal_message(id: &str, url: &str, r: &Response) -> String {
+    let got = describe_response(r);
+    let advice = if is_client_auth_failure(r) {
+        "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"
+    } else if matches!(r.status, 404 | 405) {
+        "check --token-url (or the issuer's metadata)"
+    } else if (200..300).contains(&r.status) {
+        "no access_token in it: is it a token endpoint? check --token-url"
+    } else if r.status >= 500 {
+        "the server failed; see its logs"
+    } else if error_code(r) == Some("unauthorized_client") {
+        "check that the client may use the client_credentials grant"
+    } else {
+        "check the client's registration and --scope"
+    };
+    format!("{id} got {got} from {url}: {advice}")
+}
+
+fn unreachable_message(url: &str, e: &SendError) -> String {
+    match e {
+        SendError::Transport(e) => format!("the token endpoint {url} did not answer: {e}"),
+        SendError::RateLimited(e) => format!(
+            "{e} at {url}: wait and run again, or pass --pace SECS (and a larger --max-wait)"
+        ),
+    }
+}
