@@ -202,6 +202,16 @@ pub mod testing {
             self
         }
 
+        pub fn query(mut self, query: &str) -> TestRequest {
+            self.query = query.into();
+            self
+        }
+
+        pub fn content_type(mut self, content_type: Option<&'static str>) -> TestRequest {
+            self.content_type = content_type;
+            self
+        }
+
         pub fn realm(mut self, realm: &'static str) -> TestRequest {
             self.realm = realm;
             self
@@ -226,5 +236,21 @@ pub mod testing {
             }
             request
         }
+    }
+
+    /// A token issued to `id` in the root realm, as the token endpoint answers it.
+    pub fn issued_token(app: &App, id: &str, secret: &str) -> String {
+        let request = TestRequest::post("grant_type=client_credentials").basic(id, secret);
+        let reply = crate::endpoints::token::issue(app, &request.at(app));
+        assert_eq!(
+            reply.status,
+            crate::response::Status::OK,
+            "{:?}",
+            reply.body
+        );
+        reply.json_body()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }

@@ -104,3 +104,108 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
 fn inactive() -> Reply {
     Reply::json(Status::OK, &json!({"active": false}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::request::testing::{app, issued_token, TestRequest};
+    use crate::request::Method;
+
+    fn ask(app: &App, body: &str, caller: Option<(&str, &str)>) -> Reply {
+        let mut request = TestRequest::post(body);
+        if let Some((id, secret)) = caller {
+            request = request.basic(id, secret);
+        }
+        introspect(app, &request.at(app))
+    }
+
+    #[test]
+    fn a_resource_server_sees_any_token_and_a_client_its_own() {
+        let app = app(ServerConfig::default());
+        let token = issued_token(&app, "myClient", "forgerock");
+        let reply = ask(
+            &app,
+            &format!("token={token}"),
+            Some(("rs-client", "rs-secret")),
+        );
+        assert_eq!(reply.status, Status::OK);
+        assert_eq!(
+            (reply.cache_control, reply.pragma_no_cache),
+            (Some("no-store"), false)
+        );
+        let body = reply.json_body();
+        assert_eq!(body["active"], true);
+        assert_eq!(body["client_id"], "myClient");
+        assert_eq!(body["scope"], "write");
+        assert_eq!(body["iss"], "http://rs.test/oauth2");
+        assert_eq!(body["aud"], "http://rs.test/api");
+        let own = ask(
+            &app,
+            &format!("token={token}"),
+            Some(("myClient", "forgerock")),
+        );
+        assert_eq!(own.json_body()["active"], true);
+        let other = ask(
+            &app,
+            &format!("token={token}"),
+            Some(("otherClient", "other-secret-2")),
+        );
+        assert_eq!(other.json_body(), json!({"active": false}));
+        let unknown = ask(&app, "token=nope", Some(("rs-client", "rs-secret")));
+        assert_eq!(unknown.json_body(), json!({"active": false}));
+        // A token of the root realm is unknown in another realm.
+        let request = TestRequest::post(&format!("token={token}"))
+            .basic("rs-client", "rs-secret")
+            .realm("alpha");
+        assert_eq!(
+            introspect(&app, &request.at(&app)).json_body()["active"],
+            false
+        );
+    }
+
+    #[test]
+    fn the_caller_must_authenticate_unless_a_fault_lets_anyone_ask() {
+        let app_ok = app(ServerConfig::default());
+        let token = issued_token(&app_ok, "myClient", "forgerock");
+        let body = format!("token={token}");
+        let reply = ask(&app_ok, &body, Some(("rs-client", "wrong")));
+        assert_eq!(reply.status, Status::UNAUTHORIZED);
+        assert_eq!(reply.json_body()["error"], "invalid_client");
+        assert!(reply.www_authenticate.is_some());
+        assert_eq!(ask(&app_ok, &body, None).status, Status::UNAUTHORIZED);
+
+        let faulty = app(ServerConfig::default().with_fault(Fault::IntrospectionChallengeMissing));
+        let reply = ask(&faulty, "token=x", Some(("rs-client", "wrong")));
+        assert_eq!(
+            (reply.status, reply.www_authenticate),
+            (Status::UNAUTHORIZED, None)
+        );
+
+        let open =
+            app(ServerConfig::default().with_fault(Fault::IntrospectionWithoutAuthentication));
+        let token = issued_token(&open, "myClient", "forgerock");
+        let reply = ask(&open, &format!("token={token}"), None);
+        assert_eq!(reply.json_body()["active"], true);
+    }
+
+    #[test]
+    fn the_request_needs_post_and_a_token() {
+        let app = app(ServerConfig::default());
+        let reply = ask(
+            &app,
+            "token_type_hint=access_token",
+            Some(("rs-client", "rs-secret")),
+        );
+        assert_eq!(reply.status, Status::BAD_REQUEST);
+        assert_eq!(reply.json_body()["error"], "invalid_request");
+        let get = TestRequest::post("token=x")
+            .method(Method::Get)
+            .basic("rs-client", "rs-secret");
+        let reply = introspect(&app, &get.at(&app));
+        assert_eq!(
+            (reply.status, reply.allow),
+            (Status::METHOD_NOT_ALLOWED, None)
+        );
+    }
+}

@@ -6,4 +6,5 @@ pub mod introspection;
 pub mod metadata;
 pub mod resource;
 pub mod revocation;
+mod scope;
 pub mod token;

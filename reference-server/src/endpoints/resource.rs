@@ -17,19 +17,19 @@ const CHALLENGE_REALM: &str = "grantcheck";
 
 /// The bearer token a request to the resource presents, or the refusal when it presents
 /// none (or presents it wrongly). The server then asks introspection about the token.
-pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<&'r str, Reply> {
+pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<&'r str, Box<Reply>> {
     if request.method == Method::Other {
-        return Err(response::method_not_allowed("GET, POST"));
+        return Err(Box::new(response::method_not_allowed("GET, POST")));
     }
     match bearer_token(request) {
         Ok(Some(token)) => Ok(token),
-        Ok(None) => Err(unauthorized(app, None)),
-        Err(()) => Err(challenge(
+        Ok(None) => Err(Box::new(unauthorized(app, None))),
+        Err(()) => Err(Box::new(challenge(
             Status::BAD_REQUEST,
             "invalid_request",
             "use exactly one way of sending the access token",
             None,
-        )),
+        ))),
     }
 }
 
@@ -130,5 +130,92 @@ fn challenge(
     Reply {
         www_authenticate: Some(value),
         ..response::error_json(status, error, description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::request::testing::{app, TestRequest};
+
+    fn with_authorization(value: &str) -> TestRequest {
+        let mut request = TestRequest::post("").method(Method::Get);
+        request.authorization = Some(value.into());
+        request
+    }
+
+    #[test]
+    fn the_token_comes_from_one_bearer_header() {
+        let app = app(ServerConfig::default());
+        let presented =
+            |request: TestRequest| presented_token(&app, &request.at(&app)).map(str::to_owned);
+        assert_eq!(
+            presented(with_authorization("bearer  abc")),
+            Ok("abc".into())
+        );
+        let none = presented(TestRequest::post("").method(Method::Get)).unwrap_err();
+        assert_eq!(none.status, Status::UNAUTHORIZED);
+        assert_eq!(
+            none.www_authenticate.as_deref(),
+            Some("Bearer realm=\"grantcheck\"")
+        );
+        let basic = presented(with_authorization("Basic abc")).unwrap_err();
+        assert_eq!(basic.status, Status::UNAUTHORIZED);
+        let twice =
+            presented(with_authorization("Bearer abc").query("access_token=abc")).unwrap_err();
+        assert_eq!(twice.status, Status::BAD_REQUEST);
+        let put = presented(with_authorization("Bearer abc").method(Method::Other)).unwrap_err();
+        assert_eq!(put.allow, Some("GET, POST"));
+    }
+
+    #[test]
+    fn introspections_answer_decides() {
+        let app = app(ServerConfig::default());
+        let ok = serve(
+            &app,
+            Ok(json!({"active": true, "scope": "read write", "client_id": "c"})),
+        );
+        assert_eq!(
+            (ok.status, ok.cache_control),
+            (Status::OK, Some("no-store"))
+        );
+        assert_eq!(ok.json_body()["client_id"], "c");
+        let inactive = serve(&app, Ok(json!({"active": false})));
+        assert_eq!(inactive.json_body()["error"], "invalid_token");
+        let narrow = serve(&app, Ok(json!({"active": true, "scope": "read"})));
+        assert_eq!(narrow.status, Status::FORBIDDEN);
+        assert!(narrow
+            .www_authenticate
+            .unwrap()
+            .ends_with("scope=\"write\""));
+        let down = serve(&app, Err("introspection timed out"));
+        assert_eq!(
+            (down.status, down.retry_after),
+            (Status::SERVICE_UNAVAILABLE, Some(1))
+        );
+    }
+
+    #[test]
+    fn resource_faults() {
+        let with = |fault| app(ServerConfig::default().with_fault(fault));
+        let reply = serve(
+            &with(Fault::ResourceAcceptsInactiveTokens),
+            Ok(json!({"active": false})),
+        );
+        assert_eq!(reply.status, Status::OK);
+        let narrow = json!({"active": true, "scope": "read"});
+        assert_eq!(
+            serve(&with(Fault::ResourceIgnoresScope), Ok(narrow)).status,
+            Status::OK
+        );
+        let reply = serve(
+            &with(Fault::ResourceChallengeMissing),
+            Ok(json!({"active": false})),
+        );
+        assert_eq!(
+            (reply.status, reply.www_authenticate),
+            (Status::UNAUTHORIZED, None)
+        );
     }
 }

@@ -47,3 +47,69 @@ fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::request::testing::{app, issued_token, TestRequest};
+
+    fn revoke_as(app: &App, id: &str, secret: &str, token: &str) -> Reply {
+        let request = TestRequest::post(&format!("token={token}")).basic(id, secret);
+        revoke(app, &request.at(app))
+    }
+
+    #[test]
+    fn the_owner_revokes_its_token_and_an_unknown_token_is_no_error() {
+        let app = app(ServerConfig::default());
+        let token = issued_token(&app, "myClient", "forgerock");
+        let reply = revoke_as(&app, "myClient", "forgerock", &token);
+        assert_eq!(reply, Reply::empty(Status::OK).no_store(false));
+        assert!(app.tokens.get(&token).is_none());
+        let again = revoke_as(&app, "myClient", "forgerock", &token);
+        assert_eq!(again.status, Status::OK);
+    }
+
+    #[test]
+    fn another_clients_token_is_refused_and_stays() {
+        let app = app(ServerConfig::default());
+        let token = issued_token(&app, "myClient", "forgerock");
+        let reply = revoke_as(&app, "otherClient", "other-secret-2", &token);
+        assert_eq!(reply.status, Status::BAD_REQUEST);
+        assert_eq!(reply.json_body()["error"], "invalid_request");
+        assert!(app.tokens.get(&token).is_some());
+    }
+
+    #[test]
+    fn a_wrong_secret_or_a_missing_token_is_an_error() {
+        let app = app(ServerConfig::default());
+        let token = issued_token(&app, "myClient", "forgerock");
+        let reply = revoke_as(&app, "myClient", "wrong", &token);
+        assert_eq!(reply.status, Status::UNAUTHORIZED);
+        assert!(reply.www_authenticate.is_some());
+        assert!(app.tokens.get(&token).is_some());
+        let request =
+            TestRequest::post("token_type_hint=access_token").basic("myClient", "forgerock");
+        let reply = revoke(&app, &request.at(&app));
+        assert_eq!(reply.status, Status::BAD_REQUEST);
+    }
+
+    #[test]
+    fn revocation_faults() {
+        let ignoring = app(ServerConfig::default().with_fault(Fault::IgnoreRevocation));
+        let token = issued_token(&ignoring, "myClient", "forgerock");
+        let reply = revoke_as(&ignoring, "myClient", "forgerock", &token);
+        assert_eq!(reply.status, Status::OK);
+        assert!(ignoring.tokens.get(&token).is_some(), "the token stays");
+
+        let anyone = app(ServerConfig::default().with_fault(Fault::RevokeOtherClientsTokens));
+        let token = issued_token(&anyone, "myClient", "forgerock");
+        let reply = revoke_as(&anyone, "otherClient", "other-secret-2", &token);
+        assert_eq!(reply.status, Status::OK);
+        assert!(anyone.tokens.get(&token).is_none());
+
+        let strict = app(ServerConfig::default().with_fault(Fault::RevocationUnknownTokenError));
+        let reply = revoke_as(&strict, "myClient", "forgerock", "nope");
+        assert_eq!(reply.status, Status::BAD_REQUEST);
+    }
+}

@@ -6,13 +6,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
 
+use super::scope::{grant_scope, OtherScopes};
 use crate::app::App;
 use crate::auth::authenticate;
-use crate::clients::{Client, ClientRegistry};
+use crate::clients::Client;
 use crate::config::{Fault, TokenFormat};
 use crate::form::Form;
 use crate::request::{parse_form, Method, Request};
 use crate::response::{self, ErrorCode, OAuthError, Reply, Status};
+use crate::router::Realm;
 use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -99,21 +101,22 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             "the scope parameter is required",
         ));
     }
-    let others = if config.has(Fault::SilentlyReduceScope) {
-        OtherScopes::DropAll
-    } else if config.has(Fault::DropUnknownScope) {
-        OtherScopes::DropUnregistered(&config.clients)
-    } else {
-        OtherScopes::Refuse
-    };
+    let others = OtherScopes::of(config);
     let scope = grant_scope(client, requested, others)?;
+    // The scope is in the response unless a fault changed it silently.
+    let show_scope = matches!(others, OtherScopes::Refuse);
+    Ok(mint(app, request.realm, client, scope, show_scope))
+}
 
+/// Issues and stores an access token for `client` with `scope`: the successful response
+/// (RFC 6749 §5.1).
+fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: bool) -> Reply {
+    let config = &app.config;
     let now = unix_now();
     let ttl = client
         .token_ttl_secs
         .unwrap_or(config.token_ttl.as_secs())
         .max(1);
-    let realm = request.realm;
     let record = TokenRecord {
         client_id: client.shared_id.clone(),
         realm: realm.name.clone(),
@@ -145,7 +148,7 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         } else {
             ExpiresIn::Seconds(ttl)
         },
-        scope: matches!(others, OtherScopes::Refuse).then_some(&*scope),
+        scope: show_scope.then_some(&*scope),
         refresh_token: config
             .has(Fault::IssueRefreshToken)
             .then(|| random_token(32)),
@@ -155,7 +158,7 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         reply = reply.no_store(false);
     }
     reply.pragma_no_cache = !config.has(Fault::OmitPragma);
-    Ok(reply)
+    reply
 }
 
 #[derive(Serialize)]
@@ -176,86 +179,6 @@ enum ExpiresIn {
     Text(String),
 }
 
-/// What happens to requested scopes the client may not have.
-#[derive(Clone, Copy)]
-enum OtherScopes<'a> {
-    /// `invalid_scope`: the correct answer.
-    Refuse,
-    /// Dropped (fault `silently-reduce-scope`).
-    DropAll,
-    /// Dropped if no client has them, refused otherwise (fault `drop-unknown-scope`).
-    DropUnregistered(&'a ClientRegistry),
-}
-
-/// The scope to grant (RFC 6749 §3.3): the request's scopes if the client may have all of
-/// them, its default scopes if it asked for none, `invalid_scope` otherwise.
-fn grant_scope(
-    client: &Client,
-    requested: Option<&str>,
-    others: OtherScopes<'_>,
-) -> Result<Arc<str>, OAuthError> {
-    let default = || {
-        if client.default_scopes.is_empty() {
-            return Err(OAuthError::bad_request(
-                ErrorCode::InvalidScope,
-                "no scope requested and the client has no default scope",
-            ));
-        }
-        Ok(client.default_scope.clone())
-    };
-    let Some(requested) = requested else {
-        return default();
-    };
-    let mut granted: Vec<&str> = Vec::new();
-    let mut dropped = false;
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        if !is_scope_token(token) {
-            return Err(OAuthError::bad_request(
-                ErrorCode::InvalidScope,
-                "scope contains characters outside the scope-token grammar",
-            ));
-        }
-        if !client.scopes.iter().any(|s| s == token) {
-            let drop = match others {
-                OtherScopes::Refuse => false,
-                OtherScopes::DropAll => true,
-                OtherScopes::DropUnregistered(clients) => !clients.knows_scope(token),
-            };
-            if drop {
-                dropped = true;
-                continue;
-            }
-            return Err(OAuthError::bad_request(
-                ErrorCode::InvalidScope,
-                "the requested scope is unknown or not allowed for this client",
-            ));
-        }
-        if !granted.contains(&token) {
-            granted.push(token);
-        }
-    }
-    if granted.is_empty() {
-        // drop-unknown-scope grants the nothing that remains, not the default.
-        if dropped && matches!(others, OtherScopes::DropUnregistered(_)) {
-            return Ok(Arc::from(""));
-        }
-        return default();
-    }
-    let granted = granted.join(" ");
-    // Most requests ask for the default scope: share its string instead of allocating.
-    if granted == *client.default_scope {
-        return Ok(client.default_scope.clone());
-    }
-    Ok(granted.into())
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-fn is_scope_token(token: &str) -> bool {
-    token
-        .bytes()
-        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-}
-
 /// The `errors-not-json` fault: an HTML error page instead of the JSON error body. The
 /// status and any challenge stay, so the fault breaks only the body's format.
 fn html_error(error: OAuthError) -> Reply {
@@ -272,34 +195,197 @@ fn html_error(error: OAuthError) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ServerConfig;
+    use crate::request::testing::{app, TestRequest};
+    use crate::request::{Body, BodyError};
+
+    const GRANT: &str = "grant_type=client_credentials";
+
+    fn issue_with(config: ServerConfig, request: TestRequest) -> Reply {
+        let app = app(config);
+        issue(&app, &request.at(&app))
+    }
+
+    fn error_of(reply: &Reply) -> (u16, String) {
+        let body = reply.json_body();
+        (reply.status.0, body["error"].as_str().unwrap().to_owned())
+    }
 
     #[test]
-    fn scope_rules() {
-        let reg = ClientRegistry::fixtures();
-        let a = reg.get("myClient").unwrap();
-        let refuse = OtherScopes::Refuse;
-        assert_eq!(&*grant_scope(a, None, refuse).unwrap(), "write");
-        assert_eq!(
-            &*grant_scope(a, Some("read  write read"), refuse).unwrap(),
-            "read write"
+    fn a_valid_request_gets_a_stored_token_that_is_not_cached() {
+        let app = app(ServerConfig::default());
+        let request = TestRequest::post(GRANT).basic("myClient", "forgerock");
+        let reply = issue(&app, &request.at(&app));
+        assert_eq!(reply.status, Status::OK);
+        assert_eq!(reply.content_type, Some(crate::response::JSON));
+        assert_eq!(reply.cache_control, Some("no-store"));
+        assert!(reply.pragma_no_cache);
+        let body = reply.json_body();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 3600);
+        assert_eq!(body["scope"], "write");
+        assert!(body.get("refresh_token").is_none());
+        let record = app
+            .tokens
+            .get(body["access_token"].as_str().unwrap())
+            .unwrap();
+        assert_eq!((&*record.client_id, &*record.realm), ("myClient", "root"));
+        // client_secret_post, in another realm, with a scope.
+        let post =
+            "grant_type=client_credentials&client_id=myClient&client_secret=forgerock&scope=read";
+        let request = TestRequest::post(post).realm("alpha");
+        let body = issue(&app, &request.at(&app)).json_body();
+        assert_eq!(body["scope"], "read");
+        let record = app
+            .tokens
+            .get(body["access_token"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(&*record.realm, "alpha");
+    }
+
+    #[test]
+    fn a_wrong_secret_is_invalid_client_with_a_challenge() {
+        let config = ServerConfig::default();
+        let reply = issue_with(
+            config.clone(),
+            TestRequest::post(GRANT).basic("myClient", "x"),
         );
-        assert!(grant_scope(a, Some("admin"), refuse).is_err());
-        assert!(grant_scope(a, Some("READ"), refuse).is_err());
-        assert!(grant_scope(a, Some("re\"ad"), refuse).is_err());
-        assert_eq!(&*grant_scope(a, Some(" "), refuse).unwrap(), "write");
-        let drop_all = OtherScopes::DropAll;
-        assert_eq!(
-            &*grant_scope(a, Some("read admin"), drop_all).unwrap(),
-            "read"
+        assert_eq!(error_of(&reply), (401, "invalid_client".into()));
+        let challenge = reply.www_authenticate.as_deref().unwrap();
+        assert!(
+            challenge.starts_with("Basic realm=\"http://rs.test/oauth2\""),
+            "{challenge}"
         );
-        assert_eq!(&*grant_scope(a, Some("admin"), drop_all).unwrap(), "write");
-        // drop-unknown-scope: only scopes no client has are dropped, and nothing stays nothing.
-        let unregistered = OtherScopes::DropUnregistered(&reg);
-        let grant = |scope| grant_scope(a, Some(scope), unregistered);
-        assert_eq!(&*grant("read bogus").unwrap(), "read");
-        assert_eq!(&*grant("bogus").unwrap(), "");
-        assert!(grant("read admin").is_err(), "admin is otherClient's");
-        assert!(grant("re\"ad").is_err());
-        assert_eq!(&*grant_scope(a, None, unregistered).unwrap(), "write");
+        // The faults that accept it, or answer it wrongly.
+        let wrong = || TestRequest::post(GRANT).basic("myClient", "x");
+        let accepted = issue_with(config.clone().with_fault(Fault::AcceptWrongSecret), wrong());
+        assert_eq!(accepted.status, Status::OK);
+        let forbidden = issue_with(
+            config.clone().with_fault(Fault::AuthFailureForbidden),
+            wrong(),
+        );
+        assert_eq!(forbidden, Reply::empty(Status::FORBIDDEN));
+        let html = issue_with(config.with_fault(Fault::ErrorsNotJson), wrong());
+        assert_eq!(
+            (html.status, html.content_type),
+            (Status::UNAUTHORIZED, Some("text/html"))
+        );
+        assert!(
+            html.www_authenticate.is_some(),
+            "the fault breaks only the body"
+        );
+    }
+
+    #[test]
+    fn grant_type_is_required_and_must_be_client_credentials() {
+        let config = ServerConfig::default();
+        let ask = |config: &ServerConfig, body| {
+            error_of(&issue_with(
+                config.clone(),
+                TestRequest::post(body).basic("myClient", "forgerock"),
+            ))
+        };
+        assert_eq!(ask(&config, "scope=read"), (400, "invalid_request".into()));
+        assert_eq!(
+            ask(&config, "grant_type=password"),
+            (400, "unsupported_grant_type".into())
+        );
+        let faulty = config.with_fault(Fault::WrongUnsupportedGrantError);
+        assert_eq!(
+            ask(&faulty, "grant_type=password"),
+            (400, "invalid_request".into())
+        );
+        let no_grant = TestRequest::post(GRANT).basic("noGrantClient", "no-grant-secret");
+        let reply = issue_with(ServerConfig::default(), no_grant);
+        assert_eq!(error_of(&reply), (400, "unauthorized_client".into()));
+    }
+
+    #[test]
+    fn an_unknown_scope_is_refused_unless_a_fault_drops_it() {
+        let request = || {
+            TestRequest::post("grant_type=client_credentials&scope=read+bogus")
+                .basic("myClient", "forgerock")
+        };
+        let reply = issue_with(ServerConfig::default(), request());
+        assert_eq!(error_of(&reply), (400, "invalid_scope".into()));
+        let dropped = issue_with(
+            ServerConfig::default().with_fault(Fault::DropUnknownScope),
+            request(),
+        );
+        assert_eq!(dropped.status, Status::OK);
+        assert!(dropped.json_body().get("scope").is_none());
+        let required = ServerConfig {
+            require_scope: true,
+            ..ServerConfig::default()
+        };
+        let reply = issue_with(
+            required,
+            TestRequest::post(GRANT).basic("myClient", "forgerock"),
+        );
+        assert_eq!(error_of(&reply), (400, "invalid_scope".into()));
+    }
+
+    #[test]
+    fn response_faults_change_only_their_part() {
+        let request = || TestRequest::post(GRANT).basic("myClient", "forgerock");
+        let reply = issue_with(
+            ServerConfig::default().with_fault(Fault::OmitPragma),
+            request(),
+        );
+        assert_eq!(
+            (reply.cache_control, reply.pragma_no_cache),
+            (Some("no-store"), false)
+        );
+        let reply = issue_with(
+            ServerConfig::default().with_fault(Fault::OmitCacheControl),
+            request(),
+        );
+        assert_eq!((reply.cache_control, reply.pragma_no_cache), (None, true));
+        let reply = issue_with(
+            ServerConfig::default().with_fault(Fault::ExpiresInAsString),
+            request(),
+        );
+        assert_eq!(reply.json_body()["expires_in"], "3600");
+        let reply = issue_with(
+            ServerConfig::default().with_fault(Fault::IssueRefreshToken),
+            request(),
+        );
+        assert!(reply.json_body()["refresh_token"].is_string());
+    }
+
+    #[test]
+    fn the_request_must_be_a_form_post() {
+        let get = || {
+            TestRequest::post("")
+                .method(Method::Get)
+                .query(GRANT)
+                .basic("myClient", "forgerock")
+        };
+        let reply = issue_with(ServerConfig::default(), get());
+        assert_eq!(
+            (reply.status, reply.allow),
+            (Status::METHOD_NOT_ALLOWED, Some("POST"))
+        );
+        let faulty = ServerConfig::default().with_fault(Fault::AcceptGetTokenRequest);
+        assert_eq!(issue_with(faulty, get()).status, Status::OK);
+        let json = TestRequest::post(GRANT)
+            .content_type(Some("application/json"))
+            .basic("myClient", "forgerock");
+        let reply = issue_with(ServerConfig::default(), json);
+        assert_eq!(error_of(&reply), (400, "invalid_request".into()));
+        let app = app(ServerConfig::default());
+        let request = TestRequest::post(GRANT).basic("myClient", "forgerock");
+        let mut too_large = request.at(&app);
+        too_large.body = Body::Failed(BodyError::TooLarge);
+        assert_eq!(
+            error_of(&issue(&app, &too_large)),
+            (413, "invalid_request".into())
+        );
+        let repeated = TestRequest::post("grant_type=client_credentials&grant_type=x");
+        let reply = issue_with(
+            ServerConfig::default(),
+            repeated.basic("myClient", "forgerock"),
+        );
+        assert_eq!(error_of(&reply), (400, "invalid_request".into()));
     }
 }

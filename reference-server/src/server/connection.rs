@@ -83,7 +83,7 @@ impl Connection {
                 }
                 let (parts, body) = req.into_parts();
                 let (body, read_to_end) = RequestBody::new(body);
-                let mut response = handler.handle(Request::from_parts(parts, body), peer).await;
+                let mut response = handler.handle(parts, body, peer).await;
                 // A body left unread (413, 408, 431, a request refused before its body
                 // mattered) ends the connection: the client may still be sending it. hyper
                 // notices only after it may have sent the response head, so say it here.

@@ -11,6 +11,7 @@ use hyper::header::{
     HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA,
     RETRY_AFTER, WWW_AUTHENTICATE,
 };
+use hyper::http::request::Parts;
 use hyper::{HeaderMap, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -49,15 +50,16 @@ impl Handler {
 
     pub async fn handle(
         &self,
-        req: hyper::Request<RequestBody>,
+        parts: Parts,
+        body: RequestBody,
         peer: IpAddr,
     ) -> hyper::Response<ResponseBody> {
-        into_response(self.reply(req, peer).await)
+        into_response(self.reply(parts, body, peer).await)
     }
 
-    async fn reply(&self, req: hyper::Request<RequestBody>, peer: IpAddr) -> Reply {
-        let head_bytes: usize = req
-            .headers()
+    async fn reply(&self, parts: Parts, body: RequestBody, peer: IpAddr) -> Reply {
+        let head_bytes: usize = parts
+            .headers
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
@@ -70,10 +72,9 @@ impl Handler {
         }
         let app = &self.app;
         let appended_only = app.config.has(Fault::MetadataAppendedOnly);
-        let Some((realm, endpoint)) = app.realms.route(req.uri().path(), appended_only) else {
+        let Some((realm, endpoint)) = app.realms.route(parts.uri.path(), appended_only) else {
             return response::not_found();
         };
-        let (parts, body) = req.into_parts();
         let mut request = Request {
             method: match parts.method {
                 hyper::Method::GET => Method::Get,
@@ -124,7 +125,7 @@ impl Handler {
     async fn resource(&self, request: &Request<'_>) -> Reply {
         let token = match resource::presented_token(&self.app, request) {
             Ok(token) => token,
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         };
         let timeout = self.app.config.body_timeout;
         resource::serve(&self.app, self.introspection.ask(token, timeout).await)
