@@ -17,7 +17,7 @@ pub mod outcome;
 pub mod preflight;
 pub mod report;
 pub mod runner;
-pub mod scenario;
+pub mod case;
 pub mod snapshot;
 pub mod target;
 pub mod template;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::exchange::Exchange;
-use crate::scenario::Level;
+use crate::case::Level;
 
 /// The result of one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

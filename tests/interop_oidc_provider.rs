@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use grantcheck::case::Role;
 use grantcheck::runner::{self, Outcome, Settings};
-use grantcheck::scenario::{self, Role};
 use grantcheck::snapshot;
 use grantcheck::target::{self, ClientCredentials, EndpointOverrides};
 
@@ -38,7 +38,7 @@ async fn verdicts_against_node_oidc_provider() {
     target.label = "oidc-provider".into();
     let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
-    let cases = scenario::builtin().unwrap();
+    let cases = grantcheck::case::builtin().unwrap();
     let results = runner::run_cases(&target, &cases, &settings, &http, |_| {}).await;
     let errors: Vec<String> = results
         .iter()

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use grantcheck::case::Role;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
-use grantcheck::scenario::{self, Role};
 use grantcheck::target::{ClientCredentials, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,7 +110,7 @@ fn target(token_url: String) -> Target {
 }
 
 async fn run(url: String, ids: &[&str]) -> (Vec<CaseResult>, Duration) {
-    let cases: Vec<_> = scenario::builtin()
+    let cases: Vec<_> = grantcheck::case::builtin()
         .unwrap()
         .into_iter()
         .filter(|c| ids.contains(&c.id.as_str()))
@@ -186,7 +186,7 @@ async fn each_misbehaviour_gets_a_clear_bounded_answer() {
 #[tokio::test]
 async fn a_run_deadline_bounds_a_hanging_target() {
     let url = serve(Behaviour::Hang).await;
-    let cases: Vec<_> = scenario::builtin()
+    let cases: Vec<_> = grantcheck::case::builtin()
         .unwrap()
         .into_iter()
         .filter(|c| c.area == "auth")

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use grantcheck::case::{Case, Role};
 use grantcheck::exit::Exit;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
-use grantcheck::scenario::{self, Case, Role};
 use grantcheck::target::{self, ClientCredentials, EndpointOverrides, Target};
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header_exists, method, path};
@@ -44,7 +44,7 @@ fn target(server: &MockServer) -> Target {
 }
 
 fn only(ids: &[&str]) -> Vec<Case> {
-    let cases: Vec<Case> = scenario::builtin()
+    let cases: Vec<Case> = grantcheck::case::builtin()
         .unwrap()
         .into_iter()
         .filter(|c| ids.contains(&c.id.as_str()))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use grantcheck::runner::{self, Settings};
-use grantcheck::scenario;
+
 use grantcheck::snapshot::{self, Mode};
 use grantcheck::target::Target;
 use reference_server::{ReferenceServer, ServerConfig, TokenFormat};
@@ -183,7 +183,7 @@ async fn snapshots_hold_no_secret_token_or_signature() {
             .await
             .unwrap();
         let target = Target::reference(&server);
-        let cases: Vec<_> = scenario::builtin()
+        let cases: Vec<_> = grantcheck::case::builtin()
             .unwrap()
             .into_iter()
             .filter(|c| c.area != "expiry")

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use grantcheck::case::Case;
 use grantcheck::http::TlsTrust;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
-use grantcheck::scenario::{self, Case};
 use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
 
 fn cases(skip_expiry: bool) -> Vec<Case> {
-    scenario::builtin()
+    grantcheck::case::builtin()
         .unwrap()
         .into_iter()
         .filter(|c| !(skip_expiry && c.area == "expiry"))

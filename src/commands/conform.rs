@@ -8,13 +8,13 @@ use std::time::Duration;
 use clap::Args;
 use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
 
+use crate::case::{CaseSelection, Role, PROFILES};
 use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
 use crate::preflight::{self, Preflight};
 use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
-use crate::scenario::{self, Case, Role, PROFILES};
 use crate::snapshot::{self, Mode as SnapshotMode};
 use crate::target::{self, clients_from, Target, TargetArgs};
 
@@ -76,43 +76,6 @@ pub struct ConformArgs {
 pub enum Format {
     Human,
     Json,
-}
-
-/// Which cases to load and run; shared by `conform` and `list`.
-#[derive(Debug, Args, Clone, Default)]
-pub struct CaseSelection {
-    /// Only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub skip: Vec<String>,
-    /// More case files (folders of TOML), added to the built-in cases.
-    #[arg(long = "scenarios", value_name = "DIR")]
-    pub scenario_dirs: Vec<PathBuf>,
-    /// Leave out the built-in cases (use with --scenarios).
-    #[arg(long)]
-    pub no_builtin: bool,
-}
-
-impl CaseSelection {
-    /// Loads the built-in and user cases and applies `--only` and `--skip`.
-    pub fn cases(&self) -> Result<Vec<Case>, Failure> {
-        let mut cases = if self.no_builtin {
-            Vec::new()
-        } else {
-            scenario::builtin().map_err(|e| Failure::usage(e.to_string()))?
-        };
-        for dir in &self.scenario_dirs {
-            cases.extend(scenario::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
-        }
-        scenario::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
-        Ok(cases
-            .into_iter()
-            .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))
-            .filter(|c| !self.skip.iter().any(|f| c.matches(f)))
-            .collect())
-    }
 }
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {

@@ -2,8 +2,8 @@
 
 use clap::Args;
 
+use crate::case::CaseSelection;
 use crate::checks::Check;
-use crate::commands::conform::CaseSelection;
 use crate::exit::{Exit, Failure};
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ use goose::prelude::{GooseAttack, GooseError, Scenario};
 use reference_server::{ReferenceServer, ServerConfig};
 
 use crate::exit::{Exit, Failure};
-use crate::scenario::Role;
+use crate::case::Role;
 use crate::target::Target;
 use profile::{Profile, TransactionKind};
 use shard::{Shard, ShardReport};

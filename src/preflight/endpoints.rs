@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::token::{access_token, is_client_auth_failure, response_scope};
 use super::{Issued, Probe, Status};
 use crate::http::{describe_response, BuiltRequest, SendError};
-use crate::scenario::{Endpoint, Role};
+use crate::case::{Endpoint, Role};
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {

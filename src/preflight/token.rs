@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{Issued, Probe, Status, MAX_SCOPES_TRIED};
 use crate::exchange::{Exchange, Response};
 use crate::http::{describe_response, BuiltRequest, SendError};
-use crate::scenario::Role;
+use crate::case::Role;
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {

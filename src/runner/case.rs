@@ -7,7 +7,7 @@ use super::step::StepIo;
 use super::{request::step_role, Run, Stop};
 use crate::exchange::Redactor;
 use crate::outcome::{CaseResult, Outcome};
-use crate::scenario::{Case, Level, Requirement, Role, Step};
+use crate::case::{Case, Level, Requirement, Role, Step};
 use crate::target::Target;
 use crate::template::Vars;
 

@@ -8,7 +8,7 @@ use super::Stop;
 use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
 use crate::exchange::Response;
 use crate::http::{describe_response, BuiltRequest};
-use crate::scenario::Step;
+use crate::case::Step;
 use crate::target::Target;
 use crate::template::expand;
 

@@ -17,7 +17,7 @@ mod step;
 use std::time::{Duration, Instant};
 
 use crate::http::Pacer;
-use crate::scenario::Case;
+use crate::case::Case;
 use crate::target::Target;
 
 pub use crate::outcome::{CaseResult, Outcome};

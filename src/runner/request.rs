@@ -6,7 +6,7 @@ use base64::Engine;
 use reqwest::Method;
 
 use crate::http::BuiltRequest;
-use crate::scenario::{Auth, Endpoint, Role, Step};
+use crate::case::{Auth, Endpoint, Role, Step};
 use crate::target::Target;
 use crate::template::{expand, Vars};
 

@@ -11,7 +11,7 @@ use super::state::CaseState;
 use super::{Run, Settings, Stop};
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{describe_response, exchange, BuiltRequest, SendError};
-use crate::scenario::{Endpoint, Role, Step};
+use crate::case::{Endpoint, Role, Step};
 
 impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {

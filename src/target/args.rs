@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{ClientCredentials, EndpointOverrides};
 use crate::exit::Failure;
-use crate::scenario::Role;
+use crate::case::Role;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {

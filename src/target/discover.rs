@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{label_of, Baseline, ClientCredentials, EndpointOverrides, Target};
 use crate::exit::Failure;
 use crate::http::describe_error;
-use crate::scenario::Role;
+use crate::case::Role;
 
 /// Where a target's metadata was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use reference_server::{ReferenceServer, Secret, ROOT_REALM};
 use reqwest::Url;
 
-use crate::scenario::{Endpoint, Role};
+use crate::case::{Endpoint, Role};
 
 /// A client the runner may act as. The secret prints as redacted.
 #[derive(Debug, Clone)]

@@ -1,20 +1,24 @@
-//! Conformance cases: the TOML model and its loader.
+//! Conformance cases, the first stage of the pipeline: the TOML model (here), the loader
+//! (`load.rs`: built-in and user files, with the line of every case and step) and the
+//! selection a run makes (`select.rs`: `--only`, `--skip`, `--scenarios`).
 //!
 //! Cases are data: `scenarios/<area>/*.toml`, each file holding one or more `[[case]]`
 //! tables with ordered `[[case.step]]`s. The built-in set is compiled in; `--scenarios DIR`
 //! adds a user's own files without recompiling.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
+mod load;
+mod select;
 
-use include_dir::{include_dir, Dir};
+pub use load::{builtin, check_unique, from_dir, parse_file, LoadError, PROFILES};
+pub use select::CaseSelection;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::checks::Check;
-
-static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 
 /// How much a case's requirement weighs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
@@ -342,213 +346,5 @@ impl Case {
                     .id
                     .to_ascii_uppercase()
                     .starts_with(&filter[..filter.len() - 1].to_ascii_uppercase()))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaseFile {
-    #[serde(rename = "case", default)]
-    cases: Vec<Case>,
-}
-
-/// A case file that cannot be used: names the file, and line and column where known.
-#[derive(Debug)]
-pub struct LoadError(pub String);
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-/// Profiles known to the suite.
-pub const PROFILES: &[&str] = &["rfc6749", "oauth21", "strict"];
-
-/// Parses one case file's text; `origin` names it in errors and `area` is its folder.
-pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, LoadError> {
-    let file: CaseFile = crate::toml_file::parse(text, origin).map_err(LoadError)?;
-    let mut cases = file.cases;
-    let lines = case_lines(text);
-    for (index, case) in cases.iter_mut().enumerate() {
-        case.source = origin.to_owned();
-        case.area = area.to_owned();
-        if let Some((line, steps)) = lines.get(index) {
-            case.line = *line;
-            for (step, line) in case.steps.iter_mut().zip(steps) {
-                step.line = *line;
-            }
-        }
-        if case.steps.is_empty() {
-            return Err(LoadError(format!(
-                "{origin}: case {} has no steps",
-                case.id
-            )));
-        }
-        if let Some(p) = case
-            .profiles
-            .keys()
-            .find(|p| !PROFILES.contains(&p.as_str()))
-        {
-            return Err(LoadError(format!(
-                "{origin}: case {} names unknown profile '{p}' (known: {})",
-                case.id,
-                PROFILES.join(", ")
-            )));
-        }
-    }
-    Ok(cases)
-}
-
-/// Where each case and its steps start in the file, so failures can point at their line.
-/// A second, lenient read of the same text that keeps only spans.
-fn case_lines(text: &str) -> Vec<(usize, Vec<usize>)> {
-    #[derive(Deserialize)]
-    struct Spans {
-        #[serde(rename = "case", default)]
-        cases: Vec<Spanned<CaseSpans>>,
-    }
-    #[derive(Deserialize)]
-    struct CaseSpans {
-        #[serde(rename = "step", default)]
-        steps: Vec<Spanned<toml::Value>>,
-    }
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let Ok(spans) = toml::from_str::<Spans>(text) else {
-        return Vec::new();
-    };
-    spans
-        .cases
-        .iter()
-        .map(|case| {
-            let steps = case
-                .get_ref()
-                .steps
-                .iter()
-                .map(|s| line_of(s.span().start))
-                .collect();
-            (line_of(case.span().start), steps)
-        })
-        .collect()
-}
-
-/// The compiled-in cases (everything under `scenarios/` except `load/`).
-pub fn builtin() -> Result<Vec<Case>, LoadError> {
-    let mut files = Vec::new();
-    collect_embedded(&BUILTIN, &mut files);
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut cases = Vec::new();
-    for (path, text) in files {
-        let area = area_of(Path::new(&path));
-        cases.extend(parse_file(&text, &format!("scenarios/{path}"), &area)?);
-    }
-    Ok(cases)
-}
-
-fn collect_embedded(dir: &Dir<'_>, out: &mut Vec<(String, String)>) {
-    for file in dir.files() {
-        let path = file.path().to_string_lossy().into_owned();
-        if path.ends_with(".toml") && !path.starts_with("load/") {
-            out.push((path, file.contents_utf8().unwrap_or_default().to_owned()));
-        }
-    }
-    for sub in dir.dirs() {
-        collect_embedded(sub, out);
-    }
-}
-
-/// Every `*.toml` under `dir` (recursively, sorted), except a `load/` folder.
-pub fn from_dir(dir: &Path) -> Result<Vec<Case>, LoadError> {
-    let mut paths = Vec::new();
-    walk(dir, &mut paths).map_err(|e| LoadError(format!("{}: {e}", dir.display())))?;
-    paths.sort();
-    let mut cases = Vec::new();
-    for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| LoadError(format!("{}: {e}", path.display())))?;
-        let relative = path.strip_prefix(dir).unwrap_or(&path);
-        cases.extend(parse_file(
-            &text,
-            &path.display().to_string(),
-            &area_of(relative),
-        )?);
-    }
-    Ok(cases)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != "load") {
-                walk(&path, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// The area of a case file: its first folder, or its file stem at the top level.
-fn area_of(relative: &Path) -> String {
-    let mut parts = relative.components();
-    let first = parts
-        .next()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned());
-    match (first, parts.next()) {
-        (Some(folder), Some(_)) => folder,
-        _ => relative
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    }
-}
-
-/// Refuses two cases with one id.
-pub fn check_unique(cases: &[Case]) -> Result<(), LoadError> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    for case in cases {
-        if !seen.insert(&case.id) {
-            return Err(LoadError(format!(
-                "{}: case id {} is defined twice",
-                case.source, case.id
-            )));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builtin_cases_load_and_are_unique() {
-        let cases = builtin().unwrap();
-        check_unique(&cases).unwrap();
-        assert!(cases.len() >= 80, "{} cases", cases.len());
-    }
-
-    #[test]
-    fn cases_and_steps_know_their_lines() {
-        let text = "# c\n[[case]]\nid = \"X\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUST\"\n\n[[case.step]]\nform = {}\n\n[[case.step]]\nname = \"second\"\n";
-        let cases = parse_file(text, "mine.toml", "mine").unwrap();
-        assert_eq!(cases[0].line, 2);
-        let lines: Vec<usize> = cases[0].steps.iter().map(|s| s.line).collect();
-        assert_eq!(lines, [8, 11]);
-    }
-
-    #[test]
-    fn errors_name_file_line_and_column() {
-        let text = "[[case]]\nid = \"X\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MAYBE\"\n";
-        let err = parse_file(text, "mine.toml", "mine").unwrap_err().0;
-        assert!(err.starts_with("mine.toml:5:9"), "{err}");
-        let text = "[[case]]\nid = \"X\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUST\"\n[[case.step]]\n[case.step.expect]\nchecks = [\"no_such_check\"]\n";
-        let err = parse_file(text, "mine.toml", "mine").unwrap_err().0;
-        assert!(err.starts_with("mine.toml:8:"), "{err}");
-        assert!(err.contains("no_such_check"), "{err}");
     }
 }

@@ -1,0 +1,46 @@
+//! Which cases a run loads and runs: the built-in set and `--scenarios` folders, then
+//! `--only` and `--skip`. Shared by `conform` and `list`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::Case;
+use crate::exit::Failure;
+
+/// Which cases to load and run; shared by `conform` and `list`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CaseSelection {
+    /// Only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// More case files (folders of TOML), added to the built-in cases.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub scenario_dirs: Vec<PathBuf>,
+    /// Leave out the built-in cases (use with --scenarios).
+    #[arg(long)]
+    pub no_builtin: bool,
+}
+
+impl CaseSelection {
+    /// Loads the built-in and user cases and applies `--only` and `--skip`.
+    pub fn cases(&self) -> Result<Vec<Case>, Failure> {
+        let mut cases = if self.no_builtin {
+            Vec::new()
+        } else {
+            super::builtin().map_err(|e| Failure::usage(e.to_string()))?
+        };
+        for dir in &self.scenario_dirs {
+            cases.extend(super::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
+        }
+        super::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(cases
+            .into_iter()
+            .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))
+            .filter(|c| !self.skip.iter().any(|f| c.matches(f)))
+            .collect())
+    }
+}
