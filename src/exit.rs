@@ -1,4 +1,4 @@
-//! Exit codes: the one place they are defined (the contract in DESIGN.md and README).
+//! Exit codes: the one place they are defined (README "Exit codes" documents them).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
-//! The JSON report (DESIGN.md contract): stdout with `--format json`, and results.json.
+//! The JSON report (a contract other tools rely on, see README): stdout with `--format json`,
+//! and results.json.
 
 use serde_json::{json, Value};
 
