@@ -4,6 +4,14 @@
 //! Realm paths follow ForgeRock AM: `/oauth2` is the root realm's issuer and
 //! `/oauth2/realms/root/realms/{realm}` another realm's; metadata follows RFC 8414 §3.1 path
 //! insertion.
+//!
+//! Adding an endpoint:
+//! 1. here: an [`Endpoint`] variant and its path (a row of `UNDER_ISSUER`, or a constant
+//!    like `RESOURCE` for a path outside the realms), and `takes_form` if it reads a form;
+//! 2. `endpoints/NAME.rs`: the decision, `pub fn NAME(app: &App, request: &Request) -> Reply`,
+//!    with its unit tests (`request::testing`), and `pub mod NAME;` in `endpoints/mod.rs`;
+//! 3. `server/http.rs`: its arm in `Handler::reply` (the compiler asks for it);
+//! 4. if it is public: a URL helper on `ReferenceServer` and a metadata member.
 
 use std::collections::HashMap;
 use std::sync::Arc;
