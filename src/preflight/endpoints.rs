@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use super::token::{access_token, is_client_auth_failure, response_scope};
 use super::{Issued, Probe, Status};
-use crate::http::{describe_response, BuiltRequest, SendError};
 use crate::case::{Endpoint, Role};
+use crate::exchange::Response;
+use crate::http::{describe_response, BuiltRequest, SendError};
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {
@@ -46,17 +47,19 @@ impl Probe<'_> {
             .post(&url, &caller, &[("token", &probe_token)], "introspect")
             .await;
         exchanges.push(ex);
+        let what = format!("introspection endpoint {url}");
+        if let Some(why) = not_there(&what, "--introspection-url", &result) {
+            return self.endpoint_unusable(
+                target,
+                Endpoint::Introspection,
+                &subject,
+                why,
+                exchanges,
+            );
+        }
         let response = match result {
             Ok(r) => r,
-            Err(SendError::Transport(e)) => {
-                let why = format!("introspection endpoint {url} did not answer: {e}");
-                target
-                    .baseline
-                    .unusable_endpoints
-                    .insert(Endpoint::Introspection, why.clone());
-                return self.record(&subject, Status::Unusable, why, exchanges);
-            }
-            Err(SendError::RateLimited(e)) => {
+            Err(SendError::Transport(e) | SendError::RateLimited(e)) => {
                 return self.record(&subject, Status::Note, e, exchanges);
             }
         };
@@ -85,17 +88,6 @@ impl Probe<'_> {
                 format!("{url} says a fresh token is inactive (INTRO-001 judges this)"),
                 exchanges,
             ),
-            (404 | 405, _) => {
-                let why = format!(
-                    "introspection endpoint {url} answered {}: check --introspection-url",
-                    describe_response(&response)
-                );
-                target
-                    .baseline
-                    .unusable_endpoints
-                    .insert(Endpoint::Introspection, why.clone());
-                self.record(&subject, Status::Unusable, why, exchanges);
-            }
             _ if is_client_auth_failure(&response) || response.status == 403 => {
                 let advice = if same_as_main {
                     "the main client may not be allowed to introspect: give the resource server's client with --introspect-client-id/--introspect-client-secret".to_owned()
@@ -107,11 +99,7 @@ impl Probe<'_> {
                     caller.id,
                     describe_response(&response)
                 );
-                target
-                    .baseline
-                    .unusable_clients
-                    .insert(Role::Introspector, why.clone());
-                self.record(&subject, Status::Unusable, why, exchanges);
+                self.client_unusable(target, Role::Introspector, &subject, why, exchanges);
             }
             _ => self.record(
                 &subject,
@@ -137,21 +125,12 @@ impl Probe<'_> {
             scope: None,
         };
         let (result, ex) = self.send(request, "call the resource").await;
-        let unusable = match &result {
-            Err(SendError::Transport(e)) => Some(format!("the resource {url} did not answer: {e}")),
-            Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
-                "the resource {url} answered {}: check --resource-url",
-                describe_response(r)
-            )),
-            _ => None,
-        };
-        match (unusable, result) {
+        match (
+            not_there(&format!("the resource {url}"), "--resource-url", &result),
+            result,
+        ) {
             (Some(why), _) => {
-                target
-                    .baseline
-                    .unusable_endpoints
-                    .insert(Endpoint::Resource, why.clone());
-                self.record("resource", Status::Unusable, why, vec![ex]);
+                self.endpoint_unusable(target, Endpoint::Resource, "resource", why, vec![ex]);
             }
             (None, Ok(r)) => self.record(
                 "resource",
@@ -179,23 +158,10 @@ impl Probe<'_> {
         let (result, ex) = self
             .post(&url, main, &[("token", &token.token)], "revoke")
             .await;
-        let unusable = match &result {
-            Err(SendError::Transport(e)) => {
-                Some(format!("revocation endpoint {url} did not answer: {e}"))
-            }
-            Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
-                "revocation endpoint {url} answered {}: check --revocation-url",
-                describe_response(r)
-            )),
-            _ => None,
-        };
-        match (unusable, result) {
+        let what = format!("revocation endpoint {url}");
+        match (not_there(&what, "--revocation-url", &result), result) {
             (Some(why), _) => {
-                target
-                    .baseline
-                    .unusable_endpoints
-                    .insert(Endpoint::Revocation, why.clone());
-                self.record("revocation", Status::Unusable, why, vec![ex]);
+                self.endpoint_unusable(target, Endpoint::Revocation, "revocation", why, vec![ex]);
             }
             (None, Ok(r)) if (200..300).contains(&r.status) => self.record(
                 "revocation",
@@ -217,5 +183,17 @@ impl Probe<'_> {
                 self.record("revocation", Status::Note, e, vec![ex]);
             }
         }
+    }
+}
+
+/// Why an endpoint is not where the configuration says: no answer, or 404/405.
+fn not_there(what: &str, flag: &str, result: &Result<Response, SendError>) -> Option<String> {
+    match result {
+        Err(SendError::Transport(e)) => Some(format!("{what} did not answer: {e}")),
+        Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
+            "{what} answered {}: check {flag}",
+            describe_response(r)
+        )),
+        _ => None,
     }
 }

@@ -14,10 +14,10 @@ use serde::Serialize;
 mod endpoints;
 mod token;
 
+use crate::case::Role;
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, Pacer, SendError};
 use crate::runner::Settings;
-use crate::case::Role;
 use crate::target::{ClientCredentials, Target};
 
 /// Scopes from the metadata tried at most, when none was given and one seems needed.
@@ -143,6 +143,35 @@ impl Probe<'_> {
             message: self.redactor.text(&message),
             exchanges: ex,
         });
+    }
+
+    /// Cases that act as `role` are skipped with `why`.
+    fn client_unusable(
+        &mut self,
+        target: &mut Target,
+        role: Role,
+        subject: &str,
+        why: String,
+        ex: Vec<Exchange>,
+    ) {
+        target.baseline.unusable_clients.insert(role, why.clone());
+        self.record(subject, Status::Unusable, why, ex);
+    }
+
+    /// Cases that call `endpoint` are skipped with `why`.
+    fn endpoint_unusable(
+        &mut self,
+        target: &mut Target,
+        endpoint: crate::case::Endpoint,
+        subject: &str,
+        why: String,
+        ex: Vec<Exchange>,
+    ) {
+        target
+            .baseline
+            .unusable_endpoints
+            .insert(endpoint, why.clone());
+        self.record(subject, Status::Unusable, why, ex);
     }
 
     /// One request, redacted into an exchange; tokens in answers are remembered as secrets.

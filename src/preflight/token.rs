@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::{Issued, Probe, Status, MAX_SCOPES_TRIED};
+use crate::case::Role;
 use crate::exchange::{Exchange, Response};
 use crate::http::{describe_response, BuiltRequest, SendError};
-use crate::case::Role;
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {
@@ -205,20 +205,12 @@ impl Probe<'_> {
                     describe_response(&r),
                     target.token_url
                 );
-                target
-                    .baseline
-                    .unusable_clients
-                    .insert(Role::Second, why.clone());
-                self.record(&subject, Status::Unusable, why, vec![ex]);
+                self.client_unusable(target, Role::Second, &subject, why, vec![ex]);
                 None
             }
             Err(SendError::Transport(e) | SendError::RateLimited(e)) => {
                 let why = format!("the second client's token request failed: {e}");
-                target
-                    .baseline
-                    .unusable_clients
-                    .insert(Role::Second, why.clone());
-                self.record(&subject, Status::Unusable, why, vec![ex]);
+                self.client_unusable(target, Role::Second, &subject, why, vec![ex]);
                 None
             }
         }

@@ -99,21 +99,24 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     if args.client_secret.is_none() && args.client_secret_file.is_none() {
         args.client_secret = secret(&name, "client", &t.client_secret_env, &t.client_secret_file)?;
     }
-    if args.introspect_client_secret.is_none() {
-        args.introspect_client_secret = secret(
-            &name,
+    let others = [
+        (
+            &mut args.introspect_client_secret,
             "introspect_client",
             &t.introspect_client_secret_env,
             &t.introspect_client_secret_file,
-        )?;
-    }
-    if args.second_client_secret.is_none() {
-        args.second_client_secret = secret(
-            &name,
+        ),
+        (
+            &mut args.second_client_secret,
             "second_client",
             &t.second_client_secret_env,
             &t.second_client_secret_file,
-        )?;
+        ),
+    ];
+    for (slot, which, env, file) in others {
+        if slot.is_none() {
+            *slot = secret(&name, which, env, file)?;
+        }
     }
     Ok(Some(name))
 }
