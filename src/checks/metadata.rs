@@ -1,0 +1,55 @@
+//! Checks of authorization server metadata (RFC 8414): its issuer, its required members,
+//! where it was found, and its endpoint URLs.
+
+use super::{pass_unless, Context, Verdict};
+
+pub(super) fn metadata_issuer_matches(cx: &Context<'_>) -> Verdict {
+    match (cx.member_str("issuer"), cx.issuer) {
+        (Some(actual), Some(expected)) if actual == expected => Verdict::Pass,
+        (Some(actual), Some(expected)) => Verdict::Fail(format!(
+            "metadata issuer '{actual}' differs from the issuer '{expected}'"
+        )),
+        (None, _) => Verdict::Fail("metadata has no issuer".into()),
+        (_, None) => Verdict::NotApplicable("the target's issuer is unknown (no --target)".into()),
+    }
+}
+
+pub(super) fn metadata_required_members(cx: &Context<'_>) -> Verdict {
+    let missing: Vec<&str> = ["issuer", "token_endpoint", "response_types_supported"]
+        .into_iter()
+        .filter(|m| cx.member(m).is_none())
+        .collect();
+    pass_unless(missing, |missing| format!("metadata lacks {missing:?}"))
+}
+
+pub(super) fn metadata_at_rfc8414_location(cx: &Context<'_>) -> Verdict {
+    match cx.var("metadata_location") {
+        Some("rfc8414") => Verdict::Pass,
+        Some("appended") => Verdict::Fail(format!(
+            "the metadata is only at {{issuer}}/.well-known/oauth-authorization-server, not where RFC 8414 §3.1 puts it (the well-known segment between host and path: {})",
+            cx.issuer
+                .and_then(|i| url::Url::parse(i).ok())
+                .map(|u| crate::target::metadata_urls(&u)[0].clone())
+                .unwrap_or_default()
+        )),
+        Some("openid") => Verdict::NotApplicable(
+            "the server publishes OpenID Connect Discovery metadata only".into(),
+        ),
+        _ => Verdict::NotApplicable("where the metadata was found is unknown".into()),
+    }
+}
+
+pub(super) fn metadata_no_fragment(cx: &Context<'_>) -> Verdict {
+    let Some(map) = cx.object() else {
+        return Verdict::Fail("metadata is not a JSON object".into());
+    };
+    let bad: Vec<&String> = map
+        .iter()
+        .filter(|(k, v)| {
+            (k.ends_with("_endpoint") || *k == "issuer")
+                && v.as_str().is_some_and(|s| s.contains('#'))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    pass_unless(bad, |bad| format!("{bad:?} contain a fragment"))
+}

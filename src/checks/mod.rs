@@ -1,0 +1,200 @@
+//! Named checks: expectations a fixed value cannot express. Cases refer to them by name in
+//! `expect.checks`; each returns pass, a failure that says what was expected and what came
+//! back, or a reason the check does not apply (which skips the case).
+//!
+//! The `checks!` table below is the only list of checks: each line names the variant, the
+//! name cases use, the function that judges it and its description. The functions live in
+//! one file per subject; `Check::evaluate` calls the one the table names.
+
+mod challenge;
+mod errors;
+mod introspection;
+mod jwt;
+mod metadata;
+mod scope;
+#[cfg(test)]
+mod tests;
+mod token;
+mod transport;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::exchange::Response;
+use crate::template::Vars;
+
+pub use crate::headers::{challenge_param, challenge_scheme};
+
+macro_rules! checks {
+    ($($variant:ident = $name:literal => $function:path : $doc:literal;)*) => {
+        /// A named check.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+        pub enum Check { $(#[serde(rename = $name)] #[doc = $doc] $variant),* }
+
+        impl Check {
+            pub const ALL: &'static [Check] = &[$(Check::$variant),*];
+            pub fn name(self) -> &'static str { match self { $(Check::$variant => $name),* } }
+            pub fn describe(self) -> &'static str { match self { $(Check::$variant => $doc),* } }
+            /// The function that judges this check.
+            fn function(self) -> fn(&Context<'_>) -> Verdict {
+                match self { $(Check::$variant => $function),* }
+            }
+        }
+    };
+}
+
+checks! {
+    TokenResponse = "token_response" => token::token_response:
+        "200, JSON object with a non-empty printable-ASCII access_token and a token_type (RFC 6749 §5.1)";
+    TokenTypeBearer = "token_type_bearer" => token::token_type_bearer:
+        "token_type is Bearer, compared case-insensitively (RFC 6749 §5.1, §7.1)";
+    ExpiresInPositiveInteger = "expires_in_positive_integer" => token::expires_in_positive_integer:
+        "expires_in, when present, is a positive JSON integer (RFC 6749 §5.1, Appendix A.14)";
+    ExpiresInPresent = "expires_in_present" => token::expires_in_present:
+        "expires_in is present (RFC 6749 §5.1 RECOMMENDED)";
+    ExpiresInAtMostOneHour = "expires_in_at_most_one_hour" => token::expires_in_at_most_one_hour:
+        "expires_in is at most 3600 seconds (RFC 6750 §5.3: short-lived bearer tokens)";
+    NoStore = "no_store" => token::no_store:
+        "Cache-Control includes no-store (RFC 6749 §5.1)";
+    PragmaNoCache = "pragma_no_cache" => token::pragma_no_cache:
+        "Pragma: no-cache (RFC 6749 §5.1)";
+    JsonContentType = "json_content_type" => token::json_content_type:
+        "Content-Type is application/json, parameters allowed";
+    NoToken = "no_token" => token::no_token:
+        "the response carries no access_token";
+    NoRefreshToken = "no_refresh_token" => token::no_refresh_token:
+        "no refresh_token (RFC 6749 §4.4.3)";
+    ErrorResponse = "error_response" => errors::error_response:
+        "JSON error body whose error, error_description and error_uri use only the allowed characters (RFC 6749 §5.2)";
+    ErrorCodeRegistered = "error_code_registered" => errors::error_code_registered:
+        "error is a registered code (RFC 6749 §5.2, §8.5)";
+    ErrorStatusMatchesCode = "error_status_matches_code" => errors::error_status_matches_code:
+        "400, except invalid_client which may be 401 (RFC 6749 §5.2)";
+    ChallengeOn401 = "challenge_on_401" => challenge::challenge_on_401:
+        "every 401 carries WWW-Authenticate (RFC 9110 §15.5.2)";
+    NoServerError = "no_server_error" => errors::no_server_error:
+        "no 5xx for a client's mistake";
+    ScopeIsString = "scope_is_string" => scope::scope_is_string:
+        "scope, when present, is one space-delimited string (RFC 6749 §3.3, §5.1)";
+    ScopeWithinRequest = "scope_within_request" => scope::scope_within_request:
+        "the granted scope is within the requested scope";
+    IntrospectedScopeMatchesGrant = "introspected_scope_matches_grant" => introspection::introspected_scope_matches_grant:
+        "the token carries the scope the token response reported, or the requested one when it reported none (RFC 6749 §3.3, §5.1)";
+    InactiveOnlyActive = "inactive_only_active" => introspection::inactive_only_active:
+        "an inactive answer is {\"active\": false} and nothing else (RFC 7662 §2.2)";
+    IntrospectionTypes = "introspection_types" => introspection::introspection_types:
+        "introspection members have the RFC 7662 §2.2 JSON types";
+    IntrospectionMatchesIssuance = "introspection_matches_issuance" => introspection::introspection_matches_issuance:
+        "client_id, scope, iss and exp agree with the issuance (RFC 7662 §2.2)";
+    MetadataIssuerMatches = "metadata_issuer_matches" => metadata::metadata_issuer_matches:
+        "the metadata issuer equals the issuer it was fetched for, exactly (RFC 8414 §3.3)";
+    MetadataRequiredMembers = "metadata_required_members" => metadata::metadata_required_members:
+        "issuer, token_endpoint and response_types_supported are present (RFC 8414 §2)";
+    MetadataAtRfc8414Location = "metadata_at_rfc8414_location" => metadata::metadata_at_rfc8414_location:
+        "RFC 8414 metadata is at the well-known URI inserted between host and path, not appended to the issuer (RFC 8414 §3, §3.1; skips OpenID-only servers)";
+    MetadataNoFragment = "metadata_no_fragment" => metadata::metadata_no_fragment:
+        "endpoint URLs carry no fragment (RFC 6749 §3.2, RFC 8414 §2)";
+    JwtAccessToken = "jwt_access_token" => jwt::jwt_access_token:
+        "a JWT access token has typ at+jwt and the RFC 9068 §2.2 claims (skips opaque tokens)";
+    JwtSigned = "jwt_signed" => jwt::jwt_signed:
+        "a JWT access token is signed: alg is not none (RFC 9068 §2.1; skips opaque tokens)";
+    NoDuplicateJsonKeys = "no_duplicate_json_keys" => token::no_duplicate_json_keys:
+        "no member appears twice in the JSON body (RFC 6749 §3.2)";
+    ChallengeWithoutError = "challenge_without_error" => challenge::challenge_without_error:
+        "a challenge to a request without credentials carries no error code (RFC 6750 §3.1)";
+    ChallengeRealmOnce = "challenge_realm_once" => challenge::challenge_realm_once:
+        "the challenge has at most one realm attribute (RFC 6750 §3)";
+    AllowOn405 = "allow_on_405" => challenge::allow_on_405:
+        "a 405 lists the allowed methods in Allow (RFC 9110 §15.5.6)";
+    TokenOrInvalidScope = "token_or_invalid_scope" => scope::token_or_invalid_scope:
+        "either a token response or 400 invalid_scope (RFC 6749 §3.3)";
+    ForbiddenScopeNotGranted = "forbidden_scope_not_granted" => scope::forbidden_scope_not_granted:
+        "a scope the client may not have is not granted (RFC 6819 §5.1.5.1)";
+    NoNullMembers = "no_null_members" => token::no_null_members:
+        "optional members are omitted rather than sent as null";
+    CleartextRefused = "cleartext_refused" => transport::cleartext_refused:
+        "a request in plain HTTP is refused: no 2xx, no token, and no client authentication (401 or invalid_client) (RFC 6749 §3.2, §1.6)";
+    InvalidClientChallenge = "invalid_client_challenge" => challenge::invalid_client_challenge:
+        "invalid_client for credentials sent in the Authorization header is 401 with a WWW-Authenticate challenge, Basic for Basic (RFC 6749 §5.2)";
+    NoCredentialResendingRedirect = "no_credential_resending_redirect" => transport::no_credential_resending_redirect:
+        "a redirect is not 307/308, which make clients send the request and its credentials again (RFC 9110 §15.4.8, §15.4.9)";
+}
+
+impl Check {
+    pub fn evaluate(self, cx: &Context<'_>) -> Verdict {
+        (self.function())(cx)
+    }
+}
+
+/// What a check concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail(String),
+    /// The check does not apply to this target; the case is skipped with this reason.
+    NotApplicable(String),
+    /// What the check judges did not happen (no token was issued to judge): the case is
+    /// blocked with this reason, not failed.
+    Blocked(String),
+}
+
+/// What a check may look at.
+pub struct Context<'a> {
+    pub response: &'a Response,
+    /// The `scope` the request asked for, if any.
+    pub requested_scope: Option<&'a str>,
+    pub vars: &'a Vars,
+    /// The target's issuer identifier, when known.
+    pub issuer: Option<&'a str>,
+    /// The scheme of the request's `Authorization` header (`Basic`, `Bearer`, …), if any.
+    pub auth_scheme: Option<&'a str>,
+}
+
+impl<'a> Context<'a> {
+    /// The response's JSON body, if it has one.
+    fn json(&self) -> Option<&'a Value> {
+        self.response.json.as_ref()
+    }
+
+    /// The JSON body when it is an object.
+    fn object(&self) -> Option<&'a Map<String, Value>> {
+        self.json().and_then(Value::as_object)
+    }
+
+    /// A member of the JSON body.
+    fn member(&self, name: &str) -> Option<&'a Value> {
+        self.json().and_then(|j| j.get(name))
+    }
+
+    /// A member of the JSON body, when it is a string.
+    fn member_str(&self, name: &str) -> Option<&'a str> {
+        self.member(name).and_then(Value::as_str)
+    }
+
+    /// A variable the case or an earlier step set (`granted_scope`, `issued_to`, …).
+    fn var(&self, name: &str) -> Option<&'a str> {
+        self.vars.get(name).map(String::as_str)
+    }
+}
+
+/// A header value for a message: quoted, or `nothing` when the header is absent.
+fn quoted_or_nothing(value: Option<&str>) -> String {
+    value.map_or_else(|| "nothing".to_owned(), |v| format!("'{v}'"))
+}
+
+/// Fails a member that should be a string (`scope is a JSON array, not a string`).
+fn not_a_string(name: &str, value: &Value) -> Verdict {
+    Verdict::Fail(format!(
+        "{name} is a JSON {}, not a string",
+        crate::json_body::type_name(value)
+    ))
+}
+
+/// Pass when `problems` is empty, else fail with `describe(problems)`.
+fn pass_unless<T>(problems: Vec<T>, describe: impl FnOnce(Vec<T>) -> String) -> Verdict {
+    if problems.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(describe(problems))
+    }
+}
