@@ -22,8 +22,6 @@ use crate::target::Target;
 
 pub use crate::outcome::{CaseResult, Outcome};
 pub use request::{build_request, step_role};
-// For `crate::checks` until it names `crate::http` itself.
-pub use crate::http::describe_response;
 
 /// How the runner behaves.
 #[derive(Debug, Clone)]
