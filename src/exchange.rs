@@ -16,6 +16,28 @@ pub struct Response {
 }
 
 impl Response {
+    /// The response in a few words, for blocked and preflight messages: `403 with an empty
+    /// body`, `400 invalid_scope`, `200 text/html`.
+    pub fn brief(&self) -> String {
+        let error = self
+            .json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(Value::as_str);
+        if let Some(error) = error {
+            return format!("{} {error}", self.status);
+        }
+        if self.body.is_empty() {
+            return format!("{} with an empty body", self.status);
+        }
+        let media = self
+            .header("content-type")
+            .and_then(|v| v.split(';').next())
+            .unwrap_or("no Content-Type")
+            .trim();
+        format!("{} {media}", self.status)
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -21,20 +21,6 @@ pub enum Exit {
     NoCases = 6,
 }
 
-impl Exit {
-    /// What a conformance run earns: 4 when a MUST failed; else 3 when a case errored or was
-    /// blocked (something the run was asked to judge could not be judged); else 0.
-    pub fn of(summary: &crate::outcome::Summary) -> Exit {
-        if summary.failed > 0 {
-            Exit::Conformance
-        } else if summary.errored > 0 || summary.blocked > 0 {
-            Exit::Runtime
-        } else {
-            Exit::Success
-        }
-    }
-}
-
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit as u8)

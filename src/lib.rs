@@ -19,6 +19,7 @@ pub mod outcome;
 pub mod preflight;
 pub mod report;
 pub mod runner;
+pub mod settings;
 pub mod case;
 pub mod snapshot;
 pub mod target;

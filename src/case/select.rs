@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Case;
-use crate::exit::Failure;
+use super::LoadError;
 
 /// Which cases to load and run; shared by `conform` and `list`.
 #[derive(Debug, Args, Clone, Default)]
@@ -27,16 +27,16 @@ pub struct CaseSelection {
 
 impl CaseSelection {
     /// Loads the built-in and user cases and applies `--only` and `--skip`.
-    pub fn cases(&self) -> Result<Vec<Case>, Failure> {
+    pub fn cases(&self) -> Result<Vec<Case>, LoadError> {
         let mut cases = if self.no_builtin {
             Vec::new()
         } else {
-            super::builtin().map_err(|e| Failure::usage(e.to_string()))?
+            super::builtin()?
         };
         for dir in &self.scenario_dirs {
-            cases.extend(super::from_dir(dir).map_err(|e| Failure::usage(e.to_string()))?);
+            cases.extend(super::from_dir(dir)?);
         }
-        super::check_unique(&cases).map_err(|e| Failure::usage(e.to_string()))?;
+        super::check_unique(&cases)?;
         Ok(cases
             .into_iter()
             .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))

@@ -53,7 +53,7 @@ fn opaque() -> Verdict {
 fn no_token_issued(r: &Response) -> Verdict {
     Verdict::Blocked(format!(
         "no token was issued ({}), so there is no token to judge",
-        crate::http::describe_response(r)
+        r.brief()
     ))
 }
 

@@ -27,10 +27,7 @@ pub(super) fn metadata_at_rfc8414_location(cx: &Context<'_>) -> Verdict {
         Some("rfc8414") => Verdict::Pass,
         Some("appended") => Verdict::Fail(format!(
             "the metadata is only at {{issuer}}/.well-known/oauth-authorization-server, not where RFC 8414 §3.1 puts it (the well-known segment between host and path: {})",
-            cx.issuer
-                .and_then(|i| url::Url::parse(i).ok())
-                .map(|u| crate::target::metadata_urls(&u)[0].clone())
-                .unwrap_or_default()
+            cx.var("rfc8414_metadata_url").unwrap_or("unknown")
         )),
         Some("openid") => Verdict::NotApplicable(
             "the server publishes OpenID Connect Discovery metadata only".into(),

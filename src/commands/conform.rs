@@ -80,7 +80,10 @@ pub enum Format {
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let named = args.target.apply_config(args.config.as_deref())?;
-    let cases = args.selection.cases()?;
+    let cases = args
+        .selection
+        .cases()
+        .map_err(|e| Failure::usage(e.to_string()))?;
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);
@@ -261,10 +264,10 @@ fn finish(
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(report::json::render(&run).as_bytes());
     }
-    if snapshots.fails(in_ci) && Exit::of(&summary) == Exit::Success {
+    if snapshots.fails(in_ci) && summary.exit() == Exit::Success {
         return Ok(Exit::Conformance);
     }
-    Ok(Exit::of(&summary))
+    Ok(summary.exit())
 }
 
 enum Resolved {

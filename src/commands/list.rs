@@ -22,7 +22,10 @@ pub fn run(args: ListArgs) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Success);
     }
-    let cases = args.selection.cases()?;
+    let cases = args
+        .selection
+        .cases()
+        .map_err(|e| Failure::usage(e.to_string()))?;
     if cases.is_empty() {
         eprintln!("grantcheck: no case matches the filter");
         return Ok(Exit::NoCases);

@@ -279,14 +279,17 @@ async fn wait_for_stop_signal() {
 mod tests {
     use clap::Parser;
 
-    use crate::cli::{Cli, Command};
+    use super::ServeArgs;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
 
     fn config(args: &[&str]) -> reference_server::ServerConfig {
-        let cli = Cli::try_parse_from([&["grantcheck", "serve"], args].concat()).unwrap();
-        let Command::Serve(serve) = cli.command else {
-            unreachable!("parsed as serve")
-        };
-        serve.config().unwrap().0
+        let parsed = Serve::try_parse_from([&["serve"], args].concat()).unwrap();
+        parsed.args.config().unwrap().0
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod pace;
 mod send;
 
 pub use pace::{exchange, rate_limit, Pacer, SendError};
-pub use send::{describe_response, send, BuiltRequest};
+pub use send::{send, BuiltRequest};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

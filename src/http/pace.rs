@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::send::{send, BuiltRequest};
 use crate::exchange::Response;
-use crate::runner::Settings;
+use crate::settings::Settings;
 
 /// Why no usable answer came back.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use reqwest::Method;
 
 use super::describe_error;
 use crate::exchange::Response;
-use crate::runner::Settings;
+use crate::settings::Settings;
 
 /// A request ready to send (unredacted).
 #[derive(Debug, Clone)]
@@ -85,26 +85,4 @@ pub async fn send(
         body,
         json,
     })
-}
-
-/// A response in a few words, for blocked and preflight messages: `403 with an empty body`,
-/// `400 invalid_scope`, `200 text/html`.
-pub fn describe_response(r: &Response) -> String {
-    let error = r
-        .json
-        .as_ref()
-        .and_then(|j| j.get("error"))
-        .and_then(serde_json::Value::as_str);
-    if let Some(error) = error {
-        return format!("{} {error}", r.status);
-    }
-    if r.body.is_empty() {
-        return format!("{} with an empty body", r.status);
-    }
-    let media = r
-        .header("content-type")
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("no Content-Type")
-        .trim();
-    format!("{} {media}", r.status)
 }

@@ -8,7 +8,7 @@ use super::token::{access_token, is_client_auth_failure, response_scope};
 use super::{Issued, Probe, Status};
 use crate::case::{Endpoint, Role};
 use crate::exchange::Response;
-use crate::http::{describe_response, BuiltRequest, SendError};
+use crate::http::{BuiltRequest, SendError};
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {
@@ -97,7 +97,7 @@ impl Probe<'_> {
                 let why = format!(
                     "{} got {} from the introspection endpoint {url}: {advice}",
                     caller.id,
-                    describe_response(&response)
+                    response.brief()
                 );
                 self.client_unusable(target, Role::Introspector, &subject, why, exchanges);
             }
@@ -106,7 +106,7 @@ impl Probe<'_> {
                 Status::Note,
                 format!(
                     "{url} answered {} to introspecting a fresh token (the introspection cases judge this)",
-                    describe_response(&response)
+                    response.brief()
                 ),
                 exchanges,
             ),
@@ -135,7 +135,7 @@ impl Probe<'_> {
             (None, Ok(r)) => self.record(
                 "resource",
                 Status::Ok,
-                format!("{url} answered {} to a fresh token", describe_response(&r)),
+                format!("{url} answered {} to a fresh token", r.brief()),
                 vec![ex],
             ),
             (None, Err(e)) => {
@@ -174,7 +174,7 @@ impl Probe<'_> {
                 Status::Note,
                 format!(
                     "{url} answered {} to revoking the client's own token (the revocation cases judge this)",
-                    describe_response(&r)
+                    r.brief()
                 ),
                 vec![ex],
             ),
@@ -190,10 +190,9 @@ impl Probe<'_> {
 fn not_there(what: &str, flag: &str, result: &Result<Response, SendError>) -> Option<String> {
     match result {
         Err(SendError::Transport(e)) => Some(format!("{what} did not answer: {e}")),
-        Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
-            "{what} answered {}: check {flag}",
-            describe_response(r)
-        )),
+        Ok(r) if matches!(r.status, 404 | 405) => {
+            Some(format!("{what} answered {}: check {flag}", r.brief()))
+        }
         _ => None,
     }
 }

@@ -17,7 +17,7 @@ mod token;
 use crate::case::Role;
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, Pacer, SendError};
-use crate::runner::Settings;
+use crate::settings::Settings;
 use crate::target::{ClientCredentials, Target};
 
 /// Scopes from the metadata tried at most, when none was given and one seems needed.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{Issued, Probe, Status, MAX_SCOPES_TRIED};
 use crate::case::Role;
 use crate::exchange::{Exchange, Response};
-use crate::http::{describe_response, BuiltRequest, SendError};
+use crate::http::{BuiltRequest, SendError};
 use crate::target::{ClientCredentials, Target};
 
 impl Probe<'_> {
@@ -79,7 +79,7 @@ impl Probe<'_> {
                         Status::Adjusted,
                         format!(
                             "{url} refused a token request without scope ({}) and issued one with scope={scope}: cases that need a token send scope={scope}; cases about scope send exactly what they say",
-                            describe_response(&response)
+                            response.brief()
                         ),
                         exchanges,
                     );
@@ -88,7 +88,7 @@ impl Probe<'_> {
                         scope: scope_held,
                     });
                 }
-                Ok(r) => answers.push(format!("scope={scope}: {}", describe_response(&r))),
+                Ok(r) => answers.push(format!("scope={scope}: {}", r.brief())),
                 Err(e) => {
                     let message = unreachable_message(&url, &e);
                     self.record(&subject, Status::Fatal, message, exchanges);
@@ -117,7 +117,7 @@ impl Probe<'_> {
         let message = format!(
             "{} got {} from {url} without a scope{tried}: {advice}",
             main.id,
-            describe_response(&response)
+            response.brief()
         );
         self.record(&subject, Status::Fatal, message, exchanges);
         None
@@ -187,7 +187,7 @@ impl Probe<'_> {
                     format!(
                         "{} authenticated (the token request got {})",
                         second.id,
-                        describe_response(&r)
+                        r.brief()
                     ),
                     vec![ex],
                 );
@@ -202,7 +202,7 @@ impl Probe<'_> {
                 let why = format!(
                     "the second client {} got {} from {}{advice}",
                     second.id,
-                    describe_response(&r),
+                    r.brief(),
                     target.token_url
                 );
                 self.client_unusable(target, Role::Second, &subject, why, vec![ex]);
@@ -264,7 +264,7 @@ fn may_want_scope(r: &Response) -> bool {
 
 /// What came back and what to check, for a main client that got no token.
 fn refusal_message(id: &str, url: &str, r: &Response) -> String {
-    let got = describe_response(r);
+    let got = r.brief();
     let advice = if is_client_auth_failure(r) {
         "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"
     } else if matches!(r.status, 404 | 405) {

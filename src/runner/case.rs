@@ -5,9 +5,9 @@ use std::time::Instant;
 use super::state::CaseState;
 use super::step::StepIo;
 use super::{request::step_role, Run, Stop};
+use crate::case::{Case, Level, Requirement, Role, Step};
 use crate::exchange::Redactor;
 use crate::outcome::{CaseResult, Outcome};
-use crate::case::{Case, Level, Requirement, Role, Step};
 use crate::target::Target;
 use crate::template::Vars;
 

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use super::state::CaseState;
 use super::Stop;
+use crate::case::Step;
 use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
 use crate::exchange::Response;
-use crate::http::{describe_response, BuiltRequest};
-use crate::case::Step;
+use crate::http::BuiltRequest;
 use crate::target::Target;
 use crate::template::expand;
 
@@ -28,7 +28,7 @@ pub(super) fn judge(
     if expect.only_token_responses && refused {
         return Some(Stop::Blocked(format!(
             "{label}: the request was refused ({}), so there is no token response to judge",
-            describe_response(response)
+            response.brief()
         )));
     }
     let mut problems: Vec<String> = Vec::new();

@@ -14,45 +14,15 @@ mod request;
 mod state;
 mod step;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::http::Pacer;
 use crate::case::Case;
+use crate::http::Pacer;
 use crate::target::Target;
 
 pub use crate::outcome::{CaseResult, Outcome};
+pub use crate::settings::Settings;
 pub use request::{build_request, step_role};
-
-/// How the runner behaves.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `rfc6749`, `oauth21` or `strict`.
-    pub profile: String,
-    /// Longest a case may wait for a token to expire, or for a rate limit to lift.
-    pub max_wait: Duration,
-    /// Per-request timeout.
-    pub request_timeout: Duration,
-    /// Largest response body read.
-    pub max_body_bytes: usize,
-    /// When the whole run must end: cases not started by then (and expiry waits that would
-    /// pass it) end as errors, so a run against a slow target still finishes in bounded time.
-    pub deadline: Option<Instant>,
-    /// Least time between two requests (`--pace`), for targets that throttle.
-    pub pace: Option<Duration>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            profile: "rfc6749".into(),
-            max_wait: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(10),
-            max_body_bytes: 1024 * 1024,
-            deadline: None,
-            pace: None,
-        }
-    }
-}
 
 /// A client with the system roots only (see [`crate::http`] for `--ca-cert`/`--insecure`).
 pub fn http_client(timeout: Duration) -> reqwest::Client {

@@ -5,8 +5,8 @@ use crate::form::encode;
 use base64::Engine;
 use reqwest::Method;
 
-use crate::http::BuiltRequest;
 use crate::case::{Auth, Endpoint, Role, Step};
+use crate::http::BuiltRequest;
 use crate::target::Target;
 use crate::template::{expand, Vars};
 

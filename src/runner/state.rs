@@ -27,6 +27,10 @@ impl CaseState {
         }
         if let Some(issuer) = &target.issuer {
             vars.insert("issuer".into(), issuer.clone());
+            if let Ok(url) = url::Url::parse(issuer) {
+                let rfc8414 = crate::target::metadata_urls(&url).swap_remove(0);
+                vars.insert("rfc8414_metadata_url".into(), rfc8414);
+            }
         }
         if let Some(first) = target.scopes.first() {
             vars.insert("scope".into(), first.clone());

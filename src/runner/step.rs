@@ -9,9 +9,9 @@ use super::judge::judge;
 use super::request::{build_request, cleartext_url, endpoint_url, step_role};
 use super::state::CaseState;
 use super::{Run, Settings, Stop};
-use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
-use crate::http::{describe_response, exchange, BuiltRequest, SendError};
 use crate::case::{Endpoint, Role, Step};
+use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
+use crate::http::{exchange, BuiltRequest, SendError};
 
 impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
@@ -119,7 +119,7 @@ impl Run<'_> {
             if let Some(missing) = setup_shortfall(step, &response) {
                 return Some(Stop::Blocked(format!(
                     "setup step '{label}' needed {missing}, got {}",
-                    describe_response(&response)
+                    response.brief()
                 )));
             }
         }
