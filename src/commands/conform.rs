@@ -80,14 +80,9 @@ pub enum Format {
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let named = args.target.apply_config(args.config.as_deref())?;
-    let cases = args
-        .selection
-        .cases()
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    if cases.is_empty() {
-        eprintln!("grantcheck: no case matches the filter");
+    let Some(cases) = super::selected_cases(&args.selection)? else {
         return Ok(Exit::NoCases);
-    }
+    };
     let settings = Settings {
         profile: args.profile.clone(),
         max_wait: Duration::from_secs(args.max_wait),

@@ -22,14 +22,9 @@ pub fn run(args: ListArgs) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Success);
     }
-    let cases = args
-        .selection
-        .cases()
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    if cases.is_empty() {
-        eprintln!("grantcheck: no case matches the filter");
+    let Some(cases) = super::selected_cases(&args.selection)? else {
         return Ok(Exit::NoCases);
-    }
+    };
     println!(
         "{:<12} {:<6} {:<22} {:<14} title [tags]",
         "id", "level", "spec", "area"
