@@ -6,6 +6,7 @@ use crate::commands::conform::ConformArgs;
 use crate::commands::list::ListArgs;
 use crate::commands::load::LoadArgs;
 use crate::commands::serve::ServeArgs;
+use crate::commands::snapshots::SnapshotsArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,4 +32,6 @@ pub enum Command {
     Load(Box<LoadArgs>),
     /// Run the reference authorization server and resource server until interrupted.
     Serve(ServeArgs),
+    /// Review, accept or reject the pending snapshots a conformance run left.
+    Snapshots(SnapshotsArgs),
 }

@@ -5,6 +5,7 @@
 //! renders the results, `commands` wires it all to the CLI. The binary is a thin shell over
 //! [`run`], so tests drive the same entry point.
 
+pub mod case;
 pub mod checks;
 pub mod cli;
 pub mod commands;
@@ -20,7 +21,6 @@ pub mod preflight;
 pub mod report;
 pub mod runner;
 pub mod settings;
-pub mod case;
 pub mod snapshot;
 pub mod target;
 pub mod template;
@@ -38,5 +38,6 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::List(args) => commands::list::run(args),
         Command::Load(args) => commands::load::run(*args).await,
         Command::Serve(args) => commands::serve::run(args).await,
+        Command::Snapshots(args) => commands::snapshots::run(args),
     }
 }

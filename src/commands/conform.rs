@@ -162,6 +162,36 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     finish(&args, &target, &results, &preflight, &mut human)
 }
 
+/// How a run differs from the one a target's golden snapshots record.
+enum NotGolden {
+    /// Another server behaviour or other levels: its snapshots would differ by design.
+    Bent(String),
+    /// A subset of the cases: comparable, but its run is not the one to accept.
+    Filtered(String),
+}
+
+fn golden_difference(args: &ConformArgs) -> Option<NotGolden> {
+    let faults: Vec<&str> = args.embedded_faults.iter().map(|f| f.name()).collect();
+    if !faults.is_empty() {
+        Some(NotGolden::Bent(format!(
+            "uses --embedded-fault {}",
+            faults.join(",")
+        )))
+    } else if args.profile != PROFILES[0] {
+        Some(NotGolden::Bent(format!("uses --profile {}", args.profile)))
+    } else if args.embedded_token_format != crate::commands::serve::FormatArg::Opaque {
+        Some(NotGolden::Bent(
+            "uses --embedded-token-format jwt".to_owned(),
+        ))
+    } else if !args.selection.only.is_empty() || !args.selection.skip.is_empty() {
+        Some(NotGolden::Filtered(
+            "selects cases with --only/--skip".to_owned(),
+        ))
+    } else {
+        None
+    }
+}
+
 /// `--pace 0.2`: seconds, fractions allowed.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -224,16 +254,29 @@ fn finish(
 ) -> Result<Exit, Failure> {
     let summary = Summary::of(results);
     let snapshot_dir = snapshot::target_dir(&args.snapshot_dir, target);
-    let mode = args
-        .snapshots
-        .unwrap_or_else(|| snapshot::default_mode(&snapshot_dir));
-    let snapshots = snapshot::apply(mode, &snapshot_dir, target, results, |id, comparison| {
-        human.snapshot(id, comparison)
-    })
-    .map_err(|e| Failure {
-        exit: Exit::Internal,
-        message: format!("snapshots in {}: {e}", snapshot_dir.display()),
-    })?;
+    // Golden snapshots stay golden: a run that bends the server or the levels is not compared
+    // unless asked, a filtered one is compared but leaves nothing to accept, and neither may
+    // overwrite them.
+    let differs = golden_difference(args);
+    let mode = match (args.snapshots, &differs) {
+        (Some(SnapshotMode::Update), Some(NotGolden::Bent(why) | NotGolden::Filtered(why))) => {
+            return Err(Failure::usage(format!(
+                "--snapshots update would overwrite {}'s golden snapshots with a run that {why}; run without it to update them",
+                target.label
+            )))
+        }
+        (Some(mode), _) => mode,
+        (None, Some(NotGolden::Bent(why))) => {
+            human.message(&format!("snapshots: not compared (this run {why})"));
+            SnapshotMode::Off
+        }
+        (None, _) => snapshot::default_mode(&snapshot_dir),
+    };
+    let snapshots = snapshot::apply(mode, &snapshot_dir, target, results, differs.is_none())
+        .map_err(|e| Failure {
+            exit: Exit::Internal,
+            message: format!("snapshots in {}: {e}", snapshot_dir.display()),
+        })?;
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let run = Run {
         target,
@@ -244,10 +287,10 @@ fn finish(
         insecure: args.target.insecure,
         preflight: Some(preflight),
     };
-    human.finished(&run);
     if mode != SnapshotMode::Off {
         human.snapshots(&snapshots, &snapshot_dir, mode, in_ci);
     }
+    human.finished(&run);
     if let Err(e) = report::write_files(&run, &args.report_dir) {
         return Err(Failure {
             exit: Exit::Internal,

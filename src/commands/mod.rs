@@ -4,6 +4,7 @@ pub mod conform;
 pub mod list;
 pub mod load;
 pub mod serve;
+pub mod snapshots;
 
 use crate::case::{Case, CaseSelection};
 use crate::exit::Failure;

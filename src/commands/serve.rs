@@ -72,7 +72,7 @@ pub struct ServeArgs {
     pub tls_cert_out: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
     /// 256-bit random strings.
     Opaque,

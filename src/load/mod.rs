@@ -19,8 +19,8 @@ use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, GooseError, Scenario};
 use reference_server::{ReferenceServer, ServerConfig};
 
-use crate::exit::{Exit, Failure};
 use crate::case::Role;
+use crate::exit::{Exit, Failure};
 use crate::target::Target;
 use profile::{Profile, TransactionKind};
 use shard::{Shard, ShardReport};

@@ -40,6 +40,28 @@ pub fn render(run: &Run<'_>) -> String {
     }
     let _ = write!(h, "<table><tr><th>passed</th><th>failed</th><th>warned</th><th>blocked</th><th>skipped</th><th>errored</th></tr><tr><td class=pass>{}</td><td class=fail>{}</td><td class=warn>{}</td><td class=blocked>{}</td><td class=skip>{}</td><td class=error>{}</td></tr></table>",
         s.passed, s.failed, s.warned, s.blocked, s.skipped, s.errored);
+    if let Some(c) = run.snapshots {
+        let _ = write!(
+            h,
+            "<p>Snapshots: {} matched, <span class=fail>{} drifted</span>, {} new</p>",
+            c.matched,
+            c.drifted.len(),
+            c.new.len()
+        );
+        for group in c.grouped() {
+            let text = if group.cases.len() == 1 {
+                group.diff.trim_end().to_owned()
+            } else {
+                group.changes.join("\n")
+            };
+            let _ = write!(
+                h,
+                "<details open><summary class=fail>Snapshot drift in {}</summary><pre>{}</pre></details>",
+                esc(&group.cases.join(", ")),
+                esc(&text)
+            );
+        }
+    }
     for (area, results) in by_area(run.results) {
         let _ = write!(h, "<h2>{}</h2><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>", esc(area));
         for r in &results {

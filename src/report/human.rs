@@ -174,34 +174,21 @@ impl<W: Write> Human<W> {
             s.total(),
             run.profile
         );
+        if let Some(drifted) = run.snapshots.map(|c| c.drifted.len()).filter(|n| *n > 0) {
+            let line = format!(
+                "{drifted} snapshot{} drifted: the run fails",
+                if drifted == 1 { "" } else { "s" }
+            );
+            let painted = self.paint(Outcome::Fail, &line);
+            let _ = writeln!(self.out, "{painted}");
+        }
         if run.insecure {
             let _ = writeln!(self.out, "WARNING: {}", super::INSECURE_NOTICE);
         }
     }
 
-    /// A snapshot that drifted (with its diff) or is new.
-    pub fn snapshot(&mut self, id: &str, comparison: &crate::snapshot::Comparison) {
-        use crate::snapshot::Comparison;
-        match comparison {
-            Comparison::Drifted { diff, pending } => {
-                let head = self.paint(Outcome::Fail, &format!("SNAPSHOT DRIFT {id}"));
-                let _ = writeln!(self.out, "\n{head} (new version: {})", pending.display());
-                for line in diff.lines() {
-                    let painted = match line.chars().next() {
-                        Some('-') if !line.starts_with("---") => self.paint(Outcome::Fail, line),
-                        Some('+') if !line.starts_with("+++") => self.paint(Outcome::Pass, line),
-                        _ => line.to_owned(),
-                    };
-                    let _ = writeln!(self.out, "  {painted}");
-                }
-            }
-            Comparison::New(pending) => {
-                let _ = writeln!(self.out, "new snapshot {id}: {}", pending.display());
-            }
-            Comparison::Matched | Comparison::Written => {}
-        }
-    }
-
+    /// How the run compared with its snapshots: the drift grouped by what changed (one
+    /// value changed across many cases shows once, with its cases), then the counts.
     pub fn snapshots(
         &mut self,
         s: &crate::snapshot::Comparisons,
@@ -218,6 +205,34 @@ impl<W: Write> Human<W> {
             );
             return;
         }
+        for group in s.grouped() {
+            let cases = group.cases.len();
+            let head = self.paint(
+                Outcome::Fail,
+                &format!(
+                    "SNAPSHOT DRIFT in {cases} case{}: {}",
+                    if cases == 1 { "" } else { "s" },
+                    group.cases.join(", ")
+                ),
+            );
+            let _ = writeln!(self.out, "\n{head}");
+            let lines: Vec<&str> = if cases == 1 {
+                group.diff.lines().collect()
+            } else {
+                group.changes.clone()
+            };
+            for line in lines {
+                let painted = match line.chars().next() {
+                    Some('-') if !line.starts_with("---") => self.paint(Outcome::Fail, line),
+                    Some('+') if !line.starts_with("+++") => self.paint(Outcome::Pass, line),
+                    _ => line.to_owned(),
+                };
+                let _ = writeln!(self.out, "  {painted}");
+            }
+        }
+        if !s.new.is_empty() {
+            let _ = writeln!(self.out, "new (no stored snapshot): {}", s.new.join(", "));
+        }
         let _ = writeln!(
             self.out,
             "snapshots: {} matched, {} drifted, {} new in {}",
@@ -226,10 +241,15 @@ impl<W: Write> Human<W> {
             s.new.len(),
             dir.display()
         );
-        if !s.drifted.is_empty() || !s.new.is_empty() {
+        if s.read_only && (!s.drifted.is_empty() || !s.new.is_empty()) {
             let _ = writeln!(
                 self.out,
-                "  review the pending .snap.new files with `cargo insta review`, or accept this run with --snapshots update{}",
+                "  (this run is not the golden one, so nothing was left to accept)"
+            );
+        } else if !s.drifted.is_empty() || !s.new.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "  review the pending .snap.new files with `grantcheck snapshots review` (or accept/reject them), or accept this run with --snapshots update{}",
                 if in_ci && !s.new.is_empty() { " (new snapshots fail in CI: they are never accepted silently)" } else { "" }
             );
         }

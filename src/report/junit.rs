@@ -74,6 +74,22 @@ pub fn render(run: &Run<'_>) -> String {
         }
         report.add_test_suite(suite);
     }
+    if let Some(c) = run.snapshots.filter(|c| !c.drifted.is_empty()) {
+        // Drift fails the run, so it fails a testcase: one per drifted case, with its diff.
+        let mut suite = TestSuite::new("snapshots");
+        for id in &c.drifted {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message("the case's exchanges differ from its stored snapshot");
+            status.set_type("snapshot drift");
+            if let TestCaseStatus::NonSuccess { description, .. } = &mut status {
+                *description = c.diffs.get(id).map(|d| d.clone().into());
+            }
+            let mut case = TestCase::new(format!("{id} snapshot"), status);
+            case.set_classname("grantcheck.snapshots");
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
     report
         .to_string()
         .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))

@@ -8,8 +8,11 @@ use crate::runner::Outcome;
 pub fn render(run: &Run<'_>) -> String {
     let s = run.summary;
     let mut md = String::new();
+    let drifted = run.snapshots.map_or(0, |c| c.drifted.len());
     let verdict = if s.failed > 0 {
         "❌ conformance failures"
+    } else if drifted > 0 {
+        "❌ snapshot drift"
     } else if s.errored > 0 {
         "⚠️ errors"
     } else if s.blocked > 0 {
@@ -64,6 +67,23 @@ pub fn render(run: &Run<'_>) -> String {
             n(Outcome::Skip),
             n(Outcome::Error)
         );
+    }
+    if let Some(c) = run.snapshots {
+        let _ = writeln!(
+            md,
+            "\nSnapshots: {} matched, {} drifted, {} new\n",
+            c.matched,
+            c.drifted.len(),
+            c.new.len()
+        );
+        for group in c.grouped() {
+            let _ = writeln!(
+                md,
+                "<details><summary>Snapshot drift in {}</summary>\n\n```diff\n{}\n```\n</details>\n",
+                group.cases.join(", "),
+                if group.cases.len() == 1 { group.diff.trim_end().to_owned() } else { group.changes.join("\n") }
+            );
+        }
     }
     let notable: Vec<_> = run
         .results

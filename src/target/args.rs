@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{ClientCredentials, EndpointOverrides};
-use crate::exit::Failure;
 use crate::case::Role;
+use crate::exit::Failure;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {

@@ -9,9 +9,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::{label_of, Baseline, ClientCredentials, EndpointOverrides, Target};
+use crate::case::Role;
 use crate::exit::Failure;
 use crate::http::describe_error;
-use crate::case::Role;
 
 /// Where a target's metadata was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
