@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::scope::scope_set;
-use super::{pass_unless, Context, Verdict};
+use super::{listed, pass_unless, Context, Verdict};
 
 /// Fails with this when the introspection answer is not a JSON object.
 const NOT_AN_OBJECT: &str = "introspection answer is not a JSON object";
@@ -52,7 +52,7 @@ pub(super) fn inactive_only_active(cx: &Context<'_>) -> Verdict {
         }
         Some(map) if map.get("active") == Some(&Value::Bool(false)) => {
             let extra: Vec<&String> = map.keys().filter(|k| *k != "active").collect();
-            Verdict::Fail(format!("inactive answer also carries {extra:?}"))
+            Verdict::Fail(format!("inactive answer also carries {}", listed(&extra)))
         }
         _ => Verdict::Fail("expected {\"active\": false}".into()),
     }
@@ -64,8 +64,9 @@ pub(super) fn introspection_types(cx: &Context<'_>) -> Verdict {
     };
     if !matches!(map.get("active"), Some(Value::Bool(_))) {
         return Verdict::Fail(format!(
-            "active must be a JSON boolean, got {:?}",
+            "active must be a JSON boolean, got {}",
             map.get("active")
+                .map_or("nothing".to_owned(), Value::to_string)
         ));
     }
     for (name, value) in map {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{pass_unless, Context, Verdict};
+use super::{listed, pass_unless, Context, Verdict};
 use crate::exchange::{decode_jwt, Response};
 
 pub(super) fn jwt_access_token(cx: &Context<'_>) -> Verdict {
@@ -22,7 +22,10 @@ pub(super) fn jwt_access_token(cx: &Context<'_>) -> Verdict {
         .filter(|c| claims.get(c).is_none())
         .collect();
     pass_unless(missing, |missing| {
-        format!("JWT access token lacks the required claims {missing:?}")
+        format!(
+            "JWT access token lacks the required claims {}",
+            listed(&missing)
+        )
     })
 }
 
@@ -35,7 +38,8 @@ pub(super) fn jwt_signed(cx: &Context<'_>) -> Verdict {
     };
     match header.get("alg").and_then(Value::as_str) {
         Some(alg) if !alg.eq_ignore_ascii_case("none") => Verdict::Pass,
-        other => Verdict::Fail(format!("JWT alg is {other:?}: unsigned")),
+        Some(alg) => Verdict::Fail(format!("JWT alg is '{alg}': unsigned")),
+        None => Verdict::Fail("JWT header has no alg: unsigned".into()),
     }
 }
 

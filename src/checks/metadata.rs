@@ -1,7 +1,7 @@
 //! Checks of authorization server metadata (RFC 8414): its issuer, its required members,
 //! where it was found, and its endpoint URLs.
 
-use super::{pass_unless, Context, Verdict};
+use super::{listed, pass_unless, Context, Verdict};
 
 pub(super) fn metadata_issuer_matches(cx: &Context<'_>) -> Verdict {
     match (cx.member_str("issuer"), cx.issuer) {
@@ -19,7 +19,9 @@ pub(super) fn metadata_required_members(cx: &Context<'_>) -> Verdict {
         .into_iter()
         .filter(|m| cx.member(m).is_none())
         .collect();
-    pass_unless(missing, |missing| format!("metadata lacks {missing:?}"))
+    pass_unless(missing, |missing| {
+        format!("metadata lacks {}", listed(&missing))
+    })
 }
 
 pub(super) fn metadata_at_rfc8414_location(cx: &Context<'_>) -> Verdict {
@@ -48,5 +50,5 @@ pub(super) fn metadata_no_fragment(cx: &Context<'_>) -> Verdict {
         })
         .map(|(k, _)| k)
         .collect();
-    pass_unless(bad, |bad| format!("{bad:?} contain a fragment"))
+    pass_unless(bad, |bad| format!("{} contain a fragment", listed(&bad)))
 }

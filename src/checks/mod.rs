@@ -191,6 +191,15 @@ fn not_a_string(name: &str, value: &Value) -> Verdict {
 }
 
 /// Pass when `problems` is empty, else fail with `describe(problems)`.
+/// Names for a message: `issuer, token_endpoint`.
+fn listed<T: AsRef<str>>(names: &[T]) -> String {
+    names
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn pass_unless<T>(problems: Vec<T>, describe: impl FnOnce(Vec<T>) -> String) -> Verdict {
     if problems.is_empty() {
         Verdict::Pass

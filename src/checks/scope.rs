@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::{not_a_string, pass_unless, token, Context, Verdict};
+use super::{listed, not_a_string, pass_unless, token, Context, Verdict};
 
 /// The scope tokens of a space-delimited scope string.
 pub(super) fn scope_set(s: &str) -> HashSet<&str> {
@@ -31,7 +31,10 @@ pub(super) fn scope_within_request(cx: &Context<'_>) -> Verdict {
         .filter(|s| !s.is_empty() && !requested.contains(s))
         .collect();
     pass_unless(extra, |extra| {
-        format!("granted scope '{granted}' includes {extra:?}, which was not requested")
+        format!(
+            "granted scope '{granted}' includes {}, which was not requested",
+            listed(&extra)
+        )
     })
 }
 

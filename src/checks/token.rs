@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{not_a_string, pass_unless, quoted_or_nothing, Context, Verdict};
+use super::{listed, not_a_string, pass_unless, quoted_or_nothing, Context, Verdict};
 use crate::headers::{is_json, lists_directive};
 use crate::json_body::{duplicate_key, type_name};
 
@@ -125,7 +125,9 @@ pub(super) fn no_null_members(cx: &Context<'_>) -> Verdict {
         .filter(|(_, v)| v.is_null())
         .map(|(k, _)| k)
         .collect();
-    pass_unless(nulls, |nulls| format!("members sent as null: {nulls:?}"))
+    pass_unless(nulls, |nulls| {
+        format!("members sent as null: {}", listed(&nulls))
+    })
 }
 
 pub(super) fn no_duplicate_json_keys(cx: &Context<'_>) -> Verdict {

@@ -50,8 +50,13 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
     if seen.len() != count {
         let missing: Vec<usize> = (0..count).filter(|i| !seen.contains(i)).collect();
         return Err(Failure::usage(format!(
-            "run {} has {count} shards; missing {missing:?}",
-            first.run_id
+            "run {} has {count} shards; missing {}",
+            first.run_id,
+            missing
+                .iter()
+                .map(|i| format!("{i}/{count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let mut merged = ShardReport {

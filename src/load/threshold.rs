@@ -73,8 +73,11 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
         }
         Some(name) => {
             let stats = report.requests.get(name).cloned().ok_or_else(|| {
-                let known: Vec<&String> = report.requests.keys().collect();
-                format!("threshold '{rule}': no request named '{name}' (known: {known:?})")
+                let known: Vec<&str> = report.requests.keys().map(String::as_str).collect();
+                format!(
+                    "threshold '{rule}': no request named '{name}' (known: {})",
+                    known.join(", ")
+                )
             })?;
             let (ok, fail) = report.total();
             let share = (stats.success + stats.fail) as f64 / (ok + fail).max(1) as f64;

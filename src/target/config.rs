@@ -80,7 +80,19 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     let Some(t) = config.targets.get(&name) else {
         let known: Vec<&String> = config.targets.keys().collect();
         return Err(Failure::usage(format!(
-            "--target '{name}' is neither a URL nor a target of the config file (known: {known:?})"
+            "--target '{name}' is neither a URL nor a target of the config file ({})",
+            if known.is_empty() {
+                "it names none".to_owned()
+            } else {
+                format!(
+                    "known: {}",
+                    known
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         )));
     };
     args.target = t.issuer.clone();
