@@ -1,6 +1,9 @@
 //! The server's state, shared by all connections: what every decision may read or change.
 
+use std::sync::Arc;
+
 use crate::config::ServerConfig;
+use crate::endpoints::resource;
 use crate::jwt::JwtSigner;
 use crate::router::{Endpoint, Realms};
 use crate::throttle::FailureThrottle;
@@ -16,6 +19,9 @@ pub struct App {
     pub realms: Realms,
     /// The audience of issued tokens: the resource server, `{base}/api`.
     pub resource_audience: String,
+    /// The realms whose tokens the resource serves, in the order it asks their
+    /// introspection about an opaque token (root first).
+    pub resource_realms: Vec<Arc<str>>,
     /// Brute-force protection, when configured.
     pub throttle: Option<FailureThrottle>,
 }
@@ -28,6 +34,7 @@ impl App {
         App {
             throttle: config.brute_force.map(FailureThrottle::new),
             resource_audience: realms.resource_audience(),
+            resource_realms: resource::served_realms(&config.clients),
             realms,
             config,
             tokens: TokenStore::default(),

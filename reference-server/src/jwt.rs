@@ -86,6 +86,26 @@ impl JwtSigner {
     }
 }
 
+/// The `iss` claim of a token shaped like a compact JWS, read without verifying anything:
+/// no signature, no expiry. It may only choose whom to ask about the token (the resource
+/// server asks that realm's introspection, which decides); `None` for opaque tokens.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: String,
+    }
+    let mut parts = token.split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let claims = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Claims>(&claims)
+        .ok()
+        .map(|c| c.iss)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +129,34 @@ mod tests {
         public
             .verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
             .unwrap();
+    }
+
+    #[test]
+    fn the_issuer_is_read_from_a_jwt_only() {
+        let signer = JwtSigner::fixture();
+        let jwt = signer.sign(&json!({"iss": "http://rs.test/oauth2", "sub": "x"}));
+        assert_eq!(
+            unverified_issuer(&jwt).as_deref(),
+            Some("http://rs.test/oauth2")
+        );
+        // Not verified: any three segments with an `iss` will do, which is why it only
+        // chooses whom to ask.
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"forged"}"#);
+        assert_eq!(
+            unverified_issuer(&format!("e30.{payload}.sig")).as_deref(),
+            Some("forged")
+        );
+        let opaque = crate::tokens::random_token(32);
+        for token in [
+            opaque.as_str(),
+            "a.b.c",
+            "",
+            &format!("e30.{payload}"),
+            &format!("e30.{payload}.sig.more"),
+            &signer.sign(&json!({"sub": "no issuer"})),
+            &signer.sign(&json!({"iss": 7})),
+        ] {
+            assert_eq!(unverified_issuer(token), None, "{token}");
+        }
     }
 }

@@ -169,7 +169,7 @@ pub mod testing {
     /// The owned parts of a request; [`TestRequest::at`] borrows them as a [`Request`].
     pub struct TestRequest {
         pub method: Method,
-        pub realm: &'static str,
+        pub realm: String,
         pub query: String,
         pub authorization: Option<String>,
         pub content_type: Option<&'static str>,
@@ -181,7 +181,7 @@ pub mod testing {
         pub fn post(body: &str) -> TestRequest {
             TestRequest {
                 method: Method::Post,
-                realm: ROOT_REALM,
+                realm: ROOT_REALM.into(),
                 query: String::new(),
                 authorization: None,
                 content_type: Some(FORM),
@@ -212,8 +212,8 @@ pub mod testing {
             self
         }
 
-        pub fn realm(mut self, realm: &'static str) -> TestRequest {
-            self.realm = realm;
+        pub fn realm(mut self, realm: &str) -> TestRequest {
+            self.realm = realm.into();
             self
         }
 
@@ -221,7 +221,7 @@ pub mod testing {
         pub fn at<'a>(&'a self, app: &'a App) -> Request<'a> {
             let mut request = Request {
                 method: self.method,
-                realm: app.realms.get(self.realm).expect("a known realm"),
+                realm: app.realms.get(&self.realm).expect("a known realm"),
                 query: &self.query,
                 authorization: self
                     .authorization

@@ -139,6 +139,8 @@ impl Realms {
     /// `metadata-appended-only`) serves metadata at `{issuer}/.well-known/...` instead, as
     /// servers that append the well-known suffix to the issuer do.
     pub fn route(&self, path: &str, metadata_appended_only: bool) -> Option<(&Realm, Endpoint)> {
+        // One resource for every realm: it finds the realm of each token it is shown
+        // (endpoints/resource.rs), so the request's realm is just the root's.
         if path == RESOURCE {
             return Some((&self.root, Endpoint::Resource));
         }

@@ -1,10 +1,28 @@
 //! The protected resource (RFC 6750). It validates bearer tokens the way a separate resource
 //! server would: by calling the introspection endpoint over HTTP with its own credentials
 //! (steps 4–5 of the flow), never by reading the token store.
+//!
+//! `/api/resource` serves the tokens of every realm its client is registered in, and asks
+//! about each token the realm that issued it, as a ForgeRock AM resource server does:
+//! introspection at another realm calls the token unknown. The realm is found as follows
+//! ([`realms_to_ask`], then [`settles`] after each answer):
+//! - a JWT names its issuer: `iss`, read without trusting it, picks the one realm to ask,
+//!   and that realm's introspection decides (a forged `iss` only sends the question to a
+//!   realm that does not know the token);
+//! - an opaque token says nothing, so the realms are asked in a fixed order, the root realm
+//!   first, until one says active; at most one call per realm, and an introspection that
+//!   fails to answer stops the search (503), since "unknown" cannot be concluded without it.
+//!
+//! Root tokens cost one call, as before realms were searched. One resource path for every
+//! realm (rather than `/api/realms/{realm}/resource`) keeps the resource URL a client is
+//! given independent of the realm it got its token from.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::app::App;
+use crate::clients::{ClientRegistry, ROOT_REALM};
 use crate::config::Fault;
 use crate::form::Form;
 use crate::request::{Header, Method, Request};
@@ -14,6 +32,46 @@ use crate::response::{self, Reply, Status};
 pub const RESOURCE_SERVER_CLIENT: &str = "rs-client";
 
 const CHALLENGE_REALM: &str = "grantcheck";
+
+/// The realms whose tokens the resource serves: those its introspection client is
+/// registered in, the root realm first, then by name (the root realm alone when the client
+/// is missing, so that introspection's refusal explains the 503). Computed once, by
+/// [`App::new`].
+pub fn served_realms(clients: &ClientRegistry) -> Vec<Arc<str>> {
+    let Some(client) = clients.get(RESOURCE_SERVER_CLIENT) else {
+        return vec![ROOT_REALM.into()];
+    };
+    let mut realms: Vec<&String> = client.realms.iter().collect();
+    realms.sort_by_key(|r| (*r != ROOT_REALM, *r));
+    realms.dedup();
+    if realms.is_empty() {
+        return vec![ROOT_REALM.into()];
+    }
+    realms.into_iter().map(|r| r.as_str().into()).collect()
+}
+
+/// The realms whose introspection to ask about `token`, in order: the one a JWT's issuer
+/// names, or else every served realm. Never empty.
+pub fn realms_to_ask<'a>(app: &'a App, token: &str) -> &'a [Arc<str>] {
+    let all = &app.resource_realms[..];
+    let Some(issuer) = crate::jwt::unverified_issuer(token) else {
+        return all;
+    };
+    match all.iter().position(|realm| app.issuer(realm) == issuer) {
+        Some(i) => &all[i..=i],
+        // An issuer the resource does not serve: the realms say "unknown", not the resource.
+        None => all,
+    }
+}
+
+/// True when an introspection answer ends the search: the token is active there, or
+/// introspection did not answer (then nothing can be concluded: 503).
+pub fn settles(answer: &Result<Value, &'static str>) -> bool {
+    match answer {
+        Ok(introspected) => introspected["active"] == Value::Bool(true),
+        Err(_) => true,
+    }
+}
 
 /// The bearer token a request to the resource presents, or the refusal when it presents
 /// none (or presents it wrongly). The server then asks introspection about the token.
@@ -136,8 +194,10 @@ fn challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServerConfig;
-    use crate::request::testing::{app, TestRequest};
+    use crate::clients::FIXTURE_CLIENTS;
+    use crate::config::{ServerConfig, TokenFormat};
+    use crate::endpoints::{introspection, revocation, token};
+    use crate::request::testing::{app, issued_token, TestRequest};
 
     fn with_authorization(value: &str) -> TestRequest {
         let mut request = TestRequest::post("").method(Method::Get);
@@ -213,6 +273,231 @@ mod tests {
             &with(Fault::ResourceChallengeMissing),
             Ok(json!({"active": false})),
         );
+        assert_eq!(
+            (reply.status, reply.www_authenticate),
+            (Status::UNAUTHORIZED, None)
+        );
+    }
+
+    /// The brief's token request: client_secret_post, scope `write`.
+    const BRIEF: &str =
+        "grant_type=client_credentials&client_id=myClient&client_secret=forgerock&scope=write";
+
+    fn registry(extra: &str) -> ClientRegistry {
+        ClientRegistry::from_toml(&format!("{FIXTURE_CLIENTS}\n{extra}"), "test").unwrap()
+    }
+
+    /// An app issuing tokens of each format, with `clients`.
+    fn apps(clients: &ClientRegistry) -> [App; 2] {
+        [TokenFormat::Opaque, TokenFormat::Jwt].map(|token_format| {
+            app(ServerConfig {
+                token_format,
+                clients: clients.clone(),
+                ..ServerConfig::default()
+            })
+        })
+    }
+
+    fn issue_at(app: &App, realm: &str, body: &str) -> Reply {
+        token::issue(app, &TestRequest::post(body).realm(realm).at(app))
+    }
+
+    fn issued_at(app: &App, realm: &str, body: &str) -> String {
+        let reply = issue_at(app, realm, body);
+        assert_eq!(reply.status, Status::OK, "{:?}", reply.body);
+        reply.json_body()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// What the resource server's introspection call to `realm` answers.
+    fn introspect_at(app: &App, realm: &str, token: &str) -> Value {
+        let body = format!("token={token}&token_type_hint=access_token");
+        let request = TestRequest::post(&body)
+            .basic(RESOURCE_SERVER_CLIENT, "rs-secret")
+            .realm(realm);
+        introspection::introspect(app, &request.at(app)).json_body()
+    }
+
+    /// `GET /api/resource` with `token` as the server runs it (`Handler::resource`), with
+    /// introspection answered in process instead of over HTTP; and the realms it asked.
+    fn call_resource(app: &App, token: &str) -> (Reply, Vec<String>) {
+        let mut asked = Vec::new();
+        let mut answer = Err("no realm to ask");
+        for realm in realms_to_ask(app, token) {
+            asked.push(realm.to_string());
+            answer = Ok(introspect_at(app, realm, token));
+            if settles(&answer) {
+                break;
+            }
+        }
+        (serve(app, answer), asked)
+    }
+
+    fn names(realms: &[Arc<str>]) -> Vec<&str> {
+        realms.iter().map(|r| &**r).collect()
+    }
+
+    #[test]
+    fn the_resource_serves_its_clients_realms_root_first() {
+        assert_eq!(
+            names(&served_realms(&ClientRegistry::fixtures())),
+            ["root", "alpha"]
+        );
+        let with_rs = |realms: &str| {
+            let rs = format!(
+                "[[client]]\nid = \"rs-client\"\nsecret = \"s\"\nintrospect = true\nrealms = {realms}"
+            );
+            served_realms(&ClientRegistry::from_toml(&rs, "test").unwrap())
+        };
+        assert_eq!(
+            names(&with_rs(r#"["zeta", "alpha", "root", "alpha"]"#)),
+            ["root", "alpha", "zeta"]
+        );
+        assert_eq!(names(&with_rs(r#"["alpha"]"#)), ["alpha"]);
+        assert_eq!(names(&with_rs("[]")), ["root"]);
+        assert_eq!(names(&served_realms(&ClientRegistry::default())), ["root"]);
+    }
+
+    #[test]
+    fn a_jwt_is_asked_about_at_its_issuers_realm_and_an_opaque_token_everywhere() {
+        let [opaque, jwt] = apps(&ClientRegistry::fixtures());
+        let token = issued_at(&opaque, "alpha", BRIEF);
+        assert_eq!(names(realms_to_ask(&opaque, &token)), ["root", "alpha"]);
+        for realm in ["root", "alpha"] {
+            let token = issued_at(&jwt, realm, BRIEF);
+            assert_eq!(names(realms_to_ask(&jwt, &token)), [realm]);
+        }
+        // An issuer the resource does not serve narrows nothing.
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"iss":"http://elsewhere/oauth2"}"#,
+        );
+        let foreign = format!("e30.{payload}.sig");
+        assert_eq!(names(realms_to_ask(&jwt, &foreign)), ["root", "alpha"]);
+    }
+
+    #[test]
+    fn the_search_stops_at_active_or_at_no_answer() {
+        assert!(settles(&Ok(json!({"active": true}))));
+        assert!(settles(&Err("introspection timed out")));
+        assert!(!settles(&Ok(json!({"active": false}))));
+        assert!(!settles(&Ok(json!({"active": "true"}))));
+    }
+
+    #[test]
+    fn an_alpha_token_is_served_until_revoked_at_alpha() {
+        for app in apps(&ClientRegistry::fixtures()) {
+            let format = app.config.token_format;
+            let asked_about_alpha: &[&str] = match format {
+                TokenFormat::Opaque => &["root", "alpha"],
+                TokenFormat::Jwt => &["alpha"],
+            };
+            let token = issued_at(&app, "alpha", BRIEF);
+            let (reply, asked) = call_resource(&app, &token);
+            assert_eq!(reply.status, Status::OK, "{format:?}");
+            assert_eq!(reply.json_body()["client_id"], "myClient");
+            assert_eq!(asked, asked_about_alpha);
+
+            let introspected = introspect_at(&app, "alpha", &token);
+            assert_eq!(introspected["active"], true);
+            assert_eq!(
+                introspected["iss"],
+                "http://rs.test/oauth2/realms/root/realms/alpha"
+            );
+            assert_eq!(introspect_at(&app, "root", &token)["active"], false);
+
+            let revoke = format!("token={token}&client_id=myClient&client_secret=forgerock");
+            let request = TestRequest::post(&revoke).realm("alpha");
+            assert_eq!(
+                revocation::revoke(&app, &request.at(&app)).status,
+                Status::OK
+            );
+            assert_eq!(
+                introspect_at(&app, "alpha", &token),
+                json!({"active": false})
+            );
+            let (reply, asked) = call_resource(&app, &token);
+            assert_eq!(reply.status, Status::UNAUTHORIZED, "{format:?}");
+            assert_eq!(reply.json_body()["error"], "invalid_token");
+            assert!(reply
+                .www_authenticate
+                .unwrap()
+                .contains("error=\"invalid_token\""));
+            assert_eq!(asked, asked_about_alpha);
+        }
+    }
+
+    #[test]
+    fn a_root_token_costs_one_introspection() {
+        for app in apps(&ClientRegistry::fixtures()) {
+            let token = issued_token(&app, "myClient", "forgerock");
+            let (reply, asked) = call_resource(&app, &token);
+            assert_eq!((reply.status, asked), (Status::OK, vec!["root".into()]));
+            // The scope check applies in every realm.
+            let read = BRIEF.replace("scope=write", "scope=read");
+            let token = issued_at(&app, "alpha", &read);
+            assert_eq!(call_resource(&app, &token).0.status, Status::FORBIDDEN);
+        }
+    }
+
+    #[test]
+    fn tokens_of_realms_outside_the_clients_or_the_resources_are_refused() {
+        let beta = r#"
+[[client]]
+id = "betaClient"
+secret = "beta-secret"
+scopes = ["write"]
+default_scopes = ["write"]
+realms = ["beta"]
+"#;
+        for app in apps(&registry(beta)) {
+            // otherClient is registered in root only: alpha will not issue it a token.
+            let other =
+                "grant_type=client_credentials&client_id=otherClient&client_secret=other-secret-2";
+            let reply = issue_at(&app, "alpha", other);
+            assert_eq!(reply.status, Status::UNAUTHORIZED);
+            assert_eq!(reply.json_body()["error"], "invalid_client");
+            // beta issues tokens, but the resource server is not registered there.
+            let token = issued_at(
+                &app,
+                "beta",
+                "grant_type=client_credentials&client_id=betaClient&client_secret=beta-secret",
+            );
+            let (reply, asked) = call_resource(&app, &token);
+            assert_eq!(reply.status, Status::UNAUTHORIZED);
+            assert_eq!(reply.json_body()["error"], "invalid_token");
+            assert_eq!(asked, ["root", "alpha"]);
+        }
+        // A forged issuer only sends the question to a realm that does not know the token.
+        let [_, jwt] = apps(&ClientRegistry::fixtures());
+        let token = issued_token(&jwt, "myClient", "forgerock");
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = base64::Engine::decode(engine, &parts[1]).unwrap();
+        let mut claims: Value = serde_json::from_slice(&claims).unwrap();
+        claims["iss"] = jwt.issuer("alpha").into();
+        parts[1] = base64::Engine::encode(engine, claims.to_string());
+        let (reply, asked) = call_resource(&jwt, &parts.join("."));
+        assert_eq!(
+            (reply.status, asked),
+            (Status::UNAUTHORIZED, vec!["alpha".into()])
+        );
+    }
+
+    #[test]
+    fn faults_hold_in_every_realm() {
+        let with = |fault| app(ServerConfig::default().with_fault(fault));
+        let open = with(Fault::ResourceAcceptsInactiveTokens);
+        let (reply, asked) = call_resource(&open, "unknown");
+        assert_eq!((reply.status, asked.len()), (Status::OK, 2));
+        // Claims beside `active: false` are still an inactive answer: the search goes on.
+        let leaky = with(Fault::InactiveIntrospectionLeaksClaims);
+        let token = issued_at(&leaky, "alpha", BRIEF);
+        assert_eq!(call_resource(&leaky, &token).0.status, Status::OK);
+        let quiet = with(Fault::ResourceChallengeMissing);
+        let (reply, _) = call_resource(&quiet, "unknown");
         assert_eq!(
             (reply.status, reply.www_authenticate),
             (Status::UNAUTHORIZED, None)

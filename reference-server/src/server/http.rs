@@ -2,7 +2,9 @@
 //! route names, and the decision's [`Reply`] becomes a hyper response. The only I/O here is
 //! reading the body and, for the protected resource, asking introspection over HTTP.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -21,7 +23,6 @@ use serde_json::Value;
 
 use super::body::{read_body, RequestBody};
 use crate::app::App;
-use crate::clients::ROOT_REALM;
 use crate::config::Fault;
 use crate::endpoints::{introspection, metadata, resource, revocation, token};
 use crate::form::encode_component;
@@ -120,15 +121,23 @@ impl Handler {
         }
     }
 
-    /// The protected resource: the bearer token, introspection's answer about it (I/O), and
-    /// the decision on that answer.
+    /// The protected resource: the bearer token, the answer of the introspection of the realm
+    /// that issued it (I/O; `endpoints/resource.rs` says which realms to ask and when to
+    /// stop), and the decision on that answer.
     async fn resource(&self, request: &Request<'_>) -> Reply {
         let token = match resource::presented_token(&self.app, request) {
             Ok(token) => token,
             Err(refusal) => return *refusal,
         };
         let timeout = self.app.config.body_timeout;
-        resource::serve(&self.app, self.introspection.ask(token, timeout).await)
+        let mut answer = Err("the resource server serves no realm");
+        for realm in resource::realms_to_ask(&self.app, token) {
+            answer = self.introspection.ask(realm, token, timeout).await;
+            if resource::settles(&answer) {
+                break;
+            }
+        }
+        resource::serve(&self.app, answer)
     }
 }
 
@@ -168,12 +177,12 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
     response
 }
 
-/// The resource server's connection to the introspection endpoint (flow steps 4–5).
+/// The resource server's connection to the introspection endpoints (flow steps 4–5).
 struct IntrospectionClient {
     http: HttpClient<HttpsConnector<HttpConnector>, ResponseBody>,
-    /// The root realm's introspection at the listening address, which works from inside
-    /// even when the public URL only resolves outside.
-    url: String,
+    /// The introspection endpoint of each realm the resource serves, at the listening
+    /// address, which works from inside even when the public URL only resolves outside.
+    urls: HashMap<Arc<str>, String>,
     /// `Basic …` for the resource server's client, or why it cannot introspect.
     authorization: Result<HeaderValue, &'static str>,
 }
@@ -191,17 +200,30 @@ impl IntrospectionClient {
             .build();
         IntrospectionClient {
             http: HttpClient::builder(TokioExecutor::new()).build(connector),
-            url: format!(
-                "{local_url}{}",
-                endpoint_path(ROOT_REALM, Endpoint::Introspection)
-            ),
+            urls: app
+                .resource_realms
+                .iter()
+                .map(|realm| {
+                    let path = endpoint_path(realm, Endpoint::Introspection);
+                    (realm.clone(), format!("{local_url}{path}"))
+                })
+                .collect(),
             authorization: basic_authorization(app),
         }
     }
 
-    /// Asks the introspection endpoint about `token`, as the resource server's client.
-    async fn ask(&self, token: &str, timeout: std::time::Duration) -> Result<Value, &'static str> {
-        let request = hyper::Request::post(&self.url)
+    /// Asks `realm`'s introspection endpoint about `token`, as the resource server's client.
+    async fn ask(
+        &self,
+        realm: &str,
+        token: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Value, &'static str> {
+        let url = self
+            .urls
+            .get(realm)
+            .ok_or("the resource server does not serve this realm")?;
+        let request = hyper::Request::post(url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(AUTHORIZATION, self.authorization.clone()?)
             .body(Full::new(Bytes::from(format!(

@@ -4,6 +4,8 @@
 mod body;
 mod connection;
 mod http;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
