@@ -1,6 +1,6 @@
 //! The command line.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::conform::ConformArgs;
 use crate::commands::list::ListArgs;
@@ -34,4 +34,39 @@ pub enum Command {
     Serve(ServeArgs),
     /// Review, accept or reject the pending snapshots a conformance run left.
     Snapshots(SnapshotsArgs),
+}
+
+impl Cli {
+    /// Parses the process's arguments. Goose's flattened options keep their help, without
+    /// its notes for Goose's Rust API ("Set in code with GooseDefault::…"), which mean
+    /// nothing on grantcheck's command line.
+    pub fn try_parse_args() -> Result<Cli, clap::Error> {
+        let command =
+            Cli::command().mut_subcommand("load", |load| load.mut_args(without_api_notes));
+        Cli::from_arg_matches(&command.try_get_matches()?)
+    }
+}
+
+fn without_api_notes(arg: clap::Arg) -> clap::Arg {
+    const NOTE: &str = "Set in code with GooseDefault::";
+    let strip = |text: String| {
+        let mut text = text;
+        while let Some(at) = text.find(NOTE) {
+            let rest = &text[at + NOTE.len()..];
+            let end = at + NOTE.len() + rest.find('.').map_or(rest.len(), |i| i + 1);
+            let start = text[..at].trim_end().len();
+            text.replace_range(start..end, "");
+        }
+        text
+    };
+    let long = arg.get_long_help().map(|h| strip(h.to_string()));
+    let short = arg.get_help().map(|h| strip(h.to_string()));
+    let arg = match long {
+        Some(text) => arg.long_help(text),
+        None => arg,
+    };
+    match short {
+        Some(text) => arg.help(text),
+        None => arg,
+    }
 }

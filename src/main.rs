@@ -1,11 +1,10 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use grantcheck::cli::Cli;
 use grantcheck::exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -1,9 +1,9 @@
 //! Conformance cases, the first stage of the pipeline: the TOML model (here), the loader
 //! (`load.rs`: built-in and user files, with the line of every case and step) and the
-//! selection a run makes (`select.rs`: `--only`, `--skip`, `--scenarios`).
+//! selection a run makes (`select.rs`: `--only`, `--skip`, `--cases`).
 //!
 //! Cases are data: `scenarios/<area>/*.toml`, each file holding one or more `[[case]]`
-//! tables with ordered `[[case.step]]`s. The built-in set is compiled in; `--scenarios DIR`
+//! tables with ordered `[[case.step]]`s. The built-in set is compiled in; `--cases DIR`
 //! adds a user's own files without recompiling.
 
 mod load;

@@ -1,4 +1,4 @@
-//! Which cases a run loads and runs: the built-in set and `--scenarios` folders, then
+//! Which cases a run loads and runs: the built-in set and `--cases` folders, then
 //! `--only` and `--skip`. Shared by `conform` and `list`.
 
 use std::path::PathBuf;
@@ -18,9 +18,9 @@ pub struct CaseSelection {
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
     /// More case files (folders of TOML), added to the built-in cases.
-    #[arg(long = "scenarios", value_name = "DIR")]
+    #[arg(long = "cases", alias = "scenarios", value_name = "DIR")]
     pub scenario_dirs: Vec<PathBuf>,
-    /// Leave out the built-in cases (use with --scenarios).
+    /// Leave out the built-in cases (use with --cases).
     #[arg(long)]
     pub no_builtin: bool,
 }

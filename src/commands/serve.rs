@@ -14,7 +14,6 @@ use reference_server::{
 use crate::exit::{Exit, Failure};
 
 #[derive(Debug, Args)]
-#[command(after_long_help = fault_help())]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -31,7 +30,7 @@ pub struct ServeArgs {
     /// PKCS#8 PEM RSA key that signs JWT access tokens; default: fixtures/keys/jwt-rs256.pem.
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
-    /// Break one rule on purpose (repeatable); the list is below.
+    /// Break one rule on purpose (repeatable; `--help` says which rule each breaks).
     #[arg(long = "fault", value_name = "NAME", value_parser = fault_parser())]
     pub faults: Vec<Fault>,
     /// Largest request body in bytes; larger bodies get 413.
@@ -96,14 +95,6 @@ fn fault_parser() -> impl TypedValueParser<Value = Fault> {
         .iter()
         .map(|f| PossibleValue::new(f.name()).help(f.rule()));
     PossibleValuesParser::new(values).map(|name| name.parse::<Fault>().expect("listed fault"))
-}
-
-fn fault_help() -> String {
-    let mut help = String::from("Fault modes (--fault NAME), each breaking one rule:\n");
-    for f in Fault::ALL {
-        help.push_str(&format!("  {:<38} {}\n", f.name(), f.rule()));
-    }
-    help
 }
 
 impl ServeArgs {
@@ -218,7 +209,17 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     let appended_metadata = args.faults.contains(&Fault::MetadataAppendedOnly);
     let server = ReferenceServer::start_with_signer(config, signer, args.addr)
         .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", args.addr)))?;
+        .map_err(|e| {
+            let advice = if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    ": another process listens there; stop it, or pick another port (--addr {}:0 lets the system choose one and prints it)",
+                    args.addr.ip()
+                )
+            } else {
+                String::new()
+            };
+            Failure::runtime(format!("cannot listen on {}: {e}{advice}", args.addr))
+        })?;
     println!(
         "grantcheck reference server listening on {}",
         server.listening_url()
