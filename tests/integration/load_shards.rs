@@ -4,17 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-use reference_server::{ReferenceServer, ServerConfig};
+use reference_server::ServerConfig;
 
-fn grantcheck(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grantcheck"));
-    cmd.current_dir(dir)
-        .env_remove("GRANTCHECK_SHARD")
-        .env_remove("GRANTCHECK_RUN_ID");
-    cmd
-}
+use crate::common::cli::{grantcheck_in, temp_dir};
+use crate::common::server;
 
 /// The samples of every shard, by request name, sorted.
 fn samples(dir: &Path) -> BTreeMap<String, Vec<u64>> {
@@ -36,19 +30,15 @@ fn samples(dir: &Path) -> BTreeMap<String, Vec<u64>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_shards_merge_into_the_union_of_their_samples() {
-    let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("grantcheck-shards-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let server = server::start(ServerConfig::default()).await;
+    let dir = temp_dir("shards");
     let (token_url, introspection_url) =
         (server.token_url("root"), server.introspection_url("root"));
     let dir2 = dir.clone();
     let outputs = tokio::task::spawn_blocking(move || {
         let children: Vec<_> = (0..3)
             .map(|i| {
-                grantcheck(&dir2)
+                grantcheck_in(&dir2)
                     .args([
                         "load",
                         "--profile",
@@ -114,7 +104,7 @@ async fn three_shards_merge_into_the_union_of_their_samples() {
         .collect();
     assert_eq!(users, [3, 2, 2]);
 
-    let output = grantcheck(&dir)
+    let output = grantcheck_in(&dir)
         .args([
             "load",
             "merge",
@@ -189,14 +179,14 @@ async fn three_shards_merge_into_the_union_of_their_samples() {
     }
 
     // A missing shard, or shards of different runs, are refused.
-    let output = grantcheck(&dir)
+    let output = grantcheck_in(&dir)
         .args(["load", "merge", "shard-0-of-3.json", "shard-1-of-3.json"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing [2]"));
     // A threshold the merged run misses: exit 5.
-    let output = grantcheck(&dir)
+    let output = grantcheck_in(&dir)
         .args([
             "load",
             "merge",

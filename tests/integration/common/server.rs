@@ -1,6 +1,4 @@
-//! Helpers shared by the integration tests: start the reference server in-process on an
-//! ephemeral loopback port and send it requests.
-#![allow(dead_code)]
+//! The reference server in-process on an ephemeral loopback port, and requests to it.
 
 use base64::Engine;
 use bytes::Bytes;

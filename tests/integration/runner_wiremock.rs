@@ -536,7 +536,7 @@ async fn a_setup_step_that_gets_no_token_blocks_its_case_instead_of_failing_it()
     );
     let summary = grantcheck::report::Summary::of(&results);
     assert_eq!(summary.blocked, 4);
-    assert_eq!(Exit::of(&summary), Exit::Runtime);
+    assert_eq!(summary.exit(), Exit::Runtime);
 }
 
 #[tokio::test]
@@ -577,12 +577,7 @@ async fn a_rate_limit_is_waited_out_once_and_otherwise_blocks() {
 
 #[tokio::test]
 async fn a_refused_secondary_credential_skips_the_cases_that_need_it() {
-    let server = reference_server::ReferenceServer::start(
-        reference_server::ServerConfig::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let server = crate::common::server::start(reference_server::ServerConfig::default()).await;
     let mut t = Target::reference(&server);
     t.clients
         .insert(Role::Second, ClientCredentials::new("otherClient", "typo"));

@@ -4,9 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn grantcheck() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-}
+use crate::common::cli::{grantcheck, temp_dir};
 
 #[test]
 fn serve_prints_its_endpoints_serves_and_stops_cleanly_on_sigterm() {
@@ -100,8 +98,7 @@ fn bad_flags_and_files_are_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let dir = std::env::temp_dir().join(format!("grantcheck-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("cli");
     let bad = dir.join("clients.toml");
     std::fs::write(&bad, "[[client]]\nid = \"x\"\nsecret = 1\n").unwrap();
     let output = grantcheck()

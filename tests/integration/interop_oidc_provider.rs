@@ -4,7 +4,7 @@
 //! (refresh them with `grantcheck conform --target oidc-provider --snapshots update`), so any
 //! change in the suite's verdicts or in the server's behaviour shows up in review.
 //!
-//! Run: `../shared/peers/oidc-provider/start.sh && cargo test --test interop_oidc_provider -- --ignored`
+//! Run: `../shared/peers/oidc-provider/start.sh && cargo test --test integration interop -- --ignored`
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +13,8 @@ use grantcheck::case::Role;
 use grantcheck::runner::{self, Outcome, Settings};
 use grantcheck::snapshot;
 use grantcheck::target::{self, ClientCredentials, EndpointOverrides};
+
+use crate::common::cli::{grantcheck, temp_dir};
 
 #[tokio::test]
 #[ignore = "needs node-oidc-provider on 127.0.0.1:18081 (.ci/run starts it)"]
@@ -66,17 +68,18 @@ async fn verdicts_against_node_oidc_provider() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"),
         &target,
     );
-    let mut diffs = Vec::new();
-    let outcome = snapshot::apply(
-        snapshot::Mode::Check,
-        &dir,
-        &target,
-        &results,
-        |id, comparison| {
-            diffs.push(format!("{id}: {comparison:?}"));
-        },
-    )
-    .unwrap();
+    let outcome = snapshot::apply(snapshot::Mode::Check, &dir, &target, &results, true).unwrap();
+    let diffs: Vec<String> = outcome
+        .new
+        .iter()
+        .map(|id| format!("{id}: new"))
+        .chain(
+            outcome
+                .diffs
+                .iter()
+                .map(|(id, diff)| format!("{id}: {diff}")),
+        )
+        .collect();
     assert!(
         outcome.drifted.is_empty() && outcome.new.is_empty(),
         "snapshot drift against node-oidc-provider:\n{}",
@@ -93,10 +96,10 @@ fn a_wrong_client_secret_ends_in_the_preflight() {
     let issuer = std::env::var("GRANTCHECK_OIDC_PROVIDER_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:18081".into());
     let started = std::time::Instant::now();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+    let output = grantcheck()
         .args(["conform", "--target", &issuer, "--client-id", "myClient"])
         .args(["--color", "never", "--snapshots", "off", "--report-dir"])
-        .arg(std::env::temp_dir().join(format!("grantcheck-interop-{}", std::process::id())))
+        .arg(temp_dir("interop"))
         .env("GRANTCHECK_CLIENT_SECRET", "forgerocks")
         .output()
         .unwrap();

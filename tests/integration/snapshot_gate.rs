@@ -3,25 +3,21 @@
 //! secret, token or signature in any snapshot.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use grantcheck::runner::{self, Settings};
 
 use grantcheck::snapshot::{self, Mode};
 use grantcheck::target::Target;
-use reference_server::{ReferenceServer, ServerConfig, TokenFormat};
+use reference_server::{ServerConfig, TokenFormat};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("grantcheck-snap-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::common::cli::{grantcheck, temp_dir};
+use crate::common::server;
 
 fn conform(snapshot_dir: &Path, extra: &[&str], ci: bool) -> Output {
     let reports = snapshot_dir.join("reports");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_grantcheck"));
+    let mut cmd = grantcheck();
     cmd.args([
         "conform",
         "--skip",
@@ -179,9 +175,7 @@ async fn snapshots_hold_no_secret_token_or_signature() {
             token_format: format,
             ..ServerConfig::default()
         };
-        let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let server = server::start(config).await;
         let target = Target::reference(&server);
         let cases: Vec<_> = grantcheck::case::builtin()
             .unwrap()
@@ -198,7 +192,7 @@ async fn snapshots_hold_no_secret_token_or_signature() {
         )
         .await;
         let dir = temp_dir(&format!("secrets-{format:?}"));
-        snapshot::apply(Mode::Update, &dir, &target, &results, |_, _| {}).unwrap();
+        snapshot::apply(Mode::Update, &dir, &target, &results, true).unwrap();
         let files = snap_files(&dir);
         let all: String = files.values().cloned().collect();
         let tokens = server.issued_tokens();

@@ -2,11 +2,9 @@
 //! it: see reference_server.rs). The `match` is exhaustive, so a new fault mode without a
 //! demonstration here does not compile.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::server::*;
 use hyper::{Method, StatusCode};
 use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity};
 use serde_json::json;

@@ -1,24 +1,15 @@
 //! `grantcheck load`: short, bounded runs on loopback. Wrong answers under load count as
 //! errors with their reason, thresholds decide exit 5, and secrets stay out of the output.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use reference_server::{Fault, ReferenceServer, ServerConfig};
+use reference_server::{Fault, ReferenceServer};
+
+use crate::common::cli::{run_async, temp_dir};
+use crate::common::server;
 
 async fn load(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let dir = std::env::temp_dir().join(format!("grantcheck-load-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-            .current_dir(&dir)
-            .arg("load")
-            .args(&args)
-            .env_remove("GRANTCHECK_CLIENT_SECRET")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    run_async([vec!["load".to_owned()], args].concat()).await
 }
 
 fn against(server: &ReferenceServer, profile: &str, extra: &[&str]) -> Vec<String> {
@@ -53,11 +44,7 @@ fn against(server: &ReferenceServer, profile: &str, extra: &[&str]) -> Vec<Strin
 }
 
 async fn start(fault: Option<Fault>) -> ReferenceServer {
-    let mut config = ServerConfig::default();
-    config.faults.extend(fault);
-    ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    server::start_with(fault.as_slice()).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,7 +143,7 @@ async fn thresholds_decide_exit_five() {
 #[tokio::test(flavor = "multi_thread")]
 async fn goose_reports_are_written_and_secret_leaking_logs_are_refused() {
     let server = start(None).await;
-    let dir = std::env::temp_dir().join(format!("grantcheck-load-reports-{}", std::process::id()));
+    let dir = temp_dir("load-reports");
     let output = load(against(
         &server,
         "issuance",

@@ -3,7 +3,6 @@
 //! the exit code tells a runtime error (3) from a conformance failure (4).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use grantcheck::case::Role;
@@ -11,6 +10,8 @@ use grantcheck::runner::{self, CaseResult, Outcome, Settings};
 use grantcheck::target::{ClientCredentials, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::cli::grantcheck;
 
 #[derive(Clone, Copy, Debug)]
 enum Behaviour {
@@ -239,16 +240,12 @@ async fn a_run_deadline_bounds_a_hanging_target() {
 async fn hung_targets_and_html_token_urls_end_before_any_verdict() {
     // A hang is a runtime error; a token URL that answers an HTML page is a configuration
     // error the preflight names (no case is failed for it). Exit 4 needs a broken rule:
-    // tests/cli_conform.rs shows it with a fault mode.
+    // tests/integration/cli_conform.rs shows it with a fault mode.
     for (behaviour, code) in [(Behaviour::Hang, 3), (Behaviour::Html, 3)] {
         let url = serve(behaviour).await;
         let output = tokio::task::spawn_blocking(move || {
-            let dir =
-                std::env::temp_dir().join(format!("grantcheck-misbehaving-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
             let started = Instant::now();
-            let output = Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-                .current_dir(&dir)
+            let output = grantcheck()
                 .args([
                     "conform",
                     "--token-url",

@@ -1,10 +1,13 @@
 //! `grantcheck conform` and `grantcheck list` as users and CI run them: exit codes, report
 //! files, JSON on stdout, filters, user case files, and no secret or token anywhere.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use reference_server::{ReferenceServer, ServerConfig};
+use reference_server::ServerConfig;
+
+use crate::common::cli::{grantcheck, run, temp_dir};
+use crate::common::server;
 
 const FIXTURE_SECRETS: &[&str] = &[
     "forgerock",
@@ -16,30 +19,6 @@ const FIXTURE_SECRETS: &[&str] = &[
     "disabled-secret",
     "no-grant-secret",
 ];
-
-/// Runs the binary in a scratch folder, so default `reports/` and `snapshots/` never touch
-/// the repository.
-fn grantcheck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-        .args(args)
-        .current_dir(scratch())
-        .env_remove("GRANTCHECK_CLIENT_SECRET")
-        .output()
-        .unwrap()
-}
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("grantcheck-cwd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("grantcheck-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Every opaque reference-server token is 43 base64url characters; none may be shown. (The
 /// signing key's thumbprint has the same shape and is public.)
@@ -84,7 +63,7 @@ fn files_in(dir: &Path) -> Vec<(String, String)> {
 #[test]
 fn conform_passes_the_embedded_server_and_writes_every_report_without_secrets() {
     let dir = temp_dir("reports");
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--format",
         "json",
@@ -151,7 +130,7 @@ fn conform_passes_the_embedded_server_and_writes_every_report_without_secrets() 
 #[test]
 fn a_fault_mode_fails_the_run_with_a_readable_block() {
     let dir = temp_dir("fault");
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--embedded-fault",
         "omit-cache-control",
@@ -208,7 +187,7 @@ fn a_fault_mode_fails_the_run_with_a_readable_block() {
 
 #[test]
 fn filters_and_exit_code_six() {
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--only",
         "NO-SUCH-CASE",
@@ -216,17 +195,17 @@ fn filters_and_exit_code_six() {
         temp_dir("nocase").to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(6));
-    let output = grantcheck(&["list", "--only", "scope", "--skip", "SCOPE-0*"]);
+    let output = run(&["list", "--only", "scope", "--skip", "SCOPE-0*"]);
     assert_eq!(output.status.code(), Some(0));
     let listed = String::from_utf8_lossy(&output.stdout);
     assert!(
         listed.contains("PARAM-012") && !listed.contains("SCOPE-001"),
         "{listed}"
     );
-    let output = grantcheck(&["list"]);
+    let output = run(&["list"]);
     let listed = String::from_utf8_lossy(&output.stdout);
     assert!(listed.lines().count() > 80, "{listed}");
-    let output = grantcheck(&["list", "--checks"]);
+    let output = run(&["list", "--checks"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("token_response"));
 }
 
@@ -253,7 +232,7 @@ json = { "/scope" = "write", "/token_type" = "Bearer" }
     )
     .unwrap();
     let reports = temp_dir("cases-reports");
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--no-builtin",
         "--scenarios",
@@ -272,7 +251,7 @@ json = { "/scope" = "write", "/token_type" = "Bearer" }
         "[[case]]\nid = \"MINE-002\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUSTN'T\"\n",
     )
     .unwrap();
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--no-builtin",
         "--scenarios",
@@ -285,10 +264,10 @@ json = { "/scope" = "write", "/token_type" = "Bearer" }
 
 #[test]
 fn external_targets_need_credentials_and_unreachable_ones_are_runtime_errors() {
-    let output = grantcheck(&["conform", "--target", "http://127.0.0.1:9"]);
+    let output = run(&["conform", "--target", "http://127.0.0.1:9"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--client-id"));
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--target",
         "http://127.0.0.1:9",
@@ -300,7 +279,7 @@ fn external_targets_need_credentials_and_unreachable_ones_are_runtime_errors() {
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("discovery failed"), "{stderr}");
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--target",
         "not a url",
@@ -314,17 +293,14 @@ fn external_targets_need_credentials_and_unreachable_ones_are_runtime_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_target_by_discovery_with_the_secret_from_the_environment() {
-    let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = server::start(ServerConfig::default()).await;
     let issuer = server.issuer("root");
     let dir = temp_dir("external");
     let secret_file = dir.join("rs-secret.txt");
     std::fs::write(&secret_file, "forgerock\n").unwrap();
     let reports = dir.join("reports");
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-            .current_dir(scratch())
+        grantcheck()
             .args([
                 "conform",
                 "--target",
@@ -362,9 +338,7 @@ async fn an_external_target_by_discovery_with_the_secret_from_the_environment() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_named_target_from_the_config_file() {
-    let server = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = server::start(ServerConfig::default()).await;
     let dir = temp_dir("config");
     let config = dir.join("grantcheck.toml");
     std::fs::write(
@@ -377,8 +351,7 @@ async fn a_named_target_from_the_config_file() {
     .unwrap();
     let reports = dir.join("reports");
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-            .current_dir(scratch())
+        grantcheck()
             .args([
                 "conform",
                 "--target",
@@ -413,7 +386,7 @@ async fn a_named_target_from_the_config_file() {
 /// its base URL.
 fn serve(extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+    let mut child = grantcheck()
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
         .stdout(std::process::Stdio::piped())
@@ -464,9 +437,8 @@ fn conform_against(base: &str, secret: &str, extra: &[&str]) -> Output {
         reports.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+    grantcheck()
         .args(&args)
-        .current_dir(scratch())
         .env("GRANTCHECK_CLIENT_SECRET", secret)
         .output()
         .unwrap()
@@ -495,7 +467,7 @@ fn a_wrong_client_secret_ends_before_any_verdict_with_what_to_check() {
     let advice = "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)";
     // The embedded server, given the user's credentials.
     let started = std::time::Instant::now();
-    let output = grantcheck(&[
+    let output = run(&[
         "conform",
         "--color",
         "never",

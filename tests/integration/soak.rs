@@ -2,15 +2,13 @@
 //! store and the process's memory must level off, and every token must introspect active
 //! until it expires and inactive after. Ignored by default; `.ci/run` runs it for 30 s:
 //!
-//!     GRANTCHECK_SOAK_SECS=60 cargo test --release --test soak -- --ignored --nocapture
-
-mod common;
+//!     GRANTCHECK_SOAK_SECS=60 cargo test --release --test integration soak -- --ignored --nocapture
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::server::*;
 use reference_server::ServerConfig;
 
 fn rss_kib() -> u64 {

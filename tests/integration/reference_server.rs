@@ -1,11 +1,9 @@
 //! The reference server, end to end over HTTP on loopback: it must implement the flow
 //! correctly, because every conformance verdict is calibrated against it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::server::*;
 use hyper::{Method, StatusCode};
 use reference_server::{ServerConfig, TokenFormat};
 use serde_json::Value;

@@ -4,50 +4,24 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 
 use reference_server::{ReferenceServer, ServerConfig, TlsIdentity};
+
+use crate::common::cli::{grantcheck, run_async, temp_dir};
+use crate::common::server;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("grantcheck-tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The working directory of every run (never removed: runs overlap).
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("grantcheck-tls-cwd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn grantcheck(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_grantcheck"))
-            .args(&args)
-            .current_dir(scratch())
-            .env_remove("GRANTCHECK_CLIENT_SECRET")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
 
 async fn start_tls(identity: TlsIdentity) -> ReferenceServer {
     let config = ServerConfig {
         tls: Some(identity),
         ..ServerConfig::default()
     };
-    ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    server::start(config).await
 }
 
 /// Writes the certificate a client should trust; returns its path.
@@ -164,7 +138,7 @@ async fn an_https_server_serves_tls_and_drops_plain_http() {
 #[test]
 fn serve_tls_prints_the_fingerprint_of_the_certificate_it_wrote() {
     let cert = temp_dir("serve").join("cert.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+    let mut child = grantcheck()
         .args(["serve", "--tls", "--addr", "127.0.0.1:0", "--tls-cert-out"])
         .arg(&cert)
         .stdout(Stdio::piped())
@@ -206,7 +180,7 @@ fn sha256_of_pem_certificate(path: &Path) -> String {
 
 #[test]
 fn tls_fault_modes_need_tls() {
-    let output = Command::new(env!("CARGO_BIN_EXE_grantcheck"))
+    let output = grantcheck()
         .args([
             "serve",
             "--addr",
@@ -229,7 +203,7 @@ async fn the_tls_cases_pass_a_trusted_https_server() {
     let mut extra = vec!["--introspection-url", introspection_url.as_str()];
     extra.extend(INTROSPECTOR);
     extra.extend(["--ca-cert", &cert, "--only", "tls,TOKEN-002"]);
-    let output = grantcheck(conform_args(&server.token_url("root"), &extra)).await;
+    let output = run_async(conform_args(&server.token_url("root"), &extra)).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let got = outcomes(&output);
@@ -253,7 +227,7 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
     let token_url = other_name.token_url("root");
     let only = ["--only", "TOKEN-002"];
 
-    let unknown_ca = grantcheck(conform_args(&token_url, &only)).await;
+    let unknown_ca = run_async(conform_args(&token_url, &only)).await;
     let stderr = String::from_utf8_lossy(&unknown_ca.stderr);
     assert_eq!(unknown_ca.status.code(), Some(3), "{stderr}");
     // The preflight meets the TLS failure first: no case is judged, and both the terminal
@@ -265,7 +239,7 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
         "{stderr}"
     );
 
-    let mismatch = grantcheck(conform_args(
+    let mismatch = run_async(conform_args(
         &token_url,
         &[only[0], only[1], "--ca-cert", &cert],
     ))
@@ -275,7 +249,7 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
 
     // Discovery fails the same way, before any case runs.
     let issuer = other_name.issuer("root");
-    let discovery = grantcheck(vec![
+    let discovery = run_async(vec![
         "conform".into(),
         "--target".into(),
         issuer,
@@ -288,7 +262,7 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
     assert_eq!(discovery.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&discovery.stderr).contains("TLS error"));
 
-    let insecure = grantcheck(conform_args(&token_url, &[only[0], only[1], "--insecure"])).await;
+    let insecure = run_async(conform_args(&token_url, &[only[0], only[1], "--insecure"])).await;
     let stderr = String::from_utf8_lossy(&insecure.stderr);
     assert_eq!(insecure.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("WARNING: --insecure"), "{stderr}");
@@ -302,17 +276,15 @@ async fn tls_failures_are_runtime_errors_that_say_what_to_do() {
     assert_eq!(verified["tls"]["certificates_verified"], true);
 
     // https:// to a server that speaks plain HTTP.
-    let plain = ReferenceServer::start(ServerConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let plain = server::start(ServerConfig::default()).await;
     let https_to_plain = plain.token_url("root").replacen("http://", "https://", 1);
-    let no_tls = grantcheck(conform_args(&https_to_plain, &only)).await;
+    let no_tls = run_async(conform_args(&https_to_plain, &only)).await;
     assert_eq!(no_tls.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&no_tls.stdout).contains("did not answer in TLS"));
     plain.shutdown().await;
 
     let not_pem = dir.join("key.pem").display().to_string();
-    let bad_file = grantcheck(conform_args(&token_url, &["--ca-cert", &not_pem])).await;
+    let bad_file = run_async(conform_args(&token_url, &["--ca-cert", &not_pem])).await;
     assert_eq!(bad_file.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_file.stderr).contains("--ca-cert"));
     other_name.shutdown().await;
@@ -396,7 +368,7 @@ async fn plain_http_cases_accept_legal_refusals_and_fail_servers_that_serve_clea
         plain.reset().await;
         let status = answer.clone();
         Mock::given(any()).respond_with(answer).mount(&plain).await;
-        let output = grantcheck(conform_args(
+        let output = run_async(conform_args(
             &token_url,
             &["--ca-cert", &cert, "--only", "TOKEN-001,TOKEN-011"],
         ))
@@ -442,13 +414,13 @@ async fn load_runs_over_https_with_the_run_s_trust() {
             &[INTROSPECTOR, extra].concat(),
         )
     };
-    let trusted = grantcheck(args(&["--ca-cert", &cert])).await;
+    let trusted = run_async(args(&["--ca-cert", &cert])).await;
     let stderr = String::from_utf8_lossy(&trusted.stderr);
     assert_eq!(trusted.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("all requests"), "{stderr}");
     assert!(!stderr.contains("errors by kind"), "{stderr}");
 
-    let untrusted = grantcheck(args(&[])).await;
+    let untrusted = run_async(args(&[])).await;
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
     assert_eq!(untrusted.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("--ca-cert"), "{stderr}");
@@ -463,9 +435,7 @@ async fn a_stalled_tls_handshake_is_dropped_after_the_header_timeout() {
         header_timeout: std::time::Duration::from_millis(300),
         ..ServerConfig::default()
     };
-    let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = server::start(config).await;
     // Connects and never says hello: the server must not hold the connection forever.
     let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
     let started = std::time::Instant::now();

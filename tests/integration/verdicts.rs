@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use grantcheck::case::Case;
 use grantcheck::http::TlsTrust;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
-use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
+use reference_server::{Fault, ServerConfig, TlsIdentity, TokenFormat};
+
+use crate::common::server;
 
 fn cases(skip_expiry: bool) -> Vec<Case> {
     grantcheck::case::builtin()
@@ -18,9 +20,7 @@ fn cases(skip_expiry: bool) -> Vec<Case> {
 
 async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<CaseResult> {
     let server_tls = config.tls.clone();
-    let server = ReferenceServer::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let server = server::start(config).await;
     let settings = Settings {
         profile: profile.into(),
         ..Settings::default()

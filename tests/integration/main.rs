@@ -1,0 +1,24 @@
+//! The integration tests: one binary, one module per area, so the suite links once.
+//! `common` holds what several modules share: launching the `grantcheck` binary and
+//! temporary directories (`common::cli`), and the reference server on loopback
+//! (`common::server`).
+//!
+//! Run one area with a filter on its module: `cargo test --test integration tls`. The
+//! ignored ones: `cargo test --test integration soak -- --ignored --nocapture` and
+//! `cargo test --test integration interop -- --ignored` (needs node-oidc-provider).
+
+mod common;
+
+mod cli_conform;
+mod cli_load;
+mod cli_serve;
+mod fault_modes;
+mod interop_oidc_provider;
+mod load_shards;
+mod misbehaving_targets;
+mod reference_server;
+mod runner_wiremock;
+mod snapshot_gate;
+mod soak;
+mod tls;
+mod verdicts;
