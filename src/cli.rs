@@ -57,7 +57,10 @@ fn without_api_notes(arg: clap::Arg) -> clap::Arg {
             let start = text[..at].trim_end().len();
             text.replace_range(start..end, "");
         }
-        text
+        text.replace(
+            "It overrides a host set with Scenario::set_host or GooseDefault::Host, and is required unless one of those gives every scenario a host.",
+            "grantcheck sets it to the target's origin; this overrides that.",
+        )
     };
     let long = arg.get_long_help().map(|h| strip(h.to_string()));
     let short = arg.get_help().map(|h| strip(h.to_string()));

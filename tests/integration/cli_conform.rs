@@ -406,7 +406,12 @@ fn serve(extra: &[&str]) -> (std::process::Child, String) {
 
 /// README's `serve` + `conform` example, with the secret given as in the README.
 fn conform_against(base: &str, secret: &str, extra: &[&str]) -> Output {
-    let target = format!("{base}/oauth2");
+    conform_at(base, "/oauth2", secret, extra)
+}
+
+/// The same at the issuer `{base}{issuer_path}` (a realm).
+fn conform_at(base: &str, issuer_path: &str, secret: &str, extra: &[&str]) -> Output {
+    let target = format!("{base}{issuer_path}");
     let resource = format!("{base}/api/resource");
     let reports = temp_dir("serve-reports");
     let mut args = vec![
@@ -515,4 +520,76 @@ fn a_server_that_requires_a_scope_passes_when_the_scope_is_given() {
         "{stderr}"
     );
     let _ = server.kill();
+}
+
+/// The brief's flow runs on the alpha realm: the reference server passes there too, the
+/// resource included (it validates a token at the realm that issued it).
+#[test]
+fn the_reference_server_passes_on_the_alpha_realm() {
+    let (mut server, base) = serve(&[]);
+    let output = conform_at(&base, "/oauth2/realms/root/realms/alpha", "forgerock", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(" 0 failed, 0 warned, 0 blocked"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PASS  RS-001"), "{stderr}");
+    let _ = server.kill();
+}
+
+/// `grantcheck list | head -1`: the reader goes away; list ends quietly, no panic.
+#[test]
+fn list_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = grantcheck()
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("id "), "{first}");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Columns line up, and one case is "1 case".
+    let one = run(&["list", "--only", "RESP-008"]);
+    let stdout = String::from_utf8_lossy(&one.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let column = |line: &str, word: &str| line[..line.find(word).unwrap()].chars().count();
+    assert_eq!(
+        column(lines[0], "title"),
+        column(lines[1], "Token responses"),
+        "{stdout}"
+    );
+    assert_eq!(String::from_utf8_lossy(&one.stderr).trim(), "1 case");
+}
+
+#[test]
+fn help_and_messages_read_as_words() {
+    let load = run(&["load", "--help"]);
+    let help = String::from_utf8_lossy(&load.stdout);
+    assert!(help.contains("--users"), "{help}");
+    assert!(!help.contains("GooseDefault::"), "{help}");
+    let serve = run(&["serve", "--help"]);
+    let help = String::from_utf8_lossy(&serve.stdout);
+    assert_eq!(help.matches("accept-wrong-secret").count(), 1, "{help}");
+    let dir = temp_dir("config");
+    let config = dir.join("grantcheck.toml");
+    std::fs::write(&config, "[targets.peer]\nissuer = \"http://127.0.0.1:1\"\n").unwrap();
+    let output = run(&[
+        "conform",
+        "--config",
+        config.to_str().unwrap(),
+        "--target",
+        "nope",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("(known: peer)"), "{stderr}");
 }

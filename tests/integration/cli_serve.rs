@@ -139,5 +139,7 @@ fn a_port_in_use_is_a_runtime_error() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(stderr.contains("pick another port"), "{stderr}");
 }

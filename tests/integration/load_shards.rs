@@ -184,7 +184,7 @@ async fn three_shards_merge_into_the_union_of_their_samples() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("missing [2]"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing 2/3"));
     // A threshold the merged run misses: exit 5.
     let output = grantcheck_in(&dir)
         .args([

@@ -18,10 +18,12 @@ use crate::common::server;
 fn conform(snapshot_dir: &Path, extra: &[&str], ci: bool) -> Output {
     let reports = snapshot_dir.join("reports");
     let mut cmd = grantcheck();
+    // --max-wait 1 skips the expiry cases (their tokens live 2 s) without a filter: a
+    // filtered run is not the golden one, and leaves nothing pending to accept.
     cmd.args([
         "conform",
-        "--skip",
-        "expiry",
+        "--max-wait",
+        "1",
         "--color",
         "never",
         "--snapshot-dir",
@@ -38,6 +40,16 @@ fn conform(snapshot_dir: &Path, extra: &[&str], ci: bool) -> Output {
     cmd.output().unwrap()
 }
 
+fn snapshots(dir: &Path, args: &[&str]) -> Output {
+    grantcheck()
+        .arg("snapshots")
+        .args(args)
+        .arg("--snapshot-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 fn snap_files(dir: &Path) -> BTreeMap<String, String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -51,6 +63,26 @@ fn snap_files(dir: &Path) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+fn pending(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".snap.new"))
+        .count()
+}
+
+/// Edits stored snapshots as a server change would show: `from` becomes `to`.
+fn edit_stored(dir: &Path, from: &str, to: &str) -> usize {
+    let mut edited = 0;
+    for (name, text) in snap_files(dir) {
+        if text.contains(from) {
+            std::fs::write(dir.join(name), text.replace(from, to)).unwrap();
+            edited += 1;
+        }
+    }
+    edited
 }
 
 #[test]
@@ -85,7 +117,7 @@ fn two_runs_write_identical_snapshots_and_check_passes() {
 }
 
 #[test]
-fn drift_fails_check_with_a_diff_and_update_accepts_it() {
+fn drift_is_a_verdict_everywhere_shown_once_per_change_and_reviewed_without_cargo() {
     let dir = temp_dir("drift");
     assert_eq!(
         conform(&dir, &["--snapshots", "update"], false)
@@ -93,40 +125,56 @@ fn drift_fails_check_with_a_diff_and_update_accepts_it() {
             .code(),
         Some(0)
     );
-    // A refresh token in token responses only warns (SHOULD), so only the snapshot can fail.
-    let fault = ["--embedded-fault", "issue-refresh-token"];
-    let output = conform(
-        &dir,
-        &[&fault[..], &["--snapshots", "check"]].concat(),
-        true,
-    );
+    let golden = dir.join("embedded");
+    // One value changed in many cases: one group, listed once.
+    let edited = edit_stored(&golden, "\"expires_in\": 3600", "\"expires_in\": 3599");
+    assert!(edited > 20, "{edited}");
+    let output = conform(&dir, &[], true);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("SNAPSHOT DRIFT RESP-007"), "{stderr}");
+    assert_eq!(stderr.matches("SNAPSHOT DRIFT in").count(), 1, "{stderr}");
     assert!(
-        stderr.contains("-outcome: pass") && stderr.contains("+outcome: warn"),
+        stderr.contains(&format!("SNAPSHOT DRIFT in {edited} cases: ")),
         "{stderr}"
     );
     assert!(
-        stderr.contains("+  \"refresh_token\": \"<redacted>\""),
+        stderr.contains("-  \"expires_in\": 3599,") && stderr.contains("+  \"expires_in\": 3600,"),
         "{stderr}"
     );
-    assert!(
-        dir.join("embedded/RESP-007.snap.new").exists(),
-        "a pending snapshot for cargo insta review"
-    );
+    assert!(stderr.contains(&format!("{edited} snapshots drifted: the run fails")));
+    assert!(stderr.contains("grantcheck snapshots review"), "{stderr}");
+    assert_eq!(pending(&golden), edited);
+    // Every report says so.
+    let reports = dir.join("reports");
+    let read = |name: &str| std::fs::read_to_string(reports.join(name)).unwrap();
+    assert!(read("summary.md").contains("# grantcheck conform: ❌ snapshot drift"));
+    let junit = read("junit.xml");
     assert_eq!(
-        conform(
-            &dir,
-            &[&fault[..], &["--snapshots", "update"]].concat(),
-            false
-        )
-        .status
-        .code(),
-        Some(0)
+        junit.matches("type=\"snapshot drift\"").count(),
+        edited,
+        "{junit}"
     );
-    assert!(!dir.join("embedded/RESP-007.snap.new").exists());
-    let output = conform(&dir, &fault, true);
+    let json: serde_json::Value = serde_json::from_str(&read("results.json")).unwrap();
+    assert_eq!(
+        json["snapshots"]["drifted"].as_array().unwrap().len(),
+        edited
+    );
+    assert!(json["snapshots"]["diffs"]["RESP-001"]
+        .as_str()
+        .unwrap()
+        .contains("+  \"expires_in\": 3600,"));
+    assert!(read("report.html").contains("Snapshot drift in"));
+
+    // Review without Cargo: accept one, reject the rest; review itself wants a terminal.
+    let review = snapshots(&dir, &["review"]);
+    assert_eq!(review.status.code(), Some(2));
+    assert!(snapshots(&dir, &["accept", "--only", "RESP-001"])
+        .status
+        .success());
+    assert!(snap_files(&golden)["RESP-001.snap"].contains("\"expires_in\": 3600"));
+    assert!(snapshots(&dir, &["reject"]).status.success());
+    assert_eq!(pending(&golden), 0);
+    let output = conform(&dir, &["--only", "RESP-001"], true);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -136,8 +184,68 @@ fn drift_fails_check_with_a_diff_and_update_accepts_it() {
 }
 
 #[test]
+fn golden_snapshots_stay_golden() {
+    let dir = temp_dir("golden");
+    assert!(conform(&dir, &["--snapshots", "update"], false)
+        .status
+        .success());
+    let golden = dir.join("embedded");
+    let stored = snap_files(&golden);
+    // A fault bends the server: not compared unless asked, never written.
+    let fault = ["--embedded-fault", "issue-refresh-token"];
+    let output = conform(&dir, &fault, true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "snapshots: not compared (this run uses --embedded-fault issue-refresh-token)"
+        ),
+        "{stderr}"
+    );
+    let output = conform(
+        &dir,
+        &[&fault[..], &["--snapshots", "check"]].concat(),
+        true,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("SNAPSHOT DRIFT in 1 case: RESP-007"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("-outcome: pass") && stderr.contains("+outcome: warn"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--snapshots update"), "{stderr}");
+    let output = conform(
+        &dir,
+        &[&fault[..], &["--snapshots", "update"]].concat(),
+        false,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let output = conform(
+        &dir,
+        &["--profile", "oauth21", "--snapshots", "update"],
+        false,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(pending(&golden), 0);
+    assert_eq!(stored, snap_files(&golden), "nothing golden was touched");
+    // A filtered run is compared, leaves nothing pending and suggests no update.
+    edit_stored(&golden, "\"expires_in\": 3600", "\"expires_in\": 3599");
+    let output = conform(&dir, &["--only", "RESP-001"], false);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("nothing was left to accept"), "{stderr}");
+    assert!(!stderr.contains("--snapshots update"), "{stderr}");
+    assert_eq!(pending(&golden), 0);
+}
+
+#[test]
 fn new_snapshots_are_pending_and_fail_only_in_ci() {
     let dir = temp_dir("new");
+    // A filtered update writes just the selected case.
     assert_eq!(
         conform(
             &dir,
@@ -148,21 +256,22 @@ fn new_snapshots_are_pending_and_fail_only_in_ci() {
         .code(),
         Some(0)
     );
-    let more = ["--snapshots", "check", "--only", "AUTH-001,AUTH-010"];
-    let output = conform(&dir, &more, false);
+    assert_eq!(snap_files(&dir.join("embedded")).len(), 1);
+    let output = conform(&dir, &["--snapshots", "check"], false);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
         Some(0),
-        "locally a new snapshot is only reported"
+        "locally a new snapshot is only reported: {stderr}"
     );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("new snapshot AUTH-010"));
+    assert!(stderr.contains("new (no stored snapshot): "), "{stderr}");
     assert!(dir.join("embedded/AUTH-010.snap.new").exists());
     assert!(
         !dir.join("embedded/AUTH-010.snap").exists(),
         "never accepted silently"
     );
     assert_eq!(
-        conform(&dir, &more, true).status.code(),
+        conform(&dir, &["--snapshots", "check"], true).status.code(),
         Some(4),
         "in CI a new snapshot fails"
     );
