@@ -8,7 +8,7 @@ use reference_server::{ReferenceServer, ROOT_REALM};
 use reqwest::Url;
 use serde_json::Value;
 
-use super::{label_of, Baseline, ClientCredentials, EndpointOverrides, Target};
+use super::{label_of, ClientCredentials, EndpointOverrides, Target};
 use crate::case::Role;
 use crate::exit::Failure;
 use crate::http::describe_error;
@@ -135,38 +135,32 @@ pub async fn discover(
         }
     }
     let label = issuer.map(label_of).unwrap_or_else(|| label_of(&token_url));
-    Ok(Target {
-        label,
-        issuer: issuer.map(str::to_owned),
-        introspection_url: overrides
-            .introspection_url
-            .or_else(|| found("introspection_endpoint")),
-        revocation_url: overrides
-            .revocation_url
-            .or_else(|| found("revocation_endpoint")),
-        resource_url: overrides.resource_url,
-        jwks_url: found("jwks_uri"),
-        advertised_scopes: metadata
-            .as_ref()
-            .and_then(|(_, _, doc)| doc.get("scopes_supported"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        metadata_location: metadata.as_ref().map(|(_, location, _)| *location),
-        metadata_url: metadata.map(|(url, _, _)| url),
-        token_url,
-        clients,
-        scopes,
-        forbidden_scope,
-        resource_scope: None,
-        embedded: false,
-        baseline: Baseline::default(),
-    })
+    let mut target = Target::external(&label, token_url, clients);
+    target.issuer = issuer.map(str::to_owned);
+    target.introspection_url = overrides
+        .introspection_url
+        .or_else(|| found("introspection_endpoint"));
+    target.revocation_url = overrides
+        .revocation_url
+        .or_else(|| found("revocation_endpoint"));
+    target.resource_url = overrides.resource_url;
+    target.jwks_url = found("jwks_uri");
+    target.advertised_scopes = metadata
+        .as_ref()
+        .and_then(|(_, _, doc)| doc.get("scopes_supported"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    target.metadata_location = metadata.as_ref().map(|(_, location, _)| *location);
+    target.metadata_url = metadata.map(|(url, _, _)| url);
+    target.scopes = scopes;
+    target.forbidden_scope = forbidden_scope;
+    Ok(target)
 }
 
 /// RFC 8414 §3.1: insert the well-known segment between host and path; then the OpenID

@@ -129,6 +129,33 @@ impl Target {
         }
     }
 
+    /// An external target known by its token endpoint alone: no other endpoint, scope or
+    /// preflight finding yet.
+    pub fn external(
+        label: &str,
+        token_url: String,
+        clients: BTreeMap<Role, ClientCredentials>,
+    ) -> Target {
+        Target {
+            label: label.to_owned(),
+            issuer: None,
+            token_url,
+            introspection_url: None,
+            revocation_url: None,
+            resource_url: None,
+            metadata_url: None,
+            metadata_location: None,
+            jwks_url: None,
+            clients,
+            scopes: Vec::new(),
+            advertised_scopes: Vec::new(),
+            forbidden_scope: None,
+            resource_scope: None,
+            embedded: false,
+            baseline: Baseline::default(),
+        }
+    }
+
     /// True when the token endpoint is plain HTTP (where TLS cases cannot run).
     pub fn is_plain_http(&self) -> bool {
         self.token_url.starts_with("http://")

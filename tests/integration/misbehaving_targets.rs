@@ -90,24 +90,7 @@ async fn answer(mut stream: TcpStream, behaviour: Behaviour) {
 fn target(token_url: String) -> Target {
     let mut clients = BTreeMap::new();
     clients.insert(Role::Main, ClientCredentials::new("client-a", "secret-a"));
-    Target {
-        label: "misbehaving".into(),
-        issuer: None,
-        token_url,
-        introspection_url: None,
-        revocation_url: None,
-        resource_url: None,
-        metadata_url: None,
-        metadata_location: None,
-        jwks_url: None,
-        clients,
-        scopes: vec![],
-        forbidden_scope: None,
-        resource_scope: None,
-        embedded: false,
-        baseline: Default::default(),
-        advertised_scopes: Vec::new(),
-    }
+    Target::external("misbehaving", token_url, clients)
 }
 
 async fn run(url: String, ids: &[&str]) -> (Vec<CaseResult>, Duration) {

@@ -24,22 +24,9 @@ fn main_client() -> BTreeMap<Role, ClientCredentials> {
 
 fn target(server: &MockServer) -> Target {
     Target {
-        label: "mock".into(),
         issuer: Some(server.uri()),
-        token_url: format!("{}/token", server.uri()),
-        introspection_url: None,
-        revocation_url: None,
-        resource_url: None,
-        metadata_url: None,
-        metadata_location: None,
-        jwks_url: None,
-        clients: main_client(),
         scopes: vec!["read".into()],
-        forbidden_scope: None,
-        resource_scope: None,
-        embedded: false,
-        baseline: Default::default(),
-        advertised_scopes: Vec::new(),
+        ..Target::external("mock", format!("{}/token", server.uri()), main_client())
     }
 }
 
