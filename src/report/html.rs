@@ -1,101 +1,293 @@
-//! report.html: one self-contained page (no scripts, no external assets).
+//! report.html: one self-contained page that opens with the verdict, then what needs a
+//! reader's attention (failures, warnings, blocked cases, snapshot drift), then the preflight
+//! and the per-area tables (collapsed when every case passed). Exchanges read as HTTP.
+//! No external asset: the style and the small filter script are inline, so it renders the
+//! same offline.
 
 use std::fmt::Write;
 
-use super::{by_area, Run};
-use crate::runner::CaseResult;
+use super::{by_area, is_notable, Run};
+use crate::exchange::Exchange;
+use crate::outcome::{CaseResult, Outcome};
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}\
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
-.pass{color:#17702b}.fail{color:#b00020;font-weight:bold}.warn{color:#a35f00}.skip{color:#666}.blocked{color:#00707a;font-weight:bold}.error{color:#7b1fa2;font-weight:bold}\
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}details{margin:.5em 0 1em}summary{cursor:pointer}";
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1em auto;max-width:72em;padding:0 1em;color:#222}\
+h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}\
+.verdict{padding:.8em 1em;border-radius:6px;font-size:1.1em;margin:.6em 0}\
+.verdict.bad{background:#fde8ea;border:2px solid #b00020}.verdict.warn{background:#fff4e0;border:2px solid #a35f00}.verdict.good{background:#e7f5ea;border:2px solid #17702b}\
+table{border-collapse:collapse;margin:.6em 0;width:100%}td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+.pass{color:#17702b}.fail{color:#b00020;font-weight:bold}.warn{color:#a35f00;font-weight:bold}.skip{color:#666}.blocked{color:#00707a;font-weight:bold}.error{color:#7b1fa2;font-weight:bold}\
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}\
+details{margin:.4em 0}summary{cursor:pointer}.finding{border-left:4px solid #ccc;padding:.2em .8em;margin:.6em 0}\
+.finding.fail{border-color:#b00020}.finding.warn{border-color:#a35f00}.finding.blocked{border-color:#00707a}.finding.error{border-color:#7b1fa2}\
+.finding p{margin:.3em 0;font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
+code{font-size:12px}@media (max-width:600px){td:nth-child(3),th:nth-child(3){display:none}}";
+
+/// Hides the table rows the filter leaves out; the page works without it.
+const SCRIPT: &str = "function gcFilter(){var o=document.getElementById('f-outcome').value,l=document.getElementById('f-level').value,a=document.getElementById('f-area').value;\
+document.querySelectorAll('tr[data-outcome]').forEach(function(r){r.style.display=((!o||r.dataset.outcome==o)&&(!l||r.dataset.level==l)&&(!a||r.dataset.area==a))?'':'none';});\
+document.querySelectorAll('details.area').forEach(function(d){if(o||l||a)d.open=true;d.style.display=(!a||d.dataset.area==a)?'':'none';});}\
+if(location.hash=='#layout-check'){addEventListener('load',function(){var f=document.querySelector('.finding');document.body.setAttribute('data-first-finding-top',f?Math.round(f.getBoundingClientRect().top):-1);});}";
 
 pub fn render(run: &Run<'_>) -> String {
-    let s = run.summary;
     let mut h = String::new();
-    let _ = write!(h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>grantcheck: {}</title><style>{STYLE}</style></head><body>", esc(&run.target.label));
-    let _ = write!(h, "<h1>grantcheck conformance report</h1><p>Target <code>{}</code> · token endpoint <code>{}</code> · profile <code>{}</code></p>",
-        esc(&run.target.label), esc(&run.target.token_url), esc(run.profile));
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck: {}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
+        esc(&run.target.label)
+    );
+    let _ = write!(
+        h,
+        "<h1>grantcheck conformance report</h1><div>Target <code>{}</code> · token endpoint <code>{}</code> · profile <code>{}</code></div>",
+        esc(&run.target.label),
+        esc(&run.target.token_url),
+        esc(run.profile)
+    );
+    verdict(&mut h, run);
     if run.insecure {
         let _ = write!(
             h,
-            "<p class=\"fail\"><strong>{}</strong></p>",
+            "<p class=fail><strong>{}</strong></p>",
             esc(super::INSECURE_NOTICE)
         );
     }
-    if let Some(preflight) = run.preflight {
-        h.push_str(
-            "<h2>Preflight</h2><table><tr><th>status</th><th>checked</th><th>finding</th></tr>",
-        );
-        for f in &preflight.findings {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                f.status.as_str(),
-                esc(&f.subject),
-                esc(&f.message)
-            );
-        }
-        h.push_str("</table>");
-    }
-    let _ = write!(h, "<table><tr><th>passed</th><th>failed</th><th>warned</th><th>blocked</th><th>skipped</th><th>errored</th></tr><tr><td class=pass>{}</td><td class=fail>{}</td><td class=warn>{}</td><td class=blocked>{}</td><td class=skip>{}</td><td class=error>{}</td></tr></table>",
-        s.passed, s.failed, s.warned, s.blocked, s.skipped, s.errored);
-    if let Some(c) = run.snapshots {
-        let _ = write!(
-            h,
-            "<p>Snapshots: {} matched, <span class=fail>{} drifted</span>, {} new</p>",
-            c.matched,
-            c.drifted.len(),
-            c.new.len()
-        );
-        for group in c.grouped() {
-            let text = if group.cases.len() == 1 {
-                group.diff.trim_end().to_owned()
-            } else {
-                group.changes.join("\n")
-            };
-            let _ = write!(
-                h,
-                "<details open><summary class=fail>Snapshot drift in {}</summary><pre>{}</pre></details>",
-                esc(&group.cases.join(", ")),
-                esc(&text)
-            );
-        }
-    }
-    for (area, results) in by_area(run.results) {
-        let _ = write!(h, "<h2>{}</h2><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>", esc(area));
-        for r in &results {
-            let _ = write!(
-                h,
-                "<tr><td class={o}>{o}</td><td><b>{}</b> {}</td><td>{} {}</td><td>{}</td></tr>",
-                esc(&r.id),
-                esc(&r.title),
-                r.level.as_str(),
-                esc(&r.spec),
-                esc(&r.detail),
-                o = r.outcome.as_str()
-            );
-        }
-        h.push_str("</table>");
-        for r in results.iter().filter(|r| super::is_notable(r.outcome)) {
-            h.push_str(&failure_block(r));
-        }
-    }
+    findings(&mut h, run);
+    drift(&mut h, run);
+    preflight(&mut h, run);
+    areas(&mut h, run);
     h.push_str("</body></html>\n");
     h
 }
 
-fn failure_block(r: &CaseResult) -> String {
-    let exchanges = serde_json::to_string_pretty(&r.exchanges).unwrap_or_default();
-    let note = r
-        .note
-        .as_deref()
-        .map(|n| format!("<p>{}</p>", esc(n)))
-        .unwrap_or_default();
-    format!(
-        "<details open><summary class={o}>{} — {} ({} {})</summary><p><code>{}</code></p><p>{}</p>{note}<pre>{}</pre></details>",
-        esc(&r.id), esc(&r.title), r.level.as_str(), esc(&r.spec), esc(&r.location), esc(&r.detail), esc(&exchanges), o = r.outcome.as_str()
-    )
+/// The run's verdict in words and colour, first thing on the page.
+fn verdict(h: &mut String, run: &Run<'_>) {
+    let s = run.summary;
+    let drifted = run.snapshots.map_or(0, |c| c.drifted.len());
+    let fatal = run.preflight.and_then(|p| p.fatal());
+    let (class, words) = if let Some(fatal) = fatal {
+        ("bad", format!("NO VERDICT: {fatal}"))
+    } else if s.failed > 0 {
+        (
+            "bad",
+            format!(
+                "FAILED: {} MUST requirement{} broken",
+                s.failed,
+                plural(s.failed)
+            ),
+        )
+    } else if drifted > 0 {
+        (
+            "bad",
+            format!("FAILED: {drifted} snapshot{} drifted", plural(drifted)),
+        )
+    } else if s.errored > 0 || s.blocked > 0 {
+        (
+            "warn",
+            "NOT FULLY JUDGED: some cases errored or were blocked".to_owned(),
+        )
+    } else if s.warned > 0 {
+        ("warn", "PASSED with warnings: every MUST met".to_owned())
+    } else {
+        ("good", "PASSED: every MUST met".to_owned())
+    };
+    let _ = write!(
+        h,
+        "<div class=\"verdict {class}\"><strong>{}</strong><br>{} passed · <span class=fail>{} failed</span> · <span class=warn>{} warned</span> · <span class=blocked>{} blocked</span> · {} skipped · <span class=error>{} errored</span> ({} cases)</div>",
+        esc(&words),
+        s.passed,
+        s.failed,
+        s.warned,
+        s.blocked,
+        s.skipped,
+        s.errored,
+        s.total()
+    );
+}
+
+/// Failures, then errors, warnings and blocked cases, each with its evidence.
+fn findings(h: &mut String, run: &Run<'_>) {
+    let order = [
+        Outcome::Fail,
+        Outcome::Error,
+        Outcome::Warn,
+        Outcome::Blocked,
+    ];
+    let notable: Vec<&CaseResult> = order
+        .iter()
+        .flat_map(|o| run.results.iter().filter(move |r| r.outcome == *o))
+        .collect();
+    if notable.is_empty() {
+        return;
+    }
+    h.push_str("<h2>Needs attention</h2>");
+    for r in notable {
+        let note = r
+            .note
+            .as_deref()
+            .map(|n| format!("<p><em>Why:</em> {}</p>", esc(n)))
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            "<div class=\"finding {o}\" id=\"case-{id}\"><div class={o}>{upper} {id} — {title}</div><p>{level} {spec} · <code>{location}</code></p><p>{detail}</p>{note}{exchanges}</div>",
+            o = r.outcome.as_str(),
+            upper = r.outcome.as_str().to_uppercase(),
+            id = esc(&r.id),
+            title = esc(&r.title),
+            level = r.level.as_str(),
+            spec = esc(&r.spec),
+            location = esc(&r.location),
+            detail = esc(&r.detail),
+            exchanges = exchanges(&r.exchanges)
+        );
+    }
+}
+
+/// Each exchange as HTTP: request line, headers, body; then the response's. Collapsible.
+fn exchanges(list: &[Exchange]) -> String {
+    let mut out = String::new();
+    for ex in list {
+        let mut text = format!("{} {}\n", ex.request.method, ex.request.url);
+        for (name, value) in &ex.request.headers {
+            let _ = writeln!(text, "{name}: {value}");
+        }
+        if !ex.request.body.is_empty() {
+            let _ = write!(text, "\n{}\n", ex.request.body);
+        }
+        match (&ex.response, &ex.error) {
+            (Some(response), _) => {
+                let _ = write!(text, "\nHTTP {}\n", response.status);
+                for (name, value) in &response.headers {
+                    let _ = writeln!(text, "{name}: {value}");
+                }
+                if let Some(jwt) = &response.access_token_jwt {
+                    let _ = write!(
+                        text,
+                        "\n(access_token, a JWT; signature omitted) {}\n",
+                        serde_json::to_string_pretty(jwt).unwrap_or_default()
+                    );
+                }
+                let body = match &response.body {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => serde_json::to_string_pretty(other).unwrap_or_default(),
+                };
+                if !body.is_empty() {
+                    let _ = write!(text, "\n{body}\n");
+                }
+            }
+            (None, Some(error)) => {
+                let _ = write!(text, "\n(no response: {error})\n");
+            }
+            (None, None) => {}
+        }
+        let _ = write!(
+            out,
+            "<details><summary>{}</summary><pre>{}</pre></details>",
+            esc(&ex.step),
+            esc(text.trim_end())
+        );
+    }
+    out
+}
+
+fn drift(h: &mut String, run: &Run<'_>) {
+    let Some(c) = run.snapshots else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<p>Snapshots: {} matched, <span class={}>{} drifted</span>, {} new</p>",
+        c.matched,
+        if c.drifted.is_empty() { "pass" } else { "fail" },
+        c.drifted.len(),
+        c.new.len()
+    );
+    for group in c.grouped() {
+        let text = if group.cases.len() == 1 {
+            group.diff.trim_end().to_owned()
+        } else {
+            group.changes.join("\n")
+        };
+        let _ = write!(
+            h,
+            "<div class=\"finding fail\"><div class=fail>Snapshot drift in {}</div><pre>{}</pre></div>",
+            esc(&group.cases.join(", ")),
+            esc(&text)
+        );
+    }
+}
+
+fn preflight(h: &mut String, run: &Run<'_>) {
+    let Some(preflight) = run.preflight else {
+        return;
+    };
+    h.push_str("<details open><summary><strong>Preflight</strong></summary><table><tr><th>status</th><th>checked</th><th>finding</th></tr>");
+    for f in &preflight.findings {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            f.status.as_str(),
+            esc(&f.subject),
+            esc(&f.message)
+        );
+    }
+    h.push_str("</table></details>");
+}
+
+/// Every case by area, with a filter; an area where every case passed starts collapsed.
+fn areas(h: &mut String, run: &Run<'_>) {
+    let areas = by_area(run.results);
+    h.push_str("<h2>All cases</h2><div class=filter>Show <select id=f-outcome onchange=gcFilter()><option value=''>every outcome</option>");
+    for o in ["fail", "error", "warn", "blocked", "skip", "pass"] {
+        let _ = write!(h, "<option>{o}</option>");
+    }
+    h.push_str("</select><select id=f-level onchange=gcFilter()><option value=''>every level</option><option>MUST</option><option>SHOULD</option><option>INFO</option></select><select id=f-area onchange=gcFilter()><option value=''>every area</option>");
+    for (area, _) in &areas {
+        let _ = write!(h, "<option>{}</option>", esc(area));
+    }
+    h.push_str("</select></div>");
+    for (area, results) in &areas {
+        let passed = results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pass)
+            .count();
+        let open = if results.iter().any(|r| is_notable(r.outcome)) {
+            " open"
+        } else {
+            ""
+        };
+        let _ = write!(
+            h,
+            "<details class=area data-area=\"{a}\"{open}><summary><strong>{a}</strong> — {passed} of {} passed</summary><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>",
+            results.len(),
+            a = esc(area)
+        );
+        for r in results {
+            let id = if is_notable(r.outcome) {
+                format!("<a href=\"#case-{0}\">{0}</a>", esc(&r.id))
+            } else {
+                esc(&r.id)
+            };
+            let _ = write!(
+                h,
+                "<tr data-outcome={o} data-level={level} data-area=\"{area}\"><td class={o}>{o}</td><td><b>{id}</b> {title}</td><td>{level} {spec}</td><td>{detail}</td></tr>",
+                o = r.outcome.as_str(),
+                level = r.level.as_str(),
+                area = esc(&r.area),
+                title = esc(&r.title),
+                spec = esc(&r.spec),
+                detail = esc(&r.detail),
+            );
+        }
+        h.push_str("</table></details>");
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// HTML-escapes text (every value shown comes from a server or a case file).

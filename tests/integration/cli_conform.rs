@@ -124,7 +124,7 @@ fn conform_passes_the_embedded_server_and_writes_every_report_without_secrets() 
     assert!(
         text("summary.md").contains("**Preflight**") && text("summary.md").contains("| blocked |")
     );
-    assert!(text("report.html").contains("<h2>Preflight</h2>"));
+    assert!(text("report.html").contains("<strong>Preflight</strong>"));
 }
 
 #[test]

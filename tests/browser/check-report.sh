@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# report.html as a user sees it, in headless Chromium at a phone's and a desktop's width:
+# the page of a failing run must need no network (no external reference, and it renders with
+# every connection refused) and must show its first failure within the first screen.
+# Usage: tests/browser/check-report.sh [GRANTCHECK_BINARY]   (exit 0: good; 1: a check failed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-target/debug/grantcheck}
+browser=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$browser" ] || { echo "chromium is required (apt-get install chromium)"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# A failing run: one MUST broken (and a SHOULD).
+set +e
+"$bin" conform --color never --snapshots off --embedded-fault omit-cache-control \
+  --embedded-fault issue-refresh-token --report-dir "$work/reports" >/dev/null 2>&1
+code=$?
+set -e
+[ "$code" = 4 ] || { echo "expected the faulty run to exit 4, got $code"; exit 1; }
+page="$work/reports/report.html"
+
+fail=0
+# No external asset: no src/href to another origin, no CSS import or url().
+if grep -Eqi '(src|href)="(https?:)?//|@import|url\(' "$page"; then
+  echo "FAIL: report.html references an external resource"; fail=1
+fi
+
+for size in 390,844 1280,900; do
+  height=${size#*,}
+  # Every connection refused: only a self-contained page still renders its findings.
+  dom=$("$browser" --headless --no-sandbox --disable-gpu --window-size="$size" \
+    --proxy-server=http://127.0.0.1:9 --proxy-bypass-list='<-loopback>' \
+    --virtual-time-budget=3000 --dump-dom "file://$page#layout-check" 2>/dev/null)
+  top=$(printf '%s' "$dom" | sed -n 's/.*data-first-finding-top="\([0-9-]*\)".*/\1/p' | head -1)
+  top=${top:--1}
+  if [ "$top" -lt 0 ] || [ "$top" -ge "$height" ]; then
+    echo "FAIL at $size: the first failure is at ${top}px, not within the first ${height}px"; fail=1
+  else
+    echo "ok at $size: first failure at ${top}px of ${height}px"
+  fi
+  grep -q 'FAIL RESP-008' <<<"$dom" || { echo "FAIL at $size: the failure did not render"; fail=1; }
+done
+exit $fail
