@@ -1,7 +1,7 @@
 //! `grantcheck conform`: run the conformance cases against the embedded reference server or
 //! an external target, report, and exit with the verdict.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -158,7 +158,25 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         }
         return Err(Failure::runtime(message));
     }
-    let results = runner::run_cases(&target, &cases, &settings, &http, |r| human.case(r)).await;
+    // On a terminal, a real-clock wait says so (nothing else shows for seconds).
+    let tell_waits = std::io::stderr().is_terminal();
+    let on_wait = |id: &str, wait: Duration| {
+        if tell_waits && !wait.is_zero() {
+            eprintln!(
+                "  waiting {:.1} s on a real clock for {id}'s token to expire",
+                wait.as_secs_f64()
+            );
+        }
+    };
+    let results = runner::run_cases_telling_waits(
+        &target,
+        &cases,
+        &settings,
+        &http,
+        |r| human.case(r),
+        &on_wait,
+    )
+    .await;
     finish(&args, &target, &results, &preflight, &mut human)
 }
 

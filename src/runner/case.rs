@@ -47,6 +47,7 @@ impl Run<'_> {
                         break;
                     }
                     let mut io = StepIo {
+                        case_id: &case.id,
                         label: &label,
                         redactor,
                         state: &mut state,

@@ -36,6 +36,8 @@ pub struct Run<'a> {
     pub settings: &'a Settings,
     pub http: &'a reqwest::Client,
     pub pacer: &'a Pacer,
+    /// Told when a case starts waiting on a real clock (case id, how long).
+    pub on_wait: &'a dyn Fn(&str, Duration),
 }
 
 /// Runs `cases`, calling `observe` as each finishes, and returns the results in case order.
@@ -48,12 +50,26 @@ pub async fn run_cases(
     http: &reqwest::Client,
     observe: impl FnMut(&CaseResult),
 ) -> Vec<CaseResult> {
+    run_cases_telling_waits(target, cases, settings, http, observe, &|_, _| {}).await
+}
+
+/// [`run_cases`], and `on_wait` is told whenever a case starts waiting on a real clock for
+/// its token to expire, so a terminal can say why nothing seems to happen.
+pub async fn run_cases_telling_waits(
+    target: &Target,
+    cases: &[Case],
+    settings: &Settings,
+    http: &reqwest::Client,
+    observe: impl FnMut(&CaseResult),
+    on_wait: &dyn Fn(&str, Duration),
+) -> Vec<CaseResult> {
     let pacer = Pacer::new(settings.pace);
     let run = Run {
         target,
         settings,
         http,
         pacer: &pacer,
+        on_wait,
     };
     let base = run.redactor();
     let observe = std::cell::RefCell::new(observe);

@@ -51,7 +51,8 @@ impl Run<'_> {
         };
 
         if step.wait_for_expiry {
-            if let Some(stop) = wait_for_expiry(label, settings, state).await {
+            let notify = |wait| (self.on_wait)(io.case_id, wait);
+            if let Some(stop) = wait_for_expiry(label, settings, state, notify).await {
                 return Some(stop);
             }
         }
@@ -164,6 +165,7 @@ impl Run<'_> {
 
 /// The mutable parts of a case's run that a step reads and extends.
 pub(super) struct StepIo<'a> {
+    pub case_id: &'a str,
     pub label: &'a str,
     pub redactor: &'a mut Redactor,
     pub state: &'a mut CaseState,
@@ -188,7 +190,12 @@ fn setup_shortfall(step: &Step, response: &Response) -> Option<&'static str> {
 }
 
 /// Waits until the token issued earlier in the case has expired.
-async fn wait_for_expiry(label: &str, settings: &Settings, state: &CaseState) -> Option<Stop> {
+async fn wait_for_expiry(
+    label: &str,
+    settings: &Settings,
+    state: &CaseState,
+    notify: impl Fn(Duration),
+) -> Option<Stop> {
     let lifetime = state
         .vars
         .get("expires_in")
@@ -212,6 +219,7 @@ async fn wait_for_expiry(label: &str, settings: &Settings, state: &CaseState) ->
             "{label}: waiting for the token to expire would pass the run's --deadline"
         )));
     }
+    notify(expired.saturating_duration_since(Instant::now()));
     tokio::time::sleep_until(expired.into()).await;
     None
 }

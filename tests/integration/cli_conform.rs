@@ -6,7 +6,7 @@ use std::process::Output;
 
 use reference_server::ServerConfig;
 
-use crate::common::cli::{grantcheck, run, temp_dir};
+use crate::common::cli::{grantcheck, run, scratch, temp_dir};
 use crate::common::server;
 
 const FIXTURE_SECRETS: &[&str] = &[
@@ -592,4 +592,39 @@ fn help_and_messages_read_as_words() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("(known: peer)"), "{stderr}");
+}
+
+/// On a terminal a real-clock wait is announced; in a pipe (CI logs) it is not.
+#[test]
+fn real_clock_waits_are_announced_on_a_terminal() {
+    let bin = env!("CARGO_BIN_EXE_grantcheck");
+    let reports = temp_dir("waits");
+    let command = format!(
+        "{bin} conform --color never --only RESP-015 --snapshots off --report-dir {}",
+        reports.display()
+    );
+    // `script` (util-linux) gives the command a terminal.
+    let Ok(output) = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(scratch())
+        .output()
+    else {
+        eprintln!("no `script` here: skipped");
+        return;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("waiting 3.5 s on a real clock for RESP-015's token to expire"),
+        "{text}"
+    );
+    let piped = run(&[
+        "conform",
+        "--color",
+        "never",
+        "--only",
+        "RESP-015",
+        "--snapshots",
+        "off",
+    ]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("waiting"));
 }
