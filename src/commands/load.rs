@@ -62,6 +62,11 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         return load::merge::run(merge_args);
     }
     refuse_secret_logs(&args.goose)?;
+    // Goose logs every phase at INFO on the terminal; grantcheck prints its own progress and
+    // summary, so Goose's lines wait for -v.
+    if args.goose.verbose == 0 && args.goose.quiet == 0 {
+        args.goose.quiet = 1;
+    }
     let mut profile = load::profile::load(&args.profile)?;
     // Rules are judged on the whole run: a shard only carries them to the merge.
     let thresholds: Vec<String> = profile

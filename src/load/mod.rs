@@ -122,6 +122,20 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         let report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         eprint!("{}", summary::render(&report));
+        // Every rule with what was observed, passed or not. A shard leaves them to the merge.
+        if plan.shard.is_none() {
+            for rule in &thresholds {
+                match threshold::judge(rule, &report) {
+                    Ok(j) => eprintln!(
+                        "threshold {}: {} (observed {})",
+                        j.rule,
+                        if j.passed { "pass" } else { "FAILED" },
+                        j.observed
+                    ),
+                    Err(why) => eprintln!("threshold {rule}: not judged here ({why})"),
+                }
+            }
+        }
         if plan.shard.is_some() {
             std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
                 Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
@@ -144,6 +158,12 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
                 eprintln!(
                     "THRESHOLD FAILED: {} (observed {})",
                     rule.rule, rule.observed
+                );
+            }
+            if !plan.goose.no_threshold_abort {
+                eprintln!(
+                    "the run stopped early, after {} s: Goose ends a run when a threshold fails (--no-threshold-abort runs it to the end)",
+                    metrics.duration
                 );
             }
             Ok(Exit::LoadThreshold)

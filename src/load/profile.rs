@@ -115,6 +115,16 @@ pub fn parse(text: &str, origin: &str, name: &str) -> Result<Profile, Failure> {
             "{origin}: a profile needs at least one [[scenario]], each with transactions and a weight of at least 1"
         )));
     }
+    for rule in &profile.thresholds {
+        if let Err(why) = super::threshold::check_syntax(rule) {
+            let line = text
+                .lines()
+                .position(|l| l.contains(rule.as_str()))
+                .map(|i| format!(":{}", i + 1))
+                .unwrap_or_default();
+            return Err(Failure::usage(format!("{origin}{line}: {why}")));
+        }
+    }
     profile.name = name.to_owned();
     Ok(profile)
 }
@@ -185,6 +195,12 @@ mod tests {
         assert!(err.message.contains("teleport"), "{}", err.message);
         let err = parse("description = \"x\"\n", "p.toml", "p").unwrap_err();
         assert!(err.message.contains("missing field"), "{}", err.message);
+        let typo = "description = \"x\"\nthresholds = [\"error-rat<1%\"]\n[[scenario]]\nname = \"a\"\ntransactions = [\"issue_basic\"]\n";
+        let err = parse(typo, "p.toml", "p").unwrap_err().message;
+        assert!(
+            err.starts_with("p.toml:2: threshold 'error-rat<1%': unknown metric 'error-rat'"),
+            "{err}"
+        );
         let err = parse("description = \"x\"\nscenario = []\n", "p.toml", "p").unwrap_err();
         assert!(err.message.contains("at least one"), "{}", err.message);
         assert!(load("no-such-profile")

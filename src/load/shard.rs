@@ -144,7 +144,7 @@ impl RequestStats {
 }
 
 /// What one shard (or a merge of shards) measured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ShardReport {
     /// `grantcheck-load-shard/1`.
     pub format: String,

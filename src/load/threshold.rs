@@ -22,6 +22,13 @@ enum Metric {
     Rps,
 }
 
+/// Whether `rule` is a threshold this module can judge (the request it names, if any, is
+/// only known once the run has one).
+pub fn check_syntax(rule: &str) -> Result<(), String> {
+    let expr = rule.split_once(" for ").map_or(rule, |(e, _)| e);
+    judge(expr, &ShardReport::default()).map(|_| ())
+}
+
 /// Judges `rule` on `report`; a rule that does not parse is an error.
 pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
     let (expr, request) = match rule.split_once(" for ") {

@@ -125,17 +125,44 @@ async fn thresholds_decide_exit_five() {
         stderr.contains("THRESHOLD FAILED: rps>=100000000"),
         "{stderr}"
     );
+    // Every rule is in the summary, passed or failed, and an early stop says so.
+    assert!(
+        stderr.contains("threshold rps>=100000000: FAILED (observed "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("threshold error-rate<1%: pass (observed "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the run stopped early"), "{stderr}");
+    // Goose's INFO lines wait for -v.
+    assert!(!stderr.contains("[INFO]"), "{stderr}");
     let output = load(against(
         &server,
         "issuance",
         &["--threshold", "p99<10s", "--report-dir", "reports-t"],
     ))
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("threshold p99<10s: pass (observed "),
+        "{stderr}"
+    );
+    // A typo in a profile file's threshold names the file, the line and the value.
+    let dir = temp_dir("profile");
+    let profile = dir.join("mine.toml");
+    std::fs::write(
+        &profile,
+        "description = \"x\"\nthresholds = [\"error-rat<1%\"]\n[[scenario]]\nname = \"a\"\ntransactions = [\"issue_basic\"]\n",
+    )
+    .unwrap();
+    let output = load(against(&server, profile.to_str().unwrap(), &[])).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mine.toml:2: threshold 'error-rat<1%': unknown metric 'error-rat'"),
+        "{stderr}"
     );
     server.shutdown().await;
 }
