@@ -119,7 +119,11 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => {
             let mut target = target::embedded(&server, &http).await;
-            embedded_credentials(&args.target, &mut target)?;
+            if embedded_credentials(&args.target, &mut target)? {
+                human.message(
+                    "note: the embedded server's clients are used with the credentials given on the command line",
+                );
+            }
             (target, Some(server))
         }
     };
@@ -222,7 +226,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// Credentials given for the embedded run replace its fixture clients', so a mistyped
 /// secret shows what it would against a real server.
-fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failure> {
+/// Returns whether any were given (and so used).
+fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<bool, Failure> {
     // A secret that only came from GRANTCHECK_CLIENT_SECRET is meant for an external
     // server; the embedded run keeps its own unless the command line names the client.
     let from_env = t.client_secret.is_some()
@@ -231,7 +236,7 @@ fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failu
         && t.client_secret_file.is_none()
         && (t.client_secret.is_none() || from_env)
     {
-        return Ok(());
+        return Ok(false);
     }
     let fixture = target.clients.get(&Role::Main).cloned();
     let args = TargetArgs {
@@ -259,7 +264,7 @@ fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<(), Failu
             target.clients.insert(role, client);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn finish(
