@@ -5,7 +5,7 @@
 # Usage: tests/browser/check-report.sh [GRANTCHECK_BINARY]   (exit 0: good; 1: a check failed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-target/debug/grantcheck}
+bin=${1:-${CARGO_TARGET_DIR:-target}/debug/grantcheck}
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || { echo "chromium is required (apt-get install chromium)"; exit 1; }
 work=$(mktemp -d)
