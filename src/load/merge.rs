@@ -29,8 +29,23 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
     let first = reports
         .first()
         .ok_or_else(|| Failure::usage("no shard reports to merge"))?;
+    let Some(count) = first.shards.first().map(|s| s.count) else {
+        return Err(Failure::usage(format!(
+            "the shard report of run {} lists no shard",
+            first.run_id
+        )));
+    };
+    if count == 0 {
+        return Err(Failure::usage("a run of 0 shards cannot be merged"));
+    }
     let mut seen = BTreeSet::new();
     for r in reports {
+        if r.shards.is_empty() {
+            return Err(Failure::usage(format!(
+                "a shard report of run {} lists no shard",
+                r.run_id
+            )));
+        }
         if r.run_id != first.run_id || r.profile != first.profile {
             return Err(Failure::usage(format!(
                 "shards of different runs: run {} ({}) and run {} ({})",
@@ -38,7 +53,16 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
             )));
         }
         for shard in &r.shards {
-            if shard.count != first.shards[0].count || !seen.insert(shard.index) {
+            if shard.index >= shard.count {
+                return Err(Failure::usage(format!(
+                    "shard {}/{} does not exist: a run of {} shards has shards 0 to {}",
+                    shard.index,
+                    shard.count,
+                    shard.count,
+                    shard.count.saturating_sub(1)
+                )));
+            }
+            if shard.count != count || !seen.insert(shard.index) {
                 return Err(Failure::usage(format!(
                     "shard {}/{} appears twice or does not fit the others",
                     shard.index, shard.count
@@ -46,7 +70,6 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
             }
         }
     }
-    let count = first.shards[0].count;
     if seen.len() != count {
         let missing: Vec<usize> = (0..count).filter(|i| !seen.contains(i)).collect();
         return Err(Failure::usage(format!(
@@ -72,9 +95,10 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         requests: Default::default(),
         errors: Default::default(),
     };
+    let overflow = || Failure::usage("the shard reports' counts add up past 2^64: not a real run");
     for r in reports {
         merged.shards.extend(r.shards.iter().copied());
-        merged.users += r.users;
+        merged.users = merged.users.checked_add(r.users).ok_or_else(overflow)?;
         merged.duration_s = merged.duration_s.max(r.duration_s);
         // The shards ran at the same time: their rates add up.
         merged.rps += r.rps;
@@ -88,10 +112,12 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
                 .requests
                 .entry(name.clone())
                 .or_default()
-                .absorb(stats);
+                .absorb_checked(stats)
+                .ok_or_else(overflow)?;
         }
         for (kind, n) in &r.errors {
-            *merged.errors.entry(kind.clone()).or_default() += n;
+            let slot = merged.errors.entry(kind.clone()).or_default();
+            *slot = slot.checked_add(*n).ok_or_else(overflow)?;
         }
     }
     merged.shards.sort_by_key(|s| s.index);
@@ -144,4 +170,49 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     } else {
         Exit::Success
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::shard::{RequestStats, Shard};
+
+    fn report(index: usize, count: usize, requests: usize) -> ShardReport {
+        let mut r = ShardReport {
+            run_id: "run-1".into(),
+            profile: "issuance".into(),
+            shards: vec![Shard { index, count }],
+            ..ShardReport::default()
+        };
+        r.requests.insert(
+            "POST issue".into(),
+            RequestStats {
+                success: requests,
+                histogram: vec![(100, requests)],
+                ..RequestStats::default()
+            },
+        );
+        r
+    }
+
+    #[test]
+    fn hostile_shard_reports_are_refused_without_a_panic() {
+        let message = |reports: &[ShardReport]| merge(reports).unwrap_err().message;
+        let no_shard = ShardReport {
+            shards: Vec::new(),
+            ..report(0, 2, 1)
+        };
+        assert!(message(&[no_shard]).contains("lists no shard"));
+        let out_of_range = message(&[report(0, 2, 1), report(5, 2, 1)]);
+        assert!(
+            out_of_range.contains("shard 5/2 does not exist"),
+            "{out_of_range}"
+        );
+        assert!(message(&[report(0, 0, 1)]).contains("0 shards"));
+        let huge = message(&[report(0, 2, usize::MAX), report(1, 2, 1)]);
+        assert!(huge.contains("past 2^64"), "{huge}");
+        assert!(message(&[report(0, 3, 1), report(1, 3, 1)]).contains("missing 2/3"));
+        let merged = merge(&[report(0, 2, 3), report(1, 2, 4)]).unwrap();
+        assert_eq!(merged.requests["POST issue"].success, 7);
+    }
 }

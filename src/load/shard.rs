@@ -101,27 +101,49 @@ impl RequestStats {
     }
 
     /// Adds `other` (another shard's same request).
+    /// Adds `other` in, saturating: for totals over counts already checked on the way in.
     pub fn absorb(&mut self, other: &RequestStats) {
+        let mut sum = self.clone();
+        if sum.absorb_checked(other).is_some() {
+            *self = sum;
+        } else {
+            self.success = self.success.saturating_add(other.success);
+            self.fail = self.fail.saturating_add(other.fail);
+            self.total_us = self.total_us.saturating_add(other.total_us);
+            self.max_us = self.max_us.max(other.max_us);
+        }
+    }
+
+    /// [`absorb`](Self::absorb) for counts read from files: `None` when a sum overflows
+    /// (a shard report that says 2^64−1 requests must not wrap into a small number).
+    pub fn absorb_checked(&mut self, other: &RequestStats) -> Option<()> {
         let first = self.samples() == 0;
-        self.success += other.success;
-        self.fail += other.fail;
+        self.success = self.success.checked_add(other.success)?;
+        self.fail = self.fail.checked_add(other.fail)?;
         self.min_us = if first {
             other.min_us
         } else {
             self.min_us.min(other.min_us)
         };
         self.max_us = self.max_us.max(other.max_us);
-        self.total_us += other.total_us;
+        self.total_us = self.total_us.checked_add(other.total_us)?;
         let mut merged: BTreeMap<u64, usize> = self.histogram.iter().copied().collect();
         for (bucket, count) in &other.histogram {
-            *merged.entry(*bucket).or_default() += count;
+            let slot = merged.entry(*bucket).or_default();
+            *slot = slot.checked_add(*count)?;
         }
         self.histogram = merged.into_iter().collect();
+        self.histogram
+            .iter()
+            .try_fold(0usize, |sum, (_, c)| sum.checked_add(*c))?;
+        Some(())
     }
 
     /// Timed samples in the histogram.
     pub fn samples(&self) -> usize {
-        self.histogram.iter().map(|(_, c)| c).sum()
+        self.histogram
+            .iter()
+            .fold(0usize, |sum, (_, c)| sum.saturating_add(*c))
     }
 
     /// The time `percent` (0–1) of the samples finished within, computed by Goose from the

@@ -175,8 +175,11 @@ pub fn metadata_urls(issuer: &Url) -> Vec<String> {
     ]
 }
 
+/// The largest metadata document read: a server that sends more is not answered in full.
+const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
-    let response = http
+    let mut response = http
         .get(url)
         .timeout(Duration::from_secs(10))
         .send()
@@ -186,7 +189,13 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    let body = response.bytes().await.map_err(|e| describe_error(&e))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe_error(&e))? {
+        if body.len() + chunk.len() > MAX_METADATA_BYTES {
+            return Err(format!("the metadata exceeds {MAX_METADATA_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
     match serde_json::from_slice::<Value>(&body) {
         Ok(doc @ Value::Object(_)) => Ok(doc),
         _ => Err("not a JSON object".into()),

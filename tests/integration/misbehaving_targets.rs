@@ -268,3 +268,31 @@ async fn hung_targets_and_html_token_urls_end_before_any_verdict() {
         assert!(!stderr.contains("secret-a"));
     }
 }
+
+/// Discovery reads at most 1 MiB of metadata: a server that sends 10 MB is refused, with the
+/// reason, instead of filling memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_refuses_an_oversized_metadata_body() {
+    let url = serve(Behaviour::HugeBody).await;
+    let issuer = url.trim_end_matches("/token").to_owned();
+    let http = runner::http_client(Duration::from_secs(5));
+    let started = Instant::now();
+    let failure = grantcheck::target::discover(
+        &http,
+        Some(&issuer),
+        Default::default(),
+        BTreeMap::new(),
+        Vec::new(),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        failure
+            .message
+            .contains("the metadata exceeds 1048576 bytes"),
+        "{}",
+        failure.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
