@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none
-for target in form basic jwt toml_files template; do
+for target in form basic jwt toml_files template shard_report; do
   mkdir -p "fuzz/corpus/$target"
   out=$(cargo fuzz run -s none "$target" "fuzz/corpus/$target" -- -max_total_time="$SECS" -rss_limit_mb=2048 2>&1) || {
     echo "$out" | tail -30

@@ -246,16 +246,16 @@ impl ShardReport {
     pub fn read(path: &Path) -> Result<ShardReport, Failure> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        let report: ShardReport = serde_json::from_str(&text).map_err(|e| {
-            Failure::usage(format!(
-                "{}: not a grantcheck shard report: {e}",
-                path.display()
-            ))
-        })?;
+        ShardReport::parse(&text, &path.display().to_string())
+    }
+
+    /// A shard report's JSON; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ShardReport, Failure> {
+        let report: ShardReport = serde_json::from_str(text)
+            .map_err(|e| Failure::usage(format!("{origin}: not a grantcheck shard report: {e}")))?;
         if report.format != FORMAT {
             return Err(Failure::usage(format!(
-                "{}: format '{}', expected {FORMAT}",
-                path.display(),
+                "{origin}: format '{}', expected {FORMAT}",
                 report.format
             )));
         }
