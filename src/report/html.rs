@@ -202,11 +202,7 @@ fn drift(h: &mut String, run: &Run<'_>) {
         c.new.len()
     );
     for group in c.grouped() {
-        let text = if group.cases.len() == 1 {
-            group.diff.trim_end().to_owned()
-        } else {
-            group.changes.join("\n")
-        };
+        let text = group.text();
         let _ = write!(
             h,
             "<div class=\"finding fail\"><div class=fail>Snapshot drift in {}</div><pre>{}</pre></div>",

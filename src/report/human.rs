@@ -216,12 +216,8 @@ impl<W: Write> Human<W> {
                 ),
             );
             let _ = writeln!(self.out, "\n{head}");
-            let lines: Vec<&str> = if cases == 1 {
-                group.diff.lines().collect()
-            } else {
-                group.changes.clone()
-            };
-            for line in lines {
+            let text = group.text();
+            for line in text.lines() {
                 let painted = match line.chars().next() {
                     Some('-') if !line.starts_with("---") => self.paint(Outcome::Fail, line),
                     Some('+') if !line.starts_with("+++") => self.paint(Outcome::Pass, line),

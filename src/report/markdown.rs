@@ -81,7 +81,7 @@ pub fn render(run: &Run<'_>) -> String {
                 md,
                 "<details><summary>Snapshot drift in {}</summary>\n\n```diff\n{}\n```\n</details>\n",
                 group.cases.join(", "),
-                if group.cases.len() == 1 { group.diff.trim_end().to_owned() } else { group.changes.join("\n") }
+                group.text()
             );
         }
     }

@@ -91,6 +91,17 @@ pub struct DriftGroup<'a> {
     pub cases: Vec<&'a str>,
 }
 
+impl DriftGroup<'_> {
+    /// What to show: one case's whole diff, or the changed lines shared by many cases.
+    pub fn text(&self) -> String {
+        if self.cases.len() == 1 {
+            self.diff.trim_end().to_owned()
+        } else {
+            self.changes.join("\n")
+        }
+    }
+}
+
 /// The distinct `-`/`+` lines of a unified diff, in order, without its headers: the same
 /// change made twice in one case groups with cases that have it once.
 fn changed_lines(diff: &str) -> Vec<&str> {
