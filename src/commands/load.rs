@@ -43,6 +43,10 @@ pub struct LoadArgs {
     /// The run the shards belong to (the same for every shard of a run).
     #[arg(long, value_name = "ID", env = "GRANTCHECK_RUN_ID")]
     pub run_id: Option<String>,
+    /// The most of a response body read, in bytes; a longer body fails that request
+    /// ("response body over the --max-body limit") and is not read further.
+    #[arg(long, value_name = "BYTES", default_value_t = load::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
     /// Also write every request's name and latency (µs) to FILE, to verify the histograms.
     #[arg(long, value_name = "FILE")]
     pub sample_log: Option<PathBuf>,
@@ -113,6 +117,7 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         sample_log: args.sample_log,
         shard: args.shard,
         run_id: args.run_id,
+        max_body: args.max_body,
     };
     let result = load::execute(plan).await;
     drop(_embedded);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::shard::{ShardReport, FORMAT};
+use super::timeline::TimelineData;
 use super::{summary, threshold};
 use crate::exit::{Exit, Failure};
 
@@ -94,6 +95,7 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         thresholds: Vec::new(),
         requests: Default::default(),
         errors: Default::default(),
+        timeline: None,
     };
     let overflow = || Failure::usage("the shard reports' counts add up past 2^64: not a real run");
     for r in reports {
@@ -121,6 +123,9 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         }
     }
     merged.shards.sort_by_key(|s| s.index);
+    let timelines: Vec<&TimelineData> =
+        reports.iter().filter_map(|r| r.timeline.as_ref()).collect();
+    merged.timeline = TimelineData::merge(&timelines);
     Ok(merged)
 }
 

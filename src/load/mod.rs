@@ -2,11 +2,13 @@
 //! Goose profiles against the embedded reference server (on its own runtime, so server and
 //! load do not share a scheduler) or an external target, with every response checked.
 
+pub mod chart;
 pub mod merge;
 pub mod profile;
 pub mod shard;
 pub mod summary;
 pub mod threshold;
+pub mod timeline;
 pub mod transactions;
 
 use std::io::IsTerminal;
@@ -41,7 +43,16 @@ pub struct Plan {
     pub sample_log: Option<PathBuf>,
     pub shard: Option<Shard>,
     pub run_id: Option<String>,
+    /// The most of any response body read (`--max-body`).
+    pub max_body: usize,
 }
+
+/// The most of a response body `load` reads unless `--max-body` says otherwise: the same
+/// 1 MiB as `conform`. A token endpoint's answer is a few hundred bytes.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// How long after the plan's end in-flight requests may still finish before they time out.
+const HARD_STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the plan: issues the introspection pool, runs Goose with every response checked,
 /// prints the summary, writes the shard report, and judges the thresholds.
@@ -86,7 +97,7 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         revocation: optional(&target.revocation_url)?,
         resource: optional(&target.resource_url)?,
     };
-    let ctx = Arc::new(LoadContext::new(
+    let mut context = LoadContext::new(
         urls,
         (&main.id, &secret(main)),
         (&introspector.id, &secret(introspector)),
@@ -94,7 +105,11 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         pool,
         profile,
         plan.sample_log.is_some(),
-    ));
+    );
+    context.max_body = plan.max_body;
+    let planned = planned_duration(&plan.goose, profile);
+    context.hard_stop = planned.map(|d| Instant::now() + d + HARD_STOP_GRACE);
+    let ctx = Arc::new(context);
 
     let goose_config = with_report_files(plan.goose.clone(), &plan.report_dir, profile)?;
     let request_timeout = match &plan.goose.timeout {
@@ -109,8 +124,25 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         "grantcheck load: profile {} ({}) against {}",
         profile.name, profile.description, target.token_url
     );
-    let progress = tokio::spawn(progress(ctx.clone()));
-    let result = attack.execute().await;
+    let progress = tokio::spawn(progress(ctx.clone(), plan.goose.verbose > 0));
+    // Every request times out at the hard stop; this bound only catches Goose itself hanging.
+    let result = match planned {
+        Some(planned) => {
+            let limit = planned + HARD_STOP_GRACE + Duration::from_secs(10);
+            match tokio::time::timeout(limit, attack.execute()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    progress.abort();
+                    return Err(Failure::runtime(format!(
+                        "the load run did not stop within {} s of its {} s plan",
+                        limit.as_secs() - planned.as_secs(),
+                        planned.as_secs()
+                    )));
+                }
+            }
+        }
+        None => attack.execute().await,
+    };
     progress.abort();
     if let Some(path) = &plan.sample_log {
         ctx.write_samples(path)
@@ -119,30 +151,46 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
     let run_id = plan.run_id.clone().unwrap_or_else(default_run_id);
     let shard = plan.shard.unwrap_or(Shard { index: 0, count: 1 });
     let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<(), Failure> {
-        let report =
+        let mut report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
+        report.timeline = Some(ctx.timeline.data());
         eprint!("{}", summary::render(&report));
         // Every rule with what was observed, passed or not. A shard leaves them to the merge.
+        let mut judged = Vec::new();
         if plan.shard.is_none() {
             for rule in &thresholds {
                 match threshold::judge(rule, &report) {
-                    Ok(j) => eprintln!(
-                        "threshold {}: {} (observed {})",
-                        j.rule,
-                        if j.passed { "pass" } else { "FAILED" },
-                        j.observed
-                    ),
+                    Ok(j) => {
+                        eprintln!(
+                            "threshold {}: {} (observed {})",
+                            j.rule,
+                            if j.passed { "pass" } else { "FAILED" },
+                            j.observed
+                        );
+                        judged.push(j);
+                    }
                     Err(why) => eprintln!("threshold {rule}: not judged here ({why})"),
                 }
             }
         }
+        std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
+            Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
+        })?;
         if plan.shard.is_some() {
-            std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
-                Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
-            })?;
             let path = shard::report_path(&plan.report_dir, shard);
             report.write(&path)?;
             eprintln!("shard report: {} (run {run_id})", path.display());
+        }
+        if plan.goose.report_file.is_empty() {
+            let path = |ext: &str| plan.report_dir.join(format!("load-{}.{ext}", profile.name));
+            report.write(&path("json"))?;
+            let write = |ext: &str, text: String| {
+                std::fs::write(path(ext), text).map_err(|e| {
+                    Failure::runtime(format!("cannot write {}: {e}", path(ext).display()))
+                })
+            };
+            write("md", summary::markdown(&report, &judged))?;
+            write("html", summary::html(&report, &judged))?;
         }
         eprintln!("reports: {}", plan.report_dir.display());
         Ok(())
@@ -199,8 +247,9 @@ fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure>
     }
 }
 
-/// Writes Goose's HTML, JSON and Markdown reports into the report dir unless the user
-/// chose report files.
+/// Unless the user chose report files, Goose writes only its JSON (`load-<profile>.goose.json`):
+/// grantcheck writes the HTML, Markdown and JSON reports itself, with the data over time
+/// (Goose's HTML report loads its charts from a CDN and is blank offline).
 fn with_report_files(
     mut config: GooseConfiguration,
     dir: &std::path::Path,
@@ -209,13 +258,11 @@ fn with_report_files(
     if config.report_file.is_empty() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::usage(format!("cannot create {}: {e}", dir.display())))?;
-        for ext in ["html", "json", "md"] {
-            config.report_file.push(
-                dir.join(format!("load-{}.{ext}", profile.name))
-                    .display()
-                    .to_string(),
-            );
-        }
+        config.report_file.push(
+            dir.join(format!("load-{}.goose.json", profile.name))
+                .display()
+                .to_string(),
+        );
     }
     Ok(config)
 }
@@ -335,12 +382,55 @@ async fn issue_pool(
     Ok(pool)
 }
 
-/// A progress line every 5 s: requests so far, rate, errors.
-async fn progress(ctx: Arc<LoadContext>) {
+/// How long Goose's plan runs, computed as Goose builds it (ramp up, `--run-time`, ramp
+/// down): `None` when the run has no end of its own (no run time, `--iterations`) or when a
+/// `--test-plan` came from the command line (Goose keeps that one private).
+fn planned_duration(goose: &GooseConfiguration, profile: &Profile) -> Option<Duration> {
+    let span = |s: &str| goose::util::parse_timespan(s).map(|secs| secs as f64);
+    if let Some(test_plan) = &profile.test_plan {
+        let mut total = 0.0;
+        for step in test_plan.split(';') {
+            total += span(step.split_once(',')?.1.trim())?;
+        }
+        return Some(Duration::from_secs_f64(total));
+    }
+    if goose.iterations.is_some() {
+        return None;
+    }
+    let run_time = span(goose.run_time.as_ref().or(profile.run_time.as_ref())?)?;
+    let users = goose
+        .users
+        .or(profile.users)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        as f64;
+    let rate = |r: Option<&String>| r.and_then(|r| r.parse::<f64>().ok()).filter(|r| *r > 0.0);
+    let ramp_up = match goose.increase_time.as_deref().and_then(span) {
+        Some(secs) => secs,
+        None => {
+            users
+                / rate(
+                    goose
+                        .increase_rate
+                        .as_ref()
+                        .or(profile.increase_rate.as_ref()),
+                )
+                .unwrap_or(1.0)
+        }
+    };
+    let ramp_down = match goose.decrease_time.as_deref().and_then(span) {
+        Some(secs) => secs,
+        None => rate(goose.decrease_rate.as_ref()).map_or(0.0, |r| users / r),
+    };
+    Some(Duration::from_secs_f64(ramp_up + run_time + ramp_down))
+}
+
+/// A progress line every 5 s: requests so far, rate, errors. It rewrites itself on a
+/// terminal, unless Goose's own log lines (`-v`) share it: then each is a line of its own.
+async fn progress(ctx: Arc<LoadContext>, logs_on_terminal: bool) {
     let started = Instant::now();
     let mut last = 0u64;
     let every = Duration::from_secs(5);
-    let tty = std::io::stderr().is_terminal();
+    let tty = std::io::stderr().is_terminal() && !logs_on_terminal;
     loop {
         tokio::time::sleep(every).await;
         let now = ctx.requests.load(Ordering::Relaxed);

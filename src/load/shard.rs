@@ -188,6 +188,9 @@ pub struct ShardReport {
     pub requests: BTreeMap<String, RequestStats>,
     /// `name: error` → occurrences.
     pub errors: BTreeMap<String, usize>,
+    /// Requests, errors and latency per second (reports before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<super::timeline::TimelineData>,
 }
 
 pub const FORMAT: &str = "grantcheck-load-shard/1";
@@ -228,6 +231,7 @@ impl ShardReport {
             thresholds,
             requests,
             errors,
+            timeline: None,
         }
     }
 

@@ -4,8 +4,10 @@
 
 use std::fmt::Write as _;
 
+use super::chart::{self, Series};
 use super::shard::{RequestStats, ShardReport};
 use super::threshold::Judged;
+use super::timeline::{Slot, TimelineData};
 use crate::report::html::esc;
 
 /// Percentiles shown.
@@ -95,14 +97,13 @@ pub fn render(report: &ShardReport) -> String {
 }
 
 pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
+    let shards = match report.shards.len() {
+        0 | 1 => String::new(),
+        n => format!("{n} shards, "),
+    };
     let mut md = format!(
-        "# grantcheck load: {} (run {})\n\n{} shards, {} users, {} s, {:.0} requests/s\n\n",
-        report.profile,
-        report.run_id,
-        report.shards.len(),
-        report.users,
-        report.duration_s,
-        report.rps
+        "# grantcheck load: {} (run {})\n\n{shards}{} users, {} s, {:.0} requests/s\n\n",
+        report.profile, report.run_id, report.users, report.duration_s, report.rps
     );
     md.push_str("| request | requests | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | avg ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows(report) {
@@ -143,17 +144,80 @@ pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
     md
 }
 
+/// The load report as one self-contained page: the verdict in words and colour first, then
+/// the charts over time, the per-request table, errors and thresholds. No script, no fetch.
 pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
     let mut h = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>grantcheck load {}</title><style>body{{font:14px system-ui,sans-serif;margin:2em auto;max-width:70em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}td:first-child,th:first-child{{text-align:left}}.fail{{color:#b00020;font-weight:bold}}</style></head><body>",
+        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck load {}</title><style>{STYLE}</style></head><body>",
         esc(&report.profile)
     );
+    let (ok, failed) = report.total();
+    let failed_rules = judged.iter().filter(|j| !j.passed).count();
+    let (class, verdict) = if failed_rules > 0 {
+        (
+            "bad",
+            format!(
+                "{failed_rules} of {} threshold{} failed",
+                judged.len(),
+                if judged.len() == 1 { "" } else { "s" }
+            ),
+        )
+    } else if failed > 0 {
+        (
+            "warn",
+            format!("{failed} of {} requests failed their checks", ok + failed),
+        )
+    } else if ok == 0 {
+        ("warn", "no request was made".to_owned())
+    } else {
+        ("good", format!("all {ok} responses passed their checks"))
+    };
+    let shards = if report.shards.len() > 1 {
+        format!(" · {} shards merged", report.shards.len())
+    } else {
+        String::new()
+    };
     let _ = write!(
         h,
-        "<h1>grantcheck load: {}</h1><p>run {} · {} shards · {} users · {} s · {:.0} requests/s</p>",
-        esc(&report.profile), esc(&report.run_id), report.shards.len(), report.users, report.duration_s, report.rps
+        "<header class={class}><h1>{}</h1><p>grantcheck load · profile <b>{}</b> · run {}{shards} · {} users · {} s · {:.0} requests/s</p></header>",
+        esc(&verdict),
+        esc(&report.profile),
+        esc(&report.run_id),
+        report.users,
+        report.duration_s,
+        report.rps
     );
-    h.push_str("<table><tr><th>request</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>avg ms</th><th>max ms</th></tr>");
+    if !judged.is_empty() {
+        h.push_str(
+            "<h2>Thresholds</h2><table><tr><th>rule</th><th>observed</th><th>result</th></tr>",
+        );
+        for j in judged {
+            let (class, word) = if j.passed {
+                ("pass", "pass")
+            } else {
+                ("fail", "FAIL")
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class={class}>{word}</td></tr>",
+                esc(&j.rule),
+                esc(&j.observed)
+            );
+        }
+        h.push_str("</table>");
+    }
+    if !report.errors.is_empty() {
+        h.push_str("<h2>Errors</h2><table><tr><th>error</th><th>occurrences</th></tr>");
+        for (kind, n) in &report.errors {
+            let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(kind));
+        }
+        h.push_str("</table>");
+    }
+    match &report.timeline {
+        Some(timeline) if !timeline.slots.is_empty() => h.push_str(&over_time(timeline)),
+        _ => h.push_str("<p class=note>No data over time in this report.</p>"),
+    }
+    h.push_str("<h2>Requests</h2><div class=scroll><table><tr><th>request</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>avg ms</th><th>max ms</th></tr>");
     for row in rows(report) {
         let s = &row.stats;
         let _ = write!(
@@ -164,34 +228,76 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
             s.average_us() / 1000.0, ms(s.max_us)
         );
     }
-    h.push_str("</table>");
-    if !report.errors.is_empty() {
-        h.push_str("<h2>Errors</h2><table><tr><th>error</th><th>occurrences</th></tr>");
-        for (kind, n) in &report.errors {
-            let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(kind));
-        }
-        h.push_str("</table>");
-    }
-    if !judged.is_empty() {
-        h.push_str(
-            "<h2>Thresholds</h2><table><tr><th>rule</th><th>observed</th><th>result</th></tr>",
-        );
-        for j in judged {
-            let (class, word) = if j.passed {
-                ("", "pass")
-            } else {
-                (" class=fail", "FAIL")
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td{class}>{word}</td></tr>",
-                esc(&j.rule),
-                esc(&j.observed)
-            );
-        }
-        h.push_str("</table>");
-    }
+    h.push_str("</table></div><p class=note>Latency is measured from when a request was sent to when its response headers arrived (Goose's closed loop: each user waits for its answer before the next request).</p>");
     h.push_str("</body></html>\n");
+    h
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 auto;padding:1em;max-width:60em;color:#222}header{border-radius:6px;padding:.6em 1em;margin-bottom:1em}header h1{margin:.1em 0;font-size:1.4em}header p{margin:.2em 0}.good{background:#e6f4ea;border-left:6px solid #1e7e34}.warn{background:#fff4e0;border-left:6px solid #b26a00}.bad{background:#fdecea;border-left:6px solid #b00020}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00020;font-weight:bold}.pass{color:#1e7e34}.scroll{overflow-x:auto}.chart{margin:1em 0}.chart svg{width:100%;height:auto;max-height:260px}.chart figcaption{font-weight:600}.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}.note{color:#555;font-size:12px}";
+
+/// Throughput and latency percentiles per slot of the timeline, as two charts.
+fn over_time(timeline: &TimelineData) -> String {
+    let width = timeline.slot_s.max(1) as f64;
+    let at = |i: usize| i as f64 * width;
+    let per_second = |f: &dyn Fn(&Slot) -> u64| -> Vec<(f64, Option<f64>)> {
+        timeline
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (at(i), Some(f(s) as f64 / timeline.slot_seconds(i))))
+            .collect()
+    };
+    let percentile = |p: f64| -> Vec<(f64, Option<f64>)> {
+        timeline
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (at(i), s.percentile_us(p).map(|us| us as f64 / 1000.0)))
+            .collect()
+    };
+    let slot = if timeline.slot_s > 1 {
+        format!(" ({} s slots)", timeline.slot_s)
+    } else {
+        String::new()
+    };
+    let mut h = format!("<h2>Over time{slot}</h2>");
+    h.push_str(&chart::line_chart(
+        "Throughput",
+        "requests/s",
+        &[
+            Series {
+                name: "responses/s",
+                colour: "#1565c0",
+                points: per_second(&|s| s.requests),
+            },
+            Series {
+                name: "errors/s",
+                colour: "#c62828",
+                points: per_second(&|s| s.errors),
+            },
+        ],
+    ));
+    h.push_str(&chart::line_chart(
+        "Latency",
+        "ms",
+        &[
+            Series {
+                name: "p50",
+                colour: "#2e7d32",
+                points: percentile(0.5),
+            },
+            Series {
+                name: "p90",
+                colour: "#ef6c00",
+                points: percentile(0.9),
+            },
+            Series {
+                name: "p99",
+                colour: "#c62828",
+                points: percentile(0.99),
+            },
+        ],
+    ));
     h
 }
 

@@ -168,6 +168,7 @@ mod tests {
             thresholds: vec![],
             requests,
             errors: Default::default(),
+            timeline: None,
         }
     }
 

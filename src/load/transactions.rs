@@ -47,6 +47,12 @@ pub struct LoadContext {
     pub failures: AtomicU64,
     /// Every request's name and latency in µs, when `--sample-log` asks for them.
     samples: Option<Mutex<Vec<(String, u64)>>>,
+    /// Requests, errors and latency per second, for the report's charts.
+    pub timeline: super::timeline::Timeline,
+    /// The most of a response body read; a longer body is an error of its own kind.
+    pub max_body: usize,
+    /// When every request must be done: the end of `--run-time` plus a grace period.
+    pub hard_stop: Option<std::time::Instant>,
 }
 
 impl LoadContext {
@@ -92,6 +98,9 @@ impl LoadContext {
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             samples: keep_samples.then(|| Mutex::new(Vec::new())),
+            timeline: super::timeline::Timeline::new(),
+            max_body: super::DEFAULT_MAX_BODY,
+            hard_stop: None,
         }
     }
 
@@ -176,15 +185,24 @@ async fn send(
     user: &mut GooseUser,
     ctx: &LoadContext,
     name: &str,
-    builder: reqwest::RequestBuilder,
+    mut builder: reqwest::RequestBuilder,
     expect: u16,
 ) -> Result<Option<Answer>, Box<goose::goose::TransactionError>> {
+    // Nothing outlives the run: a request still going at the hard stop times out then (the
+    // timeout covers the body too), so a hung target cannot stretch `--run-time`.
+    if let Some(stop) = ctx.hard_stop {
+        let left = stop.saturating_duration_since(std::time::Instant::now());
+        builder = builder.timeout(left.max(std::time::Duration::from_millis(1)));
+    }
     let request = GooseRequest::builder()
         .name(name)
         .expect_status_code(expect)
         .set_request_builder(builder)
         .build();
-    let GooseResponse { request, response } = user.request(request).await?;
+    let GooseResponse {
+        mut request,
+        response,
+    } = user.request(request).await?;
     ctx.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(samples) = &ctx.samples {
         let label = format!("{} {}", request.raw.method, request.name);
@@ -193,16 +211,26 @@ async fn send(
             .unwrap_or_else(|p| p.into_inner())
             .push((label, request.response_time_micros()));
     }
-    let Ok(response) = response else {
+    ctx.timeline.request(request.response_time_micros());
+    let Ok(mut response) = response else {
         // Goose has recorded the transport error already.
         ctx.failures.fetch_add(1, Ordering::Relaxed);
+        ctx.timeline.error();
         return Ok(None);
     };
     let status = response.status().as_u16();
     let has_challenge = response
         .headers()
         .contains_key(reqwest::header::WWW_AUTHENTICATE);
-    let body = response.bytes().await.unwrap_or_default();
+    let body = match read_body(&mut response, ctx.max_body).await {
+        Ok(body) => body,
+        Err(problem) => {
+            ctx.failures.fetch_add(1, Ordering::Relaxed);
+            ctx.timeline.error();
+            user.set_failure(problem, &mut request, None, None)?;
+            return Ok(None);
+        }
+    };
     let json = serde_json::from_slice(&body).ok();
     Ok(Some(Answer {
         request,
@@ -212,6 +240,28 @@ async fn send(
     }))
 }
 
+/// The body, read chunk by chunk up to `max` bytes: a target that sends more (or forever)
+/// costs at most `max` of memory.
+async fn read_body(response: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, &'static str> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err("response body over the --max-body limit");
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err("response body over the --max-body limit");
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err("response body: timed out"),
+            Err(_) => return Err("response body: the connection failed"),
+        }
+    }
+}
+
 fn fail(
     user: &mut GooseUser,
     ctx: &LoadContext,
@@ -219,6 +269,7 @@ fn fail(
     reason: &str,
 ) -> TransactionResult {
     ctx.failures.fetch_add(1, Ordering::Relaxed);
+    ctx.timeline.error();
     user.set_failure(reason, &mut answer.request, None, None)
 }
 

@@ -183,7 +183,7 @@ async fn goose_reports_are_written_and_secret_leaking_logs_are_refused() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for ext in ["html", "json", "md"] {
+    for ext in ["html", "json", "md", "goose.json"] {
         let text = std::fs::read_to_string(dir.join(format!("load-issuance.{ext}"))).unwrap();
         assert!(
             !text.contains("forgerock") && !text.contains("Basic "),
@@ -223,4 +223,179 @@ async fn the_embedded_server_runs_on_its_own_runtime() {
         stderr.contains("call the resource") && stderr.contains("introspect (after revocation)"),
         "{stderr}"
     );
+}
+
+/// A token endpoint that misbehaves at the socket: `Endless` answers 200 with a body that
+/// never ends, `Big(n)` with an n-byte JSON body, `Hang` reads the request and never answers.
+#[derive(Clone, Copy)]
+enum Socket {
+    Endless,
+    Big(usize),
+    Hang,
+}
+
+async fn misbehaving(kind: Socket) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    // One request per read is enough for these tests (small bodies).
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    match kind {
+                        Socket::Hang => {
+                            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                            return;
+                        }
+                        Socket::Big(n) => {
+                            static ISSUED: std::sync::atomic::AtomicU64 =
+                                std::sync::atomic::AtomicU64::new(0);
+                            let token = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let body = format!(
+                                "{{\"access_token\":\"t{token}\",\"token_type\":\"Bearer\",\"pad\":\"{}\"}}",
+                                "x".repeat(n)
+                            );
+                            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+                            if stream.write_all(head.as_bytes()).await.is_err()
+                                || stream.write_all(body.as_bytes()).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Socket::Endless => {
+                            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                            if stream.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                            while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn issuance_at(token_url: &str, run_time: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--profile",
+        "issuance",
+        "--token-url",
+        token_url,
+        "--client-id",
+        "myClient",
+        "--client-secret",
+        "forgerock",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        run_time,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_bodies_are_read_up_to_the_limit_and_no_further() {
+    let dir = temp_dir("load-body");
+    let report_dir = dir.to_str().unwrap();
+    // A body that never ends: each request fails at 1 MiB, and the run ends on time.
+    let url = misbehaving(Socket::Endless).await;
+    let started = std::time::Instant::now();
+    let output = load(issuance_at(&url, "2s", &["--report-dir", report_dir])).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("response body over the --max-body limit"),
+        "{stderr}"
+    );
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+
+    // The limit is the user's: a 2 KB answer passes by default and fails under --max-body 1000.
+    let url = misbehaving(Socket::Big(2000)).await;
+    let output = load(issuance_at(&url, "1s", &["--report-dir", report_dir])).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let output = load(issuance_at(
+        &url,
+        "1s",
+        &["--report-dir", report_dir, "--max-body", "1000"],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("response body over the --max-body limit"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_time_bounds_the_run_against_a_target_that_never_answers() {
+    let url = misbehaving(Socket::Hang).await;
+    let dir = temp_dir("load-hang");
+    let started = std::time::Instant::now();
+    // Goose's request timeout is 60 s; the run must still end about when its plan does
+    // (1 s ramp-up for 2 users at 2/s, 2 s run time, 2 s grace).
+    let output = load(issuance_at(
+        &url,
+        "2s",
+        &["--report-dir", dir.to_str().unwrap()],
+    ))
+    .await;
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(elapsed.as_secs() < 12, "took {elapsed:?}: {stderr}");
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_html_load_report_is_self_contained_with_charts_over_time() {
+    let server = start(None).await;
+    let dir = temp_dir("load-html");
+    let output = load(against(
+        &server,
+        "issuance",
+        &["--report-dir", dir.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(output.status.code(), Some(0));
+    let html = std::fs::read_to_string(dir.join("load-issuance.html")).unwrap();
+    // Nothing to fetch: no script, no stylesheet or image from elsewhere.
+    for remote in ["<script", "src=", "href=", "@import", "cdn"] {
+        assert!(!html.contains(remote), "the report refers to {remote}");
+    }
+    assert!(html.contains("all ") && html.contains("responses passed their checks"));
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "throughput and latency charts"
+    );
+    assert!(html.contains("<polyline"), "a line drawn from the data");
+    // The JSON carries the same data over time, for merges and comparisons.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("load-issuance.json")).unwrap())
+            .unwrap();
+    let slots = json["timeline"]["slots"].as_array().unwrap();
+    assert!(slots.len() >= 2, "{slots:?}");
+    let requests: u64 = slots.iter().map(|s| s["requests"].as_u64().unwrap()).sum();
+    assert!(requests > 0);
+    server.shutdown().await;
 }

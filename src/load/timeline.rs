@@ -1,0 +1,309 @@
+//! The run over time: requests, errors and a latency histogram per second, recorded by the
+//! transactions as responses arrive. Goose keeps only whole-run totals, and its own HTML
+//! charts need a CDN; this is what grantcheck's report draws and `load merge` adds up.
+//!
+//! Memory is bounded whatever the run's length: latencies are kept rounded to two
+//! significant digits (at most ~90 distinct values a decade), and past [`MAX_SLOTS`] slots
+//! neighbouring slots merge and each slot covers twice the time.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Slots kept before they are merged pairwise (an hour at one second each).
+pub const MAX_SLOTS: usize = 3600;
+
+/// One slot of the run: what finished in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub requests: u64,
+    pub errors: u64,
+    /// `[latency in µs rounded to two significant digits, count]`, fastest first.
+    pub latency_us: Vec<(u64, u64)>,
+}
+
+impl Slot {
+    /// The latency `fraction` (0–1) of this slot's requests finished within.
+    pub fn percentile_us(&self, fraction: f64) -> Option<u64> {
+        let total: u64 = self.latency_us.iter().map(|(_, c)| c).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64 * fraction).ceil() as u64).clamp(1, total);
+        let mut seen = 0u64;
+        for (value, count) in &self.latency_us {
+            seen += count;
+            if seen >= rank {
+                return Some(*value);
+            }
+        }
+        self.latency_us.last().map(|(v, _)| *v)
+    }
+
+    /// Adds `other` in, saturating (counts from files are checked by the merge first).
+    fn absorb(&mut self, other: &Slot) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        let mut merged: BTreeMap<u64, u64> = self.latency_us.iter().copied().collect();
+        for (value, count) in &other.latency_us {
+            let slot = merged.entry(*value).or_default();
+            *slot = slot.saturating_add(*count);
+        }
+        self.latency_us = merged.into_iter().collect();
+    }
+}
+
+/// A finished timeline, as reports carry it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineData {
+    /// When the first slot began, in Unix milliseconds: shards that ran together line up.
+    pub start_unix_ms: u64,
+    /// Seconds each slot covers (1, or more for runs longer than [`MAX_SLOTS`] seconds).
+    pub slot_s: u64,
+    pub slots: Vec<Slot>,
+    /// Milliseconds from the start to the end of recording: the last slot is usually partial.
+    #[serde(default)]
+    pub duration_ms: u64,
+}
+
+impl TimelineData {
+    /// Seconds slot `i` covers: the slot width, or less for a partial last slot.
+    pub fn slot_seconds(&self, i: usize) -> f64 {
+        let width = self.slot_s.max(1) as f64;
+        if self.duration_ms == 0 {
+            return width;
+        }
+        let left = self.duration_ms as f64 / 1000.0 - i as f64 * width;
+        left.clamp(0.1_f64.min(width), width)
+    }
+
+    /// The shards' timelines as one: slots on the same wall-clock second add up.
+    pub fn merge(parts: &[&TimelineData]) -> Option<TimelineData> {
+        let start = parts.iter().map(|t| t.start_unix_ms).min()?;
+        let slot_s = parts.iter().map(|t| t.slot_s.max(1)).max()?;
+        let width_ms = slot_s.saturating_mul(1000);
+        let mut slots: Vec<Slot> = Vec::new();
+        for part in parts {
+            for (i, slot) in part.slots.iter().enumerate() {
+                let at_ms = (part.start_unix_ms - start).saturating_add(
+                    (i as u64).saturating_mul(part.slot_s.max(1).saturating_mul(1000)),
+                );
+                let index = (at_ms / width_ms) as usize;
+                if index >= MAX_SLOTS * 2 {
+                    break; // a shard that claims to have started long after the others
+                }
+                if slots.len() <= index {
+                    slots.resize(index + 1, Slot::default());
+                }
+                slots[index].absorb(slot);
+            }
+        }
+        let duration_ms = parts
+            .iter()
+            .map(|t| (t.start_unix_ms - start).saturating_add(t.duration_ms))
+            .max()
+            .unwrap_or(0);
+        Some(TimelineData {
+            start_unix_ms: start,
+            slot_s,
+            slots,
+            duration_ms,
+        })
+    }
+}
+
+/// Rounds a latency to two significant digits: 1234 µs → 1200, 87 µs → 87.
+fn round_latency(us: u64) -> u64 {
+    let mut scale = 1;
+    while us / scale >= 100 {
+        scale *= 10;
+    }
+    us / scale * scale
+}
+
+/// The recorder the transactions write into while the run goes on.
+pub struct Timeline {
+    started: Instant,
+    start_unix_ms: u64,
+    inner: Mutex<Recorded>,
+}
+
+struct Recorded {
+    slot_s: u64,
+    slots: Vec<BTreeMap<u64, u64>>,
+    requests: Vec<u64>,
+    errors: Vec<u64>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new()
+    }
+}
+
+impl Timeline {
+    pub fn new() -> Timeline {
+        let start_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Timeline {
+            started: Instant::now(),
+            start_unix_ms,
+            inner: Mutex::new(Recorded {
+                slot_s: 1,
+                slots: Vec::new(),
+                requests: Vec::new(),
+                errors: Vec::new(),
+            }),
+        }
+    }
+
+    /// A response (or a transport error) arrived after `latency_us`.
+    pub fn request(&self, latency_us: u64) {
+        let second = self.started.elapsed().as_secs();
+        let mut r = self.lock();
+        let i = r.index(second);
+        r.requests[i] += 1;
+        *r.slots[i].entry(round_latency(latency_us)).or_default() += 1;
+    }
+
+    /// A request was judged wrong (or failed in transport).
+    pub fn error(&self) {
+        let second = self.started.elapsed().as_secs();
+        let mut r = self.lock();
+        let i = r.index(second);
+        r.errors[i] += 1;
+    }
+
+    pub fn data(&self) -> TimelineData {
+        let r = self.lock();
+        TimelineData {
+            start_unix_ms: self.start_unix_ms,
+            slot_s: r.slot_s,
+            slots: (0..r.slots.len())
+                .map(|i| Slot {
+                    requests: r.requests[i],
+                    errors: r.errors[i],
+                    latency_us: r.slots[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                })
+                .collect(),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Recorded {
+    /// The slot for `second` since the start, growing (and coarsening) the timeline.
+    fn index(&mut self, second: u64) -> usize {
+        while second / self.slot_s >= MAX_SLOTS as u64 {
+            self.coarsen();
+        }
+        let i = (second / self.slot_s) as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, BTreeMap::new);
+            self.requests.resize(i + 1, 0);
+            self.errors.resize(i + 1, 0);
+        }
+        i
+    }
+
+    /// Merges neighbouring slots: each now covers twice the time.
+    fn coarsen(&mut self) {
+        let pairs = self.slots.len().div_ceil(2);
+        let mut slots = Vec::with_capacity(pairs);
+        for pair in std::mem::take(&mut self.slots).chunks_mut(2) {
+            let mut first = std::mem::take(&mut pair[0]);
+            if let Some(second) = pair.get_mut(1) {
+                for (v, c) in std::mem::take(second) {
+                    *first.entry(v).or_default() += c;
+                }
+            }
+            slots.push(first);
+        }
+        let sum_pairs = |v: &[u64]| v.chunks(2).map(|c| c.iter().sum()).collect::<Vec<u64>>();
+        self.requests = sum_pairs(&self.requests);
+        self.errors = sum_pairs(&self.errors);
+        self.slots = slots;
+        self.slot_s *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_keep_two_significant_digits() {
+        assert_eq!(round_latency(0), 0);
+        assert_eq!(round_latency(87), 87);
+        assert_eq!(round_latency(1234), 1200);
+        assert_eq!(round_latency(999_999), 990_000);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_slot_histogram() {
+        let slot = Slot {
+            requests: 100,
+            errors: 0,
+            latency_us: vec![(100, 90), (1000, 9), (50_000, 1)],
+        };
+        assert_eq!(slot.percentile_us(0.5), Some(100));
+        assert_eq!(slot.percentile_us(0.9), Some(100));
+        assert_eq!(slot.percentile_us(0.99), Some(1000));
+        assert_eq!(slot.percentile_us(1.0), Some(50_000));
+        assert_eq!(Slot::default().percentile_us(0.5), None);
+    }
+
+    #[test]
+    fn a_long_run_coarsens_instead_of_growing() {
+        let mut r = Recorded {
+            slot_s: 1,
+            slots: Vec::new(),
+            requests: Vec::new(),
+            errors: Vec::new(),
+        };
+        for second in 0..(MAX_SLOTS as u64 * 3) {
+            let i = r.index(second);
+            r.requests[i] += 1;
+        }
+        assert!(r.slots.len() <= MAX_SLOTS, "{} slots", r.slots.len());
+        assert_eq!(r.slot_s, 4);
+        assert_eq!(r.requests.iter().sum::<u64>(), MAX_SLOTS as u64 * 3);
+    }
+
+    #[test]
+    fn shards_line_up_on_the_wall_clock() {
+        let slot = |n| Slot {
+            requests: n,
+            errors: 0,
+            latency_us: vec![(100, n)],
+        };
+        let a = TimelineData {
+            start_unix_ms: 10_000,
+            slot_s: 1,
+            slots: vec![slot(1), slot(2)],
+            duration_ms: 2000,
+        };
+        let b = TimelineData {
+            start_unix_ms: 11_000,
+            slot_s: 1,
+            slots: vec![slot(10), slot(20)],
+            duration_ms: 1500,
+        };
+        let m = TimelineData::merge(&[&a, &b]).unwrap();
+        assert_eq!(m.start_unix_ms, 10_000);
+        let counts: Vec<u64> = m.slots.iter().map(|s| s.requests).collect();
+        assert_eq!(counts, vec![1, 12, 20]);
+        assert_eq!(m.slots[1].latency_us, vec![(100, 12)]);
+        assert_eq!(m.duration_ms, 2500);
+        assert_eq!(m.slot_seconds(0), 1.0);
+        assert_eq!(m.slot_seconds(2), 0.5);
+    }
+}
