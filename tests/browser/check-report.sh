@@ -2,6 +2,7 @@
 # report.html as a user sees it, in headless Chromium at a phone's and a desktop's width:
 # the page of a failing run must need no network (no external reference, and it renders with
 # every connection refused) and must show its first failure within the first screen.
+# The load report likewise, with its charts.
 # Usage: tests/browser/check-report.sh [GRANTCHECK_BINARY]   (exit 0: good; 1: a check failed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,5 +41,24 @@ for size in 390,844 1280,900; do
     echo "ok at $size: first failure at ${top}px of ${height}px"
   fi
   grep -q 'FAIL RESP-008' <<<"$dom" || { echo "FAIL at $size: the failure did not render"; fail=1; }
+done
+
+# The load report: a 3 s run against the embedded server. It must need no network either
+# (Goose's own HTML report loads its charts from a CDN and is blank offline).
+"$bin" load --profile issuance -u 2 -r 2 -t 3s --report-dir "$work/load" >/dev/null 2>&1 \
+  || { echo "FAIL: the load run failed"; fail=1; }
+load_page="$work/load/load-issuance.html"
+if grep -Eqi '<script|(src|href)="|@import|url\(' "$load_page"; then
+  echo "FAIL: the load report references a script or an external resource"; fail=1
+fi
+for size in 390,844 1280,900; do
+  dom=$("$browser" --headless --no-sandbox --disable-gpu --window-size="$size" \
+    --proxy-server=http://127.0.0.1:9 --proxy-bypass-list='<-loopback>' \
+    --virtual-time-budget=3000 --dump-dom "file://$load_page" 2>/dev/null)
+  if grep -q 'responses passed their checks' <<<"$dom" && [ "$(grep -o '<polyline' <<<"$dom" | wc -l)" -ge 4 ]; then
+    echo "ok at $size: the load report shows its verdict and its charts offline"
+  else
+    echo "FAIL at $size: the load report's verdict or charts did not render"; fail=1
+  fi
 done
 exit $fail
