@@ -368,8 +368,12 @@ async fn issue_pool(
                     crate::http::describe_error(&e)
                 ))
             })?;
+        let mut response = response;
         let status = response.status();
-        let json: serde_json::Value = response.json().await.unwrap_or_default();
+        let body = transactions::read_body(&mut response, DEFAULT_MAX_BODY)
+            .await
+            .map_err(|why| Failure::runtime(format!("issuing the introspection pool: {why}")))?;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         match json.get("access_token").and_then(|t| t.as_str()) {
             Some(token) if status.is_success() => pool.push(token.to_owned()),
             _ => {

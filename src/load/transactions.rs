@@ -242,7 +242,10 @@ async fn send(
 
 /// The body, read chunk by chunk up to `max` bytes: a target that sends more (or forever)
 /// costs at most `max` of memory.
-async fn read_body(response: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, &'static str> {
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, &'static str> {
     if response.content_length().is_some_and(|n| n > max as u64) {
         return Err("response body over the --max-body limit");
     }
