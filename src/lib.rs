@@ -14,6 +14,7 @@ pub mod exit;
 pub mod form;
 pub mod headers;
 pub mod http;
+pub mod jose;
 pub mod json_body;
 pub mod load;
 pub mod outcome;

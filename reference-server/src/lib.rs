@@ -16,11 +16,15 @@
 
 mod app;
 mod auth;
+pub mod client_assertion;
 pub mod clients;
 pub mod config;
+pub mod dpop;
 mod endpoints;
 pub mod form;
+pub mod jose;
 pub mod jwt;
+pub mod replay;
 mod request;
 mod response;
 mod router;

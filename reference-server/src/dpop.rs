@@ -1,0 +1,743 @@
+//! DPoP proof verification (RFC 9449 §4.3), sans-IO: the caller passes the request's method
+//! and URL as this server sees them, the access token when one is presented, the nonces it
+//! currently accepts, and the time.
+//!
+//! The checks, in §4.3's order: one well-formed JWT; `typ` is `dpop+jwt`; `alg` asymmetric
+//! (never `none`, never a MAC); the signature verifies with the `jwk` header, which must be
+//! a public key; `jti`, `htm`, `htu` and `iat` are present; `htm` is the request's method;
+//! `htu` is its URL without query and fragment, both normalized (RFC 3986 §6.2.2, §6.2.3,
+//! as §4.3 recommends); `iat` within [`DpopPolicy`]'s window; the server's nonce when it
+//! asks for one; with an access token, `ath` is base64url(SHA-256(token)) and the key is
+//! the one the token is bound to. `jti` is used once ([`CheckedProof::record_use`]),
+//! remembered in a bounded [`ReplayCache`] until the proof leaves the `iat` window.
+//!
+//! The result is the key's RFC 7638 thumbprint (`jkt`), to bind a new token to (`cnf.jkt`,
+//! RFC 9449 §6.1) or to compare with the token's binding.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+use crate::jose::{numeric_date, Alg, JoseError, Jws, PublicJwk, VerifyingKey};
+use crate::replay::{ReplayCache, ReplayError};
+
+/// The longest `jti` accepted.
+pub const MAX_JTI_LEN: usize = 256;
+
+/// The `iat` window, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// Allowed difference between the client's clock and this server's.
+    pub clock_skew: u64,
+    /// How old a proof may be (plus the skew): RFC 9449 §11.1 wants "a relatively brief
+    /// period", since a proof is only meant for the request it was made for.
+    pub max_age: u64,
+}
+
+/// Proofs are good for 60 s, with 60 s of clock skew either way.
+pub const POLICY: DpopPolicy = DpopPolicy {
+    clock_skew: 60,
+    max_age: 60,
+};
+
+impl Default for DpopPolicy {
+    fn default() -> DpopPolicy {
+        POLICY
+    }
+}
+
+/// The request a proof comes with, and what the server expects of it.
+#[derive(Clone, Copy)]
+pub struct ProofContext<'a> {
+    /// The HTTP method, as sent (methods are case-sensitive).
+    pub method: &'a str,
+    /// The request's absolute URL as this server is addressed (query and fragment are
+    /// ignored).
+    pub url: &'a str,
+    /// The asymmetric algorithms accepted (`dpop_signing_alg_values_supported`); symmetric
+    /// ones in the list are ignored.
+    pub algs: &'a [Alg],
+    /// The access token presented with the proof (at a resource, RFC 9449 §7).
+    pub access_token: Option<&'a str>,
+    /// The `jkt` the presented token is bound to (its `cnf.jkt`).
+    pub bound_jkt: Option<&'a str>,
+    /// The nonces the server currently accepts, when it requires one (RFC 9449 §8, §9).
+    pub nonces: Option<&'a [&'a str]>,
+    pub now: u64,
+}
+
+impl fmt::Debug for ProofContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProofContext")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("algs", &self.algs)
+            .field("access_token", &self.access_token.map(|_| "<redacted>"))
+            .field("bound_jkt", &self.bound_jkt)
+            .field("nonce_required", &self.nonces.is_some())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// Why a proof was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopError {
+    /// Malformed JWS, `alg` refused (`none`, a MAC, unknown), private or unusable `jwk`,
+    /// bad signature.
+    Jose(JoseError),
+    /// `typ` is not `dpop+jwt`.
+    WrongTyp,
+    /// No `jwk` header.
+    JwkMissing,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`; `ath` with a token) is missing or not
+    /// a string.
+    MissingClaim(&'static str),
+    /// `iat` is not a NumericDate.
+    BadTimeClaim,
+    HtmMismatch,
+    HtuMismatch,
+    IatTooOld,
+    IatInFuture,
+    /// The server requires a nonce and the proof has none: `use_dpop_nonce`.
+    NonceRequired,
+    /// The proof's nonce is not one the server accepts now: `use_dpop_nonce`.
+    NonceMismatch,
+    /// `ath` is not the hash of the presented token.
+    AthMismatch,
+    /// The proof's key is not the one the token is bound to.
+    KeyNotBound,
+    Replayed,
+    ReplayCacheFull,
+}
+
+impl DpopError {
+    /// The error code (RFC 9449 §5, §7.1, §8): `use_dpop_nonce` when the client should try
+    /// again with the server's nonce, `invalid_dpop_proof` otherwise.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            DpopError::NonceRequired | DpopError::NonceMismatch => "use_dpop_nonce",
+            _ => "invalid_dpop_proof",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            DpopError::Jose(e) => e.describe(),
+            DpopError::WrongTyp => "typ must be dpop+jwt",
+            DpopError::JwkMissing => "the jwk header is required",
+            DpopError::MissingClaim("jti") => "jti is required",
+            DpopError::MissingClaim("htm") => "htm is required",
+            DpopError::MissingClaim("htu") => "htu is required",
+            DpopError::MissingClaim("iat") => "iat is required",
+            DpopError::MissingClaim("ath") => "ath is required with an access token",
+            DpopError::MissingClaim(_) => "a required claim is missing",
+            DpopError::BadTimeClaim => "iat must be a NumericDate",
+            DpopError::HtmMismatch => "htm does not match the request method",
+            DpopError::HtuMismatch => "htu does not match the request URL",
+            DpopError::IatTooOld => "the proof is too old",
+            DpopError::IatInFuture => "iat is in the future",
+            DpopError::NonceRequired => "a DPoP nonce is required",
+            DpopError::NonceMismatch => "the DPoP nonce is not current",
+            DpopError::AthMismatch => "ath does not match the access token",
+            DpopError::KeyNotBound => "the proof's key is not the token's",
+            DpopError::Replayed => "the proof's jti was already used",
+            DpopError::ReplayCacheFull => "too many proofs in flight, try again later",
+        }
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DPoP proof: {}", self.describe())
+    }
+}
+
+impl std::error::Error for DpopError {}
+
+impl From<JoseError> for DpopError {
+    fn from(e: JoseError) -> DpopError {
+        DpopError::Jose(e)
+    }
+}
+
+/// A proof that passed every check but the replay check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedProof {
+    /// The RFC 7638 thumbprint of the proof's key.
+    pub jkt: String,
+    pub alg: Alg,
+    jti: String,
+    keep_until: u64,
+}
+
+impl CheckedProof {
+    /// Spends the proof's `jti` (RFC 9449 §11.1), per key.
+    pub fn record_use(&self, cache: &mut ReplayCache, now: u64) -> Result<(), DpopError> {
+        cache
+            .check_and_insert(&self.jkt, &self.jti, self.keep_until, now)
+            .map_err(|e| match e {
+                ReplayError::Replayed => DpopError::Replayed,
+                ReplayError::Full => DpopError::ReplayCacheFull,
+            })
+    }
+}
+
+/// `ath`: base64url(SHA-256(the ASCII access token)) (RFC 9449 §4.2).
+pub fn access_token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
+}
+
+/// Every check of RFC 9449 §4.3 but the replay check (see [`verify`]).
+pub fn check(
+    proof: &str,
+    cx: &ProofContext<'_>,
+    policy: DpopPolicy,
+) -> Result<CheckedProof, DpopError> {
+    let jws = Jws::parse(proof)?;
+    let typ_ok = jws.header.typ.as_deref().is_some_and(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        typ == "dpop+jwt" || typ == "application/dpop+jwt"
+    });
+    if !typ_ok {
+        return Err(DpopError::WrongTyp);
+    }
+    let asymmetric: Vec<Alg> = cx
+        .algs
+        .iter()
+        .copied()
+        .filter(|a| !a.is_symmetric())
+        .collect();
+    jws.alg(&asymmetric)?;
+    let jwk = jws.header.jwk.as_ref().ok_or(DpopError::JwkMissing)?;
+    let key = PublicJwk::from_json(jwk)?;
+    let alg = jws.verify(&asymmetric, VerifyingKey::Public(&key))?;
+    let claims = jws.claims();
+    let text = |name: &'static str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or(DpopError::MissingClaim(name))
+    };
+    let jti = text("jti")?;
+    if jti.is_empty() || jti.len() > MAX_JTI_LEN {
+        return Err(DpopError::MissingClaim("jti"));
+    }
+    if text("htm")? != cx.method {
+        return Err(DpopError::HtmMismatch);
+    }
+    let htu = normalize_htu(text("htu")?).ok_or(DpopError::HtuMismatch)?;
+    if Some(htu) != normalize_htu(cx.url) {
+        return Err(DpopError::HtuMismatch);
+    }
+    let iat = numeric_date(claims, "iat", true)
+        .map_err(|_| DpopError::BadTimeClaim)?
+        .ok_or(DpopError::MissingClaim("iat"))?;
+    if iat > cx.now.saturating_add(policy.clock_skew) {
+        return Err(DpopError::IatInFuture);
+    }
+    let keep_until = iat
+        .saturating_add(policy.max_age)
+        .saturating_add(policy.clock_skew);
+    if keep_until < cx.now {
+        return Err(DpopError::IatTooOld);
+    }
+    if let Some(nonces) = cx.nonces {
+        match claims.get("nonce").and_then(Value::as_str) {
+            None => return Err(DpopError::NonceRequired),
+            Some(nonce) if !nonces.contains(&nonce) => return Err(DpopError::NonceMismatch),
+            Some(_) => {}
+        }
+    }
+    let jkt = key.thumbprint();
+    if let Some(token) = cx.access_token {
+        if text("ath")? != access_token_hash(token) {
+            return Err(DpopError::AthMismatch);
+        }
+    }
+    if cx.bound_jkt.is_some_and(|bound| bound != jkt) {
+        return Err(DpopError::KeyNotBound);
+    }
+    Ok(CheckedProof {
+        jkt,
+        alg,
+        jti: jti.to_owned(),
+        keep_until,
+    })
+}
+
+/// Verifies a proof and spends its `jti`; returns the key's thumbprint.
+pub fn verify(
+    proof: &str,
+    cx: &ProofContext<'_>,
+    policy: DpopPolicy,
+    cache: &mut ReplayCache,
+) -> Result<CheckedProof, DpopError> {
+    let checked = check(proof, cx, policy)?;
+    checked.record_use(cache, cx.now)?;
+    Ok(checked)
+}
+
+/// An absolute `http`/`https` URI without query and fragment, normalized as RFC 3986 §6.2.2
+/// (case, percent-encoding, dot segments) and §6.2.3 (default port, empty path) describe.
+/// `None` for anything else (other schemes, userinfo, a bad port or percent-encoding).
+pub fn normalize_htu(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let after = &authority[end + 1..];
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        (&authority[..=end], port)
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None | Some("") => None,
+        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => return None,
+        Some(p) => {
+            let p = p.trim_start_matches('0');
+            let p = if p.is_empty() { "0" } else { p };
+            (p != default_port).then_some(p)
+        }
+    };
+    let host = normalize_percent(&host.to_ascii_lowercase())?;
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        remove_dot_segments(&normalize_percent(path)?)
+    };
+    Some(match port {
+        Some(port) => format!("{scheme}://{host}:{port}{path}"),
+        None => format!("{scheme}://{host}{path}"),
+    })
+}
+
+/// Upper-case hex in percent-encodings, and unreserved characters decoded (RFC 3986 §6.2.2.1,
+/// §6.2.2.2).
+fn normalize_percent(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            let byte = u8::from_str_radix(hex, 16).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+            i += 3;
+        } else {
+            let ch = text[i..].chars().next()?;
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    Some(out)
+}
+
+/// RFC 3986 §5.2.4.
+fn remove_dot_segments(path: &str) -> String {
+    let mut output: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." => trailing_slash = i == last,
+            ".." => {
+                output.pop();
+                trailing_slash = i == last;
+            }
+            s => {
+                output.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &output {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::testing::{header, hs256, unsecured, TestKey};
+    use serde_json::{json, Map};
+
+    const NOW: u64 = 1_800_000_000;
+    const URL: &str = "https://server.example.com/token";
+    const TOKEN: &str = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+
+    fn proof_claims() -> Value {
+        json!({"jti": "e1j3V_bKic8-LAEB", "htm": "POST", "htu": URL, "iat": NOW})
+    }
+
+    fn with(changes: Value) -> Value {
+        let mut claims = proof_claims();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        claims
+    }
+
+    fn dpop_header(key: &TestKey) -> Map<String, Value> {
+        header(json!({"typ": "dpop+jwt", "jwk": key.public_jwk()}))
+    }
+
+    fn proof(key: &TestKey, claims: &Value) -> String {
+        key.sign(dpop_header(key), claims)
+    }
+
+    fn cx() -> ProofContext<'static> {
+        ProofContext {
+            method: "POST",
+            url: URL,
+            algs: Alg::ALL,
+            access_token: None,
+            bound_jkt: None,
+            nonces: None,
+            now: NOW,
+        }
+    }
+
+    fn run(proof: &str, cx: &ProofContext<'_>) -> Result<CheckedProof, DpopError> {
+        verify(proof, cx, POLICY, &mut ReplayCache::new(16))
+    }
+
+    #[test]
+    fn a_good_proof_passes_with_each_key_type_and_names_its_key() {
+        for key in [TestKey::rsa(), TestKey::ec(), TestKey::ed()] {
+            let checked = run(&proof(&key, &proof_claims()), &cx()).unwrap();
+            assert_eq!(checked.jkt, key.public().thumbprint());
+            assert_eq!(checked.alg.name(), key.alg());
+        }
+    }
+
+    #[test]
+    fn typ_must_be_dpop_jwt() {
+        let key = TestKey::ec();
+        for typ in [Some("JWT"), Some("at+jwt"), Some("dpop"), None] {
+            let mut h = dpop_header(&key);
+            match typ {
+                Some(t) => h.insert("typ".into(), t.into()),
+                None => h.remove("typ"),
+            };
+            assert_eq!(
+                run(&key.sign(h, &proof_claims()), &cx()),
+                Err(DpopError::WrongTyp),
+                "{typ:?}"
+            );
+        }
+        let mut h = dpop_header(&key);
+        h.insert("typ".into(), "application/DPoP+JWT".into());
+        assert!(run(&key.sign(h, &proof_claims()), &cx()).is_ok());
+    }
+
+    #[test]
+    fn alg_none_and_mac_algorithms_are_refused() {
+        let key = TestKey::ec();
+        assert_eq!(
+            run(&unsecured(dpop_header(&key), &proof_claims()), &cx()),
+            Err(DpopError::Jose(JoseError::AlgNone))
+        );
+        let secret = b"0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            run(&hs256(secret, dpop_header(&key), &proof_claims()), &cx()),
+            Err(DpopError::Jose(JoseError::AlgNotAllowed))
+        );
+        // A server that only takes ES256.
+        let rsa = TestKey::rsa();
+        let only_es = ProofContext {
+            algs: &[Alg::Es256],
+            ..cx()
+        };
+        assert_eq!(
+            run(&proof(&rsa, &proof_claims()), &only_es),
+            Err(DpopError::Jose(JoseError::AlgNotAllowed))
+        );
+    }
+
+    #[test]
+    fn the_jwk_must_be_present_public_and_the_signer() {
+        let key = TestKey::ec();
+        let mut h = dpop_header(&key);
+        h.remove("jwk");
+        assert_eq!(
+            run(&key.sign(h, &proof_claims()), &cx()),
+            Err(DpopError::JwkMissing)
+        );
+        let mut h = dpop_header(&key);
+        h["jwk"]["d"] = "AAAA".into();
+        assert_eq!(
+            run(&key.sign(h, &proof_claims()), &cx()),
+            Err(DpopError::Jose(JoseError::PrivateKeyInJwk))
+        );
+        // Signed by another key than the one in the header.
+        let other = TestKey::ec();
+        assert_eq!(
+            run(&other.sign(dpop_header(&key), &proof_claims()), &cx()),
+            Err(DpopError::Jose(JoseError::BadSignature))
+        );
+    }
+
+    #[test]
+    fn each_claim_rule_refuses_exactly_its_flaw() {
+        let key = TestKey::ec();
+        let cases = [
+            (json!({"jti": null}), DpopError::MissingClaim("jti")),
+            (json!({"jti": ""}), DpopError::MissingClaim("jti")),
+            (json!({"htm": null}), DpopError::MissingClaim("htm")),
+            (json!({"htu": null}), DpopError::MissingClaim("htu")),
+            (json!({"iat": null}), DpopError::MissingClaim("iat")),
+            (json!({"iat": "now"}), DpopError::BadTimeClaim),
+            (json!({"htm": "GET"}), DpopError::HtmMismatch),
+            (json!({"htm": "post"}), DpopError::HtmMismatch),
+            (
+                json!({"htu": "https://other.example.com/token"}),
+                DpopError::HtuMismatch,
+            ),
+            (
+                json!({"htu": "https://server.example.com/token2"}),
+                DpopError::HtuMismatch,
+            ),
+            (
+                json!({"htu": "http://server.example.com/token"}),
+                DpopError::HtuMismatch,
+            ),
+            (
+                json!({"htu": "https://server.example.com:8443/token"}),
+                DpopError::HtuMismatch,
+            ),
+            (json!({"htu": "/token"}), DpopError::HtuMismatch),
+            (json!({"iat": NOW - 121}), DpopError::IatTooOld),
+            (json!({"iat": NOW + 61}), DpopError::IatInFuture),
+        ];
+        for (change, expected) in cases {
+            assert_eq!(
+                run(&proof(&key, &with(change.clone())), &cx()),
+                Err(expected),
+                "{change}"
+            );
+        }
+        for change in [json!({"iat": NOW - 120}), json!({"iat": NOW + 60})] {
+            assert!(
+                run(&proof(&key, &with(change.clone())), &cx()).is_ok(),
+                "{change}"
+            );
+        }
+    }
+
+    #[test]
+    fn htu_ignores_query_fragment_and_equivalent_spellings() {
+        let key = TestKey::ec();
+        for htu in [
+            "https://server.example.com/token?x=1",
+            "https://server.example.com/token#frag",
+            "HTTPS://Server.Example.COM:443/token",
+            "https://server.example.com/%74oken",
+            "https://server.example.com/a/../token",
+            "https://server.example.com/./token",
+        ] {
+            assert!(
+                run(&proof(&key, &with(json!({"htu": htu}))), &cx()).is_ok(),
+                "{htu}"
+            );
+        }
+        // The request URL's own query is ignored too.
+        let cx_query = ProofContext {
+            url: "https://server.example.com/token?a=b",
+            ..cx()
+        };
+        assert!(run(&proof(&key, &proof_claims()), &cx_query).is_ok());
+    }
+
+    #[test]
+    fn normalization_details() {
+        assert_eq!(
+            normalize_htu("http://a.example").as_deref(),
+            Some("http://a.example/")
+        );
+        assert_eq!(
+            normalize_htu("http://a.example:80/x").as_deref(),
+            Some("http://a.example/x")
+        );
+        assert_eq!(
+            normalize_htu("http://a.example:8080/x").as_deref(),
+            Some("http://a.example:8080/x")
+        );
+        assert_eq!(
+            normalize_htu("http://[::1]:8080/x/").as_deref(),
+            Some("http://[::1]:8080/x/")
+        );
+        assert_eq!(
+            normalize_htu("http://a.example/%2f%7e").as_deref(),
+            Some("http://a.example/%2F~")
+        );
+        assert_eq!(
+            normalize_htu("http://a.example/a/b/../../..").as_deref(),
+            Some("http://a.example/")
+        );
+        for bad in [
+            "ftp://a.example/",
+            "http://user@a.example/",
+            "http:///x",
+            "http://a.example:x/",
+            "http://a.example/%zz",
+            "http://a.example/%4",
+            "http://[::1/",
+            "no scheme",
+        ] {
+            assert_eq!(normalize_htu(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn nonce_is_required_when_the_server_asks_and_maps_to_use_dpop_nonce() {
+        let key = TestKey::ec();
+        let nonces = ["n-1", "n-2"];
+        let with_nonces = ProofContext {
+            nonces: Some(&nonces),
+            ..cx()
+        };
+        let missing = run(&proof(&key, &proof_claims()), &with_nonces);
+        assert_eq!(missing, Err(DpopError::NonceRequired));
+        assert_eq!(DpopError::NonceRequired.error_code(), "use_dpop_nonce");
+        let wrong = run(&proof(&key, &with(json!({"nonce": "n-0"}))), &with_nonces);
+        assert_eq!(wrong, Err(DpopError::NonceMismatch));
+        assert!(run(&proof(&key, &with(json!({"nonce": "n-2"}))), &with_nonces).is_ok());
+        // Without a nonce requirement, a nonce in the proof is harmless.
+        assert!(run(&proof(&key, &with(json!({"nonce": "n-0"}))), &cx()).is_ok());
+    }
+
+    #[test]
+    fn ath_and_key_binding_with_an_access_token() {
+        let key = TestKey::ec();
+        let jkt = key.public().thumbprint();
+        let presenting = ProofContext {
+            method: "GET",
+            url: "https://resource.example.org/protectedresource",
+            access_token: Some(TOKEN),
+            bound_jkt: Some(&jkt),
+            ..cx()
+        };
+        let base = json!({
+            "jti": "e1j3V_bKic8-LAEB", "htm": "GET",
+            "htu": "https://resource.example.org/protectedresource", "iat": NOW,
+        });
+        let with_ath = |ath: Option<&str>| {
+            let mut c = base.clone();
+            if let Some(ath) = ath {
+                c["ath"] = ath.into();
+            }
+            c
+        };
+        // RFC 9449 §7.1's example: this token's ath.
+        assert_eq!(
+            access_token_hash(TOKEN),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+        let good = with_ath(Some(&access_token_hash(TOKEN)));
+        assert_eq!(run(&proof(&key, &good), &presenting).unwrap().jkt, jkt);
+        assert_eq!(
+            run(&proof(&key, &with_ath(None)), &presenting),
+            Err(DpopError::MissingClaim("ath"))
+        );
+        let other_token = with_ath(Some(&access_token_hash("another-token")));
+        assert_eq!(
+            run(&proof(&key, &other_token), &presenting),
+            Err(DpopError::AthMismatch)
+        );
+        // The right ath, but signed with a key the token is not bound to.
+        let other = TestKey::ec();
+        assert_eq!(
+            run(&proof(&other, &good), &presenting),
+            Err(DpopError::KeyNotBound)
+        );
+    }
+
+    #[test]
+    fn a_jti_is_used_once_per_key_and_refused_proofs_do_not_spend_it() {
+        let key = TestKey::ec();
+        let mut cache = ReplayCache::new(16);
+        let stale = proof(&key, &with(json!({"iat": NOW - 1000})));
+        assert_eq!(
+            verify(&stale, &cx(), POLICY, &mut cache),
+            Err(DpopError::IatTooOld)
+        );
+        let good = proof(&key, &proof_claims());
+        assert!(verify(&good, &cx(), POLICY, &mut cache).is_ok());
+        assert_eq!(
+            verify(&good, &cx(), POLICY, &mut cache),
+            Err(DpopError::Replayed)
+        );
+        // Another key's proof with the same jti is its own.
+        assert!(verify(
+            &proof(&TestKey::ec(), &proof_claims()),
+            &cx(),
+            POLICY,
+            &mut cache
+        )
+        .is_ok());
+        let mut full = ReplayCache::new(0);
+        assert_eq!(
+            verify(&good, &cx(), POLICY, &mut full),
+            Err(DpopError::ReplayCacheFull)
+        );
+    }
+
+    #[test]
+    fn errors_are_invalid_dpop_proof_and_never_show_the_token() {
+        assert_eq!(DpopError::AthMismatch.error_code(), "invalid_dpop_proof");
+        assert_eq!(
+            DpopError::Jose(JoseError::AlgNone).error_code(),
+            "invalid_dpop_proof"
+        );
+        let presenting = ProofContext {
+            access_token: Some(TOKEN),
+            ..cx()
+        };
+        assert!(!format!("{presenting:?}").contains(TOKEN));
+    }
+}

@@ -1,0 +1,971 @@
+//! JOSE for what clients send: a compact JWS (RFC 7515 §7.1) parsed strictly, its `alg`
+//! checked against an allow-list (never `none`), its signature verified with a public JWK
+//! (RFC 7517, RFC 7518 §6: RSA `n`/`e`, EC P-256 `x`/`y`, OKP Ed25519 `x`) or an HMAC
+//! secret, and RFC 7638 JWK thumbprints. Verification only: the server never signs with a
+//! client's key. The cryptography is ring's.
+//!
+//! Used by [`crate::client_assertion`] (RFC 7523 client authentication) and [`crate::dpop`]
+//! (RFC 9449 proofs). Errors name the rule that failed and never carry key material or
+//! the token itself.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use serde_json::{Map, Value};
+
+/// The longest compact JWS looked at: larger ones are refused before any decoding.
+pub const MAX_JWS_LEN: usize = 16 * 1024;
+
+/// Smallest HMAC key for HS256: RFC 7518 §3.2 "A key of the same size as the hash output
+/// (for instance, 256 bits for "HS256") or larger MUST be used with this algorithm."
+pub const MIN_HMAC_SECRET_LEN: usize = 32;
+
+/// The JWS algorithms this server can verify (RFC 7518 §3.1 names; `Ed25519` is the
+/// fully-specified name of RFC 9864 for what `EdDSA` with an Ed25519 key means).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    Rs256,
+    Ps256,
+    Es256,
+    EdDsa,
+    Ed25519,
+    Hs256,
+}
+
+impl Alg {
+    /// Every algorithm, asymmetric ones first.
+    pub const ALL: &'static [Alg] = &[
+        Alg::Rs256,
+        Alg::Ps256,
+        Alg::Es256,
+        Alg::EdDsa,
+        Alg::Ed25519,
+        Alg::Hs256,
+    ];
+
+    /// The algorithms whose keys can be public: `private_key_jwt` and DPoP take only these.
+    pub const ASYMMETRIC: &'static [Alg] =
+        &[Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::EdDsa, Alg::Ed25519];
+
+    /// The name in a JWS header (case-sensitive, RFC 7515 §4.1.1).
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Ps256 => "PS256",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+            Alg::Ed25519 => "Ed25519",
+            Alg::Hs256 => "HS256",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::ALL.iter().copied().find(|a| a.name() == name)
+    }
+
+    pub fn is_symmetric(self) -> bool {
+        self == Alg::Hs256
+    }
+}
+
+impl fmt::Display for Alg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a JWS or a JWK was refused. The texts are fit for an `error_description`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoseError {
+    /// Longer than [`MAX_JWS_LEN`].
+    TooLong,
+    /// Not three base64url segments separated by dots.
+    NotCompact,
+    /// A segment is not unpadded base64url.
+    BadEncoding,
+    /// The header is not a JSON object, or a member has the wrong type.
+    BadHeader,
+    /// The payload is not a JSON object.
+    BadPayload,
+    /// `alg` is `none`: an unsecured JWS (RFC 7518 §3.6) is never accepted.
+    AlgNone,
+    /// `alg` names an algorithm this server does not implement.
+    AlgUnknown,
+    /// `alg` is known but not allowed here (e.g. HS256 where a public key is required).
+    AlgNotAllowed,
+    /// `crit` lists extensions; this server understands none (RFC 7515 §4.1.11).
+    CritUnsupported,
+    /// The JWK is not one of RSA, EC P-256 or OKP Ed25519, or a member is malformed.
+    KeyUnsupported,
+    /// The JWK carries private members (`d`, RSA primes, or `k`).
+    PrivateKeyInJwk,
+    /// The key does not fit `alg` (type, curve, its own `alg` or `use`), or an HMAC secret
+    /// is shorter than RFC 7518 §3.2 allows.
+    KeyAlgMismatch,
+    /// No registered key has the header's `kid`, or several could verify and none is named.
+    NoMatchingKey,
+    /// The signature does not verify.
+    BadSignature,
+}
+
+impl JoseError {
+    pub fn describe(self) -> &'static str {
+        match self {
+            JoseError::TooLong => "the JWT is too long",
+            JoseError::NotCompact => "not a compact JWS (three base64url parts)",
+            JoseError::BadEncoding => "a JWS part is not unpadded base64url",
+            JoseError::BadHeader => "the JWS header is not a valid JSON object",
+            JoseError::BadPayload => "the JWT claims are not a JSON object",
+            JoseError::AlgNone => "alg none is not accepted",
+            JoseError::AlgUnknown => "unsupported alg",
+            JoseError::AlgNotAllowed => "alg not allowed here",
+            JoseError::CritUnsupported => "unsupported crit header",
+            JoseError::KeyUnsupported => "unsupported or malformed JWK",
+            JoseError::PrivateKeyInJwk => "the JWK contains a private key",
+            JoseError::KeyAlgMismatch => "the key does not fit the alg",
+            JoseError::NoMatchingKey => "no registered key matches the JWS",
+            JoseError::BadSignature => "the signature does not verify",
+        }
+    }
+}
+
+impl fmt::Display for JoseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl std::error::Error for JoseError {}
+
+fn b64(segment: &str) -> Result<Vec<u8>, JoseError> {
+    // URL_SAFE_NO_PAD refuses padding and non-canonical trailing bits.
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| JoseError::BadEncoding)
+}
+
+/// The JOSE header members this server reads.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// As written; checked by [`Jws::verify`] against an allow-list.
+    pub alg: String,
+    pub typ: Option<String>,
+    pub kid: Option<String>,
+    /// A public key carried in the header (DPoP, RFC 9449 §4.2); never trusted for client
+    /// authentication, where keys come from the registration.
+    pub jwk: Option<Map<String, Value>>,
+}
+
+/// A parsed compact JWS whose signature has not been checked yet.
+pub struct Jws {
+    pub header: Header,
+    claims: Map<String, Value>,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+impl fmt::Debug for Jws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jws")
+            .field("alg", &self.header.alg)
+            .field("typ", &self.header.typ)
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jws {
+    /// Splits and decodes a compact JWS whose header and payload are JSON objects. Duplicate
+    /// member names keep the last one (RFC 7515 §4, RFC 7519 §4 allow that reading).
+    pub fn parse(compact: &str) -> Result<Jws, JoseError> {
+        if compact.len() > MAX_JWS_LEN {
+            return Err(JoseError::TooLong);
+        }
+        let mut parts = compact.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JoseError::NotCompact);
+        };
+        if h.is_empty() || p.is_empty() {
+            return Err(JoseError::NotCompact);
+        }
+        let header: Map<String, Value> =
+            serde_json::from_slice(&b64(h)?).map_err(|_| JoseError::BadHeader)?;
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&b64(p)?).map_err(|_| JoseError::BadPayload)?;
+        let signature = b64(s)?;
+        let text = |name: &str| -> Result<Option<String>, JoseError> {
+            match header.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(JoseError::BadHeader),
+            }
+        };
+        let alg = text("alg")?.ok_or(JoseError::BadHeader)?;
+        let typ = text("typ")?;
+        let kid = text("kid")?;
+        let jwk = match header.get("jwk") {
+            None => None,
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(_) => return Err(JoseError::BadHeader),
+        };
+        if header.contains_key("crit") {
+            return Err(JoseError::CritUnsupported);
+        }
+        Ok(Jws {
+            header: Header { alg, typ, kid, jwk },
+            claims,
+            signing_input: format!("{h}.{p}"),
+            signature,
+        })
+    }
+
+    /// The claims, not yet verified.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// The header's `alg`, if it is one of `allowed`. `none` is refused whatever the list.
+    pub fn alg(&self, allowed: &[Alg]) -> Result<Alg, JoseError> {
+        if self.header.alg.eq_ignore_ascii_case("none") {
+            return Err(JoseError::AlgNone);
+        }
+        let alg = Alg::from_name(&self.header.alg).ok_or(JoseError::AlgUnknown)?;
+        if !allowed.contains(&alg) {
+            return Err(JoseError::AlgNotAllowed);
+        }
+        Ok(alg)
+    }
+
+    /// Checks `alg` against `allowed` and the signature with `key`; returns the algorithm.
+    pub fn verify(&self, allowed: &[Alg], key: VerifyingKey<'_>) -> Result<Alg, JoseError> {
+        let alg = self.alg(allowed)?;
+        let input = self.signing_input.as_bytes();
+        match key {
+            VerifyingKey::Public(jwk) => jwk.verify(alg, input, &self.signature)?,
+            VerifyingKey::Secret(secret) => {
+                if alg != Alg::Hs256 || secret.len() < MIN_HMAC_SECRET_LEN {
+                    return Err(JoseError::KeyAlgMismatch);
+                }
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+                ring::hmac::verify(&key, input, &self.signature)
+                    .map_err(|_| JoseError::BadSignature)?;
+            }
+        }
+        Ok(alg)
+    }
+
+    /// Picks the key of `keys` that should verify this JWS: the one with the header's `kid`,
+    /// or, without `kid`, the only key that fits the algorithm.
+    pub fn select_key<'k>(
+        &self,
+        keys: &'k [PublicJwk],
+        allowed: &[Alg],
+    ) -> Result<&'k PublicJwk, JoseError> {
+        let alg = self.alg(allowed)?;
+        if let Some(kid) = &self.header.kid {
+            return keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid.as_str()))
+                .ok_or(JoseError::NoMatchingKey);
+        }
+        let mut fitting = keys.iter().filter(|k| k.fits(alg));
+        match (fitting.next(), fitting.next()) {
+            (Some(key), None) => Ok(key),
+            _ => Err(JoseError::NoMatchingKey),
+        }
+    }
+}
+
+/// What verifies a signature: a public key, or an HMAC secret (`client_secret_jwt`).
+#[derive(Clone, Copy)]
+pub enum VerifyingKey<'a> {
+    Public(&'a PublicJwk),
+    Secret(&'a [u8]),
+}
+
+impl fmt::Debug for VerifyingKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyingKey::Public(jwk) => f.debug_tuple("Public").field(jwk).finish(),
+            VerifyingKey::Secret(_) => f.write_str("Secret(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum KeyKind {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    P256 { x: Vec<u8>, y: Vec<u8> },
+    Ed25519 { x: Vec<u8> },
+}
+
+/// A public key from a JWK (RFC 7517): RSA, EC P-256 or OKP Ed25519.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    kind: KeyKind,
+    pub kid: Option<String>,
+    /// The JWK's own `alg`, when it names one: the key is then for that algorithm only.
+    pub alg: Option<String>,
+    /// The JWK's `use`, when present (`sig` for signing keys).
+    pub key_use: Option<String>,
+}
+
+impl fmt::Debug for PublicJwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicJwk")
+            .field("kty", &self.kty())
+            .field("kid", &self.kid)
+            .field("thumbprint", &self.thumbprint())
+            .finish()
+    }
+}
+
+/// Members that only private (or symmetric) JWKs have (RFC 7518 §6.2.2, §6.3.2, §6.4.1,
+/// RFC 8037 §2).
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+impl PublicJwk {
+    /// Reads a public JWK. A JWK with private members is refused, not stripped: whoever
+    /// sent it has leaked the key.
+    pub fn from_json(jwk: &Map<String, Value>) -> Result<PublicJwk, JoseError> {
+        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+            return Err(JoseError::PrivateKeyInJwk);
+        }
+        let text = |name: &str| -> Result<Option<&str>, JoseError> {
+            match jwk.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(JoseError::KeyUnsupported),
+            }
+        };
+        let required = |name: &str| -> Result<Vec<u8>, JoseError> {
+            let value = text(name)?.ok_or(JoseError::KeyUnsupported)?;
+            b64(value).map_err(|_| JoseError::KeyUnsupported)
+        };
+        let fixed = |name: &str, len: usize| -> Result<Vec<u8>, JoseError> {
+            let bytes = required(name)?;
+            if bytes.len() == len {
+                Ok(bytes)
+            } else {
+                Err(JoseError::KeyUnsupported)
+            }
+        };
+        let kind = match (text("kty")?, text("crv")?) {
+            (Some("RSA"), _) => {
+                let (n, e) = (required("n")?, required("e")?);
+                // Base64urlUInt: the minimum number of octets (RFC 7518 §2), so that the
+                // thumbprint, computed from these bytes, matches the member as written.
+                if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                    return Err(JoseError::KeyUnsupported);
+                }
+                KeyKind::Rsa { n, e }
+            }
+            (Some("EC"), Some("P-256")) => KeyKind::P256 {
+                x: fixed("x", 32)?,
+                y: fixed("y", 32)?,
+            },
+            (Some("OKP"), Some("Ed25519")) => KeyKind::Ed25519 { x: fixed("x", 32)? },
+            _ => return Err(JoseError::KeyUnsupported),
+        };
+        Ok(PublicJwk {
+            kind,
+            kid: text("kid")?.map(str::to_owned),
+            alg: text("alg")?.map(str::to_owned),
+            key_use: text("use")?.map(str::to_owned),
+        })
+    }
+
+    /// `kty`: `RSA`, `EC` or `OKP`.
+    pub fn kty(&self) -> &'static str {
+        match self.kind {
+            KeyKind::Rsa { .. } => "RSA",
+            KeyKind::P256 { .. } => "EC",
+            KeyKind::Ed25519 { .. } => "OKP",
+        }
+    }
+
+    /// Whether this key can verify `alg` signatures: its type and curve, and its own `alg`
+    /// and `use` when it states them (RFC 7517 §4.2, §4.4).
+    pub fn fits(&self, alg: Alg) -> bool {
+        let kind_fits = matches!(
+            (&self.kind, alg),
+            (KeyKind::Rsa { .. }, Alg::Rs256 | Alg::Ps256)
+                | (KeyKind::P256 { .. }, Alg::Es256)
+                | (KeyKind::Ed25519 { .. }, Alg::EdDsa | Alg::Ed25519)
+        );
+        let alg_fits = self.alg.as_deref().is_none_or(|a| a == alg.name());
+        let use_fits = self.key_use.as_deref().is_none_or(|u| u == "sig");
+        kind_fits && alg_fits && use_fits
+    }
+
+    fn verify(&self, alg: Alg, input: &[u8], sig: &[u8]) -> Result<(), JoseError> {
+        if !self.fits(alg) {
+            return Err(JoseError::KeyAlgMismatch);
+        }
+        let ok = match (&self.kind, alg) {
+            (KeyKind::Rsa { n, e }, Alg::Rs256 | Alg::Ps256) => {
+                let params = if alg == Alg::Rs256 {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                };
+                RsaPublicKeyComponents { n, e }
+                    .verify(params, input, sig)
+                    .is_ok()
+            }
+            (KeyKind::P256 { x, y }, Alg::Es256) => {
+                let mut point = Vec::with_capacity(65);
+                point.push(4);
+                point.extend_from_slice(x);
+                point.extend_from_slice(y);
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(input, sig)
+                    .is_ok()
+            }
+            (KeyKind::Ed25519 { x }, Alg::EdDsa | Alg::Ed25519) => {
+                UnparsedPublicKey::new(&signature::ED25519, x)
+                    .verify(input, sig)
+                    .is_ok()
+            }
+            _ => return Err(JoseError::KeyAlgMismatch),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(JoseError::BadSignature)
+        }
+    }
+
+    /// The RFC 7638 thumbprint: base64url(SHA-256) of the required members, in
+    /// lexicographic order, without whitespace.
+    pub fn thumbprint(&self) -> String {
+        let enc = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        // base64url values need no JSON escaping, so the members can be written as is.
+        let canonical = match &self.kind {
+            KeyKind::Rsa { n, e } => {
+                format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, enc(e), enc(n))
+            }
+            KeyKind::P256 { x, y } => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                enc(x),
+                enc(y)
+            ),
+            KeyKind::Ed25519 { x } => {
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, enc(x))
+            }
+        };
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            canonical.as_bytes(),
+        ))
+    }
+}
+
+/// Reads a JWK Set (RFC 7517 §5): `{"keys": [...]}`. Every key must be a usable public key;
+/// a set with a private key is refused as a whole.
+pub fn parse_jwks(jwks: &Value) -> Result<Vec<PublicJwk>, JoseError> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or(JoseError::KeyUnsupported)?;
+    keys.iter()
+        .map(|key| match key {
+            Value::Object(map) => PublicJwk::from_json(map),
+            _ => Err(JoseError::KeyUnsupported),
+        })
+        .collect()
+}
+
+/// A time claim that is not a NumericDate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotNumericDate;
+
+/// Reads a JWT NumericDate claim (RFC 7519 §2): seconds since the epoch, possibly with a
+/// fraction; `round_up` says which way a fraction goes, so that each caller errs on the side
+/// of refusing. `None` when absent; `Err` when it is not a non-negative number.
+pub fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+    round_up: bool,
+) -> Result<Option<u64>, NotNumericDate> {
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(number) = value else {
+        return Err(NotNumericDate);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
+            Ok(Some(if round_up { f.ceil() } else { f.floor() } as u64))
+        }
+        _ => Err(NotNumericDate),
+    }
+}
+
+/// Test signers built on ring, shared by the unit tests of `jose`, `client_assertion` and
+/// `dpop` (the server itself never signs with client keys).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+    use serde_json::json;
+
+    /// The reference server's own fixture RSA key, reused as a client key in tests.
+    fn rsa_pkcs8() -> Vec<u8> {
+        let pem = crate::jwt::FIXTURE_KEY_PEM;
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .unwrap()
+    }
+
+    pub enum TestKey {
+        Rsa(RsaKeyPair),
+        Ec(EcdsaKeyPair),
+        Ed(Ed25519KeyPair),
+    }
+
+    impl TestKey {
+        pub fn rsa() -> TestKey {
+            TestKey::Rsa(RsaKeyPair::from_pkcs8(&rsa_pkcs8()).unwrap())
+        }
+
+        pub fn ec() -> TestKey {
+            let rng = SystemRandom::new();
+            let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            TestKey::Ec(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap())
+        }
+
+        pub fn ed() -> TestKey {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+            TestKey::Ed(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+        }
+
+        /// The default algorithm for the key type.
+        pub fn alg(&self) -> &'static str {
+            match self {
+                TestKey::Rsa(_) => "RS256",
+                TestKey::Ec(_) => "ES256",
+                TestKey::Ed(_) => "EdDSA",
+            }
+        }
+
+        pub fn public_jwk(&self) -> Map<String, Value> {
+            let enc = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+            let value = match self {
+                TestKey::Rsa(k) => {
+                    let c: RsaPublicKeyComponents<Vec<u8>> = k.public().into();
+                    json!({"kty": "RSA", "n": enc(&c.n), "e": enc(&c.e)})
+                }
+                TestKey::Ec(k) => {
+                    let p = k.public_key().as_ref();
+                    json!({"kty": "EC", "crv": "P-256", "x": enc(&p[1..33]), "y": enc(&p[33..])})
+                }
+                TestKey::Ed(k) => {
+                    json!({"kty": "OKP", "crv": "Ed25519", "x": enc(k.public_key().as_ref())})
+                }
+            };
+            match value {
+                Value::Object(map) => map,
+                _ => unreachable!(),
+            }
+        }
+
+        pub fn public(&self) -> PublicJwk {
+            PublicJwk::from_json(&self.public_jwk()).unwrap()
+        }
+
+        /// Signs `header` (with `alg` set to `alg`) and `claims` into a compact JWS.
+        pub fn sign_as(&self, alg: &str, mut header: Map<String, Value>, claims: &Value) -> String {
+            header.insert("alg".into(), alg.into());
+            let input = signing_input(&Value::Object(header), claims);
+            let rng = SystemRandom::new();
+            let sig = match self {
+                TestKey::Rsa(k) => {
+                    let enc: &dyn signature::RsaEncoding = if alg == "PS256" {
+                        &signature::RSA_PSS_SHA256
+                    } else {
+                        &signature::RSA_PKCS1_SHA256
+                    };
+                    let mut sig = vec![0; k.public().modulus_len()];
+                    k.sign(enc, &rng, input.as_bytes(), &mut sig).unwrap();
+                    sig
+                }
+                TestKey::Ec(k) => k.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
+                TestKey::Ed(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
+            };
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+        }
+
+        pub fn sign(&self, header: Map<String, Value>, claims: &Value) -> String {
+            self.sign_as(self.alg(), header, claims)
+        }
+    }
+
+    pub fn signing_input(header: &Value, claims: &Value) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    pub fn hs256(secret: &[u8], mut header: Map<String, Value>, claims: &Value) -> String {
+        header.insert("alg".into(), "HS256".into());
+        let input = signing_input(&Value::Object(header), claims);
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let tag = ring::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// `alg: none` with an empty signature (RFC 7519 §6.1).
+    pub fn unsecured(mut header: Map<String, Value>, claims: &Value) -> String {
+        header.insert("alg".into(), "none".into());
+        format!("{}.", signing_input(&Value::Object(header), claims))
+    }
+
+    pub fn header(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("a header is an object"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Value {
+        json!({"iss": "c", "sub": "c"})
+    }
+
+    #[test]
+    fn each_key_type_verifies_its_own_signatures_and_not_others() {
+        for key in [TestKey::rsa(), TestKey::ec(), TestKey::ed()] {
+            let jws = Jws::parse(&key.sign(Map::new(), &claims())).unwrap();
+            let public = key.public();
+            let alg = jws
+                .verify(Alg::ASYMMETRIC, VerifyingKey::Public(&public))
+                .unwrap();
+            assert_eq!(alg.name(), key.alg());
+            // Same type, other key: the signature does not verify.
+            let other = match key {
+                TestKey::Rsa(_) => continue, // one RSA fixture; see the tampering test
+                TestKey::Ec(_) => TestKey::ec(),
+                TestKey::Ed(_) => TestKey::ed(),
+            };
+            assert_eq!(
+                jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&other.public())),
+                Err(JoseError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn ps256_and_ed25519_names_verify() {
+        let rsa = TestKey::rsa();
+        let jws = Jws::parse(&rsa.sign_as("PS256", Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&rsa.public())),
+            Ok(Alg::Ps256)
+        );
+        // A PS256 signature does not pass as RS256.
+        let input = jws.signing_input.clone();
+        let forged = rsa.sign_as("RS256", Map::new(), &claims());
+        let sig = forged.rsplit('.').next().unwrap();
+        let mixed = Jws::parse(&format!("{}.{sig}", input)).unwrap();
+        assert_eq!(
+            mixed.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&rsa.public())),
+            Err(JoseError::BadSignature)
+        );
+        let ed = TestKey::ed();
+        let jws = Jws::parse(&ed.sign_as("Ed25519", Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&ed.public())),
+            Ok(Alg::Ed25519)
+        );
+    }
+
+    #[test]
+    fn a_tampered_payload_fails() {
+        let key = TestKey::rsa();
+        let jws = key.sign(Map::new(), &claims());
+        let parts: Vec<&str> = jws.split('.').collect();
+        let other = URL_SAFE_NO_PAD.encode(json!({"iss": "d", "sub": "d"}).to_string());
+        let tampered = format!("{}.{other}.{}", parts[0], parts[2]);
+        assert_eq!(
+            Jws::parse(&tampered)
+                .unwrap()
+                .verify(Alg::ASYMMETRIC, VerifyingKey::Public(&key.public())),
+            Err(JoseError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn alg_none_is_refused_even_when_listed_nowhere() {
+        let jws = Jws::parse(&unsecured(Map::new(), &claims())).unwrap();
+        assert_eq!(jws.alg(Alg::ALL), Err(JoseError::AlgNone));
+        let upper = unsecured(Map::new(), &claims()).replace(
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"NONE"}"#),
+        );
+        assert_eq!(
+            Jws::parse(&upper).unwrap().alg(Alg::ALL),
+            Err(JoseError::AlgNone)
+        );
+    }
+
+    #[test]
+    fn symmetric_alg_is_refused_where_only_asymmetric_is_allowed() {
+        let key = TestKey::ec();
+        // The classic confusion: HS256 keyed with the public key's bytes.
+        let public_bytes = serde_json::to_vec(&key.public_jwk()).unwrap();
+        let jws = Jws::parse(&hs256(&public_bytes, Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&key.public())),
+            Err(JoseError::AlgNotAllowed)
+        );
+        // Even if HS256 were allowed, a public key cannot verify it.
+        assert_eq!(
+            jws.verify(Alg::ALL, VerifyingKey::Public(&key.public())),
+            Err(JoseError::KeyAlgMismatch)
+        );
+    }
+
+    #[test]
+    fn unknown_alg_and_mismatched_key_type_are_refused() {
+        let key = TestKey::ec();
+        let jws = Jws::parse(&key.sign_as("ES512", Map::new(), &claims())).unwrap();
+        assert_eq!(jws.alg(Alg::ALL), Err(JoseError::AlgUnknown));
+        let jws = Jws::parse(&key.sign_as("RS256", Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&key.public())),
+            Err(JoseError::KeyAlgMismatch)
+        );
+    }
+
+    #[test]
+    fn hmac_verifies_with_the_secret_only_and_needs_256_bits() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let jws = Jws::parse(&hs256(secret, Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret)),
+            Ok(Alg::Hs256)
+        );
+        assert_eq!(
+            jws.verify(
+                &[Alg::Hs256],
+                VerifyingKey::Secret(b"0123456789abcdef0123456789abcdeX")
+            ),
+            Err(JoseError::BadSignature)
+        );
+        let short = b"short-secret";
+        let jws = Jws::parse(&hs256(short, Map::new(), &claims())).unwrap();
+        assert_eq!(
+            jws.verify(&[Alg::Hs256], VerifyingKey::Secret(short)),
+            Err(JoseError::KeyAlgMismatch)
+        );
+    }
+
+    #[test]
+    fn malformed_input_is_refused_without_panicking() {
+        let good = TestKey::ec().sign(Map::new(), &claims());
+        let cases: Vec<(String, JoseError)> = vec![
+            ("".into(), JoseError::NotCompact),
+            ("a.b".into(), JoseError::NotCompact),
+            (format!("{good}.x"), JoseError::NotCompact),
+            (".e30.".into(), JoseError::NotCompact),
+            ("e30=.e30.".into(), JoseError::BadEncoding),
+            ("e30.e30.a+b".into(), JoseError::BadEncoding),
+            (
+                format!("{}.e30.", URL_SAFE_NO_PAD.encode("[1]")),
+                JoseError::BadHeader,
+            ),
+            (
+                format!("{}.e30.", URL_SAFE_NO_PAD.encode("{}")),
+                JoseError::BadHeader,
+            ),
+            (
+                format!("{}.e30.", URL_SAFE_NO_PAD.encode(r#"{"alg":7}"#)),
+                JoseError::BadHeader,
+            ),
+            (
+                format!(
+                    "{}.e30.",
+                    URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","jwk":"x"}"#)
+                ),
+                JoseError::BadHeader,
+            ),
+            (
+                format!(
+                    "{}.{}.",
+                    URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#),
+                    URL_SAFE_NO_PAD.encode("\"s\"")
+                ),
+                JoseError::BadPayload,
+            ),
+            (
+                format!(
+                    "{}.e30.",
+                    URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","crit":["exp"]}"#)
+                ),
+                JoseError::CritUnsupported,
+            ),
+            ("a".repeat(MAX_JWS_LEN + 1), JoseError::TooLong),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(Jws::parse(&input).map(|_| ()), Err(expected), "{input:.60}");
+        }
+    }
+
+    #[test]
+    fn private_and_unsupported_jwks_are_refused() {
+        let public = TestKey::ec().public_jwk();
+        for member in PRIVATE_MEMBERS {
+            let mut jwk = public.clone();
+            jwk.insert((*member).into(), "AAAA".into());
+            assert_eq!(
+                PublicJwk::from_json(&jwk),
+                Err(JoseError::PrivateKeyInJwk),
+                "{member}"
+            );
+        }
+        for (name, value) in [
+            ("kty", json!("oct")),
+            ("crv", json!("P-384")),
+            ("x", json!("AAAA")),
+            ("y", json!(7)),
+        ] {
+            let mut jwk = public.clone();
+            jwk.insert(name.into(), value);
+            assert_eq!(
+                PublicJwk::from_json(&jwk),
+                Err(JoseError::KeyUnsupported),
+                "{name}"
+            );
+        }
+        let mut rsa = TestKey::rsa().public_jwk();
+        let n = rsa["n"].as_str().unwrap().to_owned();
+        let mut padded = vec![0u8];
+        padded.extend(URL_SAFE_NO_PAD.decode(&n).unwrap());
+        rsa.insert("n".into(), URL_SAFE_NO_PAD.encode(padded).into());
+        assert_eq!(PublicJwk::from_json(&rsa), Err(JoseError::KeyUnsupported));
+    }
+
+    #[test]
+    fn a_jwk_restricted_to_another_alg_or_use_does_not_fit() {
+        let key = TestKey::rsa();
+        let jws = Jws::parse(&key.sign(Map::new(), &claims())).unwrap();
+        for (member, value) in [("alg", "PS256"), ("use", "enc")] {
+            let mut jwk = key.public_jwk();
+            jwk.insert(member.into(), value.into());
+            let public = PublicJwk::from_json(&jwk).unwrap();
+            assert_eq!(
+                jws.verify(Alg::ASYMMETRIC, VerifyingKey::Public(&public)),
+                Err(JoseError::KeyAlgMismatch),
+                "{member}"
+            );
+        }
+    }
+
+    #[test]
+    fn thumbprints_match_rfc_7638_and_rfc_8037_examples() {
+        // RFC 7638 §3.1.
+        let rsa = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let key = PublicJwk::from_json(rsa.as_object().unwrap()).unwrap();
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // RFC 8037 Appendix A.3.
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let key = PublicJwk::from_json(ed.as_object().unwrap()).unwrap();
+        assert_eq!(
+            key.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn keys_are_selected_by_kid_or_as_the_only_fit() {
+        let (a, b) = (TestKey::ec(), TestKey::ec());
+        let with_kid = |key: &TestKey, kid: &str| {
+            let mut jwk = key.public_jwk();
+            jwk.insert("kid".into(), kid.into());
+            PublicJwk::from_json(&jwk).unwrap()
+        };
+        let keys = vec![
+            with_kid(&a, "a"),
+            with_kid(&b, "b"),
+            TestKey::rsa().public(),
+        ];
+        let jws = Jws::parse(&b.sign(header(json!({"kid": "b"})), &claims())).unwrap();
+        let key = jws.select_key(&keys, Alg::ASYMMETRIC).unwrap();
+        assert_eq!(key.kid.as_deref(), Some("b"));
+        assert!(jws
+            .verify(Alg::ASYMMETRIC, VerifyingKey::Public(key))
+            .is_ok());
+        let unknown = Jws::parse(&b.sign(header(json!({"kid": "z"})), &claims())).unwrap();
+        assert_eq!(
+            unknown.select_key(&keys, Alg::ASYMMETRIC).map(|_| ()),
+            Err(JoseError::NoMatchingKey)
+        );
+        // Without kid: two EC keys are ambiguous, the one RSA key is not.
+        let no_kid = Jws::parse(&a.sign(Map::new(), &claims())).unwrap();
+        assert_eq!(
+            no_kid.select_key(&keys, Alg::ASYMMETRIC).map(|_| ()),
+            Err(JoseError::NoMatchingKey)
+        );
+        let rsa = Jws::parse(&TestKey::rsa().sign(Map::new(), &claims())).unwrap();
+        assert_eq!(rsa.select_key(&keys, Alg::ASYMMETRIC).unwrap().kty(), "RSA");
+    }
+
+    #[test]
+    fn jwks_with_a_private_key_is_refused() {
+        let mut private = TestKey::ec().public_jwk();
+        private.insert("d".into(), "AAAA".into());
+        let jwks = json!({"keys": [TestKey::ec().public_jwk(), private]});
+        assert_eq!(parse_jwks(&jwks), Err(JoseError::PrivateKeyInJwk));
+        assert_eq!(
+            parse_jwks(&json!({"keys": {}})),
+            Err(JoseError::KeyUnsupported)
+        );
+        assert_eq!(
+            parse_jwks(&json!({"keys": [TestKey::ed().public_jwk()]}))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn numeric_dates_round_towards_refusal() {
+        let claims = json!({"a": 10, "b": 10.5, "c": "10", "d": -1, "e": 1e300});
+        let c = claims.as_object().unwrap();
+        assert_eq!(numeric_date(c, "a", false), Ok(Some(10)));
+        assert_eq!(numeric_date(c, "b", false), Ok(Some(10)));
+        assert_eq!(numeric_date(c, "b", true), Ok(Some(11)));
+        assert_eq!(numeric_date(c, "c", false), Err(NotNumericDate));
+        assert_eq!(numeric_date(c, "d", false), Err(NotNumericDate));
+        assert_eq!(numeric_date(c, "e", false), Err(NotNumericDate));
+        assert_eq!(numeric_date(c, "z", false), Ok(None));
+    }
+}

@@ -1,0 +1,559 @@
+//! Client assertions (RFC 7523 §2.2, §3; OIDC Core §9 `private_key_jwt` and
+//! `client_secret_jwt`), well-formed or with one deliberate flaw a case names.
+//!
+//! A well-formed assertion: header `alg` (and `kid` when the key has one); claims `iss` =
+//! `sub` = the client id, `aud` = the audience given (the token endpoint URL or the issuer),
+//! `iat` = now, `exp` = now + 60 s, a fresh random `jti`. Each flaw changes exactly one
+//! thing, so that a server refusing it refuses it for that reason.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::key::hmac_sha256;
+use super::{b64, random_id, signing_input, Alg, KeyError, SignedJwt, SigningKey};
+
+/// How long a well-formed assertion lives: short, as RFC 7523 §3 expects ("limits the time
+/// window during which the JWT can be used").
+pub const LIFETIME_SECS: u64 = 60;
+
+/// An audience no server is: `.invalid` is reserved (RFC 6761 §6.4).
+pub const OTHER_AUDIENCE: &str = "https://as.grantcheck.invalid/token";
+
+/// A client id that is not the client's.
+pub const OTHER_CLIENT: &str = "grantcheck-other-client";
+
+/// The `typ` a [`AssertionFlaw::WrongType`] uses when the case names none: an access
+/// token's (RFC 9068), a JWT that must never pass as a client assertion.
+pub const DEFAULT_WRONG_TYPE: &str = "at+jwt";
+
+/// One deliberate defect in an assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionFlaw {
+    /// None: a well-formed assertion.
+    None,
+    /// `typ` names another kind of JWT (RFC 8725 §3.11).
+    WrongType(String),
+    /// Signed by a key other than the registered one (same algorithm, same `kid`); for
+    /// `client_secret_jwt`, MACed with another secret.
+    SignedByOtherKey,
+    /// `alg: none` and no signature (RFC 7518 §3.6).
+    AlgNone,
+    /// HS256 keyed with the client's public JWK: the algorithm-confusion attack.
+    Hs256WithPublicKey,
+    /// `exp` five minutes ago (and `iat` a minute before that).
+    Expired,
+    /// No `exp` (RFC 7523 §3 item 4: required).
+    MissingExp,
+    /// `exp` a day ahead.
+    FarFutureExp,
+    /// `nbf` four minutes ahead (RFC 7523 §3 item 5).
+    NbfInFuture,
+    /// `iat` an hour ago, `exp` still ahead (RFC 7523 §3 item 6).
+    IatFarPast,
+    /// `iat` four minutes ahead.
+    IatInFuture,
+    /// No `jti` (OIDC Core §9: required).
+    MissingJti,
+    /// Well-formed, but with the `jti` of the previous assertion this builder made.
+    Replayed,
+    /// `iss` is another client id.
+    IssNotClient,
+    /// `sub` is another client id.
+    SubNotClient,
+    /// `aud` names another server.
+    AudOtherServer,
+    /// No `aud`.
+    AudMissing,
+}
+
+/// Every flaw's name, for error messages and `list`.
+pub const FLAW_NAMES: &[&str] = &[
+    "none",
+    "wrong_type[:TYP]",
+    "signed_by_other_key",
+    "alg_none",
+    "hs256_with_public_key",
+    "expired",
+    "missing_exp",
+    "far_future_exp",
+    "nbf_in_future",
+    "iat_far_past",
+    "iat_in_future",
+    "missing_jti",
+    "replayed",
+    "iss_not_client",
+    "sub_not_client",
+    "aud_other_server",
+    "aud_missing",
+];
+
+impl AssertionFlaw {
+    /// The name a case file uses.
+    pub fn name(&self) -> String {
+        let name = match self {
+            AssertionFlaw::None => "none",
+            AssertionFlaw::WrongType(typ) => return format!("wrong_type:{typ}"),
+            AssertionFlaw::SignedByOtherKey => "signed_by_other_key",
+            AssertionFlaw::AlgNone => "alg_none",
+            AssertionFlaw::Hs256WithPublicKey => "hs256_with_public_key",
+            AssertionFlaw::Expired => "expired",
+            AssertionFlaw::MissingExp => "missing_exp",
+            AssertionFlaw::FarFutureExp => "far_future_exp",
+            AssertionFlaw::NbfInFuture => "nbf_in_future",
+            AssertionFlaw::IatFarPast => "iat_far_past",
+            AssertionFlaw::IatInFuture => "iat_in_future",
+            AssertionFlaw::MissingJti => "missing_jti",
+            AssertionFlaw::Replayed => "replayed",
+            AssertionFlaw::IssNotClient => "iss_not_client",
+            AssertionFlaw::SubNotClient => "sub_not_client",
+            AssertionFlaw::AudOtherServer => "aud_other_server",
+            AssertionFlaw::AudMissing => "aud_missing",
+        };
+        name.to_owned()
+    }
+}
+
+impl fmt::Display for AssertionFlaw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for AssertionFlaw {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AssertionFlaw, String> {
+        if let Some(typ) = s.strip_prefix("wrong_type:") {
+            if typ.is_empty() {
+                return Err(
+                    "wrong_type: needs a typ after the colon (e.g. wrong_type:dpop+jwt)".into(),
+                );
+            }
+            return Ok(AssertionFlaw::WrongType(typ.to_owned()));
+        }
+        Ok(match s {
+            "none" => AssertionFlaw::None,
+            "wrong_type" => AssertionFlaw::WrongType(DEFAULT_WRONG_TYPE.into()),
+            "signed_by_other_key" => AssertionFlaw::SignedByOtherKey,
+            "alg_none" => AssertionFlaw::AlgNone,
+            "hs256_with_public_key" => AssertionFlaw::Hs256WithPublicKey,
+            "expired" => AssertionFlaw::Expired,
+            "missing_exp" => AssertionFlaw::MissingExp,
+            "far_future_exp" => AssertionFlaw::FarFutureExp,
+            "nbf_in_future" => AssertionFlaw::NbfInFuture,
+            "iat_far_past" => AssertionFlaw::IatFarPast,
+            "iat_in_future" => AssertionFlaw::IatInFuture,
+            "missing_jti" => AssertionFlaw::MissingJti,
+            "replayed" => AssertionFlaw::Replayed,
+            "iss_not_client" => AssertionFlaw::IssNotClient,
+            "sub_not_client" => AssertionFlaw::SubNotClient,
+            "aud_other_server" => AssertionFlaw::AudOtherServer,
+            "aud_missing" => AssertionFlaw::AudMissing,
+            other => {
+                return Err(format!(
+                    "unknown client assertion flaw '{other}' (one of: {})",
+                    FLAW_NAMES.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// Why an assertion could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// The flaw needs something this client's key does not have (a public key to confuse
+    /// with a secret).
+    NotApplicable(String),
+    Key(KeyError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NotApplicable(why) => f.write_str(why),
+            BuildError::Key(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl From<KeyError> for BuildError {
+    fn from(e: KeyError) -> BuildError {
+        BuildError::Key(e)
+    }
+}
+
+/// Makes a client's assertions; remembers the last `jti` for [`AssertionFlaw::Replayed`].
+#[derive(Debug, Clone)]
+pub struct AssertionBuilder {
+    key: Arc<SigningKey>,
+    client_id: String,
+    audience: String,
+    last_jti: Option<String>,
+}
+
+impl AssertionBuilder {
+    /// `audience`: the `aud` value to send (the token endpoint URL, or the issuer).
+    pub fn new(key: Arc<SigningKey>, client_id: &str, audience: &str) -> AssertionBuilder {
+        AssertionBuilder {
+            key,
+            client_id: client_id.to_owned(),
+            audience: audience.to_owned(),
+            last_jti: None,
+        }
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// An assertion with `flaw`, made at `now` (seconds since the epoch).
+    pub fn build(&mut self, flaw: &AssertionFlaw, now: u64) -> Result<SignedJwt, BuildError> {
+        let jti = match (flaw, &self.last_jti) {
+            (AssertionFlaw::Replayed, Some(last)) => last.clone(),
+            _ => random_id(),
+        };
+        let mut claims = json!({
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + LIFETIME_SECS,
+            "jti": jti,
+        });
+        let mut header = Map::new();
+        let set = |claims: &mut Value, name: &str, value: Value| {
+            if let Some(map) = claims.as_object_mut() {
+                if value.is_null() {
+                    map.remove(name);
+                } else {
+                    map.insert(name.to_owned(), value);
+                }
+            }
+        };
+        match flaw {
+            AssertionFlaw::WrongType(typ) => {
+                header.insert("typ".into(), typ.clone().into());
+            }
+            AssertionFlaw::Expired => {
+                set(&mut claims, "iat", json!(now.saturating_sub(360)));
+                set(&mut claims, "exp", json!(now.saturating_sub(300)));
+            }
+            AssertionFlaw::MissingExp => set(&mut claims, "exp", Value::Null),
+            AssertionFlaw::FarFutureExp => set(&mut claims, "exp", json!(now + 86_400)),
+            AssertionFlaw::NbfInFuture => {
+                set(&mut claims, "nbf", json!(now + 240));
+                set(&mut claims, "exp", json!(now + 300));
+            }
+            AssertionFlaw::IatFarPast => set(&mut claims, "iat", json!(now.saturating_sub(3600))),
+            AssertionFlaw::IatInFuture => {
+                set(&mut claims, "iat", json!(now + 240));
+                set(&mut claims, "exp", json!(now + 300));
+            }
+            AssertionFlaw::MissingJti => set(&mut claims, "jti", Value::Null),
+            AssertionFlaw::IssNotClient => set(&mut claims, "iss", json!(OTHER_CLIENT)),
+            AssertionFlaw::SubNotClient => set(&mut claims, "sub", json!(OTHER_CLIENT)),
+            AssertionFlaw::AudOtherServer => set(&mut claims, "aud", json!(OTHER_AUDIENCE)),
+            AssertionFlaw::AudMissing => set(&mut claims, "aud", Value::Null),
+            AssertionFlaw::None
+            | AssertionFlaw::SignedByOtherKey
+            | AssertionFlaw::AlgNone
+            | AssertionFlaw::Hs256WithPublicKey
+            | AssertionFlaw::Replayed => {}
+        }
+        let jwt = match flaw {
+            AssertionFlaw::SignedByOtherKey => {
+                // Same algorithm and `kid`, so that the server picks the registered key and
+                // only the signature is wrong.
+                let other = SigningKey::generate(self.key.alg())?;
+                if let Some(kid) = self.key.kid() {
+                    header.insert("kid".into(), kid.into());
+                }
+                other.sign_without_kid(header, &claims)?
+            }
+            AssertionFlaw::AlgNone => {
+                header.insert("alg".into(), "none".into());
+                if let Some(kid) = self.key.kid() {
+                    header.insert("kid".into(), kid.into());
+                }
+                SignedJwt(format!(
+                    "{}.",
+                    signing_input(&Value::Object(header), &claims)
+                ))
+            }
+            AssertionFlaw::Hs256WithPublicKey => {
+                let public = self.key.public_jwk().ok_or_else(|| {
+                    BuildError::NotApplicable(
+                        "hs256_with_public_key needs a client with a public key (private_key_jwt)"
+                            .into(),
+                    )
+                })?;
+                header.insert("alg".into(), Alg::Hs256.name().into());
+                if let Some(kid) = self.key.kid() {
+                    header.insert("kid".into(), kid.into());
+                }
+                let input = signing_input(&Value::Object(header), &claims);
+                let mac = hmac_sha256(public.to_string().as_bytes(), input.as_bytes());
+                SignedJwt(format!("{input}.{}", b64(mac)))
+            }
+            _ => self.key.sign(header, &claims)?,
+        };
+        if !matches!(flaw, AssertionFlaw::MissingJti) {
+            self.last_jti = Some(jti);
+        }
+        Ok(jwt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jose::key::tests::fixture;
+    use reference_server::client_assertion::{
+        self, AssertionError, Audience, ClientKeys, Presented, JWT_BEARER, POLICY,
+    };
+    use reference_server::jose::{Alg as RsAlg, JoseError, PublicJwk};
+    use reference_server::replay::ReplayCache;
+    use reference_server::Secret;
+
+    const CLIENT: &str = "jwtClient";
+    const ISSUER: &str = "http://127.0.0.1:9/oauth2";
+    const TOKEN: &str = "http://127.0.0.1:9/oauth2/access_token";
+    const SECRET: &str = "hmac-secret-0123456789abcdef0123456789abcdef";
+    const NOW: u64 = 1_800_000_000;
+
+    /// The reference server's verifier: the oracle these assertions are checked against.
+    struct Verifier {
+        keys: Vec<PublicJwk>,
+        secret: Option<&'static [u8]>,
+        cache: ReplayCache,
+    }
+
+    impl Verifier {
+        fn public(key: &SigningKey) -> Verifier {
+            let jwk = key.public_jwk().unwrap();
+            Verifier {
+                keys: vec![PublicJwk::from_json(jwk.as_object().unwrap()).unwrap()],
+                secret: None,
+                cache: ReplayCache::new(64),
+            }
+        }
+
+        fn secret() -> Verifier {
+            Verifier {
+                keys: vec![],
+                secret: Some(SECRET.as_bytes()),
+                cache: ReplayCache::new(64),
+            }
+        }
+
+        fn verify(&mut self, jwt: &SignedJwt) -> Result<(), AssertionError> {
+            let keys = match self.secret {
+                Some(secret) => ClientKeys::Secret(secret),
+                None => ClientKeys::Public {
+                    keys: &self.keys,
+                    algs: RsAlg::ALL,
+                },
+            };
+            client_assertion::verify(
+                Presented {
+                    assertion_type: JWT_BEARER,
+                    assertion: jwt.expose(),
+                },
+                CLIENT,
+                keys,
+                Audience {
+                    issuer: ISSUER,
+                    token_endpoint: TOKEN,
+                },
+                NOW,
+                POLICY,
+                &mut self.cache,
+            )
+            .map(|_| ())
+        }
+    }
+
+    fn keys() -> Vec<Arc<SigningKey>> {
+        let mut keys: Vec<Arc<SigningKey>> = [
+            "client-rs256.jwk.json",
+            "client-ps256.jwk.json",
+            "client-es256.pem",
+            "client-ed25519.jwk.json",
+        ]
+        .iter()
+        .map(|f| Arc::new(SigningKey::from_file(&fixture(f), None).unwrap()))
+        .collect();
+        keys.push(Arc::new(SigningKey::generate(Alg::Es256).unwrap()));
+        keys
+    }
+
+    #[test]
+    fn well_formed_assertions_verify_for_every_key_and_both_audiences() {
+        for key in keys() {
+            for aud in [TOKEN, ISSUER] {
+                let mut verifier = Verifier::public(&key);
+                let mut builder = AssertionBuilder::new(key.clone(), CLIENT, aud);
+                let jwt = builder.build(&AssertionFlaw::None, NOW).unwrap();
+                assert_eq!(verifier.verify(&jwt), Ok(()), "{key:?} {aud}");
+            }
+        }
+        let mut verifier = Verifier::secret();
+        let key = Arc::new(SigningKey::hmac(Secret::new(SECRET), None));
+        let mut builder = AssertionBuilder::new(key, CLIENT, TOKEN);
+        assert_eq!(
+            verifier.verify(&builder.build(&AssertionFlaw::None, NOW).unwrap()),
+            Ok(())
+        );
+    }
+
+    fn expected(flaw: &AssertionFlaw) -> Option<AssertionError> {
+        Some(match flaw {
+            AssertionFlaw::None => return None,
+            AssertionFlaw::WrongType(_) => AssertionError::TypNotAllowed,
+            AssertionFlaw::SignedByOtherKey => AssertionError::Jose(JoseError::BadSignature),
+            AssertionFlaw::AlgNone => AssertionError::Jose(JoseError::AlgNone),
+            AssertionFlaw::Hs256WithPublicKey => AssertionError::Jose(JoseError::AlgNotAllowed),
+            AssertionFlaw::Expired => AssertionError::Expired,
+            AssertionFlaw::MissingExp => AssertionError::ExpMissing,
+            AssertionFlaw::FarFutureExp => AssertionError::ExpTooFarAhead,
+            AssertionFlaw::NbfInFuture => AssertionError::NbfInFuture,
+            AssertionFlaw::IatFarPast => AssertionError::IatTooOld,
+            AssertionFlaw::IatInFuture => AssertionError::IatInFuture,
+            AssertionFlaw::MissingJti => AssertionError::JtiMissing,
+            AssertionFlaw::Replayed => AssertionError::Replayed,
+            AssertionFlaw::IssNotClient => AssertionError::IssNotClient,
+            AssertionFlaw::SubNotClient => AssertionError::SubNotClient,
+            AssertionFlaw::AudOtherServer => AssertionError::AudNotThisServer,
+            AssertionFlaw::AudMissing => AssertionError::AudMissing,
+        })
+    }
+
+    fn all_flaws() -> Vec<AssertionFlaw> {
+        FLAW_NAMES
+            .iter()
+            .map(|name| name.trim_end_matches("[:TYP]").parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn each_flaw_is_refused_by_the_reference_verifier_for_its_own_reason() {
+        for key in keys() {
+            for flaw in all_flaws() {
+                let mut verifier = Verifier::public(&key);
+                let mut builder = AssertionBuilder::new(key.clone(), CLIENT, TOKEN);
+                if flaw == AssertionFlaw::Replayed {
+                    // The first use is fine; the second, with the same jti, is the flaw.
+                    let first = builder.build(&AssertionFlaw::None, NOW).unwrap();
+                    assert_eq!(verifier.verify(&first), Ok(()));
+                }
+                let jwt = builder.build(&flaw, NOW).unwrap();
+                assert_eq!(
+                    verifier.verify(&jwt).err(),
+                    expected(&flaw),
+                    "{flaw} with {key:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_flaw_is_refused_for_a_client_secret_jwt_client_too() {
+        for flaw in all_flaws() {
+            let key = Arc::new(SigningKey::hmac(Secret::new(SECRET), None));
+            let mut verifier = Verifier::secret();
+            let mut builder = AssertionBuilder::new(key, CLIENT, ISSUER);
+            if flaw == AssertionFlaw::Hs256WithPublicKey {
+                let err = builder.build(&flaw, NOW).unwrap_err();
+                assert!(matches!(err, BuildError::NotApplicable(_)), "{err}");
+                continue;
+            }
+            if flaw == AssertionFlaw::Replayed {
+                assert_eq!(
+                    verifier.verify(&builder.build(&AssertionFlaw::None, NOW).unwrap()),
+                    Ok(())
+                );
+            }
+            let jwt = builder.build(&flaw, NOW).unwrap();
+            assert_eq!(verifier.verify(&jwt).err(), expected(&flaw), "{flaw}");
+        }
+    }
+
+    #[test]
+    fn replayed_reuses_the_last_jti_and_fresh_builds_do_not() {
+        let key = Arc::new(SigningKey::generate(Alg::Es256).unwrap());
+        let mut builder = AssertionBuilder::new(key, CLIENT, TOKEN);
+        let jti = |jwt: &SignedJwt| {
+            let jws = reference_server::jose::Jws::parse(jwt.expose()).unwrap();
+            jws.claims()["jti"].as_str().unwrap().to_owned()
+        };
+        let a = builder.build(&AssertionFlaw::None, NOW).unwrap();
+        let b = builder.build(&AssertionFlaw::None, NOW).unwrap();
+        assert_ne!(jti(&a), jti(&b));
+        let c = builder.build(&AssertionFlaw::Replayed, NOW + 1).unwrap();
+        assert_eq!(jti(&b), jti(&c));
+        assert_ne!(
+            b, c,
+            "a replayed jti in a new assertion, not the same assertion"
+        );
+    }
+
+    #[test]
+    fn flaw_names_round_trip_and_unknown_names_are_explained() {
+        for flaw in all_flaws() {
+            assert_eq!(flaw.name().parse::<AssertionFlaw>(), Ok(flaw.clone()));
+        }
+        assert_eq!(
+            "wrong_type:dpop+jwt".parse(),
+            Ok(AssertionFlaw::WrongType("dpop+jwt".into()))
+        );
+        assert_eq!(
+            "wrong_type".parse(),
+            Ok(AssertionFlaw::WrongType("at+jwt".into()))
+        );
+        let err = "expird".parse::<AssertionFlaw>().unwrap_err();
+        assert!(
+            err.contains("'expird'") && err.contains("expired, missing_exp"),
+            "{err}"
+        );
+        assert!("wrong_type:".parse::<AssertionFlaw>().is_err());
+    }
+
+    #[test]
+    fn the_oidc_provider_peers_key_makes_assertions_its_registration_verifies() {
+        let path = std::path::Path::new(
+            "/work/shared/peers/oidc-provider/keys/jwtClient.private.jwk.json",
+        );
+        let public = std::path::Path::new(
+            "/work/shared/peers/oidc-provider/keys/jwtClient.public.jwks.json",
+        );
+        if !path.exists() || !public.exists() {
+            eprintln!("skipped: {} is not on this machine", path.display());
+            return;
+        }
+        let key = Arc::new(SigningKey::from_file(path, None).unwrap());
+        let jwks: Value = serde_json::from_str(&std::fs::read_to_string(public).unwrap()).unwrap();
+        let mut verifier = Verifier {
+            keys: reference_server::jose::parse_jwks(&jwks).unwrap(),
+            secret: None,
+            cache: ReplayCache::new(8),
+        };
+        let mut builder = AssertionBuilder::new(key, CLIENT, TOKEN);
+        assert_eq!(
+            verifier.verify(&builder.build(&AssertionFlaw::None, NOW).unwrap()),
+            Ok(())
+        );
+        assert_eq!(
+            verifier.verify(
+                &builder
+                    .build(&AssertionFlaw::SignedByOtherKey, NOW)
+                    .unwrap()
+            ),
+            Err(AssertionError::Jose(JoseError::BadSignature))
+        );
+    }
+}
