@@ -27,7 +27,7 @@ impl Default for Settings {
             profile: "rfc6749".into(),
             max_wait: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
             deadline: None,
             pace: None,
         }

@@ -4,9 +4,11 @@
 //! `--ca-cert` files. `--insecure` turns verification off, loudly: with it, whoever can
 //! answer for the server's address reads the client secret.
 
+mod body;
 mod pace;
 mod send;
 
+pub use body::{over_limit, read_body, MAX_BODY_BYTES};
 pub use pace::{exchange, rate_limit, Pacer, SendError};
 pub use send::{send, BuiltRequest};
 

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
+use super::body::read_body;
 use super::describe_error;
 use crate::exchange::Response;
 use crate::settings::Settings;
@@ -22,7 +22,8 @@ pub struct BuiltRequest {
     pub scope: Option<String>,
 }
 
-/// One request and its answer, the body read up to `max_body_bytes` within the timeout.
+/// One request and its answer, the body read up to `max_body_bytes` within the timeout
+/// (by [`read_body`], like every body a run reads).
 pub async fn send(
     http: &reqwest::Client,
     request: &BuiltRequest,
@@ -52,28 +53,14 @@ pub async fn send(
             )
         })
         .collect();
-    let mut body = BytesMut::new();
-    loop {
-        let remaining = settings.request_timeout.saturating_sub(started.elapsed());
-        let chunk = tokio::time::timeout(remaining, response.chunk())
-            .await
-            .map_err(|_| {
-                format!(
-                    "the response body did not arrive within {} s",
-                    settings.request_timeout.as_secs()
-                )
-            })?
-            .map_err(|e| describe_error(&e))?;
-        let Some(chunk) = chunk else { break };
-        if body.len() + chunk.len() > settings.max_body_bytes {
-            return Err(format!(
-                "the response body exceeds {} bytes",
-                settings.max_body_bytes
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    let body = read_body(
+        &mut response,
+        "the response body",
+        settings.max_body_bytes,
+        started,
+        settings.request_timeout,
+    )
+    .await?;
     let json = if body.is_empty() {
         None
     } else {

@@ -176,12 +176,15 @@ pub fn metadata_urls(issuer: &Url) -> Vec<String> {
 }
 
 /// The largest metadata document read: a server that sends more is not answered in full.
-const MAX_METADATA_BYTES: usize = 1024 * 1024;
+const MAX_METADATA_BYTES: usize = crate::http::MAX_BODY_BYTES;
+/// How long one metadata request may take, its body included.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    let started = std::time::Instant::now();
     let mut response = http
         .get(url)
-        .timeout(Duration::from_secs(10))
+        .timeout(METADATA_TIMEOUT)
         .send()
         .await
         .map_err(|e| describe_error(&e))?;
@@ -189,13 +192,14 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe_error(&e))? {
-        if body.len() + chunk.len() > MAX_METADATA_BYTES {
-            return Err(format!("the metadata exceeds {MAX_METADATA_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::http::read_body(
+        &mut response,
+        "the metadata",
+        MAX_METADATA_BYTES,
+        started,
+        METADATA_TIMEOUT,
+    )
+    .await?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(doc @ Value::Object(_)) => Ok(doc),
         _ => Err("not a JSON object".into()),
