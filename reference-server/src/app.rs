@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::ServerConfig;
 use crate::endpoints::resource;
+use crate::events::SecurityLog;
 use crate::jwt::JwtSigner;
 use crate::router::{Endpoint, Realms};
 use crate::throttle::FailureThrottle;
@@ -24,6 +25,8 @@ pub struct App {
     pub resource_realms: Vec<Arc<str>>,
     /// Brute-force protection, when configured.
     pub throttle: Option<FailureThrottle>,
+    /// Security events, rate-limited, on stderr.
+    pub events: SecurityLog,
 }
 
 impl App {
@@ -33,11 +36,12 @@ impl App {
         let realms = Realms::new(&config.clients, base_url);
         App {
             throttle: config.brute_force.map(FailureThrottle::new),
+            events: SecurityLog::new(config.security_log_interval, config.log_security_events),
             resource_audience: realms.resource_audience(),
             resource_realms: resource::served_realms(&config.clients),
             realms,
+            tokens: TokenStore::with_capacity(config.live_token_limit()),
             config,
-            tokens: TokenStore::default(),
             signer,
         }
     }

@@ -6,15 +6,19 @@ use std::borrow::Cow;
 use base64::Engine;
 
 use crate::app::App;
-use crate::clients::{AuthMethod, Client};
+use crate::clients::{check_against_nothing, AuthMethod, Client};
 use crate::config::{Fault, ServerConfig};
+use crate::events::Event;
 use crate::form::{decode_component, Form};
 use crate::request::{Header, Request};
 use crate::response::{ErrorCode, OAuthError};
+use crate::throttle::{Noted, Source};
 
 /// Authenticates the client calling one of `request.realm`'s endpoints; failures name the
-/// realm's issuer in the challenge. With brute-force protection, attempts count per client
-/// id and source address.
+/// realm's issuer in the challenge. With brute-force protection, failed attempts for a
+/// registered client count per source address (`throttle.rs`); the resource server's own
+/// introspection calls (`request.internal`) are never throttled, so nobody outside can make
+/// the resource answer 503 by failing as `rs-client`.
 pub fn authenticate<'a>(
     app: &'a App,
     request: &Request<'_>,
@@ -23,22 +27,49 @@ pub fn authenticate<'a>(
     let config = &app.config;
     let (realm, challenge_realm) = (&*request.realm.name, request.realm.issuer.as_str());
     let presented = presented_credentials(config, request.authorization, form, challenge_realm)?;
-    let Some(throttle) = &app.throttle else {
+    let throttle = app.throttle.as_ref().filter(|_| !request.internal);
+    // Only registered clients are throttled: an unknown id has no secret to guess.
+    let Some((throttle, known)) = throttle.zip(config.clients.get(lookup_id(config, &presented)))
+    else {
         return check_credentials(config, &presented, realm, challenge_realm);
     };
-    let source = request.peer.into();
-    if let Some(retry_after) = throttle.locked(&presented.id, source) {
+    let (client, source) = (&known.shared_id, Source::from(request.peer));
+    if let Some(retry_after) = throttle.waiting(client, source) {
         return Err(OAuthError::too_many_failures(retry_after));
     }
     let result = check_credentials(config, &presented, realm, challenge_realm);
     match &result {
-        Ok(_) => throttle.record_success(&presented.id, source),
+        Ok(_) => throttle.record_success(client, source),
         Err(e) if e.code == ErrorCode::InvalidClient => {
-            throttle.record_failure(&presented.id, source)
+            let settings = throttle.settings();
+            match throttle.record_failure(client, source) {
+                Noted::Nothing => {}
+                Noted::StartedWaiting => app.events.note(Event::ThrottleDelay, || {
+                    format!(
+                        "client '{client}' from {source}: {} failed authentications; its attempts from there now wait (1 s, doubling up to {} s)",
+                        settings.max_failures,
+                        settings.max_delay.as_secs()
+                    )
+                }),
+                Noted::Shared => app.events.note(Event::ThrottleTableFull, || {
+                    format!(
+                        "brute-force table full: failed authentications of client '{client}' from addresses not yet tracked (such as {source}) now share one limit"
+                    )
+                }),
+            }
         }
         Err(_) => {}
     }
     result
+}
+
+/// The id the registry is searched for (the fault `trim-credentials` trims it first).
+fn lookup_id<'p>(config: &ServerConfig, presented: &'p Presented<'_>) -> &'p str {
+    if config.has(Fault::TrimCredentials) {
+        presented.id.trim()
+    } else {
+        &presented.id
+    }
 }
 
 /// Decodes a Basic payload into id and secret (RFC 6749 §2.3.1: each form-urlencoded before
@@ -79,12 +110,12 @@ fn check_credentials<'a>(
     let via_header = presented.method == AuthMethod::ClientSecretBasic;
     let failed = |description| client_failure(config, via_header, challenge_realm, description);
     let trim = config.has(Fault::TrimCredentials);
-    let id = if trim {
-        presented.id.trim()
-    } else {
-        &presented.id
-    };
-    let Some(client) = config.clients.get(id) else {
+    // Every check of a presented secret hashes it once, at most MAX_SECRET_BYTES of it, whether
+    // the id is known or not, so that timing tells neither ids nor secret lengths apart.
+    let Some(client) = config.clients.get(lookup_id(config, presented)) else {
+        if let Some(secret) = presented.secret.as_deref() {
+            check_against_nothing(secret);
+        }
         return Err(failed("client authentication failed"));
     };
     let Some(secret) = presented.secret.as_deref() else {
@@ -97,6 +128,7 @@ fn check_credentials<'a>(
         return Err(failed("client authentication failed"));
     };
     let Some(stored) = client.secret.as_ref() else {
+        check_against_nothing(secret);
         return Err(failed("client authentication failed"));
     };
     let secret_ok = if config.has(Fault::AcceptWrongSecret) {
@@ -198,5 +230,152 @@ fn posted_credentials<'f>(
             challenge_realm,
             "client authentication is required",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::clients::testing::take_hashed;
+    use crate::clients::MAX_SECRET_BYTES;
+    use crate::config::BruteForce;
+    use crate::request::testing::{app, TestRequest};
+    use crate::response::Status;
+
+    fn guarded(max_failures: u32) -> App {
+        app(ServerConfig {
+            brute_force: Some(BruteForce {
+                max_failures,
+                window: Duration::from_secs(60),
+                max_delay: Duration::from_secs(30),
+            }),
+            log_security_events: false,
+            ..ServerConfig::default()
+        })
+    }
+
+    fn try_auth(app: &App, request: &TestRequest) -> Result<String, OAuthError> {
+        let request = request.at(app);
+        let form = request.form_body(&app.config)?;
+        authenticate(app, &request, &form).map(|c| c.id.clone())
+    }
+
+    fn posted(id: &str, secret: &str) -> TestRequest {
+        TestRequest::post(&format!(
+            "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+        ))
+    }
+
+    /// Issue 14 item 6: 10,000 junk ids used to fill the table and switch the protection off
+    /// for `myClient`. Unknown ids are not tracked at all now.
+    #[test]
+    fn junk_ids_do_not_switch_the_protection_off() {
+        let app = guarded(50);
+        for i in 0..20_000 {
+            let reply = try_auth(&app, &TestRequest::post("").basic(&format!("junk{i}"), "x"));
+            assert_eq!(reply.unwrap_err().status, Status::UNAUTHORIZED);
+        }
+        let throttle = app.throttle.as_ref().unwrap();
+        assert_eq!(throttle.tracked_pairs(), 0, "unknown ids are not tracked");
+        for _ in 0..50 {
+            let e = try_auth(&app, &posted("myClient", "guess")).unwrap_err();
+            assert_eq!(e.status, Status::UNAUTHORIZED);
+        }
+        let e = try_auth(&app, &posted("myClient", "forgerock")).unwrap_err();
+        assert_eq!(
+            (e.status, e.retry_after),
+            (Status::TOO_MANY_REQUESTS, Some(1))
+        );
+        assert!(app.events.lines()[0].contains("client 'myClient' from 127.0.0.1"));
+    }
+
+    /// Issue 14 item 5: the resource server's own introspection calls carry the internal
+    /// proof and are never throttled, whatever strangers at the same address send.
+    #[test]
+    fn the_resource_servers_own_calls_are_never_throttled() {
+        let app = guarded(5);
+        for _ in 0..100 {
+            let _ = try_auth(
+                &app,
+                &TestRequest::post("token=t").basic("rs-client", "guess"),
+            );
+        }
+        let outsider = try_auth(
+            &app,
+            &TestRequest::post("token=t").basic("rs-client", "rs-secret"),
+        );
+        assert_eq!(outsider.unwrap_err().status, Status::TOO_MANY_REQUESTS);
+        let own = TestRequest::post("token=t").basic("rs-client", "rs-secret");
+        let mut request = own.at(&app);
+        request.internal = true;
+        let form = request.form_body(&app.config).unwrap();
+        assert_eq!(authenticate(&app, &request, &form).unwrap().id, "rs-client");
+        // And a wrong secret on the internal path still fails.
+        let wrong = TestRequest::post("token=t").basic("rs-client", "guess");
+        let mut request = wrong.at(&app);
+        request.internal = true;
+        let form = request.form_body(&app.config).unwrap();
+        assert_eq!(
+            authenticate(&app, &request, &form).unwrap_err().status,
+            Status::UNAUTHORIZED
+        );
+    }
+
+    /// Issue 14 item 9: every check hashes the presented secret once, at most
+    /// MAX_SECRET_BYTES of it, whether the id is known, unknown or has no secret.
+    #[test]
+    fn every_check_hashes_the_same_whatever_the_id() {
+        let app = app(ServerConfig::default());
+        let long = "s".repeat(60 * 1024);
+        for id in ["myClient", "nobody", "publicClient"] {
+            for (secret, hashed) in [(long.as_str(), MAX_SECRET_BYTES), ("short", 5)] {
+                take_hashed();
+                let _ = try_auth(&app, &posted(id, secret));
+                assert_eq!(take_hashed(), [hashed], "{id} with {} bytes", secret.len());
+            }
+        }
+        take_hashed();
+        assert!(try_auth(&app, &posted("myClient", "forgerock")).is_ok());
+        assert_eq!(take_hashed(), [9]);
+    }
+
+    /// Issue 14 item 9, measured: a 60 KB wrong secret takes as long to refuse for a known id
+    /// as for an unknown one (it took 124 µs against 93 µs before).
+    #[test]
+    fn a_long_secret_takes_as_long_for_known_and_unknown_ids() {
+        let app = app(ServerConfig::default());
+        let long = "s".repeat(60 * 1024);
+        let requests = [posted("myClient", &long), posted("nobody", &long)];
+        // The form is parsed once: what is timed is the authentication alone.
+        let parsed: Vec<_> = requests
+            .iter()
+            .map(|r| {
+                let request = r.at(&app);
+                let form = request.form_body(&app.config).unwrap();
+                (request, form)
+            })
+            .collect();
+        let mut samples = [Vec::new(), Vec::new()];
+        for _ in 0..300 {
+            for ((request, form), samples) in parsed.iter().zip(&mut samples) {
+                let started = Instant::now();
+                for _ in 0..5 {
+                    let _ = authenticate(&app, request, form);
+                }
+                samples.push(started.elapsed() / 5);
+            }
+        }
+        let [known, unknown] = samples.map(|mut s| {
+            s.sort();
+            s[s.len() / 2]
+        });
+        println!("60 KB secret, median per check: known id {known:?}, unknown id {unknown:?}");
+        let (slow, fast) = (known.max(unknown), known.min(unknown));
+        assert!(
+            slow.as_secs_f64() < fast.as_secs_f64() * 2.0 + 5e-6,
+            "known {known:?} vs unknown {unknown:?}"
+        );
     }
 }

@@ -17,14 +17,41 @@ pub struct Secret {
     digest: [u8; 32],
 }
 
+/// The longest secret a registration may have and the most of a presented secret that is
+/// hashed: a longer presented secret cannot match, and hashing no more than this keeps the
+/// time a check takes independent of what the caller sends (issue 14 item 9).
+pub const MAX_SECRET_BYTES: usize = 1024;
+
 impl From<String> for Secret {
     fn from(value: String) -> Secret {
-        let mut digest = [0; 32];
-        digest.copy_from_slice(
-            ring::digest::digest(&ring::digest::SHA256, value.as_bytes()).as_ref(),
-        );
+        let digest = sha256(value.as_bytes());
         Secret { value, digest }
     }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    #[cfg(test)]
+    testing::count_hash(bytes.len());
+    let mut digest = [0; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    digest
+}
+
+/// Hashes at most [`MAX_SECRET_BYTES`] of `presented`; `None` when it is longer (it cannot
+/// match a registered secret), after hashing as much as a secret of the longest length.
+fn presented_digest(presented: &str) -> Option<[u8; 32]> {
+    let bytes = presented.as_bytes();
+    let digest = sha256(&bytes[..bytes.len().min(MAX_SECRET_BYTES)]);
+    (bytes.len() <= MAX_SECRET_BYTES).then_some(digest)
+}
+
+/// Does the work of checking `presented` against a secret, for a caller that has none to
+/// check it against (an unknown client id, a client without a secret): the answer then takes
+/// as long as a wrong secret's for a known client, so timing does not tell ids apart.
+pub fn check_against_nothing(presented: &str) {
+    const DUMMY: [u8; 32] = [0x5a; 32];
+    let given = presented_digest(presented).unwrap_or([0; 32]);
+    let _ = bool::from(DUMMY.ct_eq(&given));
 }
 
 impl Secret {
@@ -39,9 +66,12 @@ impl Secret {
 
     /// Compares in constant time: both sides are hashed to a fixed length first, so neither
     /// the length nor the first differing byte of the stored secret shows in the timing.
+    /// At most [`MAX_SECRET_BYTES`] of `presented` are hashed; a longer one never matches.
     pub fn matches(&self, presented: &str) -> bool {
-        let given = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
-        self.digest.ct_eq(given.as_ref()).into()
+        match presented_digest(presented) {
+            Some(given) => self.digest.ct_eq(&given).into(),
+            None => false,
+        }
     }
 }
 
@@ -212,6 +242,16 @@ impl ClientRegistry {
                     client.id
                 )));
             }
+            if client
+                .secret
+                .as_ref()
+                .is_some_and(|s| s.value.len() > MAX_SECRET_BYTES)
+            {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' has a secret longer than {MAX_SECRET_BYTES} bytes",
+                    client.id
+                )));
+            }
             if let Some(old) = by_id.insert(client.id.clone(), client) {
                 return Err(ClientsError(format!(
                     "{origin}: client '{}' is registered twice",
@@ -257,6 +297,29 @@ impl ClientRegistry {
     }
 }
 
+/// Counts the hashing a check does, for the tests that prove every check hashes the same.
+#[cfg(test)]
+pub mod testing {
+    use std::cell::Cell;
+
+    thread_local! {
+        static HASHED: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    }
+
+    pub(super) fn count_hash(len: usize) {
+        HASHED.with(|h| {
+            let mut v = h.take();
+            v.push(len);
+            h.set(v);
+        });
+    }
+
+    /// The lengths hashed on this thread since the last call.
+    pub fn take_hashed() -> Vec<usize> {
+        HASHED.with(|h| h.take())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +332,23 @@ mod tests {
         assert!(!s.matches("forgerocK"));
         assert!(!s.matches("forgerock "));
         assert!(!s.matches(""));
+    }
+
+    #[test]
+    fn long_secrets_are_hashed_only_up_to_the_cap_and_never_match() {
+        let at_cap = "x".repeat(MAX_SECRET_BYTES);
+        let s = Secret::new(at_cap.clone());
+        testing::take_hashed();
+        assert!(s.matches(&at_cap));
+        assert!(!s.matches(&format!("{at_cap}x")));
+        check_against_nothing(&"y".repeat(60_000));
+        assert_eq!(testing::take_hashed(), [MAX_SECRET_BYTES; 3]);
+        let err = ClientRegistry::from_toml(
+            &format!("[[client]]\nid = \"a\"\nsecret = \"{at_cap}x\""),
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.0.contains("longer than"), "{err}");
     }
 
     #[test]

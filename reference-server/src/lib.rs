@@ -16,15 +16,13 @@
 
 mod app;
 mod auth;
-pub mod client_assertion;
 pub mod clients;
 pub mod config;
-pub mod dpop;
 mod endpoints;
+mod events;
 pub mod form;
-pub mod jose;
 pub mod jwt;
-pub mod replay;
+mod limits;
 mod request;
 mod response;
 mod router;
@@ -35,8 +33,11 @@ pub mod tokens;
 
 pub use auth::decode_basic;
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
-pub use config::{BruteForce, Fault, FaultSet, ServerConfig, TokenFormat};
+pub use config::{
+    default_max_connections, default_max_live_tokens, BruteForce, Fault, FaultSet, ServerConfig,
+    TokenFormat,
+};
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
-pub use server::ReferenceServer;
+pub use server::{ReferenceServer, MAX_HEAD_BYTES};
 pub use tls::TlsIdentity;

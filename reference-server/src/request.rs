@@ -79,6 +79,10 @@ pub struct Request<'a> {
     pub content_type: Option<&'a str>,
     /// The TCP peer's address: a forwarded-for header is whatever the sender says.
     pub peer: IpAddr,
+    /// The resource server's own introspection call: it carried the server's internal
+    /// proof (a random value made at start that never leaves the process), so brute-force
+    /// protection does not apply to it.
+    pub internal: bool,
     pub body: Body<'a>,
 }
 
@@ -229,6 +233,7 @@ pub mod testing {
                     .map_or(Header::Absent, Header::One),
                 content_type: self.content_type,
                 peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                internal: false,
                 body: Body::Unread,
             };
             if request.wants_body() {

@@ -1,8 +1,12 @@
 //! Issued access tokens: generation and an in-memory store sharded to keep lock contention
-//! low under load. Expired tokens are purged so memory stays bounded under sustained issuance.
+//! low under load. Expired tokens are purged so memory stays bounded under sustained issuance,
+//! and the store holds at most a fixed number of tokens, so that long-lived tokens issued fast
+//! cannot take all memory (issue 14 item 7): past it, [`TokenStore::insert`] refuses and says
+//! when the first held token expires.
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -78,23 +82,48 @@ struct Shard {
 /// server-generated random strings, so no client can choose colliding keys.
 pub struct TokenStore {
     shards: Vec<Mutex<Shard>>,
+    /// Tokens held at most.
+    capacity: usize,
+    /// Tokens held now (kept beside the shards so that the bound costs no lock).
+    held: AtomicUsize,
+}
+
+/// The store is full: the first held token expires in `retry_after` seconds (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreFull {
+    pub retry_after: u64,
 }
 
 impl Default for TokenStore {
     fn default() -> Self {
-        TokenStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-        }
+        TokenStore::with_capacity(usize::MAX)
     }
 }
 
 impl TokenStore {
+    pub fn with_capacity(capacity: usize) -> TokenStore {
+        TokenStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            capacity: capacity.max(1),
+            held: AtomicUsize::new(0),
+        }
+    }
+
     fn lock(&self, token: &str) -> MutexGuard<'_, Shard> {
         let index = FxBuildHasher.hash_one(token) as usize % SHARDS;
         lock(&self.shards[index])
     }
 
-    pub fn insert(&self, token: &str, record: TokenRecord) {
+    /// Holds `token`, unless the store is full.
+    pub fn insert(&self, token: &str, record: TokenRecord) -> Result<(), StoreFull> {
+        let reserved = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.capacity).then_some(held + 1)
+            });
+        if reserved.is_err() {
+            return Err(self.full_now());
+        }
         let key: Arc<str> = token.into();
         let mut shard = self.lock(token);
         shard
@@ -102,7 +131,34 @@ impl TokenStore {
             .entry(record.expires_at)
             .or_default()
             .push(key.clone());
-        shard.tokens.insert(key, record);
+        if shard.tokens.insert(key, record).is_some() {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// `Some` when the store holds all it may.
+    pub fn full(&self) -> Option<StoreFull> {
+        (self.held.load(Ordering::Acquire) >= self.capacity).then(|| self.full_now())
+    }
+
+    fn full_now(&self) -> StoreFull {
+        let first = self.first_expiry();
+        StoreFull {
+            retry_after: first.map_or(1, |at| at.saturating_sub(unix_now()).clamp(1, 3600)),
+        }
+    }
+
+    /// When the first held token expires (its second), if any is held.
+    fn first_expiry(&self) -> Option<u64> {
+        self.shards
+            .iter()
+            .filter_map(|s| lock(s).expiries.first_key_value().map(|(at, _)| *at))
+            .min()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// The record of a known token, expired or not.
@@ -120,7 +176,10 @@ impl TokenStore {
         let mut shard = self.lock(token);
         let record = shard.tokens.get(token)?;
         if may_revoke(record) {
-            shard.tokens.remove(token).map(|r| (r, true))
+            let removed = shard.tokens.remove(token);
+            self.held
+                .fetch_sub(usize::from(removed.is_some()), Ordering::AcqRel);
+            removed.map(|r| (r, true))
         } else {
             Some((record.clone(), false))
         }
@@ -145,6 +204,7 @@ impl TokenStore {
                 purged += usize::from(tokens.remove(&token).is_some());
             }
         }
+        self.held.fetch_sub(purged, Ordering::AcqRel);
         purged
     }
 
@@ -167,7 +227,7 @@ impl TokenStore {
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).tokens.len()).sum()
+        self.held.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -208,8 +268,8 @@ mod tests {
     #[test]
     fn purge_drops_only_expired() {
         let store = TokenStore::default();
-        store.insert("old", record("a", 10));
-        store.insert("new", record("a", 100));
+        store.insert("old", record("a", 10)).unwrap();
+        store.insert("new", record("a", 100)).unwrap();
         assert_eq!(store.purge_expired(50), 1);
         assert!(store.get("old").is_none());
         assert!(store.get("new").is_some());
@@ -218,11 +278,33 @@ mod tests {
     #[test]
     fn revoke_respects_the_predicate() {
         let store = TokenStore::default();
-        store.insert("t", record("a", 100));
+        store.insert("t", record("a", 100)).unwrap();
         let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "b").unwrap();
         assert!(!removed);
         let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "a").unwrap();
         assert!(removed);
         assert!(store.revoke_if("t", |_| true).is_none());
+        assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn a_full_store_refuses_until_tokens_go() {
+        let store = TokenStore::with_capacity(3);
+        let now = unix_now();
+        for (i, ttl) in [30, 10, 20].into_iter().enumerate() {
+            store
+                .insert(&format!("t{i}"), record("a", now + ttl))
+                .unwrap();
+        }
+        let full = store.insert("t3", record("a", now + 5)).unwrap_err();
+        assert!((9..=10).contains(&full.retry_after), "{full:?}");
+        assert_eq!(store.len(), 3);
+        assert!(store.get("t3").is_none());
+        store.revoke_if("t0", |_| true).unwrap();
+        store.insert("t3", record("a", now + 5)).unwrap();
+        assert!(store.insert("t4", record("a", now + 5)).is_err());
+        assert_eq!(store.purge_expired(now + 15), 2, "t1 and t3 expired");
+        assert_eq!(store.len(), 1);
+        store.insert("t4", record("a", now + 5)).unwrap();
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use reference_server::{
-    BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer, ServerConfig, TlsIdentity,
-    TokenFormat,
+    default_max_connections, BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer,
+    ServerConfig, TlsIdentity, TokenFormat,
 };
 
 use crate::exit::{Exit, Failure};
@@ -40,16 +40,35 @@ pub struct ServeArgs {
     /// default scopes; RFC 6749 §3.3 allows either.
     #[arg(long)]
     pub require_scope: bool,
-    /// Brute-force protection: after N failed authentications for one client from one
-    /// address within the window, answer that client from that address 429 with Retry-After
-    /// for the lockout (RFC 6749 §2.3.1); a success from an address clears its count. 0 turns
-    /// it off (for bad-secret load runs against this server).
+    /// Brute-force protection (RFC 6749 §2.3.1): N failed authentications of one registered
+    /// client from one address are free; after that, each failure makes that client wait
+    /// before its next attempt from that address (1 s, doubling up to --brute-force-max-delay;
+    /// 429 with Retry-After meanwhile). A success from an address clears its count; other
+    /// addresses and clients are unaffected. 0 turns it off (for bad-secret load runs).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub brute_force_limit: u32,
+    /// A client/address pair that has not failed for this long is forgotten.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub brute_force_window: u64,
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub brute_force_lockout: u64,
+    /// The longest wait between attempts once the free failures are spent.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        alias = "brute-force-lockout"
+    )]
+    pub brute_force_max_delay: u64,
+    /// Tokens held at most; past it, token requests get 503 with Retry-After until tokens
+    /// expire or are revoked. Default: a quarter of the memory limit (cgroup or machine) over
+    /// the measured cost of a token (budgeted at 400 bytes opaque, 1.2 KB JWT), from 10,000 to
+    /// 1,000,000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_live_tokens: Option<u64>,
+    /// Connections open at most; at the limit a new connection closes the longest-idle one
+    /// (a connection still sending its request head is idle), or gets 503 if all are busy.
+    /// Default: 4096, or the open-file limit less 128 when that is lower.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
     /// The URL clients reach the server by, `scheme://host[:port]` (behind a proxy or in a
     /// container): issuers, metadata and token audiences use it. Default: the --addr.
     #[arg(long, value_name = "URL", value_parser = parse_public_url)]
@@ -145,8 +164,12 @@ impl ServeArgs {
             brute_force: (self.brute_force_limit > 0).then(|| BruteForce {
                 max_failures: self.brute_force_limit,
                 window: Duration::from_secs(self.brute_force_window.max(1)),
-                lockout: Duration::from_secs(self.brute_force_lockout.max(1)),
+                max_delay: Duration::from_secs(self.brute_force_max_delay.max(1)),
             }),
+            max_live_tokens: self.max_live_tokens.map(|n| n as usize),
+            max_connections: self
+                .max_connections
+                .map_or_else(default_max_connections, |n| n as usize),
             ..ServerConfig::default()
         };
         Ok((config, signer))
@@ -202,6 +225,19 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     let (config, signer) = args.config()?;
     let tls = config.tls.clone();
+    let limits = format!(
+        "limits: {} live tokens, {} connections, brute force {}",
+        config.live_token_limit(),
+        config.max_connections,
+        match config.brute_force {
+            Some(b) => format!(
+                "{} free failures per client and address, then waits up to {} s",
+                b.max_failures,
+                b.max_delay.as_secs()
+            ),
+            None => "off".into(),
+        }
+    );
     let mut realms = config.clients.realms();
     // The root realm first: it is the one most people want.
     realms.sort_by_key(|r| r != reference_server::ROOT_REALM);
@@ -248,6 +284,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     }
     println!("jwks            {}", server.jwks_url());
     println!("resource        {}", server.resource_url());
+    println!("{limits}");
     if !faults.is_empty() {
         println!(
             "FAULT MODES ON (this server breaks rules on purpose): {}",
@@ -291,6 +328,36 @@ mod tests {
     fn config(args: &[&str]) -> reference_server::ServerConfig {
         let parsed = Serve::try_parse_from([&["serve"], args].concat()).unwrap();
         parsed.args.config().unwrap().0
+    }
+
+    #[test]
+    fn limits_have_defaults_and_flags() {
+        let default = config(&[]);
+        assert_eq!(default.max_live_tokens, None);
+        assert!((10_000..=1_000_000).contains(&default.live_token_limit()));
+        assert_eq!(
+            default.max_connections,
+            reference_server::default_max_connections()
+        );
+        assert_eq!(
+            default.brute_force.unwrap().max_delay,
+            std::time::Duration::from_secs(30)
+        );
+        let set = config(&[
+            "--max-live-tokens",
+            "500",
+            "--max-connections",
+            "20",
+            "--brute-force-lockout",
+            "7",
+        ]);
+        assert_eq!(set.live_token_limit(), 500);
+        assert_eq!(set.max_connections, 20);
+        assert_eq!(
+            set.brute_force.unwrap().max_delay,
+            std::time::Duration::from_secs(7)
+        );
+        assert!(Serve::try_parse_from(["serve", "--max-live-tokens", "0"]).is_err());
     }
 
     #[test]

@@ -143,3 +143,77 @@ fn a_port_in_use_is_a_runtime_error() {
     assert!(stderr.contains("cannot listen"), "{stderr}");
     assert!(stderr.contains("pick another port"), "{stderr}");
 }
+
+/// Issue 14 item 10: `serve` prints its limits, and writes a security event (here, a client
+/// that ran out of free failed authentications) to stderr once, without the secret it tried.
+#[test]
+fn serve_logs_security_events_once_on_stderr_without_secrets() {
+    use std::io::{Read, Write};
+    let mut child = grantcheck()
+        .args(["serve", "--addr", "127.0.0.1:0", "--brute-force-limit", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("grantcheck reference server listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let limits = printed.iter().find(|l| l.starts_with("limits: ")).unwrap();
+    assert!(
+        limits.contains("connections") && limits.contains("2 free failures"),
+        "{limits}"
+    );
+    let guess = "s3cret-guess";
+    let body = format!("grant_type=client_credentials&client_id=myClient&client_secret={guess}");
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let mut socket = std::net::TcpStream::connect(&base).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            socket,
+            "POST /oauth2/access_token HTTP/1.1\r\nhost: {base}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = socket.read_to_string(&mut answer);
+        statuses.push(answer.get(9..12).unwrap_or("").to_owned());
+    }
+    assert_eq!(statuses, ["401", "401", "429", "429", "429", "429"]);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let events: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("reference server security: "))
+        .collect();
+    assert_eq!(events.len(), 1, "{stderr}");
+    assert!(
+        events[0].contains("client 'myClient' from 127.0.0.1: 2 failed authentications"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(guess) && !stderr.contains("forgerock"));
+}

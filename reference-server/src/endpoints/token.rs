@@ -11,11 +11,12 @@ use crate::app::App;
 use crate::auth::authenticate;
 use crate::clients::Client;
 use crate::config::{Fault, TokenFormat};
+use crate::events::Event;
 use crate::form::Form;
 use crate::request::{parse_form, Method, Request};
 use crate::response::{self, ErrorCode, OAuthError, Reply, Status};
 use crate::router::Realm;
-use crate::tokens::{random_token, unix_now, Jti, TokenRecord};
+use crate::tokens::{random_token, unix_now, Jti, StoreFull, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -109,9 +110,13 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
 }
 
 /// Issues and stores an access token for `client` with `scope`: the successful response
-/// (RFC 6749 §5.1).
+/// (RFC 6749 §5.1), or 503 when the store is full.
 fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: bool) -> Reply {
     let config = &app.config;
+    // Checked first too, so that a flood at the bound costs no signing.
+    if let Some(full) = app.tokens.full() {
+        return store_full(app, full);
+    }
     let now = unix_now();
     let ttl = client
         .token_ttl_secs
@@ -138,7 +143,9 @@ fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: 
             "jti": record.jti.as_str(),
         })),
     };
-    app.tokens.insert(&access_token, record);
+    if let Err(full) = app.tokens.insert(&access_token, record) {
+        return store_full(app, full);
+    }
 
     let body = TokenResponse {
         access_token: &access_token,
@@ -159,6 +166,25 @@ fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: 
     }
     reply.pragma_no_cache = !config.has(Fault::OmitPragma);
     reply
+}
+
+/// The store holds `max_live_tokens`: 503 with `Retry-After` (when the first held token
+/// expires) instead of taking more memory. RFC 6749 §5.2 has no error code for it;
+/// `temporarily_unavailable` is the one §4.1.2.1 defines for the same situation.
+fn store_full(app: &App, full: StoreFull) -> Reply {
+    let limit = app.tokens.capacity();
+    app.events.note(Event::TokenStoreFull, || {
+        format!("token store full ({limit} tokens held): token requests get 503 with Retry-After until tokens expire or are revoked")
+    });
+    Reply {
+        retry_after: Some(full.retry_after),
+        ..response::error_json(
+            Status::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the server holds as many tokens as it may; retry later",
+        )
+        .no_store(true)
+    }
 }
 
 #[derive(Serialize)]

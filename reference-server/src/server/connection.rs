@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::admission::SlotGuard;
 use super::body::RequestBody;
 use super::http::{Handler, ResponseBody};
 use crate::config::{Fault, ServerConfig};
@@ -46,6 +47,8 @@ pub struct Connection {
     pub http: http1::Builder,
     pub watcher: Watcher,
     pub peer: IpAddr,
+    /// Its place under the connection limit: busy while answering, idle otherwise.
+    pub slot: SlotGuard,
 }
 
 impl Connection {
@@ -53,6 +56,15 @@ impl Connection {
     /// answer (the handshake fails and the connection closes), unless a fault mode asks
     /// for it to be served.
     pub async fn serve_tls_port(self, stream: TcpStream, acceptor: TlsAcceptor) {
+        // Shed during the handshake: the handshake is idle time too.
+        let shed = self.slot.shed.clone();
+        tokio::select! {
+            _ = self.handshake_and_serve(stream, acceptor) => {}
+            _ = shed.notified() => {}
+        }
+    }
+
+    async fn handshake_and_serve(self, stream: TcpStream, acceptor: TlsAcceptor) {
         let config = &self.handler.app.config;
         let deadline = config.header_timeout;
         if config.has(Fault::AcceptPlainHttp) || config.has(Fault::TrustForwardedProto) {
@@ -73,9 +85,13 @@ impl Connection {
 
     pub async fn serve<S: Socket>(self, stream: S, transport: Transport) {
         let (handler, peer) = (self.handler, self.peer);
+        let slot = Arc::new(self.slot);
+        let shed = slot.shed.clone();
         let service = service_fn(move |req: Request<Incoming>| {
             let handler = handler.clone();
+            let slot = slot.clone();
             async move {
+                let _idle = IdleWhenAnswered(slot.clone());
                 if transport == Transport::CleartextOnTlsPort {
                     if let Some(refusal) = refuse_cleartext(&handler.app.config, &req) {
                         return Ok::<_, Infallible>(refusal);
@@ -83,7 +99,7 @@ impl Connection {
                 }
                 let (parts, body) = req.into_parts();
                 let (body, read_to_end) = RequestBody::new(body);
-                let mut response = handler.handle(parts, body, peer).await;
+                let mut response = handler.handle(parts, body, peer, &|| slot.busy()).await;
                 // A body left unread (413, 408, 431, a request refused before its body
                 // mattered) ends the connection: the client may still be sending it. hyper
                 // notices only after it may have sent the response head, so say it here.
@@ -99,8 +115,22 @@ impl Connection {
             self.http
                 .serve_connection(TokioIo::new(Lingering::new(stream)), service),
         );
-        // A client that disconnects mid-request is not the server's problem.
-        let _ = connection.await;
+        // A client that disconnects mid-request is not the server's problem; a shed
+        // connection is dropped where it stands (it was idle: no answer is cut short).
+        tokio::select! {
+            _ = connection => {}
+            _ = shed.notified() => {}
+        }
+    }
+}
+
+/// Marks a connection idle again once a request is answered (the handler marks it busy once
+/// the request, body included, has arrived).
+struct IdleWhenAnswered(Arc<SlotGuard>);
+
+impl Drop for IdleWhenAnswered {
+    fn drop(&mut self) {
+        self.0.idle();
     }
 }
 

@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 
 use super::body::{read_body, RequestBody};
 use crate::app::App;
@@ -33,32 +34,69 @@ use crate::router::{endpoint_path, Endpoint};
 /// The body of every response the server sends.
 pub type ResponseBody = Full<Bytes>;
 
-/// Largest total size of a request's header fields; larger requests get 431.
-const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Largest total size of a request's header fields; larger requests get 431 (hyper refuses a
+/// head over `MAX_HEAD_BYTES` before this is asked).
+const MAX_HEADER_BYTES: usize = super::MAX_HEAD_BYTES;
+
+/// The header by which the resource server's own introspection calls prove they are its
+/// own: its value is 256 random bits made at start, which never leave the process except in
+/// those calls to its own listening address. Requests that carry it are not throttled.
+const INTERNAL_PROOF: &str = "x-grantcheck-internal";
 
 /// The app and the one HTTP client it needs, shared by all connections.
 pub struct Handler {
     pub app: App,
     introspection: IntrospectionClient,
+    /// The value of [`INTERNAL_PROOF`] (never logged).
+    internal_proof: HeaderValue,
 }
 
 impl Handler {
     /// `local_url`: where the server listens, for the resource server's introspection calls.
     pub fn new(app: App, local_url: &str) -> Handler {
-        let introspection = IntrospectionClient::new(&app, local_url);
-        Handler { app, introspection }
+        let mut proof = HeaderValue::try_from(crate::tokens::random_token(32))
+            .expect("base64url is a valid header value");
+        proof.set_sensitive(true);
+        let introspection = IntrospectionClient::new(&app, local_url, proof.clone());
+        Handler {
+            app,
+            introspection,
+            internal_proof: proof,
+        }
     }
 
+    /// True when the request carries the internal proof (compared in constant time).
+    fn is_internal(&self, headers: &HeaderMap) -> bool {
+        let mut values = headers.get_all(INTERNAL_PROOF).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => value
+                .as_bytes()
+                .ct_eq(self.internal_proof.as_bytes())
+                .into(),
+            _ => false,
+        }
+    }
+
+    /// Answers one request. `arrived` is called once the request is complete (its body read,
+    /// when the endpoint reads one): from then on the connection is busy, not idle, and is not
+    /// shed at the connection limit.
     pub async fn handle(
         &self,
         parts: Parts,
         body: RequestBody,
         peer: IpAddr,
+        arrived: &(dyn Fn() + Sync),
     ) -> hyper::Response<ResponseBody> {
-        into_response(self.reply(parts, body, peer).await)
+        into_response(self.reply(parts, body, peer, arrived).await)
     }
 
-    async fn reply(&self, parts: Parts, body: RequestBody, peer: IpAddr) -> Reply {
+    async fn reply(
+        &self,
+        parts: Parts,
+        body: RequestBody,
+        peer: IpAddr,
+        arrived: &(dyn Fn() + Sync),
+    ) -> Reply {
         let head_bytes: usize = parts
             .headers
             .iter()
@@ -90,6 +128,7 @@ impl Handler {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok()),
             peer,
+            internal: self.is_internal(&parts.headers),
             body: Body::Unread,
         };
         let read = if endpoint.takes_form() && request.wants_body() {
@@ -106,6 +145,7 @@ impl Handler {
         } else {
             None
         };
+        arrived();
         request.body = match &read {
             None => Body::Unread,
             Some(Ok(bytes)) => Body::Read(bytes),
@@ -185,10 +225,12 @@ struct IntrospectionClient {
     urls: HashMap<Arc<str>, String>,
     /// `Basic …` for the resource server's client, or why it cannot introspect.
     authorization: Result<HeaderValue, &'static str>,
+    /// The server's internal proof: these calls are its own.
+    internal_proof: HeaderValue,
 }
 
 impl IntrospectionClient {
-    fn new(app: &App, local_url: &str) -> IntrospectionClient {
+    fn new(app: &App, local_url: &str, internal_proof: HeaderValue) -> IntrospectionClient {
         let tls = match &app.config.tls {
             Some(identity) => identity.pinned_client_config(),
             None => crate::tls::plain_client_config(),
@@ -209,6 +251,7 @@ impl IntrospectionClient {
                 })
                 .collect(),
             authorization: basic_authorization(app),
+            internal_proof,
         }
     }
 
@@ -226,6 +269,7 @@ impl IntrospectionClient {
         let request = hyper::Request::post(url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(AUTHORIZATION, self.authorization.clone()?)
+            .header(INTERNAL_PROOF, self.internal_proof.clone())
             .body(Full::new(Bytes::from(format!(
                 "token={}&token_type_hint=access_token",
                 encode_component(token)

@@ -1,6 +1,7 @@
 //! The HTTP server: listening, connections and shutdown. hyper appears only in this module;
 //! the decisions it calls (`crate::endpoints`) see a `Request` and answer a `Reply`.
 
+mod admission;
 mod body;
 mod connection;
 mod http;
@@ -23,18 +24,23 @@ use tokio_rustls::TlsAcceptor;
 use crate::app::App;
 use crate::clients::ROOT_REALM;
 use crate::config::{Fault, ServerConfig};
+use crate::events::Event;
 use crate::jwt::JwtSigner;
 use crate::router::Endpoint;
 use crate::tokens::unix_now;
+use admission::{Admission, Admitted};
 use connection::{Connection, Transport};
 use http::Handler;
 
-/// Largest request head (line + headers) accepted; larger ones get 431.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Largest request head (line + headers) accepted; larger ones get 431. It bounds what a
+/// connection buffers before its request is complete: hyper's read buffer starts at 8 KiB and
+/// grows to at most this, so `max_connections` idle connections hold a few MiB, not hundreds.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// A running reference server. Dropping it stops the server.
 pub struct ReferenceServer {
     handler: Arc<Handler>,
+    admission: Arc<Admission>,
     addr: SocketAddr,
     /// `http(s)://` and the address it listens on.
     listening_url: String,
@@ -74,11 +80,13 @@ impl ReferenceServer {
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| listening_url.clone());
+        let admission = Admission::new(config.max_connections);
         let handler = Arc::new(Handler::new(App::new(config, signer, base_url), &local_url));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, handler.clone(), stopped));
+        let task = tokio::spawn(serve(listener, handler.clone(), admission.clone(), stopped));
         Ok(ReferenceServer {
             handler,
+            admission,
             addr,
             listening_url,
             stop: Some(stop),
@@ -145,6 +153,21 @@ impl ReferenceServer {
         self.handler.app.tokens.len()
     }
 
+    /// The most tokens it holds (`max_live_tokens` or its default).
+    pub fn token_limit(&self) -> usize {
+        self.handler.app.tokens.capacity()
+    }
+
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> usize {
+        self.admission.open()
+    }
+
+    /// The security events written so far (the last 200 lines), as on stderr.
+    pub fn security_events(&self) -> Vec<String> {
+        self.handler.app.events.lines()
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to 5 s), and returns.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -164,8 +187,14 @@ impl Drop for ReferenceServer {
     }
 }
 
-async fn serve(listener: TcpListener, handler: Arc<Handler>, mut stopped: oneshot::Receiver<()>) {
+async fn serve(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    admission: Arc<Admission>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let purge = tokio::spawn(purge_expired_tokens(handler.clone()));
+    let flush = tokio::spawn(flush_security_events(handler.clone()));
     let config = &handler.app.config;
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -189,7 +218,29 @@ async fn serve(listener: TcpListener, handler: Arc<Handler>, mut stopped: onesho
                     Err(_) => { tokio::time::sleep(Duration::from_millis(20)).await; continue; }
                 };
                 let _ = stream.set_nodelay(true);
-                let connection = Connection { handler: handler.clone(), http: http.clone(), watcher: graceful.watcher(), peer: peer.ip() };
+                let slot = match admission.admit() {
+                    Admitted::Yes { slot, shed_one } => {
+                        if shed_one {
+                            handler.app.events.note(Event::ConnectionShed, || format!(
+                                "{} connections open (--max-connections): closed the longest idle one to admit a new one from {}",
+                                config.max_connections, peer.ip()
+                            ));
+                        }
+                        slot
+                    }
+                    Admitted::Full => {
+                        handler.app.events.note(Event::ConnectionRefused, || format!(
+                            "{} connections open and all busy (--max-connections): refused a new one from {} with 503",
+                            config.max_connections, peer.ip()
+                        ));
+                        if tls.is_none() {
+                            // Best effort, without waiting: the socket's buffer takes it.
+                            let _ = stream.try_write(BUSY);
+                        }
+                        continue;
+                    }
+                };
+                let connection = Connection { handler: handler.clone(), http: http.clone(), watcher: graceful.watcher(), peer: peer.ip(), slot };
                 match &tls {
                     None => { tokio::spawn(connection.serve(stream, Transport::Plain)); }
                     Some(acceptor) => { tokio::spawn(connection.serve_tls_port(stream, acceptor.clone())); }
@@ -200,7 +251,21 @@ async fn serve(listener: TcpListener, handler: Arc<Handler>, mut stopped: onesho
     }
     drop(listener);
     purge.abort();
+    flush.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// The answer to a connection refused because every open one is busy.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 86\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many connections; retry\"}\n";
+
+/// Writes the counts of security events that got no line of their own, once a second.
+async fn flush_security_events(handler: Arc<Handler>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        handler.app.events.flush();
+    }
 }
 
 /// An address as a URL's host and port (IPv6 in brackets).
