@@ -16,13 +16,17 @@
 
 mod app;
 mod auth;
+pub mod client_assertion;
 pub mod clients;
 pub mod config;
+pub mod dpop;
 mod endpoints;
 mod events;
 pub mod form;
+pub mod jose;
 pub mod jwt;
 mod limits;
+pub mod replay;
 mod request;
 mod response;
 mod router;
