@@ -33,3 +33,75 @@ impl Default for Settings {
         }
     }
 }
+
+/// The longest default run deadline, however many cases a run selects.
+pub const MAX_DEFAULT_DEADLINE: Duration = Duration::from_secs(3600);
+
+impl Settings {
+    /// The run's deadline when `--deadline` is not given, for `requests` requests (the steps
+    /// of the selected cases), `expiry_waits` when one of them waits on a real clock for a
+    /// token to expire:
+    ///
+    /// `6 × --timeout` (discovery and the preflight, whose requests may each take a whole
+    /// timeout) `+ requests × (--timeout / 10 + --pace)` `+ --max-wait + 2 s` (the expiry
+    /// waits, which overlap) `+ 5 s`, at most one hour.
+    ///
+    /// A target that answers keeps well inside it (a tenth of the timeout per request on
+    /// average); one that stops answering after the preflight ends about ten times sooner
+    /// than with every request waiting out its timeout.
+    pub fn default_deadline(&self, requests: usize, expiry_waits: bool) -> Duration {
+        let per_request = self.request_timeout / 10 + self.pace.unwrap_or_default();
+        let requests = u32::try_from(requests).unwrap_or(u32::MAX);
+        let waits = if expiry_waits {
+            self.max_wait.saturating_add(Duration::from_secs(2))
+        } else {
+            Duration::ZERO
+        };
+        self.request_timeout
+            .saturating_mul(6)
+            .saturating_add(per_request.saturating_mul(requests))
+            .saturating_add(waits)
+            .saturating_add(Duration::from_secs(5))
+            .min(MAX_DEFAULT_DEADLINE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(timeout: u64, max_wait: u64, pace_ms: Option<u64>) -> Settings {
+        Settings {
+            request_timeout: Duration::from_secs(timeout),
+            max_wait: Duration::from_secs(max_wait),
+            pace: pace_ms.map(Duration::from_millis),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn the_default_deadline_scales_with_requests_waits_and_pace() {
+        let s = settings(10, 10, None);
+        // 60 s for discovery and the preflight, 1 s a request, 5 s of margin.
+        assert_eq!(s.default_deadline(0, false), Duration::from_secs(65));
+        assert_eq!(s.default_deadline(200, false), Duration::from_secs(265));
+        // The expiry waits overlap: once --max-wait (and the 1.5 s past expiry).
+        assert_eq!(s.default_deadline(200, true), Duration::from_secs(277));
+        // A shorter timeout scales every part down.
+        let s = settings(1, 1, None);
+        assert_eq!(
+            s.default_deadline(100, true),
+            Duration::from_secs(6 + 10 + 3 + 5)
+        );
+        // --pace adds its gap to every request.
+        let s = settings(10, 10, Some(500));
+        assert_eq!(s.default_deadline(100, false), Duration::from_secs(215));
+    }
+
+    #[test]
+    fn the_default_deadline_is_capped_and_never_overflows() {
+        let s = settings(600, 3600, Some(60_000));
+        assert_eq!(s.default_deadline(10_000, true), MAX_DEFAULT_DEADLINE);
+        assert_eq!(s.default_deadline(usize::MAX, true), MAX_DEFAULT_DEADLINE);
+    }
+}

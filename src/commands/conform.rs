@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
@@ -33,7 +33,10 @@ pub struct ConformArgs {
     /// Longest a case may wait for a token to expire on a real clock.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub max_wait: u64,
-    /// The whole run's time limit: cases not started by then end as errors (exit 3).
+    /// The whole run's time limit: cases not started by then, and requests still waiting,
+    /// end as errors with "run deadline reached" (exit 3). Default: 6 × --timeout + each step
+    /// of the selected cases at --timeout/10 (+ --pace) + --max-wait when an expiry case
+    /// runs + 5 s, at most 3600 s (the run prints it). 0: no deadline.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<u64>,
     /// Per-request timeout.
@@ -87,11 +90,13 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         profile: args.profile.clone(),
         max_wait: Duration::from_secs(args.max_wait),
         request_timeout: Duration::from_secs(args.timeout),
-        deadline: args
-            .deadline
-            .map(|secs| std::time::Instant::now() + Duration::from_secs(secs)),
         pace: args.pace,
         ..Settings::default()
+    };
+    let deadline = RunDeadline::new(args.deadline, &cases, &settings);
+    let settings = Settings {
+        deadline: deadline.at(),
+        ..settings
     };
     let mut human = Human::stderr(args.color);
     let mut trust = TlsTrust::new(&args.target.ca_cert, args.target.insecure)?;
@@ -140,6 +145,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         ));
     }
     human.started(&target.label, &target.token_url, cases.len());
+    human.message(&deadline.describe());
     let preflight = preflight::run(&mut target, &settings, &http).await;
     human.preflight(&preflight);
     if let Some(fatal) = preflight.fatal() {
@@ -182,6 +188,58 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     )
     .await;
     finish(&args, &target, &results, &preflight, &mut human)
+}
+
+/// When the run must end: `--deadline SECS`, none (`--deadline 0`), or the default for the
+/// selected cases ([`runner::default_deadline`]). Counted from the start, discovery and the
+/// preflight included.
+enum RunDeadline {
+    Given(Duration, Instant),
+    Default(Duration, Instant),
+    None,
+}
+
+impl RunDeadline {
+    fn new(given: Option<u64>, cases: &[crate::case::Case], settings: &Settings) -> RunDeadline {
+        let now = Instant::now();
+        match given {
+            Some(0) => RunDeadline::None,
+            Some(secs) => {
+                let budget = Duration::from_secs(secs);
+                RunDeadline::Given(budget, now + budget)
+            }
+            None => {
+                let budget = runner::default_deadline(cases, settings);
+                RunDeadline::Default(budget, now + budget)
+            }
+        }
+    }
+
+    fn at(&self) -> Option<Instant> {
+        match self {
+            RunDeadline::Given(_, at) | RunDeadline::Default(_, at) => Some(*at),
+            RunDeadline::None => None,
+        }
+    }
+
+    /// The line the run's header shows.
+    fn describe(&self) -> String {
+        match self {
+            RunDeadline::Given(budget, _) => {
+                format!("deadline: {} s (--deadline)", whole_seconds(*budget))
+            }
+            RunDeadline::Default(budget, _) => format!(
+                "deadline: {} s (the default for these cases and --timeout; --deadline SECS to change, 0 for none)",
+                whole_seconds(*budget)
+            ),
+            RunDeadline::None => "deadline: none (--deadline 0)".to_owned(),
+        }
+    }
+}
+
+/// Seconds, rounded up (a deadline shown is never earlier than the real one).
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// How a run differs from the one a target's golden snapshots record.

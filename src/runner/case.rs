@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::state::CaseState;
 use super::step::StepIo;
-use super::{request::step_role, Run, Stop};
+use super::{request::step_role, Run, Stop, DEADLINE_REACHED};
 use crate::case::{Case, Level, Requirement, Role, Step};
 use crate::exchange::Redactor;
 use crate::outcome::{CaseResult, Outcome};
@@ -31,9 +31,9 @@ impl Run<'_> {
         // The line that decided the outcome: the step that stopped the case, else the case.
         let mut line = case.line;
         let stop = match unmet_requirement(self.target, case) {
-            _ if past_deadline => Some(Stop::Errored(
-                "the run's --deadline passed before this case started".into(),
-            )),
+            _ if past_deadline => Some(Stop::Errored(format!(
+                "{DEADLINE_REACHED} before this case started (--deadline)"
+            ))),
             Some(reason) => Some(Stop::Skipped(reason)),
             None => {
                 let mut state = CaseState::new(self.target);

@@ -30,6 +30,19 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("a client with static settings and no extra roots builds")
 }
 
+/// The run's deadline when `--deadline` is not given: [`Settings::default_deadline`] for
+/// the steps of `cases` and their real-clock waits.
+pub fn default_deadline(cases: &[Case], settings: &Settings) -> Duration {
+    let requests = cases.iter().map(|c| c.steps.len()).sum();
+    let expiry_waits = cases
+        .iter()
+        .any(|c| c.steps.iter().any(|s| s.wait_for_expiry));
+    settings.default_deadline(requests, expiry_waits)
+}
+
+/// What the runner says when the run's deadline ends a case or a step.
+pub(crate) const DEADLINE_REACHED: &str = "run deadline reached";
+
 /// What every case of a run shares.
 pub struct Run<'a> {
     pub target: &'a Target,

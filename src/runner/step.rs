@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::judge::judge;
 use super::request::{build_request, cleartext_url, endpoint_url, step_role};
 use super::state::CaseState;
-use super::{Run, Settings, Stop};
+use super::{Run, Settings, Stop, DEADLINE_REACHED};
 use crate::case::{Endpoint, Role, Step};
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, SendError};
@@ -79,7 +79,34 @@ impl Run<'_> {
                 .collect(),
             body: redactor.form(&request.body),
         };
-        let response = match exchange(self.http, &request, settings, self.pacer).await {
+        if settings.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(Stop::Errored(format!(
+                "{label}: {DEADLINE_REACHED} before this step (--deadline)"
+            )));
+        }
+        // The run's deadline cuts a request short: a target that stops answering costs no
+        // more than the deadline, whatever --timeout is.
+        let sent = match settings.deadline {
+            Some(deadline) => tokio::time::timeout_at(
+                deadline.into(),
+                exchange(self.http, &request, settings, self.pacer),
+            )
+            .await
+            .ok(),
+            None => Some(exchange(self.http, &request, settings, self.pacer).await),
+        };
+        let Some(sent) = sent else {
+            io.exchanges.push(Exchange {
+                step: label.into(),
+                request: record,
+                response: None,
+                error: Some(format!("{DEADLINE_REACHED} before the answer came")),
+            });
+            return Some(Stop::Errored(format!(
+                "{label}: {DEADLINE_REACHED} before the answer came (--deadline)"
+            )));
+        };
+        let response = match sent {
             Ok(r) => r,
             Err(error) => {
                 let (SendError::Transport(e) | SendError::RateLimited(e)) = &error;
@@ -216,7 +243,7 @@ async fn wait_for_expiry(
     let expired = issued + lifetime + Duration::from_millis(1500);
     if settings.deadline.is_some_and(|d| expired > d) {
         return Some(Stop::Errored(format!(
-            "{label}: waiting for the token to expire would pass the run's --deadline"
+            "{label}: {DEADLINE_REACHED}: waiting for the token to expire would pass it (--deadline)"
         )));
     }
     notify(expired.saturating_duration_since(Instant::now()));
