@@ -55,19 +55,45 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// The longest `jti` accepted.
 pub const MAX_JTI_LEN: usize = 256;
 
-/// Time bounds, in seconds.
+/// Time bounds, in seconds, and the rules a fault mode switched off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// Allowed difference between the client's clock and this server's.
     pub clock_skew: u64,
     /// How far ahead `exp` may be (plus the skew), and how old `iat` may be (likewise).
     pub max_lifetime: u64,
+    /// Rules not enforced: only the reference server's fault modes set these.
+    pub lenience: Lenience,
 }
 
-/// 60 s of clock skew, assertions living at most 5 minutes.
+/// Rules of RFC 7523 §3 the reference server's fault modes break on purpose, one each, so
+/// that grantcheck's cases can be shown to catch them. All off in [`POLICY`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lenience {
+    /// Accept `alg: none` assertions, unsigned (breaks §3 item 9).
+    pub accept_alg_none: bool,
+    /// Check the algorithm and pick the key, but accept any signature (breaks §3 item 9).
+    pub skip_signature: bool,
+    /// Accept any `aud`, or none (breaks §3 item 3).
+    pub any_audience: bool,
+    /// Accept an `exp` in the past (breaks §3 item 4).
+    pub accept_expired: bool,
+}
+
+impl Lenience {
+    pub const STRICT: Lenience = Lenience {
+        accept_alg_none: false,
+        skip_signature: false,
+        any_audience: false,
+        accept_expired: false,
+    };
+}
+
+/// 60 s of clock skew, assertions living at most 5 minutes, every rule enforced.
 pub const POLICY: Policy = Policy {
     clock_skew: 60,
     max_lifetime: 300,
+    lenience: Lenience::STRICT,
 };
 
 impl Default for Policy {
@@ -193,7 +219,8 @@ impl From<JoseError> for AssertionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedAssertion {
     pub client_id: String,
-    pub alg: Alg,
+    /// `None` only when a fault mode let an unsigned assertion through.
+    pub alg: Option<Alg>,
     jti: String,
     /// The last instant at which the assertion could be accepted: its `jti` is remembered
     /// until then.
@@ -256,13 +283,25 @@ pub fn check(
             return Err(AssertionError::TypNotAllowed);
         }
     }
+    let lenience = policy.lenience;
     let alg = match keys {
+        _ if lenience.accept_alg_none && jws.header.alg.eq_ignore_ascii_case("none") => None,
         ClientKeys::Public { keys, algs } => {
             let asymmetric: Vec<Alg> = algs.iter().copied().filter(|a| !a.is_symmetric()).collect();
             let key = jws.select_key(keys, &asymmetric)?;
-            jws.verify(&asymmetric, VerifyingKey::Public(key))?
+            Some(lenient_signature(
+                jws.verify(&asymmetric, VerifyingKey::Public(key)),
+                &jws,
+                &asymmetric,
+                lenience,
+            )?)
         }
-        ClientKeys::Secret(secret) => jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret))?,
+        ClientKeys::Secret(secret) => Some(lenient_signature(
+            jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret)),
+            &jws,
+            &[Alg::Hs256],
+            lenience,
+        )?),
     };
     let claims = jws.claims();
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
@@ -273,6 +312,7 @@ pub fn check(
         return Err(AssertionError::SubNotClient);
     }
     match claims.get("aud") {
+        _ if lenience.any_audience => {}
         None => return Err(AssertionError::AudMissing),
         Some(Value::String(aud)) if audience.accepts(aud) => {}
         Some(Value::Array(auds))
@@ -289,7 +329,7 @@ pub fn check(
     // An `exp` with a fraction counts as the earlier second, `nbf`/`iat` as the later one.
     let exp = date("exp", false)?.ok_or(AssertionError::ExpMissing)?;
     let keep_until = exp.saturating_add(skew);
-    if now >= keep_until {
+    if now >= keep_until && !lenience.accept_expired {
         return Err(AssertionError::Expired);
     }
     if exp > now.saturating_add(policy.max_lifetime).saturating_add(skew) {
@@ -316,6 +356,20 @@ pub fn check(
         jti: jti.to_owned(),
         keep_until,
     })
+}
+
+/// A signature check's result, with a bad signature forgiven under
+/// [`Lenience::skip_signature`] (the algorithm must still be allowed).
+fn lenient_signature(
+    verified: Result<Alg, JoseError>,
+    jws: &Jws,
+    allowed: &[Alg],
+    lenience: Lenience,
+) -> Result<Alg, JoseError> {
+    match verified {
+        Err(JoseError::BadSignature) if lenience.skip_signature => jws.alg(allowed),
+        other => other,
+    }
 }
 
 /// Verifies a client assertion for `client_id` and spends its `jti`.
@@ -408,11 +462,11 @@ mod tests {
         for key in [TestKey::rsa(), TestKey::ec(), TestKey::ed()] {
             let checked = run(&signed(&key, &claims()), &key).unwrap();
             assert_eq!(checked.client_id, CLIENT);
-            assert_eq!(checked.alg.name(), key.alg());
+            assert_eq!(checked.alg.map(Alg::name), Some(key.alg()));
         }
         let rsa = TestKey::rsa();
         let ps = rsa.sign_as("PS256", Map::new(), &claims());
-        assert_eq!(run(&ps, &rsa).unwrap().alg, Alg::Ps256);
+        assert_eq!(run(&ps, &rsa).unwrap().alg, Some(Alg::Ps256));
     }
 
     #[test]
@@ -522,7 +576,7 @@ mod tests {
         // Another client's identical jti is its own.
         let checked = CheckedAssertion {
             client_id: "otherClient".into(),
-            alg: Alg::Es256,
+            alg: Some(Alg::Es256),
             jti: "jti-1".into(),
             keep_until: NOW + 120,
         };
@@ -655,7 +709,7 @@ mod tests {
             )
         };
         let good = hs256(SECRET, Map::new(), &claims());
-        assert_eq!(secret_check(&good, SECRET).unwrap().alg, Alg::Hs256);
+        assert_eq!(secret_check(&good, SECRET).unwrap().alg, Some(Alg::Hs256));
         assert_eq!(
             secret_check(
                 &hs256(
@@ -691,6 +745,113 @@ mod tests {
             unverified_client_id(&signed(&key, &with(json!({"sub": 3})))),
             None
         );
+    }
+
+    /// Each lenience (a fault mode's) lets exactly its flaw through and nothing else.
+    #[test]
+    fn each_lenience_bends_exactly_its_rule() {
+        let key = TestKey::ec();
+        let keys = [key.public()];
+        let other = TestKey::ec();
+        let flawed = [
+            ("alg none", unsecured(Map::new(), &claims())),
+            ("other key", signed(&other, &claims())),
+            (
+                "other audience",
+                signed(&key, &with(json!({"aud": "https://other.example"}))),
+            ),
+            ("no audience", signed(&key, &with(json!({"aud": null})))),
+            ("expired", signed(&key, &with(json!({"exp": NOW - 300})))),
+            ("no exp", signed(&key, &with(json!({"exp": null})))),
+            (
+                "hs256",
+                hs256(
+                    &serde_json::to_vec(&key.public_jwk()).unwrap(),
+                    Map::new(),
+                    &claims(),
+                ),
+            ),
+        ];
+        let cases: [(Lenience, &[&str]); 5] = [
+            (Lenience::STRICT, &[]),
+            (
+                Lenience {
+                    accept_alg_none: true,
+                    ..Lenience::STRICT
+                },
+                &["alg none"],
+            ),
+            (
+                Lenience {
+                    skip_signature: true,
+                    ..Lenience::STRICT
+                },
+                &["other key"],
+            ),
+            (
+                Lenience {
+                    any_audience: true,
+                    ..Lenience::STRICT
+                },
+                &["other audience", "no audience"],
+            ),
+            (
+                Lenience {
+                    accept_expired: true,
+                    ..Lenience::STRICT
+                },
+                &["expired"],
+            ),
+        ];
+        for (lenience, accepted) in cases {
+            let policy = Policy { lenience, ..POLICY };
+            for (name, assertion) in &flawed {
+                let result = check(
+                    Presented {
+                        assertion_type: JWT_BEARER,
+                        assertion,
+                    },
+                    CLIENT,
+                    ClientKeys::Public {
+                        keys: &keys,
+                        algs: Alg::ALL,
+                    },
+                    audience(),
+                    NOW,
+                    policy,
+                );
+                assert_eq!(
+                    result.is_ok(),
+                    accepted.contains(name),
+                    "{lenience:?}: {name}"
+                );
+            }
+        }
+        // Secret clients bend the same way.
+        let lenient = Policy {
+            lenience: Lenience {
+                accept_alg_none: true,
+                skip_signature: true,
+                ..Lenience::STRICT
+            },
+            ..POLICY
+        };
+        for assertion in [
+            unsecured(Map::new(), &claims()),
+            hs256(
+                b"another-secret-0123456789abcdef-0123",
+                Map::new(),
+                &claims(),
+            ),
+        ] {
+            let presented = Presented {
+                assertion_type: JWT_BEARER,
+                assertion: &assertion,
+            };
+            let secret = ClientKeys::Secret(SECRET);
+            assert!(check(presented, CLIENT, secret, audience(), NOW, POLICY).is_err());
+            assert!(check(presented, CLIENT, secret, audience(), NOW, lenient).is_ok());
+        }
     }
 
     #[test]
