@@ -9,6 +9,7 @@ use clap::Args;
 use goose::config::GooseConfiguration;
 
 use crate::exit::{Exit, Failure};
+use crate::load::arrival::{parse_rate, RatePlan};
 use crate::load::profile::Profile;
 use crate::load::shard::Shard;
 use crate::load::{self, merge, EmbeddedServer};
@@ -47,6 +48,19 @@ pub struct LoadArgs {
     /// ("response body over the --max-body limit") and is not read further.
     #[arg(long, value_name = "BYTES", default_value_t = load::DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// Arrival rate: start iterations at this constant rate (e.g. 5000/s, 300/m) for the
+    /// run time (-t), whatever the server does, instead of N users looping (an open model).
+    #[arg(long, value_name = "RATE", conflicts_with = "rate_plan")]
+    pub rate: Option<String>,
+    /// Arrival rate in stages: "FROM..TO:SPAN" ramps, "RATE:SPAN" holds, comma-separated,
+    /// e.g. "0/s..5000/s:1m, 5000/s:5m". The run lasts the plan.
+    #[arg(long, value_name = "PLAN")]
+    pub rate_plan: Option<String>,
+    /// With --rate/--rate-plan: the most iterations in flight at once (Goose users). An
+    /// iteration due while all are busy starts late, is counted late, and its latency is
+    /// measured from when it was due.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_in_flight: usize,
     /// Also write every request's name and latency (µs) to FILE, to verify the histograms.
     #[arg(long, value_name = "FILE")]
     pub sample_log: Option<PathBuf>,
@@ -82,6 +96,7 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     if let Some(shard) = args.shard {
         take_share(shard, &mut profile, &mut args.goose).map_err(Failure::usage)?;
     }
+    let rate_plan = arrival_mode(&mut args, &mut profile)?;
     args.target.apply_config(args.config.as_deref())?;
     let trust = crate::http::TlsTrust::new(
         &args.target.ca_cert,
@@ -118,10 +133,74 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         shard: args.shard,
         run_id: args.run_id,
         max_body: args.max_body,
+        rate_plan,
+        max_in_flight: args.max_in_flight,
     };
     let result = load::execute(plan).await;
     drop(_embedded);
     result
+}
+
+/// Arrival-rate mode (`--rate`, `--rate-plan`, or `rate_plan` in the profile): resolves the
+/// plan (a shard's share of it) and sets Goose up to carry it: the users are the in-flight
+/// bound, all launched within half a second, and the run lasts the plan.
+fn arrival_mode(args: &mut LoadArgs, profile: &mut Profile) -> Result<Option<RatePlan>, Failure> {
+    let usage = |m: String| Failure::usage(m);
+    let plan: RatePlan = if let Some(text) = &args.rate_plan {
+        if args.goose.run_time.is_some() {
+            return Err(usage(
+                "--rate-plan sets the run's length; leave out -t/--run-time".into(),
+            ));
+        }
+        text.parse().map_err(usage)?
+    } else if let Some(rate) = &args.rate {
+        let rate = parse_rate(rate).map_err(usage)?;
+        let span = args
+            .goose
+            .run_time
+            .as_deref()
+            .or(profile.run_time.as_deref())
+            .ok_or_else(|| usage("--rate needs a run time: -t 1m, or use --rate-plan".into()))?;
+        let secs = goose::util::parse_timespan(span)
+            .filter(|s| *s > 0)
+            .ok_or_else(|| usage(format!("--run-time '{span}' is not a time span above 0")))?;
+        RatePlan::constant(rate, secs as f64)
+    } else if let Some(text) = &profile.rate_plan {
+        text.parse()
+            .map_err(|e| usage(format!("profile {}: {e}", profile.name)))?
+    } else {
+        return Ok(None);
+    };
+    if plan.peak() <= 0.0 {
+        return Err(usage("the arrival rate must be above 0".into()));
+    }
+    if args.goose.users.is_some() || profile.test_plan.is_some() || args.goose.iterations.is_some()
+    {
+        return Err(usage(
+            "an arrival rate sets when requests start: leave out -u/--users, --iterations and the profile's test_plan (--max-in-flight bounds concurrency)".into(),
+        ));
+    }
+    if args.max_in_flight == 0 {
+        return Err(usage("--max-in-flight must be at least 1".into()));
+    }
+    let (plan, in_flight) = match args.shard {
+        Some(shard) => (
+            plan.scaled(1.0 / shard.count as f64),
+            shard.share(args.max_in_flight).max(1),
+        ),
+        None => (plan, args.max_in_flight),
+    };
+    args.max_in_flight = in_flight;
+    args.goose.users = Some(in_flight);
+    args.goose.increase_rate = Some(format!("{}", in_flight * 2));
+    args.goose.run_time = Some(format!(
+        "{}",
+        (plan.duration().as_secs_f64() + load::arrival::START_MARGIN_S).ceil() as u64
+    ));
+    profile.users = None;
+    profile.run_time = None;
+    profile.increase_rate = None;
+    Ok(Some(plan))
 }
 
 /// Narrows the profile and Goose's options to this shard's share. Thresholds are left to

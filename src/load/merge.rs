@@ -96,6 +96,7 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         requests: Default::default(),
         errors: Default::default(),
         timeline: None,
+        arrival: None,
     };
     let overflow = || Failure::usage("the shard reports' counts add up past 2^64: not a real run");
     for r in reports {
@@ -126,6 +127,20 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
     let timelines: Vec<&TimelineData> =
         reports.iter().filter_map(|r| r.timeline.as_ref()).collect();
     merged.timeline = TimelineData::merge(&timelines);
+    for r in reports {
+        if let Some(stats) = &r.arrival {
+            match &mut merged.arrival {
+                None => merged.arrival = Some(stats.clone()),
+                Some(sum) => sum.absorb(stats).ok_or_else(overflow)?,
+            }
+        }
+    }
+    // Each shard ran its share of the rate: the merged run ran the whole of it.
+    if let Some(arrival) = &mut merged.arrival {
+        if let Ok(plan) = arrival.rate_plan.parse::<super::arrival::RatePlan>() {
+            arrival.rate_plan = plan.scaled(merged.shards.len() as f64).to_string();
+        }
+    }
     Ok(merged)
 }
 

@@ -2,6 +2,7 @@
 //! Goose profiles against the embedded reference server (on its own runtime, so server and
 //! load do not share a scheduler) or an external target, with every response checked.
 
+pub mod arrival;
 pub mod chart;
 pub mod merge;
 pub mod profile;
@@ -45,6 +46,9 @@ pub struct Plan {
     pub run_id: Option<String>,
     /// The most of any response body read (`--max-body`).
     pub max_body: usize,
+    /// Arrival-rate mode: when iterations start (`--rate`, `--rate-plan`).
+    pub rate_plan: Option<arrival::RatePlan>,
+    pub max_in_flight: usize,
 }
 
 /// The most of a response body `load` reads unless `--max-body` says otherwise: the same
@@ -107,6 +111,14 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         plan.sample_log.is_some(),
     );
     context.max_body = plan.max_body;
+    if let Some(rate_plan) = &plan.rate_plan {
+        let weights: Vec<usize> = profile.scenarios.iter().map(|s| s.weight).collect();
+        context.pacing = Some(arrival::Pacing::new(
+            rate_plan.clone(),
+            &weights,
+            plan.max_in_flight,
+        ));
+    }
     let planned = planned_duration(&plan.goose, profile);
     context.hard_stop = planned.map(|d| Instant::now() + d + HARD_STOP_GRACE);
     let ctx = Arc::new(context);
@@ -118,13 +130,34 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
             .ok_or_else(|| Failure::usage(format!("--timeout '{t}' is not a time span")))?,
         None => Duration::from_secs(60),
     };
-    let setup = transactions::client_setup(request_timeout, plan.trust.clone());
+    let client = crate::http::client_builder(request_timeout, &plan.trust)
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
+    let setup = transactions::client_setup(client, ctx.clone());
     let attack = build_attack(goose_config, profile, target, ctx.clone(), setup)?;
     eprintln!(
         "grantcheck load: profile {} ({}) against {}",
         profile.name, profile.description, target.token_url
     );
+    if let Some(pacing) = &ctx.pacing {
+        eprintln!(
+            "arrival rate: {} ({} iterations), at most {} in flight",
+            pacing.plan,
+            pacing.plan.iterations(),
+            pacing.max_in_flight
+        );
+    }
     let progress = tokio::spawn(progress(ctx.clone(), plan.goose.verbose > 0));
+    // The plan starts when every user is ready, or at the latest after the margin allowed.
+    let start_anyway = ctx.pacing.is_some().then(|| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(arrival::START_MARGIN_S)).await;
+            if let Some(pacing) = &ctx.pacing {
+                pacing.set_start(Instant::now());
+            }
+        })
+    });
     // Every request times out at the hard stop; this bound only catches Goose itself hanging.
     let result = match planned {
         Some(planned) => {
@@ -144,6 +177,9 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         None => attack.execute().await,
     };
     progress.abort();
+    if let Some(task) = start_anyway {
+        task.abort();
+    }
     if let Some(path) = &plan.sample_log {
         ctx.write_samples(path)
             .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))?;
@@ -154,6 +190,7 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         let mut report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         report.timeline = Some(ctx.timeline.data());
+        report.arrival = ctx.pacing.as_ref().map(|p| p.stats());
         eprint!("{}", summary::render(&report));
         // Every rule with what was observed, passed or not. A shard leaves them to the merge.
         let mut judged = Vec::new();
@@ -279,13 +316,22 @@ fn build_attack(
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
     let mut attack = GooseAttack::initialize_with_config(config).map_err(goose_error)?;
-    for spec in &profile.scenarios {
+    for (index, spec) in profile.scenarios.iter().enumerate() {
         let mut scenario = Scenario::new(&spec.name)
             .set_weight(spec.weight)
             .map_err(goose_error)?
             .register_transaction(client_setup.clone());
-        for kind in &spec.transactions {
-            scenario = scenario.register_transaction(transactions::transaction(*kind, ctx.clone()));
+        if ctx.pacing.is_some() {
+            scenario = scenario.register_transaction(transactions::paced(
+                index,
+                spec.transactions.clone(),
+                ctx.clone(),
+            ));
+        } else {
+            for kind in &spec.transactions {
+                scenario =
+                    scenario.register_transaction(transactions::transaction(*kind, ctx.clone()));
+            }
         }
         attack = attack.register_scenario(scenario);
     }
@@ -314,6 +360,10 @@ fn build_attack(
     }
     for rule in &profile.thresholds {
         attack = set(attack, GooseDefault::Threshold, rule.as_str())?;
+    }
+    if ctx.pacing.is_some() {
+        // Goose forgets what happened while users launch; the timetable counts all of it.
+        attack = set(attack, GooseDefault::NoResetMetrics, true)?;
     }
     Ok(attack)
 }

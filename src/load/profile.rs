@@ -66,6 +66,8 @@ pub struct Profile {
     pub run_time: Option<String>,
     pub increase_rate: Option<String>,
     pub test_plan: Option<String>,
+    /// An arrival-rate plan (`--rate-plan` syntax) instead of users looping.
+    pub rate_plan: Option<String>,
     #[serde(default)]
     pub thresholds: Vec<String>,
     /// Tokens issued before the run for introspection.

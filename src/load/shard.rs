@@ -191,6 +191,9 @@ pub struct ShardReport {
     /// Requests, errors and latency per second (reports before it have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<super::timeline::TimelineData>,
+    /// An arrival-rate run's schedule and how it was kept (closed-loop runs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<super::arrival::ArrivalStats>,
 }
 
 pub const FORMAT: &str = "grantcheck-load-shard/1";
@@ -232,6 +235,7 @@ impl ShardReport {
             requests,
             errors,
             timeline: None,
+            arrival: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::arrival::RatePlan;
 use super::chart::{self, Series};
 use super::shard::{RequestStats, ShardReport};
 use super::threshold::Judged;
@@ -85,6 +86,9 @@ pub fn render(report: &ShardReport) -> String {
             p[3]
         );
     }
+    for line in arrival_lines(report) {
+        let _ = writeln!(out, "  {line}");
+    }
     if !report.errors.is_empty() {
         let _ = writeln!(out, "  errors by kind:");
         let mut errors: Vec<_> = report.errors.iter().collect();
@@ -96,6 +100,46 @@ pub fn render(report: &ShardReport) -> String {
     out
 }
 
+/// An arrival-rate run's schedule, lateness and latency from the intended start, in words.
+fn arrival_lines(report: &ShardReport) -> Vec<String> {
+    let Some(a) = &report.arrival else {
+        return Vec::new();
+    };
+    let plan_secs = a
+        .rate_plan
+        .parse::<RatePlan>()
+        .map(|p| p.duration().as_secs_f64())
+        .unwrap_or(0.0);
+    let pct = |q: f64| {
+        a.latency_percentile_us(q)
+            .map_or("-".to_owned(), |us| format!("{:.2}", ms(us)))
+    };
+    vec![
+        format!(
+            "arrival rate {}: {} of {} iterations started ({:.0}/s), at most {} in flight",
+            a.rate_plan,
+            a.started,
+            a.planned,
+            a.started as f64 / plan_secs.max(1e-9),
+            a.max_in_flight
+        ),
+        format!(
+            "late (no free user within 1 ms of their time): {} ({:.2}%); start lag p99 {:.2} ms, max {:.2} ms",
+            a.late,
+            a.late_ratio() * 100.0,
+            ms(a.lag_percentile_us(0.99).unwrap_or(0)),
+            ms(a.lag_percentile_us(1.0).unwrap_or(0))
+        ),
+        format!(
+            "latency from the intended start, per iteration: p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms (the table shows service time per request: send to response headers)",
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(0.999)
+        ),
+    ]
+}
+
 pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
     let shards = match report.shards.len() {
         0 | 1 => String::new(),
@@ -105,6 +149,12 @@ pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
         "# grantcheck load: {} (run {})\n\n{shards}{} users, {} s, {:.0} requests/s\n\n",
         report.profile, report.run_id, report.users, report.duration_s, report.rps
     );
+    for line in arrival_lines(report) {
+        let _ = writeln!(md, "- {line}");
+    }
+    if report.arrival.is_some() {
+        md.push('\n');
+    }
     md.push_str("| request | requests | errors | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | avg ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows(report) {
         let s = &row.stats;
@@ -213,6 +263,14 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
         }
         h.push_str("</table>");
     }
+    let arrival = arrival_lines(report);
+    if !arrival.is_empty() {
+        h.push_str("<h2>Arrival rate</h2><ul>");
+        for line in arrival {
+            let _ = write!(h, "<li>{}</li>", esc(&line));
+        }
+        h.push_str("</ul>");
+    }
     match &report.timeline {
         Some(timeline) if !timeline.slots.is_empty() => h.push_str(&over_time(timeline)),
         _ => h.push_str("<p class=note>No data over time in this report.</p>"),
@@ -228,7 +286,11 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
             s.average_us() / 1000.0, ms(s.max_us)
         );
     }
-    h.push_str("</table></div><p class=note>Latency is measured from when a request was sent to when its response headers arrived (Goose's closed loop: each user waits for its answer before the next request).</p>");
+    h.push_str(if report.arrival.is_some() {
+        "</table></div><p class=note>This table is service time: from when a request was sent to when its response headers arrived. Latency from each iteration's intended start, which charges queueing to the server, is under Arrival rate above.</p>"
+    } else {
+        "</table></div><p class=note>Latency is measured from when a request was sent to when its response headers arrived (Goose's closed loop: each user waits for its answer before the next request, so time a request spent waiting to be sent is not counted).</p>"
+    });
     h.push_str("</body></html>\n");
     h
 }

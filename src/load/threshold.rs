@@ -169,6 +169,7 @@ mod tests {
             requests,
             errors: Default::default(),
             timeline: None,
+            arrival: None,
         }
     }
 

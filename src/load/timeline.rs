@@ -27,19 +27,7 @@ pub struct Slot {
 impl Slot {
     /// The latency `fraction` (0–1) of this slot's requests finished within.
     pub fn percentile_us(&self, fraction: f64) -> Option<u64> {
-        let total: u64 = self.latency_us.iter().map(|(_, c)| c).sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64 * fraction).ceil() as u64).clamp(1, total);
-        let mut seen = 0u64;
-        for (value, count) in &self.latency_us {
-            seen += count;
-            if seen >= rank {
-                return Some(*value);
-            }
-        }
-        self.latency_us.last().map(|(v, _)| *v)
+        percentile(&self.latency_us, fraction)
     }
 
     /// Adds `other` in, saturating (counts from files are checked by the merge first).
@@ -114,8 +102,27 @@ impl TimelineData {
     }
 }
 
+/// The value `fraction` (0–1) of a `[value, count]` histogram's samples are at or below.
+pub fn percentile(histogram: &[(u64, u64)], fraction: f64) -> Option<u64> {
+    let total = histogram
+        .iter()
+        .fold(0u64, |sum, (_, c)| sum.saturating_add(*c));
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total as f64 * fraction).ceil() as u64).clamp(1, total);
+    let mut seen = 0u64;
+    for (value, count) in histogram {
+        seen = seen.saturating_add(*count);
+        if seen >= rank {
+            return Some(*value);
+        }
+    }
+    histogram.last().map(|(v, _)| *v)
+}
+
 /// Rounds a latency to two significant digits: 1234 µs → 1200, 87 µs → 87.
-fn round_latency(us: u64) -> u64 {
+pub fn round_latency(us: u64) -> u64 {
     let mut scale = 1;
     while us / scale >= 100 {
         scale *= 10;

@@ -53,6 +53,8 @@ pub struct LoadContext {
     pub max_body: usize,
     /// When every request must be done: the end of `--run-time` plus a grace period.
     pub hard_stop: Option<std::time::Instant>,
+    /// The timetables of an arrival-rate run (`--rate`, `--rate-plan`).
+    pub pacing: Option<super::arrival::Pacing>,
 }
 
 impl LoadContext {
@@ -101,6 +103,7 @@ impl LoadContext {
             timeline: super::timeline::Timeline::new(),
             max_body: super::DEFAULT_MAX_BODY,
             hard_stop: None,
+            pacing: None,
         }
     }
 
@@ -145,28 +148,72 @@ impl TokenSet {
 pub fn transaction(kind: TransactionKind, ctx: Arc<LoadContext>) -> Transaction {
     let function: TransactionFunction = Arc::new(move |user| {
         let ctx = ctx.clone();
-        Box::pin(async move {
-            match kind {
-                TransactionKind::IssueBasic => issue(user, &ctx, false).await.map(|_| ()),
-                TransactionKind::IssuePost => issue(user, &ctx, true).await.map(|_| ()),
-                TransactionKind::Introspect => {
-                    let token = &ctx.pool[ctx.next_pool_index()];
-                    introspect(user, &ctx, token, true, "introspect").await
-                }
-                TransactionKind::Flow => flow(user, &ctx).await,
-                TransactionKind::BadSecret => bad_secret(user, &ctx).await,
-            }
-        })
+        Box::pin(async move { run(kind, user, &ctx).await })
     });
     Transaction::new(function).set_name(kind.name())
 }
 
-/// Runs once per user before its load: swaps Goose's default client for grantcheck's (no
-/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`).
-pub fn client_setup(timeout: std::time::Duration, trust: crate::http::TlsTrust) -> Transaction {
+async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
+    match kind {
+        TransactionKind::IssueBasic => issue(user, ctx, false).await.map(|_| ()),
+        TransactionKind::IssuePost => issue(user, ctx, true).await.map(|_| ()),
+        TransactionKind::Introspect => {
+            let token = &ctx.pool[ctx.next_pool_index()];
+            introspect(user, ctx, token, true, "introspect").await
+        }
+        TransactionKind::Flow => flow(user, ctx).await,
+        TransactionKind::BadSecret => bad_secret(user, ctx).await,
+    }
+}
+
+/// In arrival-rate mode, one iteration of scenario `scenario` (its transactions in order)
+/// at the time its timetable gives, whatever the server does; a user with no iteration left
+/// idles until Goose ends the run.
+pub fn paced(scenario: usize, kinds: Vec<TransactionKind>, ctx: Arc<LoadContext>) -> Transaction {
     let function: TransactionFunction = Arc::new(move |user| {
-        let builder = crate::http::client_builder(timeout, &trust);
-        Box::pin(async move { user.set_client_builder(builder).await.map_err(Box::new) })
+        let ctx = ctx.clone();
+        let kinds = kinds.clone();
+        Box::pin(async move {
+            let Some(pacing) = &ctx.pacing else {
+                return Ok(());
+            };
+            let Some(start) = pacing.start() else {
+                // Not every user is launched yet (the plan starts 50 ms after the last is).
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                return Ok(());
+            };
+            let Some(due) = pacing.timetables[scenario].take(start) else {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                return Ok(());
+            };
+            pacing.taken(due);
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+            pacing.started(due);
+            let mut result = Ok(());
+            for kind in kinds {
+                result = run(kind, user, &ctx).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            pacing.finished(due);
+            result
+        })
+    });
+    Transaction::new(function).set_name("paced iteration")
+}
+
+/// Runs once per user before its load: swaps Goose's default client for grantcheck's (no
+/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`). Every user shares the one
+/// client and its connection pool: building a TLS client per user costs each user tens of
+/// milliseconds at launch, which would make the first iterations of an arrival-rate run late.
+pub fn client_setup(client: reqwest::Client, ctx: Arc<LoadContext>) -> Transaction {
+    let function: TransactionFunction = Arc::new(move |user| {
+        user.client = client.clone();
+        if let Some(pacing) = &ctx.pacing {
+            pacing.user_ready();
+        }
+        Box::pin(async move { Ok(()) })
     });
     Transaction::new(function)
         .set_name("setup-client")

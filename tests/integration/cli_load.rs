@@ -399,3 +399,180 @@ async fn the_html_load_report_is_self_contained_with_charts_over_time() {
     assert!(requests > 0);
     server.shutdown().await;
 }
+
+/// A token endpoint with one global stall: `stall_after` requests in, every answer waits
+/// until one second after that request arrived (a GC pause, a failover). Otherwise each
+/// answer takes `service` (served one at a time when `serial`, so the capacity is known).
+async fn stalling(stall_after: Option<u64>, service: std::time::Duration, serial: bool) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicU64::new(0));
+    let stall_until = Arc::new(std::sync::Mutex::new(None::<tokio::time::Instant>));
+    let one_at_a_time = Arc::new(tokio::sync::Semaphore::new(1));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (seen, stall_until, one_at_a_time) =
+                (seen.clone(), stall_until.clone(), one_at_a_time.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let k = seen.fetch_add(1, Ordering::Relaxed);
+                    if Some(k) == stall_after {
+                        *stall_until.lock().unwrap() =
+                            Some(tokio::time::Instant::now() + std::time::Duration::from_secs(1));
+                    }
+                    let until = *stall_until.lock().unwrap();
+                    if let Some(until) = until {
+                        tokio::time::sleep_until(until).await;
+                    }
+                    let _turn = if serial {
+                        Some(one_at_a_time.acquire().await.unwrap())
+                    } else {
+                        None
+                    };
+                    if !service.is_zero() {
+                        tokio::time::sleep(service).await;
+                    }
+                    let body = format!(
+                        "{{\"access_token\":\"t{k}\",\"token_type\":\"Bearer\",\"expires_in\":60}}"
+                    );
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn rate_run(token_url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--profile",
+        "issuance",
+        "--token-url",
+        token_url,
+        "--client-id",
+        "myClient",
+        "--client-secret",
+        "forgerock",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn report_json(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("load-issuance.json")).unwrap()).unwrap()
+}
+
+/// The value `q` of a `[[value, count], ...]` histogram's samples are at or below.
+fn percentile(histogram: &serde_json::Value, q: f64) -> u64 {
+    let h: Vec<(u64, u64)> = serde_json::from_value(histogram.clone()).unwrap();
+    let total: u64 = h.iter().map(|(_, c)| c).sum();
+    let rank = ((total as f64 * q).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (v, c) in &h {
+        seen += c;
+        if seen >= rank {
+            return *v;
+        }
+    }
+    0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_arrival_rate_keeps_its_timetable() {
+    let url = stalling(None, std::time::Duration::ZERO, false).await;
+    let dir = temp_dir("load-rate");
+    let output = load(rate_run(
+        &url,
+        &[
+            "--rate",
+            "200/s",
+            "-t",
+            "5s",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let json = report_json(&dir);
+    let arrival = &json["arrival"];
+    assert_eq!(arrival["planned"], 1000, "{arrival}");
+    assert_eq!(arrival["started"], 1000, "{arrival}");
+    // Late: no free user on time. With 100 users at 200/s there is always one; allow 1% for
+    // a loaded CI machine.
+    assert!(arrival["late"].as_u64().unwrap() <= 10, "{arrival}");
+    // Every whole second of the plan holds its rate within 5% (the first and last slots are
+    // partial: the plan starts when every user is ready).
+    let slots = json["timeline"]["slots"].as_array().unwrap();
+    let busy: Vec<u64> = slots
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap())
+        .filter(|n| *n > 0)
+        .collect();
+    for n in &busy[1..busy.len() - 1] {
+        assert!((190..=210).contains(n), "requests per second: {busy:?}");
+    }
+    assert!(
+        stderr.contains("arrival rate 200/s:5s: 1000 of 1000 iterations started"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latency_from_the_intended_start_shows_a_stall_that_service_time_hides() {
+    // 2000 iterations at 200/s, at most 10 in flight; one 1 s stall after 600 requests. Only
+    // the ~10 requests in flight see it in their service time (0.5% of them: under p99),
+    // but ~200 iterations fall due during it and start late.
+    let url = stalling(Some(600), std::time::Duration::ZERO, false).await;
+    let dir = temp_dir("load-stall");
+    let output = load(rate_run(
+        &url,
+        &[
+            "--rate",
+            "200/s",
+            "-t",
+            "10s",
+            "--max-in-flight",
+            "10",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let json = report_json(&dir);
+    let arrival = &json["arrival"];
+    let corrected_p99 = percentile(&arrival["latency_us"], 0.99);
+    let service: Vec<(u64, u64)> = serde_json::from_value(
+        json["requests"]["POST issue (client_secret_basic)"]["histogram"].clone(),
+    )
+    .unwrap();
+    let service_json = serde_json::to_value(&service).unwrap();
+    let service_p99 = percentile(&service_json, 0.99);
+    assert!(
+        corrected_p99 >= 500_000,
+        "corrected p99 {corrected_p99} µs: {arrival}"
+    );
+    assert!(service_p99 < 200_000, "service p99 {service_p99} µs");
+    let late = arrival["late"].as_u64().unwrap();
+    assert!(late >= 100, "late {late}: {arrival}");
+    assert!(stderr.contains("late (no free user"), "{stderr}");
+}
