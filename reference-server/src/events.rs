@@ -77,7 +77,7 @@ impl SecurityLog {
     /// Notes one event; `line` says what happened and is built only when it is written.
     pub fn note(&self, event: Event, line: impl FnOnce() -> String) {
         let now = Instant::now();
-        {
+        let earlier = {
             let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
             let kind = &mut kinds[event.index()];
             if kind
@@ -88,8 +88,18 @@ impl SecurityLog {
                 return;
             }
             kind.last = Some(now);
+            std::mem::take(&mut kind.pending)
+        };
+        let line = line();
+        if earlier > 0 {
+            // Events the periodic flush had not written yet: counted here, in order.
+            let secs = self.interval.as_secs_f64();
+            self.write(format!(
+                "{line} (and {earlier} more in the {secs:.0} s before)"
+            ));
+        } else {
+            self.write(line);
         }
-        self.write(line());
     }
 
     /// Writes the counts of events that got no line of their own once their interval is over.
@@ -180,6 +190,18 @@ mod tests {
         );
         log.flush();
         assert_eq!(log.lines().len(), 3, "a count is written once");
+        // A count not yet flushed goes with the next line written.
+        for _ in 0..4 {
+            log.note(Event::TokenStoreFull, || "full again".into());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        log.note(Event::TokenStoreFull, || "full once more".into());
+        let lines = log.lines();
+        assert_eq!(lines[3], "reference server security: full again");
+        assert_eq!(
+            lines[4],
+            "reference server security: full once more (and 3 more in the 0 s before)"
+        );
     }
 
     #[test]
