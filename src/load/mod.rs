@@ -186,7 +186,8 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
     }
     let run_id = plan.run_id.clone().unwrap_or_else(default_run_id);
     let shard = plan.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<(), Failure> {
+    // Whether a rule judged here failed.
+    let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<bool, Failure> {
         let mut report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         report.timeline = Some(ctx.timeline.data());
@@ -230,13 +231,14 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
             write("html", summary::html(&report, &judged))?;
         }
         eprintln!("reports: {}", plan.report_dir.display());
-        Ok(())
+        Ok(judged.iter().any(|j| !j.passed))
     };
     match result {
-        Ok(metrics) => {
-            finish(&metrics)?;
-            Ok(Exit::Success)
-        }
+        Ok(metrics) => Ok(if finish(&metrics)? {
+            Exit::LoadThreshold
+        } else {
+            Exit::Success
+        }),
         Err(GooseError::ThresholdsFailed { failed, metrics }) => {
             finish(&metrics)?;
             for rule in &failed {

@@ -2,6 +2,10 @@
 //! optional ` for <request>`; metrics `pNN` (decimals allowed), `avg`, `max`, `error-rate`,
 //! `rps`; operators `<`, `<=`, `>`, `>=`; times in `us`, `ms` (default) or `s`. A single run
 //! is judged by Goose itself; shards leave their rules to the merge.
+//!
+//! Arrival-rate runs add `late<N%` (iterations no user was free to start on time), and their
+//! `pNN` without `for` is the latency from the intended start, which counts queueing:
+//! grantcheck judges those runs itself.
 
 use super::shard::{RequestStats, ShardReport};
 
@@ -20,6 +24,7 @@ enum Metric {
     Maximum,
     ErrorRate,
     Rps,
+    Late,
 }
 
 /// Whether `rule` is a threshold this module can judge (the request it names, if any, is
@@ -49,6 +54,7 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
         "max" => Metric::Maximum,
         "error-rate" => Metric::ErrorRate,
         "rps" => Metric::Rps,
+        "late" => Metric::Late,
         p if p.starts_with('p') => {
             let n: f32 = p[1..]
                 .parse()
@@ -65,7 +71,7 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
     let value = value.trim();
     let limit = match metric {
         Metric::Percentile(_) | Metric::Average | Metric::Maximum => parse_time_ms(value),
-        Metric::ErrorRate => value.trim_end_matches('%').parse().ok(),
+        Metric::ErrorRate | Metric::Late => value.trim_end_matches('%').parse().ok(),
         Metric::Rps => value.parse().ok(),
     }
     .ok_or_else(|| format!("threshold '{rule}': '{value}' is not a value"))?;
@@ -92,8 +98,24 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
         }
     };
     let count = stats.success + stats.fail;
+    let arrival = report.arrival.as_ref().filter(|_| request.is_none());
+    let observed = match (metric, arrival) {
+        (Metric::Late, Some(a)) => Some(100.0 * a.late_ratio()),
+        (Metric::Late, None) if report.requests.is_empty() => None,
+        (Metric::Late, None) => {
+            return Err(format!(
+                "threshold '{rule}': late is measured in arrival-rate runs (--rate, --rate-plan)"
+            ))
+        }
+        (Metric::Percentile(p), Some(a)) if a.started > 0 => a
+            .latency_percentile_us(p as f64)
+            .map(|us| us as f64 / 1000.0),
+        _ => None,
+    };
     let observed = match metric {
+        _ if observed.is_some() => observed,
         _ if count == 0 => None,
+        Metric::Late => None,
         Metric::Percentile(p) => Some(stats.percentile_us(p) as f64 / 1000.0),
         Metric::Average => Some(stats.average_us() / 1000.0),
         Metric::Maximum => Some(stats.max_us as f64 / 1000.0),
@@ -114,7 +136,10 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
         _ => observed >= limit,
     };
     let shown = match metric {
-        Metric::ErrorRate => format!("{observed:.2}%"),
+        Metric::ErrorRate | Metric::Late => format!("{observed:.2}%"),
+        Metric::Percentile(_) if arrival.is_some() => {
+            format!("{observed:.2}ms from the intended start")
+        }
         Metric::Rps => format!("{observed:.1}"),
         _ => format!("{observed:.2}ms"),
     };

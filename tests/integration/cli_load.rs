@@ -551,13 +551,27 @@ async fn latency_from_the_intended_start_shows_a_stall_that_service_time_hides()
             "10s",
             "--max-in-flight",
             "10",
+            "--threshold",
+            "p99<200ms",
+            "--threshold",
+            "p99<200ms for POST issue (client_secret_basic)",
             "--report-dir",
             dir.to_str().unwrap(),
         ],
     ))
     .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // The same rule fails on latency from the intended start and passes on service time.
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("threshold p99<200ms: FAILED (observed ")
+            && stderr.contains("from the intended start"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("threshold p99<200ms for POST issue (client_secret_basic): pass"),
+        "{stderr}"
+    );
     let json = report_json(&dir);
     let arrival = &json["arrival"];
     let corrected_p99 = percentile(&arrival["latency_us"], 0.99);
