@@ -45,7 +45,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "ID", env = "GRANTCHECK_RUN_ID")]
     pub run_id: Option<String>,
     /// The most of a response body read, in bytes; a longer body fails that request
-    /// ("response body over the --max-body limit") and is not read further.
+    /// ("the response body (--max-body) exceeds the … limit") and is not read further.
     #[arg(long, value_name = "BYTES", default_value_t = load::DEFAULT_MAX_BODY)]
     pub max_body: usize,
     /// Arrival rate: start iterations at this constant rate (e.g. 5000/s, 300/m) for the

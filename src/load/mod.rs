@@ -53,21 +53,21 @@ pub struct Plan {
 
 /// The most of a response body `load` reads unless `--max-body` says otherwise: the same
 /// 1 MiB as `conform`. A token endpoint's answer is a few hundred bytes.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub const DEFAULT_MAX_BODY: usize = crate::http::MAX_BODY_BYTES;
 
 /// How long after the plan's end in-flight requests may still finish before they time out.
 const HARD_STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs the plan: issues the introspection pool, runs Goose with every response checked,
-/// prints the summary, writes the shard report, and judges the thresholds.
-pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
+/// Runs the plan and measures it: issues the introspection pool, runs Goose with every
+/// response checked. `quiet` leaves the terminal to the caller (capacity search).
+pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
     let Plan {
         profile,
         thresholds,
         target,
         http,
         ..
-    } = &plan;
+    } = plan;
     let (profile, thresholds, target, http) = (profile, thresholds.clone(), target, http);
     check_profile_fits(profile, target)?;
 
@@ -83,10 +83,12 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
     };
     let scope = plan.scope.as_deref();
     let pool = if profile.uses(TransactionKind::Introspect) {
-        eprintln!(
-            "issuing a pool of {} tokens for introspection",
-            profile.pool_size
-        );
+        if !quiet {
+            eprintln!(
+                "issuing a pool of {} tokens for introspection",
+                profile.pool_size
+            );
+        }
         issue_pool(http, target, profile.pool_size, scope).await?
     } else {
         Vec::new()
@@ -135,11 +137,13 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
     let setup = transactions::client_setup(client, ctx.clone());
     let attack = build_attack(goose_config, profile, target, ctx.clone(), setup)?;
-    eprintln!(
-        "grantcheck load: profile {} ({}) against {}",
-        profile.name, profile.description, target.token_url
-    );
-    if let Some(pacing) = &ctx.pacing {
+    if !quiet {
+        eprintln!(
+            "grantcheck load: profile {} ({}) against {}",
+            profile.name, profile.description, target.token_url
+        );
+    }
+    if let (Some(pacing), false) = (&ctx.pacing, quiet) {
         eprintln!(
             "arrival rate: {} ({} iterations), at most {} in flight",
             pacing.plan,
@@ -147,7 +151,11 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
             pacing.max_in_flight
         );
     }
-    let progress = tokio::spawn(progress(ctx.clone(), plan.goose.verbose > 0));
+    let progress = tokio::spawn(progress(
+        ctx.clone(),
+        plan.goose.verbose > 0 || quiet,
+        quiet,
+    ));
     // The plan starts when every user is ready, or at the latest after the margin allowed.
     let start_anyway = ctx.pacing.is_some().then(|| {
         let ctx = ctx.clone();
@@ -186,75 +194,25 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
     }
     let run_id = plan.run_id.clone().unwrap_or_else(default_run_id);
     let shard = plan.shard.unwrap_or(Shard { index: 0, count: 1 });
-    // Whether a rule judged here failed.
-    let finish = |metrics: &goose::metrics::GooseMetrics| -> Result<bool, Failure> {
+    let report = |metrics: &goose::metrics::GooseMetrics| {
         let mut report =
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         report.timeline = Some(ctx.timeline.data());
         report.arrival = ctx.pacing.as_ref().map(|p| p.stats());
-        eprint!("{}", summary::render(&report));
-        // Every rule with what was observed, passed or not. A shard leaves them to the merge.
-        let mut judged = Vec::new();
-        if plan.shard.is_none() {
-            for rule in &thresholds {
-                match threshold::judge(rule, &report) {
-                    Ok(j) => {
-                        eprintln!(
-                            "threshold {}: {} (observed {})",
-                            j.rule,
-                            if j.passed { "pass" } else { "FAILED" },
-                            j.observed
-                        );
-                        judged.push(j);
-                    }
-                    Err(why) => eprintln!("threshold {rule}: not judged here ({why})"),
-                }
-            }
-        }
-        std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
-            Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
-        })?;
-        if plan.shard.is_some() {
-            let path = shard::report_path(&plan.report_dir, shard);
-            report.write(&path)?;
-            eprintln!("shard report: {} (run {run_id})", path.display());
-        }
-        if plan.goose.report_file.is_empty() {
-            let path = |ext: &str| plan.report_dir.join(format!("load-{}.{ext}", profile.name));
-            report.write(&path("json"))?;
-            let write = |ext: &str, text: String| {
-                std::fs::write(path(ext), text).map_err(|e| {
-                    Failure::runtime(format!("cannot write {}: {e}", path(ext).display()))
-                })
-            };
-            write("md", summary::markdown(&report, &judged))?;
-            write("html", summary::html(&report, &judged))?;
-        }
-        eprintln!("reports: {}", plan.report_dir.display());
-        Ok(judged.iter().any(|j| !j.passed))
+        report
     };
     match result {
-        Ok(metrics) => Ok(if finish(&metrics)? {
-            Exit::LoadThreshold
-        } else {
-            Exit::Success
+        Ok(metrics) => Ok(Measured {
+            report: report(&metrics),
+            goose_failed: Vec::new(),
         }),
-        Err(GooseError::ThresholdsFailed { failed, metrics }) => {
-            finish(&metrics)?;
-            for rule in &failed {
-                eprintln!(
-                    "THRESHOLD FAILED: {} (observed {})",
-                    rule.rule, rule.observed
-                );
-            }
-            if !plan.goose.no_threshold_abort {
-                eprintln!(
-                    "the run stopped early, after {} s: Goose ends a run when a threshold fails (--no-threshold-abort runs it to the end)",
-                    metrics.duration
-                );
-            }
-            Ok(Exit::LoadThreshold)
-        }
+        Err(GooseError::ThresholdsFailed { failed, metrics }) => Ok(Measured {
+            report: report(&metrics),
+            goose_failed: failed
+                .into_iter()
+                .map(|rule| (rule.rule, rule.observed))
+                .collect(),
+        }),
         Err(GooseError::InvalidOption {
             option,
             value,
@@ -262,6 +220,80 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         }) => Err(Failure::usage(format!("{option} {value}: {detail}"))),
         Err(e) => Err(Failure::runtime(format!("the load test failed: {e}"))),
     }
+}
+
+/// What a run measured, before anything is printed or written.
+pub struct Measured {
+    pub report: ShardReport,
+    /// Thresholds Goose judged failed, with what it observed: Goose stopped the run then
+    /// unless `--no-threshold-abort`.
+    pub goose_failed: Vec<(String, String)>,
+}
+
+/// Runs the plan: issues the introspection pool, runs Goose with every response checked,
+/// prints the summary, writes the reports, and judges the thresholds.
+pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
+    let Measured {
+        report,
+        goose_failed,
+    } = measure(&plan, false).await?;
+    eprint!("{}", summary::render(&report));
+    // Every rule with what was observed, passed or not. A shard leaves them to the merge.
+    let mut judged = Vec::new();
+    if plan.shard.is_none() {
+        for rule in &plan.thresholds {
+            match threshold::judge(rule, &report) {
+                Ok(j) => {
+                    eprintln!(
+                        "threshold {}: {} (observed {})",
+                        j.rule,
+                        if j.passed { "pass" } else { "FAILED" },
+                        j.observed
+                    );
+                    judged.push(j);
+                }
+                Err(why) => eprintln!("threshold {rule}: not judged here ({why})"),
+            }
+        }
+    }
+    std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
+        Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
+    })?;
+    if let Some(shard) = plan.shard {
+        let path = shard::report_path(&plan.report_dir, shard);
+        report.write(&path)?;
+        eprintln!("shard report: {} (run {})", path.display(), report.run_id);
+    }
+    if plan.goose.report_file.is_empty() {
+        let path = |ext: &str| {
+            plan.report_dir
+                .join(format!("load-{}.{ext}", plan.profile.name))
+        };
+        report.write(&path("json"))?;
+        let write = |ext: &str, text: String| {
+            std::fs::write(path(ext), text)
+                .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path(ext).display())))
+        };
+        write("md", summary::markdown(&report, &judged))?;
+        write("html", summary::html(&report, &judged))?;
+    }
+    eprintln!("reports: {}", plan.report_dir.display());
+    for (rule, observed) in &goose_failed {
+        eprintln!("THRESHOLD FAILED: {rule} (observed {observed})");
+    }
+    if !goose_failed.is_empty() && !plan.goose.no_threshold_abort {
+        eprintln!(
+            "the run stopped early, after {} s: Goose ends a run when a threshold fails (--no-threshold-abort runs it to the end)",
+            report.duration_s
+        );
+    }
+    Ok(
+        if !goose_failed.is_empty() || judged.iter().any(|j| !j.passed) {
+            Exit::LoadThreshold
+        } else {
+            Exit::Success
+        },
+    )
 }
 
 /// A profile that needs an endpoint the target lacks is refused before anything runs.
@@ -482,7 +514,10 @@ fn planned_duration(goose: &GooseConfiguration, profile: &Profile) -> Option<Dur
 
 /// A progress line every 5 s: requests so far, rate, errors. It rewrites itself on a
 /// terminal, unless Goose's own log lines (`-v`) share it: then each is a line of its own.
-async fn progress(ctx: Arc<LoadContext>, logs_on_terminal: bool) {
+async fn progress(ctx: Arc<LoadContext>, logs_on_terminal: bool, quiet: bool) {
+    if quiet {
+        return;
+    }
     let started = Instant::now();
     let mut last = 0u64;
     let every = Duration::from_secs(5);

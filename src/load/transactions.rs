@@ -274,7 +274,7 @@ async fn send(
         Err(problem) => {
             ctx.failures.fetch_add(1, Ordering::Relaxed);
             ctx.timeline.error();
-            user.set_failure(problem, &mut request, None, None)?;
+            user.set_failure(&problem, &mut request, None, None)?;
             return Ok(None);
         }
     };
@@ -287,29 +287,22 @@ async fn send(
     }))
 }
 
-/// The body, read chunk by chunk up to `max` bytes: a target that sends more (or forever)
-/// costs at most `max` of memory.
+/// The body, up to `max` bytes (`crate::http::read_body`, as `conform` reads): a target that
+/// sends more, or forever, costs at most `max` of memory. The request's own timeout (and the
+/// run's hard stop) bounds the time.
 pub(crate) async fn read_body(
     response: &mut reqwest::Response,
     max: usize,
-) -> Result<Vec<u8>, &'static str> {
-    if response.content_length().is_some_and(|n| n > max as u64) {
-        return Err("response body over the --max-body limit");
-    }
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > max {
-                    return Err("response body over the --max-body limit");
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) if e.is_timeout() => return Err("response body: timed out"),
-            Err(_) => return Err("response body: the connection failed"),
-        }
-    }
+) -> Result<bytes::Bytes, String> {
+    const NO_EXTRA_BOUND: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    crate::http::read_body(
+        response,
+        "the response body (--max-body)",
+        max,
+        std::time::Instant::now(),
+        NO_EXTRA_BOUND,
+    )
+    .await
 }
 
 fn fail(

@@ -323,7 +323,7 @@ async fn response_bodies_are_read_up_to_the_limit_and_no_further() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(
-        stderr.contains("response body over the --max-body limit"),
+        stderr.contains("the response body (--max-body) exceeds the"),
         "{stderr}"
     );
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
@@ -342,7 +342,7 @@ async fn response_bodies_are_read_up_to_the_limit_and_no_further() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(
-        stderr.contains("response body over the --max-body limit"),
+        stderr.contains("the response body (--max-body) exceeds the"),
         "{stderr}"
     );
 }
