@@ -27,6 +27,8 @@ pub struct App {
     pub throttle: Option<FailureThrottle>,
     /// Security events, rate-limited, on stderr.
     pub events: SecurityLog,
+    /// DPoP proofs already used, and the key of the nonces handed out (RFC 9449 §8, §11.1).
+    pub dpop: crate::endpoints::dpop::DpopState,
 }
 
 impl App {
@@ -41,6 +43,7 @@ impl App {
             resource_realms: resource::served_realms(&config.clients),
             realms,
             tokens: TokenStore::with_capacity(config.live_token_limit()),
+            dpop: Default::default(),
             config,
             signer,
         }

@@ -149,6 +149,14 @@ pub struct Client {
     /// May introspect any token (a resource server); every client may introspect its own.
     #[serde(default)]
     pub introspect: bool,
+    /// Every token request must carry a DPoP proof, and its tokens are bound to the proof's
+    /// key (RFC 9449 §5.2 client metadata). Other clients may send a proof or not.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// Its DPoP proofs at the token endpoint must carry a nonce this server gave
+    /// (`DPoP-Nonce`, RFC 9449 §8).
+    #[serde(default)]
+    pub dpop_nonce_required: bool,
     /// Free text for people reading the fixture file.
     #[serde(default)]
     pub description: Option<String>,

@@ -119,6 +119,44 @@ faults! {
         "with --tls, also serves plain HTTP on the same port (RFC 6749 §3.2, §1.6)";
     TrustForwardedProto = "trust-forwarded-proto":
         "with --tls, serves plain HTTP requests that claim X-Forwarded-Proto: https (RFC 9700 §4.13)";
+    DpopAnyTyp = "dpop-any-typ":
+        "accepts DPoP proofs whatever their typ (RFC 9449 §4.3 item 4)";
+    DpopAcceptAlgNone = "dpop-accept-alg-none":
+        "accepts unsigned (alg none) DPoP proofs (RFC 9449 §4.3 item 5)";
+    DpopAcceptHs256 = "dpop-accept-hs256":
+        "accepts HS256 DPoP proofs keyed with their public JWK (RFC 9449 §4.3 item 5)";
+    DpopAcceptPrivateJwk = "dpop-accept-private-jwk":
+        "accepts DPoP proofs whose jwk carries the private key (RFC 9449 §4.3 item 7)";
+    DpopAnyHtm = "dpop-any-htm":
+        "accepts DPoP proofs for another HTTP method (RFC 9449 §4.3 item 8)";
+    DpopAnyHtu = "dpop-any-htu":
+        "accepts DPoP proofs for another URL (RFC 9449 §4.3 item 9)";
+    DpopHtuWithQuery = "dpop-htu-with-query":
+        "refuses DPoP proofs whose htu carries a query or fragment, which it should ignore (RFC 9449 §4.3 item 9)";
+    DpopAnyIat = "dpop-any-iat":
+        "accepts DPoP proofs whatever their iat (RFC 9449 §4.3 item 11)";
+    DpopNoReplayCheck = "dpop-no-replay-check":
+        "accepts a DPoP proof's jti again and again (RFC 9449 §11.1)";
+    DpopIgnoreRepeatedHeader = "dpop-ignore-repeated-header":
+        "ignores two DPoP headers and issues a bearer token (RFC 9449 §4.3 item 1)";
+    DpopNonceWrongError = "dpop-nonce-wrong-error":
+        "answers a proof without its nonce with invalid_dpop_proof instead of use_dpop_nonce (RFC 9449 §8)";
+    DpopBoundClientWithoutProof = "dpop-bound-client-without-proof":
+        "issues bearer tokens to a client registered with dpop_bound_access_tokens that sent no proof (RFC 9449 §5.2)";
+    DpopTokenTypeBearer = "dpop-token-type-bearer":
+        "binds tokens to the DPoP key but answers token_type Bearer (RFC 9449 §5)";
+    DpopOmitCnf = "dpop-omit-cnf":
+        "binds tokens to the DPoP key but shows clients no cnf.jkt, in JWTs or introspection (RFC 9449 §6)";
+    DpopMetadataMissing = "dpop-metadata-missing":
+        "takes DPoP proofs but publishes no dpop_signing_alg_values_supported (RFC 9449 §5.1)";
+    ResourceDpopAcceptsBearer = "resource-dpop-accepts-bearer":
+        "the resource server accepts a DPoP-bound token as a bearer token (RFC 9449 §7.1)";
+    ResourceDpopAnyKey = "resource-dpop-any-key":
+        "the resource server accepts a proof by any key for a DPoP-bound token (RFC 9449 §4.3 item 12, §7.1)";
+    ResourceDpopAnyAth = "resource-dpop-any-ath":
+        "the resource server ignores the proof's ath (RFC 9449 §4.3 item 12, §7.1)";
+    ResourceDpopBearerChallenge = "resource-dpop-bearer-challenge":
+        "the resource server refuses DPoP requests with a Bearer challenge, without algs (RFC 9449 §7.1)";
 }
 
 impl fmt::Display for Fault {

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::jose::{numeric_date, Alg, JoseError, Jws, PublicJwk, VerifyingKey};
+use crate::jose::{numeric_date, Alg, JoseError, Jws, PublicJwk, VerifyingKey, PRIVATE_MEMBERS};
 use crate::replay::{ReplayCache, ReplayError};
 
 /// The longest `jti` accepted.
@@ -34,12 +34,57 @@ pub struct DpopPolicy {
     /// How old a proof may be (plus the skew): RFC 9449 §11.1 wants "a relatively brief
     /// period", since a proof is only meant for the request it was made for.
     pub max_age: u64,
+    /// Rules not enforced: only the reference server's fault modes set these.
+    pub lenience: Lenience,
 }
 
-/// Proofs are good for 60 s, with 60 s of clock skew either way.
+/// Rules of RFC 9449 §4.3 (and §7.1) the reference server's fault modes break on purpose,
+/// one each, so that grantcheck's cases can be shown to catch them. All off in [`POLICY`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lenience {
+    /// Accept any `typ` (breaks §4.3 item 4).
+    pub any_typ: bool,
+    /// Accept `alg: none` proofs, unsigned (breaks §4.3 item 5).
+    pub accept_alg_none: bool,
+    /// Accept HS256 proofs, verified with the JWK's JSON as the MAC key: the algorithm
+    /// confusion §4.3 item 5 rules out (only asymmetric algorithms).
+    pub accept_hs256: bool,
+    /// Accept a `jwk` that carries private members (breaks §4.3 item 7).
+    pub accept_private_jwk: bool,
+    /// Ignore `htm` (breaks §4.3 item 8).
+    pub any_htm: bool,
+    /// Ignore `htu` (breaks §4.3 item 9).
+    pub any_htu: bool,
+    /// Compare `htu` with its query and fragment, which §4.3 item 9 says to ignore.
+    pub htu_with_query: bool,
+    /// Ignore `iat` (breaks §4.3 item 11).
+    pub any_iat: bool,
+    /// Ignore `ath` (breaks §4.3 item 12, §7.1).
+    pub any_ath: bool,
+    /// Ignore which key a token is bound to (breaks §4.3 item 12, §7.1).
+    pub any_key: bool,
+}
+
+impl Lenience {
+    pub const STRICT: Lenience = Lenience {
+        any_typ: false,
+        accept_alg_none: false,
+        accept_hs256: false,
+        accept_private_jwk: false,
+        any_htm: false,
+        any_htu: false,
+        htu_with_query: false,
+        any_iat: false,
+        any_ath: false,
+        any_key: false,
+    };
+}
+
+/// Proofs are good for 60 s, with 60 s of clock skew either way; every rule enforced.
 pub const POLICY: DpopPolicy = DpopPolicy {
     clock_skew: 60,
     max_age: 60,
+    lenience: Lenience::STRICT,
 };
 
 impl Default for DpopPolicy {
@@ -199,12 +244,13 @@ pub fn check(
     cx: &ProofContext<'_>,
     policy: DpopPolicy,
 ) -> Result<CheckedProof, DpopError> {
+    let lenience = policy.lenience;
     let jws = Jws::parse(proof)?;
     let typ_ok = jws.header.typ.as_deref().is_some_and(|typ| {
         let typ = typ.to_ascii_lowercase();
         typ == "dpop+jwt" || typ == "application/dpop+jwt"
     });
-    if !typ_ok {
+    if !typ_ok && !lenience.any_typ {
         return Err(DpopError::WrongTyp);
     }
     let asymmetric: Vec<Alg> = cx
@@ -213,10 +259,31 @@ pub fn check(
         .copied()
         .filter(|a| !a.is_symmetric())
         .collect();
-    jws.alg(&asymmetric)?;
+    let unsigned = lenience.accept_alg_none && jws.header.alg.eq_ignore_ascii_case("none");
+    let mac = lenience.accept_hs256 && jws.header.alg == Alg::Hs256.name();
+    if !unsigned && !mac {
+        jws.alg(&asymmetric)?;
+    }
     let jwk = jws.header.jwk.as_ref().ok_or(DpopError::JwkMissing)?;
-    let key = PublicJwk::from_json(jwk)?;
-    let alg = jws.verify(&asymmetric, VerifyingKey::Public(&key))?;
+    let key = match PublicJwk::from_json(jwk) {
+        Err(JoseError::PrivateKeyInJwk) if lenience.accept_private_jwk => {
+            let public: serde_json::Map<String, Value> = jwk
+                .iter()
+                .filter(|(name, _)| !PRIVATE_MEMBERS.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            PublicJwk::from_json(&public)?
+        }
+        other => other?,
+    };
+    let alg = if unsigned {
+        Alg::Es256
+    } else if mac {
+        let secret = Value::Object(jwk.clone()).to_string();
+        jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret.as_bytes()))?
+    } else {
+        jws.verify(&asymmetric, VerifyingKey::Public(&key))?
+    };
     let claims = jws.claims();
     let text = |name: &'static str| {
         claims
@@ -228,24 +295,38 @@ pub fn check(
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
         return Err(DpopError::MissingClaim("jti"));
     }
-    if text("htm")? != cx.method {
+    if text("htm")? != cx.method && !lenience.any_htm {
         return Err(DpopError::HtmMismatch);
     }
-    let htu = normalize_htu(text("htu")?).ok_or(DpopError::HtuMismatch)?;
-    if Some(htu) != normalize_htu(cx.url) {
-        return Err(DpopError::HtuMismatch);
+    let htu = text("htu")?;
+    if !lenience.any_htu {
+        let same = if lenience.htu_with_query {
+            normalize_htu(htu).is_some_and(|n| {
+                let query = htu.find(['?', '#']).map_or("", |i| &htu[i..]);
+                let url_query = cx.url.find(['?', '#']).map_or("", |i| &cx.url[i..]);
+                query == url_query && Some(n) == normalize_htu(cx.url)
+            })
+        } else {
+            normalize_htu(htu).is_some_and(|n| Some(n) == normalize_htu(cx.url))
+        };
+        if !same {
+            return Err(DpopError::HtuMismatch);
+        }
     }
     let iat = numeric_date(claims, "iat", true)
         .map_err(|_| DpopError::BadTimeClaim)?
         .ok_or(DpopError::MissingClaim("iat"))?;
-    if iat > cx.now.saturating_add(policy.clock_skew) {
+    if iat > cx.now.saturating_add(policy.clock_skew) && !lenience.any_iat {
         return Err(DpopError::IatInFuture);
     }
-    let keep_until = iat
+    let mut keep_until = iat
         .saturating_add(policy.max_age)
         .saturating_add(policy.clock_skew);
     if keep_until < cx.now {
-        return Err(DpopError::IatTooOld);
+        if !lenience.any_iat {
+            return Err(DpopError::IatTooOld);
+        }
+        keep_until = cx.now.saturating_add(policy.max_age);
     }
     if let Some(nonces) = cx.nonces {
         match claims.get("nonce").and_then(Value::as_str) {
@@ -256,11 +337,11 @@ pub fn check(
     }
     let jkt = key.thumbprint();
     if let Some(token) = cx.access_token {
-        if text("ath")? != access_token_hash(token) {
+        if text("ath")? != access_token_hash(token) && !lenience.any_ath {
             return Err(DpopError::AthMismatch);
         }
     }
-    if cx.bound_jkt.is_some_and(|bound| bound != jkt) {
+    if cx.bound_jkt.is_some_and(|bound| bound != jkt) && !lenience.any_key {
         return Err(DpopError::KeyNotBound);
     }
     Ok(CheckedProof {

@@ -326,7 +326,7 @@ impl fmt::Debug for PublicJwk {
 
 /// Members that only private (or symmetric) JWKs have (RFC 7518 §6.2.2, §6.3.2, §6.4.1,
 /// RFC 8037 §2).
-const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 impl PublicJwk {
     /// Reads a public JWK. A JWK with private members is refused, not stripped: whoever

@@ -75,6 +75,8 @@ pub struct Request<'a> {
     /// The URL's query, without `?` (empty when there is none).
     pub query: &'a str,
     pub authorization: Header<'a>,
+    /// `DPoP`: a proof of possession (RFC 9449 §4).
+    pub dpop: Header<'a>,
     /// `Content-Type` (the first one), when it is visible ASCII.
     pub content_type: Option<&'a str>,
     /// The TCP peer's address: a forwarded-for header is whatever the sender says.
@@ -176,6 +178,8 @@ pub mod testing {
         pub realm: String,
         pub query: String,
         pub authorization: Option<String>,
+        /// `DPoP` header values (two or more: repeated).
+        pub dpop: Vec<String>,
         pub content_type: Option<&'static str>,
         pub body: Vec<u8>,
     }
@@ -188,6 +192,7 @@ pub mod testing {
                 realm: ROOT_REALM.into(),
                 query: String::new(),
                 authorization: None,
+                dpop: Vec::new(),
                 content_type: Some(FORM),
                 body: body.as_bytes().to_vec(),
             }
@@ -198,6 +203,12 @@ pub mod testing {
             let encoded =
                 base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
             self.authorization = Some(format!("Basic {encoded}"));
+            self
+        }
+
+        /// With a `DPoP` header.
+        pub fn dpop(mut self, proof: &str) -> TestRequest {
+            self.dpop.push(proof.into());
             self
         }
 
@@ -231,6 +242,11 @@ pub mod testing {
                     .authorization
                     .as_deref()
                     .map_or(Header::Absent, Header::One),
+                dpop: match &self.dpop[..] {
+                    [] => Header::Absent,
+                    [one] => Header::One(one),
+                    _ => Header::Repeated,
+                },
                 content_type: self.content_type,
                 peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 internal: false,

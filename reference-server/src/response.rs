@@ -27,7 +27,7 @@ pub const JSON: &str = "application/json";
 const NO_STORE: &str = "no-store";
 
 /// A response. The server writes the headers that are set in this order: `Content-Type`,
-/// `Allow`, `Cache-Control`, `Pragma`, `Retry-After`, `WWW-Authenticate`.
+/// `Allow`, `Cache-Control`, `Pragma`, `Retry-After`, `WWW-Authenticate`, `DPoP-Nonce`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: Status,
@@ -41,6 +41,8 @@ pub struct Reply {
     pub retry_after: Option<u64>,
     /// Left out of the response if it is not a valid header value.
     pub www_authenticate: Option<String>,
+    /// `DPoP-Nonce` (RFC 9449 §8), likewise.
+    pub dpop_nonce: Option<String>,
     pub body: Bytes,
 }
 
@@ -55,6 +57,7 @@ impl Reply {
             pragma_no_cache: false,
             retry_after: None,
             www_authenticate: None,
+            dpop_nonce: None,
             body: Bytes::new(),
         }
     }

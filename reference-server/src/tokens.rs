@@ -26,6 +26,8 @@ pub struct TokenRecord {
     pub issued_at: u64,
     pub expires_at: u64,
     pub jti: Jti,
+    /// The RFC 7638 thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
+    pub jkt: Option<Arc<str>>,
 }
 
 /// A token's unique id: 128 random bits, base64url, kept inline (no allocation).
@@ -252,6 +254,7 @@ mod tests {
             issued_at: 0,
             expires_at: exp,
             jti: Jti::random(),
+            jkt: None,
         }
     }
 

@@ -52,6 +52,15 @@ struct Active<'a> {
     sub: &'a str,
     aud: &'a str,
     jti: &'a str,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// `cnf` (RFC 7800 §3.1) with the JWK thumbprint of RFC 9449 §6.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
@@ -89,13 +98,24 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         active: true,
         scope: &record.scope,
         client_id: &record.client_id,
-        token_type: "Bearer",
+        token_type: if record.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         exp: record.expires_at,
         iat: record.issued_at,
         iss: &request.realm.issuer,
         sub: &record.client_id,
         aud: &app.resource_audience,
         jti: record.jti.as_str(),
+        // The fault hides the binding from clients; the resource server (its own
+        // introspection calls) still sees it, so the fault breaks only what clients see.
+        cnf: record
+            .jkt
+            .as_deref()
+            .filter(|_| request.internal || !config.has(Fault::DpopOmitCnf))
+            .map(|jkt| Confirmation { jkt }),
     };
     Ok(Reply::json(Status::OK, &body))
 }

@@ -34,6 +34,15 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "scopes_supported": app.config.clients.scopes_in(realm),
     });
+    let mut body = body;
+    // RFC 9449 §5.1: the algorithms this server takes for DPoP proofs.
+    if !app.config.has(Fault::DpopMetadataMissing) {
+        let algs: Vec<&str> = crate::endpoints::dpop::ALGS
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        body["dpop_signing_alg_values_supported"] = json!(algs);
+    }
     Reply {
         cache_control: Some("max-age=60"),
         ..Reply::json(Status::OK, &body)

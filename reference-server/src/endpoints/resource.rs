@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::clients::{ClientRegistry, ROOT_REALM};
 use crate::config::Fault;
+use crate::endpoints::dpop::{self, Scheme};
 use crate::form::Form;
 use crate::request::{Header, Method, Request};
 use crate::response::{self, Reply, Status};
@@ -73,14 +74,22 @@ pub fn settles(answer: &Result<Value, &'static str>) -> bool {
     }
 }
 
-/// The bearer token a request to the resource presents, or the refusal when it presents
-/// none (or presents it wrongly). The server then asks introspection about the token.
-pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<&'r str, Box<Reply>> {
+/// The access token a request presents, and how: `Bearer` (RFC 6750 §2.1) or `DPoP`
+/// (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'r> {
+    pub token: &'r str,
+    pub scheme: Scheme,
+}
+
+/// The token a request to the resource presents, or the refusal when it presents none (or
+/// presents it wrongly). The server then asks introspection about the token.
+pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<Presented<'r>, Box<Reply>> {
     if request.method == Method::Other {
         return Err(Box::new(response::method_not_allowed("GET, POST")));
     }
     match bearer_token(request) {
-        Ok(Some(token)) => Ok(token),
+        Ok(Some(presented)) => Ok(presented),
         Ok(None) => Err(Box::new(unauthorized(app, None))),
         Err(()) => Err(Box::new(challenge(
             Status::BAD_REQUEST,
@@ -89,6 +98,28 @@ pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<&'r str, 
             None,
         ))),
     }
+}
+
+/// [`serve`], after the DPoP rules (RFC 9449 §7.1) for an active token: a token bound to a
+/// key (`cnf.jkt` in the introspection answer) needs the DPoP scheme and a proof by that
+/// key for this request and this token.
+pub fn serve_presented(
+    app: &App,
+    request: &Request<'_>,
+    presented: Presented<'_>,
+    introspected: Result<Value, &'static str>,
+) -> Reply {
+    if let Ok(answer) = &introspected {
+        if answer["active"] == Value::Bool(true) {
+            let bound = answer["cnf"]["jkt"].as_str();
+            if let Err(refusal) =
+                dpop::resource_request(app, request, presented.token, presented.scheme, bound)
+            {
+                return refusal;
+            }
+        }
+    }
+    serve(app, introspected)
 }
 
 /// Serves the resource, or refuses, after introspection answered `introspected` about the
@@ -130,10 +161,11 @@ pub fn serve(app: &App, introspected: Result<Value, &'static str>) -> Reply {
     Reply::json(Status::OK, &body).no_store(false)
 }
 
-/// The token from `Authorization: Bearer` (scheme case-insensitive, RFC 9110 §11.1).
-/// Tokens in the query are not accepted (RFC 6750 §2.3 SHOULD NOT); sending one beside a
-/// header is two methods at once (RFC 6750 §3.1 `invalid_request`).
-fn bearer_token<'r>(request: &Request<'r>) -> Result<Option<&'r str>, ()> {
+/// The token from `Authorization: Bearer` or `Authorization: DPoP` (schemes
+/// case-insensitive, RFC 9110 §11.1). Tokens in the query are not accepted (RFC 6750 §2.3
+/// SHOULD NOT); sending one beside a header is two methods at once (RFC 6750 §3.1
+/// `invalid_request`).
+fn bearer_token<'r>(request: &Request<'r>) -> Result<Option<Presented<'r>>, ()> {
     let value = match request.authorization {
         Header::Repeated => return Err(()),
         Header::Absent => return Ok(None),
@@ -149,10 +181,17 @@ fn bearer_token<'r>(request: &Request<'r>) -> Result<Option<&'r str>, ()> {
         return Ok(None);
     };
     let token = token.trim_start_matches(' ');
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Ok(None);
+    };
+    if token.is_empty() {
         return Ok(None);
     }
-    Ok(Some(token))
+    Ok(Some(Presented { token, scheme }))
 }
 
 fn unauthorized(app: &App, error: Option<&'static str>) -> Reply {
@@ -208,12 +247,16 @@ mod tests {
     #[test]
     fn the_token_comes_from_one_bearer_header() {
         let app = app(ServerConfig::default());
-        let presented =
-            |request: TestRequest| presented_token(&app, &request.at(&app)).map(str::to_owned);
+        let presented = |request: TestRequest| {
+            presented_token(&app, &request.at(&app)).map(|p| p.token.to_owned())
+        };
         assert_eq!(
             presented(with_authorization("bearer  abc")),
             Ok("abc".into())
         );
+        let dpop_request = with_authorization("DPoP abc");
+        let dpop = presented_token(&app, &dpop_request.at(&app)).unwrap();
+        assert_eq!((dpop.token, dpop.scheme), ("abc", Scheme::Dpop));
         let none = presented(TestRequest::post("").method(Method::Get)).unwrap_err();
         assert_eq!(none.status, Status::UNAUTHORIZED);
         assert_eq!(

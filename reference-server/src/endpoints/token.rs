@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::auth::authenticate;
 use crate::clients::Client;
 use crate::config::{Fault, TokenFormat};
+use crate::endpoints::dpop;
 use crate::events::Event;
 use crate::form::Form;
 use crate::request::{parse_form, Method, Request};
@@ -102,16 +103,28 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             "the scope parameter is required",
         ));
     }
+    // RFC 9449 §5: a proof binds the token to its key; a bad one refuses the request.
+    let jkt = match dpop::token_request(app, request, client) {
+        Ok(jkt) => jkt,
+        Err(refusal) => return Ok(refusal),
+    };
     let others = OtherScopes::of(config);
     let scope = grant_scope(client, requested, others)?;
     // The scope is in the response unless a fault changed it silently.
     let show_scope = matches!(others, OtherScopes::Refuse);
-    Ok(mint(app, request.realm, client, scope, show_scope))
+    Ok(mint(app, request.realm, client, scope, show_scope, jkt))
 }
 
 /// Issues and stores an access token for `client` with `scope`: the successful response
 /// (RFC 6749 §5.1), or 503 when the store is full.
-fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: bool) -> Reply {
+fn mint(
+    app: &App,
+    realm: &Realm,
+    client: &Client,
+    scope: Arc<str>,
+    show_scope: bool,
+    jkt: Option<String>,
+) -> Reply {
     let config = &app.config;
     // Checked first too, so that a flood at the bound costs no signing.
     if let Some(full) = app.tokens.full() {
@@ -129,19 +142,28 @@ fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: 
         issued_at: now,
         expires_at: now + ttl,
         jti: Jti::random(),
+        jkt: jkt.as_deref().map(Arc::from),
     };
+    // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
+    let show_cnf = !config.has(Fault::DpopOmitCnf);
     let access_token = match config.token_format {
         TokenFormat::Opaque => random_token(32),
-        TokenFormat::Jwt => app.signer.sign(&json!({
-            "iss": realm.issuer,
-            "sub": client.id,
-            "aud": app.resource_audience,
-            "client_id": client.id,
-            "scope": &*scope,
-            "iat": now,
-            "exp": now + ttl,
-            "jti": record.jti.as_str(),
-        })),
+        TokenFormat::Jwt => {
+            let mut claims = json!({
+                "iss": realm.issuer,
+                "sub": client.id,
+                "aud": app.resource_audience,
+                "client_id": client.id,
+                "scope": &*scope,
+                "iat": now,
+                "exp": now + ttl,
+                "jti": record.jti.as_str(),
+            });
+            if let Some(jkt) = jkt.as_deref().filter(|_| show_cnf) {
+                claims["cnf"] = json!({ "jkt": jkt });
+            }
+            app.signer.sign(&claims)
+        }
     };
     if let Err(full) = app.tokens.insert(&access_token, record) {
         return store_full(app, full);
@@ -149,7 +171,12 @@ fn mint(app: &App, realm: &Realm, client: &Client, scope: Arc<str>, show_scope: 
 
     let body = TokenResponse {
         access_token: &access_token,
-        token_type: "Bearer",
+        // RFC 9449 §5: a bound token is of type DPoP.
+        token_type: if jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer) {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         expires_in: if config.has(Fault::ExpiresInAsString) {
             ExpiresIn::Text(ttl.to_string())
         } else {

@@ -43,6 +43,9 @@ const MAX_HEADER_BYTES: usize = super::MAX_HEAD_BYTES;
 /// those calls to its own listening address. Requests that carry it are not throttled.
 const INTERNAL_PROOF: &str = "x-grantcheck-internal";
 
+/// RFC 9449 §4.1: the proof of possession.
+static DPOP: HeaderName = HeaderName::from_static("dpop");
+
 /// The app and the one HTTP client it needs, shared by all connections.
 pub struct Handler {
     pub app: App,
@@ -123,6 +126,7 @@ impl Handler {
             realm,
             query: parts.uri.query().unwrap_or(""),
             authorization: header(&parts.headers, &AUTHORIZATION),
+            dpop: header(&parts.headers, &DPOP),
             content_type: parts
                 .headers
                 .get(CONTENT_TYPE)
@@ -165,10 +169,11 @@ impl Handler {
     /// that issued it (I/O; `endpoints/resource.rs` says which realms to ask and when to
     /// stop), and the decision on that answer.
     async fn resource(&self, request: &Request<'_>) -> Reply {
-        let token = match resource::presented_token(&self.app, request) {
-            Ok(token) => token,
+        let presented = match resource::presented_token(&self.app, request) {
+            Ok(presented) => presented,
             Err(refusal) => return *refusal,
         };
+        let token = presented.token;
         let timeout = self.app.config.body_timeout;
         let mut answer = Err("the resource server serves no realm");
         for realm in resource::realms_to_ask(&self.app, token) {
@@ -177,7 +182,7 @@ impl Handler {
                 break;
             }
         }
-        resource::serve(&self.app, answer)
+        resource::serve_presented(&self.app, request, presented, answer)
     }
 }
 
@@ -213,6 +218,9 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
     }
     if let Some(Ok(challenge)) = reply.www_authenticate.map(HeaderValue::try_from) {
         headers.insert(WWW_AUTHENTICATE, challenge);
+    }
+    if let Some(Ok(nonce)) = reply.dpop_nonce.map(HeaderValue::try_from) {
+        headers.insert(HeaderName::from_static("dpop-nonce"), nonce);
     }
     response
 }
