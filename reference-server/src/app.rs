@@ -1,11 +1,12 @@
 //! The server's state, shared by all connections: what every decision may read or change.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::ServerConfig;
 use crate::endpoints::resource;
 use crate::events::SecurityLog;
 use crate::jwt::JwtSigner;
+use crate::replay::ReplayCache;
 use crate::router::{Endpoint, Realms};
 use crate::throttle::FailureThrottle;
 use crate::tokens::TokenStore;
@@ -29,6 +30,8 @@ pub struct App {
     pub events: SecurityLog,
     /// DPoP proofs already used, and the key of the nonces handed out (RFC 9449 §8, §11.1).
     pub dpop: crate::endpoints::dpop::DpopState,
+    /// The `jti`s of client assertions already used (RFC 7523 §3 item 7, OIDC Core §9).
+    pub assertion_jtis: Mutex<ReplayCache>,
 }
 
 impl App {
@@ -44,6 +47,7 @@ impl App {
             realms,
             tokens: TokenStore::with_capacity(config.live_token_limit()),
             dpop: Default::default(),
+            assertion_jtis: Mutex::new(ReplayCache::default()),
             config,
             signer,
         }

@@ -1,18 +1,24 @@
 //! Client authentication (RFC 6749 §2.3: `client_secret_basic` with form-encoded id and
-//! secret, or `client_secret_post`), with brute-force protection when configured.
+//! secret, or `client_secret_post`; RFC 7523 §2.2 JWT assertions, `private_key_jwt` and
+//! `client_secret_jwt`, verified by `client_assertion.rs`), with brute-force protection
+//! when configured.
 
 use std::borrow::Cow;
 
 use base64::Engine;
 
 use crate::app::App;
+use crate::client_assertion::{self, Audience, ClientKeys, Lenience, Policy};
 use crate::clients::{check_against_nothing, AuthMethod, Client};
 use crate::config::{Fault, ServerConfig};
 use crate::events::Event;
 use crate::form::{decode_component, Form};
+use crate::jose::{Alg, Jws};
 use crate::request::{Header, Request};
 use crate::response::{ErrorCode, OAuthError};
+use crate::router::Endpoint;
 use crate::throttle::{Noted, Source};
+use crate::tokens::unix_now;
 
 /// Authenticates the client calling one of `request.realm`'s endpoints; failures name the
 /// realm's issuer in the challenge. With brute-force protection, failed attempts for a
@@ -31,13 +37,13 @@ pub fn authenticate<'a>(
     // Only registered clients are throttled: an unknown id has no secret to guess.
     let Some((throttle, known)) = throttle.zip(config.clients.get(lookup_id(config, &presented)))
     else {
-        return check_credentials(config, &presented, realm, challenge_realm);
+        return check_credentials(app, &presented, realm, challenge_realm);
     };
     let (client, source) = (&known.shared_id, Source::from(request.peer));
     if let Some(retry_after) = throttle.waiting(client, source) {
         return Err(OAuthError::too_many_failures(retry_after));
     }
-    let result = check_credentials(config, &presented, realm, challenge_realm);
+    let result = check_credentials(app, &presented, realm, challenge_realm);
     match &result {
         Ok(_) => throttle.record_success(client, source),
         Err(e) if e.code == ErrorCode::InvalidClient => {
@@ -99,14 +105,20 @@ struct Presented<'f> {
     id: Cow<'f, str>,
     secret: Option<Cow<'f, str>>,
     method: AuthMethod,
+    /// `client_assertion_type` and `client_assertion`, for the JWT methods.
+    assertion: Option<client_assertion::Presented<'f>>,
 }
 
 fn check_credentials<'a>(
-    config: &'a ServerConfig,
+    app: &'a App,
     presented: &Presented<'_>,
     realm: &str,
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
+    let config = &app.config;
+    if let Some(assertion) = presented.assertion {
+        return check_assertion(app, presented, assertion, realm, challenge_realm);
+    }
     let via_header = presented.method == AuthMethod::ClientSecretBasic;
     let failed = |description| client_failure(config, via_header, challenge_realm, description);
     let trim = config.has(Fault::TrimCredentials);
@@ -148,6 +160,64 @@ fn check_credentials<'a>(
     Ok(client)
 }
 
+/// A JWT client assertion (RFC 7523 §3.1, §3.2): the registered client's keys verify it
+/// (`client_assertion.rs`), and its `jti` is spent. Every failure is `invalid_client`.
+fn check_assertion<'a>(
+    app: &'a App,
+    presented: &Presented<'_>,
+    assertion: client_assertion::Presented<'_>,
+    realm: &str,
+    challenge_realm: &str,
+) -> Result<&'a Client, OAuthError> {
+    let config = &app.config;
+    let failed = |description| client_failure(config, false, challenge_realm, description);
+    let Some(client) = config.clients.get(lookup_id(config, presented)) else {
+        return Err(failed("client authentication failed"));
+    };
+    let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
+    let method_ok = client.auth_methods.contains(&presented.method);
+    if !enabled || !method_ok || !client.in_realm(realm) {
+        return Err(failed("client authentication failed"));
+    }
+    let keys = match (presented.method, &client.secret) {
+        (AuthMethod::PrivateKeyJwt, _) => ClientKeys::Public {
+            keys: &client.public_keys,
+            algs: Alg::ASYMMETRIC,
+        },
+        (AuthMethod::ClientSecretJwt, Some(secret)) => {
+            ClientKeys::Secret(secret.expose().as_bytes())
+        }
+        _ => return Err(failed("client authentication failed")),
+    };
+    let token_endpoint = app.endpoint_url(realm, Endpoint::Token);
+    let audience = Audience {
+        issuer: challenge_realm,
+        token_endpoint: &token_endpoint,
+    };
+    let policy = Policy {
+        lenience: Lenience {
+            accept_alg_none: config.has(Fault::AcceptAssertionAlgNone),
+            skip_signature: config.has(Fault::SkipAssertionSignature),
+            any_audience: config.has(Fault::AcceptAnyAssertionAudience),
+            accept_expired: config.has(Fault::AcceptExpiredAssertion),
+        },
+        ..client_assertion::POLICY
+    };
+    let now = unix_now();
+    let checked = client_assertion::check(assertion, &client.id, keys, audience, now, policy)
+        .map_err(|e| failed(e.describe()))?;
+    if !config.has(Fault::SkipAssertionReplayCheck) {
+        let mut jtis = app
+            .assertion_jtis
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        checked
+            .record_use(&mut jtis, now)
+            .map_err(|e| failed(e.describe()))?;
+    }
+    Ok(client)
+}
+
 /// Failed client authentication: 401 `invalid_client` with a Basic challenge (RFC 6749 §5.2).
 /// `via_header`: the client tried the Authorization header, which is what the fault
 /// `invalid-client-without-challenge` answers with 400 and no challenge instead.
@@ -171,6 +241,9 @@ fn presented_credentials<'f>(
     challenge_realm: &str,
 ) -> Result<Presented<'f>, OAuthError> {
     let value = match authorization {
+        Header::Absent if has_assertion(form) => {
+            return asserted_credentials(form, challenge_realm)
+        }
         Header::Absent => return posted_credentials(form, challenge_realm),
         Header::Repeated => {
             return Err(OAuthError::bad_request(
@@ -196,7 +269,7 @@ fn presented_credentials<'f>(
     }
     let form_decode = !config.has(Fault::BasicWithoutFormDecoding);
     let (id, secret) = decode_basic(payload, form_decode).ok_or_else(malformed)?;
-    if form.get("client_secret").is_some() {
+    if form.get("client_secret").is_some() || has_assertion(form) {
         return Err(OAuthError::bad_request(
             ErrorCode::InvalidRequest,
             "client authentication must use only one method",
@@ -212,6 +285,57 @@ fn presented_credentials<'f>(
         id: Cow::Owned(id),
         secret: Some(Cow::Owned(secret)),
         method: AuthMethod::ClientSecretBasic,
+        assertion: None,
+    })
+}
+
+fn has_assertion(form: &Form) -> bool {
+    form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some()
+}
+
+/// A JWT assertion in the form (RFC 7521 §4.2): the client is `client_id` when given, else
+/// the assertion's `sub` (verification then requires both to be that client). An HMAC
+/// algorithm means `client_secret_jwt`, anything else `private_key_jwt`.
+fn asserted_credentials<'f>(
+    form: &'f Form,
+    challenge_realm: &str,
+) -> Result<Presented<'f>, OAuthError> {
+    if form.get("client_secret").is_some() {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "client authentication must use only one method",
+        ));
+    }
+    let (Some(assertion_type), Some(assertion)) = (
+        form.get("client_assertion_type"),
+        form.get("client_assertion"),
+    ) else {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "client_assertion_type and client_assertion go together (RFC 7521 §4.2)",
+        ));
+    };
+    let id = match form.get("client_id") {
+        Some(id) => Cow::Borrowed(id),
+        None => Cow::Owned(
+            client_assertion::unverified_client_id(assertion).ok_or_else(|| {
+                OAuthError::invalid_client(challenge_realm, "client authentication failed")
+            })?,
+        ),
+    };
+    let hmac = Jws::parse(assertion).is_ok_and(|jws| jws.header.alg.starts_with("HS"));
+    Ok(Presented {
+        id,
+        secret: None,
+        method: if hmac {
+            AuthMethod::ClientSecretJwt
+        } else {
+            AuthMethod::PrivateKeyJwt
+        },
+        assertion: Some(client_assertion::Presented {
+            assertion_type,
+            assertion,
+        }),
     })
 }
 
@@ -225,6 +349,7 @@ fn posted_credentials<'f>(
             id: Cow::Borrowed(id),
             secret: secret.map(Cow::Borrowed),
             method: AuthMethod::ClientSecretPost,
+            assertion: None,
         }),
         (None, _) => Err(OAuthError::invalid_client(
             challenge_realm,
@@ -243,6 +368,7 @@ mod tests {
     use crate::config::BruteForce;
     use crate::request::testing::{app, TestRequest};
     use crate::response::Status;
+    use serde_json::Map;
 
     fn guarded(max_failures: u32) -> App {
         app(ServerConfig {
@@ -377,5 +503,171 @@ mod tests {
             slow.as_secs_f64() < fast.as_secs_f64() * 2.0 + 5e-6,
             "known {known:?} vs unknown {unknown:?}"
         );
+    }
+
+    mod jwt {
+        use super::*;
+        use crate::jose::testing::{header, hs256, unsecured, TestKey};
+        use serde_json::{json, Value};
+
+        const HMAC_SECRET: &[u8] = b"hmac-secret-0123456789abcdef0123456789abcdef";
+        const TYPE: &str = client_assertion::JWT_BEARER;
+
+        fn claims(app: &App, client: &str, jti: &str) -> Value {
+            let now = unix_now();
+            json!({
+                "iss": client, "sub": client,
+                "aud": app.endpoint_url("root", Endpoint::Token),
+                "iat": now, "exp": now + 60, "jti": jti,
+            })
+        }
+
+        fn es256(app: &App, jti: &str) -> String {
+            TestKey::fixture_es256().sign(
+                header(json!({"kid": "grantcheck-es256"})),
+                &claims(app, "jwtClient", jti),
+            )
+        }
+
+        fn asserted(assertion: &str, client_id: Option<&str>) -> TestRequest {
+            let id = client_id.map_or(String::new(), |id| format!("&client_id={id}"));
+            TestRequest::post(&format!(
+                "grant_type=client_credentials&client_assertion_type={TYPE}&client_assertion={assertion}{id}"
+            ))
+        }
+
+        fn invalid_client(result: Result<String, OAuthError>) -> bool {
+            result.is_err_and(|e| {
+                e.code == ErrorCode::InvalidClient && e.status == Status::UNAUTHORIZED
+            })
+        }
+
+        #[test]
+        fn private_key_jwt_authenticates_with_or_without_client_id_and_once_only() {
+            let app = app(ServerConfig::default());
+            let with_id = es256(&app, "a-1");
+            assert_eq!(
+                try_auth(&app, &asserted(&with_id, Some("jwtClient"))).unwrap(),
+                "jwtClient"
+            );
+            let without = es256(&app, "a-2");
+            assert_eq!(
+                try_auth(&app, &asserted(&without, None)).unwrap(),
+                "jwtClient"
+            );
+            assert!(invalid_client(try_auth(
+                &app,
+                &asserted(&with_id, Some("jwtClient"))
+            )));
+            // Issued for another client's id: refused.
+            let other = es256(&app, "a-3");
+            assert!(invalid_client(try_auth(
+                &app,
+                &asserted(&other, Some("myClient"))
+            )));
+        }
+
+        #[test]
+        fn the_issuer_is_an_audience_too() {
+            let app = app(ServerConfig::default());
+            let mut c = claims(&app, "jwtClient", "i-1");
+            c["aud"] = app.issuer("root").into();
+            let assertion = TestKey::fixture_es256().sign(Map::new(), &c);
+            assert_eq!(
+                try_auth(&app, &asserted(&assertion, None)).unwrap(),
+                "jwtClient"
+            );
+        }
+
+        #[test]
+        fn client_secret_jwt_authenticates_with_the_secret() {
+            let app = app(ServerConfig::default());
+            let assertion = hs256(HMAC_SECRET, Map::new(), &claims(&app, "hmacClient", "h-1"));
+            assert_eq!(
+                try_auth(&app, &asserted(&assertion, None)).unwrap(),
+                "hmacClient"
+            );
+            let wrong = hs256(
+                b"another-secret-0123456789abcdef-0123",
+                Map::new(),
+                &claims(&app, "hmacClient", "h-2"),
+            );
+            assert!(invalid_client(try_auth(&app, &asserted(&wrong, None))));
+            // A secret client cannot switch to a signature, nor a key client to a MAC.
+            let signed =
+                TestKey::fixture_es256().sign(Map::new(), &claims(&app, "hmacClient", "h-3"));
+            assert!(invalid_client(try_auth(&app, &asserted(&signed, None))));
+            let mac = hs256(HMAC_SECRET, Map::new(), &claims(&app, "jwtClient", "h-4"));
+            assert!(invalid_client(try_auth(&app, &asserted(&mac, None))));
+        }
+
+        #[test]
+        fn one_method_per_request_and_both_assertion_parameters() {
+            let app = app(ServerConfig::default());
+            let assertion = es256(&app, "m-1");
+            let basic = asserted(&assertion, None).basic("myClient", "forgerock");
+            let e = try_auth(&app, &basic).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (Status::BAD_REQUEST, ErrorCode::InvalidRequest)
+            );
+            let body = format!(
+                "grant_type=client_credentials&client_assertion_type={TYPE}&client_assertion={assertion}&client_secret=x"
+            );
+            let e = try_auth(&app, &TestRequest::post(&body)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            let e = try_auth(
+                &app,
+                &TestRequest::post(&format!("client_assertion={assertion}")),
+            )
+            .unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            // The key client has no secret to try Basic with, and may not.
+            assert!(invalid_client(try_auth(&app, &posted("jwtClient", "x"))));
+        }
+
+        #[test]
+        fn each_assertion_fault_accepts_its_flaw_and_only_it() {
+            let flawed = |app: &App, name: &str| -> String {
+                let mut c = claims(app, "jwtClient", &format!("{name}-jti"));
+                match name {
+                    "alg none" => return unsecured(Map::new(), &c),
+                    "other key" => {
+                        return TestKey::ec().sign(header(json!({"kid": "grantcheck-es256"})), &c)
+                    }
+                    "other audience" => c["aud"] = "https://other.example/token".into(),
+                    "expired" => c["exp"] = (unix_now() - 600).into(),
+                    _ => {}
+                }
+                TestKey::fixture_es256().sign(header(json!({"kid": "grantcheck-es256"})), &c)
+            };
+            let names = ["alg none", "other key", "other audience", "expired"];
+            let faults = [
+                (None, ""),
+                (Some(Fault::AcceptAssertionAlgNone), "alg none"),
+                (Some(Fault::SkipAssertionSignature), "other key"),
+                (Some(Fault::AcceptAnyAssertionAudience), "other audience"),
+                (Some(Fault::AcceptExpiredAssertion), "expired"),
+                (Some(Fault::SkipAssertionReplayCheck), ""),
+            ];
+            for (fault, accepted) in faults {
+                let config = fault.map_or_else(ServerConfig::default, |f| {
+                    ServerConfig::default().with_fault(f)
+                });
+                let app = app(config);
+                for name in names {
+                    let ok = try_auth(&app, &asserted(&flawed(&app, name), None)).is_ok();
+                    assert_eq!(ok, name == accepted, "{fault:?}: {name}");
+                }
+                let good = es256(&app, "replayed");
+                assert!(try_auth(&app, &asserted(&good, None)).is_ok());
+                let again = try_auth(&app, &asserted(&good, None)).is_ok();
+                assert_eq!(
+                    again,
+                    fault == Some(Fault::SkipAssertionReplayCheck),
+                    "{fault:?}: replay"
+                );
+            }
+        }
     }
 }

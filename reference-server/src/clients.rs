@@ -87,6 +87,11 @@ impl fmt::Debug for Secret {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OIDC Core §9); the client
+    /// registers its public keys (`jwks`).
+    PrivateKeyJwt,
+    /// A JWT MACed (HS256) with the client secret (RFC 7523 §2.2, OIDC Core §9).
+    ClientSecretJwt,
     /// A public client: it has no secret and may not use the client credentials grant.
     None,
 }
@@ -96,9 +101,20 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
             AuthMethod::None => "none",
         }
     }
+
+    /// Every method the server implements for confidential clients, as its metadata lists
+    /// them (RFC 8414 §2 `token_endpoint_auth_methods_supported`).
+    pub const CONFIDENTIAL: &'static [AuthMethod] = &[
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::ClientSecretJwt,
+    ];
 }
 
 fn default_auth_methods() -> Vec<AuthMethod> {
@@ -146,6 +162,13 @@ pub struct Client {
     /// Token lifetime for this client, overriding the server's.
     #[serde(default)]
     pub token_ttl_secs: Option<u64>,
+    /// The public keys of a `private_key_jwt` client (a JWK Set, RFC 7517 §5), as TOML
+    /// tables (`[[client.jwks.keys]]`); checked when the file is loaded.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// The same keys, parsed.
+    #[serde(skip)]
+    pub public_keys: Vec<crate::jose::PublicJwk>,
     /// May introspect any token (a resource server); every client may introspect its own.
     #[serde(default)]
     pub introspect: bool,
@@ -169,8 +192,10 @@ pub struct Client {
 }
 
 impl Client {
+    /// No credentials at all: no secret and no keys, or registered with method `none`.
     pub fn is_public(&self) -> bool {
-        self.secret.is_none() || self.auth_methods.contains(&AuthMethod::None)
+        (self.secret.is_none() && self.public_keys.is_empty())
+            || self.auth_methods.contains(&AuthMethod::None)
     }
 
     pub fn allows_grant(&self, grant_type: &str) -> bool {
@@ -244,7 +269,45 @@ impl ClientRegistry {
                     client.id
                 )));
             }
-            if !client.is_public() && client.secret.as_ref().is_none_or(|s| s.value.is_empty()) {
+            if let Some(jwks) = &client.jwks {
+                client.public_keys = crate::jose::parse_jwks(jwks).map_err(|e| {
+                    ClientsError(format!(
+                        "{origin}: client '{}' has an unusable jwks: {e}",
+                        client.id
+                    ))
+                })?;
+            }
+            let needs = |method| client.auth_methods.contains(&method);
+            if needs(AuthMethod::PrivateKeyJwt) && client.public_keys.is_empty() {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' uses private_key_jwt and needs public keys (jwks)",
+                    client.id
+                )));
+            }
+            if needs(AuthMethod::ClientSecretJwt)
+                && client
+                    .secret
+                    .as_ref()
+                    .is_none_or(|s| s.value.len() < crate::jose::MIN_HMAC_SECRET_LEN)
+            {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' uses client_secret_jwt and needs a secret of at least {} bytes (RFC 7518 §3.2)",
+                    client.id,
+                    crate::jose::MIN_HMAC_SECRET_LEN
+                )));
+            }
+            let uses_secret = client.auth_methods.iter().any(|m| {
+                matches!(
+                    m,
+                    AuthMethod::ClientSecretBasic
+                        | AuthMethod::ClientSecretPost
+                        | AuthMethod::ClientSecretJwt
+                )
+            });
+            if !client.is_public()
+                && uses_secret
+                && client.secret.as_ref().is_none_or(|s| s.value.is_empty())
+            {
                 return Err(ClientsError(format!(
                     "{origin}: confidential client '{}' needs a non-empty secret",
                     client.id
@@ -365,6 +428,49 @@ mod tests {
         let c = reg.get("myClient").unwrap();
         assert!(c.in_realm("alpha"));
         assert!(reg.realms().contains(&"alpha".to_string()));
+    }
+
+    #[test]
+    fn jwt_clients_load_with_their_keys_or_secret() {
+        let reg = ClientRegistry::fixtures();
+        let jwt = reg.get("jwtClient").unwrap();
+        assert!(!jwt.is_public() && jwt.secret.is_none());
+        assert_eq!(jwt.auth_methods, [AuthMethod::PrivateKeyJwt]);
+        // The registered keys are the public halves of the test-only key fixtures.
+        let published: serde_json::Value = serde_json::from_str(include_str!(
+            "../../fixtures/keys/clients.public.jwks.json"
+        ))
+        .unwrap();
+        assert_eq!(jwt.jwks.as_ref(), Some(&published));
+        assert_eq!(jwt.public_keys.len(), 4);
+        let hmac = reg.get("hmacClient").unwrap();
+        assert_eq!(hmac.auth_methods, [AuthMethod::ClientSecretJwt]);
+    }
+
+    #[test]
+    fn jwt_clients_without_usable_keys_or_secret_are_refused() {
+        let cases = [
+            (
+                "[[client]]\nid = \"a\"\nauth_methods = [\"private_key_jwt\"]",
+                "needs public keys",
+            ),
+            (
+                "[[client]]\nid = \"a\"\nauth_methods = [\"private_key_jwt\"]\n[[client.jwks.keys]]\nkty = \"EC\"\ncrv = \"P-256\"\nx = \"AA\"",
+                "unusable jwks",
+            ),
+            (
+                "[[client]]\nid = \"a\"\nauth_methods = [\"private_key_jwt\"]\n[[client.jwks.keys]]\nkty = \"oct\"\nk = \"AAAA\"",
+                "private key",
+            ),
+            (
+                "[[client]]\nid = \"a\"\nsecret = \"short\"\nauth_methods = [\"client_secret_jwt\"]",
+                "at least 32 bytes",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let err = ClientRegistry::from_toml(toml, "x.toml").unwrap_err();
+            assert!(err.0.contains(expected), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -157,6 +157,16 @@ faults! {
         "the resource server ignores the proof's ath (RFC 9449 §4.3 item 12, §7.1)";
     ResourceDpopBearerChallenge = "resource-dpop-bearer-challenge":
         "the resource server refuses DPoP requests with a Bearer challenge, without algs (RFC 9449 §7.1)";
+    AcceptAssertionAlgNone = "accept-assertion-alg-none":
+        "accepts unsigned (alg none) client assertions (RFC 7523 §3 item 9)";
+    SkipAssertionSignature = "skip-assertion-signature":
+        "accepts client assertions whatever their signature (RFC 7523 §3 item 9)";
+    AcceptAnyAssertionAudience = "accept-any-assertion-audience":
+        "accepts client assertions for any audience, or none (RFC 7523 §3 item 3)";
+    AcceptExpiredAssertion = "accept-expired-assertion":
+        "accepts expired client assertions (RFC 7523 §3 item 4)";
+    SkipAssertionReplayCheck = "skip-assertion-replay-check":
+        "accepts a client assertion's jti again and again (OIDC Core §9, RFC 7523 §3 item 7)";
 }
 
 impl fmt::Display for Fault {

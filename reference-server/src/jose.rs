@@ -538,6 +538,18 @@ pub(crate) mod testing {
             TestKey::Rsa(RsaKeyPair::from_pkcs8(&rsa_pkcs8()).unwrap())
         }
 
+        /// The client key registered for `jwtClient` in fixtures/clients.toml (test-only:
+        /// fixtures/keys/README.md).
+        pub fn fixture_es256() -> TestKey {
+            let pem = include_str!("../../fixtures/keys/client-es256.pem");
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .unwrap();
+            let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+            TestKey::Ec(EcdsaKeyPair::from_pkcs8(alg, &der, &SystemRandom::new()).unwrap())
+        }
+
         pub fn ec() -> TestKey {
             let rng = SystemRandom::new();
             let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;

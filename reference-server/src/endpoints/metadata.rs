@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use crate::app::App;
+use crate::clients::AuthMethod;
 use crate::config::Fault;
+use crate::jose::Alg;
 use crate::request::{Method, Request};
 use crate::response::{self, Reply, Status};
 use crate::router::Endpoint;
@@ -19,7 +21,13 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     if app.config.has(Fault::MetadataIssuerMismatch) {
         issuer.push('/');
     }
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let auth_methods: Vec<&str> = AuthMethod::CONFIDENTIAL
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    // RFC 8414 §2: present when private_key_jwt or client_secret_jwt is listed, and "The
+    // value "none" MUST NOT be used."
+    let signing_algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
     let body = json!({
         "issuer": issuer,
         "token_endpoint": app.endpoint_url(realm, Endpoint::Token),
@@ -30,8 +38,11 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         // No authorization endpoint: no response types (RFC 8414 §2 still asks for the member).
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
         "scopes_supported": app.config.clients.scopes_in(realm),
     });
     let mut body = body;
