@@ -437,10 +437,9 @@ mod tests {
         assert!(!jwt.is_public() && jwt.secret.is_none());
         assert_eq!(jwt.auth_methods, [AuthMethod::PrivateKeyJwt]);
         // The registered keys are the public halves of the test-only key fixtures.
-        let published: serde_json::Value = serde_json::from_str(include_str!(
-            "../../fixtures/keys/clients.public.jwks.json"
-        ))
-        .unwrap();
+        let published: serde_json::Value =
+            serde_json::from_str(include_str!("../../fixtures/keys/clients.public.jwks.json"))
+                .unwrap();
         assert_eq!(jwt.jwks.as_ref(), Some(&published));
         assert_eq!(jwt.public_keys.len(), 4);
         let hmac = reg.get("hmacClient").unwrap();
