@@ -174,12 +174,23 @@ fn check_assertion<'a>(
     let Some(client) = config.clients.get(lookup_id(config, presented)) else {
         return Err(failed("client authentication failed"));
     };
+    // The algorithm says which method the client used; one that names neither a MAC nor a
+    // signature (`none`, unknown) is judged as the client's own method, so that it fails
+    // there for its algorithm, not for the method.
+    let alg = Jws::parse(assertion.assertion).map_or(String::new(), |jws| jws.header.alg);
+    let method = if alg.starts_with("HS") || Alg::from_name(&alg).is_some() {
+        presented.method
+    } else if client.auth_methods.contains(&AuthMethod::PrivateKeyJwt) {
+        AuthMethod::PrivateKeyJwt
+    } else {
+        AuthMethod::ClientSecretJwt
+    };
     let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
-    let method_ok = client.auth_methods.contains(&presented.method);
+    let method_ok = client.auth_methods.contains(&method);
     if !enabled || !method_ok || !client.in_realm(realm) {
         return Err(failed("client authentication failed"));
     }
-    let keys = match (presented.method, &client.secret) {
+    let keys = match (method, &client.secret) {
         (AuthMethod::PrivateKeyJwt, _) => ClientKeys::Public {
             keys: &client.public_keys,
             algs: Alg::ASYMMETRIC,
@@ -659,6 +670,10 @@ mod tests {
                     let ok = try_auth(&app, &asserted(&flawed(&app, name), None)).is_ok();
                     assert_eq!(ok, name == accepted, "{fault:?}: {name}");
                 }
+                // A secret client's unsigned assertion bends the same way.
+                let none = unsecured(Map::new(), &claims(&app, "hmacClient", "none-jti"));
+                let ok = try_auth(&app, &asserted(&none, None)).is_ok();
+                assert_eq!(ok, accepted == "alg none", "{fault:?}: hmacClient alg none");
                 let good = es256(&app, "replayed");
                 assert!(try_auth(&app, &asserted(&good, None)).is_ok());
                 let again = try_auth(&app, &asserted(&good, None)).is_ok();
