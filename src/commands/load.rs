@@ -12,7 +12,7 @@ use crate::exit::{Exit, Failure};
 use crate::load::arrival::{parse_rate, RatePlan};
 use crate::load::profile::Profile;
 use crate::load::shard::Shard;
-use crate::load::{self, merge, EmbeddedServer};
+use crate::load::{self, capacity, compare, merge, EmbeddedServer};
 use crate::target::TargetArgs;
 
 #[derive(Debug, Args)]
@@ -20,6 +20,14 @@ use crate::target::TargetArgs;
 pub struct LoadArgs {
     #[command(subcommand)]
     pub command: Option<LoadCommand>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What a load run needs: profile, target, reports, mode, Goose's options. `load` and
+/// `load capacity` share them.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// A built-in profile (issuance, introspection, flow, bad-secret, mixed) or a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "issuance")]
     pub profile: String,
@@ -73,17 +81,132 @@ pub struct LoadArgs {
 pub enum LoadCommand {
     /// Merge the shard reports of one run into one report, and judge its thresholds.
     Merge(merge::MergeArgs),
+    /// Compare two load reports side by side; exit 5 on a regression beyond the limits.
+    Compare(compare::CompareArgs),
+    /// Find the highest arrival rate that meets every SLO, stepping and bisecting the rate.
+    Capacity(Box<CapacityArgs>),
 }
 
-pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
-    if let Some(LoadCommand::Merge(merge_args)) = args.command.take() {
-        return load::merge::run(merge_args);
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// A rule every step must meet, in threshold syntax (repeatable): "p99<50ms" (latency
+    /// from the intended start), "error-rate<0.1%"; "late<1%" is always added.
+    #[arg(long, value_name = "RULE", required = true)]
+    pub slo: Vec<String>,
+    /// The first rate tried.
+    #[arg(long, value_name = "RATE", default_value = "100/s")]
+    pub start_rate: String,
+    /// Never try a rate above this.
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
+    /// How long each step runs at its rate.
+    #[arg(long, value_name = "SPAN", default_value = "10s")]
+    pub step: String,
+    /// The search's whole time budget.
+    #[arg(long, value_name = "SPAN", default_value = "5m")]
+    pub max_time: String,
+    /// Stop bisecting when the highest good and lowest bad rate are within this percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
+    pub precision: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub async fn run(args: LoadArgs) -> Result<Exit, Failure> {
+    match args.command {
+        Some(LoadCommand::Merge(merge_args)) => load::merge::run(merge_args),
+        Some(LoadCommand::Compare(compare_args)) => compare::run(compare_args),
+        Some(LoadCommand::Capacity(capacity_args)) => find_capacity(*capacity_args).await,
+        None => {
+            let (plan, embedded) = prepare(args.run).await?;
+            let result = load::execute(plan).await;
+            drop(embedded);
+            result
+        }
     }
+}
+
+/// `grantcheck load capacity`: a capacity search with the run's target and profile; writes
+/// capacity.json, .md and .html; exit 5 when no rate met every SLO.
+async fn find_capacity(mut args: CapacityArgs) -> Result<Exit, Failure> {
+    let span = |flag: &str, text: &str| {
+        goose::util::parse_timespan(text)
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(s as u64))
+            .ok_or_else(|| Failure::usage(format!("{flag} '{text}' is not a time span above 0")))
+    };
+    let search = capacity::Search {
+        slos: args.slo.clone(),
+        start_rate: parse_rate(&args.start_rate).map_err(Failure::usage)?,
+        max_rate: args
+            .max_rate
+            .as_deref()
+            .map(parse_rate)
+            .transpose()
+            .map_err(Failure::usage)?,
+        step: span("--step", &args.step)?,
+        max_time: span("--max-time", &args.max_time)?,
+        precision: args.precision / 100.0,
+    };
+    capacity::check_slos(&search.slos)?;
+    if search.start_rate < 1.0 || !(search.precision > 0.0) {
+        return Err(Failure::usage(
+            "--start-rate must be at least 1/s and --precision above 0",
+        ));
+    }
+    if args.run.rate.is_some() || args.run.rate_plan.is_some() || args.run.shard.is_some() {
+        return Err(Failure::usage(
+            "load capacity chooses the rates itself: leave out --rate, --rate-plan and --shard",
+        ));
+    }
+    args.run.rate = Some(args.start_rate.clone());
+    args.run.goose.run_time = Some(args.step.clone());
+    let report_dir = args.run.report_dir.clone();
+    let (mut plan, embedded) = prepare(args.run).await?;
+    plan.thresholds.clear();
+    eprintln!(
+        "grantcheck load capacity: profile {} against {}, steps of {} s, at most {} in flight, SLOs {} and {}",
+        plan.profile.name,
+        plan.target.token_url,
+        search.step.as_secs(),
+        plan.max_in_flight,
+        search.slos.join(", "),
+        capacity::KEPT_RATE
+    );
+    let outcome = capacity::search(&mut plan, &search).await;
+    drop(embedded);
+    let outcome = outcome?;
+    eprintln!("{}", capacity::verdict(&outcome));
+    std::fs::create_dir_all(&report_dir)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", report_dir.display())))?;
+    let write = |name: &str, text: String| {
+        let path = report_dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path.display())))
+    };
+    write(
+        "capacity.json",
+        serde_json::to_string_pretty(&outcome).expect("the outcome serialises") + "\n",
+    )?;
+    write("capacity.md", capacity::markdown(&outcome))?;
+    write("capacity.html", capacity::html(&outcome))?;
+    eprintln!("reports: {}", report_dir.display());
+    Ok(if outcome.capacity.is_some() {
+        Exit::Success
+    } else {
+        Exit::LoadThreshold
+    })
+}
+
+/// Resolves the profile, the shard's share, the mode, TLS trust and the target (starting
+/// the embedded server, whose guard the caller keeps for the run) into a plan.
+async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer>), Failure> {
     refuse_secret_logs(&args.goose)?;
-    // Goose logs every phase at INFO on the terminal; grantcheck prints its own progress and
-    // summary, so Goose's lines wait for -v.
+    // Goose logs every phase at INFO and every failed request at WARN on the terminal;
+    // grantcheck prints its own progress, summary and errors by kind, so Goose's lines wait
+    // for -v.
     if args.goose.verbose == 0 && args.goose.quiet == 0 {
-        args.goose.quiet = 1;
+        args.goose.quiet = 2;
     }
     let mut profile = load::profile::load(&args.profile)?;
     // Rules are judged on the whole run: a shard only carries them to the merge.
@@ -107,7 +230,7 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
     }
     let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
-    let (target, _embedded) = if args.target.is_embedded() {
+    let (target, embedded) = if args.target.is_embedded() {
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
         (embedded.target.clone(), Some(embedded))
     } else {
@@ -136,15 +259,13 @@ pub async fn run(mut args: LoadArgs) -> Result<Exit, Failure> {
         rate_plan,
         max_in_flight: args.max_in_flight,
     };
-    let result = load::execute(plan).await;
-    drop(_embedded);
-    result
+    Ok((plan, embedded))
 }
 
 /// Arrival-rate mode (`--rate`, `--rate-plan`, or `rate_plan` in the profile): resolves the
 /// plan (a shard's share of it) and sets Goose up to carry it: the users are the in-flight
 /// bound, all launched within half a second, and the run lasts the plan.
-fn arrival_mode(args: &mut LoadArgs, profile: &mut Profile) -> Result<Option<RatePlan>, Failure> {
+fn arrival_mode(args: &mut RunArgs, profile: &mut Profile) -> Result<Option<RatePlan>, Failure> {
     let usage = |m: String| Failure::usage(m);
     let plan: RatePlan = if let Some(text) = &args.rate_plan {
         if args.goose.run_time.is_some() {

@@ -21,8 +21,9 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
 
-/// A chart titled `title` with `unit` on the y axis, or a note when there is nothing to draw.
-pub fn line_chart(title: &str, unit: &str, series: &[Series]) -> String {
+/// A chart titled `title` with `unit` on the y axis; x values are labelled with `x_unit`
+/// (`s` for seconds into the run, `/s` for a rate).
+pub fn line_chart(title: &str, unit: &str, x_unit: &str, series: &[Series]) -> String {
     let values = series
         .iter()
         .flat_map(|s| s.points.iter().filter_map(|(_, y)| *y));
@@ -69,10 +70,11 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series]) -> String {
     while t <= x_max + 1e-9 {
         let _ = write!(
             svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=middle font-size=11>{}s</text>",
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=middle font-size=11>{}{}</text>",
             x(t),
             HEIGHT - 10.0,
-            number(t)
+            number(t),
+            esc(x_unit)
         );
         t += step;
     }
@@ -174,6 +176,7 @@ mod tests {
         let svg = line_chart(
             "latency <ms>",
             "ms",
+            "s",
             &[Series {
                 name: "p99 & more",
                 colour: "#c00",

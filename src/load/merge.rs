@@ -97,6 +97,7 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         errors: Default::default(),
         timeline: None,
         arrival: None,
+        meta: None,
     };
     let overflow = || Failure::usage("the shard reports' counts add up past 2^64: not a real run");
     for r in reports {
@@ -124,6 +125,7 @@ pub fn merge(reports: &[ShardReport]) -> Result<ShardReport, Failure> {
         }
     }
     merged.shards.sort_by_key(|s| s.index);
+    merged.meta = first.meta.clone();
     let timelines: Vec<&TimelineData> =
         reports.iter().filter_map(|r| r.timeline.as_ref()).collect();
     merged.timeline = TimelineData::merge(&timelines);

@@ -3,7 +3,9 @@
 //! load do not share a scheduler) or an external target, with every response checked.
 
 pub mod arrival;
+pub mod capacity;
 pub mod chart;
+pub mod compare;
 pub mod merge;
 pub mod profile;
 pub mod shard;
@@ -394,10 +396,6 @@ fn build_attack(
     }
     for rule in &profile.thresholds {
         attack = set(attack, GooseDefault::Threshold, rule.as_str())?;
-    }
-    if ctx.pacing.is_some() {
-        // Goose forgets what happened while users launch; the timetable counts all of it.
-        attack = set(attack, GooseDefault::NoResetMetrics, true)?;
     }
     Ok(attack)
 }

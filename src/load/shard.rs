@@ -194,6 +194,33 @@ pub struct ShardReport {
     /// An arrival-rate run's schedule and how it was kept (closed-loop runs have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival: Option<super::arrival::ArrivalStats>,
+    /// What ran the load, so `load compare` can tell a fair comparison from another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<RunMeta>,
+}
+
+/// The harness and machine behind a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub grantcheck_version: String,
+    /// Cores the load generator could use.
+    pub cores: usize,
+    pub os: String,
+    pub arch: String,
+    /// Users (closed loop) or the in-flight bound (arrival rate).
+    pub users: usize,
+}
+
+impl RunMeta {
+    pub fn here(users: usize) -> RunMeta {
+        RunMeta {
+            grantcheck_version: env!("CARGO_PKG_VERSION").to_owned(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+            users,
+        }
+    }
 }
 
 pub const FORMAT: &str = "grantcheck-load-shard/1";
@@ -236,6 +263,7 @@ impl ShardReport {
             errors,
             timeline: None,
             arrival: None,
+            meta: Some(RunMeta::here(m.maximum_users)),
         }
     }
 

@@ -295,7 +295,7 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
     h
 }
 
-const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 auto;padding:1em;max-width:60em;color:#222}header{border-radius:6px;padding:.6em 1em;margin-bottom:1em}header h1{margin:.1em 0;font-size:1.4em}header p{margin:.2em 0}.good{background:#e6f4ea;border-left:6px solid #1e7e34}.warn{background:#fff4e0;border-left:6px solid #b26a00}.bad{background:#fdecea;border-left:6px solid #b00020}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00020;font-weight:bold}.pass{color:#1e7e34}.scroll{overflow-x:auto}.chart{margin:1em 0}.chart svg{width:100%;height:auto;max-height:260px}.chart figcaption{font-weight:600}.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}.note{color:#555;font-size:12px}";
+pub(crate) const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 auto;padding:1em;max-width:60em;color:#222}header{border-radius:6px;padding:.6em 1em;margin-bottom:1em}header h1{margin:.1em 0;font-size:1.4em}header p{margin:.2em 0}.good{background:#e6f4ea;border-left:6px solid #1e7e34}.warn{background:#fff4e0;border-left:6px solid #b26a00}.bad{background:#fdecea;border-left:6px solid #b00020}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00020;font-weight:bold}.pass{color:#1e7e34}.scroll{overflow-x:auto}.chart{margin:1em 0}.chart svg{width:100%;height:auto;max-height:260px}.chart figcaption{font-weight:600}.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}.note{color:#555;font-size:12px}";
 
 /// Throughput and latency percentiles per slot of the timeline, as two charts.
 fn over_time(timeline: &TimelineData) -> String {
@@ -326,6 +326,7 @@ fn over_time(timeline: &TimelineData) -> String {
     h.push_str(&chart::line_chart(
         "Throughput",
         "requests/s",
+        "s",
         &[
             Series {
                 name: "responses/s",
@@ -342,6 +343,7 @@ fn over_time(timeline: &TimelineData) -> String {
     h.push_str(&chart::line_chart(
         "Latency",
         "ms",
+        "s",
         &[
             Series {
                 name: "p50",

@@ -195,6 +195,7 @@ mod tests {
             errors: Default::default(),
             timeline: None,
             arrival: None,
+            meta: None,
         }
     }
 

@@ -590,3 +590,123 @@ async fn latency_from_the_intended_start_shows_a_stall_that_service_time_hides()
     assert!(late >= 100, "late {late}: {arrival}");
     assert!(stderr.contains("late (no free user"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compare_exits_five_on_a_regression_and_refuses_unfair_comparisons() {
+    // The same arrival rate against a fast server and one that takes 4 ms more per answer.
+    let fast = stalling(None, std::time::Duration::ZERO, false).await;
+    let slow = stalling(None, std::time::Duration::from_millis(4), false).await;
+    let dir = temp_dir("load-compare");
+    let mut reports = Vec::new();
+    for (name, url) in [("base", &fast), ("new", &slow)] {
+        let out = dir.join(name);
+        let output = load(rate_run(
+            url,
+            &[
+                "--rate",
+                "100/s",
+                "-t",
+                "2s",
+                "--report-dir",
+                out.to_str().unwrap(),
+            ],
+        ))
+        .await;
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        reports.push(out.join("load-issuance.json").display().to_string());
+    }
+    let compare = |base: &str, new: &str, extra: &[&str]| {
+        let mut args = vec!["compare".to_owned(), base.to_owned(), new.to_owned()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        load(args)
+    };
+    let output = compare(&reports[0], &reports[0], &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no regression"), "{stderr}");
+
+    let output = compare(&reports[0], &reports[1], &["--max-regression", "p50:10%"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("p50:10%: REGRESSION"), "{stderr}");
+    // The other way round it got faster: no regression.
+    let output = compare(&reports[1], &reports[0], &["--max-regression", "p50:10%"]).await;
+    assert_eq!(output.status.code(), Some(0));
+
+    // Another profile is refused (exit 2), as is a rule that does not parse.
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&reports[1]).unwrap()).unwrap();
+    other["profile"] = "flow".into();
+    let other_path = dir.join("other.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let output = compare(&reports[0], other_path.to_str().unwrap(), &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("different profiles"), "{stderr}");
+    let output = compare(&reports[0], &reports[1], &["--max-regression", "p99"]).await;
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capacity_search_finds_a_known_limit() {
+    // One answer at a time, 5 ms each (a little more with timer rounding): at most ~200/s.
+    let url = stalling(None, std::time::Duration::from_millis(5), true).await;
+    let dir = temp_dir("load-capacity");
+    let started = std::time::Instant::now();
+    let mut args = vec!["capacity".to_owned()];
+    args.extend(rate_run(
+        &url,
+        &[
+            "--slo",
+            "p99<50ms",
+            "--start-rate",
+            "50/s",
+            "--step",
+            "2s",
+            "--max-time",
+            "45s",
+            "--precision",
+            "10",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ],
+    ));
+    let output = load(args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(started.elapsed().as_secs() < 70, "{:?}", started.elapsed());
+    let outcome: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("capacity.json")).unwrap()).unwrap();
+    let capacity = outcome["capacity"].as_f64().unwrap();
+    let miss = outcome["first_miss"].as_f64().unwrap();
+    assert!(
+        (90.0..=260.0).contains(&capacity),
+        "capacity {capacity}: {stderr}"
+    );
+    assert!(
+        miss > capacity && miss <= 420.0,
+        "first miss {miss}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("capacity: {capacity:.0}/s meets every SLO")),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(dir.join("capacity.html")).unwrap();
+    assert!(html.contains("<polyline") && !html.contains("<script"));
+
+    // An SLO that does not parse is refused before any load.
+    let output = load(vec![
+        "capacity".into(),
+        "--slo".into(),
+        "p99<<5".into(),
+        "--token-url".into(),
+        url.clone(),
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+}
