@@ -91,6 +91,12 @@ pub enum Role {
     NoGrant,
     /// A public client (no secret).
     Public,
+    /// A client that authenticates with a JWT signed by its private key (`private_key_jwt`,
+    /// RFC 7523 §2.2): `--client-auth private_key_jwt --client-key FILE`.
+    KeyJwt,
+    /// A client that authenticates with a JWT MACed with its secret (`client_secret_jwt`):
+    /// `--client-auth client_secret_jwt`.
+    SecretJwt,
 }
 
 impl Role {
@@ -104,6 +110,8 @@ impl Role {
             Role::Disabled => "disabled",
             Role::NoGrant => "no_grant",
             Role::Public => "public",
+            Role::KeyJwt => "key_jwt",
+            Role::SecretJwt => "secret_jwt",
         }
     }
 }
@@ -118,6 +126,10 @@ pub enum Auth {
     Post,
     /// No client authentication.
     None,
+    /// A JWT client assertion in the body (`client_assertion_type`, `client_assertion`,
+    /// `client_id`; RFC 7521 §4.2, RFC 7523 §2.2), made with the step client's key
+    /// (`key_jwt`) or secret (`secret_jwt`), with the step's `assertion` flaw.
+    Jwt,
 }
 
 /// `status = 400` or `status = [400, 401]`.
@@ -224,6 +236,12 @@ pub struct Step {
     pub id: Option<String>,
     /// Template for the secret to present (default `{client.secret}`).
     pub secret: Option<String>,
+    /// With `auth = "jwt"`: the defect the client assertion carries (`expired`, `alg_none`,
+    /// … see `grantcheck::jose::AssertionFlaw`); none when absent.
+    pub assertion: Option<crate::jose::AssertionFlaw>,
+    /// With `auth = "jwt"`: a `client_assertion_type` template instead of the JWT bearer
+    /// type (RFC 7523 §2.2).
+    pub assertion_type: Option<String>,
     /// A raw `Authorization` value; replaces `auth`.
     pub authorization: Option<String>,
     /// For the resource endpoint: `Authorization: Bearer <template>`.
@@ -298,6 +316,10 @@ pub enum Requirement {
     /// A scope the protected resource requires and a second scope it does not accept
     /// (known for the embedded server only).
     ResourceScope,
+    /// A `private_key_jwt` client (`--client-auth private_key_jwt --client-key FILE`).
+    PrivateKeyJwtClient,
+    /// A `client_secret_jwt` client (`--client-auth client_secret_jwt`).
+    ClientSecretJwtClient,
 }
 
 /// One conformance case.

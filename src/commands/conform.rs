@@ -124,6 +124,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => {
             let mut target = target::embedded(&server, &http).await;
+            target.assertion_audience = args.target.client_assertion_aud.unwrap_or_default();
             if embedded_credentials(&args.target, &mut target)? {
                 human.message(
                     "note: the embedded server's clients are used with the credentials given on the command line",
@@ -288,13 +289,23 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<bool, Failure> {
     // A secret that only came from GRANTCHECK_CLIENT_SECRET is meant for an external
     // server; the embedded run keeps its own unless the command line names the client.
+    // A JWT client named on the command line replaces the embedded one of its kind.
+    let jwt_given = match target.clients.get(&Role::Main).cloned() {
+        Some(main) if t.client_id.is_none() => {
+            let secret = main.secret.as_ref().map_or("", |s| s.expose());
+            let jwt = crate::target::args::jwt_client_from(t, &main.id, secret)?;
+            jwt.map(|(role, client)| target.clients.insert(role, client))
+                .is_some()
+        }
+        _ => false,
+    };
     let from_env = t.client_secret.is_some()
         && std::env::var("GRANTCHECK_CLIENT_SECRET").ok() == t.client_secret;
     if t.client_id.is_none()
         && t.client_secret_file.is_none()
         && (t.client_secret.is_none() || from_env)
     {
-        return Ok(false);
+        return Ok(jwt_given);
     }
     let fixture = target.clients.get(&Role::Main).cloned();
     let args = TargetArgs {

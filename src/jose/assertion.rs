@@ -161,6 +161,13 @@ impl FromStr for AssertionFlaw {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for AssertionFlaw {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Why an assertion could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
@@ -209,6 +216,18 @@ impl AssertionBuilder {
 
     pub fn key(&self) -> &SigningKey {
         &self.key
+    }
+
+    /// Starts from the `jti` an earlier builder used (a case's earlier step), for
+    /// [`AssertionFlaw::Replayed`].
+    pub fn with_last_jti(mut self, jti: Option<String>) -> AssertionBuilder {
+        self.last_jti = jti;
+        self
+    }
+
+    /// The `jti` of the last assertion made (or given to [`Self::with_last_jti`]).
+    pub fn last_jti(&self) -> Option<&str> {
+        self.last_jti.as_deref()
     }
 
     /// An assertion with `flaw`, made at `now` (seconds since the epoch).

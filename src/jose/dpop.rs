@@ -136,6 +136,13 @@ impl FromStr for DpopFlaw {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for DpopFlaw {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The request a proof is for.
 #[derive(Clone, Copy)]
 pub struct ProofTarget<'a> {

@@ -103,6 +103,13 @@ fn condition_holds(step: &Step, vars: &Vars) -> bool {
     }
 }
 
+fn jwt_client(target: &Target, role: Role) -> bool {
+    target
+        .clients
+        .get(&role)
+        .is_some_and(|c| c.jwt_key.is_some())
+}
+
 /// Why the case cannot run on this target: a missing capability, or a client or endpoint
 /// the preflight found unusable. Checked before the case's first request, so a feature the
 /// target lacks skips every case that needs it alike.
@@ -146,6 +153,14 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
             Requirement::ResourceScope => (
                 target.resource_scope.is_some(),
                 "known scope requirement at its protected resource",
+            ),
+            Requirement::PrivateKeyJwtClient => (
+                jwt_client(target, Role::KeyJwt),
+                "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",
+            ),
+            Requirement::ClientSecretJwtClient => (
+                jwt_client(target, Role::SecretJwt),
+                "client_secret_jwt client (--client-auth client_secret_jwt)",
             ),
         };
         if !present {

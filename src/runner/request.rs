@@ -7,6 +7,7 @@ use reqwest::Method;
 
 use crate::case::{Auth, Endpoint, Role, Step};
 use crate::http::BuiltRequest;
+use crate::jose::{AssertionBuilder, AssertionFlaw};
 use crate::target::Target;
 use crate::template::{expand, Vars};
 
@@ -35,13 +36,18 @@ pub(super) fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String
     }
 }
 
+/// `client_assertion_type` for a JWT (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The request a step describes. `token_scope` is the preflight's scope for
-/// client-credentials token requests that name none (unless the step is `exact`).
+/// client-credentials token requests that name none (unless the step is `exact`);
+/// `assertions` makes the step client's JWT assertions (`auth = "jwt"`).
 pub fn build_request(
     step: &Step,
     base_url: &str,
     vars: &Vars,
     token_scope: Option<&str>,
+    assertions: Option<&mut AssertionBuilder>,
 ) -> Result<BuiltRequest, String> {
     let default_method = match step.endpoint {
         Endpoint::Resource | Endpoint::Metadata | Endpoint::Jwks => "GET",
@@ -108,6 +114,21 @@ pub fn build_request(
             }
         }
         (None, None, Auth::None) => {}
+        (None, None, Auth::Jwt) => {
+            let builder = assertions
+                .ok_or("auth = \"jwt\" needs a client with a JWT key (key_jwt or secret_jwt)")?;
+            let flaw = step.assertion.as_ref().unwrap_or(&AssertionFlaw::None);
+            let assertion = builder
+                .build(flaw, crate::jose::unix_now())
+                .map_err(|e| format!("cannot make the client assertion: {e}"))?;
+            let assertion_type = match &step.assertion_type {
+                Some(t) => expand(t, vars)?,
+                None => JWT_BEARER.to_owned(),
+            };
+            params.push(("client_id".into(), id.clone()));
+            params.push(("client_assertion_type".into(), assertion_type));
+            params.push(("client_assertion".into(), assertion.expose().to_owned()));
+        }
     }
     let scope = params
         .iter()

@@ -12,6 +12,10 @@ use super::{Run, Settings, Stop, DEADLINE_REACHED};
 use crate::case::{Endpoint, Role, Step};
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, SendError};
+use crate::jose::AssertionBuilder;
+
+/// The variable holding the `jti` of the case's last client assertion.
+const ASSERTION_JTI: &str = "assertion.jti";
 
 impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
@@ -64,7 +68,16 @@ impl Run<'_> {
             .token_scope
             .as_deref()
             .filter(|_| matches!(role, Role::Main | Role::Short));
-        let request = match build_request(step, &base_url, &state.vars, scope) {
+        // The step client's assertions; a case's steps share the last jti (the replay flaw).
+        let mut assertions = client.jwt_key.as_ref().map(|key| {
+            AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud())
+                .with_last_jti(state.vars.get(ASSERTION_JTI).cloned())
+        });
+        let built = build_request(step, &base_url, &state.vars, scope, assertions.as_mut());
+        if let Some(jti) = assertions.as_ref().and_then(|a| a.last_jti()) {
+            state.vars.insert(ASSERTION_JTI.into(), jti.to_owned());
+        }
+        let request = match built {
             Ok(r) => r,
             Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
         };

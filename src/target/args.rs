@@ -6,9 +6,23 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{ClientCredentials, EndpointOverrides};
+use super::{AssertionAudience, ClientCredentials, EndpointOverrides};
 use crate::case::Role;
 use crate::exit::Failure;
+use crate::jose::{Alg, SigningKey};
+
+/// How the JWT client authenticates (RFC 7523 §2.2; OIDC Core §9 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+pub enum JwtClientAuth {
+    /// A JWT signed with the client's private key (`--client-key FILE`).
+    #[value(name = "private_key_jwt")]
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+    /// A JWT MACed (HS256) with the client's secret.
+    #[value(name = "client_secret_jwt")]
+    #[serde(rename = "client_secret_jwt")]
+    ClientSecretJwt,
+}
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
@@ -77,6 +91,36 @@ pub struct TargetArgs {
     /// target's address could read the client secrets). Prefer --ca-cert.
     #[arg(long)]
     pub insecure: bool,
+    /// A client that authenticates with a JWT (RFC 7523 §2.2), for the client_auth_jwt
+    /// cases: private_key_jwt (with --client-key) or client_secret_jwt.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub client_auth: Option<JwtClientAuth>,
+    /// The JWT client's id (default: --client-id).
+    #[arg(long, value_name = "ID")]
+    pub jwt_client_id: Option<String>,
+    /// The client_secret_jwt client's secret (default: the main client's, when the ids are
+    /// the same).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GRANTCHECK_JWT_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_client_secret: Option<String>,
+    /// The private_key_jwt client's private key: PEM (PKCS#8 RSA, EC P-256 or Ed25519;
+    /// PKCS#1 RSA) or a private JWK.
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// The `kid` to put in its assertions' header (default: the JWK's `kid`, else none).
+    #[arg(long, value_name = "KID")]
+    pub client_key_id: Option<String>,
+    /// The algorithm an RSA key signs with: RS256 (default) or PS256.
+    #[arg(long, value_name = "ALG")]
+    pub client_key_alg: Option<String>,
+    /// The `aud` of client assertions: the token endpoint URL (RFC 7523 §3, OIDC Core §9) or
+    /// the issuer (draft-ietf-oauth-rfc7523bis).
+    #[arg(long, value_enum, value_name = "AUD")]
+    pub client_assertion_aud: Option<AssertionAudience>,
 }
 
 impl TargetArgs {
@@ -151,7 +195,64 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
             ))
         }
     }
+    if let Some((role, jwt)) = jwt_client_from(t, &id, &secret)? {
+        clients.insert(role, jwt);
+    }
     Ok(clients)
+}
+
+/// The JWT client `--client-auth` describes, with the role its cases act as.
+pub fn jwt_client_from(
+    t: &TargetArgs,
+    main_id: &str,
+    main_secret: &str,
+) -> Result<Option<(Role, ClientCredentials)>, Failure> {
+    let Some(method) = t.client_auth else {
+        if t.client_key.is_some() {
+            return Err(Failure::usage(
+                "--client-key needs --client-auth private_key_jwt",
+            ));
+        }
+        return Ok(None);
+    };
+    let id = t.jwt_client_id.as_deref().unwrap_or(main_id);
+    let kid = t.client_key_id.as_deref();
+    match method {
+        JwtClientAuth::PrivateKeyJwt => {
+            let path = t.client_key.as_ref().ok_or_else(|| {
+                Failure::usage("--client-auth private_key_jwt needs --client-key FILE")
+            })?;
+            let bad_key = |e: crate::jose::KeyError| {
+                Failure::usage(format!("--client-key {}: {e}", path.display()))
+            };
+            let mut key = SigningKey::from_file(path, kid).map_err(bad_key)?;
+            if let Some(alg) = &t.client_key_alg {
+                let alg: Alg = alg.parse().map_err(Failure::usage)?;
+                key = key.with_alg(alg).map_err(bad_key)?;
+            }
+            Ok(Some((Role::KeyJwt, ClientCredentials::with_key(id, key))))
+        }
+        JwtClientAuth::ClientSecretJwt => {
+            if t.client_key.is_some() {
+                return Err(Failure::usage(
+                    "--client-key is for private_key_jwt; client_secret_jwt signs with the client secret",
+                ));
+            }
+            let secret = match (&t.jwt_client_secret, id == main_id) {
+                (Some(secret), _) => secret.as_str(),
+                (None, true) => main_secret,
+                (None, false) => {
+                    return Err(Failure::usage(
+                        "--client-auth client_secret_jwt with --jwt-client-id needs --jwt-client-secret (or GRANTCHECK_JWT_CLIENT_SECRET)",
+                    ))
+                }
+            };
+            Ok(Some((
+                Role::SecretJwt,
+                ClientCredentials::with_hmac_secret(id, secret),
+            )))
+        }
+    }
 }
 
 impl TargetArgs {
@@ -167,7 +268,7 @@ impl TargetArgs {
 
     /// The external target these flags name: discovered, with the clients and scopes given.
     pub async fn resolve_external(&self, http: &reqwest::Client) -> Result<super::Target, Failure> {
-        super::discover(
+        let mut target = super::discover(
             http,
             self.target.as_deref(),
             self.overrides(),
@@ -175,6 +276,8 @@ impl TargetArgs {
             self.scopes(),
             self.forbidden_scope.clone(),
         )
-        .await
+        .await?;
+        target.assertion_audience = self.client_assertion_aud.unwrap_or_default();
+        Ok(target)
     }
 }

@@ -55,6 +55,18 @@ pub struct TargetConfig {
     /// working directory.
     #[serde(default)]
     pub ca_cert: Vec<PathBuf>,
+    /// A JWT client (`--client-auth`): `private_key_jwt` or `client_secret_jwt`.
+    pub client_auth: Option<super::args::JwtClientAuth>,
+    pub jwt_client_id: Option<String>,
+    pub jwt_client_secret_env: Option<String>,
+    pub jwt_client_secret_file: Option<PathBuf>,
+    /// The private_key_jwt client's key file (`--client-key`); the key itself never goes
+    /// in this file.
+    pub client_key: Option<PathBuf>,
+    pub client_key_id: Option<String>,
+    pub client_key_alg: Option<String>,
+    /// `token-endpoint` or `issuer` (`--client-assertion-aud`).
+    pub client_assertion_aud: Option<super::AssertionAudience>,
 }
 
 impl ConfigFile {
@@ -105,6 +117,14 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.second_client_id, &t.second_client_id);
     fill(&mut args.scope, &t.scope);
     fill(&mut args.forbidden_scope, &t.forbidden_scope);
+    fill(&mut args.jwt_client_id, &t.jwt_client_id);
+    fill(&mut args.client_key_id, &t.client_key_id);
+    fill(&mut args.client_key_alg, &t.client_key_alg);
+    args.client_auth = args.client_auth.or(t.client_auth);
+    args.client_assertion_aud = args.client_assertion_aud.or(t.client_assertion_aud);
+    if args.client_key.is_none() {
+        args.client_key.clone_from(&t.client_key);
+    }
     if args.ca_cert.is_empty() {
         args.ca_cert.clone_from(&t.ca_cert);
     }
@@ -123,6 +143,12 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
             "second_client",
             &t.second_client_secret_env,
             &t.second_client_secret_file,
+        ),
+        (
+            &mut args.jwt_client_secret,
+            "jwt_client",
+            &t.jwt_client_secret_env,
+            &t.jwt_client_secret_file,
         ),
     ];
     for (slot, which, env, file) in others {

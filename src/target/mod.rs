@@ -12,18 +12,23 @@ pub use args::{clients_from, TargetArgs};
 pub use discover::{discover, embedded, locate_metadata, metadata_urls, MetadataLocation};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use reference_server::{ReferenceServer, Secret, ROOT_REALM};
 use reqwest::Url;
 
 use crate::case::{Endpoint, Role};
+use crate::jose::SigningKey;
 
-/// A client the runner may act as. The secret prints as redacted.
+/// A client the runner may act as. The secret and the key print as redacted.
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {
     pub id: String,
     /// `None` for a public client.
     pub secret: Option<Secret>,
+    /// What signs its client assertions (`private_key_jwt`: its private key;
+    /// `client_secret_jwt`: its secret), for JWT client authentication (RFC 7523 §2.2).
+    pub jwt_key: Option<Arc<SigningKey>>,
 }
 
 impl ClientCredentials {
@@ -31,9 +36,43 @@ impl ClientCredentials {
         ClientCredentials {
             id: id.to_owned(),
             secret: Some(Secret::new(secret)),
+            jwt_key: None,
+        }
+    }
+
+    /// A `private_key_jwt` client: no secret, a private key.
+    pub fn with_key(id: &str, key: SigningKey) -> ClientCredentials {
+        ClientCredentials {
+            id: id.to_owned(),
+            secret: None,
+            jwt_key: Some(Arc::new(key)),
+        }
+    }
+
+    /// A `client_secret_jwt` client: its assertions are HS256 keyed with `secret`.
+    pub fn with_hmac_secret(id: &str, secret: &str) -> ClientCredentials {
+        ClientCredentials {
+            id: id.to_owned(),
+            secret: Some(Secret::new(secret)),
+            jwt_key: Some(Arc::new(SigningKey::hmac(Secret::new(secret), None))),
         }
     }
 }
+
+/// The `aud` of the client assertions grantcheck makes (RFC 7523 §3 item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssertionAudience {
+    /// The token endpoint URL: RFC 7523 §3 offers it, OIDC Core §9 recommends it.
+    #[default]
+    TokenEndpoint,
+    /// The issuer identifier, as draft-ietf-oauth-rfc7523bis asks (falls back to the token
+    /// endpoint URL when the issuer is unknown).
+    Issuer,
+}
+
+/// The embedded server's `private_key_jwt` client key (test-only: fixtures/keys/README.md).
+const EMBEDDED_JWT_CLIENT_KEY: &str = include_str!("../../fixtures/keys/client-es256.jwk.json");
 
 /// Where and as whom the cases run.
 #[derive(Debug, Clone)]
@@ -52,6 +91,8 @@ pub struct Target {
     pub metadata_location: Option<MetadataLocation>,
     pub jwks_url: Option<String>,
     pub clients: BTreeMap<Role, ClientCredentials>,
+    /// The `aud` of client assertions (`--client-assertion-aud`).
+    pub assertion_audience: AssertionAudience,
     /// Scopes the main client may request, the first being its usual one (`--scope`).
     pub scopes: Vec<String>,
     /// `scopes_supported` from the target's metadata: the preflight's fallback when a
@@ -101,9 +142,27 @@ impl Target {
                 ClientCredentials {
                     id: id.into(),
                     secret: secret.map(Secret::new),
+                    jwt_key: None,
                 },
             )
         })
+        .chain([
+            (
+                Role::KeyJwt,
+                ClientCredentials::with_key(
+                    "jwtClient",
+                    SigningKey::from_jwk(EMBEDDED_JWT_CLIENT_KEY, None)
+                        .expect("the compiled-in client key fixture is valid"),
+                ),
+            ),
+            (
+                Role::SecretJwt,
+                ClientCredentials::with_hmac_secret(
+                    "hmacClient",
+                    "hmac-secret-0123456789abcdef0123456789abcdef",
+                ),
+            ),
+        ])
         .collect();
         Target {
             label: if server.base_url().starts_with("https://") {
@@ -120,6 +179,7 @@ impl Target {
             metadata_location: Some(MetadataLocation::Rfc8414),
             jwks_url: Some(server.jwks_url()),
             clients,
+            assertion_audience: AssertionAudience::default(),
             scopes: vec!["write".into(), "read".into()],
             advertised_scopes: Vec::new(),
             forbidden_scope: Some("admin".into()),
@@ -147,12 +207,21 @@ impl Target {
             metadata_location: None,
             jwks_url: None,
             clients,
+            assertion_audience: AssertionAudience::default(),
             scopes: Vec::new(),
             advertised_scopes: Vec::new(),
             forbidden_scope: None,
             resource_scope: None,
             embedded: false,
             baseline: Baseline::default(),
+        }
+    }
+
+    /// The `aud` value for client assertions.
+    pub fn assertion_aud(&self) -> &str {
+        match (self.assertion_audience, &self.issuer) {
+            (AssertionAudience::Issuer, Some(issuer)) => issuer,
+            _ => &self.token_url,
         }
     }
 

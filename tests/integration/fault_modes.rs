@@ -11,6 +11,23 @@ use serde_json::json;
 
 const CC: &str = "grant_type=client_credentials";
 
+/// A token request from `jwtClient` with a client assertion carrying `flaw`, made with the
+/// harness's builder and the client's test-only fixture key.
+fn asserted(server: &ReferenceServer, flaw: &str) -> String {
+    use grantcheck::jose::{AssertionBuilder, SigningKey};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/keys/client-es256.jwk.json");
+    let key = std::sync::Arc::new(SigningKey::from_file(&path, None).unwrap());
+    let mut builder = AssertionBuilder::new(key, "jwtClient", &server.token_url("root"));
+    let assertion = builder
+        .build(&flaw.parse().unwrap(), grantcheck::jose::unix_now())
+        .unwrap();
+    format!(
+        "{CC}&client_id=jwtClient&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        assertion.expose()
+    )
+}
+
 #[tokio::test]
 async fn every_fault_mode_breaks_its_rule() {
     for fault in Fault::ALL {
@@ -322,6 +339,31 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let with_claim = [headers[0], headers[1], ("x-forwarded-proto", "https")];
             let reply = send(Method::POST, &cleartext, &with_claim, CC).await;
             assert!(reply.has_token(), "{name}");
+        }
+        // Without these faults the same assertions are refused: the JWTAUTH cases.
+        Fault::AcceptAssertionAlgNone => {
+            let reply = post_form(&token_url, &asserted(server, "alg_none")).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::SkipAssertionSignature => {
+            let form = asserted(server, "signed_by_other_key");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AcceptAnyAssertionAudience => {
+            let form = asserted(server, "aud_other_server");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AcceptExpiredAssertion => {
+            let form = asserted(server, "expired");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::SkipAssertionReplayCheck => {
+            let form = asserted(server, "none");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+            assert!(
+                post_form(&token_url, &form).await.has_token(),
+                "{name}: again"
+            );
         }
     }
 }

@@ -187,6 +187,11 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         ),
         Fault::IntrospectionChallengeMissing => (&["ERR-013", "ERR-014"], &[]),
         Fault::MetadataAppendedOnly => (&["META-010"], &[]),
+        Fault::AcceptAssertionAlgNone => (&["JWTAUTH-002", "JWTAUTH-103"], &[]),
+        Fault::SkipAssertionSignature => (&["JWTAUTH-003", "JWTAUTH-102"], &[]),
+        Fault::AcceptAnyAssertionAudience => (&["JWTAUTH-014", "JWTAUTH-015", "JWTAUTH-106"], &[]),
+        Fault::AcceptExpiredAssertion => (&["JWTAUTH-005", "JWTAUTH-104"], &[]),
+        Fault::SkipAssertionReplayCheck => (&[], &["JWTAUTH-011", "JWTAUTH-105"]),
     }
 }
 
