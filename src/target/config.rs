@@ -193,6 +193,8 @@ fn secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::args::JwtClientAuth;
+    use crate::target::clients_from;
 
     #[test]
     fn a_named_target_fills_what_flags_left_empty() {
@@ -228,5 +230,144 @@ ca_cert = ["certs/peer-ca.pem"]
             .message
             .contains("peer"));
         assert!(toml::from_str::<ConfigFile>("[targets.x]\nclient_secret = \"plain\"").is_err());
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/keys")
+            .join(name)
+    }
+
+    fn jwt_args(changes: impl FnOnce(&mut TargetArgs)) -> TargetArgs {
+        let mut args = TargetArgs {
+            client_id: Some("myClient".into()),
+            client_secret: Some("forgerock".into()),
+            ..TargetArgs::default()
+        };
+        changes(&mut args);
+        args
+    }
+
+    #[test]
+    fn a_named_target_describes_its_jwt_client_by_file_and_variable_never_inline() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+[targets.peer]
+issuer = "http://127.0.0.1:18085"
+client_id = "myClient"
+client_secret_env = "GRANTCHECK_TEST_JWT_PEER_SECRET"
+client_auth = "private_key_jwt"
+jwt_client_id = "jwtClient"
+client_key = "keys/jwtClient.private.jwk.json"
+client_key_id = "jwtClient-es256"
+client_assertion_aud = "issuer"
+"#,
+        )
+        .unwrap();
+        std::env::set_var("GRANTCHECK_TEST_JWT_PEER_SECRET", "s3cret");
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            ..TargetArgs::default()
+        };
+        apply(&mut args, &config).unwrap();
+        assert_eq!(args.client_auth, Some(JwtClientAuth::PrivateKeyJwt));
+        assert_eq!(args.jwt_client_id.as_deref(), Some("jwtClient"));
+        assert_eq!(
+            args.client_key,
+            Some(PathBuf::from("keys/jwtClient.private.jwk.json"))
+        );
+        assert_eq!(args.client_key_id.as_deref(), Some("jwtClient-es256"));
+        assert_eq!(
+            args.client_assertion_aud,
+            Some(super::super::AssertionAudience::Issuer)
+        );
+        // The key itself, or a secret, cannot be written in the file.
+        for inline in ["client_key_pem = \"x\"", "jwt_client_secret = \"x\""] {
+            assert!(toml::from_str::<ConfigFile>(&format!("[targets.x]\n{inline}")).is_err());
+        }
+    }
+
+    #[test]
+    fn the_jwt_client_comes_from_client_auth_and_its_key_or_secret() {
+        use crate::case::Role;
+        use crate::target::args::jwt_client_from;
+        let key = jwt_args(|a| {
+            a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+            a.jwt_client_id = Some("jwtClient".into());
+            a.client_key = Some(fixture("client-rs256.pem"));
+            a.client_key_id = Some("grantcheck-rs256".into());
+            a.client_key_alg = Some("PS256".into());
+        });
+        let clients = clients_from(&key).unwrap();
+        let jwt = &clients[&Role::KeyJwt];
+        assert_eq!(jwt.id, "jwtClient");
+        assert!(jwt.secret.is_none());
+        let signing = jwt.jwt_key.as_ref().unwrap();
+        assert_eq!(
+            (signing.alg().name(), signing.kid()),
+            ("PS256", Some("grantcheck-rs256"))
+        );
+        assert!(!format!("{jwt:?}").contains("PRIVATE"), "{jwt:?}");
+
+        // client_secret_jwt with the main client: its secret keys the MAC.
+        let same = jwt_args(|a| a.client_auth = Some(JwtClientAuth::ClientSecretJwt));
+        let (role, client) = jwt_client_from(&same, "myClient", "forgerock")
+            .unwrap()
+            .unwrap();
+        assert_eq!((role, client.id.as_str()), (Role::SecretJwt, "myClient"));
+        assert_eq!(
+            client.secret.as_ref().map(|s| s.expose()),
+            Some("forgerock")
+        );
+        assert!(client.jwt_key.as_ref().unwrap().is_symmetric());
+        assert!(jwt_client_from(&jwt_args(|_| {}), "myClient", "forgerock")
+            .unwrap()
+            .is_none());
+
+        let usage =
+            |changes: fn(&mut TargetArgs)| clients_from(&jwt_args(changes)).unwrap_err().message;
+        let cases: [(fn(&mut TargetArgs), &str); 6] = [
+            (
+                |a| a.client_auth = Some(JwtClientAuth::PrivateKeyJwt),
+                "needs --client-key",
+            ),
+            (
+                |a| a.client_key = Some(PathBuf::from("k.pem")),
+                "needs --client-auth private_key_jwt",
+            ),
+            (
+                |a| {
+                    a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+                    a.client_key = Some(PathBuf::from("/nonexistent/grantcheck-key.pem"));
+                },
+                "cannot read the key file",
+            ),
+            (
+                |a| {
+                    a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+                    a.client_key = Some(fixture("client-es256.pem"));
+                    a.client_key_alg = Some("RS256".into());
+                },
+                "cannot sign RS256",
+            ),
+            (
+                |a| {
+                    a.client_auth = Some(JwtClientAuth::ClientSecretJwt);
+                    a.jwt_client_id = Some("hmacClient".into());
+                },
+                "needs --jwt-client-secret",
+            ),
+            (
+                |a| {
+                    a.client_auth = Some(JwtClientAuth::ClientSecretJwt);
+                    a.client_key = Some(fixture("client-es256.pem"));
+                },
+                "is for private_key_jwt",
+            ),
+        ];
+        for (changes, expected) in cases {
+            let message = usage(changes);
+            assert!(message.contains(expected), "{message}");
+        }
     }
 }
