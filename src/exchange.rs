@@ -158,7 +158,11 @@ impl Redactor {
     }
 
     pub fn header(&self, name: &str, value: &str) -> String {
-        if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("dpop") {
+        // A DPoP header is a proof (a JWT): nothing of it is shown.
+        if name.eq_ignore_ascii_case("dpop") {
+            return REDACTED.to_owned();
+        }
+        if name.eq_ignore_ascii_case("authorization") {
             let scheme = value.split(' ').next().unwrap_or("");
             return format!("{scheme} {REDACTED}").trim().to_owned();
         }

@@ -131,8 +131,8 @@ faults! {
         "accepts DPoP proofs for another HTTP method (RFC 9449 §4.3 item 8)";
     DpopAnyHtu = "dpop-any-htu":
         "accepts DPoP proofs for another URL (RFC 9449 §4.3 item 9)";
-    DpopHtuWithQuery = "dpop-htu-with-query":
-        "refuses DPoP proofs whose htu carries a query or fragment, which it should ignore (RFC 9449 §4.3 item 9)";
+    DpopInvalidRequestError = "dpop-invalid-request-error":
+        "refuses invalid DPoP proofs with invalid_request instead of invalid_dpop_proof (RFC 9449 §5)";
     DpopAnyIat = "dpop-any-iat":
         "accepts DPoP proofs whatever their iat (RFC 9449 §4.3 item 11)";
     DpopNoReplayCheck = "dpop-no-replay-check":
@@ -147,8 +147,8 @@ faults! {
         "binds tokens to the DPoP key but answers token_type Bearer (RFC 9449 §5)";
     DpopOmitCnf = "dpop-omit-cnf":
         "binds tokens to the DPoP key but shows clients no cnf.jkt, in JWTs or introspection (RFC 9449 §6)";
-    DpopMetadataMissing = "dpop-metadata-missing":
-        "takes DPoP proofs but publishes no dpop_signing_alg_values_supported (RFC 9449 §5.1)";
+    DpopMetadataSymmetric = "dpop-metadata-symmetric":
+        "lists HS256 and none in dpop_signing_alg_values_supported (RFC 9449 §11.6, §5.1)";
     ResourceDpopAcceptsBearer = "resource-dpop-accepts-bearer":
         "the resource server accepts a DPoP-bound token as a bearer token (RFC 9449 §7.1)";
     ResourceDpopAnyKey = "resource-dpop-any-key":
@@ -167,6 +167,8 @@ faults! {
         "accepts expired client assertions (RFC 7523 §3 item 4)";
     SkipAssertionReplayCheck = "skip-assertion-replay-check":
         "accepts a client assertion's jti again and again (OIDC Core §9, RFC 7523 §3 item 7)";
+    MetadataSigningAlgNone = "metadata-signing-alg-none":
+        "lists none among the *_auth_signing_alg_values_supported in its metadata (RFC 8414 §2)";
 }
 
 impl fmt::Display for Fault {

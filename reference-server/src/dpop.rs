@@ -55,8 +55,6 @@ pub struct Lenience {
     pub any_htm: bool,
     /// Ignore `htu` (breaks §4.3 item 9).
     pub any_htu: bool,
-    /// Compare `htu` with its query and fragment, which §4.3 item 9 says to ignore.
-    pub htu_with_query: bool,
     /// Ignore `iat` (breaks §4.3 item 11).
     pub any_iat: bool,
     /// Ignore `ath` (breaks §4.3 item 12, §7.1).
@@ -73,7 +71,6 @@ impl Lenience {
         accept_private_jwk: false,
         any_htm: false,
         any_htu: false,
-        htu_with_query: false,
         any_iat: false,
         any_ath: false,
         any_key: false,
@@ -299,19 +296,9 @@ pub fn check(
         return Err(DpopError::HtmMismatch);
     }
     let htu = text("htu")?;
-    if !lenience.any_htu {
-        let same = if lenience.htu_with_query {
-            normalize_htu(htu).is_some_and(|n| {
-                let query = htu.find(['?', '#']).map_or("", |i| &htu[i..]);
-                let url_query = cx.url.find(['?', '#']).map_or("", |i| &cx.url[i..]);
-                query == url_query && Some(n) == normalize_htu(cx.url)
-            })
-        } else {
-            normalize_htu(htu).is_some_and(|n| Some(n) == normalize_htu(cx.url))
-        };
-        if !same {
-            return Err(DpopError::HtuMismatch);
-        }
+    let same_uri = normalize_htu(htu).is_some_and(|n| Some(n) == normalize_htu(cx.url));
+    if !same_uri && !lenience.any_htu {
+        return Err(DpopError::HtuMismatch);
     }
     let iat = numeric_date(claims, "iat", true)
         .map_err(|_| DpopError::BadTimeClaim)?

@@ -91,6 +91,9 @@ pub enum Role {
     NoGrant,
     /// A public client (no secret).
     Public,
+    /// A client registered with `dpop_bound_access_tokens` (RFC 9449 §5.2): every token
+    /// request needs a DPoP proof (`--dpop-client-id`).
+    DpopBound,
     /// A client that authenticates with a JWT signed by its private key (`private_key_jwt`,
     /// RFC 7523 §2.2): `--client-auth private_key_jwt --client-key FILE`.
     KeyJwt,
@@ -110,6 +113,7 @@ impl Role {
             Role::Disabled => "disabled",
             Role::NoGrant => "no_grant",
             Role::Public => "public",
+            Role::DpopBound => "dpop_bound",
             Role::KeyJwt => "key_jwt",
             Role::SecretJwt => "secret_jwt",
         }
@@ -181,6 +185,9 @@ pub struct Expect {
     /// JSON pointer → a value the array there must contain.
     #[serde(default)]
     pub array_contains: BTreeMap<String, String>,
+    /// JSON pointer → a value the array there must not contain (no array there passes).
+    #[serde(default)]
+    pub array_excludes: BTreeMap<String, String>,
     /// JSON pointers that must be present.
     #[serde(default)]
     pub present: Vec<String>,
@@ -246,6 +253,19 @@ pub struct Step {
     pub authorization: Option<String>,
     /// For the resource endpoint: `Authorization: Bearer <template>`.
     pub bearer: Option<String>,
+    /// Attach a DPoP proof (RFC 9449 §4) made with the run's DPoP key, with this defect
+    /// (`none`: a well-formed proof; see `grantcheck::jose::DpopFlaw`). When the answer asks
+    /// for a nonce (`DPoP-Nonce`), the step is sent once more with it, as a client would
+    /// (RFC 9449 §8), unless the defect is about the nonce.
+    pub dpop: Option<crate::jose::DpopFlaw>,
+    /// `Authorization: DPoP <template>` (RFC 9449 §7.1); the proof's `ath` hashes it.
+    pub dpop_token: Option<String>,
+    /// The token (template) the proof's `ath` is made for, instead of the one presented:
+    /// a proof made for another token.
+    pub dpop_ath_token: Option<String>,
+    /// Send two `DPoP` headers, each a well-formed proof.
+    #[serde(default)]
+    pub dpop_twice: bool,
     /// A raw query string template appended to the URL.
     pub query: Option<String>,
     /// Form parameters in order; values are templates.
@@ -316,6 +336,8 @@ pub enum Requirement {
     /// A scope the protected resource requires and a second scope it does not accept
     /// (known for the embedded server only).
     ResourceScope,
+    /// A DPoP key (RFC 9449): always for the embedded server, `--dpop ALG` for others.
+    Dpop,
     /// A `private_key_jwt` client (`--client-auth private_key_jwt --client-key FILE`).
     PrivateKeyJwtClient,
     /// A `client_secret_jwt` client (`--client-auth client_secret_jwt`).

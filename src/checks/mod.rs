@@ -7,6 +7,7 @@
 //! one file per subject; `Check::evaluate` calls the one the table names.
 
 mod challenge;
+mod dpop;
 mod errors;
 mod introspection;
 mod jwt;
@@ -96,6 +97,12 @@ checks! {
         "endpoint URLs carry no fragment (RFC 6749 §3.2, RFC 8414 §2)";
     JwtAccessToken = "jwt_access_token" => jwt::jwt_access_token:
         "a JWT access token has typ at+jwt and the RFC 9068 §2.2 claims (skips opaque tokens)";
+    DpopCnfJkt = "dpop_cnf_jkt" => dpop::dpop_cnf_jkt:
+        "an introspection answer's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.2)";
+    DpopJwtCnfJkt = "dpop_jwt_cnf_jkt" => dpop::dpop_jwt_cnf_jkt:
+        "a JWT access token's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.1)";
+    DpopAlgsAsymmetric = "dpop_algs_asymmetric" => dpop::dpop_algs_asymmetric:
+        "dpop_signing_alg_values_supported lists neither none nor a MAC algorithm (RFC 9449 §11.6; skips metadata without it)";
     JwtSigned = "jwt_signed" => jwt::jwt_signed:
         "a JWT access token is signed: alg is not none (RFC 9068 §2.1; skips opaque tokens)";
     NoDuplicateJsonKeys = "no_duplicate_json_keys" => token::no_duplicate_json_keys:

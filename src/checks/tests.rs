@@ -265,6 +265,42 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             vec![],
         ),
         (
+            Check::DpopCnfJkt,
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k1"}}"#),
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k2"}}"#),
+            None,
+            vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopJwtCnfJkt,
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"jkt":"k1"}}"#)
+                ),
+            ),
+            response(200, &[JSON], &format!(r#"{{"access_token":"{good_jwt}"}}"#)),
+            None,
+            vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopAlgsAsymmetric,
+            response(
+                200,
+                &[JSON],
+                r#"{"dpop_signing_alg_values_supported":["ES256"]}"#,
+            ),
+            response(
+                200,
+                &[JSON],
+                r#"{"dpop_signing_alg_values_supported":["ES256","HS256"]}"#,
+            ),
+            None,
+            vec![],
+        ),
+        (
             Check::JwtSigned,
             response(200, &[JSON], &format!(r#"{{"access_token":"{good_jwt}"}}"#)),
             response(

@@ -136,6 +136,9 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     if let Some(name) = named {
         target.label = name;
     }
+    if let Some(alg) = args.target.dpop {
+        target.dpop = Some(target::DpopKey::generate(alg).map_err(Failure::usage)?);
+    }
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)

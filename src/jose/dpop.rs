@@ -208,6 +208,11 @@ impl DpopProofBuilder {
         self.nonce = nonce.map(str::to_owned);
     }
 
+    /// The nonce the builder puts in its proofs, if a server gave one.
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
+
     /// A proof for `target` with `flaw`, made at `now`.
     pub fn build(
         &mut self,

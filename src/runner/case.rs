@@ -154,6 +154,10 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 target.resource_scope.is_some(),
                 "known scope requirement at its protected resource",
             ),
+            Requirement::Dpop => (
+                target.dpop.is_some(),
+                "DPoP key: pass --dpop ES256|RS256|PS256|EdDSA to test RFC 9449",
+            ),
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),
                 "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",

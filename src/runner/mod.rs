@@ -9,6 +9,7 @@
 //! failed. A target's rate limit is its policy: the runner waits once, then blocks.
 
 mod case;
+mod dpop;
 mod judge;
 mod request;
 mod state;

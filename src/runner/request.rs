@@ -102,6 +102,13 @@ pub fn build_request(
             "authorization".into(),
             format!("Bearer {}", expand(token, vars)?),
         )),
+        (None, None, _) if step.dpop_token.is_some() => {
+            let token = step.dpop_token.as_deref().unwrap_or_default();
+            headers.push((
+                "authorization".into(),
+                format!("DPoP {}", expand(token, vars)?),
+            ));
+        }
         (None, None, Auth::Basic) => {
             let pair = format!("{}:{}", encode(&id), encode(&secret()?));
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);

@@ -11,6 +11,8 @@ pub(super) struct CaseState {
     pub vars: Vars,
     /// When the last token was issued, for `wait_for_expiry`.
     pub issued: Option<Instant>,
+    /// The case's DPoP proofs: its nonce and last `jti` (made at the first `dpop` step).
+    pub dpop: Option<crate::jose::DpopProofBuilder>,
 }
 
 impl CaseState {
@@ -63,6 +65,13 @@ impl CaseState {
             let answer = if reports { "yes" } else { "no" };
             vars.insert("introspection_reports_scope".into(), answer.into());
         }
-        CaseState { vars, issued: None }
+        if let Some(dpop) = &target.dpop {
+            vars.insert("dpop.jkt".into(), dpop.jkt.clone());
+        }
+        CaseState {
+            vars,
+            issued: None,
+            dpop: None,
+        }
     }
 }

@@ -61,13 +61,13 @@ impl Run<'_> {
             }
         }
 
-        // The preflight's scope is the main client's; the short-lived client stands in for
-        // it. Other clients may not have that scope.
+        // The preflight's scope is the main client's; the short-lived client and the client
+        // registered for DPoP stand in for it. Other clients may not have that scope.
         let scope = target
             .baseline
             .token_scope
             .as_deref()
-            .filter(|_| matches!(role, Role::Main | Role::Short));
+            .filter(|_| matches!(role, Role::Main | Role::Short | Role::DpopBound));
         // The step client's assertions; a case's steps share the last jti (the replay flaw).
         let mut assertions = client.jwt_key.as_ref().map(|key| {
             AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud())
@@ -81,62 +81,81 @@ impl Run<'_> {
             Ok(r) => r,
             Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
         };
+        let mut request = request;
         let redactor = &mut *io.redactor;
-        let mut record = RequestRecord {
-            method: request.method.to_string(),
-            url: redactor.text(&request.url),
-            headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), redactor.header(n, v)))
-                .collect(),
-            body: redactor.form(&request.body),
-        };
-        if settings.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some(Stop::Errored(format!(
-                "{label}: {DEADLINE_REACHED} before this step (--deadline)"
-            )));
-        }
-        // The run's deadline cuts a request short: a target that stops answering costs no
-        // more than the deadline, whatever --timeout is.
-        let sent = match settings.deadline {
-            Some(deadline) => tokio::time::timeout_at(
-                deadline.into(),
-                exchange(self.http, &request, settings, self.pacer),
-            )
-            .await
-            .ok(),
-            None => Some(exchange(self.http, &request, settings, self.pacer).await),
-        };
-        let Some(sent) = sent else {
-            io.exchanges.push(Exchange {
-                step: label.into(),
-                request: record,
-                response: None,
-                error: Some(format!("{DEADLINE_REACHED} before the answer came")),
-            });
-            return Some(Stop::Errored(format!(
-                "{label}: {DEADLINE_REACHED} before the answer came (--deadline)"
-            )));
-        };
-        let response = match sent {
-            Ok(r) => r,
-            Err(error) => {
-                let (SendError::Transport(e) | SendError::RateLimited(e)) = &error;
+        // At most two attempts: the second with the DPoP nonce the first answer asked for.
+        let mut first_attempt = true;
+        let (request, mut record, response) = loop {
+            if let Some(stop) = super::dpop::attach(step, &mut request, target, state) {
+                return Some(stop);
+            }
+            let record = RequestRecord {
+                method: request.method.to_string(),
+                url: redactor.text(&request.url),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), redactor.header(n, v)))
+                    .collect(),
+                body: redactor.form(&request.body),
+            };
+            if settings.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Some(Stop::Errored(format!(
+                    "{label}: {DEADLINE_REACHED} before this step (--deadline)"
+                )));
+            }
+            // The run's deadline cuts a request short: a target that stops answering costs no
+            // more than the deadline, whatever --timeout is.
+            let sent = match settings.deadline {
+                Some(deadline) => tokio::time::timeout_at(
+                    deadline.into(),
+                    exchange(self.http, &request, settings, self.pacer),
+                )
+                .await
+                .ok(),
+                None => Some(exchange(self.http, &request, settings, self.pacer).await),
+            };
+            let Some(sent) = sent else {
                 io.exchanges.push(Exchange {
                     step: label.into(),
                     request: record,
                     response: None,
-                    error: Some(e.clone()),
+                    error: Some(format!("{DEADLINE_REACHED} before the answer came")),
                 });
-                return Some(match error {
-                    SendError::RateLimited(e) => Stop::Blocked(format!("{label}: {e}")),
-                    SendError::Transport(e) if step.plain_http => {
-                        Stop::Passed(format!("{label}: plain HTTP refused ({e})"))
-                    }
-                    SendError::Transport(e) => Stop::Errored(format!("{label}: {e}")),
+                return Some(Stop::Errored(format!(
+                    "{label}: {DEADLINE_REACHED} before the answer came (--deadline)"
+                )));
+            };
+            let response = match sent {
+                Ok(r) => r,
+                Err(error) => {
+                    let (SendError::Transport(e) | SendError::RateLimited(e)) = &error;
+                    io.exchanges.push(Exchange {
+                        step: label.into(),
+                        request: record,
+                        response: None,
+                        error: Some(e.clone()),
+                    });
+                    return Some(match error {
+                        SendError::RateLimited(e) => Stop::Blocked(format!("{label}: {e}")),
+                        SendError::Transport(e) if step.plain_http => {
+                            Stop::Passed(format!("{label}: plain HTTP refused ({e})"))
+                        }
+                        SendError::Transport(e) => Stop::Errored(format!("{label}: {e}")),
+                    });
+                }
+            };
+            if super::dpop::resend_with_nonce(step, &response, state) && first_attempt {
+                first_attempt = false;
+                io.exchanges.push(Exchange {
+                    step: format!("{label} (before the server's DPoP nonce)"),
+                    request: record,
+                    response: Some(redactor.response(&response)),
+                    error: None,
                 });
+                continue;
             }
+            break (request, record, response);
         };
         if step.endpoint == Endpoint::Token && response.status == 200 {
             if let Some(token) = response

@@ -11,7 +11,7 @@ use crate::outcome::CaseResult;
 use crate::target::Target;
 
 /// JSON members whose values change from run to run.
-const VOLATILE: &[&str] = &["jti", "iat", "exp", "nbf", "auth_time", "expires_at"];
+const VOLATILE: &[&str] = &["jti", "iat", "exp", "nbf", "auth_time", "expires_at", "jkt"];
 
 /// One case as snapshot text.
 pub fn render(result: &CaseResult, target: &Target) -> String {

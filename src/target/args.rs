@@ -83,6 +83,22 @@ pub struct TargetArgs {
     /// A scope the client may not have, for least-privilege cases.
     #[arg(long, value_name = "SCOPE")]
     pub forbidden_scope: Option<String>,
+    /// Test DPoP (RFC 9449) with a key of this algorithm, made for this run (ES256, RS256,
+    /// PS256, EdDSA). The embedded server is always tested with ES256 unless this says
+    /// otherwise.
+    #[arg(long, value_name = "ALG")]
+    pub dpop: Option<crate::jose::Alg>,
+    /// A client registered with dpop_bound_access_tokens (RFC 9449 §5.2), for the cases
+    /// about clients that must send a proof.
+    #[arg(long, value_name = "ID")]
+    pub dpop_client_id: Option<String>,
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GRANTCHECK_DPOP_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub dpop_client_secret: Option<String>,
     /// Trust the certificates in this PEM file besides the system roots: a private CA, or
     /// a self-signed server's certificate (repeatable).
     #[arg(long, value_name = "FILE")]
@@ -192,6 +208,17 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
         _ => {
             return Err(Failure::usage(
                 "--second-client-id and --second-client-secret go together",
+            ))
+        }
+    }
+    match (&t.dpop_client_id, &t.dpop_client_secret) {
+        (Some(id), Some(secret)) => {
+            clients.insert(Role::DpopBound, ClientCredentials::new(id, secret));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Failure::usage(
+                "--dpop-client-id and --dpop-client-secret go together",
             ))
         }
     }

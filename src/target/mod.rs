@@ -102,10 +102,39 @@ pub struct Target {
     pub forbidden_scope: Option<String>,
     /// The scope the protected resource requires, when known (the embedded server's).
     pub resource_scope: Option<String>,
+    /// The key DPoP proofs are signed with (RFC 9449), made for this run: `--dpop ALG`, or
+    /// ES256 for the embedded server.
+    pub dpop: Option<DpopKey>,
     /// True for the in-process reference server.
     pub embedded: bool,
     /// What the preflight established; the cases build on it.
     pub baseline: Baseline,
+}
+
+/// A DPoP key made for one run (RFC 9449 §4.2: asymmetric). The key prints as redacted.
+#[derive(Debug, Clone)]
+pub struct DpopKey {
+    pub key: std::sync::Arc<crate::jose::SigningKey>,
+    /// Its RFC 7638 thumbprint: a token bound to it has `cnf.jkt` = this.
+    pub jkt: String,
+}
+
+impl DpopKey {
+    /// A new key for `alg` (ES256, RS256, PS256 or EdDSA).
+    pub fn generate(alg: crate::jose::Alg) -> Result<DpopKey, String> {
+        if alg.is_symmetric() {
+            return Err(format!(
+                "--dpop {alg}: a DPoP key must be asymmetric (ES256, RS256, PS256, EdDSA; RFC 9449 §4.2)"
+            ));
+        }
+        let key = crate::jose::SigningKey::generate(alg)
+            .map_err(|e| format!("cannot make a {alg} DPoP key: {e}"))?;
+        let jkt = key.thumbprint().unwrap_or_default();
+        Ok(DpopKey {
+            key: std::sync::Arc::new(key),
+            jkt,
+        })
+    }
 }
 
 /// What the preflight found about the target before any case ran.
@@ -134,6 +163,7 @@ impl Target {
             (Role::Disabled, "disabledClient", Some("disabled-secret")),
             (Role::NoGrant, "noGrantClient", Some("no-grant-secret")),
             (Role::Public, "publicClient", None),
+            (Role::DpopBound, "dpopClient", Some("dpop-secret")),
         ]
         .into_iter()
         .map(|(role, id, secret)| {
@@ -184,6 +214,7 @@ impl Target {
             advertised_scopes: Vec::new(),
             forbidden_scope: Some("admin".into()),
             resource_scope: Some("write".into()),
+            dpop: DpopKey::generate(crate::jose::Alg::Es256).ok(),
             embedded: true,
             baseline: Baseline::default(),
         }
@@ -212,6 +243,7 @@ impl Target {
             advertised_scopes: Vec::new(),
             forbidden_scope: None,
             resource_scope: None,
+            dpop: None,
             embedded: false,
             baseline: Baseline::default(),
         }

@@ -11,6 +11,69 @@ use serde_json::json;
 
 const CC: &str = "grant_type=client_credentials";
 
+/// A DPoP proof with `flaw` (the harness's builder, a new ES256 key unless `builder` has
+/// one) for a request to `url` with `method`, presenting `token` when given.
+fn dpop_proof(
+    builder: &mut grantcheck::jose::DpopProofBuilder,
+    flaw: &str,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+) -> String {
+    let target = grantcheck::jose::dpop::ProofTarget {
+        method,
+        url,
+        access_token: token,
+    };
+    builder
+        .build(flaw.parse().unwrap(), target, grantcheck::jose::unix_now())
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+fn dpop_builder() -> grantcheck::jose::DpopProofBuilder {
+    use grantcheck::jose::{Alg, SigningKey};
+    let key = std::sync::Arc::new(SigningKey::generate(Alg::Es256).unwrap());
+    grantcheck::jose::DpopProofBuilder::new(key).unwrap()
+}
+
+/// A token request by `id` with the given `DPoP` header values.
+async fn dpop_token_request(
+    server: &ReferenceServer,
+    id: &str,
+    secret: &str,
+    proofs: &[&str],
+) -> Reply {
+    let auth = basic(id, secret);
+    let mut headers = vec![("authorization", auth.as_str()), ("content-type", FORM)];
+    headers.extend(proofs.iter().map(|p| ("dpop", *p)));
+    send(Method::POST, &server.token_url("root"), &headers, CC).await
+}
+
+/// A DPoP-bound token for myClient, and the builder whose key it is bound to.
+async fn bound_token(server: &ReferenceServer) -> (String, grantcheck::jose::DpopProofBuilder) {
+    let mut builder = dpop_builder();
+    let proof = dpop_proof(
+        &mut builder,
+        "none",
+        "POST",
+        &server.token_url("root"),
+        None,
+    );
+    let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+    assert_eq!(reply.json()["token_type"], "DPoP", "{reply:?}");
+    let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+    (token, builder)
+}
+
+/// The resource with `Authorization: DPoP token` and `proof`.
+async fn dpop_resource(server: &ReferenceServer, token: &str, proof: &str) -> Reply {
+    let auth = format!("DPoP {token}");
+    let headers = [("authorization", auth.as_str()), ("dpop", proof)];
+    send(Method::GET, &server.resource_url(), &headers, "").await
+}
+
 /// A token request from `jwtClient` with a client assertion carrying `flaw`, made with the
 /// harness's builder and the client's test-only fixture key.
 fn asserted(server: &ReferenceServer, flaw: &str) -> String {
@@ -281,6 +344,13 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             .await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
         }
+        Fault::MetadataSigningAlgNone => {
+            let metadata = send(Method::GET, &server.metadata_url("root"), &[], "")
+                .await
+                .json();
+            let algs = &metadata["token_endpoint_auth_signing_alg_values_supported"];
+            assert!(algs.as_array().unwrap().contains(&json!("none")), "{name}");
+        }
         Fault::MetadataIssuerMismatch => {
             let metadata = send(Method::GET, &server.metadata_url("root"), &[], "")
                 .await
@@ -339,6 +409,110 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let with_claim = [headers[0], headers[1], ("x-forwarded-proto", "https")];
             let reply = send(Method::POST, &cleartext, &with_claim, CC).await;
             assert!(reply.has_token(), "{name}");
+        }
+        // Without these faults the same proofs are refused: the DPOP cases, and the unit
+        // tests in reference-server/src/endpoints/dpop.rs.
+        Fault::DpopAnyTyp
+        | Fault::DpopAcceptAlgNone
+        | Fault::DpopAcceptHs256
+        | Fault::DpopAcceptPrivateJwk
+        | Fault::DpopAnyHtm
+        | Fault::DpopAnyHtu
+        | Fault::DpopAnyIat => {
+            let flaw = match fault {
+                Fault::DpopAnyTyp => "wrong_typ",
+                Fault::DpopAcceptAlgNone => "alg_none",
+                Fault::DpopAcceptHs256 => "hs256",
+                Fault::DpopAcceptPrivateJwk => "private_key_in_jwk",
+                Fault::DpopAnyHtm => "wrong_htm",
+                Fault::DpopAnyHtu => "htu_other_host",
+                _ => "stale_iat",
+            };
+            let proof = dpop_proof(&mut dpop_builder(), flaw, "POST", &token_url, None);
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::DpopInvalidRequestError => {
+            let proof = dpop_proof(&mut dpop_builder(), "missing_jti", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}");
+        }
+        Fault::DpopNoReplayCheck => {
+            let proof = dpop_proof(&mut dpop_builder(), "none", "POST", &token_url, None);
+            for attempt in ["first", "again"] {
+                let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+                assert!(reply.has_token(), "{name}: {attempt}");
+            }
+        }
+        Fault::DpopIgnoreRepeatedHeader => {
+            let mut builder = dpop_builder();
+            let a = dpop_proof(&mut builder, "none", "POST", &token_url, None);
+            let b = dpop_proof(&mut builder, "none", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&a, &b]).await;
+            assert_eq!(reply.json()["token_type"], "Bearer", "{name}");
+        }
+        Fault::DpopNonceWrongError => {
+            let proof = dpop_proof(&mut dpop_builder(), "none", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "dpopClient", "dpop-secret", &[&proof]).await;
+            assert_eq!(reply.error(), "invalid_dpop_proof", "{name}");
+            assert!(reply.header("dpop-nonce").is_some(), "{name}");
+        }
+        Fault::DpopBoundClientWithoutProof => {
+            let reply = post_basic(&token_url, "dpopClient", "dpop-secret", CC).await;
+            assert_eq!(reply.json()["token_type"], "Bearer", "{name}");
+        }
+        Fault::DpopTokenTypeBearer => {
+            let proof = dpop_proof(&mut dpop_builder(), "none", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+            assert_eq!(reply.json()["token_type"], "Bearer", "{name}");
+        }
+        Fault::DpopOmitCnf => {
+            let (token, _) = bound_token(server).await;
+            assert!(
+                introspect(server, &token).await.get("cnf").is_none(),
+                "{name}"
+            );
+        }
+        Fault::DpopMetadataSymmetric => {
+            let url = server.metadata_url("root");
+            let metadata = send(Method::GET, &url, &[], "").await.json();
+            let algs = metadata["dpop_signing_alg_values_supported"].to_string();
+            assert!(
+                algs.contains("\"none\"") && algs.contains("HS256"),
+                "{name}"
+            );
+        }
+        Fault::ResourceDpopAcceptsBearer => {
+            let (token, _) = bound_token(server).await;
+            assert_eq!(
+                call_resource(server, &token).await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        Fault::ResourceDpopAnyKey | Fault::ResourceDpopAnyAth => {
+            let (token, mut builder) = bound_token(server).await;
+            let url = server.resource_url();
+            let proof = match fault {
+                Fault::ResourceDpopAnyKey => {
+                    dpop_proof(&mut builder, "other_key", "GET", &url, Some(&token))
+                }
+                _ => dpop_proof(&mut builder, "wrong_ath", "GET", &url, Some(&token)),
+            };
+            let reply = dpop_resource(server, &token, &proof).await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}: {reply:?}");
+        }
+        Fault::ResourceDpopBearerChallenge => {
+            let (token, _) = bound_token(server).await;
+            let auth = format!("DPoP {token}");
+            let headers = [("authorization", auth.as_str())];
+            let reply = send(Method::GET, &server.resource_url(), &headers, "").await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+            let challenge = reply.header("www-authenticate").unwrap();
+            assert!(
+                challenge.starts_with("Bearer ") && !challenge.contains("algs"),
+                "{name}"
+            );
         }
         // Without these faults the same assertions are refused: the JWTAUTH cases.
         Fault::AcceptAssertionAlgNone => {

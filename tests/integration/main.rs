@@ -12,6 +12,7 @@ mod common;
 mod cli_conform;
 mod cli_load;
 mod cli_serve;
+mod dpop;
 mod fault_modes;
 mod hardening_server;
 mod interop_oidc_provider;

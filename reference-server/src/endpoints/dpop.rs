@@ -100,7 +100,6 @@ fn policy(config: &ServerConfig) -> DpopPolicy {
             accept_private_jwk: config.has(Fault::DpopAcceptPrivateJwk),
             any_htm: config.has(Fault::DpopAnyHtm),
             any_htu: config.has(Fault::DpopAnyHtu),
-            htu_with_query: config.has(Fault::DpopHtuWithQuery),
             any_iat: config.has(Fault::DpopAnyIat),
             any_ath: config.has(Fault::ResourceDpopAnyAth),
             any_key: config.has(Fault::ResourceDpopAnyKey),
@@ -130,24 +129,31 @@ pub fn token_request(
     app: &App,
     request: &Request<'_>,
     client: &Client,
-) -> Result<Option<String>, Reply> {
+) -> Result<Option<String>, Box<Reply>> {
     let config = &app.config;
     let proof = match request.dpop {
         Header::Absent => {
             if client.dpop_bound_access_tokens && !config.has(Fault::DpopBoundClientWithoutProof) {
-                return Err(invalid_proof_reply(
+                return Err(Box::new(invalid_proof_reply(
+                    config,
                     "this client must send a DPoP proof with every token request",
-                ));
+                )));
             }
             return Ok(None);
         }
         Header::Repeated if config.has(Fault::DpopIgnoreRepeatedHeader) => return Ok(None),
         Header::Repeated => {
-            return Err(invalid_proof_reply(
+            return Err(Box::new(invalid_proof_reply(
+                config,
                 "a request carries at most one DPoP header",
-            ))
+            )))
         }
-        Header::Unreadable => return Err(invalid_proof_reply("the DPoP header is not a JWT")),
+        Header::Unreadable => {
+            return Err(Box::new(invalid_proof_reply(
+                config,
+                "the DPoP header is not a JWT",
+            )))
+        }
         Header::One(proof) => proof,
     };
     let now = unix_now();
@@ -173,12 +179,12 @@ pub fn token_request(
             } else {
                 e.error_code()
             };
-            Err(Reply {
+            Err(Box::new(Reply {
                 dpop_nonce: Some(app.dpop.nonce(now)),
                 ..response::error_json(Status::BAD_REQUEST, code, e.describe()).no_store(true)
-            })
+            }))
         }
-        Err(DpopError::ReplayCacheFull) => Err(Reply {
+        Err(DpopError::ReplayCacheFull) => Err(Box::new(Reply {
             retry_after: Some(proof::POLICY.max_age),
             ..response::error_json(
                 Status::SERVICE_UNAVAILABLE,
@@ -186,14 +192,20 @@ pub fn token_request(
                 DpopError::ReplayCacheFull.describe(),
             )
             .no_store(true)
-        }),
-        Err(e) => Err(invalid_proof_reply(e.describe())),
+        })),
+        Err(e) => Err(Box::new(invalid_proof_reply(config, e.describe()))),
     }
 }
 
-/// 400 `invalid_dpop_proof` (RFC 9449 §5).
-fn invalid_proof_reply(description: &'static str) -> Reply {
-    response::error_json(Status::BAD_REQUEST, "invalid_dpop_proof", description).no_store(true)
+/// 400 `invalid_dpop_proof` (RFC 9449 §5); `invalid_request` under the fault that names the
+/// error wrongly.
+fn invalid_proof_reply(config: &ServerConfig, description: &'static str) -> Reply {
+    let code = if config.has(Fault::DpopInvalidRequestError) {
+        "invalid_request"
+    } else {
+        "invalid_dpop_proof"
+    };
+    response::error_json(Status::BAD_REQUEST, code, description).no_store(true)
 }
 
 /// How the resource request presented its token (RFC 6750 §2.1, RFC 9449 §7.1).
@@ -213,39 +225,39 @@ pub fn resource_request(
     token: &str,
     scheme: Scheme,
     bound_jkt: Option<&str>,
-) -> Result<(), Reply> {
+) -> Result<(), Box<Reply>> {
     let config = &app.config;
     let proof = match (scheme, request.dpop) {
         (Scheme::Bearer, _) if bound_jkt.is_none() => return Ok(()),
         (Scheme::Bearer, _) if config.has(Fault::ResourceDpopAcceptsBearer) => return Ok(()),
         (Scheme::Bearer, _) => {
-            return Err(challenge(
+            return Err(Box::new(challenge(
                 app,
                 "invalid_token",
                 "a DPoP-bound token is presented with the DPoP scheme and a proof",
-            ))
+            )))
         }
         (Scheme::Dpop, Header::One(proof)) => proof,
         (Scheme::Dpop, Header::Absent) => {
-            return Err(challenge(
+            return Err(Box::new(challenge(
                 app,
                 "invalid_dpop_proof",
                 "a DPoP proof is required",
-            ))
+            )))
         }
         (Scheme::Dpop, Header::Repeated) => {
-            return Err(challenge(
+            return Err(Box::new(challenge(
                 app,
                 "invalid_dpop_proof",
                 "a request carries at most one DPoP header",
-            ))
+            )))
         }
         (Scheme::Dpop, Header::Unreadable) => {
-            return Err(challenge(
+            return Err(Box::new(challenge(
                 app,
                 "invalid_dpop_proof",
                 "the DPoP header is not a JWT",
-            ))
+            )))
         }
     };
     let now = unix_now();
@@ -261,7 +273,7 @@ pub fn resource_request(
     };
     let checked = proof::check(proof, &cx, policy(config))
         .and_then(|checked| app.dpop.spend(config, &checked, now));
-    checked.map_err(|e| challenge(app, "invalid_dpop_proof", e.describe()))
+    checked.map_err(|e| Box::new(challenge(app, "invalid_dpop_proof", e.describe())))
 }
 
 /// 401 with a DPoP challenge naming the error and the algorithms taken (RFC 9449 §7.1).
@@ -500,18 +512,15 @@ mod tests {
             let reply = my(&faulty, &[&make(&faulty)]);
             assert_eq!(reply.status, Status::OK, "{fault}: {:?}", reply.body);
         }
-        // The strict server takes an htu with a query (it ignores it); the fault does not.
-        let with_query = |app: &App| {
-            let htu = format!("{}?x=1", token_url(app));
-            proof(&key, &claims(app, json!({"htu": htu})))
-        };
+        // The server takes an htu with a query (it ignores it, §4.3 item 9).
         let strict = app(ServerConfig::default());
-        assert_eq!(my(&strict, &[&with_query(&strict)]).status, Status::OK);
-        let faulty = app(ServerConfig::default().with_fault(Fault::DpopHtuWithQuery));
-        assert_eq!(
-            error(&my(&faulty, &[&with_query(&faulty)])),
-            "invalid_dpop_proof"
-        );
+        let htu = format!("{}?x=1", token_url(&strict));
+        let with_query = proof(&key, &claims(&strict, json!({"htu": htu})));
+        assert_eq!(my(&strict, &[&with_query]).status, Status::OK);
+        // The wrong error code.
+        let faulty = app(ServerConfig::default().with_fault(Fault::DpopInvalidRequestError));
+        let bad = proof(&key, &claims(&faulty, json!({"htm": "GET"})));
+        assert_eq!(error(&my(&faulty, &[&bad])), "invalid_request");
         // No replay check: the same proof twice.
         let faulty = app(ServerConfig::default().with_fault(Fault::DpopNoReplayCheck));
         let once = proof(&key, &claims(&faulty, json!({})));
@@ -681,8 +690,11 @@ mod tests {
             .as_array()
             .unwrap();
         assert!(algs.contains(&json!("ES256")) && !algs.contains(&json!("HS256")));
-        let faulty = app_with(Fault::DpopMetadataMissing);
+        let faulty = app_with(Fault::DpopMetadataSymmetric);
         let body = crate::endpoints::metadata::metadata(&faulty, &request.at(&faulty)).json_body();
-        assert!(body.get("dpop_signing_alg_values_supported").is_none());
+        let algs = body["dpop_signing_alg_values_supported"]
+            .as_array()
+            .unwrap();
+        assert!(algs.contains(&json!("HS256")) && algs.contains(&json!("none")));
     }
 }

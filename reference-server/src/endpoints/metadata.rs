@@ -27,7 +27,10 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         .collect();
     // RFC 8414 §2: present when private_key_jwt or client_secret_jwt is listed, and "The
     // value "none" MUST NOT be used."
-    let signing_algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
+    let mut signing_algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
+    if app.config.has(Fault::MetadataSigningAlgNone) {
+        signing_algs.push("none");
+    }
     let body = json!({
         "issuer": issuer,
         "token_endpoint": app.endpoint_url(realm, Endpoint::Token),
@@ -47,13 +50,14 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     });
     let mut body = body;
     // RFC 9449 §5.1: the algorithms this server takes for DPoP proofs.
-    if !app.config.has(Fault::DpopMetadataMissing) {
-        let algs: Vec<&str> = crate::endpoints::dpop::ALGS
-            .iter()
-            .map(|a| a.name())
-            .collect();
-        body["dpop_signing_alg_values_supported"] = json!(algs);
+    let mut dpop_algs: Vec<&str> = crate::endpoints::dpop::ALGS
+        .iter()
+        .map(|a| a.name())
+        .collect();
+    if app.config.has(Fault::DpopMetadataSymmetric) {
+        dpop_algs.extend(["HS256", "none"]);
     }
+    body["dpop_signing_alg_values_supported"] = json!(dpop_algs);
     Reply {
         cache_control: Some("max-age=60"),
         ..Reply::json(Status::OK, &body)

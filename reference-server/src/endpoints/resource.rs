@@ -115,7 +115,7 @@ pub fn serve_presented(
             if let Err(refusal) =
                 dpop::resource_request(app, request, presented.token, presented.scheme, bound)
             {
-                return refusal;
+                return *refusal;
             }
         }
     }

@@ -106,7 +106,7 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     // RFC 9449 §5: a proof binds the token to its key; a bad one refuses the request.
     let jkt = match dpop::token_request(app, request, client) {
         Ok(jkt) => jkt,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(*refusal),
     };
     let others = OtherScopes::of(config);
     let scope = grant_scope(client, requested, others)?;

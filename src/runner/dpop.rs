@@ -1,0 +1,99 @@
+//! DPoP proofs on a step's request (RFC 9449): the case's proof builder (one per case, so
+//! a nonce the server gave and the last `jti` carry over between its steps), the `DPoP`
+//! header(s) a step asks for, and the one resend with the server's nonce that a client
+//! makes when the answer asks for it (§8).
+
+use super::state::CaseState;
+use super::Stop;
+use crate::case::Step;
+use crate::exchange::Response;
+use crate::http::BuiltRequest;
+use crate::jose::assertion::BuildError;
+use crate::jose::dpop::ProofTarget;
+use crate::jose::{unix_now, DpopFlaw, DpopProofBuilder};
+use crate::target::Target;
+use crate::template::expand;
+
+/// Adds the step's `DPoP` header(s) to `request` (replacing any from an earlier attempt).
+/// A proof the step's flaw cannot be made for here skips the case with the reason.
+pub(super) fn attach(
+    step: &Step,
+    request: &mut BuiltRequest,
+    target: &Target,
+    state: &mut CaseState,
+) -> Option<Stop> {
+    let flaw = step.dpop?;
+    request.headers.retain(|(name, _)| name != "dpop");
+    let Some(key) = &target.dpop else {
+        return Some(Stop::Skipped(
+            "the target has no DPoP key: pass --dpop ES256|RS256|PS256|EdDSA".into(),
+        ));
+    };
+    let ath_token = match step.dpop_ath_token.as_ref().or(step.dpop_token.as_ref()) {
+        Some(template) => match expand(template, &state.vars) {
+            Ok(token) => Some(token),
+            Err(e) => return Some(Stop::Errored(e)),
+        },
+        None => None,
+    };
+    if state.dpop.is_none() {
+        match DpopProofBuilder::new(key.key.clone()) {
+            Ok(builder) => state.dpop = Some(builder),
+            Err(e) => return Some(Stop::Errored(e.to_string())),
+        }
+    }
+    let builder = state.dpop.as_mut()?;
+    let method = request.method.to_string();
+    let proof_target = ProofTarget {
+        method: &method,
+        url: &request.url,
+        access_token: ath_token.as_deref(),
+    };
+    let now = unix_now();
+    let mut proofs = Vec::new();
+    let flaws = if step.dpop_twice {
+        vec![flaw, DpopFlaw::None]
+    } else {
+        vec![flaw]
+    };
+    for flaw in flaws {
+        match builder.build(flaw, proof_target, now) {
+            Ok(proof) => proofs.push(proof),
+            Err(BuildError::NotApplicable(_))
+                if matches!(flaw, DpopFlaw::MissingNonce | DpopFlaw::WrongNonce) =>
+            {
+                return Some(Stop::Skipped(
+                    "the server did not ask for a DPoP nonce (RFC 9449 §8), so there is none to leave out".into(),
+                ))
+            }
+            Err(BuildError::NotApplicable(why)) => return Some(Stop::Skipped(why)),
+            Err(e) => return Some(Stop::Errored(format!("cannot make the DPoP proof: {e}"))),
+        }
+    }
+    for proof in proofs {
+        request
+            .headers
+            .push(("dpop".into(), proof.expose().to_owned()));
+    }
+    None
+}
+
+/// Remembers a `DPoP-Nonce` the server sent (RFC 9449 §8.2: any answer may carry the next
+/// one), and says whether the step should be sent again with it: the answer refused the
+/// request (400 or 401) with a nonce the proof did not carry, and the step's proof is not
+/// about the nonce. Any refusal with a new nonce counts, not only `use_dpop_nonce`, so that
+/// a server that names the error wrongly still gets its nonce, and only the case about the
+/// error code fails.
+pub(super) fn resend_with_nonce(step: &Step, response: &Response, state: &mut CaseState) -> bool {
+    let (Some(flaw), Some(builder)) = (step.dpop, state.dpop.as_mut()) else {
+        return false;
+    };
+    let Some(nonce) = response.header("dpop-nonce") else {
+        return false;
+    };
+    let fresh = builder.nonce() != Some(nonce);
+    builder.set_nonce(Some(nonce));
+    fresh
+        && matches!(response.status, 400 | 401)
+        && !matches!(flaw, DpopFlaw::MissingNonce | DpopFlaw::WrongNonce)
+}
