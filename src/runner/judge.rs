@@ -92,6 +92,18 @@ pub(super) fn judge(
             ));
         }
     }
+    for (pointer, unwanted) in &expect.array_excludes {
+        let actual = json.and_then(|j| j.pointer(pointer));
+        let listed = actual
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(unwanted)));
+        if listed {
+            problems.push(format!(
+                "expected {pointer} not to list \"{unwanted}\", got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
     for pointer in &expect.present {
         if json.and_then(|j| j.pointer(pointer)).is_none() {
             problems.push(format!("expected {pointer} to be present"));
