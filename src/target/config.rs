@@ -67,6 +67,12 @@ pub struct TargetConfig {
     pub client_key_alg: Option<String>,
     /// `token-endpoint` or `issuer` (`--client-assertion-aud`).
     pub client_assertion_aud: Option<super::AssertionAudience>,
+    /// Test DPoP with a key of this algorithm (`--dpop`): ES256, RS256, PS256 or EdDSA.
+    pub dpop: Option<String>,
+    /// A client registered with dpop_bound_access_tokens (`--dpop-client-id`).
+    pub dpop_client_id: Option<String>,
+    pub dpop_client_secret_env: Option<String>,
+    pub dpop_client_secret_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -120,6 +126,13 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.jwt_client_id, &t.jwt_client_id);
     fill(&mut args.client_key_id, &t.client_key_id);
     fill(&mut args.client_key_alg, &t.client_key_alg);
+    fill(&mut args.dpop_client_id, &t.dpop_client_id);
+    if let (None, Some(alg)) = (args.dpop, &t.dpop) {
+        let alg = alg
+            .parse()
+            .map_err(|e| Failure::usage(format!("[targets.{name}] dpop: {e}")))?;
+        args.dpop = Some(alg);
+    }
     args.client_auth = args.client_auth.or(t.client_auth);
     args.client_assertion_aud = args.client_assertion_aud.or(t.client_assertion_aud);
     if args.client_key.is_none() {
@@ -149,6 +162,12 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
             "jwt_client",
             &t.jwt_client_secret_env,
             &t.jwt_client_secret_file,
+        ),
+        (
+            &mut args.dpop_client_secret,
+            "dpop_client",
+            &t.dpop_client_secret_env,
+            &t.dpop_client_secret_file,
         ),
     ];
     for (slot, which, env, file) in others {

@@ -38,6 +38,8 @@ async fn verdicts_against_node_oidc_provider() {
         .await
         .expect("node-oidc-provider answers discovery; start it with ../shared/peers/oidc-provider/start.sh");
     target.label = "oidc-provider".into();
+    // DPoP is on in node-oidc-provider 9.x (grantcheck.toml's target says dpop = "ES256").
+    target.dpop = Some(target::DpopKey::generate(grantcheck::jose::Alg::Es256).unwrap());
     let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
     let cases = grantcheck::case::builtin().unwrap();
