@@ -61,13 +61,15 @@ impl Run<'_> {
             }
         }
 
-        // The preflight's scope is the main client's; the short-lived client and the client
-        // registered for DPoP stand in for it. Other clients may not have that scope.
-        let scope = target
-            .baseline
-            .token_scope
-            .as_deref()
-            .filter(|_| matches!(role, Role::Main | Role::Short | Role::DpopBound));
+        // The preflight's scope is the main client's; the short-lived client, the client
+        // registered for DPoP and the JWT clients stand in for it (they are the client under
+        // test authenticating another way). Other clients may not have that scope.
+        let scope = target.baseline.token_scope.as_deref().filter(|_| {
+            matches!(
+                role,
+                Role::Main | Role::Short | Role::DpopBound | Role::KeyJwt | Role::SecretJwt
+            )
+        });
         // The step client's assertions; a case's steps share the last jti (the replay flaw).
         let mut assertions = client.jwt_key.as_ref().map(|key| {
             AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud())

@@ -81,7 +81,15 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         }
     }
     if config.has(Fault::RejectUnknownParameters) {
-        const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
+        // Client authentication's parameters are known too (RFC 6749 §2.3.1, RFC 7521 §4.2).
+        const KNOWN: [&str; 6] = [
+            "grant_type",
+            "scope",
+            "client_id",
+            "client_secret",
+            "client_assertion_type",
+            "client_assertion",
+        ];
         if form.names().any(|n| !KNOWN.contains(&n)) {
             return Err(OAuthError::bad_request(
                 ErrorCode::InvalidRequest,
