@@ -12,6 +12,28 @@ use tokio::net::TcpStream;
 
 const CC: &str = "grant_type=client_credentials";
 
+/// A token request authenticated by a client assertion (RFC 7523 §2.2): `jwtClient` signs
+/// with its test-only fixture key (`private_key_jwt`), `hmacClient` MACs with its secret.
+fn asserted(method: &str, token_url: &str) -> String {
+    use grantcheck::jose::{AssertionBuilder, AssertionFlaw, SigningKey};
+    let (id, key) = if method == "private_key_jwt" {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/keys/client-es256.jwk.json");
+        ("jwtClient", SigningKey::from_file(&path, None).unwrap())
+    } else {
+        let secret = reference_server::Secret::new("hmac-secret-0123456789abcdef0123456789abcdef");
+        ("hmacClient", SigningKey::hmac(secret, None))
+    };
+    let mut builder = AssertionBuilder::new(std::sync::Arc::new(key), id, token_url);
+    let assertion = builder
+        .build(&AssertionFlaw::None, grantcheck::jose::unix_now())
+        .unwrap();
+    format!(
+        "{CC}&client_id={id}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        assertion.expose()
+    )
+}
+
 #[tokio::test]
 async fn the_briefs_request_gets_the_briefs_response_in_both_realms() {
     let server = start(ServerConfig::default()).await;
@@ -810,6 +832,9 @@ async fn metadata_describes_what_the_server_does() {
                         &format!("{CC}&client_id=myClient&client_secret=forgerock"),
                     )
                     .await
+                }
+                jwt @ ("private_key_jwt" | "client_secret_jwt") => {
+                    post_form(url, &asserted(jwt, url)).await
                 }
                 other => panic!("unexpected method {other}"),
             };
