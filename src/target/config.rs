@@ -345,7 +345,8 @@ client_assertion_aud = "issuer"
 
         let usage =
             |changes: fn(&mut TargetArgs)| clients_from(&jwt_args(changes)).unwrap_err().message;
-        let cases: [(fn(&mut TargetArgs), &str); 6] = [
+        type Change = fn(&mut TargetArgs);
+        let cases: [(Change, &str); 6] = [
             (
                 |a| a.client_auth = Some(JwtClientAuth::PrivateKeyJwt),
                 "needs --client-key",
