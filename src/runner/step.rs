@@ -91,6 +91,13 @@ impl Run<'_> {
             if let Some(stop) = super::dpop::attach(step, &mut request, target, state) {
                 return Some(stop);
             }
+            // A proof is a credential for its request: wherever an answer echoes it, it reads
+            // <redacted> (the header itself always does).
+            for (name, value) in &request.headers {
+                if name == "dpop" {
+                    redactor.add(value);
+                }
+            }
             let record = RequestRecord {
                 method: request.method.to_string(),
                 url: redactor.text(&request.url),

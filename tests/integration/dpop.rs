@@ -117,3 +117,92 @@ async fn without_a_bound_client_only_its_cases_skip() {
         }
     }
 }
+
+/// Proofs and bound tokens never reach a report or a snapshot: the DPoP cases' results and
+/// snapshots (both token formats) hold no compact JWS (`eyJ…`), no token, no secret.
+#[tokio::test]
+async fn reports_and_snapshots_hold_no_proof_token_or_secret() {
+    for format in [TokenFormat::Opaque, TokenFormat::Jwt] {
+        let config = ServerConfig {
+            token_format: format,
+            ..ServerConfig::default()
+        };
+        let server = server::start(config).await;
+        let target = Target::reference(&server);
+        let settings = Settings::default();
+        let http = runner::http_client(settings.request_timeout);
+        let results = runner::run_cases(&target, &dpop_cases(), &settings, &http, |_| {}).await;
+        assert_eq!(results.len(), 25);
+        let dir = crate::common::cli::temp_dir(&format!("dpop-leaks-{format:?}"));
+        grantcheck::snapshot::apply(
+            grantcheck::snapshot::Mode::Update,
+            &dir,
+            &target,
+            &results,
+            true,
+        )
+        .unwrap();
+        let mut all = serde_json::to_string(&results).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(all.contains("\"dpop\"") && all.contains("dpop: <redacted>"));
+        assert!(
+            !all.contains("eyJ"),
+            "{format:?}: a JWS is in a report or snapshot"
+        );
+        for token in server.issued_tokens() {
+            assert!(!all.contains(token.as_str()), "{format:?}: a token leaked");
+        }
+        for secret in ["forgerock", "dpop-secret", "rs-secret"] {
+            assert!(!all.contains(secret), "{format:?}: {secret} leaked");
+        }
+        server.shutdown().await;
+    }
+}
+
+/// A server that echoes the proof in its error answer: the report shows `<redacted>` there
+/// too (the runner treats each proof it sends as a secret).
+#[tokio::test]
+async fn a_proof_echoed_by_the_server_is_redacted() {
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    struct Echo;
+    impl Respond for Echo {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            let proof = request
+                .headers
+                .get("dpop")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none");
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": "invalid_dpop_proof",
+                "error_description": format!("bad proof {proof}"),
+            }))
+        }
+    }
+    let mock = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(Echo)
+        .mount(&mock)
+        .await;
+    let mut clients = BTreeMap::new();
+    clients.insert(
+        Role::Main,
+        grantcheck::target::ClientCredentials::new("client-a", "secret-a"),
+    );
+    let mut target = Target::external("mock", format!("{}/token", mock.uri()), clients);
+    target.dpop = Some(DpopKey::generate(Alg::Es256).unwrap());
+    let cases: Vec<Case> = dpop_cases()
+        .into_iter()
+        .filter(|c| c.id == "DPOP-004" || c.id == "DPOP-015")
+        .collect();
+    let settings = Settings::default();
+    let http = runner::http_client(settings.request_timeout);
+    let results = runner::run_cases(&target, &cases, &settings, &http, |_| {}).await;
+    let json = serde_json::to_string(&results).unwrap();
+    assert!(json.contains("bad proof <redacted>"), "{json}");
+    assert!(!json.contains("eyJ"), "{json}");
+    // The mock refuses every proof, so both cases pass: a refusal is what they want.
+    assert!(results.iter().all(|r| r.outcome == Outcome::Pass), "{json}");
+}
