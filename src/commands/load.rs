@@ -108,6 +108,10 @@ pub struct CapacityArgs {
     /// Stop bisecting when the highest good and lowest bad rate are within this percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 5.0)]
     pub precision: f64,
+    /// A step whose late iterations exceed this percent does not count as held: the
+    /// harness could not keep the rate (raise --max-in-flight, or give it more CPU).
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub max_late: f64,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -147,6 +151,7 @@ async fn find_capacity(mut args: CapacityArgs) -> Result<Exit, Failure> {
         step: span("--step", &args.step)?,
         max_time: span("--max-time", &args.max_time)?,
         precision: args.precision / 100.0,
+        kept_rate: format!("late<{}%", args.max_late),
     };
     capacity::check_slos(&search.slos)?;
     if search.start_rate < 1.0 || !(search.precision > 0.0) {
@@ -171,7 +176,7 @@ async fn find_capacity(mut args: CapacityArgs) -> Result<Exit, Failure> {
         search.step.as_secs(),
         plan.max_in_flight,
         search.slos.join(", "),
-        capacity::KEPT_RATE
+        search.kept_rate
     );
     let outcome = capacity::search(&mut plan, &search).await;
     drop(embedded);

@@ -17,9 +17,17 @@ use serde::{Deserialize, Serialize};
 
 use super::timeline::{percentile, round_latency};
 
-/// Goose launches the in-flight users over half a second (`--increase-rate` twice their
-/// number) and the plan starts when the last is ready; this much is allowed for it.
+/// Goose's run time counts from when every user is launched, and the plan starts 50 ms after
+/// the last is ready: the run time is the plan plus this margin.
 pub const START_MARGIN_S: f64 = 2.0;
+
+/// The plan starts anyway this long after the run began if some user never became ready.
+/// (Goose builds a TLS client for each user it launches: in a debug build on a busy machine
+/// launching 100 users has taken over 2 s.)
+pub const START_FALLBACK: Duration = Duration::from_secs(30);
+
+/// In-flight requests may finish this long after the plan's end, then they time out.
+pub const END_GRACE: Duration = Duration::from_secs(2);
 
 /// An iteration is late when no user was free to take it until this long after its time:
 /// every one of `--max-in-flight` was busy. (Its start also lags by the timer's resolution,
@@ -277,6 +285,11 @@ impl Pacing {
     /// When the plan starts, once it has.
     pub fn start(&self) -> Option<Instant> {
         self.start.get().copied()
+    }
+
+    /// When every request must be done: the plan's end and a grace period.
+    pub fn hard_stop(&self) -> Option<Instant> {
+        self.start().map(|s| s + self.plan.duration() + END_GRACE)
     }
 
     /// A user took the iteration due at `due` (it sleeps until then, if that is ahead).

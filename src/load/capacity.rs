@@ -2,7 +2,8 @@
 //! arrival-rate run at one rate; the rate doubles while the SLOs hold, then bisects between
 //! the highest rate that held and the lowest that did not, until they are within the
 //! precision or the time budget is spent. A rate at which more than 1% of iterations started
-//! late never counts as held: the harness could not keep the rate, so it says nothing.
+//! late (`--max-late`) never counts as held: the harness could not keep the rate, so it says
+//! nothing about the server.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -26,10 +27,9 @@ pub struct Search {
     pub max_time: Duration,
     /// Stop when the highest good and lowest bad rate are this close (a fraction).
     pub precision: f64,
+    /// The rule every step meets besides the user's SLOs (`late<1%` by default).
+    pub kept_rate: String,
 }
-
-/// The rule every step meets besides the user's SLOs.
-pub const KEPT_RATE: &str = "late<1%";
 
 /// One step of the search.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +71,7 @@ pub fn check_slos(slos: &[String]) -> Result<(), Failure> {
 pub async fn search(plan: &mut Plan, search: &Search) -> Result<Outcome, Failure> {
     let started = Instant::now();
     let mut rules = search.slos.clone();
-    rules.push(KEPT_RATE.to_owned());
+    rules.push(search.kept_rate.clone());
     let mut steps: Vec<Step> = Vec::new();
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = search.start_rate;

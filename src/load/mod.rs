@@ -124,7 +124,9 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
         ));
     }
     let planned = planned_duration(&plan.goose, profile);
-    context.hard_stop = planned.map(|d| Instant::now() + d + HARD_STOP_GRACE);
+    if context.pacing.is_none() {
+        context.hard_stop = planned.map(|d| Instant::now() + d + HARD_STOP_GRACE);
+    }
     let ctx = Arc::new(context);
 
     let goose_config = with_report_files(plan.goose.clone(), &plan.report_dir, profile)?;
@@ -162,7 +164,7 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
     let start_anyway = ctx.pacing.is_some().then(|| {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs_f64(arrival::START_MARGIN_S)).await;
+            tokio::time::sleep(arrival::START_FALLBACK).await;
             if let Some(pacing) = &ctx.pacing {
                 pacing.set_start(Instant::now());
             }
@@ -171,7 +173,12 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
     // Every request times out at the hard stop; this bound only catches Goose itself hanging.
     let result = match planned {
         Some(planned) => {
-            let limit = planned + HARD_STOP_GRACE + Duration::from_secs(10);
+            let launch = if ctx.pacing.is_some() {
+                arrival::START_FALLBACK
+            } else {
+                Duration::ZERO
+            };
+            let limit = planned + HARD_STOP_GRACE + launch + Duration::from_secs(10);
             match tokio::time::timeout(limit, attack.execute()).await {
                 Ok(result) => result,
                 Err(_) => {

@@ -51,7 +51,8 @@ pub struct LoadContext {
     pub timeline: super::timeline::Timeline,
     /// The most of a response body read; a longer body is an error of its own kind.
     pub max_body: usize,
-    /// When every request must be done: the end of `--run-time` plus a grace period.
+    /// When every request must be done: the end of `--run-time` plus a grace period (an
+    /// arrival-rate run's comes from its timetable instead).
     pub hard_stop: Option<std::time::Instant>,
     /// The timetables of an arrival-rate run (`--rate`, `--rate-plan`).
     pub pacing: Option<super::arrival::Pacing>,
@@ -237,7 +238,10 @@ async fn send(
 ) -> Result<Option<Answer>, Box<goose::goose::TransactionError>> {
     // Nothing outlives the run: a request still going at the hard stop times out then (the
     // timeout covers the body too), so a hung target cannot stretch `--run-time`.
-    if let Some(stop) = ctx.hard_stop {
+    let stop = ctx
+        .hard_stop
+        .or_else(|| ctx.pacing.as_ref().and_then(|p| p.hard_stop()));
+    if let Some(stop) = stop {
         let left = stop.saturating_duration_since(std::time::Instant::now());
         builder = builder.timeout(left.max(std::time::Duration::from_millis(1)));
     }

