@@ -154,7 +154,7 @@ async fn find_capacity(mut args: CapacityArgs) -> Result<Exit, Failure> {
         kept_rate: format!("late<{}%", args.max_late),
     };
     capacity::check_slos(&search.slos)?;
-    if search.start_rate < 1.0 || !(search.precision > 0.0) {
+    if search.start_rate < 1.0 || search.precision.is_nan() || search.precision <= 0.0 {
         return Err(Failure::usage(
             "--start-rate must be at least 1/s and --precision above 0",
         ));
