@@ -403,3 +403,42 @@ async fn the_embedded_run_has_no_error_fifty_times_over_plain_and_tls() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// A target without JWT clients (no `--client-auth`) skips the client_auth_jwt cases with
+/// the flag to give, and the other cases are unaffected; with only a private_key_jwt client,
+/// only the client_secret_jwt cases skip.
+#[tokio::test]
+async fn jwt_cases_skip_without_a_jwt_client_and_say_which_flag_gives_one() {
+    let server = server::start(ServerConfig::default()).await;
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let jwt_cases: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.area == "client_auth_jwt")
+        .collect();
+    assert_eq!(jwt_cases.len(), 24);
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
+    assert!(preflight.fatal().is_none(), "{preflight:#?}");
+    let secret_jwt = target.clients.remove(&grantcheck::case::Role::SecretJwt);
+    let only_key = runner::run_cases(&target, &jwt_cases, &settings, &http, |_| {}).await;
+    for r in &only_key {
+        if r.id.starts_with("JWTAUTH-1") {
+            assert_eq!(r.outcome, Outcome::Skip, "{}", r.id);
+            assert!(
+                r.detail.contains("--client-auth client_secret_jwt"),
+                "{}",
+                r.detail
+            );
+        } else {
+            assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+        }
+    }
+    assert!(secret_jwt.is_some());
+    target.clients.remove(&grantcheck::case::Role::KeyJwt);
+    let none = runner::run_cases(&target, &jwt_cases, &settings, &http, |_| {}).await;
+    for r in &none {
+        assert_eq!(r.outcome, Outcome::Skip, "{}", r.id);
+        assert!(r.detail.contains("--client-auth"), "{}", r.detail);
+    }
+}
