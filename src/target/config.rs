@@ -251,6 +251,49 @@ ca_cert = ["certs/peer-ca.pem"]
         assert!(toml::from_str::<ConfigFile>("[targets.x]\nclient_secret = \"plain\"").is_err());
     }
 
+    #[test]
+    fn a_named_target_tests_dpop_with_an_algorithm_and_a_bound_client() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+[targets.peer]
+issuer = "http://127.0.0.1:18085"
+client_id = "myClient"
+dpop = "EdDSA"
+dpop_client_id = "dpopClient"
+dpop_client_secret_env = "GRANTCHECK_TEST_DPOP_PEER_SECRET"
+"#,
+        )
+        .unwrap();
+        std::env::set_var("GRANTCHECK_TEST_DPOP_PEER_SECRET", "dpop-s3cret");
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            ..TargetArgs::default()
+        };
+        apply(&mut args, &config).unwrap();
+        assert_eq!(args.dpop, Some(crate::jose::Alg::EdDsa));
+        assert_eq!(args.dpop_client_id.as_deref(), Some("dpopClient"));
+        assert_eq!(args.dpop_client_secret.as_deref(), Some("dpop-s3cret"));
+        // The flag wins over the file.
+        let mut flagged = TargetArgs {
+            target: Some("peer".into()),
+            dpop: Some(crate::jose::Alg::Ps256),
+            ..TargetArgs::default()
+        };
+        apply(&mut flagged, &config).unwrap();
+        assert_eq!(flagged.dpop, Some(crate::jose::Alg::Ps256));
+        let bad: ConfigFile = toml::from_str("[targets.x]\ndpop = \"ES384\"").unwrap();
+        let mut args = TargetArgs {
+            target: Some("x".into()),
+            ..TargetArgs::default()
+        };
+        let err = apply(&mut args, &bad).unwrap_err();
+        assert!(
+            err.message.contains("[targets.x] dpop") && err.message.contains("ES384"),
+            "{}",
+            err.message
+        );
+    }
+
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/keys")
