@@ -628,3 +628,89 @@ fn real_clock_waits_are_announced_on_a_terminal() {
     ]);
     assert!(!String::from_utf8_lossy(&piped.stderr).contains("waiting"));
 }
+
+/// JWT client authentication against an external target: a private_key_jwt client with a PEM
+/// key (RS256) and a client_secret_jwt client with its secret from the environment; nothing
+/// secret (key, secret, assertion) in the output or the reports.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_clients_of_an_external_target_from_flags_and_environment() {
+    const HMAC_SECRET: &str = "hmac-secret-0123456789abcdef0123456789abcdef";
+    let server = server::start(ServerConfig::default()).await;
+    let issuer = server.issuer("root");
+    let key =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys/client-rs256.pem");
+    let runs: [(&[&str], &str); 2] = [
+        (
+            &[
+                "--client-auth",
+                "private_key_jwt",
+                "--jwt-client-id",
+                "jwtClient",
+                "--client-key-id",
+                "grantcheck-rs256",
+                "--only",
+                "JWTAUTH-0*",
+            ],
+            "PASS  JWTAUTH-001",
+        ),
+        (
+            &[
+                "--client-auth",
+                "client_secret_jwt",
+                "--jwt-client-id",
+                "hmacClient",
+                "--only",
+                "JWTAUTH-1*",
+            ],
+            "PASS  JWTAUTH-101",
+        ),
+    ];
+    for (flags, expected) in runs {
+        let dir = temp_dir("jwt-external");
+        let reports = dir.join("reports");
+        let (issuer, key_file, flags) = (issuer.clone(), key.clone(), flags.to_vec());
+        let private_key = flags.contains(&"private_key_jwt");
+        let output = tokio::task::spawn_blocking(move || {
+            let mut cmd = grantcheck();
+            cmd.args([
+                "conform",
+                "--target",
+                &issuer,
+                "--client-id",
+                "myClient",
+                "--color",
+                "never",
+            ])
+            .args(&flags)
+            .arg("--report-dir")
+            .arg(&reports)
+            .env("GRANTCHECK_CLIENT_SECRET", "forgerock")
+            .env("GRANTCHECK_JWT_CLIENT_SECRET", HMAC_SECRET);
+            if private_key {
+                cmd.arg("--client-key").arg(&key_file);
+            }
+            cmd.output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains("SKIP") && !stderr.contains("FAIL"),
+            "{stderr}"
+        );
+        let pem = std::fs::read_to_string(&key).unwrap();
+        let pem_body = pem.lines().nth(1).unwrap();
+        for (name, text) in files_in(&dir.join("reports"))
+            .into_iter()
+            .chain([("stderr".into(), stderr.to_string())])
+        {
+            assert_no_secrets(&name, &text);
+            for secret in [HMAC_SECRET, pem_body, "eyJhbGciOi"] {
+                assert!(!text.contains(secret), "{name} shows {secret:.12}…");
+            }
+        }
+    }
+    server.shutdown().await;
+}
