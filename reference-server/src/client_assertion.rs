@@ -854,6 +854,69 @@ mod tests {
         }
     }
 
+    /// Hostile input never panics: every truncation of a valid assertion, every single
+    /// character changed, and bytes that are not a JWT at all are refused, one way or another.
+    #[test]
+    fn mangled_assertions_are_refused_without_panicking() {
+        let key = TestKey::ec();
+        let keys = [key.public()];
+        let hmac = hs256(SECRET, Map::new(), &claims());
+        for (good, client) in [
+            (
+                signed(&key, &claims()),
+                ClientKeys::Public {
+                    keys: &keys,
+                    algs: Alg::ALL,
+                },
+            ),
+            (hmac, ClientKeys::Secret(SECRET)),
+        ] {
+            let check_one = |assertion: &str| {
+                check(
+                    Presented {
+                        assertion_type: JWT_BEARER,
+                        assertion,
+                    },
+                    CLIENT,
+                    client,
+                    audience(),
+                    NOW,
+                    POLICY,
+                )
+            };
+            assert!(check_one(&good).is_ok());
+            for end in 0..good.len() {
+                assert!(check_one(&good[..end]).is_err(), "truncated at {end}");
+            }
+            let alphabet = b"A_-.=/+\"\\{}0";
+            for i in 0..good.len() {
+                for &c in alphabet {
+                    let mut bytes = good.clone().into_bytes();
+                    if bytes[i] == c {
+                        continue;
+                    }
+                    bytes[i] = c;
+                    let mangled = String::from_utf8(bytes).unwrap();
+                    // A changed character can only pass if it leaves the decoded bytes alike
+                    // (the last base64url character's unused bits are refused, so never).
+                    assert!(check_one(&mangled).is_err(), "{i}: {mangled}");
+                }
+            }
+        }
+        for junk in ["", ".", "..", "...", "a.b.c", "e30.e30.", "\u{0}", "é.é.é"] {
+            assert!(unverified_client_id(junk).is_none());
+            let presented = Presented {
+                assertion_type: JWT_BEARER,
+                assertion: junk,
+            };
+            let keys = ClientKeys::Public {
+                keys: &keys,
+                algs: Alg::ALL,
+            };
+            assert!(check(presented, CLIENT, keys, audience(), NOW, POLICY).is_err());
+        }
+    }
+
     #[test]
     fn errors_map_to_invalid_client_and_never_show_the_assertion() {
         let key = TestKey::ec();
