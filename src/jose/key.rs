@@ -720,6 +720,35 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Hostile key files never panic: every truncation of each fixture is refused (or, for a
+    /// JWK cut after its last member, still the same key).
+    #[test]
+    fn truncated_key_files_are_refused_without_panicking() {
+        for name in [
+            "client-rs256.jwk.json",
+            "client-es256.jwk.json",
+            "client-ed25519.jwk.json",
+            "client-rs256.pem",
+            "client-es256.pem",
+            "client-ed25519.pem",
+        ] {
+            let text = std::fs::read_to_string(fixture(name)).unwrap();
+            let whole = SigningKey::from_file(&fixture(name), None).unwrap();
+            for end in 0..text.len() {
+                let cut = &text[..end];
+                let loaded = if name.ends_with(".json") {
+                    SigningKey::from_jwk(cut, None)
+                } else {
+                    SigningKey::from_pem(cut.as_bytes(), None)
+                };
+                if let Ok(key) = loaded {
+                    // Only the trailing newline or PEM footer may go and leave the key intact.
+                    assert_eq!(key.thumbprint(), whole.thumbprint(), "{name} cut at {end}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn debug_shows_no_key_material() {
         let key = SigningKey::from_file(&fixture("client-es256.jwk.json"), None).unwrap();
