@@ -115,6 +115,15 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
         plan.sample_log.is_some(),
     );
     context.max_body = plan.max_body;
+    if profile.uses(TransactionKind::IssueJwt) {
+        context.jwt = target.client(Role::KeyJwt).and_then(|client| {
+            client.jwt_key.clone().map(|key| transactions::JwtSigner {
+                key,
+                client_id: client.id.clone(),
+                audience: target.assertion_aud().to_owned(),
+            })
+        });
+    }
     if let Some(rate_plan) = &plan.rate_plan {
         let weights: Vec<usize> = profile.scenarios.iter().map(|s| s.weight).collect();
         context.pacing = Some(arrival::Pacing::new(
@@ -310,6 +319,12 @@ fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure>
     let needs = |kind| profile.uses(kind);
     let missing = if needs(TransactionKind::Introspect) && target.introspection_url.is_none() {
         Some("an introspection endpoint (--introspection-url)")
+    } else if needs(TransactionKind::IssueJwt)
+        && !target
+            .client(Role::KeyJwt)
+            .is_some_and(|c| c.jwt_key.as_ref().is_some_and(|k| !k.is_symmetric()))
+    {
+        Some("a private_key_jwt client (--client-auth private_key_jwt --client-key FILE)")
     } else if needs(TransactionKind::Flow)
         && (target.revocation_url.is_none() || target.introspection_url.is_none())
     {

@@ -25,6 +25,8 @@ pub enum TransactionKind {
     Flow,
     /// A wrong secret: must be refused with 401 invalid_client, and stay cheap.
     BadSecret,
+    /// Client credentials with `private_key_jwt`: a fresh signed assertion per request.
+    IssueJwt,
 }
 
 impl TransactionKind {
@@ -35,6 +37,7 @@ impl TransactionKind {
             TransactionKind::Introspect => "introspect",
             TransactionKind::Flow => "flow",
             TransactionKind::BadSecret => "bad_secret",
+            TransactionKind::IssueJwt => "issue_jwt",
         }
     }
 }

@@ -56,6 +56,16 @@ pub struct LoadContext {
     pub hard_stop: Option<std::time::Instant>,
     /// The timetables of an arrival-rate run (`--rate`, `--rate-plan`).
     pub pacing: Option<super::arrival::Pacing>,
+    /// The `private_key_jwt` client for `issue_jwt`: it signs a new assertion per request.
+    pub jwt: Option<JwtSigner>,
+}
+
+/// Signs the client assertions of `issue_jwt` (RFC 7523 §2.2).
+pub struct JwtSigner {
+    pub key: Arc<crate::jose::SigningKey>,
+    pub client_id: String,
+    /// The assertion's `aud`: the token endpoint URL or the issuer, as the target takes it.
+    pub audience: String,
 }
 
 impl LoadContext {
@@ -105,6 +115,7 @@ impl LoadContext {
             max_body: super::DEFAULT_MAX_BODY,
             hard_stop: None,
             pacing: None,
+            jwt: None,
         }
     }
 
@@ -164,6 +175,7 @@ async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadContext) -> 
         }
         TransactionKind::Flow => flow(user, ctx).await,
         TransactionKind::BadSecret => bad_secret(user, ctx).await,
+        TransactionKind::IssueJwt => issue_jwt(user, ctx).await,
     }
 }
 
@@ -400,6 +412,41 @@ async fn issue(
         .await?;
     }
     Ok(Some(token))
+}
+
+/// Issues a token with a client assertion signed for this request alone (its own `jti`, so a
+/// replay cache never refuses it) and checks the answer as `issue` does.
+async fn issue_jwt(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
+    use crate::jose::{AssertionBuilder, AssertionFlaw};
+    let Some(signer) = &ctx.jwt else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let assertion = AssertionBuilder::new(signer.key.clone(), &signer.client_id, &signer.audience)
+        .build(&AssertionFlaw::None, now);
+    let Ok(assertion) = assertion else {
+        ctx.failures.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    };
+    let body = format!(
+        "{}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        ctx.issue_body,
+        assertion.expose()
+    );
+    let builder = user
+        .client
+        .post(ctx.urls.token.clone())
+        .header(CONTENT_TYPE, FORM)
+        .body(body);
+    let Some(mut answer) = send(user, ctx, "issue (private_key_jwt)", builder, 200).await? else {
+        return Ok(());
+    };
+    match token_problem(&answer) {
+        Some(problem) => fail(user, ctx, &mut answer, problem),
+        None => Ok(()),
+    }
 }
 
 /// Introspects `token` as the resource server's client and checks `active`.

@@ -739,3 +739,42 @@ async fn capacity_search_finds_a_known_limit() {
     .await;
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuance_jwt_signs_a_fresh_assertion_per_request() {
+    // The embedded server registers jwtClient (private_key_jwt) with the fixture key and
+    // spends every jti once: a reused assertion would be refused and counted as an error.
+    let dir = temp_dir("load-jwt");
+    let output = load(
+        [
+            "--profile",
+            "issuance-jwt",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("POST issue (private_key_jwt)"), "{stderr}");
+    assert!(!stderr.contains("errors by kind"), "{stderr}");
+    let json = std::fs::read_to_string(dir.join("load-issuance-jwt.json")).unwrap();
+    assert!(!json.contains("eyJ"), "a JWS in the report");
+
+    // A target without a private_key_jwt client is told what to pass.
+    let server = start(None).await;
+    let output = load(against(&server, "issuance-jwt", &[])).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--client-auth private_key_jwt"), "{stderr}");
+    server.shutdown().await;
+}
