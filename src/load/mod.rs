@@ -314,16 +314,17 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
     )
 }
 
+fn has_private_key_jwt_client(target: &Target) -> bool {
+    let key = target.client(Role::KeyJwt).and_then(|c| c.jwt_key.as_ref());
+    key.is_some_and(|k| !k.is_symmetric())
+}
+
 /// A profile that needs an endpoint the target lacks is refused before anything runs.
 fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure> {
     let needs = |kind| profile.uses(kind);
     let missing = if needs(TransactionKind::Introspect) && target.introspection_url.is_none() {
         Some("an introspection endpoint (--introspection-url)")
-    } else if needs(TransactionKind::IssueJwt)
-        && !target
-            .client(Role::KeyJwt)
-            .is_some_and(|c| c.jwt_key.as_ref().is_some_and(|k| !k.is_symmetric()))
-    {
+    } else if needs(TransactionKind::IssueJwt) && !has_private_key_jwt_client(target) {
         Some("a private_key_jwt client (--client-auth private_key_jwt --client-key FILE)")
     } else if needs(TransactionKind::Flow)
         && (target.revocation_url.is_none() || target.introspection_url.is_none())
