@@ -300,6 +300,22 @@ fn presented_credentials<'f>(
     })
 }
 
+/// The fault `jwt-auth-token-endpoint-only`: client assertions refused outside the token
+/// endpoint (introspection, revocation), although the metadata lists them there.
+pub fn assertion_refused_here(
+    app: &App,
+    request: &Request<'_>,
+    form: &Form,
+) -> Result<(), OAuthError> {
+    if app.config.has(Fault::JwtAuthTokenEndpointOnly) && has_assertion(form) {
+        return Err(OAuthError::invalid_client(
+            &request.realm.issuer,
+            "client assertions are taken at the token endpoint only",
+        ));
+    }
+    Ok(())
+}
+
 fn has_assertion(form: &Form) -> bool {
     form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some()
 }

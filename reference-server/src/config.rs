@@ -167,6 +167,8 @@ faults! {
         "accepts expired client assertions (RFC 7523 §3 item 4)";
     SkipAssertionReplayCheck = "skip-assertion-replay-check":
         "accepts a client assertion's jti again and again (OIDC Core §9, RFC 7523 §3 item 7)";
+    JwtAuthTokenEndpointOnly = "jwt-auth-token-endpoint-only":
+        "refuses client assertions at introspection and revocation, which its metadata lists them for (RFC 8414 §2)";
     MetadataSigningAlgNone = "metadata-signing-alg-none":
         "lists none among the *_auth_signing_alg_values_supported in its metadata (RFC 8414 §2)";
 }

@@ -344,6 +344,13 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             .await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
         }
+        Fault::JwtAuthTokenEndpointOnly => {
+            let token = post_form(&token_url, &asserted(server, "none")).await;
+            let token = token.json()["access_token"].as_str().unwrap().to_owned();
+            let form = asserted(server, "none").replacen(CC, &format!("token={token}"), 1);
+            let reply = post_form(&server.revocation_url("root"), &form).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+        }
         Fault::MetadataSigningAlgNone => {
             let metadata = send(Method::GET, &server.metadata_url("root"), &[], "")
                 .await

@@ -238,6 +238,7 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::IntrospectionChallengeMissing => (&["ERR-013", "ERR-014"], &[]),
         Fault::MetadataAppendedOnly => (&["META-010"], &[]),
         Fault::MetadataSigningAlgNone => (&["META-011"], &[]),
+        Fault::JwtAuthTokenEndpointOnly => (&[], &["JWTAUTH-018", "JWTAUTH-019"]),
         Fault::DpopAnyTyp => (&["DPOP-004"], &[]),
         Fault::DpopAcceptAlgNone => (&["DPOP-005"], &[]),
         Fault::DpopAcceptHs256 => (&["DPOP-006"], &[]),
@@ -416,7 +417,7 @@ async fn jwt_cases_skip_without_a_jwt_client_and_say_which_flag_gives_one() {
         .into_iter()
         .filter(|c| c.area == "client_auth_jwt")
         .collect();
-    assert_eq!(jwt_cases.len(), 24);
+    assert_eq!(jwt_cases.len(), 26);
     let mut target = grantcheck::target::embedded(&server, &http).await;
     let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");

@@ -66,6 +66,7 @@ struct Confirmation<'a> {
 fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let config = &app.config;
     let form = request.post_form(config, "introspection requires POST")?;
+    crate::auth::assertion_refused_here(app, request, &form)?;
     // RFC 7662 §2.1: the endpoint MUST require some form of authorization from the caller.
     let caller = if config.has(Fault::IntrospectionWithoutAuthentication) {
         None

@@ -18,6 +18,7 @@ pub fn revoke(app: &App, request: &Request<'_>) -> Reply {
 fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
     let (config, realm) = (&app.config, &*request.realm.name);
     let form = request.post_form(config, "revocation requires POST")?;
+    crate::auth::assertion_refused_here(app, request, &form)?;
     let client = authenticate(app, request, &form)?;
     let token = token_parameter(&form)?;
     // token_type_hint is ignored: only access tokens exist here (RFC 7009 §2.1 lets the
