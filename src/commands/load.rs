@@ -221,10 +221,13 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
         .chain(&args.goose.threshold)
         .cloned()
         .collect();
-    if let Some(shard) = args.shard {
-        take_share(shard, &mut profile, &mut args.goose).map_err(Failure::usage)?;
-    }
+    // An arrival-rate run takes its shard's share of the rate and of the in-flight bound
+    // itself; Goose's users are then that bound, not to be divided again.
     let rate_plan = arrival_mode(&mut args, &mut profile)?;
+    if let Some(shard) = args.shard {
+        take_share(shard, &mut profile, &mut args.goose, rate_plan.is_none())
+            .map_err(Failure::usage)?;
+    }
     args.target.apply_config(args.config.as_deref())?;
     let trust = crate::http::TlsTrust::new(
         &args.target.ca_cert,
@@ -339,9 +342,16 @@ fn take_share(
     shard: Shard,
     profile: &mut Profile,
     goose: &mut GooseConfiguration,
+    users_too: bool,
 ) -> Result<(), String> {
     profile.thresholds.clear();
     goose.threshold.clear();
+    if !users_too {
+        if let Some(limit) = goose.throttle_requests {
+            goose.throttle_requests = Some(shard.share(limit).max(1));
+        }
+        return Ok(());
+    }
     let users = goose.users.or(profile.users);
     if let Some(users) = users {
         let share = shard.share(users);

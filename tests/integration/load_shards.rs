@@ -208,3 +208,68 @@ async fn three_shards_merge_into_the_union_of_their_samples() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arrival_rate_shards_take_their_share_and_merge_to_the_whole() {
+    let server = server::start(ServerConfig::default()).await;
+    let dir = temp_dir("rate-shards");
+    let token_url = server.token_url("root");
+    let dir2 = dir.clone();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                grantcheck_in(&dir2)
+                    .args(["load", "--profile", "issuance", "--token-url", &token_url])
+                    .args(["--client-id", "myClient", "--client-secret", "forgerock"])
+                    .args(["--rate", "100/s", "-t", "2s", "--max-in-flight", "10"])
+                    .args(["--shard", &format!("{i}/2"), "--run-id", "rate-run"])
+                    .args(["--report-dir", "shards"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for output in &outputs {
+        assert_eq!(output.status.code(), Some(0));
+    }
+    for i in 0..2 {
+        let shard: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("shards/shard-{i}-of-2.json"))).unwrap(),
+        )
+        .unwrap();
+        // Each shard ran half the rate with half the in-flight bound.
+        assert_eq!(shard["arrival"]["rate_plan"], "50/s:2s");
+        assert_eq!(shard["arrival"]["planned"], 100);
+        assert_eq!(shard["arrival"]["max_in_flight"], 5);
+    }
+    let output = grantcheck_in(&dir)
+        .args([
+            "load",
+            "merge",
+            "shards/shard-0-of-2.json",
+            "shards/shard-1-of-2.json",
+        ])
+        .args(["--report-dir", "merged"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let merged: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("merged/load-merged.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(merged["arrival"]["rate_plan"], "100/s:2s");
+    assert_eq!(merged["arrival"]["planned"], 200);
+    assert_eq!(merged["arrival"]["started"], 200);
+    assert!(
+        stderr.contains("arrival rate 100/s:2s: 200 of 200 iterations started"),
+        "{stderr}"
+    );
+    server.shutdown().await;
+}
