@@ -41,6 +41,7 @@ pub use config::{
     default_max_connections, default_max_live_tokens, BruteForce, Fault, FaultSet, ServerConfig,
     TokenFormat,
 };
+pub use endpoints::dpop::ALGS as DPOP_ALGS;
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use server::{ReferenceServer, MAX_HEAD_BYTES};

@@ -115,6 +115,11 @@ fn jwt_client(target: &Target, role: Role) -> bool {
 /// target lacks skips every case that needs it alike.
 fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
     for requirement in &case.requires {
+        if *requirement == Requirement::Dpop {
+            if let Some(why) = super::dpop::unmet(target) {
+                return Some(why);
+            }
+        }
         let (present, what) = match requirement {
             Requirement::Introspection => (
                 target.introspection_url.is_some(),
@@ -154,10 +159,8 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 target.resource_scope.is_some(),
                 "known scope requirement at its protected resource",
             ),
-            Requirement::Dpop => (
-                target.dpop.is_some(),
-                "DPoP key: pass --dpop ES256|RS256|PS256|EdDSA to test RFC 9449",
-            ),
+            // Judged above, with its own reasons.
+            Requirement::Dpop => (true, "DPoP key"),
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),
                 "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",

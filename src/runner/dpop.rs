@@ -14,6 +14,35 @@ use crate::jose::{unix_now, DpopFlaw, DpopProofBuilder};
 use crate::target::Target;
 use crate::template::expand;
 
+/// Why the DPoP cases cannot run on `target`, if they cannot: no key (and what the
+/// metadata advertises), metadata that does not advertise DPoP (RFC 9449 §5.1), or a key
+/// whose algorithm the metadata does not list.
+pub(super) fn unmet(target: &Target) -> Option<String> {
+    let listed = target.dpop_algs.as_deref();
+    let Some(key) = &target.dpop else {
+        return Some(match listed {
+            Some(algs) if !algs.is_empty() => format!(
+                "the target advertises DPoP (dpop_signing_alg_values_supported: {}) but the run has no DPoP key: pass --dpop ALG to test it",
+                algs.join(", ")
+            ),
+            _ => "the target has no DPoP key: pass --dpop ES256|RS256|PS256|EdDSA to test RFC 9449"
+                .into(),
+        });
+    };
+    let alg = key.key.alg().name();
+    match listed {
+        Some(algs) if !algs.iter().any(|a| a == alg) => Some(format!(
+            "the target's dpop_signing_alg_values_supported ({}) does not list {alg}: pass --dpop with one of them",
+            algs.join(", ")
+        )),
+        None if target.metadata_url.is_some() => Some(
+            "the target's metadata does not advertise DPoP (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// Adds the step's `DPoP` header(s) to `request` (replacing any from an earlier attempt).
 /// A proof the step's flaw cannot be made for here skips the case with the reason.
 pub(super) fn attach(

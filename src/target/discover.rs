@@ -68,9 +68,10 @@ pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Targe
     let mut target = Target::reference(server);
     let issuer = Url::parse(&server.issuer(ROOT_REALM)).expect("the server's issuer is a URL");
     match locate_metadata(http, &issuer).await {
-        Ok((url, location, _)) => {
+        Ok((url, location, doc)) => {
             target.metadata_url = Some(url);
             target.metadata_location = Some(location);
+            target.dpop_algs = super::string_list(&doc, "dpop_signing_alg_values_supported");
         }
         Err(_) => target.metadata_url = None,
     }
@@ -156,6 +157,9 @@ pub async fn discover(
                 .collect()
         })
         .unwrap_or_default();
+    target.dpop_algs = metadata
+        .as_ref()
+        .and_then(|(_, _, doc)| super::string_list(doc, "dpop_signing_alg_values_supported"));
     target.metadata_location = metadata.as_ref().map(|(_, location, _)| *location);
     target.metadata_url = metadata.map(|(url, _, _)| url);
     target.scopes = scopes;

@@ -105,6 +105,9 @@ pub struct Target {
     /// The key DPoP proofs are signed with (RFC 9449), made for this run: `--dpop ALG`, or
     /// ES256 for the embedded server.
     pub dpop: Option<DpopKey>,
+    /// `dpop_signing_alg_values_supported` from the target's metadata, when it has the member
+    /// (RFC 9449 §5.1).
+    pub dpop_algs: Option<Vec<String>>,
     /// True for the in-process reference server.
     pub embedded: bool,
     /// What the preflight established; the cases build on it.
@@ -117,6 +120,17 @@ pub struct DpopKey {
     pub key: std::sync::Arc<crate::jose::SigningKey>,
     /// Its RFC 7638 thumbprint: a token bound to it has `cnf.jkt` = this.
     pub jkt: String,
+}
+
+/// The strings of a metadata member that is an array of strings.
+pub fn string_list(doc: &serde_json::Value, member: &str) -> Option<Vec<String>> {
+    let list = doc.get(member)?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 impl DpopKey {
@@ -215,6 +229,13 @@ impl Target {
             forbidden_scope: Some("admin".into()),
             resource_scope: Some("write".into()),
             dpop: DpopKey::generate(crate::jose::Alg::Es256).ok(),
+            // What its metadata lists (`embedded` reads the document itself).
+            dpop_algs: Some(
+                reference_server::DPOP_ALGS
+                    .iter()
+                    .map(|a| a.name().to_owned())
+                    .collect(),
+            ),
             embedded: true,
             baseline: Baseline::default(),
         }
@@ -244,6 +265,7 @@ impl Target {
             forbidden_scope: None,
             resource_scope: None,
             dpop: None,
+            dpop_algs: None,
             embedded: false,
             baseline: Baseline::default(),
         }

@@ -93,8 +93,57 @@ async fn without_a_dpop_key_every_case_skips_and_says_how_to_test_it() {
     .await;
     for r in &results {
         assert_eq!(r.outcome, Outcome::Skip, "{}", r.id);
-        assert!(r.detail.contains("--dpop ES256"), "{}: {}", r.id, r.detail);
+        assert!(
+            r.detail.contains("advertises DPoP") && r.detail.contains("pass --dpop ALG"),
+            "{}: {}",
+            r.id,
+            r.detail
+        );
         assert!(r.exchanges.is_empty(), "{}", r.id);
+    }
+}
+
+/// With a key, the cases still skip on a target whose metadata does not advertise DPoP, or
+/// does not list the key's algorithm; a target without metadata is taken at its word.
+#[tokio::test]
+async fn with_a_key_the_metadata_decides_whether_the_target_takes_dpop() {
+    let cases: [(fn(&mut Target), Option<&str>); 3] = [
+        (|t| t.dpop_algs = None, Some("does not advertise DPoP")),
+        (
+            |t| {
+                t.dpop = Some(DpopKey::generate(Alg::EdDsa).unwrap());
+                t.dpop_algs = Some(vec!["ES256".into(), "PS256".into()]);
+            },
+            Some("(ES256, PS256) does not list EdDSA"),
+        ),
+        (
+            |t| {
+                t.dpop_algs = None;
+                t.metadata_url = None;
+            },
+            None,
+        ),
+    ];
+    for (adjust, skip) in cases {
+        let results = run(ServerConfig::default(), adjust).await;
+        for r in &results {
+            match skip {
+                Some(why) => {
+                    assert_eq!(r.outcome, Outcome::Skip, "{}", r.id);
+                    assert!(r.detail.contains(why), "{}: {}", r.id, r.detail);
+                }
+                // Without metadata the metadata cases skip; the others run and pass.
+                None => {
+                    let skips = ["DPOP-003", "DPOP-024", "DPOP-025"];
+                    let expected = if skips.contains(&r.id.as_str()) {
+                        Outcome::Skip
+                    } else {
+                        Outcome::Pass
+                    };
+                    assert_eq!(r.outcome, expected, "{}: {}", r.id, r.detail);
+                }
+            }
+        }
     }
 }
 
