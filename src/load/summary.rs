@@ -309,14 +309,23 @@ fn over_time(timeline: &TimelineData) -> String {
             .map(|(i, s)| (at(i), Some(f(s) as f64 / timeline.slot_seconds(i))))
             .collect()
     };
-    let percentile = |p: f64| -> Vec<(f64, Option<f64>)> {
+    let percentile = |p: f64, intended: bool| -> Vec<(f64, Option<f64>)> {
         timeline
             .slots
             .iter()
             .enumerate()
-            .map(|(i, s)| (at(i), s.percentile_us(p).map(|us| us as f64 / 1000.0)))
+            .map(|(i, s)| {
+                let histogram = if intended {
+                    &s.intended_us
+                } else {
+                    &s.latency_us
+                };
+                let us = super::timeline::percentile(histogram, p);
+                (at(i), us.map(|us| us as f64 / 1000.0))
+            })
             .collect()
     };
+    let arrival = timeline.slots.iter().any(|s| !s.intended_us.is_empty());
     let slot = if timeline.slot_s > 1 {
         format!(" ({} s slots)", timeline.slot_s)
     } else {
@@ -340,28 +349,36 @@ fn over_time(timeline: &TimelineData) -> String {
             },
         ],
     ));
-    h.push_str(&chart::line_chart(
-        "Latency",
-        "ms",
-        "s",
-        &[
-            Series {
-                name: "p50",
-                colour: "#2e7d32",
-                points: percentile(0.5),
-            },
-            Series {
-                name: "p90",
-                colour: "#ef6c00",
-                points: percentile(0.9),
-            },
-            Series {
-                name: "p99",
-                colour: "#c62828",
-                points: percentile(0.99),
-            },
-        ],
-    ));
+    let mut latency = vec![
+        Series {
+            name: "p50",
+            colour: "#2e7d32",
+            points: percentile(0.5, false),
+        },
+        Series {
+            name: "p90",
+            colour: "#ef6c00",
+            points: percentile(0.9, false),
+        },
+        Series {
+            name: "p99",
+            colour: "#c62828",
+            points: percentile(0.99, false),
+        },
+    ];
+    if arrival {
+        latency.push(Series {
+            name: "p99 from the intended start",
+            colour: "#6a1b9a",
+            points: percentile(0.99, true),
+        });
+    }
+    let title = if arrival {
+        "Latency (service time per request, and per iteration from its intended start)"
+    } else {
+        "Latency"
+    };
+    h.push_str(&chart::line_chart(title, "ms", "s", &latency));
     h
 }
 

@@ -22,6 +22,9 @@ pub struct Slot {
     pub errors: u64,
     /// `[latency in µs rounded to two significant digits, count]`, fastest first.
     pub latency_us: Vec<(u64, u64)>,
+    /// Arrival-rate runs: iterations' latency from their intended start, the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intended_us: Vec<(u64, u64)>,
 }
 
 impl Slot {
@@ -34,13 +37,18 @@ impl Slot {
     fn absorb(&mut self, other: &Slot) {
         self.requests = self.requests.saturating_add(other.requests);
         self.errors = self.errors.saturating_add(other.errors);
-        let mut merged: BTreeMap<u64, u64> = self.latency_us.iter().copied().collect();
-        for (value, count) in &other.latency_us {
-            let slot = merged.entry(*value).or_default();
-            *slot = slot.saturating_add(*count);
-        }
-        self.latency_us = merged.into_iter().collect();
+        add_histogram(&mut self.latency_us, &other.latency_us);
+        add_histogram(&mut self.intended_us, &other.intended_us);
     }
+}
+
+fn add_histogram(into: &mut Vec<(u64, u64)>, other: &[(u64, u64)]) {
+    let mut merged: BTreeMap<u64, u64> = into.iter().copied().collect();
+    for (value, count) in other {
+        let slot = merged.entry(*value).or_default();
+        *slot = slot.saturating_add(*count);
+    }
+    *into = merged.into_iter().collect();
 }
 
 /// A finished timeline, as reports carry it.
@@ -140,6 +148,7 @@ pub struct Timeline {
 struct Recorded {
     slot_s: u64,
     slots: Vec<BTreeMap<u64, u64>>,
+    intended: Vec<BTreeMap<u64, u64>>,
     requests: Vec<u64>,
     errors: Vec<u64>,
 }
@@ -162,6 +171,7 @@ impl Timeline {
             inner: Mutex::new(Recorded {
                 slot_s: 1,
                 slots: Vec::new(),
+                intended: Vec::new(),
                 requests: Vec::new(),
                 errors: Vec::new(),
             }),
@@ -175,6 +185,14 @@ impl Timeline {
         let i = r.index(second);
         r.requests[i] += 1;
         *r.slots[i].entry(round_latency(latency_us)).or_default() += 1;
+    }
+
+    /// An arrival-rate iteration ended `latency_us` after its intended start.
+    pub fn intended(&self, latency_us: u64) {
+        let second = self.started.elapsed().as_secs();
+        let mut r = self.lock();
+        let i = r.index(second);
+        *r.intended[i].entry(round_latency(latency_us)).or_default() += 1;
     }
 
     /// A request was judged wrong (or failed in transport).
@@ -195,6 +213,7 @@ impl Timeline {
                     requests: r.requests[i],
                     errors: r.errors[i],
                     latency_us: r.slots[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                    intended_us: r.intended[i].iter().map(|(v, c)| (*v, *c)).collect(),
                 })
                 .collect(),
             duration_ms: self.started.elapsed().as_millis() as u64,
@@ -215,6 +234,7 @@ impl Recorded {
         let i = (second / self.slot_s) as usize;
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, BTreeMap::new);
+            self.intended.resize_with(i + 1, BTreeMap::new);
             self.requests.resize(i + 1, 0);
             self.errors.resize(i + 1, 0);
         }
@@ -223,17 +243,19 @@ impl Recorded {
 
     /// Merges neighbouring slots: each now covers twice the time.
     fn coarsen(&mut self) {
-        let pairs = self.slots.len().div_ceil(2);
-        let mut slots = Vec::with_capacity(pairs);
-        for pair in std::mem::take(&mut self.slots).chunks_mut(2) {
-            let mut first = std::mem::take(&mut pair[0]);
-            if let Some(second) = pair.get_mut(1) {
-                for (v, c) in std::mem::take(second) {
+        let merge_pairs = |maps: Vec<BTreeMap<u64, u64>>| {
+            let mut merged = Vec::with_capacity(maps.len().div_ceil(2));
+            let mut maps = maps.into_iter();
+            while let Some(mut first) = maps.next() {
+                for (v, c) in maps.next().unwrap_or_default() {
                     *first.entry(v).or_default() += c;
                 }
+                merged.push(first);
             }
-            slots.push(first);
-        }
+            merged
+        };
+        let slots = merge_pairs(std::mem::take(&mut self.slots));
+        self.intended = merge_pairs(std::mem::take(&mut self.intended));
         let sum_pairs = |v: &[u64]| v.chunks(2).map(|c| c.iter().sum()).collect::<Vec<u64>>();
         self.requests = sum_pairs(&self.requests);
         self.errors = sum_pairs(&self.errors);
@@ -260,6 +282,7 @@ mod tests {
             requests: 100,
             errors: 0,
             latency_us: vec![(100, 90), (1000, 9), (50_000, 1)],
+            intended_us: Vec::new(),
         };
         assert_eq!(slot.percentile_us(0.5), Some(100));
         assert_eq!(slot.percentile_us(0.9), Some(100));
@@ -273,6 +296,7 @@ mod tests {
         let mut r = Recorded {
             slot_s: 1,
             slots: Vec::new(),
+            intended: Vec::new(),
             requests: Vec::new(),
             errors: Vec::new(),
         };
@@ -291,6 +315,7 @@ mod tests {
             requests: n,
             errors: 0,
             latency_us: vec![(100, n)],
+            intended_us: Vec::new(),
         };
         let a = TimelineData {
             start_unix_ms: 10_000,

@@ -210,6 +210,7 @@ pub fn paced(scenario: usize, kinds: Vec<TransactionKind>, ctx: Arc<LoadContext>
                 }
             }
             pacing.finished(due);
+            ctx.timeline.intended(due.elapsed().as_micros() as u64);
             result
         })
     });
