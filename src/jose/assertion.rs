@@ -15,6 +15,9 @@ use serde_json::{json, Map, Value};
 use super::key::hmac_sha256;
 use super::{b64, random_id, signing_input, Alg, KeyError, SignedJwt, SigningKey};
 
+/// `client_assertion_type` for a JWT (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How long a well-formed assertion lives: short, as RFC 7523 §3 expects ("limits the time
 /// window during which the JWT can be used").
 pub const LIFETIME_SECS: u64 = 60;

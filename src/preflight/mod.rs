@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 mod endpoints;
+mod jwt;
 mod token;
 
 use crate::case::Role;
@@ -107,6 +108,7 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     };
     probe.introspection(target, &main, &token).await;
     let second = probe.second_client(target).await;
+    probe.jwt_clients(target).await;
     probe.resource(target, &token).await;
     probe.revocation(target, &main, &token).await;
     if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {

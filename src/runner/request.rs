@@ -37,7 +37,7 @@ pub(super) fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String
 }
 
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2).
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const JWT_BEARER: &str = crate::jose::assertion::CLIENT_ASSERTION_TYPE;
 
 /// The request a step describes. `token_scope` is the preflight's scope for
 /// client-credentials token requests that name none (unless the step is `exact`);

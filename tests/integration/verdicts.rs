@@ -443,3 +443,51 @@ async fn jwt_cases_skip_without_a_jwt_client_and_say_which_flag_gives_one() {
         assert!(r.detail.contains("--client-auth"), "{}", r.detail);
     }
 }
+
+/// A JWT client whose key the server does not know is found out by the preflight: its cases
+/// skip with what to check, instead of blocking (or passing refusals for the wrong reason).
+#[tokio::test]
+async fn a_jwt_client_with_a_key_the_server_does_not_know_is_unusable() {
+    use grantcheck::case::Role;
+    use grantcheck::jose::{Alg, SigningKey};
+    use grantcheck::preflight::Status;
+    use grantcheck::target::ClientCredentials;
+    let server = server::start(ServerConfig::default()).await;
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let stranger = SigningKey::generate(Alg::Es256).unwrap();
+    target.clients.insert(
+        Role::KeyJwt,
+        ClientCredentials::with_key("jwtClient", stranger),
+    );
+    let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
+    assert!(preflight.fatal().is_none(), "{preflight:#?}");
+    let finding = |method: &str| {
+        preflight
+            .findings
+            .iter()
+            .find(|f| f.message.contains(method))
+            .unwrap_or_else(|| panic!("no finding for {method}: {preflight:#?}"))
+    };
+    let key = finding("private_key_jwt");
+    assert_eq!(key.status, Status::Unusable);
+    assert!(
+        key.message.contains("401") && key.message.contains("--client-key"),
+        "{}",
+        key.message
+    );
+    assert_eq!(finding("client_secret_jwt").status, Status::Ok);
+    let jwt_cases: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.area == "client_auth_jwt")
+        .collect();
+    for r in runner::run_cases(&target, &jwt_cases, &settings, &http, |_| {}).await {
+        if r.id.starts_with("JWTAUTH-1") {
+            assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+        } else {
+            assert_eq!(r.outcome, Outcome::Skip, "{}", r.id);
+            assert!(r.detail.contains("--client-key"), "{}", r.detail);
+        }
+    }
+}
