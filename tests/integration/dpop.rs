@@ -107,7 +107,9 @@ async fn without_a_dpop_key_every_case_skips_and_says_how_to_test_it() {
 /// does not list the key's algorithm; a target without metadata is taken at its word.
 #[tokio::test]
 async fn with_a_key_the_metadata_decides_whether_the_target_takes_dpop() {
-    let cases: [(fn(&mut Target), Option<&str>); 3] = [
+    /// A change to the target, and the reason the cases then skip (`None`: they run).
+    type Variant = (fn(&mut Target), Option<&'static str>);
+    let cases: [Variant; 3] = [
         (|t| t.dpop_algs = None, Some("does not advertise DPoP")),
         (
             |t| {
