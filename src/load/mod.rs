@@ -217,6 +217,14 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
             ShardReport::from_metrics(metrics, &run_id, shard, &profile.name, thresholds.clone());
         report.timeline = Some(ctx.timeline.data());
         report.arrival = ctx.pacing.as_ref().map(|p| p.stats());
+        if let Some(pacing) = &ctx.pacing {
+            // Goose's duration includes launching the users and the idle tail after the
+            // plan; the rate is the plan's.
+            let secs = pacing.plan.duration().as_secs_f64();
+            let (ok, failed) = report.total();
+            report.duration_s = secs.round() as usize;
+            report.rps = (ok + failed) as f64 / secs.max(1e-9);
+        }
         report
     };
     match result {

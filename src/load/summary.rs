@@ -57,10 +57,14 @@ pub fn render(report: &ShardReport) -> String {
     } else {
         String::new()
     };
+    let users = match &report.arrival {
+        Some(a) => format!("at most {} in flight", a.max_in_flight),
+        None => format!("{} users", report.users),
+    };
     let _ = writeln!(
         out,
-        "\ngrantcheck load: profile {}, {} users, {} s measured{shards}",
-        report.profile, report.users, report.duration_s
+        "\ngrantcheck load: profile {}, {users}, {} s measured{shards}",
+        report.profile, report.duration_s
     );
     let _ = writeln!(
         out,
