@@ -238,12 +238,15 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
     }
     let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
-    let (target, embedded) = if args.target.is_embedded() {
+    let (mut target, embedded) = if args.target.is_embedded() {
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
         (embedded.target.clone(), Some(embedded))
     } else {
         (args.target.resolve_external(&http).await?, None)
     };
+    if let Some(alg) = args.target.dpop {
+        target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);
+    }
     let scope = args
         .target
         .scope

@@ -115,6 +115,9 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
         plan.sample_log.is_some(),
     );
     context.max_body = plan.max_body;
+    if profile.uses(TransactionKind::IssueDpop) {
+        context.dpop_key = target.dpop.as_ref().map(|d| d.key.clone());
+    }
     if profile.uses(TransactionKind::IssueJwt) {
         context.jwt = target.client(Role::KeyJwt).and_then(|client| {
             client.jwt_key.clone().map(|key| transactions::JwtSigner {
@@ -332,6 +335,8 @@ fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure>
     let needs = |kind| profile.uses(kind);
     let missing = if needs(TransactionKind::Introspect) && target.introspection_url.is_none() {
         Some("an introspection endpoint (--introspection-url)")
+    } else if needs(TransactionKind::IssueDpop) && target.dpop.is_none() {
+        Some("a DPoP key (--dpop ES256, RS256, PS256 or EdDSA)")
     } else if needs(TransactionKind::IssueJwt) && !has_private_key_jwt_client(target) {
         Some("a private_key_jwt client (--client-auth private_key_jwt --client-key FILE)")
     } else if needs(TransactionKind::Flow)

@@ -27,6 +27,8 @@ pub enum TransactionKind {
     BadSecret,
     /// Client credentials with `private_key_jwt`: a fresh signed assertion per request.
     IssueJwt,
+    /// A DPoP-bound token (a fresh proof per request), then the resource with its own proof.
+    IssueDpop,
 }
 
 impl TransactionKind {
@@ -38,6 +40,7 @@ impl TransactionKind {
             TransactionKind::Flow => "flow",
             TransactionKind::BadSecret => "bad_secret",
             TransactionKind::IssueJwt => "issue_jwt",
+            TransactionKind::IssueDpop => "issue_dpop",
         }
     }
 }

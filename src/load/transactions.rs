@@ -58,6 +58,8 @@ pub struct LoadContext {
     pub pacing: Option<super::arrival::Pacing>,
     /// The `private_key_jwt` client for `issue_jwt`: it signs a new assertion per request.
     pub jwt: Option<JwtSigner>,
+    /// The run's DPoP key for `issue_dpop` (RFC 9449).
+    pub dpop_key: Option<Arc<crate::jose::SigningKey>>,
 }
 
 /// Signs the client assertions of `issue_jwt` (RFC 7523 §2.2).
@@ -116,6 +118,7 @@ impl LoadContext {
             hard_stop: None,
             pacing: None,
             jwt: None,
+            dpop_key: None,
         }
     }
 
@@ -176,6 +179,7 @@ async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadContext) -> 
         TransactionKind::Flow => flow(user, ctx).await,
         TransactionKind::BadSecret => bad_secret(user, ctx).await,
         TransactionKind::IssueJwt => issue_jwt(user, ctx).await,
+        TransactionKind::IssueDpop => issue_dpop(user, ctx).await,
     }
 }
 
@@ -335,6 +339,11 @@ fn fail(
 
 /// Why a token response is wrong, if it is.
 fn token_problem(answer: &Answer) -> Option<&'static str> {
+    token_problem_of_type(answer, "bearer")
+}
+
+/// [`token_problem`] for a `token_type` other than Bearer (DPoP).
+fn token_problem_of_type(answer: &Answer, token_type: &str) -> Option<&'static str> {
     if answer.status != 200 {
         return Some("token request: unexpected status");
     }
@@ -346,7 +355,8 @@ fn token_problem(answer: &Answer) -> Option<&'static str> {
         _ => return Some("token response lacks a non-empty access_token"),
     }
     match body.get("token_type").and_then(Value::as_str) {
-        Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+        Some(t) if t.eq_ignore_ascii_case(token_type) => {}
+        _ if token_type == "dpop" => return Some("token_type is not DPoP"),
         _ => return Some("token_type is not Bearer"),
     }
     match body.get("expires_in") {
@@ -422,11 +432,8 @@ async fn issue_jwt(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult
     let Some(signer) = &ctx.jwt else {
         return Ok(());
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let assertion = AssertionBuilder::new(signer.key.clone(), &signer.client_id, &signer.audience)
-        .build(&AssertionFlaw::None, now);
+        .build(&AssertionFlaw::None, unix_now());
     let Ok(assertion) = assertion else {
         ctx.failures.fetch_add(1, Ordering::Relaxed);
         return Ok(());
@@ -448,6 +455,86 @@ async fn issue_jwt(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult
         Some(problem) => fail(user, ctx, &mut answer, problem),
         None => Ok(()),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A DPoP proof for one request (RFC 9449 §4.2), fresh `jti` each time.
+fn dpop_proof(
+    key: &Arc<crate::jose::SigningKey>,
+    method: &str,
+    url: &Url,
+    token: Option<&str>,
+) -> Option<String> {
+    use crate::jose::dpop::ProofTarget;
+    use crate::jose::{DpopFlaw, DpopProofBuilder};
+    let target = ProofTarget {
+        method,
+        url: url.as_str(),
+        access_token: token,
+    };
+    DpopProofBuilder::new(key.clone())
+        .and_then(|mut b| b.build(DpopFlaw::None, target, unix_now()))
+        .ok()
+        .map(|proof| proof.expose().to_owned())
+}
+
+/// Issues a DPoP-bound token (`token_type` DPoP) with a proof made for this request, then
+/// calls the resource with `Authorization: DPoP` and a proof carrying the token's `ath`.
+async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResult {
+    let Some(key) = &ctx.dpop_key else {
+        return Ok(());
+    };
+    let Some(proof) = dpop_proof(key, "POST", &ctx.urls.token, None) else {
+        ctx.failures.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    };
+    let builder = user
+        .client
+        .post(ctx.urls.token.clone())
+        .header(CONTENT_TYPE, FORM)
+        .header(AUTHORIZATION, &ctx.main_basic)
+        .header("DPoP", proof)
+        .body(ctx.issue_body.clone());
+    let Some(mut answer) = send(user, ctx, "issue (DPoP)", builder, 200).await? else {
+        return Ok(());
+    };
+    if let Some(problem) = token_problem_of_type(&answer, "dpop") {
+        return fail(user, ctx, &mut answer, problem);
+    }
+    let token = answer
+        .json
+        .as_ref()
+        .and_then(|j| j["access_token"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let Some(url) = &ctx.urls.resource else {
+        return Ok(());
+    };
+    let Some(proof) = dpop_proof(key, "GET", url, Some(&token)) else {
+        ctx.failures.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    };
+    let builder = user
+        .client
+        .get(url.clone())
+        .header(AUTHORIZATION, format!("DPoP {token}"))
+        .header("DPoP", proof);
+    if let Some(mut answer) = send(user, ctx, "call the resource (DPoP)", builder, 200).await? {
+        if answer.status != 200 {
+            return fail(
+                user,
+                ctx,
+                &mut answer,
+                "resource: refused a DPoP-bound token with its proof",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Introspects `token` as the resource server's client and checks `active`.

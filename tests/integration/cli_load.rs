@@ -778,3 +778,42 @@ async fn issuance_jwt_signs_a_fresh_assertion_per_request() {
     assert!(stderr.contains("--client-auth private_key_jwt"), "{stderr}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuance_dpop_binds_every_token_and_uses_it_at_the_resource() {
+    let server = start(None).await;
+    let output = load(against(
+        &server,
+        "issuance-dpop",
+        &["--dpop", "ES256", "--report-dir", "reports-dpop"],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("POST issue (DPoP)") && stderr.contains("GET call the resource (DPoP)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("errors by kind"), "{stderr}");
+    server.shutdown().await;
+
+    // A server that says Bearer for a DPoP-bound token is caught on every request.
+    let server = start(Some(Fault::DpopTokenTypeBearer)).await;
+    let output = load(against(
+        &server,
+        "issuance-dpop",
+        &["--dpop", "ES256", "--report-dir", "reports-dpop"],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("token_type is not DPoP"), "{stderr}");
+    server.shutdown().await;
+
+    // Without a DPoP key for a target, the profile says what to pass.
+    let server = start(None).await;
+    let output = load(against(&server, "issuance-dpop", &[])).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--dpop ES256"));
+    server.shutdown().await;
+}
