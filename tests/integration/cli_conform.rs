@@ -21,11 +21,12 @@ const FIXTURE_SECRETS: &[&str] = &[
 ];
 
 /// Every opaque reference-server token is 43 base64url characters; none may be shown. (The
-/// signing key's thumbprint has the same shape and is public.)
+/// signing key's thumbprint has the same shape and is public, as is a DPoP key's `jkt`:
+/// the RFC 7638 thumbprint of the run's public key.)
 fn assert_no_secrets(label: &str, text: &str) {
     let jwks = reference_server::JwtSigner::fixture().jwks().clone();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
-    let text = &text.replace(&kid, "<kid>");
+    let text = &without_jkt_values(&text.replace(&kid, "<kid>"));
     for secret in FIXTURE_SECRETS {
         assert!(
             !text.contains(secret),
@@ -45,6 +46,27 @@ fn assert_no_secrets(label: &str, text: &str) {
             );
         }
     }
+}
+
+/// `text` with the value of every `"jkt": "…"` member replaced by `<jkt>`.
+fn without_jkt_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\"jkt\"") {
+        let (before, after) = rest.split_at(at + 5);
+        out.push_str(before);
+        let value_start = after.find('"').map(|i| i + 1);
+        match value_start.and_then(|s| after[s..].find('"').map(|e| (s, s + e))) {
+            Some((s, e)) if after[..s].trim_start_matches([':', ' ']).len() == 1 => {
+                out.push_str(&after[..s]);
+                out.push_str("<jkt>");
+                rest = &after[e..];
+            }
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn files_in(dir: &Path) -> Vec<(String, String)> {
