@@ -16,6 +16,7 @@ mod dpop;
 mod fault_modes;
 mod hardening_server;
 mod interop_oidc_provider;
+mod interop_oidc_provider_extra;
 mod load_shards;
 mod misbehaving_targets;
 mod reference_server;
