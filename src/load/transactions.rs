@@ -337,6 +337,16 @@ fn fail(
     user.set_failure(reason, &mut answer.request, None, None)
 }
 
+/// The access token of a token response already judged right.
+fn access_token(answer: &Answer) -> String {
+    answer
+        .json
+        .as_ref()
+        .and_then(|j| j["access_token"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Why a token response is wrong, if it is.
 fn token_problem(answer: &Answer) -> Option<&'static str> {
     token_problem_of_type(answer, "bearer")
@@ -393,12 +403,7 @@ async fn issue(
         fail(user, ctx, &mut answer, problem)?;
         return Ok(None);
     }
-    let token = answer
-        .json
-        .as_ref()
-        .and_then(|j| j["access_token"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let token = access_token(&answer);
     if ctx.unique_tokens && !ctx.seen.insert(&token) {
         fail(
             user,
@@ -506,12 +511,7 @@ async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> TransactionResul
     if let Some(problem) = token_problem_of_type(&answer, "dpop") {
         return fail(user, ctx, &mut answer, problem);
     }
-    let token = answer
-        .json
-        .as_ref()
-        .and_then(|j| j["access_token"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let token = access_token(&answer);
     let Some(url) = &ctx.urls.resource else {
         return Ok(());
     };

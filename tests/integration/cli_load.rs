@@ -284,27 +284,8 @@ async fn misbehaving(kind: Socket) -> String {
 }
 
 fn issuance_at(token_url: &str, run_time: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--profile",
-        "issuance",
-        "--token-url",
-        token_url,
-        "--client-id",
-        "myClient",
-        "--client-secret",
-        "forgerock",
-        "-u",
-        "2",
-        "-r",
-        "2",
-        "-t",
-        run_time,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    let closed_loop = ["-u", "2", "-r", "2", "-t", run_time];
+    rate_run(token_url, &[&closed_loop[..], extra].concat())
 }
 
 #[tokio::test(flavor = "multi_thread")]
