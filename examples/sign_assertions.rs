@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use grantcheck::jose::dpop::ProofTarget;
-use grantcheck::jose::{Alg, AssertionBuilder, AssertionFlaw, DpopFlaw, DpopProofBuilder, SigningKey};
+use grantcheck::jose::{
+    Alg, AssertionBuilder, AssertionFlaw, DpopFlaw, DpopProofBuilder, SigningKey,
+};
 
 const CLIENT_KEY: &str = include_str!("../fixtures/keys/client-es256.jwk.json");
 
@@ -56,6 +58,8 @@ fn main() {
                 .expect("signs");
         }
         let proofs = rounds as f64 / started.elapsed().as_secs_f64();
-        println!("{alg}: {assertions:.0} client assertions/s, {proofs:.0} DPoP proofs/s on one core");
+        println!(
+            "{alg}: {assertions:.0} client assertions/s, {proofs:.0} DPoP proofs/s on one core"
+        );
     }
 }
