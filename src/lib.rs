@@ -17,6 +17,7 @@ pub mod http;
 pub mod jose;
 pub mod json_body;
 pub mod load;
+pub mod mtls;
 pub mod outcome;
 pub mod preflight;
 pub mod report;

@@ -37,13 +37,13 @@ pub fn authenticate<'a>(
     // Only registered clients are throttled: an unknown id has no secret to guess.
     let Some((throttle, known)) = throttle.zip(config.clients.get(lookup_id(config, &presented)))
     else {
-        return check_credentials(app, &presented, realm, challenge_realm);
+        return check_credentials(app, request, &presented, realm, challenge_realm);
     };
     let (client, source) = (&known.shared_id, Source::from(request.peer));
     if let Some(retry_after) = throttle.waiting(client, source) {
         return Err(OAuthError::too_many_failures(retry_after));
     }
-    let result = check_credentials(app, &presented, realm, challenge_realm);
+    let result = check_credentials(app, request, &presented, realm, challenge_realm);
     match &result {
         Ok(_) => throttle.record_success(client, source),
         Err(e) if e.code == ErrorCode::InvalidClient => {
@@ -111,6 +111,7 @@ struct Presented<'f> {
 
 fn check_credentials<'a>(
     app: &'a App,
+    request: &Request<'_>,
     presented: &Presented<'_>,
     realm: &str,
     challenge_realm: &str,
@@ -131,6 +132,10 @@ fn check_credentials<'a>(
         return Err(failed("client authentication failed"));
     };
     let Some(secret) = presented.secret.as_deref() else {
+        // RFC 8705 §2: `client_id` in the body and the connection's certificate.
+        if client.uses_mtls() && presented.method == AuthMethod::ClientSecretPost {
+            return check_certificate(app, request, client, realm, challenge_realm);
+        }
         if client.is_public() {
             return Err(OAuthError::bad_request(
                 ErrorCode::UnauthorizedClient,
@@ -157,6 +162,42 @@ fn check_credentials<'a>(
     if !secret_ok || !enabled || !method_ok || !client.in_realm(realm) {
         return Err(failed("client authentication failed"));
     }
+    Ok(client)
+}
+
+/// Mutual-TLS client authentication (RFC 8705 §2): the client's registration decides which
+/// certificate authenticates it (`mtls.rs`). Every failure is `invalid_client`.
+fn check_certificate<'a>(
+    app: &'a App,
+    request: &Request<'_>,
+    client: &'a Client,
+    realm: &str,
+    challenge_realm: &str,
+) -> Result<&'a Client, OAuthError> {
+    let config = &app.config;
+    let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
+    if !enabled || !client.in_realm(realm) {
+        return Err(client_failure(
+            config,
+            false,
+            challenge_realm,
+            "client authentication failed",
+        ));
+    }
+    let lenience = crate::mtls::Lenience {
+        skip_chain: config.has(Fault::MtlsSkipChainValidation),
+        accept_expired: config.has(Fault::MtlsAcceptExpiredCertificate),
+        self_signed_any: config.has(Fault::MtlsSelfSignedAnyCertificate),
+        accept_without_certificate: config.has(Fault::MtlsAcceptWithoutCertificate),
+    };
+    crate::mtls::authenticate(
+        client,
+        request.client_certificate,
+        &config.client_ca,
+        rustls::pki_types::UnixTime::now(),
+        lenience,
+    )
+    .map_err(|refusal| client_failure(config, false, challenge_realm, refusal.describe()))?;
     Ok(client)
 }
 

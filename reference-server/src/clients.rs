@@ -92,6 +92,12 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     /// A JWT MACed (HS256) with the client secret (RFC 7523 §2.2, OIDC Core §9).
     ClientSecretJwt,
+    /// Mutual TLS with a certificate from a trusted CA, whose subject DN the client
+    /// registered (`tls_client_auth_subject_dn`, RFC 8705 §2.1).
+    TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate the client registered in its JWK Set's
+    /// `x5c` (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
     /// A public client: it has no secret and may not use the client credentials grant.
     None,
 }
@@ -103,6 +109,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             AuthMethod::None => "none",
         }
     }
@@ -180,6 +188,14 @@ pub struct Client {
     /// (`DPoP-Nonce`, RFC 9449 §8).
     #[serde(default)]
     pub dpop_nonce_required: bool,
+    /// `tls_client_auth`: the subject DN its certificate must have (RFC 4514 string, RFC 8705
+    /// §2.1.2); the certificate must also chain to the server's client CA.
+    #[serde(default)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// `self_signed_tls_client_auth`: the DER of the first `x5c` certificate of each key in
+    /// `jwks` (RFC 8705 §2.2).
+    #[serde(skip)]
+    pub tls_certificates: Vec<Vec<u8>>,
     /// Free text for people reading the fixture file.
     #[serde(default)]
     pub description: Option<String>,
@@ -194,8 +210,18 @@ pub struct Client {
 impl Client {
     /// No credentials at all: no secret and no keys, or registered with method `none`.
     pub fn is_public(&self) -> bool {
-        (self.secret.is_none() && self.public_keys.is_empty())
+        (self.secret.is_none() && self.public_keys.is_empty() && !self.uses_mtls())
             || self.auth_methods.contains(&AuthMethod::None)
+    }
+
+    /// Registered for a mutual-TLS method (RFC 8705 §2).
+    pub fn uses_mtls(&self) -> bool {
+        self.auth_methods.iter().any(|m| {
+            matches!(
+                m,
+                AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+            )
+        })
     }
 
     pub fn allows_grant(&self, grant_type: &str) -> bool {
@@ -277,7 +303,28 @@ impl ClientRegistry {
                     ))
                 })?;
             }
+            if let Some(jwks) = &client.jwks {
+                client.tls_certificates = x5c_certificates(jwks);
+            }
             let needs = |method| client.auth_methods.contains(&method);
+            if needs(AuthMethod::TlsClientAuth)
+                && client
+                    .tls_client_auth_subject_dn
+                    .as_deref()
+                    .and_then(crate::mtls::parse_dn)
+                    .is_none()
+            {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' uses tls_client_auth and needs a tls_client_auth_subject_dn (RFC 4514, e.g. \"CN=client,O=example\")",
+                    client.id
+                )));
+            }
+            if needs(AuthMethod::SelfSignedTlsClientAuth) && client.tls_certificates.is_empty() {
+                return Err(ClientsError(format!(
+                    "{origin}: client '{}' uses self_signed_tls_client_auth and needs its certificate in jwks (x5c)",
+                    client.id
+                )));
+            }
             if needs(AuthMethod::PrivateKeyJwt) && client.public_keys.is_empty() {
                 return Err(ClientsError(format!(
                     "{origin}: client '{}' uses private_key_jwt and needs public keys (jwks)",
@@ -366,6 +413,16 @@ impl ClientRegistry {
         scopes.dedup();
         scopes
     }
+}
+
+/// The first certificate of each key's `x5c` (RFC 7517 §4.7: base64 DER, not base64url).
+fn x5c_certificates(jwks: &serde_json::Value) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let keys = jwks["keys"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    keys.iter()
+        .filter_map(|key| key["x5c"][0].as_str())
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .collect()
 }
 
 /// Counts the hashing a check does, for the tests that prove every check hashes the same.

@@ -171,6 +171,20 @@ faults! {
         "refuses client assertions at introspection and revocation, which its metadata lists them for (RFC 8414 §2)";
     MetadataSigningAlgNone = "metadata-signing-alg-none":
         "lists none among the *_auth_signing_alg_values_supported in its metadata (RFC 8414 §2)";
+    MtlsSkipChainValidation = "mtls-skip-chain-validation":
+        "authenticates tls_client_auth clients by subject DN alone, whoever issued the certificate (RFC 8705 §2.1)";
+    MtlsAcceptExpiredCertificate = "mtls-accept-expired-certificate":
+        "authenticates tls_client_auth clients with expired certificates (RFC 8705 §2.1, RFC 5280 §6)";
+    MtlsSelfSignedAnyCertificate = "mtls-self-signed-any-certificate":
+        "authenticates self_signed_tls_client_auth clients with any certificate, registered or not (RFC 8705 §2.2)";
+    MtlsAcceptWithoutCertificate = "mtls-accept-without-certificate":
+        "authenticates mutual-TLS clients by client_id alone when no certificate was presented (RFC 8705 §2)";
+    MtlsOmitCnf = "mtls-omit-cnf":
+        "binds tokens to the client certificate but shows clients no cnf.x5t#S256, in JWTs or introspection (RFC 8705 §3.1, §3.2)";
+    MtlsBindWithoutCertificate = "mtls-bind-without-certificate":
+        "shows clients a cnf.x5t#S256 on tokens issued over connections without a client certificate (RFC 8705 §3)";
+    ResourceMtlsIgnoresBinding = "resource-mtls-ignores-binding":
+        "the resource server serves certificate-bound tokens whatever certificate the connection has, or none (RFC 8705 §3)";
 }
 
 impl fmt::Display for Fault {
@@ -192,17 +206,17 @@ impl FromStr for Fault {
 
 /// A set of fault modes, as bits: `has` is on every request's path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultSet(u64);
+pub struct FaultSet(u128);
 
-const _: () = assert!(Fault::ALL.len() <= 64, "FaultSet holds at most 64 faults");
+const _: () = assert!(Fault::ALL.len() <= 128, "FaultSet holds at most 128 faults");
 
 impl FaultSet {
     pub fn contains(&self, fault: Fault) -> bool {
-        self.0 & (1 << fault as u64) != 0
+        self.0 & (1 << fault as u128) != 0
     }
 
     pub fn insert(&mut self, fault: Fault) {
-        self.0 |= 1 << fault as u64;
+        self.0 |= 1 << fault as u128;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,6 +270,10 @@ pub struct ServerConfig {
     pub brute_force: Option<BruteForce>,
     /// Serve HTTPS with this certificate; `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsIdentity>,
+    /// The CAs a `tls_client_auth` client's certificate must chain to (RFC 8705 §2.1); the
+    /// test-only `fixtures/keys/mtls-ca.pem` by default. Over HTTPS the server asks every
+    /// client for a certificate and requires none.
+    pub client_ca: crate::mtls::ClientCa,
     /// `scheme://host[:port]` clients reach the server by (behind a proxy, in a container);
     /// issuers, metadata and token audiences use it. `None`: the listening address.
     pub public_url: Option<String>,
@@ -312,6 +330,7 @@ impl Default for ServerConfig {
             require_scope: false,
             brute_force: None,
             tls: None,
+            client_ca: crate::mtls::ClientCa::fixture(),
             public_url: None,
             max_live_tokens: None,
             max_connections: default_max_connections(),

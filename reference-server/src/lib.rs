@@ -26,6 +26,7 @@ pub mod form;
 pub mod jose;
 pub mod jwt;
 mod limits;
+pub mod mtls;
 pub mod replay;
 mod request;
 mod response;

@@ -81,6 +81,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a str>,
     /// The TCP peer's address: a forwarded-for header is whatever the sender says.
     pub peer: IpAddr,
+    /// The certificate the client presented in the TLS handshake (RFC 8705).
+    pub client_certificate: Option<&'a crate::mtls::ClientCertificate>,
     /// The resource server's own introspection call: it carried the server's internal
     /// proof (a random value made at start that never leaves the process), so brute-force
     /// protection does not apply to it.
@@ -182,6 +184,7 @@ pub mod testing {
         pub dpop: Vec<String>,
         pub content_type: Option<&'static str>,
         pub body: Vec<u8>,
+        pub client_certificate: Option<crate::mtls::ClientCertificate>,
     }
 
     impl TestRequest {
@@ -195,7 +198,16 @@ pub mod testing {
                 dpop: Vec::new(),
                 content_type: Some(FORM),
                 body: body.as_bytes().to_vec(),
+                client_certificate: None,
             }
+        }
+
+        /// Over a connection with this client certificate (PEM).
+        pub fn certificate(mut self, pem: &str) -> TestRequest {
+            use rustls::pki_types::{pem::PemObject, CertificateDer};
+            let der = CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate");
+            self.client_certificate = crate::mtls::ClientCertificate::new(&[der]);
+            self
         }
 
         /// With `Authorization: Basic` for `id` and `secret` (no form-encoding needed).
@@ -249,6 +261,7 @@ pub mod testing {
                 },
                 content_type: self.content_type,
                 peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                client_certificate: self.client_certificate.as_ref(),
                 internal: false,
                 body: Body::Unread,
             };

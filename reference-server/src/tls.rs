@@ -90,12 +90,16 @@ impl TlsIdentity {
         hex.join(":")
     }
 
-    /// Server settings: TLS 1.2 and 1.3 with rustls' safe defaults, HTTP/1.1 by ALPN.
+    /// Server settings: TLS 1.2 and 1.3 with rustls' safe defaults, HTTP/1.1 by ALPN; every
+    /// client is asked for a certificate, none is required (RFC 8705: which certificate is
+    /// good enough depends on the client, judged per request in `mtls.rs`).
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS settings: {e}"))?
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(RequestClientCertificate {
+                provider: provider(),
+            }))
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -114,6 +118,14 @@ impl TlsIdentity {
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth()
     }
+}
+
+/// A new self-signed certificate for `name` and its key, both PEM: a client certificate
+/// nobody registered (RFC 8705 cases).
+pub fn generate_self_signed_pem(name: &str) -> Result<(String, String), String> {
+    let generated = rcgen::generate_simple_self_signed(vec![name.to_owned()])
+        .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+    Ok((generated.cert.pem(), generated.signing_key.serialize_pem()))
 }
 
 /// Client settings for a server without TLS (the connector needs some; none are used).
@@ -143,6 +155,71 @@ fn pem(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
+}
+
+/// Asks for a client certificate without requiring one, and accepts any certificate whose key
+/// the client proves it holds (the handshake signature is verified): `mtls.rs` decides per
+/// client whether it authenticates anyone, and a bound token names it by thumbprint.
+#[derive(Debug)]
+struct RequestClientCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for RequestClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Accepts one certificate, byte for byte; signatures are still verified.

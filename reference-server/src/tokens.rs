@@ -28,6 +28,9 @@ pub struct TokenRecord {
     pub jti: Jti,
     /// The RFC 7638 thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
     pub jkt: Option<Arc<str>>,
+    /// The `x5t#S256` of the client certificate a certificate-bound token is bound to
+    /// (RFC 8705 §3).
+    pub x5t: Option<Arc<str>>,
 }
 
 /// A token's unique id: 128 random bits, base64url, kept inline (no allocation).
@@ -255,6 +258,7 @@ mod tests {
             expires_at: exp,
             jti: Jti::random(),
             jkt: None,
+            x5t: None,
         }
     }
 

@@ -100,6 +100,10 @@ pub enum Role {
     /// A client that authenticates with a JWT MACed with its secret (`client_secret_jwt`):
     /// `--client-auth client_secret_jwt`.
     SecretJwt,
+    /// A `tls_client_auth` client (RFC 8705 §2.1): `--mtls-client-id` with `--client-cert`.
+    Mtls,
+    /// A `self_signed_tls_client_auth` client (RFC 8705 §2.2): the embedded run's.
+    SelfSignedMtls,
 }
 
 impl Role {
@@ -116,6 +120,8 @@ impl Role {
             Role::DpopBound => "dpop_bound",
             Role::KeyJwt => "key_jwt",
             Role::SecretJwt => "secret_jwt",
+            Role::Mtls => "mtls",
+            Role::SelfSignedMtls => "self_signed_mtls",
         }
     }
 }
@@ -266,6 +272,9 @@ pub struct Step {
     /// Send two `DPoP` headers, each a well-formed proof.
     #[serde(default)]
     pub dpop_twice: bool,
+    /// Present this client certificate in the TLS handshake (RFC 8705): `client`,
+    /// `self_signed`, `other`, `expired` or `none`. Without it no certificate is presented.
+    pub cert: Option<crate::mtls::Cert>,
     /// A raw query string template appended to the URL.
     pub query: Option<String>,
     /// Form parameters in order; values are templates.
@@ -342,6 +351,8 @@ pub enum Requirement {
     PrivateKeyJwtClient,
     /// A `client_secret_jwt` client (`--client-auth client_secret_jwt`).
     ClientSecretJwtClient,
+    /// Mutual TLS (RFC 8705): an HTTPS target and a client certificate (`--client-cert`).
+    Mtls,
 }
 
 /// One conformance case.

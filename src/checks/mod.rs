@@ -12,6 +12,7 @@ mod errors;
 mod introspection;
 mod jwt;
 mod metadata;
+mod mtls;
 mod scope;
 #[cfg(test)]
 mod tests;
@@ -101,6 +102,10 @@ checks! {
         "an introspection answer's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.2)";
     DpopJwtCnfJkt = "dpop_jwt_cnf_jkt" => dpop::dpop_jwt_cnf_jkt:
         "a JWT access token's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.1)";
+    MtlsCnfX5t = "mtls_cnf_x5t" => mtls::mtls_cnf_x5t:
+        "an introspection answer's cnf.x5t#S256 is the SHA-256 thumbprint of the run's client certificate (RFC 8705 §3.2)";
+    MtlsJwtCnfX5t = "mtls_jwt_cnf_x5t" => mtls::mtls_jwt_cnf_x5t:
+        "a JWT access token's cnf.x5t#S256 is the SHA-256 thumbprint of the run's client certificate (RFC 8705 §3.1; skips opaque tokens)";
     DpopAlgsAsymmetric = "dpop_algs_asymmetric" => dpop::dpop_algs_asymmetric:
         "dpop_signing_alg_values_supported lists neither none nor a MAC algorithm (RFC 9449 §11.6; skips metadata without it)";
     JwtSigned = "jwt_signed" => jwt::jwt_signed:

@@ -286,6 +286,34 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             vec![("dpop.jkt", "k1")],
         ),
         (
+            Check::MtlsCnfX5t,
+            response(200, &[JSON], r#"{"active":true,"cnf":{"x5t#S256":"t1"}}"#),
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"t1"}}"#),
+            None,
+            vec![("mtls.x5t", "t1")],
+        ),
+        (
+            Check::MtlsJwtCnfX5t,
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"x5t#S256":"t1"}}"#)
+                ),
+            ),
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"x5t#S256":"t2"}}"#)
+                ),
+            ),
+            None,
+            vec![("mtls.x5t", "t1")],
+        ),
+        (
             Check::DpopAlgsAsymmetric,
             response(
                 200,

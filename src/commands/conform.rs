@@ -139,6 +139,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }
+    mtls_clients(&args, &mut target, &settings, &trust)?;
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)
@@ -284,6 +285,52 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         return Err("give 0 to 60 seconds".into());
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The run's client certificates (RFC 8705): the fixtures for the embedded HTTPS server,
+/// `--client-cert`/`--client-cert-key` for `--mtls-client-id` (default `--client-id`)
+/// elsewhere; none over plain HTTP, where the mTLS cases skip.
+fn mtls_clients(
+    args: &ConformArgs,
+    target: &mut Target,
+    settings: &Settings,
+    trust: &TlsTrust,
+) -> Result<(), Failure> {
+    let t = &args.target;
+    let timeout = settings.request_timeout;
+    let clients = match (&t.client_cert, &t.client_cert_key) {
+        (Some(cert), Some(key)) => {
+            let id = t
+                .mtls_client_id
+                .clone()
+                .or_else(|| t.client_id.clone())
+                .ok_or_else(|| {
+                    Failure::usage("--client-cert needs --mtls-client-id ID (or --client-id)")
+                })?;
+            target.clients.insert(
+                crate::case::Role::Mtls,
+                target::ClientCredentials {
+                    id,
+                    secret: None,
+                    jwt_key: None,
+                },
+            );
+            if target.embedded {
+                // Only the fixture certificates' clients are registered there.
+                target.clients.remove(&crate::case::Role::SelfSignedMtls);
+            }
+            crate::mtls::MtlsClients::from_files(timeout, trust, cert, key)
+                .map_err(Failure::usage)?
+        }
+        _ if target.embedded && !target.is_plain_http() => {
+            crate::mtls::MtlsClients::embedded(timeout, trust).map_err(Failure::internal)?
+        }
+        _ => return Ok(()),
+    };
+    if !target.is_plain_http() {
+        target.mtls = Some(std::sync::Arc::new(clients));
+    }
+    Ok(())
 }
 
 /// Credentials given for the embedded run replace its fixture clients', so a mistyped

@@ -161,6 +161,10 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
             ),
             // Judged above, with its own reasons.
             Requirement::Dpop => (true, "DPoP key"),
+            Requirement::Mtls => match super::mtls_unmet(target, case) {
+                Some(why) => return Some(why),
+                None => (true, "client certificate"),
+            },
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),
                 "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",

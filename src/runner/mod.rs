@@ -113,6 +113,31 @@ pub async fn run_cases_telling_waits(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Why the mutual-TLS cases (RFC 8705) cannot run on `target`, if they cannot: a plain-HTTP
+/// target, no client certificate, or not the certificate a step of `case` presents.
+pub(crate) fn mtls_unmet(target: &Target, case: &Case) -> Option<String> {
+    if target.is_plain_http() {
+        return Some(
+            "mutual TLS needs an HTTPS target (the embedded server: --embedded-tls)".into(),
+        );
+    }
+    let Some(mtls) = &target.mtls else {
+        return Some(
+            "the run has no client certificate: pass --client-cert FILE --client-cert-key FILE (and --mtls-client-id ID)"
+                .into(),
+        );
+    };
+    for cert in case.steps.iter().filter_map(|s| s.cert) {
+        if cert != crate::mtls::Cert::None && mtls.client(cert).is_none() {
+            return Some(format!(
+                "the run has no '{}' client certificate (the embedded HTTPS run has every one)",
+                cert.as_str()
+            ));
+        }
+    }
+    None
+}
+
 /// What ended a case early, or `None` when every step ran.
 pub(crate) enum Stop {
     /// The case's point is proven before its last step (a plain-HTTP request was refused).

@@ -68,6 +68,11 @@ impl CaseState {
         if let Some(dpop) = &target.dpop {
             vars.insert("dpop.jkt".into(), dpop.jkt.clone());
         }
+        if let Some(mtls) = &target.mtls {
+            if let Some(x5t) = mtls.thumbprint(crate::mtls::Cert::Client) {
+                vars.insert("mtls.x5t".into(), x5t.to_owned());
+            }
+        }
         CaseState {
             vars,
             issued: None,

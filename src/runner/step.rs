@@ -21,6 +21,22 @@ impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
         let (target, settings) = (self.target, self.settings);
         let label = io.label;
+        // RFC 8705: the client that presents the step's certificate, if it names one.
+        let http = match (step.cert, &target.mtls) {
+            (None | Some(crate::mtls::Cert::None), _) => self.http,
+            (Some(cert), Some(mtls)) => match mtls.client(cert) {
+                Some(client) => client,
+                None => {
+                    return Some(Stop::Skipped(format!(
+                        "the run has no '{}' client certificate",
+                        cert.as_str()
+                    )))
+                }
+            },
+            (Some(_), None) => {
+                return Some(Stop::Skipped("the run has no client certificate".into()))
+            }
+        };
         let role = step_role(step);
         let Some(client) = target.client(role) else {
             return Some(Stop::Skipped(format!(
@@ -118,11 +134,11 @@ impl Run<'_> {
             let sent = match settings.deadline {
                 Some(deadline) => tokio::time::timeout_at(
                     deadline.into(),
-                    exchange(self.http, &request, settings, self.pacer),
+                    exchange(http, &request, settings, self.pacer),
                 )
                 .await
                 .ok(),
-                None => Some(exchange(self.http, &request, settings, self.pacer).await),
+                None => Some(exchange(http, &request, settings, self.pacer).await),
             };
             let Some(sent) = sent else {
                 io.exchanges.push(Exchange {

@@ -137,6 +137,16 @@ pub struct TargetArgs {
     /// the issuer (draft-ietf-oauth-rfc7523bis).
     #[arg(long, value_enum, value_name = "AUD")]
     pub client_assertion_aud: Option<AssertionAudience>,
+    /// A client certificate (PEM, leaf first) for the mutual-TLS cases (RFC 8705), presented
+    /// as --mtls-client-id over HTTPS; with --client-cert-key.
+    #[arg(long, value_name = "FILE", requires = "client_cert_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_cert_key: Option<PathBuf>,
+    /// The tls_client_auth client the certificate authenticates (default: --client-id).
+    #[arg(long, value_name = "ID")]
+    pub mtls_client_id: Option<String>,
 }
 
 impl TargetArgs {

@@ -108,6 +108,9 @@ pub struct Target {
     /// `dpop_signing_alg_values_supported` from the target's metadata, when it has the member
     /// (RFC 9449 §5.1).
     pub dpop_algs: Option<Vec<String>>,
+    /// The client certificates for mutual TLS (RFC 8705), each with its HTTP client: the
+    /// embedded HTTPS run's fixtures, or `--client-cert`/`--client-cert-key`.
+    pub mtls: Option<Arc<crate::mtls::MtlsClients>>,
     /// True for the in-process reference server.
     pub embedded: bool,
     /// What the preflight established; the cases build on it.
@@ -178,6 +181,8 @@ impl Target {
             (Role::NoGrant, "noGrantClient", Some("no-grant-secret")),
             (Role::Public, "publicClient", None),
             (Role::DpopBound, "dpopClient", Some("dpop-secret")),
+            (Role::Mtls, "mtlsClient", None),
+            (Role::SelfSignedMtls, "selfSignedMtlsClient", None),
         ]
         .into_iter()
         .map(|(role, id, secret)| {
@@ -236,6 +241,7 @@ impl Target {
                     .map(|a| a.name().to_owned())
                     .collect(),
             ),
+            mtls: None,
             embedded: true,
             baseline: Baseline::default(),
         }
@@ -266,6 +272,7 @@ impl Target {
             resource_scope: None,
             dpop: None,
             dpop_algs: None,
+            mtls: None,
             embedded: false,
             baseline: Baseline::default(),
         }

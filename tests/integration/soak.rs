@@ -277,6 +277,7 @@ fn memory_per_held_token_is_within_the_budget() {
                 expires_at: 4_000_000_000 + (i as u64 % 3600),
                 jti: Jti::random(),
                 jkt: None,
+                x5t: None,
             };
             store.insert(&make(i), record).unwrap();
         }

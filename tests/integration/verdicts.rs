@@ -35,6 +35,11 @@ async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<Cas
     let http = grantcheck::http::client(settings.request_timeout, &trust).unwrap();
     // As `conform` runs: metadata found by discovery, then the preflight.
     let mut target = grantcheck::target::embedded(&server, &http).await;
+    if server_tls.is_some() {
+        // As `conform --embedded-tls`: the test-only client certificates (RFC 8705).
+        let clients = grantcheck::mtls::MtlsClients::embedded(settings.request_timeout, &trust);
+        target.mtls = Some(std::sync::Arc::new(clients.unwrap()));
+    }
     let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
     runner::run_cases(&target, cases, &settings, &http, |_| {}).await
@@ -83,7 +88,7 @@ async fn every_case_passes_the_reference_server_in_both_token_formats_and_over_h
                 let jwt_only = r.area == "jwt" || r.tags.iter().any(|t| t == "jwt");
                 let legal_skip = r.outcome == Outcome::Skip
                     && ((jwt_only && format == TokenFormat::Opaque)
-                        || (r.tags.iter().any(|t| t == "tls") && !https));
+                        || (r.tags.iter().any(|t| t == "tls" || t == "mtls") && !https));
                 r.outcome != Outcome::Pass && !legal_skip
             })
             .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
@@ -264,7 +269,23 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::AcceptAnyAssertionAudience => (&["JWTAUTH-014", "JWTAUTH-015", "JWTAUTH-106"], &[]),
         Fault::AcceptExpiredAssertion => (&["JWTAUTH-005", "JWTAUTH-104"], &[]),
         Fault::SkipAssertionReplayCheck => (&[], &["JWTAUTH-011", "JWTAUTH-105"]),
+        // The mutual-TLS faults run over HTTPS (see `needs_tls`); MTLS-008 (cnf in JWTs)
+        // skips for opaque tokens.
+        Fault::MtlsSkipChainValidation => (&["MTLS-002", "MTLS-004"], &[]),
+        Fault::MtlsAcceptExpiredCertificate => (&["MTLS-004"], &[]),
+        Fault::MtlsSelfSignedAnyCertificate => (&["MTLS-006"], &[]),
+        Fault::MtlsAcceptWithoutCertificate => (&["MTLS-003"], &[]),
+        Fault::MtlsOmitCnf => (&[], &["MTLS-007"]),
+        Fault::MtlsBindWithoutCertificate => (&[], &["MTLS-011"]),
+        Fault::ResourceMtlsIgnoresBinding => (&["MTLS-009", "MTLS-010"], &[]),
     }
+}
+
+/// The faults only an HTTPS server can show: plain HTTP on the TLS port, and mutual TLS.
+fn needs_tls(fault: Fault) -> bool {
+    matches!(fault, Fault::AcceptPlainHttp | Fault::TrustForwardedProto)
+        || fault.name().starts_with("mtls-")
+        || fault == Fault::ResourceMtlsIgnoresBinding
 }
 
 #[tokio::test]
@@ -276,7 +297,7 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
             Fault::ExpiredTokensActive | Fault::InactiveIntrospectionLeaksClaims
         );
         let mut config = ServerConfig::default().with_fault(fault);
-        if matches!(fault, Fault::AcceptPlainHttp | Fault::TrustForwardedProto) {
+        if needs_tls(fault) {
             config = with_tls(config);
         }
         let results = conform(config, "rfc6749", &cases(!needs_clock)).await;
@@ -292,9 +313,10 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
     );
     let mut problems = Vec::new();
     for (fault, results) in futures_util::future::join_all(runs).await {
-        let baseline_skips = match fault {
-            Fault::AcceptPlainHttp | Fault::TrustForwardedProto => &tls_skips,
-            _ => &plain_skips,
+        let baseline_skips = if needs_tls(fault) {
+            &tls_skips
+        } else {
+            &plain_skips
         };
         let (fail, warn) = expected(fault);
         let (got_fail, got_warn) = (ids(&results, Outcome::Fail), ids(&results, Outcome::Warn));
@@ -364,7 +386,10 @@ async fn a_server_that_requires_a_scope_passes_every_case() {
         .iter()
         .filter(|r| {
             let legal_skip = r.outcome == Outcome::Skip
-                && (r.area == "jwt" || r.tags.iter().any(|t| t == "tls" || t == "jwt"));
+                && (r.area == "jwt"
+                    || r.tags
+                        .iter()
+                        .any(|t| t == "tls" || t == "mtls" || t == "jwt"));
             r.outcome != Outcome::Pass && !legal_skip
         })
         .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))

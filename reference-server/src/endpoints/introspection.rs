@@ -60,7 +60,11 @@ struct Active<'a> {
 /// `cnf` (RFC 7800 §3.1) with the JWK thumbprint of RFC 9449 §6.
 #[derive(Serialize)]
 struct Confirmation<'a> {
-    jkt: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jkt: Option<&'a str>,
+    /// The client certificate of a certificate-bound token (RFC 8705 §3.2).
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    x5t: Option<&'a str>,
 }
 
 fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
@@ -112,13 +116,23 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         jti: record.jti.as_str(),
         // The fault hides the binding from clients; the resource server (its own
         // introspection calls) still sees it, so the fault breaks only what clients see.
-        cnf: record
-            .jkt
-            .as_deref()
-            .filter(|_| request.internal || !config.has(Fault::DpopOmitCnf))
-            .map(|jkt| Confirmation { jkt }),
+        cnf: confirmation(
+            record
+                .jkt
+                .as_deref()
+                .filter(|_| request.internal || !config.has(Fault::DpopOmitCnf)),
+            if request.internal {
+                record.x5t.as_deref()
+            } else {
+                crate::endpoints::token::shown_x5t(config, record.x5t.as_deref())
+            },
+        ),
     };
     Ok(Reply::json(Status::OK, &body))
+}
+
+fn confirmation<'a>(jkt: Option<&'a str>, x5t: Option<&'a str>) -> Option<Confirmation<'a>> {
+    (jkt.is_some() || x5t.is_some()).then_some(Confirmation { jkt, x5t })
 }
 
 /// `{"active":false}` and nothing else: an inactive token reveals nothing.

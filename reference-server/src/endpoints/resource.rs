@@ -117,6 +117,18 @@ pub fn serve_presented(
             {
                 return *refusal;
             }
+            // RFC 8705 §3: a certificate-bound token needs that certificate on this
+            // connection; otherwise 401 invalid_token.
+            let bound = answer["cnf"]["x5t#S256"].as_str();
+            let presented = request.client_certificate.map(|c| c.thumbprint());
+            if bound.is_some_and(|x5t| presented != Some(x5t))
+                && !app.config.has(Fault::ResourceMtlsIgnoresBinding)
+            {
+                return unauthorized(
+                    app,
+                    Some("the access token is bound to another client certificate"),
+                );
+            }
         }
     }
     serve(app, introspected)

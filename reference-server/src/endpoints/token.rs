@@ -120,8 +120,35 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let scope = grant_scope(client, requested, others)?;
     // The scope is in the response unless a fault changed it silently.
     let show_scope = matches!(others, OtherScopes::Refuse);
-    Ok(mint(app, request.realm, client, scope, show_scope, jkt))
+    // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate.
+    let x5t = request.client_certificate.map(|c| c.thumbprint());
+    Ok(mint(
+        app,
+        request.realm,
+        client,
+        scope,
+        show_scope,
+        jkt,
+        x5t,
+    ))
 }
+
+/// The `cnf.x5t#S256` clients are shown for a token bound to `x5t` (or not bound), as the
+/// fault modes bend it.
+pub(crate) fn shown_x5t<'a>(
+    config: &crate::config::ServerConfig,
+    x5t: Option<&'a str>,
+) -> Option<&'a str> {
+    match x5t {
+        Some(_) if config.has(Fault::MtlsOmitCnf) => None,
+        Some(x5t) => Some(x5t),
+        None if config.has(Fault::MtlsBindWithoutCertificate) => Some(UNBOUND_X5T),
+        None => None,
+    }
+}
+
+/// What the fault `mtls-bind-without-certificate` shows: the SHA-256 of nothing.
+const UNBOUND_X5T: &str = "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
 
 /// Issues and stores an access token for `client` with `scope`: the successful response
 /// (RFC 6749 §5.1), or 503 when the store is full.
@@ -132,6 +159,7 @@ fn mint(
     scope: Arc<str>,
     show_scope: bool,
     jkt: Option<String>,
+    x5t: Option<&str>,
 ) -> Reply {
     let config = &app.config;
     // Checked first too, so that a flood at the bound costs no signing.
@@ -151,6 +179,7 @@ fn mint(
         expires_at: now + ttl,
         jti: Jti::random(),
         jkt: jkt.as_deref().map(Arc::from),
+        x5t: x5t.map(Arc::from),
     };
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);
@@ -169,6 +198,10 @@ fn mint(
             });
             if let Some(jkt) = jkt.as_deref().filter(|_| show_cnf) {
                 claims["cnf"] = json!({ "jkt": jkt });
+            }
+            // RFC 8705 §3.1: and the certificate it is bound to in `cnf.x5t#S256`.
+            if let Some(x5t) = shown_x5t(config, x5t) {
+                claims["cnf"]["x5t#S256"] = json!(x5t);
             }
             app.signer.sign(&claims)
         }

@@ -20,6 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::mtls::ClientCertificate;
+
 use super::admission::SlotGuard;
 use super::body::RequestBody;
 use super::http::{Handler, ResponseBody};
@@ -79,17 +81,35 @@ impl Connection {
             }
         }
         if let Ok(Ok(stream)) = tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-            self.serve(stream, Transport::Tls).await;
+            // RFC 8705: the certificate the client presented, if any, for every request on
+            // this connection.
+            let certificate = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(ClientCertificate::new)
+                .map(Arc::new);
+            self.serve_with(stream, Transport::Tls, certificate).await;
         }
     }
 
     pub async fn serve<S: Socket>(self, stream: S, transport: Transport) {
+        self.serve_with(stream, transport, None).await
+    }
+
+    async fn serve_with<S: Socket>(
+        self,
+        stream: S,
+        transport: Transport,
+        certificate: Option<Arc<ClientCertificate>>,
+    ) {
         let (handler, peer) = (self.handler, self.peer);
         let slot = Arc::new(self.slot);
         let shed = slot.shed.clone();
         let service = service_fn(move |req: Request<Incoming>| {
             let handler = handler.clone();
             let slot = slot.clone();
+            let certificate = certificate.clone();
             async move {
                 let _idle = IdleWhenAnswered(slot.clone());
                 if transport == Transport::CleartextOnTlsPort {
@@ -99,7 +119,9 @@ impl Connection {
                 }
                 let (parts, body) = req.into_parts();
                 let (body, read_to_end) = RequestBody::new(body);
-                let mut response = handler.handle(parts, body, peer, &|| slot.busy()).await;
+                let mut response = handler
+                    .handle(parts, body, peer, certificate.as_deref(), &|| slot.busy())
+                    .await;
                 // A body left unread (413, 408, 431, a request refused before its body
                 // mattered) ends the connection: the client may still be sending it. hyper
                 // notices only after it may have sent the response head, so say it here.

@@ -16,6 +16,8 @@ use hyper::header::{
 use hyper::http::request::Parts;
 use hyper::{HeaderMap, StatusCode};
 use hyper_rustls::HttpsConnector;
+
+use crate::mtls::ClientCertificate;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -88,9 +90,10 @@ impl Handler {
         parts: Parts,
         body: RequestBody,
         peer: IpAddr,
+        certificate: Option<&ClientCertificate>,
         arrived: &(dyn Fn() + Sync),
     ) -> hyper::Response<ResponseBody> {
-        into_response(self.reply(parts, body, peer, arrived).await)
+        into_response(self.reply(parts, body, peer, certificate, arrived).await)
     }
 
     async fn reply(
@@ -98,6 +101,7 @@ impl Handler {
         parts: Parts,
         body: RequestBody,
         peer: IpAddr,
+        certificate: Option<&ClientCertificate>,
         arrived: &(dyn Fn() + Sync),
     ) -> Reply {
         let head_bytes: usize = parts
@@ -132,6 +136,7 @@ impl Handler {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok()),
             peer,
+            client_certificate: certificate,
             internal: self.is_internal(&parts.headers),
             body: Body::Unread,
         };
