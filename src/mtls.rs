@@ -154,7 +154,9 @@ fn client_with(
     let client = crate::http::client_builder(timeout, trust)
         .identity(identity)
         .build()
-        .map_err(|e| format!("cannot set up the mutual-TLS client: {e}"))?;
+        .map_err(|e| {
+            format!("the client certificate and key do not fit together or cannot be used ({e})")
+        })?;
     Ok((client, thumbprint(&leaf)))
 }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 mod endpoints;
 mod jwt;
+mod mtls;
 mod token;
 
 use crate::case::Role;
@@ -109,6 +110,7 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     probe.introspection(target, &main, &token).await;
     let second = probe.second_client(target).await;
     probe.jwt_clients(target).await;
+    probe.mtls_clients(target).await;
     probe.resource(target, &token).await;
     probe.revocation(target, &main, &token).await;
     if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {
@@ -182,7 +184,18 @@ impl Probe<'_> {
         request: BuiltRequest,
         step: &str,
     ) -> (Result<Response, SendError>, Exchange) {
-        let result = exchange(self.http, &request, self.settings, self.pacer).await;
+        let http = self.http;
+        self.send_via(http, request, step).await
+    }
+
+    /// [`Probe::send`] with another HTTP client (one that presents a client certificate).
+    async fn send_via(
+        &mut self,
+        http: &reqwest::Client,
+        request: BuiltRequest,
+        step: &str,
+    ) -> (Result<Response, SendError>, Exchange) {
+        let result = exchange(http, &request, self.settings, self.pacer).await;
         if let Ok(response) = &result {
             if let Some(token) = token::access_token(response) {
                 self.redactor.add(token);
