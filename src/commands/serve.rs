@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// (`grantcheck conform --ca-cert FILE`); default: a file in the temporary directory.
     #[arg(long, value_name = "FILE", conflicts_with = "tls_cert")]
     pub tls_cert_out: Option<PathBuf>,
+    /// PEM CA certificates that `tls_client_auth` clients' certificates must chain to
+    /// (RFC 8705 §2.1); default: the test-only fixtures/keys/mtls-ca.pem.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,8 +150,18 @@ impl ServeArgs {
                 )));
             }
         }
+        let client_ca = match &self.client_ca {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+                reference_server::mtls::ClientCa::from_pem(&pem)
+                    .map_err(|e| Failure::usage(format!("--client-ca {}: {e}", path.display())))?
+            }
+            None => reference_server::mtls::ClientCa::fixture(),
+        };
         let config = ServerConfig {
             tls,
+            client_ca,
             public_url: self
                 .public_url
                 .as_ref()

@@ -73,6 +73,12 @@ pub struct TargetConfig {
     pub dpop_client_id: Option<String>,
     pub dpop_client_secret_env: Option<String>,
     pub dpop_client_secret_file: Option<PathBuf>,
+    /// A client certificate and its key file for the mutual-TLS cases (`--client-cert`,
+    /// `--client-cert-key`; the key itself never goes in this file), presented as
+    /// `mtls_client_id` (`--mtls-client-id`).
+    pub client_cert: Option<PathBuf>,
+    pub client_cert_key: Option<PathBuf>,
+    pub mtls_client_id: Option<String>,
 }
 
 impl ConfigFile {
@@ -127,6 +133,11 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.client_key_id, &t.client_key_id);
     fill(&mut args.client_key_alg, &t.client_key_alg);
     fill(&mut args.dpop_client_id, &t.dpop_client_id);
+    fill(&mut args.mtls_client_id, &t.mtls_client_id);
+    if args.client_cert.is_none() && args.client_cert_key.is_none() {
+        args.client_cert.clone_from(&t.client_cert);
+        args.client_cert_key.clone_from(&t.client_cert_key);
+    }
     if let (None, Some(alg)) = (args.dpop, &t.dpop) {
         let alg = alg
             .parse()
@@ -249,6 +260,41 @@ ca_cert = ["certs/peer-ca.pem"]
             .message
             .contains("peer"));
         assert!(toml::from_str::<ConfigFile>("[targets.x]\nclient_secret = \"plain\"").is_err());
+    }
+
+    #[test]
+    fn a_named_target_names_a_client_certificate_and_its_key_file() {
+        let config: ConfigFile = toml::from_str(
+            r#"
+[targets.peer]
+issuer = "https://127.0.0.1:8443"
+client_id = "myClient"
+client_cert = "certs/client.pem"
+client_cert_key = "certs/client.key.pem"
+mtls_client_id = "mtlsClient"
+"#,
+        )
+        .unwrap();
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            ..TargetArgs::default()
+        };
+        apply(&mut args, &config).unwrap();
+        assert_eq!(args.client_cert, Some(PathBuf::from("certs/client.pem")));
+        assert_eq!(
+            args.client_cert_key,
+            Some(PathBuf::from("certs/client.key.pem"))
+        );
+        assert_eq!(args.mtls_client_id.as_deref(), Some("mtlsClient"));
+        // A certificate on the command line comes with its own key: the file's pair is not mixed in.
+        let mut flags = TargetArgs {
+            target: Some("peer".into()),
+            client_cert: Some("mine.pem".into()),
+            client_cert_key: Some("mine.key".into()),
+            ..TargetArgs::default()
+        };
+        apply(&mut flags, &config).unwrap();
+        assert_eq!(flags.client_cert_key, Some(PathBuf::from("mine.key")));
     }
 
     #[test]
