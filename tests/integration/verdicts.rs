@@ -516,3 +516,27 @@ async fn a_jwt_client_with_a_key_the_server_does_not_know_is_unusable() {
         }
     }
 }
+
+/// Mutual TLS with JWT access tokens (the other runs above issue opaque ones over HTTPS): every
+/// MTLS case passes, MTLS-008 included, and `mtls-omit-cnf` warns both binding cases.
+#[tokio::test]
+async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
+    let mtls: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.area == "mtls")
+        .collect();
+    assert_eq!(mtls.len(), 11);
+    let jwt = || {
+        with_tls(ServerConfig {
+            token_format: TokenFormat::Jwt,
+            ..ServerConfig::default()
+        })
+    };
+    let results = conform(jwt(), "rfc6749", &mtls).await;
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Pass, "{}: {}", r.id, r.detail);
+    }
+    let results = conform(jwt().with_fault(Fault::MtlsOmitCnf), "rfc6749", &mtls).await;
+    assert_eq!(ids(&results, Outcome::Warn), set(&["MTLS-007", "MTLS-008"]));
+    assert!(ids(&results, Outcome::Fail).is_empty());
+}
