@@ -304,7 +304,12 @@ impl ClientRegistry {
                 })?;
             }
             if let Some(jwks) = &client.jwks {
-                client.tls_certificates = x5c_certificates(jwks);
+                client.tls_certificates = x5c_certificates(jwks).map_err(|e| {
+                    ClientsError(format!(
+                        "{origin}: client '{}' has a jwks whose {e}",
+                        client.id
+                    ))
+                })?;
             }
             let needs = |method| client.auth_methods.contains(&method);
             if needs(AuthMethod::TlsClientAuth)
@@ -415,14 +420,34 @@ impl ClientRegistry {
     }
 }
 
-/// The first certificate of each key's `x5c` (RFC 7517 §4.7: base64 DER, not base64url).
-fn x5c_certificates(jwks: &serde_json::Value) -> Vec<Vec<u8>> {
+/// The first certificate of each key's `x5c` (RFC 7517 §4.7: base64 DER, not base64url),
+/// which must hold that key ("The key in the first certificate MUST match the public key
+/// represented by other members of the JWK").
+fn x5c_certificates(jwks: &serde_json::Value) -> Result<Vec<Vec<u8>>, String> {
     use base64::Engine;
     let keys = jwks["keys"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    keys.iter()
-        .filter_map(|key| key["x5c"][0].as_str())
-        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .collect()
+    let mut certificates = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        let Some(first) = key.get("x5c") else {
+            continue;
+        };
+        let der = first[0]
+            .as_str()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .ok_or_else(|| format!("key {index} has an x5c that is not base64 DER"))?;
+        let matches = match (key.as_object(), crate::mtls::certificate_jwk(&der)) {
+            (Some(map), Some(in_cert)) => crate::jose::PublicJwk::from_json(map)
+                .is_ok_and(|jwk| jwk.thumbprint() == in_cert.thumbprint()),
+            _ => false,
+        };
+        if !matches {
+            return Err(format!(
+                "key {index}'s x5c certificate does not hold that key (RFC 7517 §4.7)"
+            ));
+        }
+        certificates.push(der);
+    }
+    Ok(certificates)
 }
 
 /// Counts the hashing a check does, for the tests that prove every check hashes the same.
@@ -502,6 +527,42 @@ mod tests {
         let hmac = reg.get("hmacClient").unwrap();
         assert_eq!(hmac.auth_methods, [AuthMethod::ClientSecretJwt]);
     }
+
+    #[test]
+    fn mtls_clients_need_a_subject_or_a_certificate_that_holds_their_key() {
+        let reg = ClientRegistry::fixtures();
+        assert!(reg
+            .get("mtlsClient")
+            .is_some_and(|c| !c.is_public() && c.uses_mtls()));
+        assert_eq!(
+            reg.get("selfSignedMtlsClient")
+                .unwrap()
+                .tls_certificates
+                .len(),
+            1
+        );
+        // The self-signed fixture's x5c under another key's x and y (jwtClient's ES256 key).
+        let mismatched = "[[client]]\nid = \"a\"\nauth_methods = [\"self_signed_tls_client_auth\"]\n[[client.jwks.keys]]\nkty = \"EC\"\ncrv = \"P-256\"\nx = \"YyhXIXDkHMbqhNr1c1OqVi-QugEBeOm8YKpd_n2Dvvg\"\ny = \"BFs2twJmgL8M8q9FGDmqwcE1zPTAtQeYzaTgHW9lbrs\"\nx5c = [\"X5C\"]";
+        let cases = [
+            (
+                "[[client]]\nid = \"a\"\nauth_methods = [\"tls_client_auth\"]".to_owned(),
+                "tls_client_auth_subject_dn",
+            ),
+            (
+                "[[client]]\nid = \"a\"\nauth_methods = [\"self_signed_tls_client_auth\"]"
+                    .to_owned(),
+                "x5c",
+            ),
+            (mismatched.replace("X5C", "%%%"), "not base64 DER"),
+            (mismatched.replace("X5C", X5C), "does not hold that key"),
+        ];
+        for (toml, expected) in cases {
+            let err = ClientRegistry::from_toml(&toml, "x.toml").unwrap_err();
+            assert!(err.0.contains(expected), "{toml}: {err}");
+        }
+    }
+
+    const X5C: &str = "MIIBmzCCAUGgAwIBAgIUH9J6ZrpGaCAHOVSVKwutj2tn300wCgYIKoZIzj0EAwIwOTEYMBYGA1UECgwPZ3JhbnRjaGVjayB0ZXN0MR0wGwYDVQQDDBRzZWxmU2lnbmVkTXRsc0NsaWVudDAgFw0yNTAxMDEwMDAwMDBaGA8yMTI1MDEwMTAwMDAwMFowOTEYMBYGA1UECgwPZ3JhbnRjaGVjayB0ZXN0MR0wGwYDVQQDDBRzZWxmU2lnbmVkTXRsc0NsaWVudDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABArowH21t+xWrSUFT3Zty0T0JBu4ygCYmvouhQNgm62TlxyWVvcQK1xvXyQi5iU1XDggPd4HTGp2LQrw2I/Z8G+jJTAjMAwGA1UdEwEB/wQCMAAwEwYDVR0lBAwwCgYIKwYBBQUHAwIwCgYIKoZIzj0EAwIDSAAwRQIhAPv1pVY/P7rxxDIHzbyZqPX+V4j85p9GUUDQgeNfZXrMAiBlc2K5lDEC1l1n9YjZniXV8mGBN5ZqzytWwfFe5PoU0g==";
 
     #[test]
     fn jwt_clients_without_usable_keys_or_secret_are_refused() {

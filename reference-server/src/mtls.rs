@@ -194,6 +194,37 @@ pub fn authenticate(
     }
 }
 
+/// The public key of a certificate (DER) as a JWK (RSA, EC P-256 or Ed25519), for comparing
+/// a registered `x5c` with the JWK it belongs to (RFC 7517 §4.7: "The key in the first
+/// certificate MUST match the public key represented by other members of the JWK").
+pub fn certificate_jwk(der: &[u8]) -> Option<crate::jose::PublicJwk> {
+    use x509_parser::public_key::PublicKey;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let spki = cert.public_key();
+    let enc = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let jwk = match spki.parsed().ok()? {
+        PublicKey::RSA(rsa) => {
+            let trim = |b: &[u8]| -> Vec<u8> {
+                let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+                b[first..].to_vec()
+            };
+            serde_json::json!({"kty": "RSA", "n": enc(&trim(rsa.modulus)), "e": enc(&trim(rsa.exponent))})
+        }
+        PublicKey::EC(point) => {
+            let data = point.data();
+            if data.len() != 65 || data[0] != 4 {
+                return None;
+            }
+            serde_json::json!({"kty": "EC", "crv": "P-256", "x": enc(&data[1..33]), "y": enc(&data[33..])})
+        }
+        PublicKey::Unknown(raw) if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => {
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": enc(raw)})
+        }
+        _ => return None,
+    };
+    crate::jose::PublicJwk::from_json(jwk.as_object()?).ok()
+}
+
 /// The start of a certificate's validity period.
 fn not_before(der: &[u8]) -> Option<UnixTime> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -401,6 +432,23 @@ mod tests {
             Some(vec![("CN".into(), "a,b".into()), ("O".into(), "c".into())])
         );
         assert_eq!(parse_dn("CN=a\\"), None);
+    }
+
+    #[test]
+    fn a_certificate_key_reads_as_the_jwk_it_was_registered_with() {
+        let registry = ClientRegistry::fixtures();
+        let client = registry.get("selfSignedMtlsClient").unwrap();
+        let der = cert(SELF_SIGNED).leaf().clone();
+        assert_eq!(
+            certificate_jwk(&der).unwrap().thumbprint(),
+            client.public_keys[0].thumbprint()
+        );
+        let other = cert(OTHER).leaf().clone();
+        assert_ne!(
+            certificate_jwk(&other).unwrap().thumbprint(),
+            client.public_keys[0].thumbprint()
+        );
+        assert!(certificate_jwk(b"not a certificate").is_none());
     }
 
     #[test]
