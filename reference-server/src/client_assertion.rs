@@ -76,7 +76,7 @@ pub struct Lenience {
     pub skip_signature: bool,
     /// Accept any `aud`, or none (breaks §3 item 3).
     pub any_audience: bool,
-    /// Accept an `exp` in the past (breaks §3 item 4).
+    /// Accept an `exp` in the past, and the old `iat` that comes with it (breaks §3 item 4).
     pub accept_expired: bool,
 }
 
@@ -332,17 +332,22 @@ pub fn check(
     if now >= keep_until && !lenience.accept_expired {
         return Err(AssertionError::Expired);
     }
-    if exp > now.saturating_add(policy.max_lifetime).saturating_add(skew) {
-        return Err(AssertionError::ExpTooFarAhead);
-    }
+    // `nbf` before the lifetime: an assertion not valid yet is refused as such, however
+    // far ahead its `exp` is.
     if date("nbf", true)?.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
         return Err(AssertionError::NbfInFuture);
+    }
+    if exp > now.saturating_add(policy.max_lifetime).saturating_add(skew) {
+        return Err(AssertionError::ExpTooFarAhead);
     }
     if let Some(iat) = date("iat", true)? {
         if iat > now.saturating_add(skew) {
             return Err(AssertionError::IatInFuture);
         }
-        if iat.saturating_add(policy.max_lifetime).saturating_add(skew) < now {
+        // A server that ignores `exp` ignores the age that goes with it.
+        if iat.saturating_add(policy.max_lifetime).saturating_add(skew) < now
+            && !lenience.accept_expired
+        {
             return Err(AssertionError::IatTooOld);
         }
     }

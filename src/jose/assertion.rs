@@ -22,6 +22,13 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 /// window during which the JWT can be used").
 pub const LIFETIME_SECS: u64 = 60;
 
+/// How long ago an `expired` assertion's `exp` was, and how far ahead a `nbf_in_future`
+/// one's `nbf` is: an hour, so that only skew-free behaviour is judged. A server may allow
+/// for clock skew (RFC 7523 §3 item 4: "subject to allowable clock skew between systems";
+/// RFC 7519 §4.1.4: "usually no more than a few minutes"), and .NET's default is 300 s.
+pub const EXPIRED_SECS: u64 = 3600;
+pub const NOT_YET_SECS: u64 = 3600;
+
 /// An audience no server is: `.invalid` is reserved (RFC 6761 §6.4).
 pub const OTHER_AUDIENCE: &str = "https://as.grantcheck.invalid/token";
 
@@ -46,13 +53,16 @@ pub enum AssertionFlaw {
     AlgNone,
     /// HS256 keyed with the client's public JWK: the algorithm-confusion attack.
     Hs256WithPublicKey,
-    /// `exp` five minutes ago (and `iat` a minute before that).
+    /// `exp` an hour ago (and `iat` a minute before that): past any clock skew a server
+    /// may allow (.NET's default is five minutes; RFC 7519 §4.1.4 "usually no more than a
+    /// few minutes").
     Expired,
     /// No `exp` (RFC 7523 §3 item 4: required).
     MissingExp,
     /// `exp` a day ahead.
     FarFutureExp,
-    /// `nbf` four minutes ahead (RFC 7523 §3 item 5).
+    /// `nbf` an hour ahead, `exp` a minute after it (RFC 7523 §3 item 5): past any clock
+    /// skew a server may allow.
     NbfInFuture,
     /// `iat` an hour ago, `exp` still ahead (RFC 7523 §3 item 6).
     IatFarPast,
@@ -262,14 +272,18 @@ impl AssertionBuilder {
                 header.insert("typ".into(), typ.clone().into());
             }
             AssertionFlaw::Expired => {
-                set(&mut claims, "iat", json!(now.saturating_sub(360)));
-                set(&mut claims, "exp", json!(now.saturating_sub(300)));
+                set(
+                    &mut claims,
+                    "iat",
+                    json!(now.saturating_sub(EXPIRED_SECS + 60)),
+                );
+                set(&mut claims, "exp", json!(now.saturating_sub(EXPIRED_SECS)));
             }
             AssertionFlaw::MissingExp => set(&mut claims, "exp", Value::Null),
             AssertionFlaw::FarFutureExp => set(&mut claims, "exp", json!(now + 86_400)),
             AssertionFlaw::NbfInFuture => {
-                set(&mut claims, "nbf", json!(now + 240));
-                set(&mut claims, "exp", json!(now + 300));
+                set(&mut claims, "nbf", json!(now + NOT_YET_SECS));
+                set(&mut claims, "exp", json!(now + NOT_YET_SECS + 60));
             }
             AssertionFlaw::IatFarPast => set(&mut claims, "iat", json!(now.saturating_sub(3600))),
             AssertionFlaw::IatInFuture => {

@@ -8,21 +8,35 @@ use crate::case::Role;
 use crate::http::{BuiltRequest, SendError};
 use crate::jose::assertion::CLIENT_ASSERTION_TYPE;
 use crate::jose::{unix_now, AssertionBuilder, AssertionFlaw};
-use crate::target::Target;
+use crate::target::{AssertionAudience, Target};
 
 /// Each JWT role, its method and what to check when its assertion is refused.
 const JWT_ROLES: [(Role, &str, &str); 2] = [
     (
         Role::KeyJwt,
         "private_key_jwt",
-        "check --jwt-client-id, --client-key and --client-key-id (the key the server registered for it) and --client-assertion-aud",
+        "check --jwt-client-id, --client-key and --client-key-id (the key the server registered for it)",
     ),
     (
         Role::SecretJwt,
         "client_secret_jwt",
-        "check --jwt-client-id, --jwt-client-secret (or GRANTCHECK_JWT_CLIENT_SECRET) and --client-assertion-aud",
+        "check --jwt-client-id, --jwt-client-secret (or GRANTCHECK_JWT_CLIENT_SECRET)",
     ),
 ];
+
+/// The audience to try when the one sent was refused. RFC 7523 §3 item 3 leaves "the
+/// precise strings to be used as the audience" to be "configured out of band": a server that
+/// takes only its issuer (draft-ietf-oauth-rfc7523bis) or only its token endpoint URL breaks
+/// no rule, so a refusal of the default is a configuration to try, not a verdict.
+fn audience_advice(target: &Target) -> String {
+    match target.assertion_audience {
+        AssertionAudience::TokenEndpoint => format!(
+            "; the assertion's aud was the token endpoint URL: if the server takes only its issuer as the audience (draft-ietf-oauth-rfc7523bis), pass --client-assertion-aud issuer{}",
+            if target.issuer.is_none() { " (with --target ISSUER)" } else { "" }
+        ),
+        AssertionAudience::Issuer => "; the assertion's aud was the issuer: if the server takes only its token endpoint URL, pass --client-assertion-aud token-endpoint".into(),
+    }
+}
 
 impl Probe<'_> {
     /// Each JWT client's token with a well-formed assertion, the main client's scope and
@@ -74,10 +88,11 @@ impl Probe<'_> {
                 }
                 Ok(r) => {
                     let why = format!(
-                        "the {method} client {} got {} from {}: {advice}",
+                        "the {method} client {} got {} from {}: {advice}{}",
                         client.id,
                         r.brief(),
-                        target.token_url
+                        target.token_url,
+                        audience_advice(target)
                     );
                     self.client_unusable(target, role, &subject, why, vec![ex]);
                     None
