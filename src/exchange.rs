@@ -44,6 +44,18 @@ impl Response {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every field `name` as one list value (RFC 9110 §5.3: joined with ", "); empty when
+    /// there is none.
+    pub fn all_headers(&self, name: &str) -> String {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        values.join(", ")
+    }
 }
 
 /// A redacted request, for reports.

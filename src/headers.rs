@@ -23,13 +23,79 @@ pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
     None
 }
 
-/// The scheme of a challenge (`Basic realm=…` → `Basic`).
+/// The scheme of a challenge (`Basic realm=…` → `Basic`): the first one when the value
+/// holds several.
 pub fn challenge_scheme(challenge: &str) -> &str {
     challenge
         .trim_start()
         .split([' ', ','])
         .next()
         .unwrap_or("")
+}
+
+/// One challenge of a `WWW-Authenticate` value: its scheme and the text of its parameters
+/// (`DPoP algs="ES256", error="invalid_token"` → `DPoP`, `algs="ES256", error="invalid_token"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge<'a> {
+    pub scheme: &'a str,
+    pub params: String,
+}
+
+impl Challenge<'_> {
+    /// The value of one of its parameters (see [`challenge_param`]).
+    pub fn param(&self, name: &str) -> Option<String> {
+        challenge_param(&self.params, name)
+    }
+}
+
+/// The challenges in a `WWW-Authenticate` value, which may hold several separated by commas
+/// (RFC 9110 §11.6.1; RFC 9449 Figure 18: `Bearer error="invalid_token", DPoP algs="ES256"`).
+/// A comma-separated element that starts with a token not followed by `=` begins a new
+/// challenge; the others are its parameters. Commas inside quoted strings do not split.
+pub fn challenges(value: &str) -> Vec<Challenge<'_>> {
+    let mut elements = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                elements.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    elements.push(&value[start..]);
+    let mut found: Vec<Challenge<'_>> = Vec::new();
+    for element in elements
+        .into_iter()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let head_end = element.find([' ', '\t', '=']).unwrap_or(element.len());
+        let starts_challenge = !element[head_end..].trim_start().starts_with('=');
+        if starts_challenge {
+            found.push(Challenge {
+                scheme: &element[..head_end],
+                params: element[head_end..].trim().to_owned(),
+            });
+        } else if let Some(last) = found.last_mut() {
+            if !last.params.is_empty() {
+                last.params.push_str(", ");
+            }
+            last.params.push_str(element);
+        }
+    }
+    found
+}
+
+/// The challenge with `scheme` (compared case-insensitively) among those in `value`.
+pub fn find_challenge<'a>(value: &'a str, scheme: &str) -> Option<Challenge<'a>> {
+    challenges(value)
+        .into_iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case(scheme))
 }
 
 /// The media type of a `Content-Type` value, without its parameters
@@ -72,6 +138,39 @@ mod tests {
             challenge_param("Bearer error=invalid_token", "error").as_deref(),
             Some("invalid_token")
         );
+    }
+
+    #[test]
+    fn finds_each_challenge_among_several() {
+        // RFC 9449 Figures 17 and 18.
+        let both = "Bearer, DPoP algs=\"ES256 PS256\"";
+        let found = challenges(both);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].scheme, found[0].params.as_str()), ("Bearer", ""));
+        assert_eq!(
+            find_challenge(both, "dpop")
+                .unwrap()
+                .param("algs")
+                .as_deref(),
+            Some("ES256 PS256")
+        );
+        let invalid = r#"Bearer error="invalid_token", error_description="Invalid, token", DPoP algs="ES256 PS256""#;
+        let bearer = find_challenge(invalid, "Bearer").unwrap();
+        assert_eq!(bearer.param("error").as_deref(), Some("invalid_token"));
+        let dpop = find_challenge(invalid, "DPoP").unwrap();
+        assert_eq!(dpop.param("error"), None);
+        assert_eq!(dpop.param("algs").as_deref(), Some("ES256 PS256"));
+        let one = r#"DPoP error="invalid_dpop_proof", algs="ES256""#;
+        assert_eq!(challenges(one).len(), 1);
+        assert_eq!(
+            find_challenge(one, "DPoP")
+                .unwrap()
+                .param("error")
+                .as_deref(),
+            Some("invalid_dpop_proof")
+        );
+        assert!(find_challenge(one, "Bearer").is_none());
+        assert!(challenges("").is_empty());
     }
 
     #[test]

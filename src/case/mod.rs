@@ -300,8 +300,8 @@ pub struct Step {
     /// otherwise it and the steps after it are left out.
     #[serde(default)]
     pub if_token: bool,
-    /// Run this step only when the captured value `var` contains `contains`; otherwise it
-    /// and the steps after it are left out.
+    /// Run this step only when the captured value `var` contains `contains` (or lacks
+    /// `lacks`); otherwise it and the steps after it are left out.
     pub run_if: Option<Condition>,
     /// Name → JSON pointer into the response, for later steps (`{name}`).
     #[serde(default)]
@@ -315,12 +315,30 @@ pub struct Step {
     pub expect: Expect,
 }
 
-/// `run_if = { var = "methods", contains = "client_secret_post" }`.
+/// `run_if = { var = "methods", contains = "client_secret_post" }`, or
+/// `run_if = { var = "token_type", lacks = "dpop" }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub var: String,
-    pub contains: String,
+    /// The variable holds this text (case-sensitive).
+    pub contains: Option<String>,
+    /// The variable is unset, or does not hold this text compared case-insensitively.
+    pub lacks: Option<String>,
+}
+
+impl Condition {
+    /// Whether the condition holds for the variable's value.
+    pub fn holds(&self, value: Option<&str>) -> bool {
+        let contains = self
+            .contains
+            .as_ref()
+            .is_none_or(|c| value.is_some_and(|v| v.contains(c.as_str())));
+        let lacks = self.lacks.as_ref().is_none_or(|l| {
+            value.is_none_or(|v| !v.to_ascii_lowercase().contains(&l.to_ascii_lowercase()))
+        });
+        contains && lacks
+    }
 }
 
 /// Capabilities a case needs from the target beyond the token endpoint.

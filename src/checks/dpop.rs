@@ -7,7 +7,10 @@ use serde_json::Value;
 use super::{Context, Verdict};
 use crate::exchange::decode_jwt;
 
-/// `cnf.jkt` of `container` against the run's key.
+/// `cnf.jkt` of `container`, when it has one, against the run's key (§6.1: "The value of
+/// the jkt member MUST be the base64url encoding ... of the JWK SHA-256 Thumbprint"). No
+/// `cnf.jkt` passes: §6 lets the binding be conveyed by other means, and
+/// [`cnf_jkt_shown`] records its absence.
 fn jkt_matches(cx: &Context<'_>, container: Option<&Value>, what: &str) -> Verdict {
     let Some(expected) = cx.var("dpop.jkt") else {
         return Verdict::NotApplicable("the run has no DPoP key".into());
@@ -18,8 +21,35 @@ fn jkt_matches(cx: &Context<'_>, container: Option<&Value>, what: &str) -> Verdi
             "{what} cnf.jkt is not the RFC 7638 thumbprint of the key that signed the proof"
         )),
         Some(other) => Verdict::Fail(format!("{what} cnf.jkt is {other}, not a string")),
+        None => Verdict::Pass,
+    }
+}
+
+/// Whether `container` shows the binding as `cnf.jkt` at all.
+fn cnf_jkt_shown(cx: &Context<'_>, container: Option<&Value>, what: &str) -> Verdict {
+    if cx.var("dpop.jkt").is_none() {
+        return Verdict::NotApplicable("the run has no DPoP key".into());
+    }
+    match container.and_then(|c| c.pointer("/cnf/jkt")) {
+        Some(_) => Verdict::Pass,
         None => Verdict::Fail(format!(
-            "{what} has no cnf.jkt: the token's binding to the DPoP key is not visible"
+            "{what} has no cnf.jkt: the token's binding to the DPoP key is not shown this way"
+        )),
+    }
+}
+
+/// The claims of the JWT access token in a token response; `Err` when there is none to read.
+fn jwt_claims(cx: &Context<'_>) -> Result<Value, Verdict> {
+    let Some(token) = cx.member_str("access_token") else {
+        return Err(Verdict::Blocked(format!(
+            "no access token was issued ({})",
+            cx.response.brief()
+        )));
+    };
+    match decode_jwt(token) {
+        Some(decoded) => Ok(decoded["claims"].clone()),
+        None => Err(Verdict::NotApplicable(
+            "the access token is opaque: no claims to read".into(),
         )),
     }
 }
@@ -38,17 +68,97 @@ pub(super) fn dpop_cnf_jkt(cx: &Context<'_>) -> Verdict {
     jkt_matches(cx, cx.json(), "the introspection answer")
 }
 
+pub(super) fn dpop_cnf_jkt_shown(cx: &Context<'_>) -> Verdict {
+    cnf_jkt_shown(cx, cx.json(), "the introspection answer")
+}
+
 pub(super) fn dpop_jwt_cnf_jkt(cx: &Context<'_>) -> Verdict {
-    let Some(token) = cx.member_str("access_token") else {
-        return Verdict::Blocked(format!(
-            "no access token was issued ({})",
-            cx.response.brief()
+    match jwt_claims(cx) {
+        Ok(claims) => jkt_matches(cx, Some(&claims), "the JWT access token"),
+        Err(verdict) => verdict,
+    }
+}
+
+pub(super) fn dpop_jwt_cnf_jkt_shown(cx: &Context<'_>) -> Verdict {
+    match jwt_claims(cx) {
+        Ok(claims) => cnf_jkt_shown(cx, Some(&claims), "the JWT access token"),
+        Err(verdict) => verdict,
+    }
+}
+
+fn is_dpop(token_type: Option<&str>) -> bool {
+    token_type.is_some_and(|t| t.eq_ignore_ascii_case("DPoP"))
+}
+
+/// Not bound, as far as anyone can see: RFC 9449 §5 lets the server decline.
+fn unbound(token_type: Option<&str>, where_: &str) -> Verdict {
+    Verdict::Observed(format!(
+        "token_type {} and no cnf.jkt in {where_}: the server did not bind the token, which RFC 9449 §5 allows (\"MAY elect to issue access tokens that are not DPoP bound\")",
+        token_type.unwrap_or("absent")
+    ))
+}
+
+/// A token response to a request with a proof (RFC 9449 §5): `token_type` DPoP, or a token
+/// that is visibly not bound. A JWT whose `cnf.jkt` shows the binding must say DPoP; an
+/// opaque one is left to [`dpop_token_type_introspected`].
+pub(super) fn dpop_token_type(cx: &Context<'_>) -> Verdict {
+    let token_type = cx.member_str("token_type");
+    if is_dpop(token_type) {
+        return Verdict::Pass;
+    }
+    match jwt_claims(cx) {
+        Ok(claims) if claims.pointer("/cnf/jkt").is_some() => Verdict::Fail(format!(
+            "the JWT access token is bound to the proof key (cnf.jkt) but token_type is {}: it must be DPoP",
+            token_type.unwrap_or("absent")
+        )),
+        Ok(_) => unbound(token_type, "the JWT access token"),
+        Err(Verdict::NotApplicable(_)) => Verdict::Pass,
+        Err(verdict) => verdict,
+    }
+}
+
+/// The introspection answer for a token whose response said `token_type` (the variable
+/// `token_type`) other than DPoP: a `cnf.jkt` there shows it bound after all.
+pub(super) fn dpop_token_type_introspected(cx: &Context<'_>) -> Verdict {
+    let token_type = cx.var("token_type");
+    if is_dpop(token_type) {
+        return Verdict::Pass;
+    }
+    match cx.json().and_then(|j| j.pointer("/cnf/jkt")) {
+        Some(_) => Verdict::Fail(format!(
+            "introspection shows the token bound to the proof key (cnf.jkt) but the token response said token_type {}: it must be DPoP",
+            token_type.unwrap_or("absent")
+        )),
+        None => unbound(token_type, "the introspection answer"),
+    }
+}
+
+/// The answer's `DPoP` challenge, among all it makes (RFC 9449 §7.2 allows a `Bearer`
+/// one beside it), carries `error` and `algs` (§7.1: both SHOULD).
+pub(super) fn dpop_challenge(cx: &Context<'_>) -> Verdict {
+    let all = cx.response.all_headers("www-authenticate");
+    let Some(challenge) = crate::headers::find_challenge(&all, "DPoP") else {
+        return Verdict::Fail(format!(
+            "no DPoP challenge in WWW-Authenticate ({})",
+            if all.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("'{all}'")
+            }
         ));
     };
-    let Some(decoded) = decode_jwt(token) else {
-        return Verdict::NotApplicable("the access token is opaque: no claims to read".into());
-    };
-    jkt_matches(cx, Some(&decoded["claims"]), "the JWT access token")
+    let missing: Vec<&str> = ["error", "algs"]
+        .into_iter()
+        .filter(|name| challenge.param(name).is_none())
+        .collect();
+    super::pass_unless(missing, |missing| {
+        format!(
+            "the DPoP challenge has no {}: '{} {}'",
+            super::listed(&missing),
+            challenge.scheme,
+            challenge.params
+        )
+    })
 }
 
 /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1) names no algorithm a DPoP proof may
@@ -77,5 +187,87 @@ pub(super) fn dpop_algs_asymmetric(cx: &Context<'_>) -> Verdict {
             "dpop_signing_alg_values_supported lists {}: DPoP proofs take asymmetric algorithms only",
             bad.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::tests::{response, verdict};
+    use crate::checks::{Check, Verdict};
+
+    const JSON: (&str, &str) = ("content-type", "application/json");
+
+    /// RFC 9449 §5: a server may decline to bind; a Bearer token that shows no binding is
+    /// recorded, not failed, and one whose binding shows must say DPoP.
+    #[test]
+    fn an_unbound_bearer_token_is_recorded_and_a_bound_one_fails() {
+        let opaque = response(
+            200,
+            &[JSON],
+            r#"{"access_token":"t0k3n","token_type":"Bearer"}"#,
+        );
+        // Opaque: introspection decides.
+        assert_eq!(
+            verdict(Check::DpopTokenType, &opaque, None, &[]),
+            Verdict::Pass
+        );
+        let unbound = response(200, &[JSON], r#"{"active":true}"#);
+        assert!(matches!(
+            verdict(
+                Check::DpopTokenTypeIntrospected,
+                &unbound,
+                None,
+                &[("token_type", "Bearer")]
+            ),
+            Verdict::Observed(_)
+        ));
+        let bound = response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k1"}}"#);
+        assert!(matches!(
+            verdict(
+                Check::DpopTokenTypeIntrospected,
+                &bound,
+                None,
+                &[("token_type", "Bearer")]
+            ),
+            Verdict::Fail(_)
+        ));
+        // No cnf.jkt is no wrong cnf.jkt: only the value is a MUST.
+        assert_eq!(
+            verdict(Check::DpopCnfJkt, &unbound, None, &[("dpop.jkt", "k1")]),
+            Verdict::Pass
+        );
+        let bearer_type = response(
+            200,
+            &[JSON],
+            r#"{"active":true,"token_type":"Bearer","cnf":{"jkt":"k1"}}"#,
+        );
+        assert!(matches!(
+            verdict(Check::DpopCnfJkt, &bearer_type, None, &[("dpop.jkt", "k1")]),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn the_dpop_challenge_is_found_among_several_header_fields() {
+        let two_fields = response(
+            401,
+            &[
+                ("www-authenticate", "Bearer realm=\"x\""),
+                (
+                    "www-authenticate",
+                    r#"DPoP error="invalid_token", algs="ES256""#,
+                ),
+            ],
+            "",
+        );
+        assert_eq!(
+            verdict(Check::DpopChallenge, &two_fields, None, &[]),
+            Verdict::Pass
+        );
+        let none = response(401, &[("www-authenticate", "Bearer realm=\"x\"")], "");
+        assert!(matches!(
+            verdict(Check::DpopChallenge, &none, None, &[]),
+            Verdict::Fail(_)
+        ));
     }
 }

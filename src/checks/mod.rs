@@ -99,9 +99,19 @@ checks! {
     JwtAccessToken = "jwt_access_token" => jwt::jwt_access_token:
         "a JWT access token has typ at+jwt and the RFC 9068 §2.2 claims (skips opaque tokens)";
     DpopCnfJkt = "dpop_cnf_jkt" => dpop::dpop_cnf_jkt:
-        "an introspection answer's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.2)";
+        "an introspection answer's token_type, if any, is DPoP and its cnf.jkt, if any, is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.2, §6.1)";
+    DpopCnfJktShown = "dpop_cnf_jkt_shown" => dpop::dpop_cnf_jkt_shown:
+        "an introspection answer shows the DPoP binding as cnf.jkt (RFC 9449 §6.2; other means are allowed)";
     DpopJwtCnfJkt = "dpop_jwt_cnf_jkt" => dpop::dpop_jwt_cnf_jkt:
-        "a JWT access token's cnf.jkt is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.1)";
+        "a JWT access token's cnf.jkt, if any, is the RFC 7638 thumbprint of the run's DPoP key (RFC 9449 §6.1; skips opaque tokens)";
+    DpopJwtCnfJktShown = "dpop_jwt_cnf_jkt_shown" => dpop::dpop_jwt_cnf_jkt_shown:
+        "a JWT access token shows the DPoP binding as cnf.jkt (RFC 9449 §6.1; skips opaque tokens)";
+    DpopTokenType = "dpop_token_type" => dpop::dpop_token_type:
+        "a token response to a request with a DPoP proof says token_type DPoP, unless the token is visibly not bound (RFC 9449 §5); a JWT with cnf.jkt must say DPoP";
+    DpopTokenTypeIntrospected = "dpop_token_type_introspected" => dpop::dpop_token_type_introspected:
+        "a token whose response did not say token_type DPoP shows no cnf.jkt in introspection (RFC 9449 §5)";
+    DpopChallenge = "dpop_challenge" => dpop::dpop_challenge:
+        "the answer's DPoP challenge, among any others, carries error and algs (RFC 9449 §7.1 SHOULDs)";
     MtlsCnfX5t = "mtls_cnf_x5t" => mtls::mtls_cnf_x5t:
         "an introspection answer's cnf.x5t#S256 is the SHA-256 thumbprint of the run's client certificate (RFC 8705 §3.2)";
     MtlsJwtCnfX5t = "mtls_jwt_cnf_x5t" => mtls::mtls_jwt_cnf_x5t:
@@ -148,6 +158,9 @@ pub enum Verdict {
     /// What the check judges did not happen (no token was issued to judge): the case is
     /// blocked with this reason, not failed.
     Blocked(String),
+    /// Nothing to judge, and the case is decided: it passes, recording this (a behaviour
+    /// the specification allows, such as a server that declines to bind a token).
+    Observed(String),
 }
 
 /// What a check may look at.

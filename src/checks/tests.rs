@@ -281,9 +281,79 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
                     jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"jkt":"k1"}}"#)
                 ),
             ),
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"jkt":"k2"}}"#)
+                ),
+            ),
+            None,
+            vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopJwtCnfJktShown,
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"jkt":"k2"}}"#)
+                ),
+            ),
             response(200, &[JSON], &format!(r#"{{"access_token":"{good_jwt}"}}"#)),
             None,
             vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopCnfJktShown,
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k2"}}"#),
+            response(200, &[JSON], r#"{"active":true}"#),
+            None,
+            vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopTokenType,
+            response(200, &[JSON], &token("").replace("Bearer", "DPoP")),
+            response(
+                200,
+                &[JSON],
+                &format!(
+                    r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
+                    jwt(r#"{"alg":"RS256"}"#, r#"{"cnf":{"jkt":"k1"}}"#)
+                ),
+            ),
+            None,
+            vec![("dpop.jkt", "k1")],
+        ),
+        (
+            Check::DpopTokenTypeIntrospected,
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k1"}}"#),
+            response(200, &[JSON], r#"{"active":true,"cnf":{"jkt":"k1"}}"#),
+            None,
+            vec![("token_type", "DPoP")],
+        ),
+        (
+            Check::DpopChallenge,
+            response(
+                401,
+                &[(
+                    "www-authenticate",
+                    r#"Bearer, DPoP error="invalid_token", algs="ES256""#,
+                )],
+                "",
+            ),
+            response(
+                401,
+                &[(
+                    "www-authenticate",
+                    r#"Bearer error="invalid_token", DPoP algs="ES256""#,
+                )],
+                "",
+            ),
+            None,
+            vec![],
         ),
         (
             Check::MtlsCnfX5t,
@@ -447,6 +517,7 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
         // Where the metadata was found is the one thing a response cannot show.
         let break_vars = match check {
             Check::MetadataAtRfc8414Location => vec![("metadata_location", "appended")],
+            Check::DpopTokenTypeIntrospected => vec![("token_type", "Bearer")],
             _ => vars.clone(),
         };
         assert!(

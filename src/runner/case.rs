@@ -98,7 +98,7 @@ fn condition_holds(step: &Step, vars: &Vars) -> bool {
         return false;
     }
     match &step.run_if {
-        Some(c) => vars.get(&c.var).is_some_and(|v| v.contains(&c.contains)),
+        Some(c) => c.holds(vars.get(&c.var).map(String::as_str)),
         None => true,
     }
 }

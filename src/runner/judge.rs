@@ -6,8 +6,9 @@ use serde_json::Value;
 use super::state::CaseState;
 use super::Stop;
 use crate::case::Step;
-use crate::checks::{challenge_param, challenge_scheme, Context, Verdict};
+use crate::checks::{Context, Verdict};
 use crate::exchange::Response;
+use crate::headers::{challenges, find_challenge};
 use crate::http::BuiltRequest;
 use crate::target::Target;
 use crate::template::expand;
@@ -135,10 +136,12 @@ pub(super) fn judge(
             problems.push(format!("expected no {header} header, got '{v}'"));
         }
     }
-    let challenge = response.header("www-authenticate");
+    // Every challenge the answer makes, in one or several header fields (RFC 9110 §11.6.1).
+    let challenge = response.all_headers("www-authenticate");
+    let challenge = (!challenge.is_empty()).then_some(challenge.as_str());
     if let Some(scheme) = &expect.challenge_scheme {
         match challenge {
-            Some(c) if challenge_scheme(c).eq_ignore_ascii_case(scheme) => {}
+            Some(c) if find_challenge(c, scheme).is_some() => {}
             other => problems.push(format!(
                 "expected a WWW-Authenticate {scheme} challenge, got {}",
                 other.map_or("none".into(), |v| format!("'{v}'"))
@@ -146,7 +149,17 @@ pub(super) fn judge(
         }
     }
     if let Some(error) = &expect.challenge_error {
-        let actual = challenge.and_then(|c| challenge_param(c, "error"));
+        // The error of the expected scheme's challenge, else of any.
+        let actual = challenge.and_then(|c| {
+            let chosen = expect
+                .challenge_scheme
+                .as_deref()
+                .and_then(|scheme| find_challenge(c, scheme));
+            match chosen {
+                Some(one) => one.param("error"),
+                None => challenges(c).iter().find_map(|one| one.param("error")),
+            }
+        });
         if actual.as_deref() != Some(error.as_str()) {
             problems.push(format!(
                 "expected error=\"{error}\" in WWW-Authenticate, got {}",
@@ -177,6 +190,11 @@ pub(super) fn judge(
             Verdict::Blocked(why) => {
                 if problems.is_empty() {
                     return Some(Stop::Blocked(format!("{label}: {why}")));
+                }
+            }
+            Verdict::Observed(why) => {
+                if problems.is_empty() {
+                    return Some(Stop::Passed(format!("{label}: observed: {why}")));
                 }
             }
         }
