@@ -157,6 +157,14 @@ faults! {
         "the resource server ignores the proof's ath (RFC 9449 §4.3 item 12, §7.1)";
     ResourceDpopBearerChallenge = "resource-dpop-bearer-challenge":
         "the resource server refuses DPoP requests with a Bearer challenge, without algs (RFC 9449 §7.1)";
+    ResourceDpopRefusesWith403 = "resource-dpop-refuses-with-403":
+        "the resource server refuses DPoP-bound tokens it does not serve with 403 and no challenge instead of 401 (RFC 6750 §3.1, RFC 9449 §7.1)";
+    DpopAcceptMissingJti = "dpop-accept-missing-jti":
+        "accepts DPoP proofs without jti (RFC 9449 §4.3 item 3, §4.2)";
+    DpopNonceNotEnforced = "dpop-nonce-not-enforced":
+        "stops asking a DPoP-bound client's key for the nonce once it has used one, accepting its proofs without (RFC 9449 §11.3)";
+    DpopJktHex = "dpop-jkt-hex":
+        "shows the bound key's thumbprint in cnf.jkt as hex instead of base64url (RFC 9449 §6.1)";
     AcceptAssertionAlgNone = "accept-assertion-alg-none":
         "accepts unsigned (alg none) client assertions (RFC 7523 §3 item 9)";
     SkipAssertionSignature = "skip-assertion-signature":

@@ -61,6 +61,8 @@ pub struct Lenience {
     pub any_ath: bool,
     /// Ignore which key a token is bound to (breaks §4.3 item 12, §7.1).
     pub any_key: bool,
+    /// Accept a proof without `jti`, as if it had a fresh one (breaks §4.3 item 3).
+    pub accept_missing_jti: bool,
 }
 
 impl Lenience {
@@ -74,6 +76,7 @@ impl Lenience {
         any_iat: false,
         any_ath: false,
         any_key: false,
+        accept_missing_jti: false,
     };
 }
 
@@ -288,7 +291,10 @@ pub fn check(
             .and_then(Value::as_str)
             .ok_or(DpopError::MissingClaim(name))
     };
-    let jti = text("jti")?;
+    let jti = match text("jti") {
+        Err(_) if lenience.accept_missing_jti => crate::tokens::random_token(12),
+        jti => jti?.to_owned(),
+    };
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
         return Err(DpopError::MissingClaim("jti"));
     }
@@ -334,7 +340,7 @@ pub fn check(
     Ok(CheckedProof {
         jkt,
         alg,
-        jti: jti.to_owned(),
+        jti,
         keep_until,
     })
 }

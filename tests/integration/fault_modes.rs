@@ -610,6 +610,44 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let reply = dpop_resource(server, &token, &proof).await;
             assert_eq!(reply.status, StatusCode::OK, "{name}: {reply:?}");
         }
+        Fault::ResourceDpopRefusesWith403 => {
+            let (token, _) = bound_token(server).await;
+            let reply = call_resource(server, &token).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{name}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+        }
+        Fault::DpopAcceptMissingJti => {
+            let proof = dpop_proof(&mut dpop_builder(), "missing_jti", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+            assert_eq!(reply.json()["token_type"], "DPoP", "{name}: {reply:?}");
+        }
+        Fault::DpopNonceNotEnforced => {
+            let mut builder = dpop_builder();
+            let first = dpop_proof(&mut builder, "none", "POST", &token_url, None);
+            let asked = dpop_token_request(server, "dpopClient", "dpop-secret", &[&first]).await;
+            assert_eq!(asked.error(), "use_dpop_nonce", "{name}");
+            builder.set_nonce(asked.header("dpop-nonce"));
+            let with = dpop_proof(&mut builder, "none", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "dpopClient", "dpop-secret", &[&with]).await;
+            assert!(reply.has_token(), "{name}");
+            let without = dpop_proof(&mut builder, "missing_nonce", "POST", &token_url, None);
+            let reply = dpop_token_request(server, "dpopClient", "dpop-secret", &[&without]).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::DpopJktHex => {
+            let (token, mut builder) = bound_token(server).await;
+            let jkt = introspect(server, &token).await["cnf"]["jkt"].clone();
+            let jkt = jkt.as_str().unwrap();
+            assert!(
+                jkt.len() == 64 && jkt.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{name}: {jkt}"
+            );
+            // The binding itself holds: the resource serves the token with its key's proof.
+            let url = server.resource_url();
+            let proof = dpop_proof(&mut builder, "none", "GET", &url, Some(&token));
+            let reply = dpop_resource(server, &token, &proof).await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}: {reply:?}");
+        }
         Fault::ResourceDpopBearerChallenge => {
             let (token, _) = bound_token(server).await;
             let auth = format!("DPoP {token}");

@@ -34,6 +34,9 @@ const NONCE_PERIOD: u64 = 60;
 pub struct DpopState {
     replay: Mutex<ReplayCache>,
     nonce_key: ring::hmac::Key,
+    /// Under `dpop-nonce-not-enforced` only: the keys (`jkt`) that have sent a nonce, whose
+    /// proofs the faulty server then takes without one.
+    nonce_users: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for DpopState {
@@ -50,6 +53,7 @@ impl Default for DpopState {
         DpopState {
             replay: Mutex::new(ReplayCache::default()),
             nonce_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
+            nonce_users: Mutex::default(),
         }
     }
 }
@@ -103,6 +107,7 @@ fn policy(config: &ServerConfig) -> DpopPolicy {
             any_iat: config.has(Fault::DpopAnyIat),
             any_ath: config.has(Fault::ResourceDpopAnyAth),
             any_key: config.has(Fault::ResourceDpopAnyKey),
+            accept_missing_jti: config.has(Fault::DpopAcceptMissingJti),
         },
         ..proof::POLICY
     }
@@ -169,9 +174,40 @@ pub fn token_request(
         nonces: client.dpop_nonce_required.then_some(&nonce_refs[..]),
         now,
     };
-    let checked = proof::check(proof, &cx, policy(config))
-        .and_then(|checked| app.dpop.spend(config, &checked, now).map(|()| checked));
+    let mut checked = proof::check(proof, &cx, policy(config));
+    let nonce_not_enforced = config.has(Fault::DpopNonceNotEnforced) && cx.nonces.is_some();
+    if nonce_not_enforced {
+        let users = &app.dpop.nonce_users;
+        match &checked {
+            // The faulty server remembers the keys that sent a nonce...
+            Ok(c) => {
+                let mut users = users.lock().unwrap_or_else(|e| e.into_inner());
+                if users.len() > 10_000 {
+                    users.clear();
+                }
+                users.insert(c.jkt.clone());
+            }
+            // ...and takes their proofs without one from then on (RFC 9449 §11.3 forbids it).
+            Err(DpopError::NonceRequired) => {
+                let again =
+                    proof::check(proof, &ProofContext { nonces: None, ..cx }, policy(config));
+                let known = |c: &proof::CheckedProof| {
+                    users
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&c.jkt)
+                };
+                if again.as_ref().is_ok_and(known) {
+                    checked = again;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let checked =
+        checked.and_then(|checked| app.dpop.spend(config, &checked, now).map(|()| checked));
     match checked {
+        Ok(checked) if config.has(Fault::DpopJktHex) => Ok(Some(hex(&checked.jkt))),
         Ok(checked) => Ok(Some(checked.jkt)),
         Err(e @ (DpopError::NonceRequired | DpopError::NonceMismatch)) => {
             let code = if config.has(Fault::DpopNonceWrongError) {
@@ -197,6 +233,20 @@ pub fn token_request(
     }
 }
 
+/// Under `dpop-nonce-not-enforced`, a token issued to a request with a proof comes with the
+/// next nonce (`DPoP-Nonce`, as RFC 9449 §8.2 allows): the faulty server hands nonces out
+/// while taking proofs without them. Otherwise `reply` as it is.
+pub fn with_next_nonce(app: &App, request: &Request<'_>, reply: Reply) -> Reply {
+    let proof = matches!(request.dpop, Header::One(_));
+    if !(app.config.has(Fault::DpopNonceNotEnforced) && proof && reply.status == Status::OK) {
+        return reply;
+    }
+    Reply {
+        dpop_nonce: Some(app.dpop.nonce(unix_now())),
+        ..reply
+    }
+}
+
 /// 400 `invalid_dpop_proof` (RFC 9449 §5); `invalid_request` under the fault that names the
 /// error wrongly.
 fn invalid_proof_reply(config: &ServerConfig, description: &'static str) -> Reply {
@@ -206,6 +256,27 @@ fn invalid_proof_reply(config: &ServerConfig, description: &'static str) -> Repl
         "invalid_dpop_proof"
     };
     response::error_json(Status::BAD_REQUEST, code, description).no_store(true)
+}
+
+/// A base64url thumbprint as hex: how `dpop-jkt-hex` shows it (and stores it).
+fn hex(jkt: &str) -> String {
+    let bytes = URL_SAFE_NO_PAD.decode(jkt).unwrap_or_default();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The base64url thumbprint back from [`hex`]; anything else as it is.
+fn unhex(bound: &str) -> String {
+    let bytes: Option<Vec<u8>> = bound
+        .len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..bound.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(bound.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes.map_or_else(|| bound.to_owned(), |b| URL_SAFE_NO_PAD.encode(b))
 }
 
 /// How the resource request presented its token (RFC 6750 §2.1, RFC 9449 §7.1).
@@ -262,12 +333,21 @@ pub fn resource_request(
     };
     let now = unix_now();
     let url = app.endpoint_url(crate::clients::ROOT_REALM, Endpoint::Resource);
+    // The hex thumbprint `dpop-jkt-hex` stored is read back as it was meant: the fault is
+    // in what clients see, not in the binding.
+    let bound = bound_jkt.map(|b| {
+        if config.has(Fault::DpopJktHex) {
+            unhex(b)
+        } else {
+            b.to_owned()
+        }
+    });
     let cx = ProofContext {
         method: method_name(request.method),
         url: &url,
         algs: ALGS,
         access_token: Some(token),
-        bound_jkt,
+        bound_jkt: bound.as_deref(),
         nonces: None,
         now,
     };
@@ -278,6 +358,9 @@ pub fn resource_request(
 
 /// 401 with a DPoP challenge naming the error and the algorithms taken (RFC 9449 §7.1).
 fn challenge(app: &App, error: &'static str, description: &'static str) -> Reply {
+    if app.config.has(Fault::ResourceDpopRefusesWith403) {
+        return response::error_json(Status::FORBIDDEN, error, description);
+    }
     let value = if app.config.has(Fault::ResourceDpopBearerChallenge) {
         format!("Bearer realm=\"grantcheck\", error=\"invalid_token\", error_description=\"{description}\"")
     } else {

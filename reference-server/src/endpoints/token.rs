@@ -24,7 +24,7 @@ const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// Answers a token request: a token, or the error RFC 6749 §5.2 asks for.
 pub fn issue(app: &App, request: &Request<'_>) -> Reply {
     match grant(app, request) {
-        Ok(reply) => reply,
+        Ok(reply) => dpop::with_next_nonce(app, request, reply),
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
         Err(error) => error.into_reply(),
     }
