@@ -325,6 +325,10 @@ pub struct Condition {
     pub contains: Option<String>,
     /// The variable is unset, or does not hold this text compared case-insensitively.
     pub lacks: Option<String>,
+    /// When the condition does not hold, the case is skipped with this reason instead of
+    /// ending with what ran: for cases whose premise the server may legally decline (a
+    /// token it chose not to bind, RFC 9449 §5).
+    pub otherwise_skip: Option<String>,
 }
 
 impl Condition {

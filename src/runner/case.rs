@@ -44,6 +44,11 @@ impl Run<'_> {
                         .clone()
                         .unwrap_or_else(|| format!("step {}", index + 1));
                     if !condition_holds(step, &state.vars) {
+                        if let Some(reason) =
+                            step.run_if.as_ref().and_then(|c| c.otherwise_skip.clone())
+                        {
+                            stop = Some(Stop::Skipped(reason));
+                        }
                         break;
                     }
                     let mut io = StepIo {
