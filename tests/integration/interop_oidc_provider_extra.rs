@@ -72,17 +72,12 @@ fn jwt_client_auth_and_dpop_against_node_oidc_provider() {
             "--target",
             "oidc-provider-jwt",
             "--only",
-            "client_auth_jwt,META-011",
+            "JWTAUTH-0*,META-011",
         ],
     );
     table += &run(
         "hmac",
-        &[
-            "--target",
-            "oidc-provider-hmac",
-            "--only",
-            "client_auth_jwt",
-        ],
+        &["--target", "oidc-provider-hmac", "--only", "JWTAUTH-1*"],
     );
     table += &run(
         "dpop",

@@ -21,10 +21,18 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     if app.config.has(Fault::MetadataIssuerMismatch) {
         issuer.push('/');
     }
-    let auth_methods: Vec<&str> = AuthMethod::CONFIDENTIAL
+    // Mutual TLS (RFC 8705) works only where this server terminates TLS itself.
+    let mtls = app.config.tls.is_some();
+    let mut auth_methods: Vec<&str> = AuthMethod::CONFIDENTIAL
         .iter()
         .map(|m| m.as_str())
         .collect();
+    if mtls {
+        auth_methods.extend([
+            AuthMethod::TlsClientAuth.as_str(),
+            AuthMethod::SelfSignedTlsClientAuth.as_str(),
+        ]);
+    }
     // RFC 8414 §2: present when private_key_jwt or client_secret_jwt is listed, and "The
     // value "none" MUST NOT be used."
     let mut signing_algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
@@ -58,6 +66,16 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         dpop_algs.extend(["HS256", "none"]);
     }
     body["dpop_signing_alg_values_supported"] = json!(dpop_algs);
+    if mtls {
+        // RFC 8705 §3.3, and §5: the same endpoints take mutual TLS (the server asks every
+        // client for a certificate and requires none), so the aliases name them again.
+        body["tls_client_certificate_bound_access_tokens"] = json!(true);
+        body["mtls_endpoint_aliases"] = json!({
+            "token_endpoint": app.endpoint_url(realm, Endpoint::Token),
+            "introspection_endpoint": app.endpoint_url(realm, Endpoint::Introspection),
+            "revocation_endpoint": app.endpoint_url(realm, Endpoint::Revocation),
+        });
+    }
     Reply {
         cache_control: Some("max-age=60"),
         ..Reply::json(Status::OK, &body)
