@@ -34,6 +34,7 @@ one() { # label binary
 }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${SECS}s per target, $ROUNDS rounds"
 results=$(for _ in $(seq 1 "$ROUNDS"); do one old "$OLD"; one new "$NEW"; done)
+echo "$results" | awk '{ rows[$1 " " $2] = rows[$1 " " $2] " " $3 } END { for (k in rows) printf "  %-20s%s\n", k, rows[k] }' | sort
 echo "$results" | awk '
   { sum[$1 " " $2] += $3; n[$1 " " $2]++ }
   END {
