@@ -559,7 +559,7 @@ async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
         .into_iter()
         .filter(|c| c.area == "mtls")
         .collect();
-    assert_eq!(mtls.len(), 11);
+    assert_eq!(mtls.len(), 12);
     let jwt = || {
         with_tls(ServerConfig {
             token_format: TokenFormat::Jwt,
