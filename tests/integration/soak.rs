@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use crate::common::server::*;
 use reference_server::ServerConfig;
 
+/// The soak tests measure the process's RSS, so they run one at a time: in parallel (one
+/// `cargo test ... soak -- --ignored` runs them all) each would see the others' memory.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -28,6 +32,7 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a soak test: run with --ignored (bounded by GRANTCHECK_SOAK_SECS, default 60)"]
 async fn sustained_issuance_keeps_memory_bounded_and_tokens_correct() {
+    let _alone = ALONE.lock().await;
     let secs: u64 = std::env::var("GRANTCHECK_SOAK_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -132,6 +137,7 @@ async fn sustained_issuance_keeps_memory_bounded_and_tokens_correct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a soak test: run with --ignored (about 25 s)"]
 async fn long_lived_tokens_level_off_at_the_cap_answer_503_and_recover() {
+    let _alone = ALONE.lock().await;
     const CAP: usize = 5_000;
     let ttl = Duration::from_secs(14);
     let config = ServerConfig {
@@ -253,6 +259,7 @@ async fn long_lived_tokens_level_off_at_the_cap_answer_503_and_recover() {
 #[test]
 #[ignore = "a soak test: run with --ignored (a few seconds)"]
 fn memory_per_held_token_is_within_the_budget() {
+    let _alone = ALONE.blocking_lock();
     use reference_server::tokens::{random_token, Jti, TokenRecord, TokenStore};
     const N: usize = 200_000;
     let jwt_like = |i: usize| format!("{}.{}.{i}", "h".repeat(100), random_token(64).repeat(8));
