@@ -10,13 +10,33 @@ use std::path::Path;
 
 use crate::common::cli::{grantcheck_in, temp_dir};
 
+/// The peer's folder: `$GRANTCHECK_PEER_DIR` (.ci/run sets it), else `../shared/peers/...`
+/// beside the repository, else `/work/shared/peers/...`.
+fn peer_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("GRANTCHECK_PEER_DIR") {
+        return dir.into();
+    }
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/oidc-provider");
+    if beside.is_dir() {
+        beside
+    } else {
+        "/work/shared/peers/oidc-provider".into()
+    }
+}
+
 /// One `conform` run against the peer through `grantcheck.toml`; its verdicts as table rows.
 fn run(label: &str, args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let reports = temp_dir(&format!("interop-extra-{label}"));
-    let output = grantcheck_in(root)
-        .arg("conform")
-        .args(args)
+    // grantcheck.toml names the key beside the repository; a clone elsewhere (CI) passes it.
+    let mut command = grantcheck_in(root);
+    command.arg("conform").args(args);
+    if args.contains(&"oidc-provider-jwt") {
+        command
+            .arg("--client-key")
+            .arg(peer_dir().join("keys/jwtClient.private.jwk.json"));
+    }
+    let output = command
         .args(["--snapshots", "off", "--color", "never", "--report-dir"])
         .arg(&reports)
         .env("OIDC_PROVIDER_CLIENT_SECRET", "forgerock")
