@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clients::ClientRegistry;
 pub use crate::throttle::BruteForce;
+pub use crate::variant::{Variant, VariantSet};
 
 /// Access token representation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -260,6 +261,8 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     pub token_format: TokenFormat,
     pub faults: FaultSet,
+    /// Legal variants of behaviour (`crate::variant`): not faults, every case still passes.
+    pub variants: VariantSet,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
     /// A request's headers must arrive within this time.
@@ -330,6 +333,7 @@ impl Default for ServerConfig {
             token_ttl: Duration::from_secs(3600),
             token_format: TokenFormat::Opaque,
             faults: FaultSet::default(),
+            variants: VariantSet::default(),
             max_body_bytes: 64 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -355,6 +359,16 @@ impl ServerConfig {
 
     pub fn with_fault(mut self, fault: Fault) -> Self {
         self.faults.insert(fault);
+        self
+    }
+
+    /// Whether the server behaves as the legal `variant` says.
+    pub fn uses(&self, variant: Variant) -> bool {
+        self.variants.contains(variant)
+    }
+
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variants.insert(variant);
         self
     }
 

@@ -35,12 +35,13 @@ mod server;
 mod throttle;
 pub mod tls;
 pub mod tokens;
+pub mod variant;
 
 pub use auth::decode_basic;
 pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
 pub use config::{
     default_max_connections, default_max_live_tokens, BruteForce, Fault, FaultSet, ServerConfig,
-    TokenFormat,
+    TokenFormat, Variant, VariantSet,
 };
 pub use endpoints::dpop::ALGS as DPOP_ALGS;
 pub use endpoints::resource::RESOURCE_SERVER_CLIENT;

@@ -25,6 +25,8 @@ impl Status {
 
 pub const JSON: &str = "application/json";
 const NO_STORE: &str = "no-store";
+/// The legal variant `cache-control-private`.
+pub const NO_STORE_PRIVATE: &str = "no-store, private";
 
 /// A response. The server writes the headers that are set in this order: `Content-Type`,
 /// `Allow`, `Cache-Control`, `Pragma`, `Retry-After`, `WWW-Authenticate`, `DPoP-Nonce`.

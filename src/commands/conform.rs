@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat};
+use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat, Variant};
 
 use crate::case::{CaseSelection, Role, PROFILES};
 use crate::exit::{Exit, Failure};
@@ -66,6 +66,10 @@ pub struct ConformArgs {
     /// (names: `grantcheck serve --help`).
     #[arg(long = "embedded-fault", value_name = "NAME")]
     pub embedded_faults: Vec<Fault>,
+    /// Start the embedded server with a legal variant (names: `grantcheck serve --help`):
+    /// behaviour the RFCs allow, so every case must still pass.
+    #[arg(long = "embedded-variant", value_name = "NAME")]
+    pub embedded_variants: Vec<Variant>,
     /// Token format of the embedded server.
     #[arg(long, value_enum, default_value_t = crate::commands::serve::FormatArg::Opaque)]
     pub embedded_token_format: crate::commands::serve::FormatArg,
@@ -258,10 +262,16 @@ enum NotGolden {
 
 fn golden_difference(args: &ConformArgs) -> Option<NotGolden> {
     let faults: Vec<&str> = args.embedded_faults.iter().map(|f| f.name()).collect();
+    let variants: Vec<&str> = args.embedded_variants.iter().map(|v| v.name()).collect();
     if !faults.is_empty() {
         Some(NotGolden::Bent(format!(
             "uses --embedded-fault {}",
             faults.join(",")
+        )))
+    } else if !variants.is_empty() {
+        Some(NotGolden::Bent(format!(
+            "uses --embedded-variant {}",
+            variants.join(",")
         )))
     } else if args.profile != PROFILES[0] {
         Some(NotGolden::Bent(format!("uses --profile {}", args.profile)))
@@ -464,6 +474,7 @@ async fn resolve_target(
         let config = ServerConfig {
             tls,
             faults: args.embedded_faults.iter().copied().collect(),
+            variants: args.embedded_variants.iter().copied().collect(),
             token_format: match args.embedded_token_format {
                 crate::commands::serve::FormatArg::Opaque => TokenFormat::Opaque,
                 crate::commands::serve::FormatArg::Jwt => TokenFormat::Jwt,
@@ -477,9 +488,9 @@ async fn resolve_target(
             })?;
         return Ok(Resolved::Embedded(server));
     }
-    if !args.embedded_faults.is_empty() {
+    if !args.embedded_faults.is_empty() || !args.embedded_variants.is_empty() {
         return Err(Failure::usage(
-            "--embedded-fault applies only without --target/--token-url",
+            "--embedded-fault and --embedded-variant apply only without --target/--token-url",
         ));
     }
     t.resolve_external(http)

@@ -8,7 +8,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use reference_server::{
     default_max_connections, BruteForce, ClientRegistry, Fault, JwtSigner, ReferenceServer,
-    ServerConfig, TlsIdentity, TokenFormat,
+    ServerConfig, TlsIdentity, TokenFormat, Variant,
 };
 
 use crate::exit::{Exit, Failure};
@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Break one rule on purpose (repeatable; `--help` says which rule each breaks).
     #[arg(long = "fault", value_name = "NAME", value_parser = fault_parser())]
     pub faults: Vec<Fault>,
+    /// Behave differently in a way the RFCs allow (repeatable; `--help` quotes the sentence
+    /// that allows each): every conformance case must still pass.
+    #[arg(long = "variant", value_name = "NAME", value_parser = variant_parser())]
+    pub variants: Vec<Variant>,
     /// Largest request body in bytes; larger bodies get 413.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -120,6 +124,13 @@ fn fault_parser() -> impl TypedValueParser<Value = Fault> {
     PossibleValuesParser::new(values).map(|name| name.parse::<Fault>().expect("listed fault"))
 }
 
+fn variant_parser() -> impl TypedValueParser<Value = Variant> {
+    let values = Variant::ALL
+        .iter()
+        .map(|v| PossibleValue::new(v.name()).help(v.allowed_by()));
+    PossibleValuesParser::new(values).map(|name| name.parse::<Variant>().expect("listed variant"))
+}
+
 impl ServeArgs {
     /// The server configuration these flags describe.
     pub fn config(&self) -> Result<(ServerConfig, JwtSigner), Failure> {
@@ -173,6 +184,7 @@ impl ServeArgs {
                 FormatArg::Jwt => TokenFormat::Jwt,
             },
             faults: self.faults.iter().copied().collect(),
+            variants: self.variants.iter().copied().collect(),
             max_body_bytes: self.max_body_bytes,
             require_scope: self.require_scope,
             brute_force: (self.brute_force_limit > 0).then(|| BruteForce {
@@ -303,6 +315,13 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
         println!(
             "FAULT MODES ON (this server breaks rules on purpose): {}",
             faults.join(", ")
+        );
+    }
+    if !args.variants.is_empty() {
+        let names: Vec<&str> = args.variants.iter().map(|v| v.name()).collect();
+        println!(
+            "legal variants on (allowed by the RFCs): {}",
+            names.join(", ")
         );
     }
     println!("press Ctrl-C to stop");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use grantcheck::case::Case;
 use grantcheck::http::TlsTrust;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
-use reference_server::{Fault, ServerConfig, TlsIdentity, TokenFormat};
+use reference_server::{Fault, ServerConfig, TlsIdentity, TokenFormat, Variant};
 
 use crate::common::server;
 
@@ -369,6 +369,80 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
                 "{}: skipped {skipped:?}, the faultless server {baseline_skips:?}",
                 fault.name()
             ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// For each legal variant: the SHOULD cases it may warn (a SHOULD the RFCs let a server
+/// decline, with reason), and the cases it skips beyond the default server's skips because it
+/// takes their premise away (a binding declined leaves no binding to judge). Everything else
+/// passes or skips as on the default server.
+fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'static str]) {
+    match variant {
+        Variant::TokenTypeLowercase | Variant::CacheControlPrivate => (&[], &[]),
+    }
+}
+
+/// The variants only an HTTPS server can show.
+fn variant_needs_tls(_variant: Variant) -> bool {
+    false
+}
+
+/// The fault matrix's mirror: a server that bends only where the RFCs allow gets no failure,
+/// no blocked case, no error and no skip the default server does not have, with opaque and
+/// with JWT access tokens.
+#[tokio::test]
+async fn each_legal_variant_passes_the_whole_run_opaque_and_jwt() {
+    let mut problems = Vec::new();
+    for format in [TokenFormat::Opaque, TokenFormat::Jwt] {
+        let config = |variant: Option<Variant>| {
+            let mut config = ServerConfig {
+                token_format: format,
+                ..ServerConfig::default()
+            };
+            if let Some(v) = variant {
+                config = config.with_variant(v);
+                if variant_needs_tls(v) {
+                    config = with_tls(config);
+                }
+            }
+            config
+        };
+        let baseline_skips = ids(
+            &conform(config(None), "rfc6749", &cases(true)).await,
+            Outcome::Skip,
+        );
+        let runs = Variant::ALL.iter().map(|&variant| {
+            let config = config(Some(variant));
+            async move { (variant, conform(config, "rfc6749", &cases(true)).await) }
+        });
+        for (variant, results) in futures_util::future::join_all(runs).await {
+            let label = format!("{} ({format:?})", variant.name());
+            for outcome in [Outcome::Fail, Outcome::Blocked, Outcome::Error] {
+                let got = ids(&results, outcome);
+                if !got.is_empty() {
+                    let why: Vec<String> = results
+                        .iter()
+                        .filter(|r| r.outcome == outcome)
+                        .map(|r| format!("{}: {}", r.id, r.detail))
+                        .collect();
+                    problems.push(format!("{label}: {outcome:?} {why:#?}"));
+                }
+            }
+            let (warn, premise) = variant_expected(variant);
+            let warned = ids(&results, Outcome::Warn);
+            if warned != set(warn) {
+                problems.push(format!("{label}: warned {warned:?}, expected {warn:?}"));
+            }
+            let allowed: BTreeSet<String> = baseline_skips.union(&set(premise)).cloned().collect();
+            let skipped = ids(&results, Outcome::Skip);
+            if !variant_needs_tls(variant) && !skipped.is_subset(&allowed) {
+                problems.push(format!(
+                    "{label}: skipped {:?} that the default server does not",
+                    skipped.difference(&allowed).collect::<Vec<_>>()
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");

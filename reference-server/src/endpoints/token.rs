@@ -10,7 +10,7 @@ use super::scope::{grant_scope, OtherScopes};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::clients::Client;
-use crate::config::{Fault, TokenFormat};
+use crate::config::{Fault, TokenFormat, Variant};
 use crate::endpoints::dpop;
 use crate::events::Event;
 use crate::form::Form;
@@ -213,10 +213,14 @@ fn mint(
     let body = TokenResponse {
         access_token: &access_token,
         // RFC 9449 §5: a bound token is of type DPoP.
-        token_type: if jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer) {
-            "DPoP"
-        } else {
-            "Bearer"
+        token_type: match (
+            jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer),
+            config.uses(Variant::TokenTypeLowercase),
+        ) {
+            (true, false) => "DPoP",
+            (true, true) => "dpop",
+            (false, false) => "Bearer",
+            (false, true) => "bearer",
         },
         expires_in: if config.has(Fault::ExpiresInAsString) {
             ExpiresIn::Text(ttl.to_string())
@@ -231,6 +235,9 @@ fn mint(
     let mut reply = Reply::json(Status::OK, &body);
     if !config.has(Fault::OmitCacheControl) {
         reply = reply.no_store(false);
+        if config.uses(Variant::CacheControlPrivate) {
+            reply.cache_control = Some(crate::response::NO_STORE_PRIVATE);
+        }
     }
     reply.pragma_no_cache = !config.has(Fault::OmitPragma);
     reply

@@ -1,0 +1,109 @@
+//! Legal variants: behaviour the RFCs allow that differs from the reference server's default.
+//! They are the fault modes' mirror: a fault proves a case catches the rule it cites; a
+//! variant proves no case cries wolf at a server that bends only where the text lets it.
+//! Each variant's description quotes the sentence that allows it.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! variants {
+    ($($variant:ident = $name:literal : $allowed_by:literal;)*) => {
+        /// A legal way to behave differently (see the module documentation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Variant { $($variant),* }
+
+        impl Variant {
+            /// Every variant, in the order `serve --help` lists them.
+            pub const ALL: &'static [Variant] = &[$(Variant::$variant),*];
+
+            /// The command-line name.
+            pub fn name(self) -> &'static str {
+                match self { $(Variant::$variant => $name),* }
+            }
+
+            /// What changes, and the sentence that allows it.
+            pub fn allowed_by(self) -> &'static str {
+                match self { $(Variant::$variant => $allowed_by),* }
+            }
+        }
+    };
+}
+
+variants! {
+    TokenTypeLowercase = "token-type-lowercase":
+        "token_type \"bearer\" in lower case: \"The value is case insensitive\" (RFC 6749 §5.1; RFC 9449 §5 for \"dpop\")";
+    CacheControlPrivate = "cache-control-private":
+        "Cache-Control: no-store, private on token responses: RFC 6749 §5.1 requires \"the HTTP \\\"Cache-Control\\\" response header field with a value of \\\"no-store\\\"\"; other directives beside it are not excluded";
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Variant::ALL
+            .iter()
+            .copied()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown variant '{s}' (see `grantcheck serve --help`)"))
+    }
+}
+
+/// A set of variants, as bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VariantSet(u64);
+
+const _: () = assert!(
+    Variant::ALL.len() <= 64,
+    "VariantSet holds at most 64 variants"
+);
+
+impl VariantSet {
+    pub fn contains(&self, variant: Variant) -> bool {
+        self.0 & (1 << variant as u64) != 0
+    }
+
+    pub fn insert(&mut self, variant: Variant) {
+        self.0 |= 1 << variant as u64;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Variant> + '_ {
+        Variant::ALL.iter().copied().filter(|v| self.contains(*v))
+    }
+}
+
+impl FromIterator<Variant> for VariantSet {
+    fn from_iter<I: IntoIterator<Item = Variant>>(iter: I) -> Self {
+        let mut set = VariantSet::default();
+        for v in iter {
+            set.insert(v);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for v in Variant::ALL {
+            assert_eq!(v.name().parse::<Variant>().unwrap(), *v);
+            assert!(seen.insert(v.name()));
+            assert!(!v.allowed_by().is_empty());
+        }
+        let all: VariantSet = Variant::ALL.iter().copied().collect();
+        assert_eq!(all.iter().count(), Variant::ALL.len());
+        assert!("nope".parse::<Variant>().is_err());
+    }
+}
