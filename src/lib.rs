@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod target;
 pub mod template;
 pub mod toml_file;
+pub mod verdict;
 
 pub use reference_server;
 

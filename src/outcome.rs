@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::case::Level;
 use crate::exchange::Exchange;
-use crate::exit::Exit;
 
 /// The result of one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,19 +80,6 @@ impl Summary {
             }
         }
         s
-    }
-
-    /// The exit code a conformance run earns: 4 when a MUST failed; else 3 when a case
-    /// errored or was blocked (something the run was asked to judge could not be judged);
-    /// else 0. (The codes themselves are defined in `crate::exit`.)
-    pub fn exit(&self) -> Exit {
-        if self.failed > 0 {
-            Exit::Conformance
-        } else if self.errored > 0 || self.blocked > 0 {
-            Exit::Runtime
-        } else {
-            Exit::Success
-        }
     }
 
     pub fn total(&self) -> usize {

@@ -17,6 +17,7 @@ use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
 use crate::snapshot::{self, Mode as SnapshotMode};
 use crate::target::{self, clients_from, Target, TargetArgs};
+use crate::verdict::{self, Evidence};
 
 #[derive(Debug, Args)]
 pub struct ConformArgs {
@@ -124,7 +125,21 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let http = crate::http::client(settings.request_timeout, &trust)?;
 
     // The embedded server lives until the run ends.
-    let (mut target, _server) = match resolve_target(&args, &http, embedded_tls).await? {
+    let resolved = match resolve_target(&args, &http, embedded_tls).await {
+        Ok(resolved) => resolved,
+        Err(failure) if failure.exit == Exit::Runtime => {
+            // Discovery failed: no case ran, and the reports still say why.
+            let target = unresolved_target(&args.target, named.as_deref());
+            let ended = RunEnd {
+                args: &args,
+                target: &target,
+                preflight: None,
+            };
+            return Ok(ended.no_verdict(&failure.message, &mut human));
+        }
+        Err(failure) => return Err(failure),
+    };
+    let (mut target, _server) = match resolved {
         Resolved::External(t) => (*t, None),
         Resolved::Embedded(server) => {
             let mut target = target::embedded(&server, &http).await;
@@ -137,7 +152,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
             (target, Some(server))
         }
     };
-    if let Some(name) = named {
+    if let Some(name) = named.clone() {
         target.label = name;
     }
     if let Some(alg) = args.target.dpop {
@@ -159,23 +174,12 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     human.preflight(&preflight);
     if let Some(fatal) = preflight.fatal() {
         // No verdict is possible: the reports still say why, and no case is judged.
-        let message = format!("no verdict: {fatal}");
-        let run = Run {
+        let ended = RunEnd {
+            args: &args,
             target: &target,
-            profile: &args.profile,
-            results: &[],
-            summary: Summary::default(),
-            snapshots: None,
-            insecure: args.target.insecure,
             preflight: Some(&preflight),
         };
-        let _ = report::write_files(&run, &args.report_dir);
-        if args.format == Format::Json {
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(report::json::render(&run).as_bytes());
-        }
-        return Err(Failure::runtime(message));
+        return Ok(ended.no_verdict(fatal, &mut human));
     }
     // On a terminal, a real-clock wait says so (nothing else shows for seconds).
     let tell_waits = std::io::stderr().is_terminal();
@@ -428,7 +432,14 @@ fn finish(
             exit: Exit::Internal,
             message: format!("snapshots in {}: {e}", snapshot_dir.display()),
         })?;
-    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let in_ci = in_ci();
+    let verdict = verdict::decide(&Evidence {
+        summary,
+        ended_early: None,
+        preflight: Some(preflight),
+        snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
+        in_ci,
+    });
     let run = Run {
         target,
         profile: &args.profile,
@@ -437,6 +448,7 @@ fn finish(
         snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
         insecure: args.target.insecure,
         preflight: Some(preflight),
+        verdict: &verdict,
     };
     if mode != SnapshotMode::Off {
         human.snapshots(&snapshots, &snapshot_dir, mode, in_ci);
@@ -448,15 +460,80 @@ fn finish(
             message: format!("cannot write reports to {}: {e}", args.report_dir.display()),
         });
     }
-    human.message(&format!("reports: {}", args.report_dir.display()));
+    human.message(&format!(
+        "report: {}",
+        args.report_dir.join("report.html").display()
+    ));
     if args.format == Format::Json {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(report::json::render(&run).as_bytes());
     }
-    if snapshots.fails(in_ci) && summary.exit() == Exit::Success {
-        return Ok(Exit::Conformance);
+    human.verdict(&verdict);
+    Ok(verdict.exit())
+}
+
+/// CI=true (and not "false"): new snapshots fail the run instead of waiting for review.
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// A run that ended before any case: discovery failed, or the preflight found the main
+/// client unable to get a token.
+struct RunEnd<'a> {
+    args: &'a ConformArgs,
+    target: &'a Target,
+    preflight: Option<&'a Preflight>,
+}
+
+impl RunEnd<'_> {
+    /// Says why on the terminal, writes every report with the NO VERDICT headline (so a CI
+    /// step that reads reports/summary.md under `if: always()` finds one), and gives exit 3.
+    fn no_verdict(&self, why: &str, human: &mut Human<std::io::Stderr>) -> Exit {
+        let verdict = verdict::decide(&Evidence {
+            ended_early: Some(why),
+            preflight: self.preflight,
+            ..Evidence::default()
+        });
+        let run = Run {
+            target: self.target,
+            profile: &self.args.profile,
+            results: &[],
+            summary: Summary::default(),
+            snapshots: None,
+            insecure: self.args.target.insecure,
+            preflight: self.preflight,
+            verdict: &verdict,
+        };
+        let dir = &self.args.report_dir;
+        match report::write_files(&run, dir) {
+            Ok(()) => human.message(&format!("report: {}", dir.join("report.html").display())),
+            Err(e) => human.message(&format!("cannot write reports to {}: {e}", dir.display())),
+        }
+        if self.args.format == Format::Json {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(report::json::render(&run).as_bytes());
+        }
+        human.verdict(&verdict);
+        verdict.exit()
     }
-    Ok(summary.exit())
+}
+
+/// What the reports name when discovery failed: `--target NAME`, the issuer or the token URL.
+fn unresolved_target(t: &TargetArgs, named: Option<&str>) -> Target {
+    let url = t
+        .target
+        .clone()
+        .or_else(|| t.token_url.clone())
+        .unwrap_or_default();
+    let label = named.map_or_else(|| target::label_of(&url), str::to_owned);
+    let mut target = Target::external(
+        &label,
+        t.token_url.clone().unwrap_or_default(),
+        Default::default(),
+    );
+    target.issuer = t.target.clone();
+    target
 }
 
 enum Resolved {

@@ -285,6 +285,18 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
             }
         }
     }
+    // A rule Goose judged failed (and stopped the run on) is failed in every report too.
+    for (rule, observed) in &goose_failed {
+        match judged.iter_mut().find(|j| &j.rule == rule) {
+            Some(j) => j.passed = false,
+            None => judged.push(threshold::Judged {
+                rule: rule.clone(),
+                observed: observed.clone(),
+                passed: false,
+            }),
+        }
+    }
+    let verdict = summary::LoadVerdict::of(&judged);
     std::fs::create_dir_all(&plan.report_dir).map_err(|e| {
         Failure::runtime(format!("cannot create {}: {e}", plan.report_dir.display()))
     })?;
@@ -316,13 +328,8 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
             report.duration_s
         );
     }
-    Ok(
-        if !goose_failed.is_empty() || judged.iter().any(|j| !j.passed) {
-            Exit::LoadThreshold
-        } else {
-            Exit::Success
-        },
-    )
+    eprintln!("{} (exit {})", verdict.headline, verdict.exit as u8);
+    Ok(verdict.exit)
 }
 
 fn has_private_key_jwt_client(target: &Target) -> bool {

@@ -9,6 +9,7 @@ use super::chart::{self, Series};
 use super::shard::{RequestStats, ShardReport};
 use super::threshold::Judged;
 use super::timeline::{Slot, TimelineData};
+use crate::exit::Exit;
 use crate::report::html::esc;
 
 /// Percentiles shown.
@@ -144,14 +145,55 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
     ]
 }
 
+/// A load run's verdict, decided once: the thresholds (Goose's and grantcheck's) decide the
+/// exit code, and the terminal, load-<profile>.md and load-<profile>.html say the same.
+pub struct LoadVerdict {
+    pub exit: Exit,
+    pub headline: String,
+}
+
+impl LoadVerdict {
+    pub fn of(judged: &[Judged]) -> LoadVerdict {
+        let failed: Vec<&str> = judged
+            .iter()
+            .filter(|j| !j.passed)
+            .map(|j| j.rule.as_str())
+            .collect();
+        let plural = if judged.len() == 1 { "" } else { "s" };
+        if failed.is_empty() {
+            LoadVerdict {
+                exit: Exit::Success,
+                headline: format!("PASSED: {} threshold{plural} met", judged.len()),
+            }
+        } else {
+            LoadVerdict {
+                exit: Exit::LoadThreshold,
+                headline: format!(
+                    "FAILED: {} of {} threshold{plural} missed ({})",
+                    failed.len(),
+                    judged.len(),
+                    failed.join(", ")
+                ),
+            }
+        }
+    }
+}
+
 pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
     let shards = match report.shards.len() {
         0 | 1 => String::new(),
         n => format!("{n} shards, "),
     };
+    let verdict = LoadVerdict::of(judged);
     let mut md = format!(
-        "# grantcheck load: {} (run {})\n\n{shards}{} users, {} s, {:.0} requests/s\n\n",
-        report.profile, report.run_id, report.users, report.duration_s, report.rps
+        "# grantcheck load {}: {} (exit {})\n\nrun {}, {shards}{} users, {} s, {:.0} requests/s\n\n",
+        report.profile,
+        verdict.headline,
+        verdict.exit as u8,
+        report.run_id,
+        report.users,
+        report.duration_s,
+        report.rps
     );
     for line in arrival_lines(report) {
         let _ = writeln!(md, "- {line}");
@@ -206,25 +248,29 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
         esc(&report.profile)
     );
     let (ok, failed) = report.total();
-    let failed_rules = judged.iter().filter(|j| !j.passed).count();
-    let (class, verdict) = if failed_rules > 0 {
-        (
-            "bad",
-            format!(
-                "{failed_rules} of {} threshold{} failed",
-                judged.len(),
-                if judged.len() == 1 { "" } else { "s" }
-            ),
-        )
+    let verdict = LoadVerdict::of(judged);
+    let class = if verdict.exit != Exit::Success {
+        "bad"
+    } else if failed > 0 || ok == 0 {
+        "warn"
+    } else {
+        "good"
+    };
+    let verdict = if verdict.exit != Exit::Success {
+        verdict.headline
     } else if failed > 0 {
-        (
-            "warn",
-            format!("{failed} of {} requests failed their checks", ok + failed),
+        format!(
+            "{}; {failed} of {} requests failed their checks",
+            verdict.headline,
+            ok + failed
         )
     } else if ok == 0 {
-        ("warn", "no request was made".to_owned())
+        format!("{}; no request was made", verdict.headline)
     } else {
-        ("good", format!("all {ok} responses passed their checks"))
+        format!(
+            "{}; all {ok} responses passed their checks",
+            verdict.headline
+        )
     };
     let shards = if report.shards.len() > 1 {
         format!(" · {} shards merged", report.shards.len())

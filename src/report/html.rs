@@ -9,6 +9,7 @@ use std::fmt::Write;
 use super::{by_area, is_notable, Run};
 use crate::exchange::Exchange;
 use crate::outcome::{CaseResult, Outcome};
+use crate::verdict::Tone;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1em auto;max-width:72em;padding:0 1em;color:#222}\
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}\
@@ -61,34 +62,12 @@ pub fn render(run: &Run<'_>) -> String {
 /// The run's verdict in words and colour, first thing on the page.
 fn verdict(h: &mut String, run: &Run<'_>) {
     let s = run.summary;
-    let drifted = run.snapshots.map_or(0, |c| c.drifted.len());
-    let fatal = run.preflight.and_then(|p| p.fatal());
-    let (class, words) = if let Some(fatal) = fatal {
-        ("bad", format!("NO VERDICT: {fatal}"))
-    } else if s.failed > 0 {
-        (
-            "bad",
-            format!(
-                "FAILED: {} MUST requirement{} broken",
-                s.failed,
-                plural(s.failed)
-            ),
-        )
-    } else if drifted > 0 {
-        (
-            "bad",
-            format!("FAILED: {drifted} snapshot{} drifted", plural(drifted)),
-        )
-    } else if s.errored > 0 || s.blocked > 0 {
-        (
-            "warn",
-            "NOT FULLY JUDGED: some cases errored or were blocked".to_owned(),
-        )
-    } else if s.warned > 0 {
-        ("warn", "PASSED with warnings: every MUST met".to_owned())
-    } else {
-        ("good", "PASSED: every MUST met".to_owned())
+    let class = match run.verdict.tone() {
+        Tone::Good => "good",
+        Tone::Warn => "warn",
+        Tone::Bad => "bad",
     };
+    let words = run.verdict.headline();
     let _ = write!(
         h,
         "<div class=\"verdict {class}\"><strong>{}</strong><br>{} passed · <span class=fail>{} failed</span> · <span class=warn>{} warned</span> · <span class=blocked>{} blocked</span> · {} skipped · <span class=error>{} errored</span> ({} cases)</div>",
@@ -275,14 +254,6 @@ fn areas(h: &mut String, run: &Run<'_>) {
             );
         }
         h.push_str("</table></details>");
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 

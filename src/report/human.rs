@@ -174,17 +174,23 @@ impl<W: Write> Human<W> {
             s.total(),
             run.profile
         );
-        if let Some(drifted) = run.snapshots.map(|c| c.drifted.len()).filter(|n| *n > 0) {
-            let line = format!(
-                "{drifted} snapshot{} drifted: the run fails",
-                if drifted == 1 { "" } else { "s" }
-            );
-            let painted = self.paint(Outcome::Fail, &line);
-            let _ = writeln!(self.out, "{painted}");
-        }
         if run.insecure {
             let _ = writeln!(self.out, "WARNING: {}", super::INSECURE_NOTICE);
         }
+    }
+
+    /// The run's verdict, the last line a reader sees, in the colour of its outcome.
+    pub fn verdict(&mut self, verdict: &crate::verdict::Verdict) {
+        use crate::verdict::Tone;
+        let outcome = match verdict.tone() {
+            Tone::Good => Outcome::Pass,
+            Tone::Warn if verdict.passed() => Outcome::Pass,
+            Tone::Warn => Outcome::Warn,
+            Tone::Bad => Outcome::Fail,
+        };
+        let line = format!("{} (exit {})", verdict.headline(), verdict.exit() as u8);
+        let painted = self.paint(outcome, &line);
+        let _ = writeln!(self.out, "{painted}");
     }
 
     /// How the run compared with its snapshots: the drift grouped by what changed (one

@@ -21,6 +21,7 @@ pub fn document(run: &Run<'_>) -> Value {
         "tls": { "certificates_verified": !run.insecure },
         "profile": run.profile,
         "preflight": run.preflight,
+        "verdict": run.verdict.document(),
         "summary": run.summary,
         "snapshots": run.snapshots,
         "cases": run.results,

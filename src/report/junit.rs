@@ -7,6 +7,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{by_area, Run};
 use crate::runner::Outcome;
+use crate::verdict::Verdict;
 
 pub fn render(run: &Run<'_>) -> String {
     let mut report = Report::new(format!("grantcheck conform ({})", run.target.label));
@@ -90,9 +91,34 @@ pub fn render(run: &Run<'_>) -> String {
         }
         report.add_test_suite(suite);
     }
+    report.add_test_suite(verdict_suite(run));
     report
         .to_string()
         .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
+}
+
+/// The run's verdict as a testcase of its own, so a CI that reads only JUnit sees a failure
+/// (FAILED) or an error (NO VERDICT) whenever the exit code is not 0, even when no case
+/// failed: a preflight that ended the run, blocked cases, snapshots new in CI.
+fn verdict_suite(run: &Run<'_>) -> TestSuite {
+    let verdict = run.verdict;
+    let mut status = match verdict {
+        Verdict::Passed { .. } => TestCaseStatus::success(),
+        Verdict::Failed { .. } | Verdict::SnapshotsFailed { .. } => {
+            TestCaseStatus::non_success(NonSuccessKind::Failure)
+        }
+        Verdict::NoVerdict { .. } => TestCaseStatus::non_success(NonSuccessKind::Error),
+    };
+    if let TestCaseStatus::NonSuccess { .. } = status {
+        status.set_message(verdict.headline());
+        status.set_type(format!("exit code {}", verdict.exit() as u8));
+    }
+    let mut case = TestCase::new("run verdict", status);
+    case.set_classname("grantcheck.run");
+    case.set_system_out(verdict.headline());
+    let mut suite = TestSuite::new("run");
+    suite.add_test_case(case);
+    suite
 }
 
 fn exchanges_text(r: &crate::runner::CaseResult) -> String {

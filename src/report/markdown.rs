@@ -4,23 +4,23 @@ use std::fmt::Write;
 
 use super::{by_area, Run};
 use crate::runner::Outcome;
+use crate::verdict::Tone;
 
 pub fn render(run: &Run<'_>) -> String {
     let s = run.summary;
     let mut md = String::new();
-    let drifted = run.snapshots.map_or(0, |c| c.drifted.len());
-    let verdict = if s.failed > 0 {
-        "❌ conformance failures"
-    } else if drifted > 0 {
-        "❌ snapshot drift"
-    } else if s.errored > 0 {
-        "⚠️ errors"
-    } else if s.blocked > 0 {
-        "⚠️ blocked cases (not judged)"
-    } else {
-        "✅ all MUSTs met"
+    let mark = match run.verdict.tone() {
+        Tone::Good => "✅",
+        Tone::Warn if run.verdict.passed() => "✅",
+        Tone::Warn => "⚠️",
+        Tone::Bad => "❌",
     };
-    let _ = writeln!(md, "# grantcheck conform: {verdict}\n");
+    let _ = writeln!(
+        md,
+        "# grantcheck conform: {mark} {}\n",
+        run.verdict.headline().replace('\n', " ")
+    );
+    let _ = writeln!(md, "Exit code {}\n", run.verdict.exit() as u8);
     let _ = writeln!(
         md,
         "Target `{}` · profile `{}`\n",

@@ -27,6 +27,8 @@ pub struct Run<'a> {
     pub insecure: bool,
     /// What the preflight established before the cases ran.
     pub preflight: Option<&'a crate::preflight::Preflight>,
+    /// The run's verdict ([`crate::verdict::decide`]): every reporter renders it as it is.
+    pub verdict: &'a crate::verdict::Verdict,
 }
 
 /// Outcomes worth a reader's attention, listed with their evidence in every report.

@@ -523,7 +523,11 @@ async fn a_setup_step_that_gets_no_token_blocks_its_case_instead_of_failing_it()
     );
     let summary = grantcheck::report::Summary::of(&results);
     assert_eq!(summary.blocked, 4);
-    assert_eq!(summary.exit(), Exit::Runtime);
+    let verdict = grantcheck::verdict::decide(&grantcheck::verdict::Evidence {
+        summary,
+        ..Default::default()
+    });
+    assert_eq!(verdict.exit(), Exit::Runtime);
 }
 
 #[tokio::test]
