@@ -90,6 +90,16 @@ fn unjudged(e: &Evidence<'_>) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// A multi-line reason (discovery lists each URL it tried) as one headline line.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
 fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
@@ -133,7 +143,7 @@ impl Verdict {
                 }
                 line
             }
-            Verdict::NoVerdict { why } => format!("NO VERDICT: {why}"),
+            Verdict::NoVerdict { why } => format!("NO VERDICT: {}", one_line(why)),
             Verdict::SnapshotsFailed { drifted, new } => {
                 let mut parts = Vec::new();
                 if *drifted > 0 {

@@ -18,7 +18,7 @@ pub fn render(run: &Run<'_>) -> String {
     let _ = writeln!(
         md,
         "# grantcheck conform: {mark} {}\n",
-        run.verdict.headline().replace('\n', " ")
+        run.verdict.headline()
     );
     let _ = writeln!(md, "Exit code {}\n", run.verdict.exit() as u8);
     let _ = writeln!(

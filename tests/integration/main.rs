@@ -13,6 +13,7 @@ mod cli_conform;
 mod cli_load;
 mod cli_serve;
 mod dpop;
+mod exit_paths;
 mod fault_modes;
 mod hardening_server;
 mod interop_oidc_provider;
