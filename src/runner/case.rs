@@ -118,6 +118,21 @@ fn jwt_client(target: &Target, role: Role) -> bool {
 /// Why the case cannot run on this target: a missing capability, or a client or endpoint
 /// the preflight found unusable. Checked before the case's first request, so a feature the
 /// target lacks skips every case that needs it alike.
+///
+/// A skip says whose lack it is: what this run was not given ("not configured for this run")
+/// is not what the target does not have.
+fn missing(requirement: &Requirement, what: &str) -> String {
+    match requirement {
+        Requirement::Introspection | Requirement::Revocation | Requirement::Resource => {
+            format!("no {what} for this run: the target's metadata names none and none was given")
+        }
+        Requirement::Metadata | Requirement::Jwks | Requirement::Https => {
+            format!("the target has no {what}")
+        }
+        _ => format!("not configured for this run: no {what}"),
+    }
+}
+
 fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
     for requirement in &case.requires {
         if *requirement == Requirement::Dpop {
@@ -180,13 +195,13 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
             ),
         };
         if !present {
-            return Some(format!("the target has no {what}"));
+            return Some(missing(requirement, what));
         }
     }
     for step in &case.steps {
         if target.client(step_role(step)).is_none() {
             return Some(format!(
-                "the target has no '{}' client",
+                "not configured for this run: no '{}' client",
                 step_role(step).as_str()
             ));
         }

@@ -25,7 +25,7 @@ pub(super) fn unmet(target: &Target) -> Option<String> {
                 "the target advertises DPoP (dpop_signing_alg_values_supported: {}) but the run has no DPoP key: pass --dpop ALG to test it",
                 algs.join(", ")
             ),
-            _ => "the target has no DPoP key: pass --dpop ES256|RS256|PS256|EdDSA to test RFC 9449"
+            _ => "not configured for this run: no DPoP key (pass --dpop ES256|RS256|PS256|EdDSA to test RFC 9449)"
                 .into(),
         });
     };
@@ -55,7 +55,7 @@ pub(super) fn attach(
     request.headers.retain(|(name, _)| name != "dpop");
     let Some(key) = &target.dpop else {
         return Some(Stop::Skipped(
-            "the target has no DPoP key: pass --dpop ES256|RS256|PS256|EdDSA".into(),
+            "not configured for this run: no DPoP key (pass --dpop ES256|RS256|PS256|EdDSA)".into(),
         ));
     };
     let ath_token = match step.dpop_ath_token.as_ref().or(step.dpop_token.as_ref()) {

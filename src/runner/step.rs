@@ -40,13 +40,13 @@ impl Run<'_> {
         let role = step_role(step);
         let Some(client) = target.client(role) else {
             return Some(Stop::Skipped(format!(
-                "the target has no '{}' client",
+                "not configured for this run: no '{}' client",
                 role.as_str()
             )));
         };
         let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
             return Some(Stop::Skipped(format!(
-                "the target has no {} endpoint",
+                "no {} endpoint for this run: the target's metadata names none and none was given",
                 step.endpoint.as_str()
             )));
         };

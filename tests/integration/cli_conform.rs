@@ -436,6 +436,13 @@ fn conform_at(base: &str, issuer_path: &str, secret: &str, extra: &[&str]) -> Ou
     let target = format!("{base}{issuer_path}");
     let resource = format!("{base}/api/resource");
     let reports = temp_dir("serve-reports");
+    // otherClient is registered in the root realm only; a second client the run is given
+    // but cannot use leaves the run without a verdict.
+    let (second, second_secret) = if issuer_path.contains("/realms/alpha") {
+        ("shortClient", "short-secret")
+    } else {
+        ("otherClient", "other-secret-2")
+    };
     let mut args = vec![
         "conform",
         "--target",
@@ -447,9 +454,9 @@ fn conform_at(base: &str, issuer_path: &str, secret: &str, extra: &[&str]) -> Ou
         "--introspect-client-secret",
         "rs-secret",
         "--second-client-id",
-        "otherClient",
+        second,
         "--second-client-secret",
-        "other-secret-2",
+        second_secret,
         "--scope",
         "write read",
         "--forbidden-scope",

@@ -141,13 +141,15 @@ fn drift_is_a_verdict_everywhere_shown_once_per_change_and_reviewed_without_carg
         stderr.contains("-  \"expires_in\": 3599,") && stderr.contains("+  \"expires_in\": 3600,"),
         "{stderr}"
     );
-    assert!(stderr.contains(&format!("{edited} snapshots drifted: the run fails")));
+    assert!(stderr.contains(&format!("FAILED: {edited} snapshots drifted (exit 4)")));
     assert!(stderr.contains("grantcheck snapshots review"), "{stderr}");
     assert_eq!(pending(&golden), edited);
     // Every report says so.
     let reports = dir.join("reports");
     let read = |name: &str| std::fs::read_to_string(reports.join(name)).unwrap();
-    assert!(read("summary.md").contains("# grantcheck conform: ❌ snapshot drift"));
+    assert!(read("summary.md").starts_with(&format!(
+        "# grantcheck conform: ❌ FAILED: {edited} snapshots drifted"
+    )));
     let junit = read("junit.xml");
     assert_eq!(
         junit.matches("type=\"snapshot drift\"").count(),
