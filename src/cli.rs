@@ -13,7 +13,7 @@ use crate::commands::snapshots::SnapshotsArgs;
     name = "grantcheck",
     version,
     about = "Conformance suite and load harness for OAuth 2.0 client credentials token endpoints",
-    after_help = "Exit codes: 0 all MUSTs met · 1 internal error · 2 usage/config error · 3 runtime error (unreachable, discovery) · 4 conformance failure · 5 load thresholds missed · 6 no case matched"
+    after_help = "Exit codes: 0 passed (every MUST met) · 1 internal error · 2 usage/config error · 3 no verdict (unreachable, discovery, preflight, blocked or errored cases, an unusable configured client) · 4 failed (a MUST, or snapshots) · 5 load thresholds missed · 6 no case matched"
 )]
 pub struct Cli {
     #[command(subcommand)]
