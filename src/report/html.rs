@@ -13,15 +13,16 @@ use crate::verdict::Tone;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1em auto;max-width:72em;padding:0 1em;color:#222}\
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}\
-.verdict{padding:.8em 1em;border-radius:6px;font-size:1.1em;margin:.6em 0}\
-.verdict.bad{background:#fde8ea;border:2px solid #b00020}.verdict.warn{background:#fff4e0;border:2px solid #a35f00}.verdict.good{background:#e7f5ea;border:2px solid #17702b}\
+.verdict{padding:.8em 1em;border-radius:6px;font-size:1.1em;margin:.6em 0;overflow-wrap:anywhere}.verdict .counts{font-size:.85em;font-weight:normal;color:#222}.verdict .counts .fail,.verdict .counts .warn,.verdict .counts .blocked,.verdict .counts .error{font-weight:bold}\
+.verdict.bad{background:#fde8ea;border:2px solid #b00020;color:#b00020}.verdict.warn{background:#fff4e0;border:2px solid #a35f00;color:#7a4700}.verdict.good{background:#e7f5ea;border:2px solid #17702b;color:#17702b}\
 table{border-collapse:collapse;margin:.6em 0;width:100%}td,th{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
 .pass{color:#17702b}.fail{color:#b00020;font-weight:bold}.warn{color:#a35f00;font-weight:bold}.skip{color:#666}.blocked{color:#00707a;font-weight:bold}.error{color:#7b1fa2;font-weight:bold}\
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}\
 details{margin:.4em 0}summary{cursor:pointer}.finding{border-left:4px solid #ccc;padding:.2em .8em;margin:.6em 0}\
 .finding.fail{border-color:#b00020}.finding.warn{border-color:#a35f00}.finding.blocked{border-color:#00707a}.finding.error{border-color:#7b1fa2}\
 .finding p{margin:.3em 0;font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
-code{font-size:12px}@media (max-width:600px){td:nth-child(3),th:nth-child(3){display:none}}";
+code{font-size:12px;overflow-wrap:anywhere}td{overflow-wrap:anywhere}\
+@media (max-width:600px){table,tbody,tr,td,th{display:block;width:auto}tr{border-bottom:1px solid #ccc;padding:.2em 0}td,th{border:0}tr:first-child th{display:none}}";
 
 /// Hides the table rows the filter leaves out; the page works without it.
 const SCRIPT: &str = "function gcFilter(){var o=document.getElementById('f-outcome').value,l=document.getElementById('f-level').value,a=document.getElementById('f-area').value;\
@@ -68,17 +69,33 @@ fn verdict(h: &mut String, run: &Run<'_>) {
         Tone::Bad => "bad",
     };
     let words = run.verdict.headline();
+    // Counts only where they mean something: a count that is not zero is coloured, and a run
+    // that ended before any case says so instead of a row of zeros.
+    let counts = if s.total() == 0 {
+        "no case was run".to_owned()
+    } else {
+        let part = |n: usize, what: &str, class: &str| {
+            if n > 0 && !class.is_empty() {
+                format!("<span class={class}>{n} {what}</span>")
+            } else {
+                format!("{n} {what}")
+            }
+        };
+        format!(
+            "{} · {} · {} · {} · {} · {} ({} cases)",
+            part(s.passed, "passed", ""),
+            part(s.failed, "failed", "fail"),
+            part(s.warned, "warned", "warn"),
+            part(s.blocked, "blocked", "blocked"),
+            part(s.skipped, "skipped", ""),
+            part(s.errored, "errored", "error"),
+            s.total()
+        )
+    };
     let _ = write!(
         h,
-        "<div class=\"verdict {class}\"><strong>{}</strong><br>{} passed · <span class=fail>{} failed</span> · <span class=warn>{} warned</span> · <span class=blocked>{} blocked</span> · {} skipped · <span class=error>{} errored</span> ({} cases)</div>",
+        "<div class=\"verdict {class}\"><strong>{}</strong><br><span class=counts>{counts}</span></div>",
         esc(&words),
-        s.passed,
-        s.failed,
-        s.warned,
-        s.blocked,
-        s.skipped,
-        s.errored,
-        s.total()
     );
 }
 
@@ -221,10 +238,21 @@ fn areas(h: &mut String, run: &Run<'_>) {
     }
     h.push_str("</select></div>");
     for (area, results) in &areas {
-        let passed = results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Pass)
-            .count();
+        // "29 passed, 2 skipped": every outcome that occurred, so skips never read as failures.
+        let counts: Vec<String> = [
+            (Outcome::Pass, "passed"),
+            (Outcome::Fail, "failed"),
+            (Outcome::Warn, "warned"),
+            (Outcome::Blocked, "blocked"),
+            (Outcome::Skip, "skipped"),
+            (Outcome::Error, "errored"),
+        ]
+        .iter()
+        .filter_map(|(outcome, word)| {
+            let n = results.iter().filter(|r| r.outcome == *outcome).count();
+            (n > 0).then(|| format!("{n} {word}"))
+        })
+        .collect();
         let open = if results.iter().any(|r| is_notable(r.outcome)) {
             " open"
         } else {
@@ -232,8 +260,8 @@ fn areas(h: &mut String, run: &Run<'_>) {
         };
         let _ = write!(
             h,
-            "<details class=area data-area=\"{a}\"{open}><summary><strong>{a}</strong> — {passed} of {} passed</summary><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>",
-            results.len(),
+            "<details class=area data-area=\"{a}\"{open}><summary><strong>{a}</strong> — {}</summary><table><tr><th>outcome</th><th>case</th><th>requirement</th><th>detail</th></tr>",
+            counts.join(", "),
             a = esc(area)
         );
         for r in results {
