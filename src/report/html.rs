@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::{by_area, is_notable, Run};
 use crate::exchange::Exchange;
-use crate::outcome::{CaseResult, Outcome};
+use crate::outcome::Outcome;
 use crate::verdict::Tone;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1em auto;max-width:72em;padding:0 1em;color:#222}\
@@ -101,16 +101,7 @@ fn verdict(h: &mut String, run: &Run<'_>) {
 
 /// Failures, then errors, warnings and blocked cases, each with its evidence.
 fn findings(h: &mut String, run: &Run<'_>) {
-    let order = [
-        Outcome::Fail,
-        Outcome::Error,
-        Outcome::Warn,
-        Outcome::Blocked,
-    ];
-    let notable: Vec<&CaseResult> = order
-        .iter()
-        .flat_map(|o| run.results.iter().filter(move |r| r.outcome == *o))
-        .collect();
+    let notable = super::notable_in_order(run.results);
     if notable.is_empty() {
         return;
     }

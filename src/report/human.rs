@@ -121,7 +121,7 @@ impl<W: Write> Human<W> {
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
-        for r in run.results.iter().filter(|r| super::is_notable(r.outcome)) {
+        for r in super::notable_in_order(run.results) {
             let head = self.paint(
                 r.outcome,
                 &format!("{} {}", r.outcome.as_str().to_uppercase(), r.id),

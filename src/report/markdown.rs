@@ -85,11 +85,7 @@ pub fn render(run: &Run<'_>) -> String {
             );
         }
     }
-    let notable: Vec<_> = run
-        .results
-        .iter()
-        .filter(|r| super::is_notable(r.outcome))
-        .collect();
+    let notable = super::notable_in_order(run.results);
     if !notable.is_empty() {
         let _ = writeln!(md, "\n## Findings\n");
         for r in notable {

@@ -39,6 +39,21 @@ pub fn is_notable(outcome: Outcome) -> bool {
     )
 }
 
+/// The notable results in the order every report lists them: failures, errors, warnings,
+/// then blocked cases (each group in run order).
+pub fn notable_in_order<'r>(results: &'r [CaseResult]) -> Vec<&'r CaseResult> {
+    const ORDER: [Outcome; 4] = [
+        Outcome::Fail,
+        Outcome::Error,
+        Outcome::Warn,
+        Outcome::Blocked,
+    ];
+    ORDER
+        .iter()
+        .flat_map(|o| results.iter().filter(move |r| r.outcome == *o))
+        .collect()
+}
+
 /// The line every report carries for an `--insecure` run.
 pub const INSECURE_NOTICE: &str =
     "TLS certificates were NOT verified (--insecure): the verdicts may come from an impostor";
