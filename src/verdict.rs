@@ -84,7 +84,10 @@ fn unjudged(e: &Evidence<'_>) -> Option<String> {
     }
     for f in e.preflight.map_or(&[][..], |p| &p.findings[..]) {
         if f.status == Status::Unusable {
-            parts.push(format!("{} untested ({})", f.subject, f.message));
+            parts.push(format!(
+                "{} unusable, its cases untested: {}",
+                f.subject, f.message
+            ));
         }
     }
     (!parts.is_empty()).then(|| parts.join("; "))
