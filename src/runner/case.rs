@@ -38,19 +38,19 @@ impl Run<'_> {
             None => {
                 let mut state = CaseState::new(self.target);
                 let mut stop = None;
+                // Whether a step that judges (not a setup step) has run: a case that
+                // judged nothing has not passed.
+                let mut judged = false;
                 for (index, step) in case.steps.iter().enumerate() {
                     let label = step
                         .name
                         .clone()
                         .unwrap_or_else(|| format!("step {}", index + 1));
                     if !condition_holds(step, &state.vars) {
-                        if let Some(reason) =
-                            step.run_if.as_ref().and_then(|c| c.otherwise_skip.clone())
-                        {
-                            stop = Some(Stop::Skipped(reason));
-                        }
+                        stop = left_out(step, &label, judged);
                         break;
                     }
+                    judged |= !step.setup;
                     let mut io = StepIo {
                         case_id: &case.id,
                         label: &label,
@@ -95,6 +95,26 @@ impl Run<'_> {
             exchanges,
         }
     }
+}
+
+/// A step whose condition does not hold leaves out the rest of the case: the case skips
+/// with the step's `otherwise_skip` reason, or, when no step has judged anything yet, with
+/// what did not hold (a case that judged nothing has not passed); otherwise it ends with
+/// what ran.
+fn left_out(step: &Step, label: &str, judged: bool) -> Option<Stop> {
+    if let Some(reason) = step.run_if.as_ref().and_then(|c| c.otherwise_skip.clone()) {
+        return Some(Stop::Skipped(reason));
+    }
+    if judged {
+        return None;
+    }
+    let condition = match &step.run_if {
+        Some(c) => c.describe(),
+        None => "no earlier step obtained an access token".to_owned(),
+    };
+    Some(Stop::Skipped(format!(
+        "nothing was judged: '{label}' was left out ({condition})"
+    )))
 }
 
 /// `if_token` and `run_if`: whether this step (and the ones after it) should run.
