@@ -818,3 +818,29 @@ endpoint = "metadata"
         results[0].detail
     );
 }
+
+/// An INFO case records what the server did, starting "observed:", in words that read as
+/// neither a pass nor a failure: an issued token and a refusal alike.
+#[tokio::test]
+async fn info_cases_say_what_they_observed_not_pass_or_expected() {
+    let issues = MockServer::start().await;
+    token_endpoint(&issues, token_body("Bearer"), &[]).await;
+    let refuses = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": "invalid_scope"})))
+        .mount(&refuses)
+        .await;
+    let (o, issued) = outcome(&run(&target(&issues), &["SCOPE-008"]).await, "SCOPE-008");
+    assert_eq!(o, Outcome::Pass, "{issued}");
+    assert_eq!(
+        issued,
+        "observed: 'step 1' was answered 200, a token issued (Bearer)"
+    );
+    let (o, refused) = outcome(&run(&target(&refuses), &["SCOPE-008"]).await, "SCOPE-008");
+    assert_eq!(o, Outcome::Pass, "{refused}");
+    assert_eq!(
+        refused,
+        "observed: 'step 1' was answered 403 invalid_scope, no token"
+    );
+}
