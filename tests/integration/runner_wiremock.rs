@@ -844,3 +844,57 @@ async fn info_cases_say_what_they_observed_not_pass_or_expected() {
         "observed: 'step 1' was answered 403 invalid_scope, no token"
     );
 }
+
+/// The preflight's refusal messages quote the server's own `error` and `error_description`,
+/// so the user sees the cause: for the main client and for a JWT client.
+#[tokio::test]
+async fn preflight_refusals_quote_the_servers_error_description() {
+    use grantcheck::jose::{Alg, SigningKey};
+    let refused = |description: &str| {
+        ResponseTemplate::new(401)
+            .insert_header("www-authenticate", "Basic")
+            .set_body_json(json!({"error": "invalid_client", "error_description": description}))
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(refused(
+            "client authentication failed: unknown client\nretry",
+        ))
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    let fatal = preflight(&mut t).await.fatal().unwrap().to_owned();
+    assert!(
+        fatal
+            .contains("401 invalid_client (\"client authentication failed: unknown clientretry\")"),
+        "{fatal}"
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("client_assertion="))
+        .respond_with(refused("Invalid claim: 'aud'"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    let mut t = target(&server);
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    t.clients
+        .insert(Role::KeyJwt, ClientCredentials::with_key("jwt-client", key));
+    let found = preflight(&mut t).await;
+    assert!(found.fatal().is_none(), "{found:#?}");
+    let jwt = found
+        .findings
+        .iter()
+        .find(|f| f.message.contains("private_key_jwt"))
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        jwt.message
+            .contains("401 invalid_client (\"Invalid claim: 'aud'\")"),
+        "{}",
+        jwt.message
+    );
+}
