@@ -89,7 +89,17 @@ fn evaluate(expr: &str, vars: &Vars) -> Result<String, String> {
     }
     vars.get(expr.trim())
         .cloned()
-        .ok_or_else(|| format!("unknown template value '{{{expr}}}'"))
+        .ok_or_else(|| format!("{UNKNOWN_VALUE}'{{{}}}'", expr.trim()))
+}
+
+const UNKNOWN_VALUE: &str = "unknown template value ";
+
+/// The name an [`expand`] error says has no value, if that is what it says.
+pub fn unknown_name(error: &str) -> Option<&str> {
+    error
+        .strip_prefix(UNKNOWN_VALUE)?
+        .strip_prefix("'{")?
+        .strip_suffix("}'")
 }
 
 #[cfg(test)]
@@ -109,7 +119,11 @@ mod tests {
         );
         assert_eq!(expand("{{literal}}", &vars).unwrap(), "{literal}");
         assert_eq!(expand("{repeat:3:ab}", &vars).unwrap(), "ababab");
-        assert!(expand("{nope}", &vars).is_err());
+        assert_eq!(
+            unknown_name(&expand("{ nope }", &vars).unwrap_err()),
+            Some("nope")
+        );
+        assert_eq!(unknown_name(&expand("{zip:x}", &vars).unwrap_err()), None);
         assert!(expand("{client.id", &vars).is_err());
         assert!(expand("x}", &vars).is_err());
         assert!(expand("{zip:x}", &vars).is_err());

@@ -194,6 +194,8 @@ faults! {
         "shows clients a cnf.x5t#S256 on tokens issued over connections without a client certificate (RFC 8705 §3)";
     ResourceMtlsIgnoresBinding = "resource-mtls-ignores-binding":
         "the resource server serves certificate-bound tokens whatever certificate the connection has, or none (RFC 8705 §3)";
+    GrantForbiddenScopeSilently = "grant-forbidden-scope-silently":
+        "grants a scope the client may not have (another client's) and shows it nowhere: no scope in the token response, the JWT or introspection (RFC 6819 §5.1.5.1; RFC 6749 §3.3)";
 }
 
 impl fmt::Display for Fault {

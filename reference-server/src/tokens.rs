@@ -31,6 +31,9 @@ pub struct TokenRecord {
     /// The `x5t#S256` of the client certificate a certificate-bound token is bound to
     /// (RFC 8705 §3).
     pub x5t: Option<Arc<str>>,
+    /// The fault `grant-forbidden-scope-silently` granted a scope the client may not have:
+    /// no client is shown the scope, in the JWT or introspection.
+    pub scope_hidden: bool,
 }
 
 /// A token's unique id: 128 random bits, base64url, kept inline (no allocation).
@@ -259,6 +262,7 @@ mod tests {
             jti: Jti::random(),
             jkt: None,
             x5t: None,
+            scope_hidden: false,
         }
     }
 

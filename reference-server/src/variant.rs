@@ -34,6 +34,10 @@ variants! {
         "token_type \"bearer\" in lower case: \"The value is case insensitive\" (RFC 6749 §5.1; RFC 9449 §5 for \"dpop\")";
     CacheControlPrivate = "cache-control-private":
         "Cache-Control: no-store, private on token responses: RFC 6749 §5.1 requires \"the HTTP \\\"Cache-Control\\\" response header field with a value of \\\"no-store\\\"\"; other directives beside it are not excluded";
+    ScopeOmittedWhenRequested = "scope-omitted-when-requested":
+        "no scope in a token response that grants the scope requested, and none in introspection: RFC 6749 §5.1, scope is \"OPTIONAL, if identical to the scope requested by the client; otherwise, REQUIRED\"; RFC 7662 §2.2 lists scope as \"OPTIONAL\" (only active is REQUIRED)";
+    IntrospectionMinimalForOtherClients = "introspection-minimal-for-other-clients":
+        "introspection answers {\"active\": true} and nothing else when the caller is not the client the token was issued to: RFC 7662 §2.2 makes active the only REQUIRED member, and \"The authorization server MAY respond differently to different protected resources making the same request.\"";
 }
 
 impl fmt::Display for Variant {

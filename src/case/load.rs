@@ -55,6 +55,9 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
                 case.id
             )));
         }
+        if let Some(problem) = unsaid_skip(case) {
+            return Err(LoadError(format!("{origin}:{problem}")));
+        }
         if let Some(p) = case
             .profiles
             .keys()
@@ -68,6 +71,37 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         }
     }
     Ok(cases)
+}
+
+/// A case whose judged steps can all be left out without saying what happens then: the
+/// first step with a condition (`run_if`, `if_token`) comes before any step that judges,
+/// and gives no `otherwise_skip` reason. (The runner would skip it with the bare condition;
+/// the case's author knows the premise the server may have declined.) Also a case whose
+/// steps are all setup: it judges nothing.
+fn unsaid_skip(case: &Case) -> Option<String> {
+    if case.steps.iter().all(|s| s.setup) {
+        return Some(format!(
+            "{}: case {} judges nothing: every step is a setup step",
+            case.line, case.id
+        ));
+    }
+    for step in &case.steps {
+        let says_why = step
+            .run_if
+            .as_ref()
+            .is_some_and(|c| c.otherwise_skip.is_some());
+        let conditional = step.if_token || step.run_if.is_some();
+        if conditional && !says_why {
+            return Some(format!(
+                "{}: case {}: this step's condition can leave out every step that judges; say why the case skips then with run_if's otherwise_skip = \"…\" (the premise the server declined)",
+                step.line, case.id
+            ));
+        }
+        if conditional || !step.setup {
+            return None;
+        }
+    }
+    None
 }
 
 /// Where each case and its steps start in the file, so failures can point at their line.
@@ -207,6 +241,29 @@ mod tests {
         assert_eq!(cases[0].line, 2);
         let lines: Vec<usize> = cases[0].steps.iter().map(|s| s.line).collect();
         assert_eq!(lines, [8, 11]);
+    }
+
+    /// A case whose every judged step hangs on a condition must say why it skips when the
+    /// condition does not hold; once a step has judged, a condition may end the case.
+    #[test]
+    fn a_case_that_can_judge_nothing_must_say_why_it_skips() {
+        let head = "[[case]]\nid = \"X\"\ntitle = \"t\"\nspec = \"s\"\nlevel = \"MUST\"\n";
+        let setup =
+            "[[case.step]]\nsetup = true\nendpoint = \"metadata\"\ncapture = { m = \"/m\" }\n";
+        let unsaid =
+            format!("{head}{setup}\n[[case.step]]\nrun_if = {{ var = \"m\", contains = \"a\" }}\n");
+        let err = parse_file(&unsaid, "mine.toml", "mine").unwrap_err().0;
+        assert!(err.starts_with("mine.toml:11: case X"), "{err}");
+        assert!(err.contains("otherwise_skip"), "{err}");
+        let token = format!("{head}{setup}\n[[case.step]]\nif_token = true\n");
+        assert!(parse_file(&token, "mine.toml", "mine").is_err());
+        let said = format!("{head}{setup}\n[[case.step]]\nrun_if = {{ var = \"m\", contains = \"a\", otherwise_skip = \"no a\" }}\n");
+        parse_file(&said, "mine.toml", "mine").unwrap();
+        let judged_first = format!("{head}[[case.step]]\n\n[[case.step]]\nif_token = true\n");
+        parse_file(&judged_first, "mine.toml", "mine").unwrap();
+        let only_setup = format!("{head}{setup}");
+        let err = parse_file(&only_setup, "mine.toml", "mine").unwrap_err().0;
+        assert!(err.contains("judges nothing"), "{err}");
     }
 
     #[test]

@@ -332,6 +332,18 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// The condition in words, for a case left out because it did not hold.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.contains {
+            parts.push(format!("'{}' does not contain {c}", self.var));
+        }
+        if let Some(l) = &self.lacks {
+            parts.push(format!("'{}' contains {l}", self.var));
+        }
+        parts.join(" and ")
+    }
+
     /// Whether the condition holds for the variable's value.
     pub fn holds(&self, value: Option<&str>) -> bool {
         let contains = self

@@ -97,7 +97,7 @@ impl Probe<'_> {
                 let why = format!(
                     "{} got {} from the introspection endpoint {url}: {advice}",
                     caller.id,
-                    response.brief()
+                    super::answer(&response)
                 );
                 self.client_unusable(target, Role::Introspector, &subject, why, exchanges);
             }
@@ -106,7 +106,7 @@ impl Probe<'_> {
                 Status::Note,
                 format!(
                     "{url} answered {} to introspecting a fresh token (the introspection cases judge this)",
-                    response.brief()
+                    super::answer(&response)
                 ),
                 exchanges,
             ),
@@ -135,7 +135,7 @@ impl Probe<'_> {
             (None, Ok(r)) => self.record(
                 "resource",
                 Status::Ok,
-                format!("{url} answered {} to a fresh token", r.brief()),
+                format!("{url} answered {} to a fresh token", super::answer(&r)),
                 vec![ex],
             ),
             (None, Err(e)) => {
@@ -174,7 +174,7 @@ impl Probe<'_> {
                 Status::Note,
                 format!(
                     "{url} answered {} to revoking the client's own token (the revocation cases judge this)",
-                    r.brief()
+                    super::answer(&r)
                 ),
                 vec![ex],
             ),
@@ -190,9 +190,10 @@ impl Probe<'_> {
 fn not_there(what: &str, flag: &str, result: &Result<Response, SendError>) -> Option<String> {
     match result {
         Err(SendError::Transport(e)) => Some(format!("{what} did not answer: {e}")),
-        Ok(r) if matches!(r.status, 404 | 405) => {
-            Some(format!("{what} answered {}: check {flag}", r.brief()))
-        }
+        Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
+            "{what} answered {}: check {flag}",
+            super::answer(&r)
+        )),
         _ => None,
     }
 }

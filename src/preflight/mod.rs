@@ -269,3 +269,34 @@ impl Probe<'_> {
         self.post(&target.token_url, client, &form, step).await
     }
 }
+
+/// The longest `error_description` a preflight message quotes, in characters.
+const MAX_DESCRIPTION: usize = 200;
+
+/// A response in a few words, with the server's own `error_description` when it gave one
+/// (`401 invalid_client ("Invalid claim: 'aud'")`): the cause, in the server's words.
+fn answer(r: &Response) -> String {
+    let description = r
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error_description"))
+        .and_then(serde_json::Value::as_str)
+        .map(|d| d.trim())
+        .filter(|d| !d.is_empty());
+    match description {
+        Some(d) => {
+            let shown: String = d
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_DESCRIPTION)
+                .collect();
+            let cut = if d.chars().count() > MAX_DESCRIPTION {
+                "…"
+            } else {
+                ""
+            };
+            format!("{} (\"{shown}{cut}\")", r.brief())
+        }
+        None => r.brief(),
+    }
+}

@@ -58,7 +58,7 @@ impl Probe<'_> {
                     let message = format!(
                         "{} authenticated with {method} (the token request got {})",
                         client.id,
-                        r.brief()
+                        super::answer(&r)
                     );
                     self.record(&subject, Status::Ok, message, vec![ex]);
                     None
@@ -67,7 +67,7 @@ impl Probe<'_> {
                     let why = format!(
                         "the {method} client {} got {} from {}: {advice}",
                         client.id,
-                        r.brief(),
+                        super::answer(&r),
                         target.token_url
                     );
                     self.client_unusable(target, role, &subject, why, vec![ex]);

@@ -79,7 +79,7 @@ impl Probe<'_> {
                         Status::Adjusted,
                         format!(
                             "{url} refused a token request without scope ({}) and issued one with scope={scope}: cases that need a token send scope={scope}; cases about scope send exactly what they say",
-                            response.brief()
+                            super::answer(&response)
                         ),
                         exchanges,
                     );
@@ -88,7 +88,7 @@ impl Probe<'_> {
                         scope: scope_held,
                     });
                 }
-                Ok(r) => answers.push(format!("scope={scope}: {}", r.brief())),
+                Ok(r) => answers.push(format!("scope={scope}: {}", super::answer(&r))),
                 Err(e) => {
                     let message = unreachable_message(&url, &e);
                     self.record(&subject, Status::Fatal, message, exchanges);
@@ -117,7 +117,7 @@ impl Probe<'_> {
         let message = format!(
             "{} got {} from {url} without a scope{tried}: {advice}",
             main.id,
-            response.brief()
+            super::answer(&response)
         );
         self.record(&subject, Status::Fatal, message, exchanges);
         None
@@ -187,7 +187,7 @@ impl Probe<'_> {
                     format!(
                         "{} authenticated (the token request got {})",
                         second.id,
-                        r.brief()
+                        super::answer(&r)
                     ),
                     vec![ex],
                 );
@@ -202,7 +202,7 @@ impl Probe<'_> {
                 let why = format!(
                     "the second client {} got {} from {}{advice}",
                     second.id,
-                    r.brief(),
+                    super::answer(&r),
                     target.token_url
                 );
                 self.client_unusable(target, Role::Second, &subject, why, vec![ex]);
@@ -264,7 +264,7 @@ fn may_want_scope(r: &Response) -> bool {
 
 /// What came back and what to check, for a main client that got no token.
 fn refusal_message(id: &str, url: &str, r: &Response) -> String {
-    let got = r.brief();
+    let got = super::answer(&r);
     let advice = if is_client_auth_failure(r) {
         "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"
     } else if matches!(r.status, 404 | 405) {

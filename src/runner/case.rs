@@ -6,7 +6,7 @@ use super::state::CaseState;
 use super::step::StepIo;
 use super::{request::step_role, Run, Stop, DEADLINE_REACHED};
 use crate::case::{Case, Level, Requirement, Role, Step};
-use crate::exchange::Redactor;
+use crate::exchange::{Exchange, Redactor};
 use crate::outcome::{CaseResult, Outcome};
 use crate::target::Target;
 use crate::template::Vars;
@@ -38,19 +38,19 @@ impl Run<'_> {
             None => {
                 let mut state = CaseState::new(self.target);
                 let mut stop = None;
+                // Whether a step that judges (not a setup step) has run: a case that
+                // judged nothing has not passed.
+                let mut judged = false;
                 for (index, step) in case.steps.iter().enumerate() {
                     let label = step
                         .name
                         .clone()
                         .unwrap_or_else(|| format!("step {}", index + 1));
                     if !condition_holds(step, &state.vars) {
-                        if let Some(reason) =
-                            step.run_if.as_ref().and_then(|c| c.otherwise_skip.clone())
-                        {
-                            stop = Some(Stop::Skipped(reason));
-                        }
+                        stop = left_out(step, &label, judged);
                         break;
                     }
+                    judged |= !step.setup;
                     let mut io = StepIo {
                         case_id: &case.id,
                         label: &label,
@@ -68,6 +68,16 @@ impl Run<'_> {
             }
         };
         let (outcome, detail) = match stop {
+            // An INFO case records what the server did, in words that are neither a pass
+            // nor a failure; the exchanges show the rest.
+            None if level == Level::Info => (Outcome::Pass, observed(&exchanges, "")),
+            Some(Stop::Failed(reason)) if level == Level::Info => {
+                (Outcome::Pass, observed(&exchanges, &reason))
+            }
+            Some(Stop::Passed(reason)) if level == Level::Info => (
+                Outcome::Pass,
+                format!("observed: {}", reason.replacen("observed: ", "", 1)),
+            ),
             None => (Outcome::Pass, String::new()),
             Some(Stop::Passed(reason)) => (Outcome::Pass, reason),
             Some(Stop::Blocked(reason)) => (Outcome::Blocked, reason),
@@ -76,6 +86,7 @@ impl Run<'_> {
             Some(Stop::Failed(reason)) => match level {
                 Level::Must => (Outcome::Fail, reason),
                 Level::Should => (Outcome::Warn, reason),
+                // A profile that only records the rule (oauth21 for Pragma) names what it saw.
                 Level::Info => (Outcome::Pass, format!("observed: {reason}")),
             },
         };
@@ -95,6 +106,71 @@ impl Run<'_> {
             exchanges,
         }
     }
+}
+
+/// What the server did at the case's last step, for an INFO case: `observed: 'send the
+/// proof' was answered 403 invalid_dpop_proof, no token`, then what the named checks saw in
+/// `judged` (the expectations' own "expected …, got …" would read as a failure).
+fn observed(exchanges: &[Exchange], judged: &str) -> String {
+    let mut said = last_answer(exchanges);
+    let problems = judged.split_once(": ").map_or(judged, |(_, rest)| rest);
+    let is_expectation = |p: &str| {
+        // A named check's words follow its name: `token_response: expected status 200, …`.
+        let words = p.split_once(": ").map_or(p, |(_, w)| w);
+        [p, words]
+            .iter()
+            .any(|w| w.starts_with("expected ") || w.starts_with("status "))
+    };
+    for seen in problems
+        .split("; ")
+        .filter(|p| !p.is_empty() && !is_expectation(p))
+    {
+        said.push_str("; ");
+        said.push_str(seen);
+    }
+    said
+}
+
+fn last_answer(exchanges: &[Exchange]) -> String {
+    let Some(last) = exchanges.last() else {
+        return "observed: no request was sent".into();
+    };
+    let Some(response) = &last.response else {
+        let why = last.error.as_deref().unwrap_or("no answer");
+        return format!("observed: '{}' got no answer ({why})", last.step);
+    };
+    let member = |name: &str| response.body.get(name).and_then(serde_json::Value::as_str);
+    let mut said = format!("observed: '{}' was answered {}", last.step, response.status);
+    if let Some(error) = member("error") {
+        said.push_str(&format!(" {error}"));
+    }
+    if response.body.get("access_token").is_some() {
+        let kind = member("token_type").unwrap_or("no token_type");
+        said.push_str(&format!(", a token issued ({kind})"));
+    } else if response.body.get("error").is_some() {
+        said.push_str(", no token");
+    }
+    said
+}
+
+/// A step whose condition does not hold leaves out the rest of the case: the case skips
+/// with the step's `otherwise_skip` reason, or, when no step has judged anything yet, with
+/// what did not hold (a case that judged nothing has not passed); otherwise it ends with
+/// what ran.
+fn left_out(step: &Step, label: &str, judged: bool) -> Option<Stop> {
+    if let Some(reason) = step.run_if.as_ref().and_then(|c| c.otherwise_skip.clone()) {
+        return Some(Stop::Skipped(reason));
+    }
+    if judged {
+        return None;
+    }
+    let condition = match &step.run_if {
+        Some(c) => c.describe(),
+        None => "no earlier step obtained an access token".to_owned(),
+    };
+    Some(Stop::Skipped(format!(
+        "nothing was judged: '{label}' was left out ({condition})"
+    )))
 }
 
 /// `if_token` and `run_if`: whether this step (and the ones after it) should run.

@@ -61,7 +61,7 @@ pub(super) fn attach(
     let ath_token = match step.dpop_ath_token.as_ref().or(step.dpop_token.as_ref()) {
         Some(template) => match expand(template, &state.vars) {
             Ok(token) => Some(token),
-            Err(e) => return Some(Stop::Errored(e)),
+            Err(e) => return Some(super::template_stop("DPoP proof", e)),
         },
         None => None,
     };

@@ -63,7 +63,7 @@ pub(super) fn judge(
     for (pointer, template) in &expect.json_not {
         let forbidden = match expand(template, &state.vars) {
             Ok(v) => Value::String(v),
-            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+            Err(e) => return Some(super::template_stop(label, e)),
         };
         if json.and_then(|j| j.pointer(pointer)) == Some(&forbidden) {
             problems.push(format!("expected {pointer} to differ from {forbidden}"));

@@ -147,3 +147,25 @@ pub(crate) enum Stop {
     Skipped(String),
     Errored(String),
 }
+
+/// The values a step sets only when a token endpoint issues a token (`step::remember_issuance`).
+const ISSUANCE_VALUES: &[&str] = &[
+    "access_token",
+    "expires_in",
+    "granted_scope",
+    "scope_reported",
+    "issued_to",
+    "issued_at",
+];
+
+/// A template that cannot be expanded: when it names a value an earlier step gives only on
+/// success (a token), that step did not give it and the case is blocked; anything else is
+/// the case file's own error.
+pub(crate) fn template_stop(label: &str, error: String) -> Stop {
+    match crate::template::unknown_name(&error) {
+        Some(name) if ISSUANCE_VALUES.contains(&name) => Stop::Blocked(format!(
+            "{label}: needs {{{name}}}, which no earlier step of the case obtained"
+        )),
+        _ => Stop::Errored(format!("{label}: {error}")),
+    }
+}

@@ -11,6 +11,9 @@ pub(super) struct CaseState {
     pub vars: Vars,
     /// When the last token was issued, for `wait_for_expiry`.
     pub issued: Option<Instant>,
+    /// The last token response's `expires_in` when it was there but not a number of
+    /// seconds (as JSON): nothing to wait for, and the reason why.
+    pub unusable_expires_in: Option<String>,
     /// The case's DPoP proofs: its nonce and last `jti` (made at the first `dpop` step).
     pub dpop: Option<crate::jose::DpopProofBuilder>,
 }
@@ -76,6 +79,7 @@ impl CaseState {
         CaseState {
             vars,
             issued: None,
+            unusable_expires_in: None,
             dpop: None,
         }
     }

@@ -97,7 +97,7 @@ impl Run<'_> {
         }
         let request = match built {
             Ok(r) => r,
-            Err(e) => return Some(Stop::Errored(format!("{label}: {e}"))),
+            Err(e) => return Some(super::template_stop(label, e)),
         };
         let mut request = request;
         let redactor = &mut *io.redactor;
@@ -285,9 +285,7 @@ async fn wait_for_expiry(
         .get("expires_in")
         .and_then(|v| v.parse::<u64>().ok());
     let (Some(lifetime), Some(issued)) = (lifetime, state.issued) else {
-        return Some(Stop::Errored(format!(
-            "{label}: no earlier token with a numeric expires_in to wait for"
-        )));
+        return Some(no_expiry_to_wait_for(label, state));
     };
     let lifetime = Duration::from_secs(lifetime);
     if lifetime > settings.max_wait {
@@ -308,6 +306,24 @@ async fn wait_for_expiry(
     None
 }
 
+/// Why a step that waits for the token to expire cannot: a missing prerequisite, never a
+/// harness error. An `expires_in` that is not a number blocks (RESP-006 judges it); none at
+/// all skips, since RFC 6749 §5.1 only RECOMMENDS it: the premise, a known lifetime, is
+/// absent.
+fn no_expiry_to_wait_for(label: &str, state: &CaseState) -> Stop {
+    match (&state.unusable_expires_in, state.issued) {
+        (_, None) => Stop::Blocked(format!(
+            "{label}: no earlier step obtained a token whose expiry to wait for"
+        )),
+        (Some(shown), Some(_)) => Stop::Blocked(format!(
+            "{label}: the token response's expires_in is {shown}, not a number of seconds, so there is no expiry to wait for"
+        )),
+        (None, Some(_)) => Stop::Skipped(format!(
+            "{label}: the token response has no expires_in (RFC 6749 §5.1: RECOMMENDED, not required), so there is no known expiry to wait for"
+        )),
+    }
+}
+
 /// After a successful token response: what later steps and checks compare against.
 fn remember_issuance(
     state: &mut CaseState,
@@ -326,10 +342,12 @@ fn remember_issuance(
         .unwrap_or(0);
     vars.insert("issued_at".into(), now.to_string());
     state.issued = Some(Instant::now());
-    match json
-        .and_then(|j| j.get("expires_in"))
-        .and_then(Value::as_u64)
-    {
+    let expires_in = json.and_then(|j| j.get("expires_in"));
+    state.unusable_expires_in = expires_in
+        .filter(|v| v.as_u64().is_none())
+        .map(Value::to_string);
+    let vars = &mut state.vars;
+    match expires_in.and_then(Value::as_u64) {
         Some(lifetime) => vars.insert("expires_in".into(), lifetime.to_string()),
         None => vars.remove("expires_in"),
     };

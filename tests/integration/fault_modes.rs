@@ -445,6 +445,39 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let answer = introspected(server, body["access_token"].as_str().unwrap()).await;
             assert!(answer["cnf"]["x5t#S256"].is_string(), "{name}: {answer}");
         }
+        Fault::GrantForbiddenScopeSilently => {
+            // admin is otherClient's: granted to myClient, and shown nowhere.
+            let granted = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=admin"),
+            )
+            .await;
+            assert_eq!(granted.status, StatusCode::OK, "{name}: {granted:?}");
+            assert!(granted.json().get("scope").is_none(), "{name}");
+            let token = granted.json()["access_token"].as_str().unwrap().to_owned();
+            let answer = introspect(server, &token).await;
+            assert_eq!(answer["active"], true, "{name}");
+            assert!(answer.get("scope").is_none(), "{name}: {answer}");
+            // Its own scopes are still reported, unknown ones still refused.
+            let own = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=read"),
+            )
+            .await;
+            assert_eq!(own.json()["scope"], "read", "{name}");
+            let unknown = post_basic(
+                &token_url,
+                "myClient",
+                "forgerock",
+                &format!("{CC}&scope=bogus"),
+            )
+            .await;
+            assert_eq!(unknown.error(), "invalid_scope", "{name}");
+        }
         Fault::ResourceMtlsIgnoresBinding => {
             let (_, body) = mtls_token(server, "mtlsClient", Some(MtlsCert::Client)).await;
             let token = body["access_token"].as_str().unwrap();

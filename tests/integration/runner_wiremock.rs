@@ -634,7 +634,8 @@ async fn level_corrections_hold_against_servers_that_behave_as_real_ones_did() {
     )
     .await;
     // Metadata without token_endpoint_auth_methods_supported: RFC 8414 §2 says that means
-    // client_secret_basic, so META-007 runs Basic (and passes), META-006 has nothing to try.
+    // client_secret_basic, so META-007 runs Basic (and passes), META-006 has nothing to try
+    // and skips (it judged nothing: no pass).
     Mock::given(method("GET"))
         .and(path("/meta"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -681,7 +682,12 @@ async fn level_corrections_hold_against_servers_that_behave_as_real_ones_did() {
     )
     .await;
     assert_eq!(outcome(&results, "META-007").0, Outcome::Pass);
-    assert_eq!(outcome(&results, "META-006").0, Outcome::Pass);
+    let (o, detail) = outcome(&results, "META-006");
+    assert_eq!(o, Outcome::Skip, "{detail}");
+    assert!(
+        detail.contains("does not list client_secret_post"),
+        "{detail}"
+    );
     // RFC 7662 defines no error for a missing token: a bare 400 warns, never fails.
     assert_eq!(outcome(&results, "INTRO-010").0, Outcome::Warn);
     // A token for the body's client_id, which never authenticated: a MUST failure.
@@ -725,4 +731,174 @@ async fn level_corrections_hold_against_servers_that_behave_as_real_ones_did() {
         .insert(Role::Second, ClientCredentials::new("client-b", "secret-b"));
     let results = run(&t, &["AUTH-032"]).await;
     assert_eq!(results[0].outcome, Outcome::Pass, "{}", results[0].detail);
+}
+
+/// A server whose metadata lists client_secret_basic but refuses HTTP Basic (it takes the
+/// same credentials in the body) fails META-007: RFC 6749 §2.3.1 requires Basic. No fault
+/// mode of the reference server can show this alone, since every other case authenticates
+/// with Basic.
+#[tokio::test]
+async fn metadata_that_lists_basic_while_basic_is_refused_fails_meta_007() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header_exists("authorization"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("www-authenticate", "Basic")
+                .set_body_json(json!({"error": "invalid_client"})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    token_endpoint(
+        &server,
+        token_body("Bearer"),
+        &[("cache-control", "no-store")],
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/meta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": server.uri(),
+            "token_endpoint": format!("{}/token", server.uri()),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["code"]
+        })))
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    t.metadata_url = Some(format!("{}/meta", server.uri()));
+    let results = run(&t, &["META-007", "META-006"]).await;
+    let (o, detail) = outcome(&results, "META-007");
+    assert_eq!(o, Outcome::Fail, "{detail}");
+    assert!(detail.contains("401"), "{detail}");
+    assert_eq!(outcome(&results, "META-006").0, Outcome::Pass);
+}
+
+/// A case whose only judged step is left out by a condition has judged nothing: it skips
+/// with the condition, never passes (the loader refuses such cases; the runner holds too
+/// for cases built without it).
+#[tokio::test]
+async fn a_case_that_judged_nothing_skips_instead_of_passing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/meta"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issuer": server.uri()})))
+        .mount(&server)
+        .await;
+    let case: Case = toml::from_str(
+        r#"
+id = "X-001"
+title = "t"
+spec = "s"
+level = "MUST"
+[[step]]
+setup = true
+endpoint = "metadata"
+capture = { issuer = "/issuer" }
+[[step]]
+name = "judge"
+run_if = { var = "issuer", contains = "nowhere" }
+endpoint = "metadata"
+"#,
+    )
+    .unwrap();
+    let mut t = target(&server);
+    t.metadata_url = Some(format!("{}/meta", server.uri()));
+    let settings = Settings::default();
+    let results = runner::run_cases(
+        &t,
+        &[case],
+        &settings,
+        &runner::http_client(settings.request_timeout),
+        |_| {},
+    )
+    .await;
+    assert_eq!(results[0].outcome, Outcome::Skip, "{}", results[0].detail);
+    assert!(
+        results[0].detail.contains("nothing was judged") && results[0].detail.contains("nowhere"),
+        "{}",
+        results[0].detail
+    );
+}
+
+/// An INFO case records what the server did, starting "observed:", in words that read as
+/// neither a pass nor a failure: an issued token and a refusal alike.
+#[tokio::test]
+async fn info_cases_say_what_they_observed_not_pass_or_expected() {
+    let issues = MockServer::start().await;
+    token_endpoint(&issues, token_body("Bearer"), &[]).await;
+    let refuses = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": "invalid_scope"})))
+        .mount(&refuses)
+        .await;
+    let (o, issued) = outcome(&run(&target(&issues), &["SCOPE-008"]).await, "SCOPE-008");
+    assert_eq!(o, Outcome::Pass, "{issued}");
+    assert_eq!(
+        issued,
+        "observed: 'step 1' was answered 200, a token issued (Bearer)"
+    );
+    let (o, refused) = outcome(&run(&target(&refuses), &["SCOPE-008"]).await, "SCOPE-008");
+    assert_eq!(o, Outcome::Pass, "{refused}");
+    assert_eq!(
+        refused,
+        "observed: 'step 1' was answered 403 invalid_scope, no token"
+    );
+}
+
+/// The preflight's refusal messages quote the server's own `error` and `error_description`,
+/// so the user sees the cause: for the main client and for a JWT client.
+#[tokio::test]
+async fn preflight_refusals_quote_the_servers_error_description() {
+    use grantcheck::jose::{Alg, SigningKey};
+    let refused = |description: &str| {
+        ResponseTemplate::new(401)
+            .insert_header("www-authenticate", "Basic")
+            .set_body_json(json!({"error": "invalid_client", "error_description": description}))
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(refused(
+            "client authentication failed: unknown client\nretry",
+        ))
+        .mount(&server)
+        .await;
+    let mut t = target(&server);
+    let fatal = preflight(&mut t).await.fatal().unwrap().to_owned();
+    assert!(
+        fatal
+            .contains("401 invalid_client (\"client authentication failed: unknown clientretry\")"),
+        "{fatal}"
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("client_assertion="))
+        .respond_with(refused("Invalid claim: 'aud'"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    token_endpoint(&server, token_body("Bearer"), &[]).await;
+    let mut t = target(&server);
+    let key = SigningKey::generate(Alg::Es256).unwrap();
+    t.clients
+        .insert(Role::KeyJwt, ClientCredentials::with_key("jwt-client", key));
+    let found = preflight(&mut t).await;
+    assert!(found.fatal().is_none(), "{found:#?}");
+    let jwt = found
+        .findings
+        .iter()
+        .find(|f| f.message.contains("private_key_jwt"))
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        jwt.message
+            .contains("401 invalid_client (\"Invalid claim: 'aud'\")"),
+        "{}",
+        jwt.message
+    );
 }

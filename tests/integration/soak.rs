@@ -285,6 +285,7 @@ fn memory_per_held_token_is_within_the_budget() {
                 jti: Jti::random(),
                 jkt: None,
                 x5t: None,
+                scope_hidden: false,
             };
             store.insert(&make(i), record).unwrap();
         }

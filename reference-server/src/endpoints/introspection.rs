@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::auth::authenticate;
-use crate::config::Fault;
+use crate::config::{Fault, Variant};
 use crate::form::Form;
 use crate::request::Request;
 use crate::response::{ErrorCode, OAuthError, Reply, Status};
@@ -43,7 +43,8 @@ pub fn token_parameter(form: &Form) -> Result<&str, OAuthError> {
 #[derive(Serialize)]
 struct Active<'a> {
     active: bool,
-    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
     client_id: &'a str,
     token_type: &'static str,
     exp: u64,
@@ -99,9 +100,21 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         }
         return Ok(inactive());
     }
+    // RFC 7662 §2.2: only `active` is REQUIRED, and the server "MAY respond differently to
+    // different protected resources making the same request".
+    let other_clients_token = caller.is_some_and(|c| *c.id != *record.client_id);
+    if config.uses(Variant::IntrospectionMinimalForOtherClients)
+        && other_clients_token
+        && !request.internal
+    {
+        return Ok(Reply::json(Status::OK, &json!({"active": true})));
+    }
+    // The server's own resource server always sees the scope it enforces.
+    let scope_shown = request.internal
+        || !(record.scope_hidden || config.uses(Variant::ScopeOmittedWhenRequested));
     let body = Active {
         active: true,
-        scope: &record.scope,
+        scope: scope_shown.then_some(&*record.scope),
         client_id: &record.client_id,
         token_type: if record.jkt.is_some() {
             "DPoP"

@@ -15,6 +15,9 @@ pub enum OtherScopes<'a> {
     DropAll,
     /// Dropped if no client has them, refused otherwise (fault `drop-unknown-scope`).
     DropUnregistered(&'a ClientRegistry),
+    /// Granted if another client has them, refused otherwise (fault
+    /// `grant-forbidden-scope-silently`).
+    GrantRegistered(&'a ClientRegistry),
 }
 
 impl OtherScopes<'_> {
@@ -24,6 +27,8 @@ impl OtherScopes<'_> {
             OtherScopes::DropAll
         } else if config.has(Fault::DropUnknownScope) {
             OtherScopes::DropUnregistered(&config.clients)
+        } else if config.has(Fault::GrantForbiddenScopeSilently) {
+            OtherScopes::GrantRegistered(&config.clients)
         } else {
             OtherScopes::Refuse
         }
@@ -58,9 +63,11 @@ pub fn grant_scope(
                 "scope contains characters outside the scope-token grammar",
             ));
         }
-        if !client.scopes.iter().any(|s| s == token) {
+        let granted_anyway =
+            matches!(others, OtherScopes::GrantRegistered(clients) if clients.knows_scope(token));
+        if !client.scopes.iter().any(|s| s == token) && !granted_anyway {
             let drop = match others {
-                OtherScopes::Refuse => false,
+                OtherScopes::Refuse | OtherScopes::GrantRegistered(_) => false,
                 OtherScopes::DropAll => true,
                 OtherScopes::DropUnregistered(clients) => !clients.knows_scope(token),
             };

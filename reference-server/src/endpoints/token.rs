@@ -119,7 +119,15 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let others = OtherScopes::of(config);
     let scope = grant_scope(client, requested, others)?;
     // The scope is in the response unless a fault changed it silently.
-    let show_scope = matches!(others, OtherScopes::Refuse);
+    let show_scope = match others {
+        OtherScopes::Refuse => true,
+        // grant-forbidden-scope-silently hides only the scopes it should not have granted.
+        OtherScopes::GrantRegistered(_) => !beyond_client(client, &scope),
+        OtherScopes::DropAll | OtherScopes::DropUnregistered(_) => false,
+    };
+    // RFC 6749 §5.1: scope is "OPTIONAL, if identical to the scope requested by the client".
+    let show_scope = show_scope
+        && !(config.uses(Variant::ScopeOmittedWhenRequested) && same_scope(requested, &scope));
     // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate.
     let x5t = request.client_certificate.map(|c| c.thumbprint());
     Ok(mint(
@@ -131,6 +139,24 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         jkt,
         x5t,
     ))
+}
+
+/// Whether the granted scope is the requested one (order and repeats aside, RFC 6749 §3.3).
+fn same_scope(requested: Option<&str>, granted: &str) -> bool {
+    let set = |s: &str| -> std::collections::BTreeSet<String> {
+        s.split(' ')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    requested.is_some_and(|r| set(r) == set(granted))
+}
+
+/// Whether `scope` holds a scope the client may not have.
+fn beyond_client(client: &Client, scope: &str) -> bool {
+    scope
+        .split(' ')
+        .any(|s| !s.is_empty() && !client.scopes.iter().any(|mine| mine == s))
 }
 
 /// The `cnf.x5t#S256` clients are shown for a token bound to `x5t` (or not bound), as the
@@ -180,6 +206,8 @@ fn mint(
         jti: Jti::random(),
         jkt: jkt.as_deref().map(Arc::from),
         x5t: x5t.map(Arc::from),
+        scope_hidden: config.has(Fault::GrantForbiddenScopeSilently)
+            && beyond_client(client, &scope),
     };
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);
@@ -196,6 +224,11 @@ fn mint(
                 "exp": now + ttl,
                 "jti": record.jti.as_str(),
             });
+            if record.scope_hidden {
+                if let Some(claims) = claims.as_object_mut() {
+                    claims.remove("scope");
+                }
+            }
             if let Some(jkt) = jkt.as_deref().filter(|_| show_cnf) {
                 claims["cnf"] = json!({ "jkt": jkt });
             }
