@@ -34,6 +34,10 @@ variants! {
         "token_type \"bearer\" in lower case: \"The value is case insensitive\" (RFC 6749 §5.1; RFC 9449 §5 for \"dpop\")";
     CacheControlPrivate = "cache-control-private":
         "Cache-Control: no-store, private on token responses: RFC 6749 §5.1 requires \"the HTTP \\\"Cache-Control\\\" response header field with a value of \\\"no-store\\\"\"; other directives beside it are not excluded";
+    DpopRefusal403 = "dpop-refusal-403":
+        "refuses invalid DPoP proofs at the token endpoint with 403 instead of 400: RFC 9449 §5 requires the refusal (\"The DPoP HTTP header field MUST contain a valid DPoP proof JWT. If the DPoP proof is invalid, the authorization server issues an error response per Section 5.2 of [RFC6749]\"), and RFC 6749 §5.2's \"The authorization server responds with an HTTP 400 (Bad Request) status code (unless specified otherwise)\" carries no BCP 14 keyword";
+    DpopBindingDeclined = "dpop-binding-declined":
+        "checks DPoP proofs (and refuses invalid ones) but issues ordinary Bearer tokens, bound to no key and without cnf: RFC 9449 §5 \"An authorization server MAY elect to issue access tokens that are not DPoP bound, which is signaled to the client with a value of Bearer in the token_type parameter of the access token response\"";
 }
 
 impl fmt::Display for Variant {

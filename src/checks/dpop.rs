@@ -55,6 +55,16 @@ fn jwt_claims(cx: &Context<'_>) -> Result<Value, Verdict> {
 }
 
 pub(super) fn dpop_cnf_jkt(cx: &Context<'_>) -> Verdict {
+    let token_type = cx.member_str("token_type");
+    let shows_jkt = cx.json().and_then(|j| j.pointer("/cnf/jkt")).is_some();
+    // No binding to judge: the server declined to bind (§5 "MAY elect to issue access
+    // tokens that are not DPoP bound"). A cnf.jkt beside a Bearer token_type is judged.
+    if !shows_jkt && !is_dpop(token_type) {
+        return Verdict::NotApplicable(format!(
+            "the introspection answer shows no binding (token_type {}, no cnf.jkt): the server did not bind the token, which RFC 9449 §5 allows, so there is no binding to judge",
+            token_type.unwrap_or("absent")
+        ));
+    }
     // §6.2: "If the token_type member is included in the introspection response, it MUST
     // contain the value DPoP."
     match cx.member("token_type") {
@@ -196,6 +206,28 @@ mod tests {
     use crate::checks::{Check, Verdict};
 
     const JSON: (&str, &str) = ("content-type", "application/json");
+
+    /// DPOP-002's premise is a binding: an introspection answer that shows none skips, one
+    /// with cnf.jkt and token_type Bearer fails.
+    #[test]
+    fn introspection_of_an_unbound_token_is_not_judged_and_a_bound_bearer_fails() {
+        let vars = vec![("dpop.jkt", "k1")];
+        let unbound = response(200, &[JSON], r#"{"active":true,"token_type":"Bearer"}"#);
+        assert!(matches!(
+            verdict(Check::DpopCnfJkt, &unbound, None, &vars),
+            Verdict::NotApplicable(_)
+        ));
+        let bound = r#"{"active":true,"token_type":"Bearer","cnf":{"jkt":"k1"}}"#;
+        assert!(matches!(
+            verdict(
+                Check::DpopCnfJkt,
+                &response(200, &[JSON], bound),
+                None,
+                &vars
+            ),
+            Verdict::Fail(_)
+        ));
+    }
 
     /// RFC 9449 §5: a server may decline to bind; a Bearer token that shows no binding is
     /// recorded, not failed, and one whose binding shows must say DPoP.

@@ -252,15 +252,16 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::DpopAnyHtu => (&["DPOP-009"], &[]),
         // The error code is a SHOULD (RFC 9449 §5 has no keyword): the refusal passes.
         Fault::DpopInvalidRequestError => (&[], &["DPOP-026"]),
-        Fault::DpopAcceptMissingJti => (&["DPOP-015"], &["DPOP-026"]),
-        // Ten minutes is "on the order of minutes" (§11.1): a warning; the future iat of
-        // DPOP-012 is a MAY, recorded.
-        Fault::DpopAnyIat => (&[], &["DPOP-011"]),
+        // The proof is accepted: DPOP-015 fails it once; DPOP-026 (the refusal's code) skips.
+        Fault::DpopAcceptMissingJti => (&["DPOP-015"], &[]),
+        // A day is no "limited time" (§11.1 MUST): DPOP-032 fails; ten minutes is "on the
+        // order of minutes": DPOP-011 warns; the future iat of DPOP-012 is a MAY, recorded.
+        Fault::DpopAnyIat => (&["DPOP-032"], &["DPOP-011"]),
         // jti replay detection is a "can" (§11.1): DPOP-013 and DPOP-022 record it.
         Fault::DpopNoReplayCheck => (&[], &[]),
         Fault::DpopIgnoreRepeatedHeader => (&["DPOP-014"], &[]),
         Fault::DpopNonceWrongError => (&[], &["DPOP-027"]),
-        Fault::DpopNonceNotEnforced => (&["DPOP-016"], &["DPOP-027"]),
+        Fault::DpopNonceNotEnforced => (&["DPOP-016"], &[]),
         Fault::DpopBoundClientWithoutProof => (&["DPOP-017"], &[]),
         Fault::DpopTokenTypeBearer => (&["DPOP-001"], &[]),
         // A missing cnf.jkt breaks no keyword (§6: other means by agreement): DPOP-028 and
@@ -268,10 +269,14 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::DpopOmitCnf => (&[], &[]),
         // DPOP-003 (cnf.jkt in JWTs) breaks too, in the JWT run: see tests/integration/dpop.rs.
         Fault::DpopJktHex => (&["DPOP-002"], &[]),
+        Fault::DpopAcceptSymmetricJwk => (&["DPOP-033"], &[]),
+        Fault::ResourceDpopRefusesBoundTokens => (&["DPOP-018"], &[]),
         Fault::DpopMetadataSymmetric => (&["DPOP-025"], &[]),
-        Fault::ResourceDpopAcceptsBearer => (&["DPOP-019"], &["DPOP-030"]),
-        Fault::ResourceDpopAnyKey => (&["DPOP-020"], &["DPOP-031"]),
-        Fault::ResourceDpopAnyAth => (&["DPOP-021"], &["DPOP-031"]),
+        // Accepting is failed once, by the refusal case; the cases about the refusal's status
+        // and challenge (DPOP-030, DPOP-031) skip.
+        Fault::ResourceDpopAcceptsBearer => (&["DPOP-019"], &[]),
+        Fault::ResourceDpopAnyKey => (&["DPOP-020"], &[]),
+        Fault::ResourceDpopAnyAth => (&["DPOP-021"], &[]),
         Fault::ResourceDpopBearerChallenge => (&[], &["DPOP-023", "DPOP-031"]),
         // Refusing is the MUST (DPOP-019, 020, 021 pass); 401 and the challenge are SHOULDs.
         Fault::ResourceDpopRefusesWith403 => (&[], &["DPOP-023", "DPOP-030", "DPOP-031"]),
@@ -289,6 +294,9 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::MtlsOmitCnf => (&[], &["MTLS-007"]),
         Fault::MtlsBindWithoutCertificate => (&[], &["MTLS-011"]),
         Fault::ResourceMtlsIgnoresBinding => (&["MTLS-009", "MTLS-010"], &[]),
+        // The refusal's status and code are judged once, by MTLS-013 (SHOULD) and MTLS-014.
+        Fault::MtlsRefusalForbidden => (&[], &["MTLS-013"]),
+        Fault::ResourceMtlsRefusesWith403 => (&["MTLS-014"], &[]),
     }
 }
 
@@ -296,7 +304,7 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
 fn needs_tls(fault: Fault) -> bool {
     matches!(fault, Fault::AcceptPlainHttp | Fault::TrustForwardedProto)
         || fault.name().starts_with("mtls-")
-        || fault == Fault::ResourceMtlsIgnoresBinding
+        || fault.name().starts_with("resource-mtls-")
 }
 
 /// Cases a fault legitimately skips because it takes away their premise. A DPoP-bound token
@@ -309,6 +317,24 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
             "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022", "DPOP-023", "DPOP-030",
             "DPOP-031",
         ],
+        // A request the fault accepts leaves no refusal whose status or code to judge: the
+        // case about the refusal fails it, the case about its form skips.
+        Fault::DpopAcceptMissingJti => &["DPOP-026"],
+        Fault::DpopNonceNotEnforced => &["DPOP-027"],
+        Fault::ResourceDpopAcceptsBearer => &["DPOP-030"],
+        Fault::ResourceDpopAnyKey | Fault::ResourceDpopAnyAth => &["DPOP-031"],
+        Fault::MtlsSkipChainValidation => &["MTLS-013"],
+        Fault::ResourceMtlsIgnoresBinding => &["MTLS-014"],
+        _ => &[],
+    }
+}
+
+/// Cases a fault legitimately blocks: their setup needs the very behaviour the fault breaks.
+/// A resource that serves no DPoP-bound token leaves DPOP-022 (a proof replayed after a
+/// served request) without the served request it starts from.
+fn premise_blocks(fault: Fault) -> &'static [&'static str] {
+    match fault {
+        Fault::ResourceDpopRefusesBoundTokens => &["DPOP-022"],
         _ => &[],
     }
 }
@@ -355,7 +381,7 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
         // No cascade: a fault that breaks one rule blocks no case about another, and
         // skips no more than the faultless server does.
         let blocked = ids(&results, Outcome::Blocked);
-        if !blocked.is_empty() {
+        if blocked != set(premise_blocks(fault)) {
             problems.push(format!("{}: blocked {blocked:?}", fault.name()));
         }
         let skipped = ids(&results, Outcome::Skip);
@@ -381,6 +407,16 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
 fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'static str]) {
     match variant {
         Variant::TokenTypeLowercase | Variant::CacheControlPrivate => (&[], &[]),
+        // 403 for an invalid proof: only the case about the 400 (a SHOULD) warns.
+        Variant::DpopRefusal403 => (&["DPOP-026"], &[]),
+        // No binding: the cases about a binding skip, as for a server that never binds.
+        Variant::DpopBindingDeclined => (
+            &[],
+            &[
+                "DPOP-002", "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022", "DPOP-023",
+                "DPOP-030", "DPOP-031",
+            ],
+        ),
     }
 }
 
@@ -633,7 +669,7 @@ async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
         .into_iter()
         .filter(|c| c.area == "mtls")
         .collect();
-    assert_eq!(mtls.len(), 12);
+    assert_eq!(mtls.len(), 14);
     let jwt = || {
         with_tls(ServerConfig {
             token_format: TokenFormat::Jwt,
