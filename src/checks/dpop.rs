@@ -263,11 +263,17 @@ mod tests {
             ),
             Verdict::Fail(_)
         ));
-        // No cnf.jkt is no wrong cnf.jkt: only the value is a MUST.
+        // No cnf.jkt is no wrong cnf.jkt: only the value is a MUST. With neither cnf.jkt
+        // nor token_type DPoP there is no binding to judge at all.
+        let dpop_no_cnf = response(200, &[JSON], r#"{"active":true,"token_type":"DPoP"}"#);
         assert_eq!(
-            verdict(Check::DpopCnfJkt, &unbound, None, &[("dpop.jkt", "k1")]),
+            verdict(Check::DpopCnfJkt, &dpop_no_cnf, None, &[("dpop.jkt", "k1")]),
             Verdict::Pass
         );
+        assert!(matches!(
+            verdict(Check::DpopCnfJkt, &unbound, None, &[("dpop.jkt", "k1")]),
+            Verdict::NotApplicable(_)
+        ));
         let bearer_type = response(
             200,
             &[JSON],

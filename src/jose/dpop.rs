@@ -190,7 +190,7 @@ fn symmetric_proof(claims: &Value) -> SignedJwt {
     let header = json!({
         "typ": "dpop+jwt",
         "alg": Alg::Hs256.name(),
-        "jwk": { "kty": "oct", "k": URL_SAFE_NO_PAD.encode(secret) },
+        "jwk": { "kty": "oct", "k": URL_SAFE_NO_PAD.encode(&secret) },
     });
     let input = signing_input(&header, claims);
     let mac = hmac_sha256(&secret, input.as_bytes());

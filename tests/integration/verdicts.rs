@@ -363,7 +363,13 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
         Outcome::Skip,
     );
     let mut problems = Vec::new();
-    for (fault, results) in futures_util::future::join_all(runs).await {
+    // A few at a time: all at once, on a loaded machine, discovery's first metadata request
+    // can time out while the servers start, and META-010 then sees the OpenID fallback.
+    let all: Vec<(Fault, Vec<CaseResult>)> = futures_util::StreamExt::collect(
+        futures_util::StreamExt::buffer_unordered(futures_util::stream::iter(runs), 8),
+    )
+    .await;
+    for (fault, results) in all {
         let baseline_skips = if needs_tls(fault) {
             &tls_skips
         } else {
@@ -391,8 +397,13 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
             .chain(premise_skips(fault).iter().map(|s| s.to_string()))
             .collect();
         if skipped != baseline_skips {
+            let why: Vec<String> = results
+                .iter()
+                .filter(|r| skipped.contains(&r.id) != baseline_skips.contains(&r.id))
+                .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
+                .collect();
             problems.push(format!(
-                "{}: skipped {skipped:?}, the faultless server {baseline_skips:?}",
+                "{}: skips differ from the faultless server's: {why:#?}",
                 fault.name()
             ));
         }
