@@ -36,6 +36,8 @@ variants! {
         "Cache-Control: no-store, private on token responses: RFC 6749 §5.1 requires \"the HTTP \\\"Cache-Control\\\" response header field with a value of \\\"no-store\\\"\"; other directives beside it are not excluded";
     DpopRefusal403 = "dpop-refusal-403":
         "refuses invalid DPoP proofs at the token endpoint with 403 instead of 400: RFC 9449 §5 requires the refusal (\"The DPoP HTTP header field MUST contain a valid DPoP proof JWT. If the DPoP proof is invalid, the authorization server issues an error response per Section 5.2 of [RFC6749]\"), and RFC 6749 §5.2's \"The authorization server responds with an HTTP 400 (Bad Request) status code (unless specified otherwise)\" carries no BCP 14 keyword";
+    MtlsBindingDeclined = "mtls-binding-declined":
+        "authenticates mutual-TLS clients by their certificates but binds no token to them (no cnf.x5t#S256, the resource serves the token over any connection) and says so in its metadata (tls_client_certificate_bound_access_tokens false): RFC 8705 §3 \"the authorization server is able to bind the issued access token to the client certificate\", and §3.3 \"tls_client_certificate_bound_access_tokens OPTIONAL. Boolean value indicating server support for mutual-TLS client certificate-bound access tokens. If omitted, the default value is false.\"";
     DpopBindingDeclined = "dpop-binding-declined":
         "checks DPoP proofs (and refuses invalid ones) but issues ordinary Bearer tokens, bound to no key and without cnf: RFC 9449 §5 \"An authorization server MAY elect to issue access tokens that are not DPoP bound, which is signaled to the client with a value of Bearer in the token_type parameter of the access token response\"";
 }

@@ -84,6 +84,10 @@ pub(super) fn dpop_cnf_jkt_shown(cx: &Context<'_>) -> Verdict {
 
 pub(super) fn dpop_jwt_cnf_jkt(cx: &Context<'_>) -> Verdict {
     match jwt_claims(cx) {
+        // Nothing to judge: DPOP-029 records the absence (§6 allows other means).
+        Ok(claims) if claims.pointer("/cnf/jkt").is_none() => Verdict::NotApplicable(
+            "the JWT access token has no cnf.jkt, so there is no thumbprint to judge".into(),
+        ),
         Ok(claims) => jkt_matches(cx, Some(&claims), "the JWT access token"),
         Err(verdict) => verdict,
     }

@@ -324,6 +324,9 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
         Fault::ResourceDpopAcceptsBearer => &["DPOP-030"],
         Fault::ResourceDpopAnyKey | Fault::ResourceDpopAnyAth => &["DPOP-031"],
         Fault::MtlsSkipChainValidation => &["MTLS-013"],
+        // Hidden from clients, the binding is no premise they can see: the resource cases
+        // skip as they do for a server that binds nothing (mtls-binding-declined).
+        Fault::MtlsOmitCnf => &["MTLS-009", "MTLS-010", "MTLS-014"],
         Fault::ResourceMtlsIgnoresBinding => &["MTLS-014"],
         _ => &[],
     }
@@ -420,20 +423,25 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
         Variant::TokenTypeLowercase | Variant::CacheControlPrivate => (&[], &[]),
         // 403 for an invalid proof: only the case about the 400 (a SHOULD) warns.
         Variant::DpopRefusal403 => (&["DPOP-026"], &[]),
+        // No certificate binding, and the metadata says so: the cases about it skip.
+        Variant::MtlsBindingDeclined => (
+            &[],
+            &["MTLS-007", "MTLS-008", "MTLS-009", "MTLS-010", "MTLS-014"],
+        ),
         // No binding: the cases about a binding skip, as for a server that never binds.
         Variant::DpopBindingDeclined => (
             &[],
             &[
-                "DPOP-002", "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022", "DPOP-023",
-                "DPOP-030", "DPOP-031",
+                "DPOP-002", "DPOP-003", "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022",
+                "DPOP-023", "DPOP-030", "DPOP-031",
             ],
         ),
     }
 }
 
 /// The variants only an HTTPS server can show.
-fn variant_needs_tls(_variant: Variant) -> bool {
-    false
+fn variant_needs_tls(variant: Variant) -> bool {
+    variant == Variant::MtlsBindingDeclined
 }
 
 /// The fault matrix's mirror: a server that bends only where the RFCs allow gets no failure,

@@ -120,8 +120,12 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let scope = grant_scope(client, requested, others)?;
     // The scope is in the response unless a fault changed it silently.
     let show_scope = matches!(others, OtherScopes::Refuse);
-    // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate.
-    let x5t = request.client_certificate.map(|c| c.thumbprint());
+    // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate
+    // (unless the server declines to bind, a legal variant).
+    let x5t = request
+        .client_certificate
+        .filter(|_| !config.uses(Variant::MtlsBindingDeclined))
+        .map(|c| c.thumbprint());
     Ok(mint(
         app,
         request.realm,
