@@ -15,7 +15,7 @@ use crate::events::Event;
 use crate::form::{decode_component, Form};
 use crate::jose::{Alg, Jws};
 use crate::request::{Header, Request};
-use crate::response::{ErrorCode, OAuthError};
+use crate::response::{ErrorCode, OAuthError, Status};
 use crate::router::Endpoint;
 use crate::throttle::{Noted, Source};
 use crate::tokens::unix_now;
@@ -175,14 +175,15 @@ fn check_certificate<'a>(
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
     let config = &app.config;
+    let failed = |description| {
+        if config.has(Fault::MtlsRefusalForbidden) {
+            return OAuthError::new(Status::FORBIDDEN, ErrorCode::InvalidClient, description);
+        }
+        client_failure(config, false, challenge_realm, description)
+    };
     let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
     if !enabled || !client.in_realm(realm) {
-        return Err(client_failure(
-            config,
-            false,
-            challenge_realm,
-            "client authentication failed",
-        ));
+        return Err(failed("client authentication failed"));
     }
     let lenience = crate::mtls::Lenience {
         skip_chain: config.has(Fault::MtlsSkipChainValidation),
@@ -197,7 +198,7 @@ fn check_certificate<'a>(
         rustls::pki_types::UnixTime::now(),
         lenience,
     )
-    .map_err(|refusal| client_failure(config, false, challenge_realm, refusal.describe()))?;
+    .map_err(|refusal| failed(refusal.describe()))?;
     Ok(client)
 }
 

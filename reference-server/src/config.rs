@@ -166,6 +166,10 @@ faults! {
         "stops asking a DPoP-bound client's key for the nonce once it has used one, accepting its proofs without (RFC 9449 §11.3)";
     DpopJktHex = "dpop-jkt-hex":
         "shows the bound key's thumbprint in cnf.jkt as hex instead of base64url (RFC 9449 §6.1)";
+    DpopAcceptSymmetricJwk = "dpop-accept-symmetric-jwk":
+        "accepts HS256 DPoP proofs MACed with a symmetric (oct) key carried in their jwk header (RFC 9449 §4.3 item 5, §11.6)";
+    ResourceDpopRefusesBoundTokens = "resource-dpop-refuses-bound-tokens":
+        "the resource server refuses DPoP-bound tokens even with a valid proof by their key (RFC 9449 §7.1)";
     AcceptAssertionAlgNone = "accept-assertion-alg-none":
         "accepts unsigned (alg none) client assertions (RFC 7523 §3 item 9)";
     SkipAssertionSignature = "skip-assertion-signature":
@@ -196,6 +200,10 @@ faults! {
         "the resource server serves certificate-bound tokens whatever certificate the connection has, or none (RFC 8705 §3)";
     GrantForbiddenScopeSilently = "grant-forbidden-scope-silently":
         "grants a scope the client may not have (another client's) and shows it nowhere: no scope in the token response, the JWT or introspection (RFC 6819 §5.1.5.1; RFC 6749 §3.3)";
+    MtlsRefusalForbidden = "mtls-refusal-forbidden":
+        "refuses failed mutual-TLS client authentication with 403 instead of 400 or 401 (RFC 8705 §2, RFC 6749 §5.2)";
+    ResourceMtlsRefusesWith403 = "resource-mtls-refuses-with-403":
+        "the resource server refuses certificate-bound tokens over the wrong connection with 403 and no challenge instead of 401 invalid_token (RFC 8705 §3)";
 }
 
 impl fmt::Display for Fault {

@@ -63,6 +63,9 @@ pub struct Lenience {
     pub any_key: bool,
     /// Accept a proof without `jti`, as if it had a fresh one (breaks §4.3 item 3).
     pub accept_missing_jti: bool,
+    /// Accept HS256 proofs MACed with the symmetric (`oct`) key their `jwk` carries (breaks
+    /// §4.3 item 5 and §11.6: only asymmetric algorithms).
+    pub accept_oct_jwk: bool,
 }
 
 impl Lenience {
@@ -77,6 +80,7 @@ impl Lenience {
         any_ath: false,
         any_key: false,
         accept_missing_jti: false,
+        accept_oct_jwk: false,
     };
 }
 
@@ -259,31 +263,7 @@ pub fn check(
         .copied()
         .filter(|a| !a.is_symmetric())
         .collect();
-    let unsigned = lenience.accept_alg_none && jws.header.alg.eq_ignore_ascii_case("none");
-    let mac = lenience.accept_hs256 && jws.header.alg == Alg::Hs256.name();
-    if !unsigned && !mac {
-        jws.alg(&asymmetric)?;
-    }
-    let jwk = jws.header.jwk.as_ref().ok_or(DpopError::JwkMissing)?;
-    let key = match PublicJwk::from_json(jwk) {
-        Err(JoseError::PrivateKeyInJwk) if lenience.accept_private_jwk => {
-            let public: serde_json::Map<String, Value> = jwk
-                .iter()
-                .filter(|(name, _)| !PRIVATE_MEMBERS.contains(&name.as_str()))
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
-            PublicJwk::from_json(&public)?
-        }
-        other => other?,
-    };
-    let alg = if unsigned {
-        Alg::Es256
-    } else if mac {
-        let secret = Value::Object(jwk.clone()).to_string();
-        jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret.as_bytes()))?
-    } else {
-        jws.verify(&asymmetric, VerifyingKey::Public(&key))?
-    };
+    let (alg, jkt) = verify_signature(&jws, &asymmetric, lenience)?;
     let claims = jws.claims();
     let text = |name: &'static str| {
         claims
@@ -328,7 +308,6 @@ pub fn check(
             Some(_) => {}
         }
     }
-    let jkt = key.thumbprint();
     if let Some(token) = cx.access_token {
         if text("ath")? != access_token_hash(token) && !lenience.any_ath {
             return Err(DpopError::AthMismatch);
@@ -343,6 +322,67 @@ pub fn check(
         jti,
         keep_until,
     })
+}
+
+/// The proof's signature checked with its `jwk` (§4.3 items 5 to 7), with the lenience a
+/// fault mode asks for: the algorithm and the key's RFC 7638 thumbprint.
+fn verify_signature(
+    jws: &Jws,
+    asymmetric: &[Alg],
+    lenience: Lenience,
+) -> Result<(Alg, String), DpopError> {
+    let unsigned = lenience.accept_alg_none && jws.header.alg.eq_ignore_ascii_case("none");
+    let jwk = jws.header.jwk.as_ref();
+    let oct = lenience.accept_oct_jwk
+        && jws.header.alg == Alg::Hs256.name()
+        && jwk.and_then(|j| j.get("kty")).and_then(Value::as_str) == Some("oct");
+    if oct {
+        return oct_signature(jws);
+    }
+    let mac = lenience.accept_hs256 && jws.header.alg == Alg::Hs256.name();
+    if !unsigned && !mac {
+        jws.alg(asymmetric)?;
+    }
+    let jwk = jwk.ok_or(DpopError::JwkMissing)?;
+    let key = match PublicJwk::from_json(jwk) {
+        Err(JoseError::PrivateKeyInJwk) if lenience.accept_private_jwk => {
+            let public: serde_json::Map<String, Value> = jwk
+                .iter()
+                .filter(|(name, _)| !PRIVATE_MEMBERS.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            PublicJwk::from_json(&public)?
+        }
+        other => other?,
+    };
+    let alg = if unsigned {
+        Alg::Es256
+    } else if mac {
+        let secret = Value::Object(jwk.clone()).to_string();
+        jws.verify(&[Alg::Hs256], VerifyingKey::Secret(secret.as_bytes()))?
+    } else {
+        jws.verify(asymmetric, VerifyingKey::Public(&key))?
+    };
+    Ok((alg, key.thumbprint()))
+}
+
+/// Under [`Lenience::accept_oct_jwk`] only: the HS256 MAC checked with the `oct` key the
+/// header carries, and that key's RFC 7638 thumbprint (members `k`, `kty`).
+fn oct_signature(jws: &Jws) -> Result<(Alg, String), DpopError> {
+    let k = jws
+        .header
+        .jwk
+        .as_ref()
+        .and_then(|jwk| jwk.get("k"))
+        .and_then(Value::as_str)
+        .ok_or(DpopError::JwkMissing)?;
+    let secret = URL_SAFE_NO_PAD
+        .decode(k)
+        .map_err(|_| DpopError::JwkMissing)?;
+    let alg = jws.verify(&[Alg::Hs256], VerifyingKey::Secret(&secret))?;
+    let canonical = serde_json::json!({ "k": k, "kty": "oct" }).to_string();
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
+    Ok((alg, URL_SAFE_NO_PAD.encode(digest)))
 }
 
 /// Verifies a proof and spends its `jti`; returns the key's thumbprint.

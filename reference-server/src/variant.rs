@@ -38,6 +38,12 @@ variants! {
         "no scope in a token response that grants the scope requested, and none in introspection: RFC 6749 §5.1, scope is \"OPTIONAL, if identical to the scope requested by the client; otherwise, REQUIRED\"; RFC 7662 §2.2 lists scope as \"OPTIONAL\" (only active is REQUIRED)";
     IntrospectionMinimalForOtherClients = "introspection-minimal-for-other-clients":
         "introspection answers {\"active\": true} and nothing else when the caller is not the client the token was issued to: RFC 7662 §2.2 makes active the only REQUIRED member, and \"The authorization server MAY respond differently to different protected resources making the same request.\"";
+    DpopRefusal403 = "dpop-refusal-403":
+        "refuses invalid DPoP proofs at the token endpoint with 403 instead of 400: RFC 9449 §5 requires the refusal (\"The DPoP HTTP header field MUST contain a valid DPoP proof JWT. If the DPoP proof is invalid, the authorization server issues an error response per Section 5.2 of [RFC6749]\"), and RFC 6749 §5.2's \"The authorization server responds with an HTTP 400 (Bad Request) status code (unless specified otherwise)\" carries no BCP 14 keyword";
+    MtlsBindingDeclined = "mtls-binding-declined":
+        "authenticates mutual-TLS clients by their certificates but binds no token to them (no cnf.x5t#S256, the resource serves the token over any connection) and says so in its metadata (tls_client_certificate_bound_access_tokens false): RFC 8705 §3 \"the authorization server is able to bind the issued access token to the client certificate\", and §3.3 \"tls_client_certificate_bound_access_tokens OPTIONAL. Boolean value indicating server support for mutual-TLS client certificate-bound access tokens. If omitted, the default value is false.\"";
+    DpopBindingDeclined = "dpop-binding-declined":
+        "checks DPoP proofs (and refuses invalid ones) but issues ordinary Bearer tokens, bound to no key and without cnf: RFC 9449 §5 \"An authorization server MAY elect to issue access tokens that are not DPoP bound, which is signaled to the client with a value of Bearer in the token_type parameter of the access token response\"";
 }
 
 impl fmt::Display for Variant {

@@ -218,6 +218,12 @@ pub struct Expect {
     /// judge the refusal). A 2xx without a token is still judged.
     #[serde(default)]
     pub only_token_responses: bool,
+    /// These expectations judge the form of a refusal (its status, error code, challenge):
+    /// when the request was accepted (2xx) there is no refusal to judge and the case is
+    /// skipped with the reason; the case that judges the refusal itself fails it, so one
+    /// deviation is not counted twice.
+    #[serde(default)]
+    pub only_refusals: bool,
 }
 
 /// One request and what its response must satisfy.

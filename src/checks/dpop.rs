@@ -55,6 +55,16 @@ fn jwt_claims(cx: &Context<'_>) -> Result<Value, Verdict> {
 }
 
 pub(super) fn dpop_cnf_jkt(cx: &Context<'_>) -> Verdict {
+    let token_type = cx.member_str("token_type");
+    let shows_jkt = cx.json().and_then(|j| j.pointer("/cnf/jkt")).is_some();
+    // No binding to judge: the server declined to bind (§5 "MAY elect to issue access
+    // tokens that are not DPoP bound"). A cnf.jkt beside a Bearer token_type is judged.
+    if !shows_jkt && !is_dpop(token_type) {
+        return Verdict::NotApplicable(format!(
+            "the introspection answer shows no binding (token_type {}, no cnf.jkt): the server did not bind the token, which RFC 9449 §5 allows, so there is no binding to judge",
+            token_type.unwrap_or("absent")
+        ));
+    }
     // §6.2: "If the token_type member is included in the introspection response, it MUST
     // contain the value DPoP."
     match cx.member("token_type") {
@@ -74,6 +84,10 @@ pub(super) fn dpop_cnf_jkt_shown(cx: &Context<'_>) -> Verdict {
 
 pub(super) fn dpop_jwt_cnf_jkt(cx: &Context<'_>) -> Verdict {
     match jwt_claims(cx) {
+        // Nothing to judge: DPOP-029 records the absence (§6 allows other means).
+        Ok(claims) if claims.pointer("/cnf/jkt").is_none() => Verdict::NotApplicable(
+            "the JWT access token has no cnf.jkt, so there is no thumbprint to judge".into(),
+        ),
         Ok(claims) => jkt_matches(cx, Some(&claims), "the JWT access token"),
         Err(verdict) => verdict,
     }
@@ -197,6 +211,28 @@ mod tests {
 
     const JSON: (&str, &str) = ("content-type", "application/json");
 
+    /// DPOP-002's premise is a binding: an introspection answer that shows none skips, one
+    /// with cnf.jkt and token_type Bearer fails.
+    #[test]
+    fn introspection_of_an_unbound_token_is_not_judged_and_a_bound_bearer_fails() {
+        let vars = vec![("dpop.jkt", "k1")];
+        let unbound = response(200, &[JSON], r#"{"active":true,"token_type":"Bearer"}"#);
+        assert!(matches!(
+            verdict(Check::DpopCnfJkt, &unbound, None, &vars),
+            Verdict::NotApplicable(_)
+        ));
+        let bound = r#"{"active":true,"token_type":"Bearer","cnf":{"jkt":"k1"}}"#;
+        assert!(matches!(
+            verdict(
+                Check::DpopCnfJkt,
+                &response(200, &[JSON], bound),
+                None,
+                &vars
+            ),
+            Verdict::Fail(_)
+        ));
+    }
+
     /// RFC 9449 §5: a server may decline to bind; a Bearer token that shows no binding is
     /// recorded, not failed, and one whose binding shows must say DPoP.
     #[test]
@@ -231,11 +267,17 @@ mod tests {
             ),
             Verdict::Fail(_)
         ));
-        // No cnf.jkt is no wrong cnf.jkt: only the value is a MUST.
+        // No cnf.jkt is no wrong cnf.jkt: only the value is a MUST. With neither cnf.jkt
+        // nor token_type DPoP there is no binding to judge at all.
+        let dpop_no_cnf = response(200, &[JSON], r#"{"active":true,"token_type":"DPoP"}"#);
         assert_eq!(
-            verdict(Check::DpopCnfJkt, &unbound, None, &[("dpop.jkt", "k1")]),
+            verdict(Check::DpopCnfJkt, &dpop_no_cnf, None, &[("dpop.jkt", "k1")]),
             Verdict::Pass
         );
+        assert!(matches!(
+            verdict(Check::DpopCnfJkt, &unbound, None, &[("dpop.jkt", "k1")]),
+            Verdict::NotApplicable(_)
+        ));
         let bearer_type = response(
             200,
             &[JSON],

@@ -64,6 +64,8 @@ checks! {
         "Content-Type is application/json, parameters allowed";
     NoToken = "no_token" => token::no_token:
         "the response carries no access_token";
+    RequestRefused = "request_refused" => token::request_refused:
+        "the request is refused: a 4xx status and no access_token, whatever the status and error code (judged by their own cases)";
     NoRefreshToken = "no_refresh_token" => token::no_refresh_token:
         "no refresh_token (RFC 6749 §4.4.3)";
     ErrorResponse = "error_response" => errors::error_response:

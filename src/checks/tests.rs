@@ -130,6 +130,13 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             vec![],
         ),
         (
+            Check::RequestRefused,
+            response(403, &[JSON], r#"{"error":"invalid_dpop_proof"}"#),
+            response(200, &[JSON], r#"{"active":true}"#),
+            None,
+            vec![],
+        ),
+        (
             Check::NoRefreshToken,
             response(200, &[JSON], &token("")),
             response(200, &[JSON], &token(r#","refresh_token":"r""#)),

@@ -109,6 +109,24 @@ pub(super) fn no_token(cx: &Context<'_>) -> Verdict {
     }
 }
 
+/// A refusal, judged as a refusal only: any 4xx without a token. Which 4xx and which error
+/// code is a separate rule (RFC 6749 §5.2 has no keyword for the status), judged once by
+/// its own case, so that one deviation in the status is not counted by every refusal.
+pub(super) fn request_refused(cx: &Context<'_>) -> Verdict {
+    let status = cx.response.status;
+    if cx.member("access_token").is_some() {
+        return Verdict::Fail(format!("an access token was issued (status {status})"));
+    }
+    if (400..500).contains(&status) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(format!(
+            "the request was not refused: {}",
+            cx.response.brief()
+        ))
+    }
+}
+
 pub(super) fn no_refresh_token(cx: &Context<'_>) -> Verdict {
     match cx.member("refresh_token") {
         None => Verdict::Pass,

@@ -31,6 +31,9 @@ pub enum DpopFlaw {
     AlgNone,
     /// HS256 (keyed with the public JWK), with the public key in `jwk`.
     Hs256,
+    /// HS256 with a symmetric key that the `jwk` header carries (`kty: oct`): a MAC anyone
+    /// who sees the proof can recompute.
+    Hs256OctJwk,
     /// The `jwk` header carries the private key too (`d`).
     PrivateKeyInJwk,
     /// `htm` is another method.
@@ -46,6 +49,8 @@ pub enum DpopFlaw {
     StaleIat,
     /// `iat` ten minutes ahead.
     FutureIat,
+    /// `iat` a day ago.
+    DayOldIat,
     /// The `jti` of the previous proof this builder made.
     ReusedJti,
     /// No `jti`.
@@ -67,6 +72,7 @@ const FLAWS: &[(DpopFlaw, &str)] = &[
     (DpopFlaw::WrongTyp, "wrong_typ"),
     (DpopFlaw::AlgNone, "alg_none"),
     (DpopFlaw::Hs256, "hs256"),
+    (DpopFlaw::Hs256OctJwk, "hs256_oct_jwk"),
     (DpopFlaw::PrivateKeyInJwk, "private_key_in_jwk"),
     (DpopFlaw::WrongHtm, "wrong_htm"),
     (DpopFlaw::HtuWithQuery, "htu_with_query"),
@@ -74,6 +80,7 @@ const FLAWS: &[(DpopFlaw, &str)] = &[
     (DpopFlaw::HtuOtherPath, "htu_other_path"),
     (DpopFlaw::StaleIat, "stale_iat"),
     (DpopFlaw::FutureIat, "future_iat"),
+    (DpopFlaw::DayOldIat, "day_old_iat"),
     (DpopFlaw::ReusedJti, "reused_jti"),
     (DpopFlaw::MissingJti, "missing_jti"),
     (DpopFlaw::MissingNonce, "missing_nonce"),
@@ -89,6 +96,7 @@ impl DpopFlaw {
         DpopFlaw::WrongTyp,
         DpopFlaw::AlgNone,
         DpopFlaw::Hs256,
+        DpopFlaw::Hs256OctJwk,
         DpopFlaw::PrivateKeyInJwk,
         DpopFlaw::WrongHtm,
         DpopFlaw::HtuWithQuery,
@@ -96,6 +104,7 @@ impl DpopFlaw {
         DpopFlaw::HtuOtherPath,
         DpopFlaw::StaleIat,
         DpopFlaw::FutureIat,
+        DpopFlaw::DayOldIat,
         DpopFlaw::ReusedJti,
         DpopFlaw::MissingJti,
         DpopFlaw::MissingNonce,
@@ -168,6 +177,24 @@ pub fn access_token_hash(token: &str) -> String {
         &ring::digest::SHA256,
         token.as_bytes(),
     ))
+}
+
+/// One day, in seconds: a proof this old was made long before any "relatively brief period".
+const DAY: u64 = 24 * 60 * 60;
+
+/// A proof MACed with HS256 under a fresh random key that its `jwk` header carries as an
+/// `oct` JWK (RFC 7518 §6.4): what a server that takes the header's key for whatever `alg`
+/// it names would verify, and anyone who sees the proof could forge.
+fn symmetric_proof(claims: &Value) -> SignedJwt {
+    let secret = format!("{}{}", random_id(), random_id()).into_bytes();
+    let header = json!({
+        "typ": "dpop+jwt",
+        "alg": Alg::Hs256.name(),
+        "jwk": { "kty": "oct", "k": URL_SAFE_NO_PAD.encode(&secret) },
+    });
+    let input = signing_input(&header, claims);
+    let mac = hmac_sha256(&secret, input.as_bytes());
+    SignedJwt(format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac)))
 }
 
 /// The request URL without query and fragment (RFC 9449 §4.2 `htu`).
@@ -269,6 +296,9 @@ impl DpopProofBuilder {
             DpopFlaw::FutureIat => {
                 claims.insert("iat".into(), (now + 600).into());
             }
+            DpopFlaw::DayOldIat => {
+                claims.insert("iat".into(), now.saturating_sub(DAY).into());
+            }
             DpopFlaw::MissingJti => {
                 claims.remove("jti");
             }
@@ -293,6 +323,11 @@ impl DpopProofBuilder {
             _ => {}
         }
         let claims = Value::Object(claims);
+        if flaw == DpopFlaw::Hs256OctJwk {
+            let jwt = symmetric_proof(&claims);
+            self.last_jti = Some(jti);
+            return Ok(jwt);
+        }
         let signer = match flaw {
             DpopFlaw::OtherKey => Arc::new(SigningKey::generate(self.key.alg())?),
             _ => self.key.clone(),
@@ -396,11 +431,11 @@ mod tests {
             DpopFlaw::None | DpopFlaw::HtuWithQuery => return None,
             DpopFlaw::WrongTyp => DpopError::WrongTyp,
             DpopFlaw::AlgNone => DpopError::Jose(JoseError::AlgNone),
-            DpopFlaw::Hs256 => DpopError::Jose(JoseError::AlgNotAllowed),
+            DpopFlaw::Hs256 | DpopFlaw::Hs256OctJwk => DpopError::Jose(JoseError::AlgNotAllowed),
             DpopFlaw::PrivateKeyInJwk => DpopError::Jose(JoseError::PrivateKeyInJwk),
             DpopFlaw::WrongHtm => DpopError::HtmMismatch,
             DpopFlaw::HtuOtherHost | DpopFlaw::HtuOtherPath => DpopError::HtuMismatch,
-            DpopFlaw::StaleIat => DpopError::IatTooOld,
+            DpopFlaw::StaleIat | DpopFlaw::DayOldIat => DpopError::IatTooOld,
             DpopFlaw::FutureIat => DpopError::IatInFuture,
             DpopFlaw::ReusedJti => DpopError::Replayed,
             DpopFlaw::MissingJti => DpopError::MissingClaim("jti"),

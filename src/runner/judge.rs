@@ -32,6 +32,12 @@ pub(super) fn judge(
             response.brief()
         )));
     }
+    if expect.only_refusals && (200..300).contains(&response.status) {
+        return Some(Stop::Skipped(format!(
+            "{label}: the request was accepted ({}), so there is no refusal whose form to judge (the case about the refusal judges that)",
+            response.brief()
+        )));
+    }
     let mut problems: Vec<String> = Vec::new();
     if let Some(status) = &expect.status {
         if !status.allows(response.status) {

@@ -94,7 +94,7 @@ fn asserted(server: &ReferenceServer, flaw: &str) -> String {
 
 /// The mutual-TLS faults (RFC 8705) need an HTTPS server.
 fn is_mtls(fault: Fault) -> bool {
-    fault.name().starts_with("mtls-") || fault == Fault::ResourceMtlsIgnoresBinding
+    fault.name().starts_with("mtls-") || fault.name().starts_with("resource-mtls-")
 }
 
 /// A request over HTTPS presenting `cert` (the embedded run's test-only fixtures; `None`:
@@ -485,6 +485,18 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let (status, _) = over_mtls(None, reqwest::Method::GET, &url, Some(token), "").await;
             assert_eq!(status, 200, "{name}");
         }
+        Fault::MtlsRefusalForbidden => {
+            let (status, body) = mtls_token(server, "mtlsClient", Some(MtlsCert::Other)).await;
+            assert_eq!(status, 403, "{name}: {body}");
+            assert!(body.get("access_token").is_none(), "{name}: {body}");
+        }
+        Fault::ResourceMtlsRefusesWith403 => {
+            let (_, body) = mtls_token(server, "mtlsClient", Some(MtlsCert::Client)).await;
+            let token = body["access_token"].as_str().unwrap();
+            let url = server.resource_url();
+            let (status, _) = over_mtls(None, reqwest::Method::GET, &url, Some(token), "").await;
+            assert_eq!(status, 403, "{name}");
+        }
         Fault::MetadataSigningAlgNone => {
             let metadata = send(Method::GET, &server.metadata_url("root"), &[], "")
                 .await
@@ -567,7 +579,7 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
                 Fault::DpopAcceptPrivateJwk => "private_key_in_jwk",
                 Fault::DpopAnyHtm => "wrong_htm",
                 Fault::DpopAnyHtu => "htu_other_host",
-                _ => "stale_iat",
+                _ => "day_old_iat",
             };
             let proof = dpop_proof(&mut dpop_builder(), flaw, "POST", &token_url, None);
             let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
@@ -666,6 +678,24 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let without = dpop_proof(&mut builder, "missing_nonce", "POST", &token_url, None);
             let reply = dpop_token_request(server, "dpopClient", "dpop-secret", &[&without]).await;
             assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::DpopAcceptSymmetricJwk => {
+            let proof = dpop_proof(
+                &mut dpop_builder(),
+                "hs256_oct_jwk",
+                "POST",
+                &token_url,
+                None,
+            );
+            let reply = dpop_token_request(server, "myClient", "forgerock", &[&proof]).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::ResourceDpopRefusesBoundTokens => {
+            let (token, mut builder) = bound_token(server).await;
+            let url = server.resource_url();
+            let proof = dpop_proof(&mut builder, "none", "GET", &url, Some(&token));
+            let reply = dpop_resource(server, &token, &proof).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {reply:?}");
         }
         Fault::DpopJktHex => {
             let (token, mut builder) = bound_token(server).await;

@@ -11,7 +11,7 @@ use ring::rand::SecureRandom;
 
 use crate::app::App;
 use crate::clients::Client;
-use crate::config::{Fault, ServerConfig};
+use crate::config::{Fault, ServerConfig, Variant};
 use crate::dpop::{self as proof, DpopError, DpopPolicy, Lenience, ProofContext};
 use crate::jose::Alg;
 use crate::replay::ReplayCache;
@@ -108,6 +108,7 @@ fn policy(config: &ServerConfig) -> DpopPolicy {
             any_ath: config.has(Fault::ResourceDpopAnyAth),
             any_key: config.has(Fault::ResourceDpopAnyKey),
             accept_missing_jti: config.has(Fault::DpopAcceptMissingJti),
+            accept_oct_jwk: config.has(Fault::DpopAcceptSymmetricJwk),
         },
         ..proof::POLICY
     }
@@ -207,6 +208,8 @@ pub fn token_request(
     let checked =
         checked.and_then(|checked| app.dpop.spend(config, &checked, now).map(|()| checked));
     match checked {
+        // The proof is valid; this server chooses not to bind (RFC 9449 §5: MAY).
+        Ok(_) if config.uses(Variant::DpopBindingDeclined) => Ok(None),
         Ok(checked) if config.has(Fault::DpopJktHex) => Ok(Some(hex(&checked.jkt))),
         Ok(checked) => Ok(Some(checked.jkt)),
         Err(e @ (DpopError::NonceRequired | DpopError::NonceMismatch)) => {
@@ -248,14 +251,19 @@ pub fn with_next_nonce(app: &App, request: &Request<'_>, reply: Reply) -> Reply 
 }
 
 /// 400 `invalid_dpop_proof` (RFC 9449 §5); `invalid_request` under the fault that names the
-/// error wrongly.
+/// error wrongly, 403 under the legal variant that refuses with it.
 fn invalid_proof_reply(config: &ServerConfig, description: &'static str) -> Reply {
     let code = if config.has(Fault::DpopInvalidRequestError) {
         "invalid_request"
     } else {
         "invalid_dpop_proof"
     };
-    response::error_json(Status::BAD_REQUEST, code, description).no_store(true)
+    let status = if config.uses(Variant::DpopRefusal403) {
+        Status::FORBIDDEN
+    } else {
+        Status::BAD_REQUEST
+    };
+    response::error_json(status, code, description).no_store(true)
 }
 
 /// A base64url thumbprint as hex: how `dpop-jkt-hex` shows it (and stores it).
@@ -353,6 +361,13 @@ pub fn resource_request(
     };
     let checked = proof::check(proof, &cx, policy(config))
         .and_then(|checked| app.dpop.spend(config, &checked, now));
+    if checked.is_ok() && bound.is_some() && config.has(Fault::ResourceDpopRefusesBoundTokens) {
+        return Err(Box::new(challenge(
+            app,
+            "invalid_token",
+            "this resource does not serve DPoP-bound tokens",
+        )));
+    }
     checked.map_err(|e| Box::new(challenge(app, "invalid_dpop_proof", e.describe())))
 }
 
@@ -616,6 +631,53 @@ mod tests {
             proof(&key, &claims(&faulty, json!({}))),
         );
         assert_eq!(my(&faulty, &[&a, &b]).json_body()["token_type"], "Bearer");
+    }
+
+    /// The legal variants: a bad proof refused with 403, and a good one taken without
+    /// binding (token_type Bearer, no cnf in introspection, unlike `dpop-token-type-bearer`).
+    #[test]
+    fn the_dpop_variants_refuse_with_403_or_decline_to_bind() {
+        let key = TestKey::ec();
+        let refusing = app(ServerConfig::default().with_variant(Variant::DpopRefusal403));
+        let bad = proof(&key, &claims(&refusing, json!({"htm": "GET"})));
+        let reply = my(&refusing, &[&bad]);
+        assert_eq!(
+            (reply.status, error(&reply)),
+            (Status::FORBIDDEN, "invalid_dpop_proof".into())
+        );
+        let declining = app(ServerConfig::default().with_variant(Variant::DpopBindingDeclined));
+        let bad = proof(&key, &claims(&declining, json!({"htm": "GET"})));
+        assert_eq!(error(&my(&declining, &[&bad])), "invalid_dpop_proof");
+        let good = proof(&key, &claims(&declining, json!({})));
+        let body = my(&declining, &[&good]).json_body();
+        assert_eq!(body["token_type"], "Bearer");
+        let answer = introspect(&declining, body["access_token"].as_str().unwrap());
+        assert!(answer.get("cnf").is_none(), "{answer}");
+        assert_ne!(answer["token_type"], "DPoP");
+    }
+
+    /// `dpop-accept-symmetric-jwk` takes an HS256 proof MACed with the oct key in its jwk;
+    /// the strict server and `dpop-accept-hs256` refuse it.
+    #[test]
+    fn an_oct_jwk_is_taken_only_by_its_fault() {
+        let secret = b"a-symmetric-key-anyone-can-read!";
+        let make = |app: &App| {
+            let k = URL_SAFE_NO_PAD.encode(secret);
+            hs256(
+                secret,
+                header(json!({"typ": "dpop+jwt", "jwk": {"kty": "oct", "k": k}})),
+                &claims(app, json!({})),
+            )
+        };
+        for strict in [
+            ServerConfig::default(),
+            ServerConfig::default().with_fault(Fault::DpopAcceptHs256),
+        ] {
+            let strict = app(strict);
+            assert_eq!(error(&my(&strict, &[&make(&strict)])), "invalid_dpop_proof");
+        }
+        let faulty = app_with(Fault::DpopAcceptSymmetricJwk);
+        assert_eq!(my(&faulty, &[&make(&faulty)]).status, Status::OK);
     }
 
     #[test]

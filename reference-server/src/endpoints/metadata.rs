@@ -69,7 +69,8 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     if mtls {
         // RFC 8705 §3.3, and §5: the same endpoints take mutual TLS (the server asks every
         // client for a certificate and requires none), so the aliases name them again.
-        body["tls_client_certificate_bound_access_tokens"] = json!(true);
+        let binds = !app.config.uses(crate::config::Variant::MtlsBindingDeclined);
+        body["tls_client_certificate_bound_access_tokens"] = json!(binds);
         body["mtls_endpoint_aliases"] = json!({
             "token_endpoint": app.endpoint_url(realm, Endpoint::Token),
             "introspection_endpoint": app.endpoint_url(realm, Endpoint::Introspection),

@@ -121,9 +121,15 @@ pub fn serve_presented(
             // connection; otherwise 401 invalid_token.
             let bound = answer["cnf"]["x5t#S256"].as_str();
             let presented = request.client_certificate.map(|c| c.thumbprint());
-            if bound.is_some_and(|x5t| presented != Some(x5t))
-                && !app.config.has(Fault::ResourceMtlsIgnoresBinding)
-            {
+            let mismatch = bound.is_some_and(|x5t| presented != Some(x5t));
+            if mismatch && app.config.has(Fault::ResourceMtlsRefusesWith403) {
+                return response::error_json(
+                    Status::FORBIDDEN,
+                    "invalid_token",
+                    "the access token is bound to another client certificate",
+                );
+            }
+            if mismatch && !app.config.has(Fault::ResourceMtlsIgnoresBinding) {
                 return unauthorized(
                     app,
                     Some("the access token is bound to another client certificate"),

@@ -128,8 +128,12 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     // RFC 6749 §5.1: scope is "OPTIONAL, if identical to the scope requested by the client".
     let show_scope = show_scope
         && !(config.uses(Variant::ScopeOmittedWhenRequested) && same_scope(requested, &scope));
-    // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate.
-    let x5t = request.client_certificate.map(|c| c.thumbprint());
+    // RFC 8705 §3: a token issued over mutual TLS is bound to the client's certificate
+    // (unless the server declines to bind, a legal variant).
+    let x5t = request
+        .client_certificate
+        .filter(|_| !config.uses(Variant::MtlsBindingDeclined))
+        .map(|c| c.thumbprint());
     Ok(mint(
         app,
         request.realm,
