@@ -435,9 +435,10 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
         Variant::TokenTypeLowercase | Variant::CacheControlPrivate => (&[], &[]),
         // Introspection that names no scope (RFC 7662 §2.2: OPTIONAL) cannot show which
         // default scope a token got: SCOPE-004 has nothing to compare the response with.
-        Variant::ScopeOmittedWhenRequested | Variant::IntrospectionMinimalForOtherClients => {
-            (&[], &["SCOPE-004"])
-        }
+        Variant::ScopeOmittedWhenRequested => (&[], &["SCOPE-004"]),
+        // The resource server's client sees only `active`: no scope for SCOPE-004, and no
+        // cnf.jkt or token_type for DPOP-002 to judge a binding by.
+        Variant::IntrospectionMinimalForOtherClients => (&[], &["DPOP-002", "SCOPE-004"]),
         // 403 for an invalid proof: only the case about the 400 (a SHOULD) warns.
         Variant::DpopRefusal403 => (&["DPOP-026"], &[]),
         // No certificate binding, and the metadata says so: the cases about it skip.
