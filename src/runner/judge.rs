@@ -32,6 +32,12 @@ pub(super) fn judge(
             response.brief()
         )));
     }
+    if expect.only_refusals && !refused {
+        return Some(Stop::Skipped(format!(
+            "{label}: the request was not refused ({}); another case judges that, this one only how a refusal is answered",
+            response.brief()
+        )));
+    }
     let mut problems: Vec<String> = Vec::new();
     if let Some(status) = &expect.status {
         if !status.allows(response.status) {
