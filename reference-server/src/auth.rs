@@ -425,8 +425,8 @@ fn asserted_credentials<'f>(
     };
     // The faults `assertion-ignores-client-id` and `assertion-token-for-client-id` take the
     // client from the assertion whatever client_id says.
-    let from_assertion = config.has(Fault::AssertionIgnoresClientId)
-        || config.has(Fault::AssertionTokenForClientId);
+    let from_assertion =
+        config.has(Fault::AssertionIgnoresClientId) || config.has(Fault::AssertionTokenForClientId);
     let (id, other_named) = match form.get("client_id") {
         Some(named) if from_assertion => {
             let asserted = asserted()?;

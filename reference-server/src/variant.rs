@@ -39,7 +39,7 @@ variants! {
     AssertionAudienceIssuerOnly = "assertion-audience-issuer-only":
         "client assertions are accepted only with the issuer as aud, not the token endpoint URL: RFC 7523 §3 item 3 \"The token endpoint URL of the authorization server MAY be used as a value for an \\\"aud\\\" element\" and \"the precise strings to be used as the audience for a given authorization server must be configured out of band\"";
     JwtTypJwt = "jwt-typ-jwt":
-        "with --token-format jwt, access tokens typed JWT without RFC 9068's client_id and jti, and no claim of RFC 9068: RFC 6749 §1.4 \"The string is usually opaque to the client\" and sets no format; RFC 9068 is a profile a server may or may not implement";
+        "with --token-format jwt, access tokens typed JWT without RFC 9068's client_id claim, and no claim of RFC 9068: RFC 6749 §1.4 \"The string is usually opaque to the client\" and sets no format; RFC 9068 is a profile a server may or may not implement";
 }
 
 impl fmt::Display for Variant {

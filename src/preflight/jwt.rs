@@ -62,14 +62,14 @@ impl Probe<'_> {
                 continue;
             };
             let subject = format!("token ({})", client.id);
-            let (mut result, mut ex) = match self.asserted_token(target, &client, &key, method).await
-            {
-                Ok(sent) => sent,
-                Err(why) => {
-                    self.client_unusable(target, role, &subject, why, Vec::new());
-                    continue;
-                }
-            };
+            let (mut result, mut ex) =
+                match self.asserted_token(target, &client, &key, method).await {
+                    Ok(sent) => sent,
+                    Err(why) => {
+                        self.client_unusable(target, role, &subject, why, Vec::new());
+                        continue;
+                    }
+                };
             let mut adjusted = None;
             let tried_issuer =
                 refused(&result) && may_try_issuer(target) && !default_audience_worked;

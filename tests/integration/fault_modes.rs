@@ -687,7 +687,8 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
         }
         // Without them, jwtClient's assertion beside client_id=myClient is refused.
         Fault::AssertionIgnoresClientId | Fault::AssertionTokenForClientId => {
-            let form = asserted(server, "none").replace("client_id=jwtClient", "client_id=myClient");
+            let form =
+                asserted(server, "none").replace("client_id=jwtClient", "client_id=myClient");
             let reply = post_form(&token_url, &form).await;
             assert!(reply.has_token(), "{name}: {reply:?}");
             let token = reply.json()["access_token"].as_str().unwrap().to_owned();
@@ -696,7 +697,11 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             } else {
                 "myClient"
             };
-            assert_eq!(introspect(server, &token).await["client_id"], issued_to, "{name}");
+            assert_eq!(
+                introspect(server, &token).await["client_id"],
+                issued_to,
+                "{name}"
+            );
         }
         Fault::AssertionIgnoresBasic => {
             let auth = basic("myClient", "forgerock");

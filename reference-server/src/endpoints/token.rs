@@ -197,11 +197,11 @@ fn mint(
                 "exp": now + ttl,
                 "jti": record.jti.as_str(),
             });
-            // A JWT of the server's own shape, not RFC 9068's: no client_id, no jti.
+            // A JWT of the server's own shape, not RFC 9068's: no client_id (its jti stays,
+            // so that two tokens issued in the same second differ).
             if config.uses(Variant::JwtTypJwt) {
                 if let Some(claims) = claims.as_object_mut() {
                     claims.remove("client_id");
-                    claims.remove("jti");
                 }
             }
             if let Some(jkt) = jkt.as_deref().filter(|_| show_cnf) {
@@ -221,9 +221,8 @@ fn mint(
     let body = TokenResponse {
         access_token: &access_token,
         // RFC 9449 §5: a bound token is of type DPoP.
-        token_type: token_type_omitted(config, client)
-            .not()
-            .then_some(match (
+        token_type: token_type_omitted(config, client).not().then_some(
+            match (
                 jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer),
                 config.uses(Variant::TokenTypeLowercase),
             ) {
@@ -231,7 +230,8 @@ fn mint(
                 (true, true) => "dpop",
                 (false, false) => "Bearer",
                 (false, true) => "bearer",
-            }),
+            },
+        ),
         expires_in: if config.has(Fault::ExpiresInAsString) {
             ExpiresIn::Text(ttl.to_string())
         } else {
