@@ -679,3 +679,68 @@ async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
     assert_eq!(ids(&results, Outcome::Warn), set(&["MTLS-007", "MTLS-008"]));
     assert!(ids(&results, Outcome::Fail).is_empty());
 }
+
+/// A server that takes only its issuer as an assertion's audience (legal: RFC 7523 §3 item 3)
+/// is found out by the preflight, which tells the user and makes the cases use the issuer;
+/// an audience the user chose is kept, and the client is then unusable with what to check.
+#[tokio::test]
+async fn the_preflight_tries_the_issuer_as_audience_unless_one_was_chosen() {
+    use grantcheck::case::Role;
+    use grantcheck::preflight::Status;
+    use grantcheck::target::AssertionAudience;
+    let config = || ServerConfig::default().with_variant(Variant::AssertionAudienceIssuerOnly);
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let server = server::start(config()).await;
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
+    let key = preflight
+        .findings
+        .iter()
+        .find(|f| f.subject.contains("jwtClient"))
+        .unwrap();
+    assert_eq!(key.status, Status::Adjusted, "{}", key.message);
+    assert!(key.message.contains("the issuer"), "{}", key.message);
+    assert_eq!(target.assertion_audience, AssertionAudience::Issuer);
+    assert!(!target
+        .baseline
+        .unusable_clients
+        .contains_key(&Role::SecretJwt));
+
+    let mut chosen = grantcheck::target::embedded(&server, &http).await;
+    chosen.assertion_audience_given = true;
+    grantcheck::preflight::run(&mut chosen, &settings, &http).await;
+    assert_eq!(chosen.assertion_audience, AssertionAudience::TokenEndpoint);
+    let why = &chosen.baseline.unusable_clients[&Role::KeyJwt];
+    assert!(why.contains("--client-assertion-aud issuer"), "{why}");
+}
+
+/// RFC 9068 is judged only when claimed: the same JWT typed `JWT` fails JWTAT-001 on a target
+/// that says it implements RFC 9068, and is recorded (a pass with what was seen) otherwise.
+#[tokio::test]
+async fn rfc9068_cases_are_judged_only_when_the_target_claims_it() {
+    let jwtat: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.id == "JWTAT-001")
+        .collect();
+    let config = ServerConfig {
+        token_format: TokenFormat::Jwt,
+        ..ServerConfig::default().with_fault(Fault::AccessTokenTypJwt)
+    };
+    let server = server::start(config).await;
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    assert!(target.rfc9068, "the embedded JWT server claims RFC 9068");
+    grantcheck::preflight::run(&mut target, &settings, &http).await;
+    let claimed = &runner::run_cases(&target, &jwtat, &settings, &http, |_| {}).await[0];
+    assert_eq!(claimed.outcome, Outcome::Fail, "{}", claimed.detail);
+    target.rfc9068 = false;
+    let unclaimed = &runner::run_cases(&target, &jwtat, &settings, &http, |_| {}).await[0];
+    assert_eq!(unclaimed.outcome, Outcome::Pass);
+    assert!(
+        unclaimed.detail.starts_with("observed:") && unclaimed.detail.contains("typ"),
+        "{}",
+        unclaimed.detail
+    );
+}
