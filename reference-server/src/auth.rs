@@ -742,6 +742,57 @@ mod tests {
         }
 
         #[test]
+        fn refused_assertions_get_403_and_only_the_issuer_is_an_audience_under_the_variants() {
+            let forbidding =
+                app(ServerConfig::default().with_variant(Variant::AssertionRefusal403));
+            let wrong = TestKey::ec().sign(
+                header(json!({"kid": "grantcheck-es256"})),
+                &claims(&forbidding, "jwtClient", "f-1"),
+            );
+            let e = try_auth(&forbidding, &asserted(&wrong, None)).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (Status::FORBIDDEN, ErrorCode::InvalidClient)
+            );
+            assert!(e.challenge.is_none());
+
+            let issuer_only =
+                app(ServerConfig::default().with_variant(Variant::AssertionAudienceIssuerOnly));
+            let at_endpoint = es256(&issuer_only, "a-1");
+            assert!(invalid_client(try_auth(
+                &issuer_only,
+                &asserted(&at_endpoint, None)
+            )));
+            let mut c = claims(&issuer_only, "jwtClient", "a-2");
+            c["aud"] = issuer_only.issuer("root").into();
+            let at_issuer = TestKey::fixture_es256().sign(Map::new(), &c);
+            assert!(try_auth(&issuer_only, &asserted(&at_issuer, None)).is_ok());
+        }
+
+        #[test]
+        fn a_contradicting_client_id_is_refused_unless_a_fault_takes_the_assertion() {
+            let refusing = app(ServerConfig::default());
+            let other = es256(&refusing, "c-1");
+            assert!(invalid_client(try_auth(
+                &refusing,
+                &asserted(&other, Some("myClient"))
+            )));
+            for (fault, issued_to) in [
+                (Fault::AssertionIgnoresClientId, "jwtClient"),
+                (Fault::AssertionTokenForClientId, "myClient"),
+            ] {
+                let app = app(ServerConfig::default().with_fault(fault));
+                let assertion = es256(&app, "c-2");
+                let got = try_auth(&app, &asserted(&assertion, Some("myClient")));
+                assert_eq!(got.unwrap(), issued_to, "{fault:?}");
+            }
+            let lenient = app(ServerConfig::default().with_fault(Fault::AssertionIgnoresBasic));
+            let assertion = es256(&lenient, "c-3");
+            let both = asserted(&assertion, None).basic("myClient", "forgerock");
+            assert_eq!(try_auth(&lenient, &both).unwrap(), "jwtClient");
+        }
+
+        #[test]
         fn each_assertion_fault_accepts_its_flaw_and_only_it() {
             let flawed = |app: &App, name: &str| -> String {
                 let mut c = claims(app, "jwtClient", &format!("{name}-jti"));
