@@ -10,7 +10,7 @@ use base64::Engine;
 use crate::app::App;
 use crate::client_assertion::{self, Audience, ClientKeys, Lenience, Policy};
 use crate::clients::{check_against_nothing, AuthMethod, Client};
-use crate::config::{Fault, ServerConfig};
+use crate::config::{Fault, ServerConfig, Variant};
 use crate::events::Event;
 use crate::form::{decode_component, Form};
 use crate::jose::{Alg, Jws};
@@ -107,6 +107,9 @@ struct Presented<'f> {
     method: AuthMethod,
     /// `client_assertion_type` and `client_assertion`, for the JWT methods.
     assertion: Option<client_assertion::Presented<'f>>,
+    /// With an assertion, the body's `client_id` when it names another client than the
+    /// assertion (the fault `assertion-token-for-client-id` issues to it).
+    other_named: Option<&'f str>,
 }
 
 fn check_credentials<'a>(
@@ -212,7 +215,7 @@ fn check_assertion<'a>(
     challenge_realm: &str,
 ) -> Result<&'a Client, OAuthError> {
     let config = &app.config;
-    let failed = |description| client_failure(config, false, challenge_realm, description);
+    let failed = |description| assertion_failure(config, challenge_realm, description);
     let Some(client) = config.clients.get(lookup_id(config, presented)) else {
         return Err(failed("client authentication failed"));
     };
@@ -245,7 +248,13 @@ fn check_assertion<'a>(
     let token_endpoint = app.endpoint_url(realm, Endpoint::Token);
     let audience = Audience {
         issuer: challenge_realm,
-        token_endpoint: &token_endpoint,
+        // The legal variant takes the issuer alone (RFC 7523 §3 item 3: the token endpoint
+        // URL "MAY be used"; the strings are configured out of band).
+        token_endpoint: if config.uses(Variant::AssertionAudienceIssuerOnly) {
+            challenge_realm
+        } else {
+            &token_endpoint
+        },
     };
     let policy = Policy {
         lenience: Lenience {
@@ -268,7 +277,27 @@ fn check_assertion<'a>(
             .record_use(&mut jtis, now)
             .map_err(|e| failed(e.describe()))?;
     }
+    if config.has(Fault::AssertionTokenForClientId) {
+        if let Some(named) = presented.other_named.and_then(|id| config.clients.get(id)) {
+            return Ok(named);
+        }
+    }
     Ok(client)
+}
+
+/// A refused client assertion: 401 `invalid_client` with a challenge, or 403 without one
+/// under the legal variant `assertion-refusal-403` (RFC 6749 §5.2 requires 401 only for
+/// credentials sent in the Authorization header; an assertion travels in the body).
+fn assertion_failure(
+    config: &ServerConfig,
+    challenge_realm: &str,
+    description: &'static str,
+) -> OAuthError {
+    if config.uses(Variant::AssertionRefusal403) {
+        OAuthError::new(Status::FORBIDDEN, ErrorCode::InvalidClient, description)
+    } else {
+        client_failure(config, false, challenge_realm, description)
+    }
 }
 
 /// Failed client authentication: 401 `invalid_client` with a Basic challenge (RFC 6749 §5.2).
@@ -295,7 +324,11 @@ fn presented_credentials<'f>(
 ) -> Result<Presented<'f>, OAuthError> {
     let value = match authorization {
         Header::Absent if has_assertion(form) => {
-            return asserted_credentials(form, challenge_realm)
+            return asserted_credentials(config, form, challenge_realm)
+        }
+        // The fault `assertion-ignores-basic`: two methods, and the header is dropped.
+        Header::One(_) if has_assertion(form) && config.has(Fault::AssertionIgnoresBasic) => {
+            return asserted_credentials(config, form, challenge_realm)
         }
         Header::Absent => return posted_credentials(form, challenge_realm),
         Header::Repeated => {
@@ -339,6 +372,7 @@ fn presented_credentials<'f>(
         secret: Some(Cow::Owned(secret)),
         method: AuthMethod::ClientSecretBasic,
         assertion: None,
+        other_named: None,
     })
 }
 
@@ -366,6 +400,7 @@ fn has_assertion(form: &Form) -> bool {
 /// the assertion's `sub` (verification then requires both to be that client). An HMAC
 /// algorithm means `client_secret_jwt`, anything else `private_key_jwt`.
 fn asserted_credentials<'f>(
+    config: &ServerConfig,
     form: &'f Form,
     challenge_realm: &str,
 ) -> Result<Presented<'f>, OAuthError> {
@@ -384,13 +419,23 @@ fn asserted_credentials<'f>(
             "client_assertion_type and client_assertion go together (RFC 7521 §4.2)",
         ));
     };
-    let id = match form.get("client_id") {
-        Some(id) => Cow::Borrowed(id),
-        None => Cow::Owned(
-            client_assertion::unverified_client_id(assertion).ok_or_else(|| {
-                OAuthError::invalid_client(challenge_realm, "client authentication failed")
-            })?,
-        ),
+    let asserted = || {
+        client_assertion::unverified_client_id(assertion).ok_or_else(|| {
+            assertion_failure(config, challenge_realm, "client authentication failed")
+        })
+    };
+    // The faults `assertion-ignores-client-id` and `assertion-token-for-client-id` take the
+    // client from the assertion whatever client_id says.
+    let from_assertion =
+        config.has(Fault::AssertionIgnoresClientId) || config.has(Fault::AssertionTokenForClientId);
+    let (id, other_named) = match form.get("client_id") {
+        Some(named) if from_assertion => {
+            let asserted = asserted()?;
+            let other = (named != asserted).then_some(named);
+            (Cow::Owned(asserted), other)
+        }
+        Some(id) => (Cow::Borrowed(id), None),
+        None => (Cow::Owned(asserted()?), None),
     };
     let hmac = Jws::parse(assertion).is_ok_and(|jws| jws.header.alg.starts_with("HS"));
     Ok(Presented {
@@ -405,6 +450,7 @@ fn asserted_credentials<'f>(
             assertion_type,
             assertion,
         }),
+        other_named,
     })
 }
 
@@ -419,6 +465,7 @@ fn posted_credentials<'f>(
             secret: secret.map(Cow::Borrowed),
             method: AuthMethod::ClientSecretPost,
             assertion: None,
+            other_named: None,
         }),
         (None, _) => Err(OAuthError::invalid_client(
             challenge_realm,
@@ -693,6 +740,57 @@ mod tests {
             assert_eq!(e.code, ErrorCode::InvalidRequest);
             // The key client has no secret to try Basic with, and may not.
             assert!(invalid_client(try_auth(&app, &posted("jwtClient", "x"))));
+        }
+
+        #[test]
+        fn refused_assertions_get_403_and_only_the_issuer_is_an_audience_under_the_variants() {
+            let forbidding =
+                app(ServerConfig::default().with_variant(Variant::AssertionRefusal403));
+            let wrong = TestKey::ec().sign(
+                header(json!({"kid": "grantcheck-es256"})),
+                &claims(&forbidding, "jwtClient", "f-1"),
+            );
+            let e = try_auth(&forbidding, &asserted(&wrong, None)).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (Status::FORBIDDEN, ErrorCode::InvalidClient)
+            );
+            assert!(e.challenge.is_none());
+
+            let issuer_only =
+                app(ServerConfig::default().with_variant(Variant::AssertionAudienceIssuerOnly));
+            let at_endpoint = es256(&issuer_only, "a-1");
+            assert!(invalid_client(try_auth(
+                &issuer_only,
+                &asserted(&at_endpoint, None)
+            )));
+            let mut c = claims(&issuer_only, "jwtClient", "a-2");
+            c["aud"] = issuer_only.issuer("root").into();
+            let at_issuer = TestKey::fixture_es256().sign(Map::new(), &c);
+            assert!(try_auth(&issuer_only, &asserted(&at_issuer, None)).is_ok());
+        }
+
+        #[test]
+        fn a_contradicting_client_id_is_refused_unless_a_fault_takes_the_assertion() {
+            let refusing = app(ServerConfig::default());
+            let other = es256(&refusing, "c-1");
+            assert!(invalid_client(try_auth(
+                &refusing,
+                &asserted(&other, Some("myClient"))
+            )));
+            for (fault, issued_to) in [
+                (Fault::AssertionIgnoresClientId, "jwtClient"),
+                (Fault::AssertionTokenForClientId, "myClient"),
+            ] {
+                let app = app(ServerConfig::default().with_fault(fault));
+                let assertion = es256(&app, "c-2");
+                let got = try_auth(&app, &asserted(&assertion, Some("myClient")));
+                assert_eq!(got.unwrap(), issued_to, "{fault:?}");
+            }
+            let lenient = app(ServerConfig::default().with_fault(Fault::AssertionIgnoresBasic));
+            let assertion = es256(&lenient, "c-3");
+            let both = asserted(&assertion, None).basic("myClient", "forgerock");
+            assert_eq!(try_auth(&lenient, &both).unwrap(), "jwtClient");
         }
 
         #[test]

@@ -204,6 +204,22 @@ faults! {
         "refuses failed mutual-TLS client authentication with 403 instead of 400 or 401 (RFC 8705 §2, RFC 6749 §5.2)";
     ResourceMtlsRefusesWith403 = "resource-mtls-refuses-with-403":
         "the resource server refuses certificate-bound tokens over the wrong connection with 403 and no challenge instead of 401 invalid_token (RFC 8705 §3)";
+    AssertionIgnoresClientId = "assertion-ignores-client-id":
+        "takes the client from a client assertion's sub and ignores a client_id naming another client (RFC 7521 §4.2)";
+    AssertionTokenForClientId = "assertion-token-for-client-id":
+        "verifies a client assertion as its own client's, then issues the token to the other client a client_id names (RFC 7521 §4.2, RFC 6749 §4.4.2)";
+    AssertionIgnoresBasic = "assertion-ignores-basic":
+        "takes a client assertion sent beside Basic credentials, ignoring the Authorization header (RFC 6749 §2.3)";
+    KeyJwtTokenWithoutType = "key-jwt-token-without-type":
+        "answers private_key_jwt clients' token requests without token_type (RFC 7523 §2.2, RFC 6749 §5.1)";
+    SecretJwtTokenWithoutType = "secret-jwt-token-without-type":
+        "answers client_secret_jwt clients' token requests without token_type (RFC 7523 §2.2, RFC 6749 §5.1)";
+    AccessTokenTypJwt = "access-token-typ-jwt":
+        "with --token-format jwt, types its RFC 9068 access tokens JWT instead of at+jwt (RFC 9068 §2.1)";
+    AccessTokenAlgNone = "access-token-alg-none":
+        "with --token-format jwt, issues unsigned (alg none) RFC 9068 access tokens (RFC 9068 §2.1)";
+    RevocationWithoutAuthentication = "revocation-without-authentication":
+        "revokes any token for a request whose client authentication fails or is missing (RFC 7009 §2.1)";
 }
 
 impl fmt::Display for Fault {

@@ -63,7 +63,12 @@ impl JwtSigner {
 
     /// A compact JWS with header `{"alg":"RS256","typ":"at+jwt","kid":…}` (RFC 9068 §2.1).
     pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": self.kid});
+        self.sign_typed(claims, "at+jwt")
+    }
+
+    /// [`JwtSigner::sign`] with another `typ` (the legal variant `jwt-typ-jwt`).
+    pub fn sign_typed(&self, claims: &Value, typ: &str) -> String {
+        let header = json!({"alg": "RS256", "typ": typ, "kid": self.kid});
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -84,6 +89,17 @@ impl JwtSigner {
     pub fn jwks(&self) -> &Value {
         &self.jwks
     }
+}
+
+/// An unsecured JWT (`alg` none, empty signature; RFC 7519 §6): the fault
+/// `access-token-alg-none`.
+pub fn unsigned(claims: &Value) -> String {
+    let header = json!({"alg": "none", "typ": "at+jwt"});
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
 }
 
 /// The `iss` claim of a token shaped like a compact JWS, read without verifying anything:

@@ -44,6 +44,12 @@ variants! {
         "authenticates mutual-TLS clients by their certificates but binds no token to them (no cnf.x5t#S256, the resource serves the token over any connection) and says so in its metadata (tls_client_certificate_bound_access_tokens false): RFC 8705 §3 \"the authorization server is able to bind the issued access token to the client certificate\", and §3.3 \"tls_client_certificate_bound_access_tokens OPTIONAL. Boolean value indicating server support for mutual-TLS client certificate-bound access tokens. If omitted, the default value is false.\"";
     DpopBindingDeclined = "dpop-binding-declined":
         "checks DPoP proofs (and refuses invalid ones) but issues ordinary Bearer tokens, bound to no key and without cnf: RFC 9449 §5 \"An authorization server MAY elect to issue access tokens that are not DPoP bound, which is signaled to the client with a value of Bearer in the token_type parameter of the access token response\"";
+    AssertionRefusal403 = "assertion-refusal-403":
+        "refused client assertions get 403 invalid_client (no challenge): RFC 6749 §5.2 answers errors with \"an HTTP 400 (Bad Request) status code (unless specified otherwise)\", no BCP 14 keyword, and for invalid_client only \"If the client attempted to authenticate via the \\\"Authorization\\\" request header field, the authorization server MUST respond with an HTTP 401\"; an assertion travels in the body (RFC 7521 §4.2)";
+    AssertionAudienceIssuerOnly = "assertion-audience-issuer-only":
+        "client assertions are accepted only with the issuer as aud, not the token endpoint URL: RFC 7523 §3 item 3 \"The token endpoint URL of the authorization server MAY be used as a value for an \\\"aud\\\" element\" and \"the precise strings to be used as the audience for a given authorization server must be configured out of band\"";
+    JwtTypJwt = "jwt-typ-jwt":
+        "with --token-format jwt, access tokens typed JWT without RFC 9068's client_id claim, and no claim of RFC 9068: RFC 6749 §1.4 \"The string is usually opaque to the client\" and sets no format; RFC 9068 is a profile a server may or may not implement";
 }
 
 impl fmt::Display for Variant {

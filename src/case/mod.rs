@@ -395,6 +395,17 @@ pub enum Requirement {
     Mtls,
 }
 
+/// A specification a server may or may not implement, whose rules bind only a server that
+/// claims it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionalProfile {
+    /// RFC 9068, JWT access tokens: under RFC 6749 an access token's format is the
+    /// server's choice, so a JWT of another shape breaks no rule unless the server says it
+    /// follows RFC 9068.
+    Rfc9068,
+}
+
 /// One conformance case.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,6 +424,10 @@ pub struct Case {
     pub profiles: BTreeMap<String, Level>,
     /// Why the rule matters or what a failure usually means; shown with failures.
     pub note: Option<String>,
+    /// An optional profile the case judges (`rfc9068`): the case is judged at its level
+    /// only when the target claims the profile (`--rfc9068`), and recorded as INFO
+    /// otherwise.
+    pub optional_profile: Option<OptionalProfile>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
     /// Where the case was loaded from (file, and area = the folder).

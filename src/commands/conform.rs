@@ -144,6 +144,8 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         Resolved::Embedded(server) => {
             let mut target = target::embedded(&server, &http).await;
             target.assertion_audience = args.target.client_assertion_aud.unwrap_or_default();
+            target.assertion_audience_given = args.target.client_assertion_aud.is_some();
+            target.rfc9068 |= args.target.rfc9068;
             if embedded_credentials(&args.target, &mut target)? {
                 human.message(
                     "note: the embedded server's clients are used with the credentials given on the command line",

@@ -8,7 +8,11 @@ use crate::case::Role;
 use crate::http::{BuiltRequest, SendError};
 use crate::jose::assertion::CLIENT_ASSERTION_TYPE;
 use crate::jose::{unix_now, AssertionBuilder, AssertionFlaw};
-use crate::target::{AssertionAudience, Target};
+use std::sync::Arc;
+
+use crate::exchange::{Exchange, Response};
+use crate::jose::SigningKey;
+use crate::target::{AssertionAudience, ClientCredentials, Target};
 
 /// Each JWT role, its method and what to check when its assertion is refused.
 const JWT_ROLES: [(Role, &str, &str); 2] = [
@@ -28,7 +32,10 @@ const JWT_ROLES: [(Role, &str, &str); 2] = [
 /// precise strings to be used as the audience" to be "configured out of band": a server that
 /// takes only its issuer (draft-ietf-oauth-rfc7523bis) or only its token endpoint URL breaks
 /// no rule, so a refusal of the default is a configuration to try, not a verdict.
-fn audience_advice(target: &Target) -> String {
+fn audience_advice(target: &Target, tried_issuer: bool) -> String {
+    if tried_issuer {
+        return "; the assertion's aud was the token endpoint URL, then the issuer: both were refused".into();
+    }
     match target.assertion_audience {
         AssertionAudience::TokenEndpoint => format!(
             "; the assertion's aud was the token endpoint URL: if the server takes only its issuer as the audience (draft-ietf-oauth-rfc7523bis), pass --client-assertion-aud issuer{}",
@@ -40,8 +47,13 @@ fn audience_advice(target: &Target) -> String {
 
 impl Probe<'_> {
     /// Each JWT client's token with a well-formed assertion, the main client's scope and
-    /// `client_id`; its token is revoked again where the target can.
+    /// `client_id`; its token is revoked again where the target can. When the token
+    /// endpoint URL as `aud` is refused and the user chose no audience, the issuer is tried
+    /// next and, if it works, the cases use it (RFC 7523 §3 item 3: the strings are
+    /// "configured out of band").
     pub(super) async fn jwt_clients(&mut self, target: &mut Target) {
+        // Once a client got a token with the default audience, switching would break it.
+        let mut default_audience_worked = false;
         for (role, method, advice) in JWT_ROLES {
             let Some(client) = target.clients.get(&role).cloned() else {
                 continue;
@@ -50,41 +62,57 @@ impl Probe<'_> {
                 continue;
             };
             let subject = format!("token ({})", client.id);
-            let mut builder = AssertionBuilder::new(key, &client.id, target.assertion_aud());
-            let mut assertion = || builder.build(&AssertionFlaw::None, unix_now());
-            let first = match assertion() {
-                Ok(a) => a,
-                Err(e) => {
-                    let why = format!("cannot make {}'s client assertion: {e}", client.id);
-                    self.client_unusable(target, role, &subject, why, Vec::new());
-                    continue;
+            let (mut result, mut ex) =
+                match self.asserted_token(target, &client, &key, method).await {
+                    Ok(sent) => sent,
+                    Err(why) => {
+                        self.client_unusable(target, role, &subject, why, Vec::new());
+                        continue;
+                    }
+                };
+            let mut adjusted = None;
+            let tried_issuer =
+                refused(&result) && may_try_issuer(target) && !default_audience_worked;
+            if tried_issuer {
+                let refused_first = result.as_ref().map(Response::brief).unwrap_or_default();
+                let default = target.assertion_audience;
+                target.assertion_audience = AssertionAudience::Issuer;
+                match self.asserted_token(target, &client, &key, method).await {
+                    Ok((again, again_ex)) if !refused(&again) => {
+                        (result, ex) = (again, again_ex);
+                        adjusted = Some(refused_first);
+                    }
+                    _ => target.assertion_audience = default,
                 }
-            };
-            let scope = target.baseline.token_scope.clone();
-            let mut form = vec![("grant_type", "client_credentials")];
-            if let Some(scope) = &scope {
-                form.push(("scope", scope));
             }
-            let request = asserted(&target.token_url, &form, &client.id, first.expose());
-            let (result, ex) = self
-                .send(request, &format!("token request with {method}"))
-                .await;
             let token = match result {
-                Ok(r) if access_token(&r).is_some() => {
-                    let message = format!("{} got a token with {method}", client.id);
-                    self.record(&subject, Status::Ok, message, vec![ex]);
+                Ok(r) if !is_refusal(&r) => {
+                    default_audience_worked |= adjusted.is_none();
+                    let (status, message) = match &adjusted {
+                        Some(first) => (
+                            Status::Adjusted,
+                            format!(
+                                "{} got a token with {method} once the assertion's aud was the issuer {} (the token endpoint URL as aud got {first}): the cases use the issuer, as --client-assertion-aud issuer would",
+                                client.id,
+                                target.assertion_aud()
+                            ),
+                        ),
+                        None if access_token(&r).is_some() => {
+                            (Status::Ok, format!("{} got a token with {method}", client.id))
+                        }
+                        // Authenticated, but refused for another reason (a scope, say): the
+                        // cases only need the client to authenticate.
+                        None => (
+                            Status::Ok,
+                            format!(
+                                "{} authenticated with {method} (the token request got {})",
+                                client.id,
+                                r.brief()
+                            ),
+                        ),
+                    };
+                    self.record(&subject, status, message, vec![ex]);
                     access_token(&r).map(str::to_owned)
-                }
-                // Authenticated, but refused for another reason (a scope, say): the cases only
-                // need the client to authenticate.
-                Ok(r) if !is_client_auth_failure(&r) && r.status != 403 => {
-                    let message = format!(
-                        "{} authenticated with {method} (the token request got {})",
-                        client.id,
-                        super::answer(&r)
-                    );
-                    self.record(&subject, Status::Ok, message, vec![ex]);
-                    None
                 }
                 Ok(r) => {
                     let why = format!(
@@ -92,7 +120,7 @@ impl Probe<'_> {
                         client.id,
                         super::answer(&r),
                         target.token_url,
-                        audience_advice(target)
+                        audience_advice(target, tried_issuer)
                     );
                     self.client_unusable(target, role, &subject, why, vec![ex]);
                     None
@@ -104,15 +132,63 @@ impl Probe<'_> {
                 }
             };
             // Leaves nothing behind, as the other preflight tokens.
-            if let (Some(token), Some(url), Ok(again)) =
-                (token, target.revocation_url.clone(), assertion())
-            {
-                let form = [("token", token.as_str())];
-                let request = asserted(&url, &form, &client.id, again.expose());
-                let _ = self.send(request, "revoke").await;
+            if let (Some(token), Some(url)) = (token, target.revocation_url.clone()) {
+                let mut builder = AssertionBuilder::new(key, &client.id, target.assertion_aud());
+                if let Ok(again) = builder.build(&AssertionFlaw::None, unix_now()) {
+                    let form = [("token", token.as_str())];
+                    let request = asserted(&url, &form, &client.id, again.expose());
+                    let _ = self.send(request, "revoke").await;
+                }
             }
         }
     }
+
+    /// A token request by `client` with a well-formed assertion for the target's current
+    /// audience; `Err` when the assertion cannot be made.
+    async fn asserted_token(
+        &mut self,
+        target: &Target,
+        client: &ClientCredentials,
+        key: &Arc<SigningKey>,
+        method: &str,
+    ) -> Result<(Result<Response, SendError>, Exchange), String> {
+        let mut builder = AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud());
+        let assertion = builder
+            .build(&AssertionFlaw::None, unix_now())
+            .map_err(|e| format!("cannot make {}'s client assertion: {e}", client.id))?;
+        let scope = target.baseline.token_scope.clone();
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &scope {
+            form.push(("scope", scope));
+        }
+        let request = asserted(&target.token_url, &form, &client.id, assertion.expose());
+        let step = format!(
+            "token request with {method} (aud {})",
+            target.assertion_aud()
+        );
+        Ok(self.send(request, &step).await)
+    }
+}
+
+/// A client authentication failure (401, `invalid_client`) or a 403: what an assertion the
+/// server does not take gets.
+fn is_refusal(r: &Response) -> bool {
+    is_client_auth_failure(r) || r.status == 403
+}
+
+fn refused(result: &Result<Response, SendError>) -> bool {
+    result.as_ref().is_ok_and(is_refusal)
+}
+
+/// The issuer is worth trying: the user chose no audience, the token endpoint URL was the
+/// one sent, and the issuer is known and differs from it.
+fn may_try_issuer(target: &Target) -> bool {
+    !target.assertion_audience_given
+        && target.assertion_audience == AssertionAudience::TokenEndpoint
+        && target
+            .issuer
+            .as_deref()
+            .is_some_and(|issuer| issuer != target.token_url)
 }
 
 /// A form POST authenticated by a client assertion (RFC 7521 §4.2).

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::state::CaseState;
 use super::step::StepIo;
 use super::{request::step_role, Run, Stop, DEADLINE_REACHED};
-use crate::case::{Case, Level, Requirement, Role, Step};
+use crate::case::{Case, Level, OptionalProfile, Requirement, Role, Step};
 use crate::exchange::{Exchange, Redactor};
 use crate::outcome::{CaseResult, Outcome};
 use crate::target::Target;
@@ -25,7 +25,7 @@ impl Run<'_> {
 
     pub(super) async fn case(&self, case: &Case, redactor: &mut Redactor) -> CaseResult {
         let started = Instant::now();
-        let level = case.level_for(&self.settings.profile);
+        let level = judged_level(self.target, case, &self.settings.profile);
         let mut exchanges = Vec::new();
         let past_deadline = self.settings.deadline.is_some_and(|d| started >= d);
         // The line that decided the outcome: the step that stopped the case, else the case.
@@ -171,6 +171,15 @@ fn left_out(step: &Step, label: &str, judged: bool) -> Option<Stop> {
     Some(Stop::Skipped(format!(
         "nothing was judged: '{label}' was left out ({condition})"
     )))
+}
+
+/// The level the case is judged at: its level under the profile, or INFO when it judges an
+/// optional profile the target does not claim (what was seen is recorded, not judged).
+fn judged_level(target: &Target, case: &Case, profile: &str) -> Level {
+    match case.optional_profile {
+        Some(OptionalProfile::Rfc9068) if !target.rfc9068 => Level::Info,
+        _ => case.level_for(profile),
+    }
 }
 
 /// `if_token` and `run_if`: whether this step (and the ones after it) should run.

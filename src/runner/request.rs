@@ -39,6 +39,31 @@ pub(super) fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2).
 pub const JWT_BEARER: &str = crate::jose::assertion::CLIENT_ASSERTION_TYPE;
 
+/// `client_id`, `client_assertion_type` and a fresh `client_assertion` with the step's flaw
+/// (RFC 7521 §4.2, RFC 7523 §2.2).
+fn assertion_params(
+    step: &Step,
+    id: &str,
+    vars: &Vars,
+    assertions: Option<&mut AssertionBuilder>,
+) -> Result<Vec<(String, String)>, String> {
+    let builder =
+        assertions.ok_or("auth = \"jwt\" needs a client with a JWT key (key_jwt or secret_jwt)")?;
+    let flaw = step.assertion.as_ref().unwrap_or(&AssertionFlaw::None);
+    let assertion = builder
+        .build(flaw, crate::jose::unix_now())
+        .map_err(|e| format!("cannot make the client assertion: {e}"))?;
+    let assertion_type = match &step.assertion_type {
+        Some(t) => expand(t, vars)?,
+        None => JWT_BEARER.to_owned(),
+    };
+    Ok(vec![
+        ("client_id".into(), id.to_owned()),
+        ("client_assertion_type".into(), assertion_type),
+        ("client_assertion".into(), assertion.expose().to_owned()),
+    ])
+}
+
 /// The request a step describes. `token_scope` is the preflight's scope for
 /// client-credentials token requests that name none (unless the step is `exact`);
 /// `assertions` makes the step client's JWT assertions (`auth = "jwt"`).
@@ -120,22 +145,12 @@ pub fn build_request(
                 params.push(("client_secret".into(), secret()?));
             }
         }
-        (None, None, Auth::None) => {}
-        (None, None, Auth::Jwt) => {
-            let builder = assertions
-                .ok_or("auth = \"jwt\" needs a client with a JWT key (key_jwt or secret_jwt)")?;
-            let flaw = step.assertion.as_ref().unwrap_or(&AssertionFlaw::None);
-            let assertion = builder
-                .build(flaw, crate::jose::unix_now())
-                .map_err(|e| format!("cannot make the client assertion: {e}"))?;
-            let assertion_type = match &step.assertion_type {
-                Some(t) => expand(t, vars)?,
-                None => JWT_BEARER.to_owned(),
-            };
-            params.push(("client_id".into(), id.clone()));
-            params.push(("client_assertion_type".into(), assertion_type));
-            params.push(("client_assertion".into(), assertion.expose().to_owned()));
-        }
+        (None, None, Auth::None | Auth::Jwt) => {}
+    }
+    // An assertion goes in the body whatever the header carries (a raw `authorization`
+    // beside it sends two methods at once).
+    if auth == Auth::Jwt {
+        params.extend(assertion_params(step, &id, vars, assertions)?);
     }
     let scope = params
         .iter()

@@ -137,6 +137,11 @@ pub struct TargetArgs {
     /// the issuer (draft-ietf-oauth-rfc7523bis).
     #[arg(long, value_enum, value_name = "AUD")]
     pub client_assertion_aud: Option<AssertionAudience>,
+    /// The server implements RFC 9068 (JWT access tokens): the `jwt` cases (JWTAT-*) are
+    /// judged at their levels. Without it they only record what was seen (INFO), since
+    /// RFC 6749 leaves an access token's format to the server.
+    #[arg(long)]
+    pub rfc9068: bool,
     /// A client certificate (PEM, leaf first) for the mutual-TLS cases (RFC 8705), presented
     /// as --mtls-client-id over HTTPS; with --client-cert-key.
     #[arg(long, value_name = "FILE", requires = "client_cert_key")]
@@ -315,6 +320,8 @@ impl TargetArgs {
         )
         .await?;
         target.assertion_audience = self.client_assertion_aud.unwrap_or_default();
+        target.assertion_audience_given = self.client_assertion_aud.is_some();
+        target.rfc9068 = self.rfc9068;
         Ok(target)
     }
 }

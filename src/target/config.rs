@@ -67,6 +67,9 @@ pub struct TargetConfig {
     pub client_key_alg: Option<String>,
     /// `token-endpoint` or `issuer` (`--client-assertion-aud`).
     pub client_assertion_aud: Option<super::AssertionAudience>,
+    /// The server implements RFC 9068 (`--rfc9068`).
+    #[serde(default)]
+    pub rfc9068: bool,
     /// Test DPoP with a key of this algorithm (`--dpop`): ES256, RS256, PS256 or EdDSA.
     pub dpop: Option<String>,
     /// A client registered with dpop_bound_access_tokens (`--dpop-client-id`).
@@ -146,6 +149,7 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     }
     args.client_auth = args.client_auth.or(t.client_auth);
     args.client_assertion_aud = args.client_assertion_aud.or(t.client_assertion_aud);
+    args.rfc9068 |= t.rfc9068;
     if args.client_key.is_none() {
         args.client_key.clone_from(&t.client_key);
     }

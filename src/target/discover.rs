@@ -66,6 +66,7 @@ pub async fn locate_metadata(
 /// server's is, so a fault that moves it shows in the verdicts.
 pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Target {
     let mut target = Target::reference(server);
+    target.rfc9068 = server.claims_rfc9068();
     let issuer = Url::parse(&server.issuer(ROOT_REALM)).expect("the server's issuer is a URL");
     match locate_metadata(http, &issuer).await {
         Ok((url, location, doc)) => {

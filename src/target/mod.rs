@@ -93,6 +93,12 @@ pub struct Target {
     pub clients: BTreeMap<Role, ClientCredentials>,
     /// The `aud` of client assertions (`--client-assertion-aud`).
     pub assertion_audience: AssertionAudience,
+    /// Whether the user chose the `aud` (`--client-assertion-aud`); otherwise the preflight
+    /// may switch to the issuer when the token endpoint URL is refused.
+    pub assertion_audience_given: bool,
+    /// The user says the server implements RFC 9068 (`--rfc9068`, or the embedded server
+    /// issuing RFC 9068 JWTs): the `jwt` cases are judged at their levels, not recorded.
+    pub rfc9068: bool,
     /// Scopes the main client may request, the first being its usual one (`--scope`).
     pub scopes: Vec<String>,
     /// `scopes_supported` from the target's metadata: the preflight's fallback when a
@@ -229,6 +235,8 @@ impl Target {
             jwks_url: Some(server.jwks_url()),
             clients,
             assertion_audience: AssertionAudience::default(),
+            assertion_audience_given: false,
+            rfc9068: false,
             scopes: vec!["write".into(), "read".into()],
             advertised_scopes: Vec::new(),
             forbidden_scope: Some("admin".into()),
@@ -266,6 +274,8 @@ impl Target {
             jwks_url: None,
             clients,
             assertion_audience: AssertionAudience::default(),
+            assertion_audience_given: false,
+            rfc9068: false,
             scopes: Vec::new(),
             advertised_scopes: Vec::new(),
             forbidden_scope: None,

@@ -748,5 +748,84 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
                 "{name}: again"
             );
         }
+        // Without them, jwtClient's assertion beside client_id=myClient is refused.
+        Fault::AssertionIgnoresClientId | Fault::AssertionTokenForClientId => {
+            let form =
+                asserted(server, "none").replace("client_id=jwtClient", "client_id=myClient");
+            let reply = post_form(&token_url, &form).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+            let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+            let issued_to = if fault == Fault::AssertionIgnoresClientId {
+                "jwtClient"
+            } else {
+                "myClient"
+            };
+            assert_eq!(
+                introspect(server, &token).await["client_id"],
+                issued_to,
+                "{name}"
+            );
+        }
+        Fault::AssertionIgnoresBasic => {
+            let auth = basic("myClient", "forgerock");
+            let headers = [("authorization", auth.as_str()), ("content-type", FORM)];
+            let form = asserted(server, "none");
+            let reply = send(Method::POST, &token_url, &headers, &form).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::KeyJwtTokenWithoutType | Fault::SecretJwtTokenWithoutType => {
+            let form = if fault == Fault::KeyJwtTokenWithoutType {
+                asserted(server, "none")
+            } else {
+                asserted_hmac(server)
+            };
+            let reply = post_form(&token_url, &form).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+            assert!(reply.json().get("token_type").is_none(), "{name}");
+            // Other clients still get it.
+            let basic = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert_eq!(basic.json()["token_type"], "Bearer", "{name}");
+        }
+        Fault::RevocationWithoutAuthentication => {
+            let token = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            let token = token.json()["access_token"].as_str().unwrap().to_owned();
+            let headers = [("content-type", FORM)];
+            let url = server.revocation_url("root");
+            let reply = send(Method::POST, &url, &headers, &format!("token={token}")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}");
+            assert_eq!(introspect(server, &token).await["active"], false, "{name}");
+        }
+        Fault::AccessTokenTypJwt | Fault::AccessTokenAlgNone => {
+            let jwt = start(ServerConfig {
+                token_format: reference_server::TokenFormat::Jwt,
+                ..ServerConfig::default().with_fault(fault)
+            })
+            .await;
+            let reply = post_basic(&jwt.token_url("root"), "myClient", "forgerock", CC).await;
+            let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+            let header = grantcheck::exchange::decode_jwt(&token).unwrap()["header"].clone();
+            let (member, value) = if fault == Fault::AccessTokenTypJwt {
+                ("typ", "JWT")
+            } else {
+                ("alg", "none")
+            };
+            assert_eq!(header[member], value, "{name}: {header}");
+            jwt.shutdown().await;
+        }
     }
+}
+
+/// A token request from `hmacClient` with a well-formed client_secret_jwt assertion.
+fn asserted_hmac(server: &ReferenceServer) -> String {
+    use grantcheck::jose::{AssertionBuilder, SigningKey};
+    let secret = reference_server::Secret::new("hmac-secret-0123456789abcdef0123456789abcdef");
+    let key = std::sync::Arc::new(SigningKey::hmac(secret, None));
+    let mut builder = AssertionBuilder::new(key, "hmacClient", &server.token_url("root"));
+    let assertion = builder
+        .build(&"none".parse().unwrap(), grantcheck::jose::unix_now())
+        .unwrap();
+    format!(
+        "{CC}&client_id=hmacClient&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+        assertion.expose()
+    )
 }

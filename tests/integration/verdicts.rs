@@ -131,7 +131,7 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::RejectUnknownParameters => (&["PARAM-010"], &[]),
         Fault::WrongUnsupportedGrantError => (&["PARAM-002"], &[]),
         Fault::InvalidClientWithoutChallenge => {
-            (&["AUTH-010", "AUTH-012", "AUTH-031", "INTRO-003"], &[])
+            (&["AUTH-010", "AUTH-012", "AUTH-031", "INTRO-020"], &[])
         }
         Fault::ErrorsNotJson => (
             &[
@@ -142,22 +142,10 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
                 "ERR-001",
                 "ERR-002",
                 "ERR-005",
-                // The JWT client authentication refusals judge the error body too.
-                "JWTAUTH-002",
-                "JWTAUTH-003",
-                "JWTAUTH-004",
-                "JWTAUTH-005",
-                "JWTAUTH-006",
-                "JWTAUTH-008",
-                "JWTAUTH-012",
-                "JWTAUTH-013",
-                "JWTAUTH-014",
-                "JWTAUTH-015",
-                "JWTAUTH-102",
-                "JWTAUTH-103",
-                "JWTAUTH-104",
-                "JWTAUTH-106",
-                "JWTAUTH-107",
+                // A refused assertion's invalid_client is judged once per method; the
+                // refusal cases judge only that no token was issued.
+                "JWTAUTH-020",
+                "JWTAUTH-108",
                 "PARAM-001",
                 "PARAM-002",
                 "PARAM-005",
@@ -172,9 +160,6 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
                 "AUTH-027",
                 "AUTH-030",
                 "ERR-003",
-                "JWTAUTH-010",
-                "JWTAUTH-011",
-                "JWTAUTH-105",
                 "PARAM-019",
                 "SCOPE-006",
             ],
@@ -202,38 +187,24 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ResourceChallengeMissing => (&["RS-003", "RS-004"], &["RS-010"]),
         Fault::AcceptPlainHttp => (&["BCP-007", "INTRO-017", "TOKEN-001"], &[]),
         Fault::TrustForwardedProto => (&["BCP-007"], &[]),
-        // A failed JWT client authentication is a failed client authentication: its
-        // refusals (invalid_client, 400/401) fail or warn too.
+        // A refused assertion is still refused (the JWTAUTH refusal cases pass): the empty
+        // body loses invalid_client (MUST, once per method) and 403 is not 400/401 (SHOULD).
         Fault::AuthFailureForbidden => (
             &[
                 "AUTH-010",
                 "AUTH-011",
                 "AUTH-012",
                 "ERR-001",
-                "JWTAUTH-002",
-                "JWTAUTH-003",
-                "JWTAUTH-004",
-                "JWTAUTH-005",
-                "JWTAUTH-006",
-                "JWTAUTH-008",
-                "JWTAUTH-012",
-                "JWTAUTH-013",
-                "JWTAUTH-014",
-                "JWTAUTH-015",
-                "JWTAUTH-102",
-                "JWTAUTH-103",
-                "JWTAUTH-104",
-                "JWTAUTH-106",
-                "JWTAUTH-107",
+                "JWTAUTH-020",
+                "JWTAUTH-108",
             ],
             &[
                 "AUTH-004",
                 "AUTH-023",
                 "AUTH-027",
                 "ERR-003",
-                "JWTAUTH-010",
-                "JWTAUTH-011",
-                "JWTAUTH-105",
+                "JWTAUTH-021",
+                "JWTAUTH-109",
             ],
         ),
         Fault::DropUnknownScope => (
@@ -298,7 +269,22 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         // The refusal's status and code are judged once, by MTLS-013 (SHOULD) and MTLS-014.
         Fault::MtlsRefusalForbidden => (&[], &["MTLS-013"]),
         Fault::ResourceMtlsRefusesWith403 => (&["MTLS-014"], &[]),
+        // Issuing to the assertion's client keeps the MUST; only the refusal is missing.
+        Fault::AssertionIgnoresClientId => (&[], &["JWTAUTH-022"]),
+        Fault::AssertionTokenForClientId => (&["JWTAUTH-023"], &["JWTAUTH-022"]),
+        Fault::AssertionIgnoresBasic => (&[], &["JWTAUTH-110"]),
+        Fault::KeyJwtTokenWithoutType => (&["JWTAUTH-001"], &[]),
+        Fault::SecretJwtTokenWithoutType => (&["JWTAUTH-101"], &[]),
+        // Run with JWT access tokens, the server claiming RFC 9068 (see `needs_jwt`).
+        Fault::AccessTokenTypJwt => (&["JWTAT-001"], &[]),
+        Fault::AccessTokenAlgNone => (&["JWTAT-002"], &[]),
+        Fault::RevocationWithoutAuthentication => (&["REVOKE-005"], &[]),
     }
+}
+
+/// The faults only JWT access tokens can show (the JWTAT cases skip opaque tokens).
+fn needs_jwt(fault: Fault) -> bool {
+    matches!(fault, Fault::AccessTokenTypJwt | Fault::AccessTokenAlgNone)
 }
 
 /// The faults only an HTTPS server can show: plain HTTP on the TLS port, and mutual TLS.
@@ -312,6 +298,8 @@ fn needs_tls(fault: Fault) -> bool {
 /// answered with `token_type` Bearer looks, from the client's side, like a token the server
 /// chose not to bind (RFC 9449 §5 allows that), so the resource cases, which judge how a
 /// bound token is enforced, skip; DPOP-001 fails it, since introspection shows the binding.
+/// The cases that judge how a refusal is answered (`only_refusals`) skip when the fault
+/// makes the server accept the request instead: the refusal case fails that, once.
 fn premise_skips(fault: Fault) -> &'static [&'static str] {
     match fault {
         Fault::DpopTokenTypeBearer => &[
@@ -329,6 +317,11 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
         // skip as they do for a server that binds nothing (mtls-binding-declined).
         Fault::MtlsOmitCnf => &["MTLS-009", "MTLS-010", "MTLS-014"],
         Fault::ResourceMtlsIgnoresBinding => &["MTLS-014"],
+        Fault::SkipAssertionSignature => {
+            &["JWTAUTH-020", "JWTAUTH-021", "JWTAUTH-108", "JWTAUTH-109"]
+        }
+        Fault::AcceptWrongSecret | Fault::IntrospectionWithoutAuthentication => &["INTRO-020"],
+        Fault::RevocationWithoutAuthentication => &["REVOKE-014"],
         _ => &[],
     }
 }
@@ -347,8 +340,13 @@ fn fault_blocks(fault: Fault) -> &'static [&'static str] {
     }
 }
 
+/// How many fault runs proceed together (see below).
+const FAULT_RUNS_AT_ONCE: usize = 24;
+
 #[tokio::test]
 async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+    use futures_util::StreamExt;
+    let (with_expiry, without_expiry) = (&cases(false), &cases(true));
     let runs = Fault::ALL.iter().map(|&fault| async move {
         // Expiry cases wait on a real clock; only the faults about expiry need them.
         let needs_clock = matches!(
@@ -361,7 +359,15 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
         if needs_tls(fault) {
             config = with_tls(config);
         }
-        let results = conform(config, "rfc6749", &cases(!needs_clock)).await;
+        if needs_jwt(fault) {
+            config.token_format = TokenFormat::Jwt;
+        }
+        let cases = if needs_clock {
+            with_expiry
+        } else {
+            without_expiry
+        };
+        let results = conform(config, "rfc6749", cases).await;
         (fault, results)
     });
     let plain_skips = ids(
@@ -372,16 +378,24 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
         &conform(with_tls(ServerConfig::default()), "rfc6749", &cases(true)).await,
         Outcome::Skip,
     );
+    let jwt = ServerConfig {
+        token_format: TokenFormat::Jwt,
+        ..ServerConfig::default()
+    };
+    let jwt_skips = ids(&conform(jwt, "rfc6749", &cases(true)).await, Outcome::Skip);
     let mut problems = Vec::new();
-    // A few at a time: all at once, on a loaded machine, discovery's first metadata request
-    // can time out while the servers start, and META-010 then sees the OpenID fallback.
-    let all: Vec<(Fault, Vec<CaseResult>)> = futures_util::StreamExt::collect(
-        futures_util::StreamExt::buffer_unordered(futures_util::stream::iter(runs), 8),
-    )
-    .await;
-    for (fault, results) in all {
+    // At most FAULT_RUNS_AT_ONCE runs share the test's one thread, and the cases are parsed
+    // once: with every run parsing them at once, a run's discovery (10 s per URL) timed out
+    // behind the others' work and fell back to the OpenID location (META-010 skipped).
+    let runs: Vec<_> = futures_util::stream::iter(runs)
+        .buffer_unordered(FAULT_RUNS_AT_ONCE)
+        .collect()
+        .await;
+    for (fault, results) in runs {
         let baseline_skips = if needs_tls(fault) {
             &tls_skips
+        } else if needs_jwt(fault) {
+            &jwt_skips
         } else {
             &plain_skips
         };
@@ -454,6 +468,12 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
                 "DPOP-023", "DPOP-030", "DPOP-031",
             ],
         ),
+        // 400 or 401 is RFC 6749 §5.2's SHOULD-level answer: warned once per method.
+        Variant::AssertionRefusal403 => (&["JWTAUTH-021", "JWTAUTH-109"], &[]),
+        // The preflight finds the issuer works and the cases use it.
+        Variant::AssertionAudienceIssuerOnly => (&[], &[]),
+        // No claim of RFC 9068: the JWTAT cases record the typ JWT tokens (INFO).
+        Variant::JwtTypJwt => (&[], &[]),
     }
 }
 
@@ -619,7 +639,7 @@ async fn jwt_cases_skip_without_a_jwt_client_and_say_which_flag_gives_one() {
         .into_iter()
         .filter(|c| c.area == "client_auth_jwt")
         .collect();
-    assert_eq!(jwt_cases.len(), 26);
+    assert_eq!(jwt_cases.len(), 33);
     let mut target = grantcheck::target::embedded(&server, &http).await;
     let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
@@ -675,11 +695,11 @@ async fn a_jwt_client_with_a_key_the_server_does_not_know_is_unusable() {
     let key = finding("private_key_jwt");
     assert_eq!(key.status, Status::Unusable);
     // A refused default audience is a configuration to try, not a verdict (RFC 7523 §3
-    // item 3: the audience strings are "configured out of band").
+    // item 3: the audience strings are "configured out of band"): the issuer was tried too.
     assert!(
         key.message.contains("401")
             && key.message.contains("--client-key")
-            && key.message.contains("--client-assertion-aud issuer"),
+            && key.message.contains("then the issuer: both were refused"),
         "{}",
         key.message
     );
@@ -720,4 +740,69 @@ async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
     let results = conform(jwt().with_fault(Fault::MtlsOmitCnf), "rfc6749", &mtls).await;
     assert_eq!(ids(&results, Outcome::Warn), set(&["MTLS-007", "MTLS-008"]));
     assert!(ids(&results, Outcome::Fail).is_empty());
+}
+
+/// A server that takes only its issuer as an assertion's audience (legal: RFC 7523 §3 item 3)
+/// is found out by the preflight, which tells the user and makes the cases use the issuer;
+/// an audience the user chose is kept, and the client is then unusable with what to check.
+#[tokio::test]
+async fn the_preflight_tries_the_issuer_as_audience_unless_one_was_chosen() {
+    use grantcheck::case::Role;
+    use grantcheck::preflight::Status;
+    use grantcheck::target::AssertionAudience;
+    let config = || ServerConfig::default().with_variant(Variant::AssertionAudienceIssuerOnly);
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let server = server::start(config()).await;
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let preflight = grantcheck::preflight::run(&mut target, &settings, &http).await;
+    let key = preflight
+        .findings
+        .iter()
+        .find(|f| f.subject.contains("jwtClient"))
+        .unwrap();
+    assert_eq!(key.status, Status::Adjusted, "{}", key.message);
+    assert!(key.message.contains("the issuer"), "{}", key.message);
+    assert_eq!(target.assertion_audience, AssertionAudience::Issuer);
+    assert!(!target
+        .baseline
+        .unusable_clients
+        .contains_key(&Role::SecretJwt));
+
+    let mut chosen = grantcheck::target::embedded(&server, &http).await;
+    chosen.assertion_audience_given = true;
+    grantcheck::preflight::run(&mut chosen, &settings, &http).await;
+    assert_eq!(chosen.assertion_audience, AssertionAudience::TokenEndpoint);
+    let why = &chosen.baseline.unusable_clients[&Role::KeyJwt];
+    assert!(why.contains("--client-assertion-aud issuer"), "{why}");
+}
+
+/// RFC 9068 is judged only when claimed: the same JWT typed `JWT` fails JWTAT-001 on a target
+/// that says it implements RFC 9068, and is recorded (a pass with what was seen) otherwise.
+#[tokio::test]
+async fn rfc9068_cases_are_judged_only_when_the_target_claims_it() {
+    let jwtat: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.id == "JWTAT-001")
+        .collect();
+    let config = ServerConfig {
+        token_format: TokenFormat::Jwt,
+        ..ServerConfig::default().with_fault(Fault::AccessTokenTypJwt)
+    };
+    let server = server::start(config).await;
+    let settings = Settings::default();
+    let http = grantcheck::http::client(settings.request_timeout, &TlsTrust::default()).unwrap();
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    assert!(target.rfc9068, "the embedded JWT server claims RFC 9068");
+    grantcheck::preflight::run(&mut target, &settings, &http).await;
+    let claimed = &runner::run_cases(&target, &jwtat, &settings, &http, |_| {}).await[0];
+    assert_eq!(claimed.outcome, Outcome::Fail, "{}", claimed.detail);
+    target.rfc9068 = false;
+    let unclaimed = &runner::run_cases(&target, &jwtat, &settings, &http, |_| {}).await[0];
+    assert_eq!(unclaimed.outcome, Outcome::Pass);
+    assert!(
+        unclaimed.detail.starts_with("observed:") && unclaimed.detail.contains("typ"),
+        "{}",
+        unclaimed.detail
+    );
 }

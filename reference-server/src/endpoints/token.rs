@@ -1,5 +1,6 @@
 //! The token endpoint: the client credentials grant (RFC 6749 §4.4, responses §5.1/§5.2).
 
+use std::ops::Not;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -233,6 +234,13 @@ fn mint(
                     claims.remove("scope");
                 }
             }
+            // A JWT of the server's own shape, not RFC 9068's: no client_id (its jti stays,
+            // so that two tokens issued in the same second differ).
+            if config.uses(Variant::JwtTypJwt) {
+                if let Some(claims) = claims.as_object_mut() {
+                    claims.remove("client_id");
+                }
+            }
             if let Some(jkt) = jkt.as_deref().filter(|_| show_cnf) {
                 claims["cnf"] = json!({ "jkt": jkt });
             }
@@ -240,7 +248,7 @@ fn mint(
             if let Some(x5t) = shown_x5t(config, x5t) {
                 claims["cnf"]["x5t#S256"] = json!(x5t);
             }
-            app.signer.sign(&claims)
+            sign_access_token(app, &claims)
         }
     };
     if let Err(full) = app.tokens.insert(&access_token, record) {
@@ -250,15 +258,17 @@ fn mint(
     let body = TokenResponse {
         access_token: &access_token,
         // RFC 9449 §5: a bound token is of type DPoP.
-        token_type: match (
-            jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer),
-            config.uses(Variant::TokenTypeLowercase),
-        ) {
-            (true, false) => "DPoP",
-            (true, true) => "dpop",
-            (false, false) => "Bearer",
-            (false, true) => "bearer",
-        },
+        token_type: token_type_omitted(config, client).not().then_some(
+            match (
+                jkt.is_some() && !config.has(Fault::DpopTokenTypeBearer),
+                config.uses(Variant::TokenTypeLowercase),
+            ) {
+                (true, false) => "DPoP",
+                (true, true) => "dpop",
+                (false, false) => "Bearer",
+                (false, true) => "bearer",
+            },
+        ),
         expires_in: if config.has(Fault::ExpiresInAsString) {
             ExpiresIn::Text(ttl.to_string())
         } else {
@@ -278,6 +288,29 @@ fn mint(
     }
     reply.pragma_no_cache = !config.has(Fault::OmitPragma);
     reply
+}
+
+/// A JWT access token: `at+jwt` and RS256 (RFC 9068 §2.1), unless a variant or fault
+/// types it `JWT` or leaves it unsigned.
+fn sign_access_token(app: &App, claims: &serde_json::Value) -> String {
+    let config = &app.config;
+    if config.has(Fault::AccessTokenAlgNone) {
+        return crate::jwt::unsigned(claims);
+    }
+    let typ = if config.uses(Variant::JwtTypJwt) || config.has(Fault::AccessTokenTypJwt) {
+        "JWT"
+    } else {
+        "at+jwt"
+    };
+    app.signer.sign_typed(claims, typ)
+}
+
+/// The faults that answer a JWT-authenticated client without `token_type`.
+fn token_type_omitted(config: &crate::config::ServerConfig, client: &Client) -> bool {
+    use crate::clients::AuthMethod;
+    let uses = |method| client.auth_methods.contains(&method);
+    (config.has(Fault::KeyJwtTokenWithoutType) && uses(AuthMethod::PrivateKeyJwt))
+        || (config.has(Fault::SecretJwtTokenWithoutType) && uses(AuthMethod::ClientSecretJwt))
 }
 
 /// The store holds `max_live_tokens`: 503 with `Retry-After` (when the first held token
@@ -302,7 +335,8 @@ fn store_full(app: &App, full: StoreFull) -> Reply {
 #[derive(Serialize)]
 struct TokenResponse<'a> {
     access_token: &'a str,
-    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
     expires_in: ExpiresIn,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,

@@ -137,6 +137,15 @@ impl ReferenceServer {
         self.handler.app.endpoint_url(ROOT_REALM, Endpoint::Jwks)
     }
 
+    /// Whether its access tokens follow RFC 9068 (JWT format, unless the legal variant
+    /// `jwt-typ-jwt` issues JWTs of its own shape): what a user would tell grantcheck with
+    /// `--rfc9068`.
+    pub fn claims_rfc9068(&self) -> bool {
+        let config = &self.handler.app.config;
+        config.token_format == crate::config::TokenFormat::Jwt
+            && !config.uses(crate::config::Variant::JwtTypJwt)
+    }
+
     pub fn resource_url(&self) -> String {
         self.handler
             .app
