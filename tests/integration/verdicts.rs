@@ -415,9 +415,10 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
     }
 }
 
-/// The variants only an HTTPS server can show.
-fn variant_needs_tls(_variant: Variant) -> bool {
-    false
+/// The variants only an HTTPS server can show, or that bend what mutual TLS shows (so the
+/// mTLS cases must run against them).
+fn variant_needs_tls(variant: Variant) -> bool {
+    variant == Variant::IntrospectionMinimalForOtherClients
 }
 
 /// The fault matrix's mirror: a server that bends only where the RFCs allow gets no failure,
