@@ -685,7 +685,7 @@ async fn level_corrections_hold_against_servers_that_behave_as_real_ones_did() {
     let (o, detail) = outcome(&results, "META-006");
     assert_eq!(o, Outcome::Skip, "{detail}");
     assert!(
-        detail.contains("does not list client_secret_post"),
+        detail.contains("does not offer client_secret_post"),
         "{detail}"
     );
     // RFC 7662 defines no error for a missing token: a bare 400 warns, never fails.
