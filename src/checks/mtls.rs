@@ -26,6 +26,17 @@ fn x5t_matches(cx: &Context<'_>, container: Option<&Value>, what: &str) -> Verdi
 }
 
 pub(super) fn mtls_cnf_x5t(cx: &Context<'_>) -> Verdict {
+    // RFC 7662 §2.2: only `active` is REQUIRED, and the server "MAY respond differently to
+    // different protected resources making the same request": an answer that tells this
+    // caller nothing but `active` shows no binding to judge.
+    if cx
+        .object()
+        .is_some_and(|o| o.len() == 1 && o.contains_key("active"))
+    {
+        return Verdict::NotApplicable(
+            "the introspection answer carries only active (RFC 7662 §2.2: the server MAY answer this caller minimally), so it shows no binding to judge".into(),
+        );
+    }
     x5t_matches(cx, cx.json(), "the introspection answer")
 }
 
@@ -40,4 +51,29 @@ pub(super) fn mtls_jwt_cnf_x5t(cx: &Context<'_>) -> Verdict {
         return Verdict::NotApplicable("the access token is opaque: no claims to read".into());
     };
     x5t_matches(cx, Some(&decoded["claims"]), "the JWT access token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{response, verdict};
+    use super::super::{Check, Verdict};
+
+    /// An introspection answer that tells this caller only `active` (RFC 7662 §2.2 lets the
+    /// server answer each protected resource differently) shows no binding: skipped, not
+    /// judged as a missing one.
+    #[test]
+    fn a_minimal_introspection_answer_is_not_judged() {
+        let json = [("content-type", "application/json")];
+        let vars = [("mtls.x5t", "abc")];
+        let minimal = response(200, &json, r#"{"active":true}"#);
+        assert!(matches!(
+            verdict(Check::MtlsCnfX5t, &minimal, None, &vars),
+            Verdict::NotApplicable(_)
+        ));
+        let without = response(200, &json, r#"{"active":true,"client_id":"c"}"#);
+        assert!(matches!(
+            verdict(Check::MtlsCnfX5t, &without, None, &vars),
+            Verdict::Fail(_)
+        ));
+    }
 }

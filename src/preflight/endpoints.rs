@@ -192,7 +192,7 @@ fn not_there(what: &str, flag: &str, result: &Result<Response, SendError>) -> Op
         Err(SendError::Transport(e)) => Some(format!("{what} did not answer: {e}")),
         Ok(r) if matches!(r.status, 404 | 405) => Some(format!(
             "{what} answered {}: check {flag}",
-            super::answer(&r)
+            super::answer(r)
         )),
         _ => None,
     }

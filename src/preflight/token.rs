@@ -264,7 +264,7 @@ fn may_want_scope(r: &Response) -> bool {
 
 /// What came back and what to check, for a main client that got no token.
 fn refusal_message(id: &str, url: &str, r: &Response) -> String {
-    let got = super::answer(&r);
+    let got = super::answer(r);
     let advice = if is_client_auth_failure(r) {
         "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"
     } else if matches!(r.status, 404 | 405) {

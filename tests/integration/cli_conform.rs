@@ -497,7 +497,8 @@ fn the_readme_serve_and_conform_example_passes_five_times_in_a_row() {
 
 #[test]
 fn a_wrong_client_secret_ends_before_any_verdict_with_what_to_check() {
-    let expected = "myClient got 401 invalid_client from";
+    // The server's own words come with its error code.
+    let expected = "myClient got 401 invalid_client (\"client authentication failed\") from";
     let advice = "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)";
     // The embedded server, given the user's credentials.
     let started = std::time::Instant::now();
