@@ -343,11 +343,10 @@ fn fault_blocks(fault: Fault) -> &'static [&'static str] {
 }
 
 /// How many fault runs proceed together (see below).
-const FAULT_RUNS_AT_ONCE: usize = 24;
+const FAULT_RUNS_AT_ONCE: usize = 12;
 
 #[tokio::test]
 async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
-    use futures_util::StreamExt;
     let (with_expiry, without_expiry) = (&cases(false), &cases(true));
     let runs = Fault::ALL.iter().map(|&fault| async move {
         // Expiry cases wait on a real clock; only the faults about expiry need them.
