@@ -453,7 +453,19 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
         Variant::ScopeOmittedWhenRequested => (&[], &["SCOPE-004"]),
         // The resource server's client sees only `active`: no scope for SCOPE-004, and no
         // cnf.jkt or token_type for DPOP-002 to judge a binding by.
-        Variant::IntrospectionMinimalForOtherClients => (&[], &["DPOP-002", "SCOPE-004"]),
+        // (Over HTTPS, the mutual-TLS cases that read cnf.x5t#S256 from introspection skip
+        // alike.)
+        Variant::IntrospectionMinimalForOtherClients => (
+            &[],
+            &[
+                "DPOP-002",
+                "MTLS-007",
+                "MTLS-009",
+                "MTLS-010",
+                "MTLS-014",
+                "SCOPE-004",
+            ],
+        ),
         // 403 for an invalid proof: only the case about the 400 (a SHOULD) warns.
         Variant::DpopRefusal403 => (&["DPOP-026"], &[]),
         // No certificate binding, and the metadata says so: the cases about it skip.
