@@ -242,7 +242,8 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
         (embedded.target.clone(), Some(embedded))
     } else {
-        (args.target.resolve_external(&http).await?, None)
+        let discovery = crate::settings::Settings::default();
+        (args.target.resolve_external(&http, &discovery).await?, None)
     };
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);

@@ -303,10 +303,16 @@ impl TargetArgs {
         super::config::apply(self, &config)
     }
 
-    /// The external target these flags name: discovered, with the clients and scopes given.
-    pub async fn resolve_external(&self, http: &reqwest::Client) -> Result<super::Target, Failure> {
+    /// The external target these flags name: discovered (each request within
+    /// `settings.request_timeout`, all by `settings.deadline`), with the clients and scopes given.
+    pub async fn resolve_external(
+        &self,
+        http: &reqwest::Client,
+        settings: &crate::settings::Settings,
+    ) -> Result<super::Target, Failure> {
         let mut target = super::discover(
             http,
+            settings,
             self.target.as_deref(),
             self.overrides(),
             clients_from(self)?,
