@@ -473,6 +473,11 @@ async fn resolve_target(
 ) -> Result<Resolved, Failure> {
     let t = &args.target;
     if t.is_embedded() {
+        if t.resource_scope.is_some() {
+            return Err(Failure::usage(
+                "--resource-scope applies to an external target (--target/--resource-url); the embedded server's resource requires 'write'",
+            ));
+        }
         let config = ServerConfig {
             tls,
             faults: args.embedded_faults.iter().copied().collect(),

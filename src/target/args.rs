@@ -83,6 +83,10 @@ pub struct TargetArgs {
     /// A scope the client may not have, for least-privilege cases.
     #[arg(long, value_name = "SCOPE")]
     pub forbidden_scope: Option<String>,
+    /// The scope the protected resource (--resource-url) requires, for RS-005 (a token for
+    /// another scope of --scope gets 403 insufficient_scope). External targets only.
+    #[arg(long, value_name = "SCOPE")]
+    pub resource_scope: Option<String>,
     /// Test DPoP (RFC 9449) with a key of this algorithm, made for this run (ES256, RS256,
     /// PS256, EdDSA). The embedded server is always tested with ES256 unless this says
     /// otherwise.
@@ -321,6 +325,7 @@ impl TargetArgs {
         )
         .await?;
         target.assertion_audience = self.client_assertion_aud.unwrap_or_default();
+        target.resource_scope = self.resource_scope.clone();
         Ok(target)
     }
 }

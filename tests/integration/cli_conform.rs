@@ -456,6 +456,8 @@ fn conform_at(base: &str, issuer_path: &str, secret: &str, extra: &[&str]) -> Ou
         "admin",
         "--resource-url",
         &resource,
+        "--resource-scope",
+        "write",
         "--color",
         "never",
         "--snapshots",
@@ -841,4 +843,60 @@ async fn one_character_secrets_never_show_and_nothing_else_is_blanked() {
         assert!(results.contains(word), "results.json lost {word:?}");
     }
     server.shutdown().await;
+}
+
+/// RS-005 runs against an external target when `--resource-scope` names the scope its
+/// resource requires (the reference server's requires `write`): it passes with the true
+/// one, warns with a wrong one (a token for `write` is served), and without the flag skips
+/// naming it. The embedded server refuses the flag: its resource's scope is fixed.
+#[tokio::test(flavor = "multi_thread")]
+async fn rs_005_runs_against_an_external_target_given_the_resource_scope() {
+    let server = server::start(ServerConfig::default()).await;
+    let issuer = server.issuer("root");
+    let resource = server.resource_url();
+    let rs_005 = |extra: &'static [&'static str]| {
+        let (issuer, resource) = (issuer.clone(), resource.clone());
+        tokio::task::spawn_blocking(move || {
+            let output = grantcheck()
+                .args(["conform", "--target", &issuer, "--resource-url", &resource])
+                .args(["--client-id", "myClient", "--client-secret", "forgerock"])
+                .args(["--introspect-client-id", "rs-client"])
+                .args(["--introspect-client-secret", "rs-secret"])
+                .args(["--scope", "write read", "--only", "RS-005"])
+                .args(["--format", "json", "--snapshots", "off", "--color", "never"])
+                .args(extra)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            let doc: serde_json::Value =
+                serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+            let case = doc["cases"][0].clone();
+            (output.status.code(), case, stderr)
+        })
+    };
+    let (code, case, stderr) = rs_005(&["--resource-scope", "write"]).await.unwrap();
+    assert_eq!(
+        (code, &case["outcome"]),
+        (Some(0), &"pass".into()),
+        "{stderr}"
+    );
+    let (_, case, stderr) = rs_005(&["--resource-scope", "read"]).await.unwrap();
+    assert_eq!(case["outcome"], "warn", "{stderr}");
+    let (code, case, stderr) = rs_005(&[]).await.unwrap();
+    assert_eq!(
+        (code, &case["outcome"]),
+        (Some(0), &"skip".into()),
+        "{stderr}"
+    );
+    let detail = case["detail"].as_str().unwrap();
+    assert!(detail.contains("--resource-scope SCOPE"), "{detail}");
+    server.shutdown().await;
+
+    let embedded = run(&["conform", "--resource-scope", "write", "--only", "RS-005"]);
+    let stderr = String::from_utf8_lossy(&embedded.stderr);
+    assert_eq!(embedded.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--resource-scope applies to an external target"),
+        "{stderr}"
+    );
 }
