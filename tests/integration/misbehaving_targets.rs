@@ -301,8 +301,8 @@ async fn hung_targets_and_html_token_urls_end_before_any_verdict() {
 }
 
 /// `--timeout` bounds each discovery and preflight request, and `--deadline` all of them:
-/// against a server that accepts and never answers, the run ends within the deadline and a
-/// second, with exit 3 and what stopped it (discovery had its own 10 s per URL: 20–30 s).
+/// against a server that accepts and never answers, the run ends about when the deadline
+/// says, with exit 3 and what stopped it (discovery had its own 10 s per URL: 20–30 s).
 #[tokio::test(flavor = "multi_thread")]
 async fn timeout_and_deadline_bound_discovery_and_the_preflight() {
     let token_url = serve(Behaviour::Hang).await;
@@ -350,8 +350,10 @@ async fn timeout_and_deadline_bound_discovery_and_the_preflight() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(3), "{target:?}: {stderr}");
         assert!(stderr.contains(said), "{target:?}: {stderr}");
+        // About 0.4 s past the deadline here; the margin allows for starting the binary on a
+        // loaded machine (without the bounds these took 10 to 30 s).
         assert!(
-            elapsed < Duration::from_secs(deadline) + Duration::from_millis(1500),
+            elapsed < Duration::from_secs(deadline) + Duration::from_secs(2),
             "{target:?} took {elapsed:?} with --deadline {deadline}"
         );
     }
