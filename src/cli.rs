@@ -41,10 +41,35 @@ impl Cli {
     /// its notes for Goose's Rust API ("Set in code with GooseDefault::…"), which mean
     /// nothing on grantcheck's command line.
     pub fn try_parse_args() -> Result<Cli, clap::Error> {
-        let command =
-            Cli::command().mut_subcommand("load", |load| load.mut_args(without_api_notes));
-        Cli::from_arg_matches(&command.try_get_matches()?)
+        Cli::from_arg_matches(&Cli::shown().try_get_matches()?)
     }
+
+    /// The command line as `--help` shows it: `load` (and `load capacity`) with Goose's
+    /// options adapted.
+    fn shown() -> clap::Command {
+        Cli::command().mut_subcommand("load", |load| {
+            load.mut_args(for_grantcheck)
+                .mut_subcommand("capacity", |capacity| capacity.mut_args(for_grantcheck))
+        })
+    }
+}
+
+/// Goose's logs that would write credentials or tokens (and the options that only shape
+/// them): still parsed, so `load` refuses them with the reason, but not offered in `--help`.
+const REFUSED_GOOSE_OPTIONS: &[&str] = &[
+    "request_log",
+    "request_format",
+    "request_body",
+    "error_log",
+    "error_format",
+    "debug_log",
+    "debug_format",
+    "no_debug_body",
+];
+
+fn for_grantcheck(arg: clap::Arg) -> clap::Arg {
+    let refused = REFUSED_GOOSE_OPTIONS.contains(&arg.get_id().as_str());
+    without_api_notes(arg).hide(refused)
 }
 
 fn without_api_notes(arg: clap::Arg) -> clap::Arg {
@@ -57,9 +82,15 @@ fn without_api_notes(arg: clap::Arg) -> clap::Arg {
             let start = text[..at].trim_end().len();
             text.replace_range(start..end, "");
         }
-        text.replace(
-            "It overrides a host set with Scenario::set_host or GooseDefault::Host, and is required unless one of those gives every scenario a host.",
-            "grantcheck sets it to the target's origin; this overrides that.",
+        // Goose's logs that grantcheck refuses are not mentioned either.
+        text.replace(" The error log, --error-log, is still written.", "")
+            .replace(
+                "--request-log, --transaction-log, --scenario-log, --error-log or",
+                "--transaction-log, --scenario-log or",
+            )
+            .replace(
+            "It overrides a host set with Scenario::set_host or GooseDefault::Host, and is required unless one of those gives every scenario a host. A request with a full URL ignores it.",
+            "grantcheck sends every request of the run there, the paths staying the target's (--target or --token-url is still needed).",
         )
     };
     let long = arg.get_long_help().map(|h| strip(h.to_string()));

@@ -133,21 +133,29 @@ const SECRET_NAMES: &[&str] = &[
     "client_assertion",
     "password",
 ];
-/// Shorter strings are not treated as secrets to hunt for in free text.
-const MIN_SECRET_LEN: usize = 4;
+/// Parameters that carry a client's credentials: their values are redacted wherever text
+/// shows `name=value` (a URL's query, a body that echoes the request). Tokens are not
+/// here: a case may send a made-up one, and issued ones are known by value.
+const CREDENTIAL_NAMES: &[&str] = &["client_secret", "client_assertion", "password"];
+/// Secrets this long are redacted wherever they occur in text. A shorter one ("b") would
+/// blank unrelated text, so it is redacted where it stands as a whole value: a form or JSON
+/// value, `=b` in a query, `"b"` or `'b'` quoted, `:b@` in a URL's user info.
+const MIN_FINDABLE_LEN: usize = 4;
 /// Text bodies are cut here in reports.
 const MAX_TEXT_BODY: usize = 2048;
 
 /// Replaces secrets and tokens with `<redacted>`.
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
+    /// Every secret, whatever its length, and its form-encoded spelling; longest first, so a
+    /// secret that contains another is replaced whole.
     secrets: Vec<String>,
 }
 
 impl Redactor {
     /// Remembers a value that must never be shown (also in its form-encoded spelling).
     pub fn add(&mut self, secret: &str) {
-        if secret.len() < MIN_SECRET_LEN {
+        if secret.is_empty() {
             return;
         }
         for variant in [secret.to_owned(), crate::form::encode(secret)] {
@@ -155,18 +163,26 @@ impl Redactor {
                 self.secrets.push(variant);
             }
         }
-        // Longest first, so a secret that contains another is replaced whole.
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// Whether `value`, whole, is a secret.
+    fn is_secret(&self, value: &str) -> bool {
+        self.secrets.iter().any(|s| s == value)
     }
 
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
+                out = if secret.len() >= MIN_FINDABLE_LEN {
+                    out.replace(secret.as_str(), REDACTED)
+                } else {
+                    redact_whole_values(&out, secret)
+                };
             }
         }
-        out
+        redact_credential_parameters(&out)
     }
 
     pub fn header(&self, name: &str, value: &str) -> String {
@@ -178,6 +194,9 @@ impl Redactor {
             let scheme = value.split(' ').next().unwrap_or("");
             return format!("{scheme} {REDACTED}").trim().to_owned();
         }
+        if self.is_secret(value) {
+            return REDACTED.to_owned();
+        }
         self.text(value)
     }
 
@@ -186,6 +205,9 @@ impl Redactor {
         body.split('&')
             .map(|pair| match pair.split_once('=') {
                 Some((name, _)) if SECRET_NAMES.contains(&name) => format!("{name}={REDACTED}"),
+                Some((name, value)) if self.is_secret(&form_decoded(value)) => {
+                    format!("{name}={REDACTED}")
+                }
                 _ => self.text(pair),
             })
             .collect::<Vec<_>>()
@@ -207,6 +229,7 @@ impl Redactor {
                     .collect(),
             ),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
+            Value::String(s) if self.is_secret(s) => Value::String(REDACTED.into()),
             Value::String(s) => Value::String(self.text(s)),
             other => other.clone(),
         }
@@ -245,6 +268,85 @@ impl Redactor {
     }
 }
 
+/// A form value decoded (`+` is a space); undecodable bytes stay as they were.
+fn form_decoded(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// `text` with every occurrence of a short `secret` that stands as a whole value redacted:
+/// the whole text, after `=` up to a delimiter, between matching quotes, or between `:` and
+/// `@` (a URL's user info). Other occurrences are ordinary text ("b" in "bearer").
+fn redact_whole_values(text: &str, secret: &str) -> String {
+    if text == secret {
+        return REDACTED.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let before = if at > 0 {
+            rest[..at].chars().last()
+        } else {
+            out.chars().last()
+        };
+        let after_at = at + secret.len();
+        let after = rest[after_at..].chars().next();
+        let whole = match (before, after) {
+            (Some('='), None) => true,
+            (Some('='), Some(c)) => ends_value(c),
+            (Some(q @ ('"' | '\'' | '`')), Some(c)) => q == c,
+            (Some(':'), Some('@')) => true,
+            _ => false,
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { REDACTED } else { secret });
+        rest = &rest[after_at..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `c` ends a `name=value` in text: the next parameter, a space, a quote or the
+/// markup or punctuation around it.
+fn ends_value(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '&' | '#' | '"' | '\'' | '`' | '<' | '>' | ',' | ';' | ')'
+        )
+}
+
+/// `text` with the value of every credential parameter (`client_secret=…`) redacted.
+fn redact_credential_parameters(text: &str) -> String {
+    let mut out = text.to_owned();
+    for name in CREDENTIAL_NAMES {
+        let key = format!("{name}=");
+        let mut from = 0;
+        while let Some(found) = out[from..].find(&key) {
+            let start = from + found;
+            let value_start = start + key.len();
+            let part_of_a_longer_name = out[..start]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let value_end = out[value_start..]
+                .find(ends_value)
+                .map_or(out.len(), |i| value_start + i);
+            let value = &out[value_start..value_end];
+            if !part_of_a_longer_name
+                && !value.is_empty()
+                && !out[value_start..].starts_with(REDACTED)
+            {
+                out.replace_range(value_start..value_end, REDACTED);
+            }
+            from = value_start;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +367,54 @@ mod tests {
             serde_json::json!({"access_token": "<redacted>", "echo": "<redacted>!", "scope": null})
         );
         assert_eq!(r.text("x"), "x");
+    }
+
+    /// A one-character secret is redacted wherever it is a value, and nowhere else: the
+    /// letter stays in every word that merely contains it.
+    #[test]
+    fn a_one_character_secret_is_redacted_as_a_value_without_blanking_its_letter() {
+        let mut r = Redactor::default();
+        r.add("b");
+        r.add("forgerock");
+        assert_eq!(
+            r.text("http://h/oauth2/access_token?client_id=bob&client_secret=b"),
+            "http://h/oauth2/access_token?client_id=bob&client_secret=<redacted>"
+        );
+        assert_eq!(r.text("/t?x=b&y=b#z"), "/t?x=<redacted>&y=<redacted>#z");
+        assert_eq!(
+            r.form("grant_type=client_credentials&client_id=bob&other=b&client_secret=b"),
+            "grant_type=client_credentials&client_id=bob&other=<redacted>&client_secret=<redacted>"
+        );
+        let json = serde_json::json!({"echo": "b", "error": "bad secret 'b' for bob", "list": ["b", "abc"]});
+        assert_eq!(
+            r.json(&json),
+            serde_json::json!({"echo": "<redacted>", "error": "bad secret '<redacted>' for bob", "list": ["<redacted>", "abc"]})
+        );
+        assert_eq!(r.header("x-echo", "b"), "<redacted>");
+        assert_eq!(r.text("b"), "<redacted>");
+        assert_eq!(
+            r.text("https://bob:b@host/"),
+            "https://bob:<redacted>@host/"
+        );
+        let body = "bearer tokens belong to a client; bob's body is unbroken (forgerock)";
+        assert_eq!(
+            r.text(body),
+            "bearer tokens belong to a client; bob's body is unbroken (<redacted>)"
+        );
+    }
+
+    /// A credential parameter's value is redacted in text whether or not the secret is known
+    /// (a case's wrong secret, a server's echo), and only once.
+    #[test]
+    fn credential_parameters_are_redacted_in_text() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.text("<p>client_secret=wrong&x=1 client_assertion=eyJ.a.b</p>"),
+            "<p>client_secret=<redacted>&x=1 client_assertion=<redacted></p>"
+        );
+        assert_eq!(
+            r.text("?client_secret=<redacted>&my_client_secret=v&client_secret="),
+            "?client_secret=<redacted>&my_client_secret=v&client_secret="
+        );
     }
 }

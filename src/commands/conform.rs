@@ -34,13 +34,14 @@ pub struct ConformArgs {
     /// Longest a case may wait for a token to expire on a real clock.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub max_wait: u64,
-    /// The whole run's time limit: cases not started by then, and requests still waiting,
-    /// end as errors with "run deadline reached" (exit 3). Default: 6 × --timeout + each step
-    /// of the selected cases at --timeout/10 (+ --pace) + --max-wait when an expiry case
-    /// runs + 5 s, at most 3600 s (the run prints it). 0: no deadline.
+    /// The whole run's time limit, discovery and the preflight included: cases not started by
+    /// then, and requests still waiting, end as errors with "run deadline reached" (exit 3).
+    /// Default: 6 × --timeout + each step of the selected cases at --timeout/10 (+ --pace) +
+    /// --max-wait + 2 s when an expiry case runs + 5 s, at most 3600 s (the run prints it).
+    /// 0: no deadline.
     #[arg(long, value_name = "SECS")]
     pub deadline: Option<u64>,
-    /// Per-request timeout.
+    /// Per-request timeout (discovery's and the preflight's requests too).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout: u64,
     /// Least time between two requests, for targets that throttle (e.g. 0.2). A rate limit
@@ -125,7 +126,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let http = crate::http::client(settings.request_timeout, &trust)?;
 
     // The embedded server lives until the run ends.
-    let resolved = match resolve_target(&args, &http, embedded_tls).await {
+    let resolved = match resolve_target(&args, &http, &settings, embedded_tls).await {
         Ok(resolved) => resolved,
         Err(failure) if failure.exit == Exit::Runtime => {
             // Discovery failed: no case ran, and the reports still say why.
@@ -546,10 +547,16 @@ enum Resolved {
 async fn resolve_target(
     args: &ConformArgs,
     http: &reqwest::Client,
+    settings: &Settings,
     tls: Option<TlsIdentity>,
 ) -> Result<Resolved, Failure> {
     let t = &args.target;
     if t.is_embedded() {
+        if t.resource_scope.is_some() {
+            return Err(Failure::usage(
+                "--resource-scope applies to an external target (--target/--resource-url); the embedded server's resource requires 'write'",
+            ));
+        }
         let config = ServerConfig {
             tls,
             faults: args.embedded_faults.iter().copied().collect(),
@@ -572,7 +579,7 @@ async fn resolve_target(
             "--embedded-fault and --embedded-variant apply only without --target/--token-url",
         ));
     }
-    t.resolve_external(http)
+    t.resolve_external(http, settings)
         .await
         .map(|t| Resolved::External(Box::new(t)))
 }

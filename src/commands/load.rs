@@ -238,12 +238,22 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
     }
     let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
+    let origin = args.goose.host.as_deref().map(host_origin).transpose()?;
     let (mut target, embedded) = if args.target.is_embedded() {
+        if origin.is_some() {
+            return Err(Failure::usage(
+                "-H/--host sends the target's requests to another origin: name the target too (--target or --token-url); the embedded server answers only at its own",
+            ));
+        }
         let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
         (embedded.target.clone(), Some(embedded))
     } else {
-        (args.target.resolve_external(&http).await?, None)
+        let discovery = crate::settings::Settings::default();
+        (args.target.resolve_external(&http, &discovery).await?, None)
     };
+    if let Some(origin) = &origin {
+        rehost(&mut target, origin)?;
+    }
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }
@@ -388,6 +398,50 @@ fn take_share(
 /// Goose's request, debug and error logs record request headers (and `--request-body` the
 /// body): the client's Basic credentials and tokens. Secrets never reach logs, so these
 /// options are refused.
+/// `-H/--host URL` as Goose users know it: the origin (`scheme://host[:port]`) every request
+/// of the run goes to.
+fn host_origin(host: &str) -> Result<url::Url, Failure> {
+    let bad = |why: &str| {
+        Failure::usage(format!(
+            "-H/--host '{host}' {why}: give scheme://host[:port], e.g. http://10.0.0.5:8080"
+        ))
+    };
+    let url = url::Url::parse(host).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("is not an http or https origin"));
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        return Err(bad("has more than an origin"));
+    }
+    Ok(url)
+}
+
+/// The target's endpoints at `origin`, their paths and queries unchanged: the token pool,
+/// every transaction and the reports all use these. (A JWT client's assertions then name
+/// this token URL as `aud`, unless `--client-assertion-aud issuer`.)
+fn rehost(target: &mut crate::target::Target, origin: &url::Url) -> Result<(), Failure> {
+    let endpoints = [
+        Some(&mut target.token_url),
+        target.introspection_url.as_mut(),
+        target.revocation_url.as_mut(),
+        target.resource_url.as_mut(),
+    ];
+    for endpoint in endpoints.into_iter().flatten() {
+        let mut url = url::Url::parse(endpoint)
+            .map_err(|e| Failure::usage(format!("'{endpoint}' is not a URL: {e}")))?;
+        let moved = url.set_scheme(origin.scheme()).is_ok()
+            && url.set_host(origin.host_str()).is_ok()
+            && url.set_port(origin.port()).is_ok();
+        if !moved {
+            return Err(Failure::usage(format!(
+                "-H/--host {origin} cannot replace the origin of {endpoint}"
+            )));
+        }
+        *endpoint = url.to_string();
+    }
+    Ok(())
+}
+
 fn refuse_secret_logs(goose: &GooseConfiguration) -> Result<(), Failure> {
     let leaky = [
         ("--request-log", goose.request_log.is_some()),

@@ -266,7 +266,11 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         report,
         goose_failed,
     } = measure(&plan, false).await?;
-    eprint!("{}", summary::render(&report));
+    // Goose's own end-of-run metrics are always off: this summary replaces them, and
+    // --no-print-metrics leaves it out (the reports are written all the same).
+    if !plan.goose.no_print_metrics {
+        eprint!("{}", summary::render(&report));
+    }
     // Every rule with what was observed, passed or not. A shard leaves them to the merge.
     let mut judged = Vec::new();
     if plan.shard.is_none() {

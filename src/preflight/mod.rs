@@ -195,7 +195,19 @@ impl Probe<'_> {
         request: BuiltRequest,
         step: &str,
     ) -> (Result<Response, SendError>, Exchange) {
-        let result = exchange(http, &request, self.settings, self.pacer).await;
+        let sent = exchange(http, &request, self.settings, self.pacer);
+        // The run's deadline bounds the preflight too, whatever --timeout is.
+        let result = match self.settings.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), sent)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Transport(format!(
+                        "{} before the answer came (--deadline)",
+                        crate::runner::DEADLINE_REACHED
+                    )))
+                }),
+            None => sent.await,
+        };
         if let Ok(response) = &result {
             if let Some(token) = token::access_token(response) {
                 self.redactor.add(token);

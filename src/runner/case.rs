@@ -200,6 +200,23 @@ fn jwt_client(target: &Target, role: Role) -> bool {
         .is_some_and(|c| c.jwt_key.is_some())
 }
 
+/// Why the cases about the resource's required scope (RS-005) cannot run: they need that
+/// scope (`--resource-scope`) and another one the client may request (`--scope`).
+fn resource_scope_unmet(target: &Target) -> Option<String> {
+    let Some(required) = &target.resource_scope else {
+        return Some(
+            "the scope its protected resource requires is not known: give it with --resource-scope SCOPE (resource_scope in grantcheck.toml)"
+                .to_owned(),
+        );
+    };
+    if target.scopes.iter().all(|s| s == required) {
+        return Some(format!(
+            "no scope to request other than the resource's '{required}': add one to --scope"
+        ));
+    }
+    None
+}
+
 /// Why the case cannot run on this target: a missing capability, or a client or endpoint
 /// the preflight found unusable. Checked before the case's first request, so a feature the
 /// target lacks skips every case that needs it alike.
@@ -260,10 +277,10 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 target.forbidden_scope.is_some(),
                 "scope known to be forbidden to the client (--forbidden-scope)",
             ),
-            Requirement::ResourceScope => (
-                target.resource_scope.is_some(),
-                "known scope requirement at its protected resource",
-            ),
+            Requirement::ResourceScope => match resource_scope_unmet(target) {
+                Some(why) => return Some(why),
+                None => (true, "scope required by its protected resource"),
+            },
             // Judged above, with its own reasons.
             Requirement::Dpop => (true, "DPoP key"),
             Requirement::Mtls => match super::mtls_unmet(target, case) {

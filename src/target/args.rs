@@ -83,6 +83,10 @@ pub struct TargetArgs {
     /// A scope the client may not have, for least-privilege cases.
     #[arg(long, value_name = "SCOPE")]
     pub forbidden_scope: Option<String>,
+    /// The scope the protected resource (--resource-url) requires, for RS-005 (a token for
+    /// another scope of --scope gets 403 insufficient_scope). External targets only.
+    #[arg(long, value_name = "SCOPE")]
+    pub resource_scope: Option<String>,
     /// Test DPoP (RFC 9449) with a key of this algorithm, made for this run (ES256, RS256,
     /// PS256, EdDSA). The embedded server is always tested with ES256 unless this says
     /// otherwise.
@@ -308,10 +312,16 @@ impl TargetArgs {
         super::config::apply(self, &config)
     }
 
-    /// The external target these flags name: discovered, with the clients and scopes given.
-    pub async fn resolve_external(&self, http: &reqwest::Client) -> Result<super::Target, Failure> {
+    /// The external target these flags name: discovered (each request within
+    /// `settings.request_timeout`, all by `settings.deadline`), with the clients and scopes given.
+    pub async fn resolve_external(
+        &self,
+        http: &reqwest::Client,
+        settings: &crate::settings::Settings,
+    ) -> Result<super::Target, Failure> {
         let mut target = super::discover(
             http,
+            settings,
             self.target.as_deref(),
             self.overrides(),
             clients_from(self)?,
@@ -322,6 +332,7 @@ impl TargetArgs {
         target.assertion_audience = self.client_assertion_aud.unwrap_or_default();
         target.assertion_audience_given = self.client_assertion_aud.is_some();
         target.rfc9068 = self.rfc9068;
+        target.resource_scope = self.resource_scope.clone();
         Ok(target)
     }
 }

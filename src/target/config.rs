@@ -51,6 +51,8 @@ pub struct TargetConfig {
     pub second_client_secret_file: Option<PathBuf>,
     pub scope: Option<String>,
     pub forbidden_scope: Option<String>,
+    /// The scope the protected resource requires (`--resource-scope`), for RS-005.
+    pub resource_scope: Option<String>,
     /// PEM certificates to trust besides the system roots (`--ca-cert`), relative to the
     /// working directory.
     #[serde(default)]
@@ -132,6 +134,7 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.second_client_id, &t.second_client_id);
     fill(&mut args.scope, &t.scope);
     fill(&mut args.forbidden_scope, &t.forbidden_scope);
+    fill(&mut args.resource_scope, &t.resource_scope);
     fill(&mut args.jwt_client_id, &t.jwt_client_id);
     fill(&mut args.client_key_id, &t.client_key_id);
     fill(&mut args.client_key_alg, &t.client_key_alg);
@@ -239,6 +242,7 @@ issuer = "http://127.0.0.1:18081"
 client_id = "myClient"
 client_secret_env = "GRANTCHECK_TEST_PEER_SECRET"
 scope = "write read"
+resource_scope = "write"
 ca_cert = ["certs/peer-ca.pem"]
 "#,
         )
@@ -253,6 +257,7 @@ ca_cert = ["certs/peer-ca.pem"]
         assert_eq!(args.target.as_deref(), Some("http://127.0.0.1:18081"));
         assert_eq!(args.client_secret.as_deref(), Some("s3cret"));
         assert_eq!(args.scope.as_deref(), Some("write"), "flags win");
+        assert_eq!(args.resource_scope.as_deref(), Some("write"));
         assert_eq!(args.ca_cert, vec![PathBuf::from("certs/peer-ca.pem")]);
 
         let mut unknown = TargetArgs {

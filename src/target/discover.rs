@@ -2,7 +2,7 @@
 //! location, and the appended form some frameworks serve; explicit URLs win.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::Instant;
 
 use reference_server::{ReferenceServer, ROOT_REALM};
 use reqwest::Url;
@@ -12,6 +12,7 @@ use super::{label_of, ClientCredentials, EndpointOverrides, Target};
 use crate::case::Role;
 use crate::exit::Failure;
 use crate::http::describe_error;
+use crate::settings::Settings;
 
 /// Where a target's metadata was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +36,17 @@ impl MetadataLocation {
     }
 }
 
-/// Finds the issuer's metadata: the RFC 8414 location, OpenID's, then the appended one.
+/// What a discovery request reports when the run's deadline cut it short (and so ended
+/// discovery: no later location is tried).
+const DEADLINE_CUT: &str = "run deadline reached before the answer came (--deadline)";
+
+/// Finds the issuer's metadata: the RFC 8414 location, OpenID's, then the appended one, each
+/// request bounded by `--timeout` and all of them by the run's deadline.
 /// Returns the document, or every URL tried with why it failed.
 pub async fn locate_metadata(
     http: &reqwest::Client,
     issuer: &Url,
+    settings: &Settings,
 ) -> Result<(String, MetadataLocation, Value), Vec<String>> {
     let mut attempts = Vec::new();
     let locations = [
@@ -54,9 +61,15 @@ pub async fn locate_metadata(
         {
             continue;
         }
-        match fetch_json(http, &url).await {
+        match fetch_json(http, &url, settings).await {
             Ok(doc) => return Ok((url, location, doc)),
-            Err(why) => attempts.push(format!("{url}: {why}")),
+            Err(why) => {
+                let out_of_time = why == DEADLINE_CUT;
+                attempts.push(format!("{url}: {why}"));
+                if out_of_time {
+                    break;
+                }
+            }
         }
     }
     Err(attempts)
@@ -64,11 +77,12 @@ pub async fn locate_metadata(
 
 /// The embedded reference server as a target; its metadata is found the way an external
 /// server's is, so a fault that moves it shows in the verdicts.
+/// (It is in-process and answers: the default bounds apply.)
 pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Target {
     let mut target = Target::reference(server);
     target.rfc9068 = server.claims_rfc9068();
     let issuer = Url::parse(&server.issuer(ROOT_REALM)).expect("the server's issuer is a URL");
-    match locate_metadata(http, &issuer).await {
+    match locate_metadata(http, &issuer, &Settings::default()).await {
         Ok((url, location, doc)) => {
             target.metadata_url = Some(url);
             target.metadata_location = Some(location);
@@ -81,8 +95,10 @@ pub async fn embedded(server: &ReferenceServer, http: &reqwest::Client) -> Targe
 
 /// Builds a target for an external issuer: RFC 8414 discovery (path insertion), then
 /// `{issuer}/.well-known/openid-configuration`; explicit URLs override what was found.
+/// Discovery cut short by the run's deadline ends the run (no verdict is possible).
 pub async fn discover(
     http: &reqwest::Client,
+    settings: &Settings,
     issuer: Option<&str>,
     overrides: EndpointOverrides,
     clients: BTreeMap<Role, ClientCredentials>,
@@ -99,8 +115,15 @@ pub async fn discover(
                 "--target '{issuer}' must be http or https"
             )));
         }
-        match locate_metadata(http, &issuer_url).await {
+        match locate_metadata(http, &issuer_url, settings).await {
             Ok(found) => metadata = Some(found),
+            Err(tried) if tried.iter().any(|t| t.ends_with(DEADLINE_CUT)) => {
+                return Err(Failure::runtime(format!(
+                    "discovery did not finish before the run deadline (--deadline); each metadata request may take --timeout {} s:\n  {}",
+                    settings.request_timeout.as_secs(),
+                    tried.join("\n  ")
+                )));
+            }
             Err(tried) => attempts = tried,
         }
     }
@@ -180,16 +203,31 @@ pub fn metadata_urls(issuer: &Url) -> Vec<String> {
     ]
 }
 
-/// The largest metadata document read: a server that sends more is not answered in full.
-const MAX_METADATA_BYTES: usize = crate::http::MAX_BODY_BYTES;
-/// How long one metadata request may take, its body included.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// One metadata document: within `--timeout` (its body included, at most the body limit),
+/// and cut short at the run's deadline.
+async fn fetch_json(
+    http: &reqwest::Client,
+    url: &str,
+    settings: &Settings,
+) -> Result<Value, String> {
+    let fetch = fetch_json_within_timeout(http, url, settings);
+    match settings.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), fetch)
+            .await
+            .unwrap_or_else(|_| Err(DEADLINE_CUT.to_owned())),
+        None => fetch.await,
+    }
+}
 
-async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
-    let started = std::time::Instant::now();
+async fn fetch_json_within_timeout(
+    http: &reqwest::Client,
+    url: &str,
+    settings: &Settings,
+) -> Result<Value, String> {
+    let started = Instant::now();
     let mut response = http
         .get(url)
-        .timeout(METADATA_TIMEOUT)
+        .timeout(settings.request_timeout)
         .send()
         .await
         .map_err(|e| describe_error(&e))?;
@@ -200,9 +238,9 @@ async fn fetch_json(http: &reqwest::Client, url: &str) -> Result<Value, String> 
     let body = crate::http::read_body(
         &mut response,
         "the metadata",
-        MAX_METADATA_BYTES,
+        settings.max_body_bytes,
         started,
-        METADATA_TIMEOUT,
+        settings.request_timeout,
     )
     .await?;
     match serde_json::from_slice::<Value>(&body) {

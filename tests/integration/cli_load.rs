@@ -798,3 +798,90 @@ async fn issuance_dpop_binds_every_token_and_uses_it_at_the_resource() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--dpop ES256"));
     server.shutdown().await;
 }
+
+/// `-H/--host` does what Goose users expect: the run's requests go to that origin, the paths
+/// staying the target's. Here the target's URLs name a closed port; -H names the server.
+/// Without a target, or with more than an origin, it is a usage error.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_sends_the_runs_requests_to_that_origin() {
+    let server = start(None).await;
+    let closed = "http://127.0.0.1:9";
+    let mut args: Vec<String> = against(&server, "flow", &[])
+        .into_iter()
+        .map(|a| a.replace(server.base_url(), closed))
+        .collect();
+    args.extend(["-H".to_owned(), server.base_url().to_owned()]);
+    let output = load(args).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "against {}/oauth2/access_token",
+            server.base_url()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("all requests"), "{stderr}");
+    assert!(!stderr.contains("errors by kind"), "{stderr}");
+    for wrong in [
+        vec!["-H".to_owned(), server.base_url().to_owned()],
+        against(
+            &server,
+            "issuance",
+            &["-H", &format!("{}/oauth2", server.base_url())],
+        ),
+        against(&server, "issuance", &["--host", "ftp://127.0.0.1"]),
+    ] {
+        let output = load(wrong.clone()).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{wrong:?}: {stderr}");
+        assert!(stderr.contains("-H/--host"), "{stderr}");
+    }
+    server.shutdown().await;
+}
+
+/// `--no-print-metrics` leaves the end-of-run summary off the terminal; the reports are
+/// written all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_print_metrics_leaves_the_summary_out_and_writes_the_reports() {
+    let server = start(None).await;
+    let dir = temp_dir("load-quiet");
+    let report_dir = dir.to_str().unwrap();
+    let output = load(against(
+        &server,
+        "issuance",
+        &["--no-print-metrics", "--report-dir", report_dir],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(" s measured"), "{stderr}");
+    assert!(stderr.contains("reports: "), "{stderr}");
+    for ext in ["html", "json", "md"] {
+        assert!(dir.join(format!("load-issuance.{ext}")).exists(), "{ext}");
+    }
+    server.shutdown().await;
+}
+
+/// The Goose logs grantcheck refuses (they would hold credentials and tokens) are not offered
+/// in `load --help` or `load capacity --help`, nor mentioned by other options' help.
+#[test]
+fn load_help_offers_no_option_grantcheck_refuses() {
+    for command in [vec!["load", "--help"], vec!["load", "capacity", "--help"]] {
+        let output = crate::common::cli::run(&command);
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("--no-print-metrics"), "{command:?}: {help}");
+        for refused in [
+            "--request-log",
+            "--request-body",
+            "--request-format",
+            "--error-log",
+            "--error-format",
+            "--debug-log",
+            "--debug-format",
+            "--no-debug-body",
+        ] {
+            assert!(!help.contains(refused), "{command:?} offers {refused}");
+        }
+    }
+}

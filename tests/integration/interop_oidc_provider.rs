@@ -34,7 +34,7 @@ async fn verdicts_against_node_oidc_provider() {
         ClientCredentials::new("rs-client", "rs-secret"),
     );
     let scopes = vec!["write".to_owned(), "read".to_owned()];
-    let mut target = target::discover(&http, Some(&issuer), EndpointOverrides::default(), clients, scopes, None)
+    let mut target = target::discover(&http, &grantcheck::settings::Settings::default(), Some(&issuer), EndpointOverrides::default(), clients, scopes, None)
         .await
         .expect("node-oidc-provider answers discovery; start it with ../shared/peers/oidc-provider/start.sh");
     target.label = "oidc-provider".into();

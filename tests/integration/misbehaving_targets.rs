@@ -300,6 +300,65 @@ async fn hung_targets_and_html_token_urls_end_before_any_verdict() {
     }
 }
 
+/// `--timeout` bounds each discovery and preflight request, and `--deadline` all of them:
+/// against a server that accepts and never answers, the run ends about when the deadline
+/// says, with exit 3 and what stopped it (discovery had its own 10 s per URL: 20–30 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_and_deadline_bound_discovery_and_the_preflight() {
+    let token_url = serve(Behaviour::Hang).await;
+    let base = token_url.trim_end_matches("/token").to_owned();
+    let runs = [
+        // Three metadata locations of 2 s each: the 3 s deadline cuts the second.
+        (
+            vec!["--target".to_owned(), format!("{base}/tenant")],
+            "2",
+            3,
+            "discovery did not finish before the run deadline (--deadline)",
+        ),
+        // Two locations of 1 s each (the third is the first again): failed discovery at 2 s.
+        (
+            vec!["--target".to_owned(), base.clone()],
+            "1",
+            3,
+            "discovery failed and no --token-url was given",
+        ),
+        // No discovery; the preflight's token request is cut by the deadline, not --timeout.
+        (
+            vec!["--token-url".to_owned(), token_url.clone()],
+            "10",
+            2,
+            "did not answer: run deadline reached before the answer came (--deadline)",
+        ),
+    ];
+    let mut waits = Vec::new();
+    for (target, timeout, deadline, said) in runs {
+        waits.push(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let output = grantcheck()
+                .args(["conform"])
+                .args(&target)
+                .args(["--client-id", "client-a", "--client-secret", "secret-a"])
+                .args(["--timeout", timeout, "--deadline", &deadline.to_string()])
+                .args(["--color", "never"])
+                .output()
+                .unwrap();
+            (target, deadline, said, output, started.elapsed())
+        }));
+    }
+    for wait in waits {
+        let (target, deadline, said, output, elapsed) = wait.await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{target:?}: {stderr}");
+        assert!(stderr.contains(said), "{target:?}: {stderr}");
+        // About 0.4 s past the deadline here; the margin allows for starting the binary on a
+        // loaded machine (without the bounds these took 10 to 30 s).
+        assert!(
+            elapsed < Duration::from_secs(deadline) + Duration::from_secs(2),
+            "{target:?} took {elapsed:?} with --deadline {deadline}"
+        );
+    }
+}
+
 /// Discovery reads at most 1 MiB of metadata: a server that sends 10 MB is refused, with the
 /// reason, instead of filling memory.
 #[tokio::test(flavor = "multi_thread")]
@@ -310,6 +369,7 @@ async fn discovery_refuses_an_oversized_metadata_body() {
     let started = Instant::now();
     let failure = grantcheck::target::discover(
         &http,
+        &grantcheck::settings::Settings::default(),
         Some(&issuer),
         Default::default(),
         BTreeMap::new(),

@@ -302,6 +302,7 @@ async fn discovery_uses_rfc8414_path_insertion_then_openid_fallback() {
         .await;
     let t = target::discover(
         &http,
+        &grantcheck::settings::Settings::default(),
         Some(&issuer),
         EndpointOverrides::default(),
         main_client(),
@@ -328,9 +329,17 @@ async fn discovery_uses_rfc8414_path_insertion_then_openid_fallback() {
         revocation_url: Some("http://127.0.0.1:9/revoke".into()),
         ..Default::default()
     };
-    let t = target::discover(&http, Some(&issuer), overrides, main_client(), vec![], None)
-        .await
-        .unwrap();
+    let t = target::discover(
+        &http,
+        &grantcheck::settings::Settings::default(),
+        Some(&issuer),
+        overrides,
+        main_client(),
+        vec![],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(t.token_url, format!("{}/rfc8414/token", server.uri()));
     assert_eq!(
         t.revocation_url.as_deref(),
@@ -349,6 +358,7 @@ async fn failed_discovery_is_a_runtime_error_that_lists_what_was_tried() {
     let http = runner::http_client(std::time::Duration::from_secs(5));
     let err = target::discover(
         &http,
+        &grantcheck::settings::Settings::default(),
         Some(&server.uri()),
         EndpointOverrides::default(),
         main_client(),
