@@ -41,7 +41,7 @@ pub fn is_notable(outcome: Outcome) -> bool {
 
 /// The notable results in the order every report lists them: failures, errors, warnings,
 /// then blocked cases (each group in run order).
-pub fn notable_in_order<'r>(results: &'r [CaseResult]) -> Vec<&'r CaseResult> {
+pub fn notable_in_order(results: &[CaseResult]) -> Vec<&CaseResult> {
     const ORDER: [Outcome; 4] = [
         Outcome::Fail,
         Outcome::Error,
