@@ -19,12 +19,24 @@ fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
     let (config, realm) = (&app.config, &*request.realm.name);
     let form = request.post_form(config, "revocation requires POST")?;
     crate::auth::assertion_refused_here(app, request, &form)?;
-    let client = authenticate(app, request, &form)?;
-    let token = token_parameter(&form)?;
+    // The fault `revocation-without-authentication`: a caller without credentials may revoke.
+    let anonymous = config.has(Fault::RevocationWithoutAuthentication)
+        && crate::auth::presents_no_credentials(request, &form);
+    let client = if anonymous {
+        None
+    } else {
+        Some(authenticate(app, request, &form)?)
+    };
+    let token = match token_parameter(&form) {
+        Ok(token) => token,
+        Err(_) if config.has(Fault::RevocationMissingTokenOk) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     // token_type_hint is ignored: only access tokens exist here (RFC 7009 §2.1 lets the
     // server extend its search, and §2.2 says an invalid hint is ignored).
-    let may_revoke =
-        |owner: &str| owner == client.id || config.has(Fault::RevokeOtherClientsTokens);
+    let may_revoke = |owner: &str| {
+        client.is_none_or(|c| owner == c.id) || config.has(Fault::RevokeOtherClientsTokens)
+    };
     let found = if config.has(Fault::IgnoreRevocation) {
         app.tokens.get(token).map(|r| (may_revoke(&r.client_id), r))
     } else {
