@@ -234,6 +234,8 @@ faults! {
         "the resource server's challenges name their realm twice (RFC 6750 §3)";
     MethodNotAllowedWithoutAllow = "method-not-allowed-without-allow":
         "answers other methods at the token endpoint with 405 and no Allow header (RFC 9110 §15.5.6)";
+    PostAuthFailureWithoutChallenge = "post-auth-failure-without-challenge":
+        "answers failed client authentication without an Authorization header with 401 and no WWW-Authenticate (RFC 9110 §15.5.2)";
 }
 
 impl fmt::Display for Fault {

@@ -805,6 +805,15 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
                 "{name}: {challenge}"
             );
         }
+        Fault::PostAuthFailureWithoutChallenge => {
+            let form = format!("{CC}&client_id=myClient&client_secret=wrong");
+            let reply = post_form(&token_url, &form).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+            // Basic failures are still challenged.
+            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
+            assert!(reply.header("www-authenticate").is_some(), "{name}");
+        }
         Fault::MethodNotAllowedWithoutAllow => {
             let auth = basic("myClient", "forgerock");
             let reply = send(Method::PUT, &token_url, &[("authorization", &auth)], "").await;

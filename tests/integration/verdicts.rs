@@ -320,6 +320,7 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ResourceRefusesBearerTokens => (&["RS-001"], &["RS-002", "RS-005"]),
         Fault::ResourceChallengeRealmTwice => (&["RS-008"], &[]),
         Fault::MethodNotAllowedWithoutAllow => (&["TOKEN-010"], &[]),
+        Fault::PostAuthFailureWithoutChallenge => (&["ERR-008"], &[]),
     }
 }
 
@@ -344,50 +345,91 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
     }
 }
 
-#[tokio::test]
-async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+/// What a fault fails and warns beyond `expected()` when the server issues JWT access tokens
+/// (`--embedded-token-format jwt`): the JWT-only cases (DPOP-003, DPOP-029, JWTAT-*,
+/// MTLS-008, which skip for opaque tokens) that judge the same rule in the token itself.
+fn expected_jwt_extra(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) {
+    match fault {
+        // The thumbprint in the JWT's cnf.jkt is hex too.
+        Fault::DpopJktHex => (&["DPOP-003"], &[]),
+        // The JWT names no certificate either (RFC 8705 §3.1, a SHOULD).
+        Fault::MtlsOmitCnf => (&[], &["MTLS-008"]),
+        _ => (&[], &[]),
+    }
+}
+
+/// Fault runs at once. Each run's start (server, HTTP client, target) is synchronous work on
+/// the test's one thread, and runs started together delay each other's first requests: all
+/// of them at once (or a dozen on a loaded machine) made discovery's first request of some
+/// runs wait past its timeout, so their metadata was found at the OpenID location only.
+const MATRIX_CONCURRENCY: usize = 4;
+
+/// Runs every fault mode with `format` access tokens and returns what differs from
+/// `expected()` (plus `expected_jwt_extra()` for JWTs): other failures or warnings, any
+/// error or blocked case, and skips the faultless server does not have.
+async fn fault_matrix(format: TokenFormat) -> Vec<String> {
+    use futures_util::StreamExt;
+    let config = move |fault: Option<Fault>, tls: bool| {
+        let mut config = ServerConfig {
+            token_format: format,
+            ..ServerConfig::default()
+        };
+        if let Some(fault) = fault {
+            config = config.with_fault(fault);
+        }
+        if tls {
+            config = with_tls(config);
+        }
+        config
+    };
+    let plain_skips = ids(
+        &conform(config(None, false), "rfc6749", &cases(true)).await,
+        Outcome::Skip,
+    );
+    let tls_skips = ids(
+        &conform(config(None, true), "rfc6749", &cases(true)).await,
+        Outcome::Skip,
+    );
     let runs = Fault::ALL.iter().map(|&fault| async move {
         // Expiry cases wait on a real clock; only the faults about expiry need them.
         let needs_clock = matches!(
             fault,
             Fault::ExpiredTokensActive | Fault::InactiveIntrospectionLeaksClaims
         );
-        let mut config = ServerConfig::default().with_fault(fault);
-        if needs_tls(fault) {
-            config = with_tls(config);
-        }
+        let config = config(Some(fault), needs_tls(fault));
         let results = conform(config, "rfc6749", &cases(!needs_clock)).await;
         (fault, results)
     });
-    let plain_skips = ids(
-        &conform(ServerConfig::default(), "rfc6749", &cases(true)).await,
-        Outcome::Skip,
-    );
-    let tls_skips = ids(
-        &conform(with_tls(ServerConfig::default()), "rfc6749", &cases(true)).await,
-        Outcome::Skip,
-    );
+    let results: Vec<(Fault, Vec<CaseResult>)> = futures_util::stream::iter(runs)
+        .buffer_unordered(MATRIX_CONCURRENCY)
+        .collect()
+        .await;
     let mut problems = Vec::new();
-    for (fault, results) in futures_util::future::join_all(runs).await {
+    for (fault, results) in results {
+        let label = format!("{} ({format:?})", fault.name());
         let baseline_skips = if needs_tls(fault) {
             &tls_skips
         } else {
             &plain_skips
         };
-        let (fail, warn) = expected(fault);
+        let (mut fail, mut warn) = (set(expected(fault).0), set(expected(fault).1));
+        if format == TokenFormat::Jwt {
+            fail.extend(set(expected_jwt_extra(fault).0));
+            warn.extend(set(expected_jwt_extra(fault).1));
+        }
         let (got_fail, got_warn) = (ids(&results, Outcome::Fail), ids(&results, Outcome::Warn));
-        if got_fail != set(fail) || got_warn != set(warn) {
-            problems.push(format!("{}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})", fault.name()));
+        if got_fail != fail || got_warn != warn {
+            problems.push(format!("{label}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})"));
         }
         let errors = ids(&results, Outcome::Error);
         if !errors.is_empty() {
-            problems.push(format!("{}: errors {errors:?}", fault.name()));
+            problems.push(format!("{label}: errors {errors:?}"));
         }
         // No cascade: a fault that breaks one rule blocks no case about another, and
         // skips no more than the faultless server does.
         let blocked = ids(&results, Outcome::Blocked);
         if !blocked.is_empty() {
-            problems.push(format!("{}: blocked {blocked:?}", fault.name()));
+            problems.push(format!("{label}: blocked {blocked:?}"));
         }
         let skipped = ids(&results, Outcome::Skip);
         let baseline_skips: BTreeSet<String> = baseline_skips
@@ -402,13 +444,134 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
                 .map(|r| format!("{}: {}", r.id, r.detail))
                 .collect();
             problems.push(format!(
-                "{}: skipped {extra:?} that the faultless server does not; missing {:?}",
-                fault.name(),
+                "{label}: skipped {extra:?} that the faultless server does not, and not {:?} that it does",
                 baseline_skips.difference(&skipped).collect::<Vec<_>>()
             ));
         }
     }
+    problems
+}
+
+#[tokio::test]
+async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+    let problems = fault_matrix(TokenFormat::Opaque).await;
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The same matrix with JWT access tokens (as `conform --embedded-token-format jwt`), so the
+/// rules judged in a JWT access token are proven too; where the run differs, it is by
+/// `expected_jwt_extra()`.
+#[tokio::test]
+async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule_with_jwt_access_tokens() {
+    let problems = fault_matrix(TokenFormat::Jwt).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// MUST cases whose failure is shown by another test than the fault matrix: (case, test).
+/// The test is a function in `tests/integration/`.
+const DEMONSTRATED_ELSEWHERE: &[(&str, &str)] = &[
+    // The main client's Basic token and its response are the preflight's premise: a server
+    // that breaks them ends the run there, so wiremock servers show the cases failing.
+    ("AUTH-001", "redirects_are_never_followed"),
+    (
+        "RESP-001",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "RESP-010",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "SCOPE-009",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "AUTH-032",
+        "level_corrections_hold_against_servers_that_behave_as_real_ones_did",
+    ),
+    (
+        "INTRO-008",
+        "a_server_that_changes_its_answer_between_steps_is_caught",
+    ),
+    // The premise of the other mutual-TLS cases: see the test.
+    (
+        "MTLS-001",
+        "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
+    ),
+    (
+        "MTLS-005",
+        "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
+    ),
+];
+
+/// TEMPORARY: MUST cases other branches of issue 24 §3 give a fault mode or a test. The lead
+/// removes this list once they are merged (the guard then fails on any still unproven).
+const PENDING_OTHER_BRANCHES: &[&str] = &[
+    "DPOP-018",
+    "JWTAT-001",
+    "JWTAT-002",
+    "JWTAUTH-001",
+    "JWTAUTH-101",
+    "META-007",
+    "SCOPE-010",
+];
+
+/// A test must be able to fail: every builtin MUST case (under the default profile,
+/// rfc6749) is failed by some fault mode (`expected()`, or `expected_jwt_extra()` in the
+/// JWT run), or named in `DEMONSTRATED_ELSEWHERE` with the test that shows it failing.
+#[test]
+fn every_must_case_is_shown_failing_by_a_fault_mode_or_a_named_test() {
+    use grantcheck::case::Level;
+    let must: BTreeSet<String> = cases(false)
+        .iter()
+        .filter(|c| c.level_for("rfc6749") == Level::Must)
+        .map(|c| c.id.clone())
+        .collect();
+    let by_fault: BTreeSet<String> = Fault::ALL
+        .iter()
+        .flat_map(|&f| expected(f).0.iter().chain(expected_jwt_extra(f).0))
+        .map(|id| id.to_string())
+        .collect();
+    let elsewhere: BTreeSet<String> = DEMONSTRATED_ELSEWHERE
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let pending = set(PENDING_OTHER_BRANCHES);
+    let unproven: Vec<&String> = must
+        .iter()
+        .filter(|id| !by_fault.contains(*id) && !elsewhere.contains(*id) && !pending.contains(*id))
+        .collect();
+    assert!(
+        unproven.is_empty(),
+        "MUST cases no fault mode fails and no test in DEMONSTRATED_ELSEWHERE shows failing: {unproven:?}"
+    );
+    // The lists stay true: each names a MUST case not already proven by a fault, and the
+    // named test exists.
+    let sources: String =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration"))
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+            .collect();
+    for (id, test) in DEMONSTRATED_ELSEWHERE {
+        assert!(
+            must.contains(*id),
+            "{id} in DEMONSTRATED_ELSEWHERE is not a MUST case"
+        );
+        assert!(
+            sources.contains(&format!("fn {test}(")),
+            "{id}: no test named {test} in tests/integration"
+        );
+    }
+    for id in PENDING_OTHER_BRANCHES {
+        assert!(
+            must.contains(*id),
+            "{id} in PENDING_OTHER_BRANCHES is not a MUST case"
+        );
+        assert!(
+            !by_fault.contains(*id) && !elsewhere.contains(*id),
+            "{id} is proven now: remove it from PENDING_OTHER_BRANCHES"
+        );
+    }
 }
 
 /// For each legal variant: the SHOULD cases it may warn (a SHOULD the RFCs let a server
@@ -684,4 +847,44 @@ async fn mtls_cases_pass_with_jwt_access_tokens_and_omit_cnf_warns_both() {
     let results = conform(jwt().with_fault(Fault::MtlsOmitCnf), "rfc6749", &mtls).await;
     assert_eq!(ids(&results, Outcome::Warn), set(&["MTLS-007", "MTLS-008"]));
     assert!(ids(&results, Outcome::Fail).is_empty());
+}
+
+/// MTLS-001 and MTLS-005 (the mutual-TLS clients get a token) are the premise of the other
+/// mutual-TLS cases, whose setup steps send the same request, and of the preflight, which
+/// takes a client-authentication refusal for a certificate or client id the server does not
+/// know (the client is unusable, its cases skip). So no fault mode fails them alone. They
+/// fail when the server authenticates the clients but issues them no token (here: registered
+/// without the client credentials grant), and the cases built on them block.
+#[tokio::test]
+async fn mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client() {
+    let mut clients = include_str!("../../fixtures/clients.toml").to_owned();
+    for id in ["mtlsClient", "selfSignedMtlsClient"] {
+        let line = format!("id = \"{id}\"\n");
+        assert!(clients.contains(&line), "{id} is not in the fixtures");
+        clients = clients.replace(
+            &line,
+            &format!("{line}grant_types = [\"authorization_code\"]\n"),
+        );
+    }
+    let config = with_tls(ServerConfig {
+        clients: reference_server::ClientRegistry::from_toml(&clients, "test").unwrap(),
+        ..ServerConfig::default()
+    });
+    let mtls: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.area == "mtls")
+        .collect();
+    let results = conform(config, "rfc6749", &mtls).await;
+    assert_eq!(ids(&results, Outcome::Fail), set(&["MTLS-001", "MTLS-005"]));
+    assert!(ids(&results, Outcome::Warn).is_empty());
+    assert!(ids(&results, Outcome::Error).is_empty());
+    let blocked = ids(&results, Outcome::Blocked);
+    assert_eq!(
+        blocked,
+        set(&[
+            "MTLS-002", "MTLS-003", "MTLS-004", "MTLS-006", "MTLS-007", "MTLS-008", "MTLS-009",
+            "MTLS-010"
+        ]),
+        "{results:#?}"
+    );
 }

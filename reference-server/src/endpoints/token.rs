@@ -26,6 +26,14 @@ pub fn issue(app: &App, request: &Request<'_>) -> Reply {
     match grant(app, request) {
         Ok(reply) => dpop::with_next_nonce(app, request, reply),
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
+        Err(mut error)
+            if app.config.has(Fault::PostAuthFailureWithoutChallenge)
+                && error.status == Status::UNAUTHORIZED
+                && matches!(request.authorization, crate::request::Header::Absent) =>
+        {
+            error.challenge = None;
+            error.into_reply()
+        }
         Err(error) => error.into_reply(),
     }
 }
