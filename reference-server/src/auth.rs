@@ -149,10 +149,9 @@ fn check_credentials<'a>(
         let empty_sent = presented.method == AuthMethod::ClientSecretPost
             && config.has(Fault::EmptySecretSkipsCheck)
             && crate::form::sent_empty(request.raw_body(), "client_secret");
-        let post_client = client.auth_methods.contains(&AuthMethod::ClientSecretPost);
         if empty_sent
             && client.secret.is_some()
-            && post_client
+            && client.auth_methods.contains(&AuthMethod::ClientSecretPost)
             && client.enabled
             && client.in_realm(realm)
         {

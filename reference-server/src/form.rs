@@ -170,6 +170,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn raw_values_are_what_the_body_says_undecoded() {
+        let body = b"grant_type=client%5Fcredentials&client_secret=&scope";
+        assert_eq!(
+            raw_value(body, "grant_type"),
+            Some(&b"client%5Fcredentials"[..])
+        );
+        assert!(sent_empty(body, "client_secret") && sent_empty(body, "scope"));
+        assert!(!sent_empty(body, "grant_type") && !sent_empty(body, "client_id"));
+        assert_eq!(raw_value(body, "client_id"), None);
+    }
+
+    #[test]
     fn decodes_plus_and_percent() {
         let form = Form::parse(b"grant_type=client%5Fcredentials&scope=read+write", false).unwrap();
         assert_eq!(form.get("grant_type"), Some("client_credentials"));
