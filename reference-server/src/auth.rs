@@ -32,6 +32,15 @@ pub fn authenticate<'a>(
 ) -> Result<&'a Client, OAuthError> {
     let config = &app.config;
     let (realm, challenge_realm) = (&*request.realm.name, request.realm.issuer.as_str());
+    if config.has(Fault::EmptySecretCountsAsMethod)
+        && matches!(request.authorization, Header::One(_))
+        && crate::form::sent_empty(request.raw_body(), "client_secret")
+    {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "client authentication must use only one method",
+        ));
+    }
     let presented = presented_credentials(config, request.authorization, form, challenge_realm)?;
     let throttle = app.throttle.as_ref().filter(|_| !request.internal);
     // Only registered clients are throttled: an unknown id has no secret to guess.
@@ -138,6 +147,18 @@ fn check_credentials<'a>(
         // RFC 8705 §2: `client_id` in the body and the connection's certificate.
         if client.uses_mtls() && presented.method == AuthMethod::ClientSecretPost {
             return check_certificate(app, request, client, realm, challenge_realm);
+        }
+        // The fault: `client_secret=` sent empty is taken as a secret with nothing to check.
+        let empty_sent = presented.method == AuthMethod::ClientSecretPost
+            && config.has(Fault::EmptySecretSkipsCheck)
+            && crate::form::sent_empty(request.raw_body(), "client_secret");
+        if empty_sent
+            && client.secret.is_some()
+            && client.auth_methods.contains(&AuthMethod::ClientSecretPost)
+            && client.enabled
+            && client.in_realm(realm)
+        {
+            return Ok(client);
         }
         if client.is_public() {
             return Err(OAuthError::bad_request(
@@ -346,7 +367,7 @@ fn presented_credentials<'f>(
     let malformed = || failed("malformed Basic credentials in the Authorization header");
     let value = value.ok_or_else(malformed)?;
     let (scheme, payload) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("basic") {
+    if !scheme.eq_ignore_ascii_case("basic") && !config.has(Fault::AnySchemeAsBasic) {
         // §5.2 asks for a challenge "matching the authentication scheme used by the client",
         // but a Bearer or Digest challenge would invite credentials this endpoint cannot
         // take. RFC 9110 §11.6.1 wants a challenge applicable to the resource: Basic, the
@@ -390,6 +411,16 @@ pub fn assertion_refused_here(
         ));
     }
     Ok(())
+}
+
+/// True when a request carries no client authentication at all: no Authorization header,
+/// no `client_id`, no assertion (what the faults `accept-unauthenticated-request` and
+/// `revocation-without-authentication` let through).
+pub fn presents_no_credentials(request: &Request<'_>, form: &Form) -> bool {
+    matches!(request.authorization, Header::Absent)
+        && form.get("client_id").is_none()
+        && form.get("client_secret").is_none()
+        && !has_assertion(form)
 }
 
 fn has_assertion(form: &Form) -> bool {

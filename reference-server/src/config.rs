@@ -220,6 +220,46 @@ faults! {
         "with --token-format jwt, issues unsigned (alg none) RFC 9068 access tokens (RFC 9068 §2.1)";
     RevocationWithoutAuthentication = "revocation-without-authentication":
         "revokes any token for a request whose client authentication fails or is missing (RFC 7009 §2.1)";
+    AcceptUnauthenticatedRequest = "accept-unauthenticated-request":
+        "issues a token to a request without any client authentication, as a default client (RFC 6749 §4.4.2, §3.2.1)";
+    IgnoreAllowedGrants = "ignore-allowed-grants":
+        "issues client credentials tokens to clients not allowed the grant (RFC 6749 §5.2 unauthorized_client)";
+    EmptySecretSkipsCheck = "empty-secret-skips-check":
+        "takes an empty client_secret parameter as no secret to check, authenticating the client by its id (RFC 6749 §3.2, §2.3.1)";
+    EmptySecretCountsAsMethod = "empty-secret-counts-as-method":
+        "counts an empty client_secret parameter beside Basic as a second authentication method and refuses (RFC 6749 §3.2)";
+    AnySchemeAsBasic = "any-scheme-as-basic":
+        "reads the credentials of any Authorization scheme as if it were Basic (RFC 6749 §2.3, RFC 9110 §11.4)";
+    IntrospectionNullMembers = "introspection-null-members":
+        "writes the members it has no value for as JSON null in introspection answers (RFC 7662 §2.2)";
+    IntrospectionMalformedTokenError = "introspection-malformed-token-error":
+        "answers introspection of a token not shaped like its own with 400 instead of active false (RFC 7662 §2.2)";
+    MetadataOmitResponseTypes = "metadata-omit-response-types":
+        "omits the required response_types_supported from its metadata, having no authorization endpoint (RFC 8414 §2)";
+    MetadataEndpointFragment = "metadata-endpoint-fragment":
+        "publishes its revocation_endpoint with a fragment (RFC 8414 §2, RFC 6749 §3.2)";
+    GrantTypeNotPercentDecoded = "grant-type-not-percent-decoded":
+        "matches grant_type against the raw, still percent-encoded value (RFC 6749 Appendix B)";
+    PlusNotSpace = "plus-not-space":
+        "decodes form values with a URL decoder that leaves '+' as it is instead of a space (RFC 6749 Appendix B)";
+    EmptyScopeInvalidRequest = "empty-scope-invalid-request":
+        "refuses an empty scope parameter with invalid_request instead of treating it as omitted (RFC 6749 §3.2, §3.3)";
+    MissingScopeInvalidRequest = "missing-scope-invalid-request":
+        "refuses token requests without a scope with invalid_request instead of a default scope or invalid_scope (RFC 6749 §3.3)";
+    ScopeOrderSensitive = "scope-order-sensitive":
+        "refuses a scope list whose order differs from the order of the client's registered scopes (RFC 6749 §3.3)";
+    TokenTypeJwt = "token-type-jwt":
+        "answers token_type JWT for bearer tokens (RFC 6749 §5.1, §7.1; RFC 6750 §4)";
+    RevocationMissingTokenOk = "revocation-missing-token-ok":
+        "answers 200 to a revocation request without the token parameter (RFC 7009 §2.1, §2.2.1)";
+    ResourceRefusesBearerTokens = "resource-refuses-bearer-tokens":
+        "the resource server serves only sender-constrained tokens and refuses valid bearer tokens (RFC 6750 §2.1)";
+    ResourceChallengeRealmTwice = "resource-challenge-realm-twice":
+        "the resource server's challenges name their realm twice (RFC 6750 §3)";
+    MethodNotAllowedWithoutAllow = "method-not-allowed-without-allow":
+        "answers other methods at the token endpoint with 405 and no Allow header (RFC 9110 §15.5.6)";
+    PostAuthFailureWithoutChallenge = "post-auth-failure-without-challenge":
+        "answers failed client authentication without an Authorization header with 401 and no WWW-Authenticate (RFC 9110 §15.5.2)";
 }
 
 impl fmt::Display for Fault {

@@ -94,6 +94,24 @@ impl Form {
     }
 }
 
+/// The raw (still encoded) value of the first parameter whose raw name is `name`, as a fault
+/// mode that reads the body without decoding it sees it; `Some("")` for `name=` or `name`.
+pub fn raw_value<'b>(body: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    body.split(|&b| b == b'&').find_map(|segment| {
+        let (raw_name, raw_value) = match segment.iter().position(|&b| b == b'=') {
+            Some(i) => (&segment[..i], &segment[i + 1..]),
+            None => (segment, &b""[..]),
+        };
+        (raw_name == name.as_bytes()).then_some(raw_value)
+    })
+}
+
+/// True when the body sends `name` without a value (`name=` or `name`), which
+/// [`Form::parse`] drops as RFC 6749 §3.2 asks; only fault modes look.
+pub fn sent_empty(body: &[u8], name: &str) -> bool {
+    raw_value(body, name).is_some_and(<[u8]>::is_empty)
+}
+
 /// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode_component(raw: &[u8]) -> Result<String, FormError> {
     let mut out = Vec::with_capacity(raw.len());
@@ -150,6 +168,18 @@ fn hex_value(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_values_are_what_the_body_says_undecoded() {
+        let body = b"grant_type=client%5Fcredentials&client_secret=&scope";
+        assert_eq!(
+            raw_value(body, "grant_type"),
+            Some(&b"client%5Fcredentials"[..])
+        );
+        assert!(sent_empty(body, "client_secret") && sent_empty(body, "scope"));
+        assert!(!sent_empty(body, "grant_type") && !sent_empty(body, "client_id"));
+        assert_eq!(raw_value(body, "client_id"), None);
+    }
 
     #[test]
     fn decodes_plus_and_percent() {

@@ -121,6 +121,15 @@ impl Request<'_> {
         self.form_body(config)
     }
 
+    /// The body's bytes as read (empty when it was not read); only fault modes look at them
+    /// beside the decoded form.
+    pub fn raw_body(&self) -> &[u8] {
+        match self.body {
+            Body::Read(bytes) => bytes,
+            Body::Unread | Body::Failed(_) => b"",
+        }
+    }
+
     /// The form body: content type, size and encoding.
     pub fn form_body(&self, config: &ServerConfig) -> Result<Form, OAuthError> {
         if !self.is_form() {
@@ -140,7 +149,20 @@ impl Request<'_> {
 
 /// Parses a form, mapping malformed input to `invalid_request`.
 pub fn parse_form(body: &[u8], config: &ServerConfig) -> Result<Form, OAuthError> {
-    Form::parse(body, config.has(Fault::AcceptRepeatedParameters)).map_err(form_error)
+    let repeats = config.has(Fault::AcceptRepeatedParameters);
+    if config.has(Fault::PlusNotSpace) {
+        // A URL decoder, not a form decoder: `+` stays `+`, as if it had been sent as %2B.
+        let body: Vec<u8> = body
+            .iter()
+            .flat_map(|b| match b {
+                b'+' => &b"%2B"[..],
+                other => std::slice::from_ref(other),
+            })
+            .copied()
+            .collect();
+        return Form::parse(&body, repeats).map_err(form_error);
+    }
+    Form::parse(body, repeats).map_err(form_error)
 }
 
 /// A form problem as a 400 `invalid_request`.

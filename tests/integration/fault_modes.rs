@@ -812,6 +812,130 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             assert_eq!(header[member], value, "{name}: {header}");
             jwt.shutdown().await;
         }
+        Fault::AcceptUnauthenticatedRequest => {
+            assert!(post_form(&token_url, CC).await.has_token(), "{name}");
+        }
+        Fault::IgnoreAllowedGrants => {
+            let reply = post_basic(&token_url, "noGrantClient", "no-grant-secret", CC).await;
+            assert!(reply.has_token(), "{name}: {reply:?}");
+        }
+        Fault::EmptySecretSkipsCheck => {
+            let form = format!("{CC}&client_id=myClient&client_secret=");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+            // Without the parameter it is still no secret.
+            let form = format!("{CC}&client_id=myClient");
+            assert!(!post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::EmptySecretCountsAsMethod => {
+            let form = format!("{CC}&client_secret=");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &form).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}");
+        }
+        Fault::AnySchemeAsBasic => {
+            let bearer = basic("myClient", "forgerock").replacen("Basic", "Bearer", 1);
+            let headers = [("authorization", bearer.as_str()), ("content-type", FORM)];
+            let reply = send(Method::POST, &token_url, &headers, CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::IntrospectionNullMembers => {
+            let token = issue(server, "myClient", "forgerock", None).await;
+            let active = introspect(server, &token).await;
+            assert!(
+                active.get("username").is_some_and(|v| v.is_null()),
+                "{name}: {active}"
+            );
+            let inactive = introspect(server, "garbage").await;
+            assert!(
+                inactive.get("exp").is_some_and(|v| v.is_null()),
+                "{name}: {inactive}"
+            );
+        }
+        Fault::IntrospectionMalformedTokenError => {
+            let url = server.introspection_url("root");
+            let reply = post_basic(&url, "rs-client", "rs-secret", "token=garbage").await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        }
+        Fault::MetadataOmitResponseTypes => {
+            let url = server.metadata_url("root");
+            let metadata = send(Method::GET, &url, &[], "").await.json();
+            assert!(metadata.get("response_types_supported").is_none(), "{name}");
+        }
+        Fault::MetadataEndpointFragment => {
+            let url = server.metadata_url("root");
+            let metadata = send(Method::GET, &url, &[], "").await.json();
+            let revocation = metadata["revocation_endpoint"].as_str().unwrap();
+            assert!(revocation.contains('#'), "{name}: {revocation}");
+        }
+        Fault::GrantTypeNotPercentDecoded => {
+            let body = "grant_type=client%5Fcredentials";
+            let reply = post_basic(&token_url, "myClient", "forgerock", body).await;
+            assert_eq!(reply.error(), "unsupported_grant_type", "{name}");
+        }
+        Fault::PlusNotSpace => {
+            let body = format!("{CC}&scope=write+read");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &body).await;
+            assert_eq!(reply.error(), "invalid_scope", "{name}");
+            let body = format!("{CC}&scope=write%20read");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &body).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::EmptyScopeInvalidRequest => {
+            let body = format!("{CC}&scope=");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &body).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}");
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::MissingScopeInvalidRequest => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}");
+        }
+        Fault::ScopeOrderSensitive => {
+            let body = format!("{CC}&scope=read%20write");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &body).await;
+            assert_eq!(reply.error(), "invalid_scope", "{name}");
+            let body = format!("{CC}&scope=write%20read");
+            let reply = post_basic(&token_url, "myClient", "forgerock", &body).await;
+            assert!(reply.has_token(), "{name}");
+        }
+        Fault::TokenTypeJwt => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert_eq!(reply.json()["token_type"], "JWT", "{name}");
+        }
+        Fault::RevocationMissingTokenOk => {
+            let url = server.revocation_url("root");
+            let reply = post_basic(&url, "myClient", "forgerock", "foo=bar").await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}");
+        }
+        Fault::ResourceRefusesBearerTokens => {
+            let token = issue(server, "myClient", "forgerock", Some("write")).await;
+            let reply = call_resource(server, &token).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+        }
+        Fault::ResourceChallengeRealmTwice => {
+            let reply = call_resource(server, "garbage").await;
+            let challenge = reply.header("www-authenticate").unwrap();
+            assert_eq!(
+                challenge.matches("realm=").count(),
+                2,
+                "{name}: {challenge}"
+            );
+        }
+        Fault::PostAuthFailureWithoutChallenge => {
+            let form = format!("{CC}&client_id=myClient&client_secret=wrong");
+            let reply = post_form(&token_url, &form).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+            // Basic failures are still challenged.
+            let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
+            assert!(reply.header("www-authenticate").is_some(), "{name}");
+        }
+        Fault::MethodNotAllowedWithoutAllow => {
+            let auth = basic("myClient", "forgerock");
+            let reply = send(Method::PUT, &token_url, &[("authorization", &auth)], "").await;
+            assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{name}");
+            assert!(reply.header("allow").is_none(), "{name}");
+        }
     }
 }
 

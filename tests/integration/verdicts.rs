@@ -3,8 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use futures_util::StreamExt;
-
 use grantcheck::case::Case;
 use grantcheck::http::TlsTrust;
 use grantcheck::runner::{self, CaseResult, Outcome, Settings};
@@ -281,6 +279,37 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::AccessTokenTypJwt => (&["JWTAT-001"], &[]),
         Fault::AccessTokenAlgNone => (&["JWTAT-002"], &[]),
         Fault::RevocationWithoutAuthentication => (&["REVOKE-005"], &[]),
+        // Credentials only in the query are no client authentication (RFC 6749 §2.3.1), so
+        // TOKEN-004's request is unauthenticated too.
+        Fault::AcceptUnauthenticatedRequest => (&["AUTH-013", "TOKEN-004"], &["AUTH-027"]),
+        Fault::IgnoreAllowedGrants => (&["AUTH-015"], &["AUTH-030"]),
+        Fault::EmptySecretSkipsCheck => (&["AUTH-016"], &[]),
+        Fault::EmptySecretCountsAsMethod => (&["AUTH-029"], &[]),
+        Fault::AnySchemeAsBasic => (&["AUTH-022"], &[]),
+        // The nulls are members of the inactive answer too: INTRO-005 warns.
+        Fault::IntrospectionNullMembers => (&["INTRO-001", "INTRO-012"], &["INTRO-005"]),
+        // INTRO-012 introspects the same malformed token and gets no answer to judge the types of.
+        Fault::IntrospectionMalformedTokenError => (&["INTRO-004", "INTRO-012"], &[]),
+        Fault::MetadataOmitResponseTypes => (&["META-003"], &[]),
+        Fault::MetadataEndpointFragment => (&["TOKEN-003"], &[]),
+        Fault::GrantTypeNotPercentDecoded => (&["PARAM-014"], &[]),
+        // The harness sends a space in a form value as '+' (RFC 6749 Appendix B), so the
+        // scope list of SCOPE-001 arrives as one unknown scope.
+        Fault::PlusNotSpace => (&["PARAM-015", "SCOPE-001"], &[]),
+        Fault::EmptyScopeInvalidRequest => (&["PARAM-012"], &[]),
+        // An empty scope is an omitted one (PARAM-012); AUTH-002's client has no scope the run
+        // knows, so it asks without one and accepts a token or invalid_scope (RFC 6749 §3.3).
+        Fault::MissingScopeInvalidRequest => {
+            (&["AUTH-002", "PARAM-012", "SCOPE-003"], &["SCOPE-004"])
+        }
+        Fault::ScopeOrderSensitive => (&["SCOPE-001"], &[]),
+        Fault::TokenTypeJwt => (&["RESP-004"], &[]),
+        Fault::RevocationMissingTokenOk => (&["REVOKE-004"], &[]),
+        // RS-002 and RS-005 send valid bearer tokens too (SHOULDs: the scheme's case, 403).
+        Fault::ResourceRefusesBearerTokens => (&["RS-001"], &["RS-002", "RS-005"]),
+        Fault::ResourceChallengeRealmTwice => (&["RS-008"], &[]),
+        Fault::MethodNotAllowedWithoutAllow => (&["TOKEN-010"], &[]),
+        Fault::PostAuthFailureWithoutChallenge => (&["ERR-008"], &[]),
     }
 }
 
@@ -328,6 +357,19 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
     }
 }
 
+/// What a fault fails and warns beyond `expected()` when the server issues JWT access tokens
+/// (`--embedded-token-format jwt`): the JWT-only cases (DPOP-003, DPOP-029, JWTAT-*,
+/// MTLS-008, which skip for opaque tokens) that judge the same rule in the token itself.
+fn expected_jwt_extra(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) {
+    match fault {
+        // The thumbprint in the JWT's cnf.jkt is hex too.
+        Fault::DpopJktHex => (&["DPOP-003"], &[]),
+        // The JWT names no certificate either (RFC 8705 §3.1, a SHOULD).
+        Fault::MtlsOmitCnf => (&[], &["MTLS-008"]),
+        _ => (&[], &[]),
+    }
+}
+
 /// Cases a fault legitimately blocks: a prerequisite the case needs is what the fault breaks
 /// (and another case judges). An `expires_in` sent as a string (RESP-006 fails it) leaves the
 /// expiry cases no lifetime to wait out.
@@ -342,13 +384,46 @@ fn fault_blocks(fault: Fault) -> &'static [&'static str] {
     }
 }
 
-/// How many fault runs proceed together (see below).
-const FAULT_RUNS_AT_ONCE: usize = 12;
+/// Fault runs at once. Each run's start (server, HTTP client, target) is work on the test's
+/// one thread, and runs started together delay each other's first requests: all of them at
+/// once (or a dozen on a loaded machine) made discovery's first request of some runs wait
+/// past its timeout, so their metadata was found at the OpenID location only.
+const MATRIX_CONCURRENCY: usize = 6;
 
-#[tokio::test]
-async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+/// Runs every fault mode with `format` access tokens and returns what differs from
+/// `expected()` (plus `expected_jwt_extra()` for JWTs): other failures or warnings, any error,
+/// blocked cases beyond `fault_blocks()`, and skips the faultless server does not have beyond
+/// `premise_skips()`. The faults only JWTs can show run in the JWT matrix only.
+async fn fault_matrix(format: TokenFormat) -> Vec<String> {
+    use futures_util::StreamExt;
+    let config = move |fault: Option<Fault>, tls: bool| {
+        let mut config = ServerConfig {
+            token_format: format,
+            ..ServerConfig::default()
+        };
+        if let Some(fault) = fault {
+            config = config.with_fault(fault);
+        }
+        if tls {
+            config = with_tls(config);
+        }
+        config
+    };
+    // The cases are parsed once: every run parsing them at once slowed the others' discovery.
     let (with_expiry, without_expiry) = (&cases(false), &cases(true));
-    let runs = Fault::ALL.iter().map(|&fault| async move {
+    let plain_skips = ids(
+        &conform(config(None, false), "rfc6749", without_expiry).await,
+        Outcome::Skip,
+    );
+    let tls_skips = ids(
+        &conform(config(None, true), "rfc6749", without_expiry).await,
+        Outcome::Skip,
+    );
+    let faults = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|&f| format == TokenFormat::Jwt || !needs_jwt(f));
+    let runs = faults.map(|fault| async move {
         // Expiry cases wait on a real clock; only the faults about expiry need them.
         let needs_clock = matches!(
             fault,
@@ -356,58 +431,38 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
                 | Fault::InactiveIntrospectionLeaksClaims
                 | Fault::ExpiresInAsString
         );
-        let mut config = ServerConfig::default().with_fault(fault);
-        if needs_tls(fault) {
-            config = with_tls(config);
-        }
-        if needs_jwt(fault) {
-            config.token_format = TokenFormat::Jwt;
-        }
         let cases = if needs_clock {
             with_expiry
         } else {
             without_expiry
         };
-        let results = conform(config, "rfc6749", cases).await;
+        let results = conform(config(Some(fault), needs_tls(fault)), "rfc6749", cases).await;
         (fault, results)
     });
-    let plain_skips = ids(
-        &conform(ServerConfig::default(), "rfc6749", &cases(true)).await,
-        Outcome::Skip,
-    );
-    let tls_skips = ids(
-        &conform(with_tls(ServerConfig::default()), "rfc6749", &cases(true)).await,
-        Outcome::Skip,
-    );
-    let jwt = ServerConfig {
-        token_format: TokenFormat::Jwt,
-        ..ServerConfig::default()
-    };
-    let jwt_skips = ids(&conform(jwt, "rfc6749", &cases(true)).await, Outcome::Skip);
-    let mut problems = Vec::new();
-    // At most FAULT_RUNS_AT_ONCE runs share the test's one thread, and the cases are parsed
-    // once: with every run parsing them at once, a run's discovery (10 s per URL) timed out
-    // behind the others' work and fell back to the OpenID location (META-010 skipped).
-    let runs: Vec<_> = futures_util::stream::iter(runs)
-        .buffer_unordered(FAULT_RUNS_AT_ONCE)
+    let results: Vec<(Fault, Vec<CaseResult>)> = futures_util::stream::iter(runs)
+        .buffer_unordered(MATRIX_CONCURRENCY)
         .collect()
         .await;
-    for (fault, results) in runs {
+    let mut problems = Vec::new();
+    for (fault, results) in results {
+        let label = format!("{} ({format:?})", fault.name());
         let baseline_skips = if needs_tls(fault) {
             &tls_skips
-        } else if needs_jwt(fault) {
-            &jwt_skips
         } else {
             &plain_skips
         };
-        let (fail, warn) = expected(fault);
+        let (mut fail, mut warn) = (set(expected(fault).0), set(expected(fault).1));
+        if format == TokenFormat::Jwt {
+            fail.extend(set(expected_jwt_extra(fault).0));
+            warn.extend(set(expected_jwt_extra(fault).1));
+        }
         let (got_fail, got_warn) = (ids(&results, Outcome::Fail), ids(&results, Outcome::Warn));
-        if got_fail != set(fail) || got_warn != set(warn) {
-            problems.push(format!("{}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})", fault.name()));
+        if got_fail != fail || got_warn != warn {
+            problems.push(format!("{label}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})"));
         }
         let errors = ids(&results, Outcome::Error);
         if !errors.is_empty() {
-            problems.push(format!("{}: errors {errors:?}", fault.name()));
+            problems.push(format!("{label}: errors {errors:?}"));
         }
         // No cascade: a fault that breaks one rule blocks no case about another (unless it
         // takes away that case's prerequisite), and skips no more than the faultless
@@ -415,8 +470,7 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
         let blocked = ids(&results, Outcome::Blocked);
         if blocked != set(fault_blocks(fault)) {
             problems.push(format!(
-                "{}: blocked {blocked:?} (expected {:?})",
-                fault.name(),
+                "{label}: blocked {blocked:?} (expected {:?})",
                 fault_blocks(fault)
             ));
         }
@@ -433,12 +487,116 @@ async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
                 .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
                 .collect();
             problems.push(format!(
-                "{}: skips differ from the faultless server's: {why:#?}",
-                fault.name()
+                "{label}: skips differ from the faultless server's: {why:#?}"
             ));
         }
     }
+    problems
+}
+
+#[tokio::test]
+async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule() {
+    let problems = fault_matrix(TokenFormat::Opaque).await;
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The same matrix with JWT access tokens (as `conform --embedded-token-format jwt`), so the
+/// rules judged in a JWT access token are proven too; where the run differs, it is by
+/// `expected_jwt_extra()`.
+#[tokio::test]
+async fn each_fault_mode_fails_exactly_the_cases_that_check_its_rule_with_jwt_access_tokens() {
+    let problems = fault_matrix(TokenFormat::Jwt).await;
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// MUST cases whose failure is shown by another test than the fault matrix: (case, test).
+/// The test is a function in `tests/integration/`.
+const DEMONSTRATED_ELSEWHERE: &[(&str, &str)] = &[
+    // The main client's Basic token and its response are the preflight's premise: a server
+    // that breaks them ends the run there, so wiremock servers show the cases failing.
+    ("AUTH-001", "redirects_are_never_followed"),
+    (
+        "RESP-001",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "RESP-010",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "SCOPE-009",
+        "broken_token_responses_fail_with_readable_details",
+    ),
+    (
+        "AUTH-032",
+        "level_corrections_hold_against_servers_that_behave_as_real_ones_did",
+    ),
+    (
+        "INTRO-008",
+        "a_server_that_changes_its_answer_between_steps_is_caught",
+    ),
+    // Every other case and the preflight authenticate the main client with Basic: a fault
+    // that refused it would end the run there. A wiremock server lists Basic and refuses it.
+    (
+        "META-007",
+        "metadata_that_lists_basic_while_basic_is_refused_fails_meta_007",
+    ),
+    // The premise of the other mutual-TLS cases: see the test.
+    (
+        "MTLS-001",
+        "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
+    ),
+    (
+        "MTLS-005",
+        "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
+    ),
+];
+
+/// A test must be able to fail: every builtin MUST case (under the default profile,
+/// rfc6749) is failed by some fault mode (`expected()`, or `expected_jwt_extra()` in the
+/// JWT run), or named in `DEMONSTRATED_ELSEWHERE` with the test that shows it failing.
+#[test]
+fn every_must_case_is_shown_failing_by_a_fault_mode_or_a_named_test() {
+    use grantcheck::case::Level;
+    let must: BTreeSet<String> = cases(false)
+        .iter()
+        .filter(|c| c.level_for("rfc6749") == Level::Must)
+        .map(|c| c.id.clone())
+        .collect();
+    let by_fault: BTreeSet<String> = Fault::ALL
+        .iter()
+        .flat_map(|&f| expected(f).0.iter().chain(expected_jwt_extra(f).0))
+        .map(|id| id.to_string())
+        .collect();
+    let elsewhere: BTreeSet<String> = DEMONSTRATED_ELSEWHERE
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let unproven: Vec<&String> = must
+        .iter()
+        .filter(|id| !by_fault.contains(*id) && !elsewhere.contains(*id))
+        .collect();
+    assert!(
+        unproven.is_empty(),
+        "MUST cases no fault mode fails and no test in DEMONSTRATED_ELSEWHERE shows failing: {unproven:?}"
+    );
+    // The lists stay true: each names a MUST case not already proven by a fault, and the
+    // named test exists.
+    let sources: String =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration"))
+            .unwrap()
+            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+            .collect();
+    for (id, test) in DEMONSTRATED_ELSEWHERE {
+        assert!(
+            must.contains(*id),
+            "{id} in DEMONSTRATED_ELSEWHERE is not a MUST case"
+        );
+        assert!(
+            sources.contains(&format!("fn {test}(")),
+            "{id}: no test named {test} in tests/integration"
+        );
+    }
 }
 
 /// For each legal variant: the SHOULD cases it may warn (a SHOULD the RFCs let a server
@@ -831,5 +989,45 @@ async fn rfc9068_cases_are_judged_only_when_the_target_claims_it() {
         unclaimed.detail.starts_with("observed:") && unclaimed.detail.contains("typ"),
         "{}",
         unclaimed.detail
+    );
+}
+
+/// MTLS-001 and MTLS-005 (the mutual-TLS clients get a token) are the premise of the other
+/// mutual-TLS cases, whose setup steps send the same request, and of the preflight, which
+/// takes a client-authentication refusal for a certificate or client id the server does not
+/// know (the client is unusable, its cases skip). So no fault mode fails them alone. They
+/// fail when the server authenticates the clients but issues them no token (here: registered
+/// without the client credentials grant), and the cases built on them block.
+#[tokio::test]
+async fn mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client() {
+    let mut clients = include_str!("../../fixtures/clients.toml").to_owned();
+    for id in ["mtlsClient", "selfSignedMtlsClient"] {
+        let line = format!("id = \"{id}\"\n");
+        assert!(clients.contains(&line), "{id} is not in the fixtures");
+        clients = clients.replace(
+            &line,
+            &format!("{line}grant_types = [\"authorization_code\"]\n"),
+        );
+    }
+    let config = with_tls(ServerConfig {
+        clients: reference_server::ClientRegistry::from_toml(&clients, "test").unwrap(),
+        ..ServerConfig::default()
+    });
+    let mtls: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.area == "mtls")
+        .collect();
+    let results = conform(config, "rfc6749", &mtls).await;
+    assert_eq!(ids(&results, Outcome::Fail), set(&["MTLS-001", "MTLS-005"]));
+    assert!(ids(&results, Outcome::Warn).is_empty());
+    assert!(ids(&results, Outcome::Error).is_empty());
+    let blocked = ids(&results, Outcome::Blocked);
+    assert_eq!(
+        blocked,
+        set(&[
+            "MTLS-002", "MTLS-003", "MTLS-004", "MTLS-006", "MTLS-007", "MTLS-008", "MTLS-009",
+            "MTLS-010"
+        ]),
+        "{results:#?}"
     );
 }

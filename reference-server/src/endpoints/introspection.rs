@@ -79,10 +79,19 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         Some(authenticate(app, request, &form)?)
     };
     let token = token_parameter(&form)?;
+    // The fault answers clients (not its own resource server) with an error for a token that
+    // is not shaped like one of its own.
+    if config.has(Fault::IntrospectionMalformedTokenError) && !request.internal && !own_shape(token)
+    {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "malformed token",
+        ));
+    }
     // token_type_hint is optional and this server holds only access tokens, so any hint
     // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
     let Some(record) = app.tokens.get(token) else {
-        return Ok(inactive());
+        return Ok(inactive_answer(config));
     };
     let now = unix_now();
     let fresh = !record.is_expired(now) || config.has(Fault::ExpiredTokensActive);
@@ -98,7 +107,7 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             });
             return Ok(Reply::json(Status::OK, &leaked));
         }
-        return Ok(inactive());
+        return Ok(inactive_answer(config));
     }
     // RFC 7662 §2.2: only `active` is REQUIRED, and the server "MAY respond differently to
     // different protected resources making the same request".
@@ -141,7 +150,32 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             },
         ),
     };
+    if config.has(Fault::IntrospectionNullMembers) {
+        let mut body = serde_json::to_value(&body).unwrap_or_default();
+        body["username"] = serde_json::Value::Null;
+        body["nbf"] = serde_json::Value::Null;
+        return Ok(Reply::json(Status::OK, &body));
+    }
     Ok(Reply::json(Status::OK, &body))
+}
+
+/// The answer for a token that is not active: `{"active":false}`, or with the fault
+/// `introspection-null-members` the members it has no value for as null.
+fn inactive_answer(config: &crate::config::ServerConfig) -> Reply {
+    if config.has(Fault::IntrospectionNullMembers) {
+        let nulls = json!({"active": false, "scope": null, "client_id": null, "exp": null});
+        return Reply::json(Status::OK, &nulls);
+    }
+    inactive()
+}
+
+/// Shaped like a token this server issues: 43 base64url characters at least (an opaque
+/// token), or a JWT's three base64url parts.
+fn own_shape(token: &str) -> bool {
+    token.len() >= 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn confirmation<'a>(jkt: Option<&'a str>, x5t: Option<&'a str>) -> Option<Confirmation<'a>> {

@@ -57,6 +57,15 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         "scopes_supported": app.config.clients.scopes_in(realm),
     });
     let mut body = body;
+    if app.config.has(Fault::MetadataOmitResponseTypes) {
+        if let Some(members) = body.as_object_mut() {
+            members.remove("response_types_supported");
+        }
+    }
+    if app.config.has(Fault::MetadataEndpointFragment) {
+        let url = format!("{}#revoke", app.endpoint_url(realm, Endpoint::Revocation));
+        body["revocation_endpoint"] = json!(url);
+    }
     // RFC 9449 §5.1: the algorithms this server takes for DPoP proofs.
     let mut dpop_algs: Vec<&str> = crate::endpoints::dpop::ALGS
         .iter()

@@ -85,6 +85,10 @@ pub struct Presented<'r> {
 /// The token a request to the resource presents, or the refusal when it presents none (or
 /// presents it wrongly). The server then asks introspection about the token.
 pub fn presented_token<'r>(app: &App, request: &Request<'r>) -> Result<Presented<'r>, Box<Reply>> {
+    presented(app, request).map_err(|refusal| Box::new(realm_twice_if_faulty(app, *refusal)))
+}
+
+fn presented<'r>(app: &App, request: &Request<'r>) -> Result<Presented<'r>, Box<Reply>> {
     if request.method == Method::Other {
         return Err(Box::new(response::method_not_allowed("GET, POST")));
     }
@@ -109,8 +113,37 @@ pub fn serve_presented(
     presented: Presented<'_>,
     introspected: Result<Value, &'static str>,
 ) -> Reply {
+    let reply = decide(app, request, presented, introspected);
+    realm_twice_if_faulty(app, reply)
+}
+
+/// The fault `resource-challenge-realm-twice`: every challenge names its realm twice, as a
+/// proxy adding its own realm to the application's challenge does.
+fn realm_twice_if_faulty(app: &App, mut reply: Reply) -> Reply {
+    if app.config.has(Fault::ResourceChallengeRealmTwice) {
+        let realm = format!("realm=\"{CHALLENGE_REALM}\"");
+        reply.www_authenticate = reply
+            .www_authenticate
+            .map(|c| c.replacen(&realm, &format!("{realm}, {realm}"), 1));
+    }
+    reply
+}
+
+fn decide(
+    app: &App,
+    request: &Request<'_>,
+    presented: Presented<'_>,
+    introspected: Result<Value, &'static str>,
+) -> Reply {
     if let Ok(answer) = &introspected {
         if answer["active"] == Value::Bool(true) {
+            // The fault: only sender-constrained tokens are served.
+            if app.config.has(Fault::ResourceRefusesBearerTokens)
+                && answer["cnf"].is_null()
+                && matches!(presented.scheme, Scheme::Bearer)
+            {
+                return unauthorized(app, Some("the access token is not sender-constrained"));
+            }
             let bound = answer["cnf"]["jkt"].as_str();
             if let Err(refusal) =
                 dpop::resource_request(app, request, presented.token, presented.scheme, bound)

@@ -25,7 +25,11 @@ fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
         Err(_) if config.has(Fault::RevocationWithoutAuthentication) => None,
         Err(e) => return Err(e),
     };
-    let token = token_parameter(&form)?;
+    let token = match token_parameter(&form) {
+        Ok(token) => token,
+        Err(_) if config.has(Fault::RevocationMissingTokenOk) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     // token_type_hint is ignored: only access tokens exist here (RFC 7009 §2.1 lets the
     // server extend its search, and §2.2 says an invalid hint is ignored).
     let may_revoke = |owner: &str| {

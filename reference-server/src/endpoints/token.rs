@@ -27,6 +27,14 @@ pub fn issue(app: &App, request: &Request<'_>) -> Reply {
     match grant(app, request) {
         Ok(reply) => dpop::with_next_nonce(app, request, reply),
         Err(error) if app.config.has(Fault::ErrorsNotJson) => html_error(error),
+        Err(mut error)
+            if app.config.has(Fault::PostAuthFailureWithoutChallenge)
+                && error.status == Status::UNAUTHORIZED
+                && matches!(request.authorization, crate::request::Header::Absent) =>
+        {
+            error.challenge = None;
+            error.into_reply()
+        }
         Err(error) => error.into_reply(),
     }
 }
@@ -37,6 +45,13 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let mut form = match request.method {
         Method::Post => request.form_body(config)?,
         Method::Get if config.has(Fault::AcceptGetTokenRequest) => parse_form(query, config)?,
+        _ if config.has(Fault::MethodNotAllowedWithoutAllow) => {
+            let reply = response::method_not_allowed("POST");
+            return Ok(Reply {
+                allow: None,
+                ..reply
+            });
+        }
         _ => return Ok(response::method_not_allowed("POST")),
     };
     if config.has(Fault::AcceptCredentialsInQuery) {
@@ -51,6 +66,12 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let client = match authenticate(app, request, &form) {
         Ok(client) => client,
         Err(e)
+            if config.has(Fault::AcceptUnauthenticatedRequest)
+                && crate::auth::presents_no_credentials(request, &form) =>
+        {
+            default_client(app, request).ok_or(e)?
+        }
+        Err(e)
             if config.has(Fault::AuthFailureForbidden)
                 && e.code == ErrorCode::InvalidClient
                 && e.status != Status::TOO_MANY_REQUESTS =>
@@ -60,7 +81,15 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         Err(e) => return Err(e),
     };
 
-    match form.get("grant_type") {
+    let grant_type = if config.has(Fault::GrantTypeNotPercentDecoded) {
+        // The raw value, as a server matching the body's bytes sees it.
+        crate::form::raw_value(request.raw_body(), "grant_type")
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| std::str::from_utf8(raw).unwrap_or("?"))
+    } else {
+        form.get("grant_type")
+    };
+    match grant_type {
         None => {
             return Err(OAuthError::bad_request(
                 ErrorCode::InvalidRequest,
@@ -98,13 +127,36 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             ));
         }
     }
-    if !client.allows_grant(CLIENT_CREDENTIALS) {
+    if !client.allows_grant(CLIENT_CREDENTIALS) && !config.has(Fault::IgnoreAllowedGrants) {
         return Err(OAuthError::bad_request(
             ErrorCode::UnauthorizedClient,
             "the client is not allowed the client_credentials grant",
         ));
     }
     let requested = form.get("scope");
+    if config.has(Fault::EmptyScopeInvalidRequest)
+        && requested.is_none()
+        && crate::form::sent_empty(request.raw_body(), "scope")
+    {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "the scope parameter must not be empty",
+        ));
+    }
+    if config.has(Fault::MissingScopeInvalidRequest) && requested.is_none() {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "missing required parameter scope",
+        ));
+    }
+    if config.has(Fault::ScopeOrderSensitive)
+        && requested.is_some_and(|s| !in_registered_order(client, s))
+    {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidScope,
+            "the requested scope is unknown or not allowed for this client",
+        ));
+    }
     // RFC 6749 §3.3: without a scope the server grants a default or fails with invalid_scope.
     if config.require_scope && requested.is_none_or(|s| s.split(' ').all(str::is_empty)) {
         return Err(OAuthError::bad_request(
@@ -162,6 +214,32 @@ fn beyond_client(client: &Client, scope: &str) -> bool {
     scope
         .split(' ')
         .any(|s| !s.is_empty() && !client.scopes.iter().any(|mine| mine == s))
+}
+
+/// The client the fault `accept-unauthenticated-request` issues to when a request presents no
+/// credentials: the enabled confidential client of the realm allowed the grant whose id sorts first.
+fn default_client<'a>(app: &'a App, request: &Request<'_>) -> Option<&'a Client> {
+    app.config
+        .clients
+        .iter()
+        .filter(|c| {
+            c.enabled
+                && c.secret.is_some()
+                && c.in_realm(&request.realm.name)
+                && c.allows_grant(CLIENT_CREDENTIALS)
+        })
+        .min_by(|a, b| a.id.cmp(&b.id))
+}
+
+/// The fault `scope-order-sensitive`: the requested scopes, each one the client's, must come
+/// in the order the client's scopes are registered in (unknown ones are left to
+/// `grant_scope`).
+fn in_registered_order(client: &Client, requested: &str) -> bool {
+    let positions: Vec<usize> = requested
+        .split(' ')
+        .filter_map(|t| client.scopes.iter().position(|s| s == t))
+        .collect();
+    positions.windows(2).all(|w| w[0] <= w[1])
 }
 
 /// The `cnf.x5t#S256` clients are shown for a token bound to `x5t` (or not bound), as the
@@ -265,6 +343,7 @@ fn mint(
             ) {
                 (true, false) => "DPoP",
                 (true, true) => "dpop",
+                (false, _) if config.has(Fault::TokenTypeJwt) => "JWT",
                 (false, false) => "Bearer",
                 (false, true) => "bearer",
             },
