@@ -244,7 +244,12 @@ fn check_assertion<'a>(
     // signature (`none`, unknown) is judged as the client's own method, so that it fails
     // there for its algorithm, not for the method.
     let alg = Jws::parse(assertion.assertion).map_or(String::new(), |jws| jws.header.alg);
-    let method = if alg.starts_with("HS") || Alg::from_name(&alg).is_some() {
+    let confused = config.has(Fault::AssertionAlgConfusion)
+        && alg == "HS256"
+        && client.auth_methods.contains(&AuthMethod::PrivateKeyJwt);
+    let method = if confused {
+        AuthMethod::PrivateKeyJwt
+    } else if alg.starts_with("HS") || Alg::from_name(&alg).is_some() {
         presented.method
     } else if client.auth_methods.contains(&AuthMethod::PrivateKeyJwt) {
         AuthMethod::PrivateKeyJwt
@@ -283,6 +288,11 @@ fn check_assertion<'a>(
             skip_signature: config.has(Fault::SkipAssertionSignature),
             any_audience: config.has(Fault::AcceptAnyAssertionAudience),
             accept_expired: config.has(Fault::AcceptExpiredAssertion),
+            trust_hs256_header: config.has(Fault::AssertionAlgConfusion),
+            exp_optional: config.has(Fault::AcceptAssertionWithoutExp),
+            ignore_nbf: config.has(Fault::IgnoreAssertionNbf),
+            any_iss: config.has(Fault::AcceptAnyAssertionIss),
+            any_sub: config.has(Fault::AcceptAnyAssertionSub),
         },
         ..client_assertion::POLICY
     };

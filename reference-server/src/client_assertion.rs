@@ -78,6 +78,18 @@ pub struct Lenience {
     pub any_audience: bool,
     /// Accept an `exp` in the past, and the old `iat` that comes with it (breaks §3 item 4).
     pub accept_expired: bool,
+    /// Take an `HS256` assertion from a client registered with public keys as verified
+    /// (algorithm confusion: the header's `alg` trusted; breaks §3 item 9, RFC 8725 §2.1).
+    pub trust_hs256_header: bool,
+    /// Accept an assertion without `exp` (breaks §3 item 4).
+    pub exp_optional: bool,
+    /// Ignore `nbf`, and with it how far ahead `exp` is (a MAY), since an `nbf` ahead comes
+    /// with a later `exp` (breaks §3 item 5).
+    pub ignore_nbf: bool,
+    /// Accept any `iss` (breaks RFC 7521 §5.2).
+    pub any_iss: bool,
+    /// Accept any `sub` (breaks §3 item 2.B).
+    pub any_sub: bool,
 }
 
 impl Lenience {
@@ -86,6 +98,11 @@ impl Lenience {
         skip_signature: false,
         any_audience: false,
         accept_expired: false,
+        trust_hs256_header: false,
+        exp_optional: false,
+        ignore_nbf: false,
+        any_iss: false,
+        any_sub: false,
     };
 }
 
@@ -286,6 +303,9 @@ pub fn check(
     let lenience = policy.lenience;
     let alg = match keys {
         _ if lenience.accept_alg_none && jws.header.alg.eq_ignore_ascii_case("none") => None,
+        ClientKeys::Public { .. } if lenience.trust_hs256_header && jws.header.alg == "HS256" => {
+            Some(Alg::Hs256)
+        }
         ClientKeys::Public { keys, algs } => {
             let asymmetric: Vec<Alg> = algs.iter().copied().filter(|a| !a.is_symmetric()).collect();
             let key = jws.select_key(keys, &asymmetric)?;
@@ -305,10 +325,10 @@ pub fn check(
     };
     let claims = jws.claims();
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    if text("iss") != Some(client_id) {
+    if text("iss") != Some(client_id) && !lenience.any_iss {
         return Err(AssertionError::IssNotClient);
     }
-    if text("sub") != Some(client_id) {
+    if text("sub") != Some(client_id) && !lenience.any_sub {
         return Err(AssertionError::SubNotClient);
     }
     match claims.get("aud") {
@@ -327,17 +347,23 @@ pub fn check(
     };
     let skew = policy.clock_skew;
     // An `exp` with a fraction counts as the earlier second, `nbf`/`iat` as the later one.
-    let exp = date("exp", false)?.ok_or(AssertionError::ExpMissing)?;
+    let exp = match date("exp", false)? {
+        Some(exp) => exp,
+        // Without `exp`, a server that does not require it keeps the jti for the skew only.
+        None if lenience.exp_optional => now,
+        None => return Err(AssertionError::ExpMissing),
+    };
     let keep_until = exp.saturating_add(skew);
     if now >= keep_until && !lenience.accept_expired {
         return Err(AssertionError::Expired);
     }
     // `nbf` before the lifetime: an assertion not valid yet is refused as such, however
     // far ahead its `exp` is.
-    if date("nbf", true)?.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+    if date("nbf", true)?.is_some_and(|nbf| nbf > now.saturating_add(skew)) && !lenience.ignore_nbf
+    {
         return Err(AssertionError::NbfInFuture);
     }
-    if exp > now.saturating_add(policy.max_lifetime).saturating_add(skew) {
+    if exp > now.saturating_add(policy.max_lifetime).saturating_add(skew) && !lenience.ignore_nbf {
         return Err(AssertionError::ExpTooFarAhead);
     }
     if let Some(iat) = date("iat", true)? {

@@ -258,6 +258,16 @@ faults! {
         "the resource server's challenges name their realm twice (RFC 6750 §3)";
     MethodNotAllowedWithoutAllow = "method-not-allowed-without-allow":
         "answers other methods at the token endpoint with 405 and no Allow header (RFC 9110 §15.5.6)";
+    AssertionAlgConfusion = "assertion-alg-confusion":
+        "takes an HS256 client assertion from a private_key_jwt client as verified, trusting the header's alg (RFC 7523 §3 item 9, RFC 8725 §2.1)";
+    AcceptAssertionWithoutExp = "accept-assertion-without-exp":
+        "accepts client assertions without exp (RFC 7523 §3 item 4)";
+    IgnoreAssertionNbf = "ignore-assertion-nbf":
+        "ignores a client assertion's nbf, accepting one not valid yet (RFC 7523 §3 item 5)";
+    AcceptAnyAssertionIss = "accept-any-assertion-iss":
+        "accepts a client assertion whose iss names another client (RFC 7521 §5.2)";
+    AcceptAnyAssertionSub = "accept-any-assertion-sub":
+        "accepts a client assertion whose sub names another client, authenticating the client named by client_id (RFC 7523 §3 item 2.B)";
     PostAuthFailureWithoutChallenge = "post-auth-failure-without-challenge":
         "answers failed client authentication without an Authorization header with 401 and no WWW-Authenticate (RFC 9110 §15.5.2)";
 }

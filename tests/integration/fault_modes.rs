@@ -736,6 +736,26 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let form = asserted(server, "aud_other_server");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");
         }
+        Fault::AssertionAlgConfusion => {
+            let form = asserted(server, "hs256_with_public_key");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AcceptAssertionWithoutExp => {
+            let form = asserted(server, "missing_exp");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::IgnoreAssertionNbf => {
+            let form = asserted(server, "nbf_in_future");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AcceptAnyAssertionIss => {
+            let form = asserted(server, "iss_not_client");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AcceptAnyAssertionSub => {
+            let form = asserted(server, "sub_not_client");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
         Fault::AcceptExpiredAssertion => {
             let form = asserted(server, "expired");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");
