@@ -177,7 +177,6 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
     write("load-merged.md", summary::markdown(&merged, &judged))?;
     write("load-merged.html", summary::html(&merged, &judged))?;
     eprintln!("reports: {}", args.report_dir.display());
-    let mut failed = false;
     for j in &judged {
         eprintln!(
             "threshold {}: {} (observed {})",
@@ -185,13 +184,11 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
             if j.passed { "pass" } else { "FAILED" },
             j.observed
         );
-        failed |= !j.passed;
     }
-    Ok(if failed {
-        Exit::LoadThreshold
-    } else {
-        Exit::Success
-    })
+    // The same verdict the merged reports show.
+    let verdict = summary::LoadVerdict::of(&judged);
+    eprintln!("{} (exit {})", verdict.headline, verdict.exit as u8);
+    Ok(verdict.exit)
 }
 
 #[cfg(test)]
