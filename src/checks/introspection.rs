@@ -59,6 +59,13 @@ pub(super) fn inactive_only_active(cx: &Context<'_>) -> Verdict {
 }
 
 pub(super) fn introspection_types(cx: &Context<'_>) -> Verdict {
+    // A refusal is no introspection answer: the case about the refusal judges it, once.
+    if cx.response.status != 200 {
+        return Verdict::NotApplicable(format!(
+            "the introspection endpoint answered {}, not an introspection answer whose member types to judge",
+            cx.response.status
+        ));
+    }
     let Some(map) = cx.object() else {
         return Verdict::Fail(NOT_AN_OBJECT.into());
     };
