@@ -160,6 +160,14 @@ fn check_credentials<'a>(
         {
             return Ok(client);
         }
+        // The fault: a public client is taken as authenticated by its id.
+        if client.is_public()
+            && config.has(Fault::PublicClientsGetTokens)
+            && client.enabled
+            && client.in_realm(realm)
+        {
+            return Ok(client);
+        }
         if client.is_public() {
             return Err(OAuthError::bad_request(
                 ErrorCode::UnauthorizedClient,
@@ -297,8 +305,16 @@ fn check_assertion<'a>(
         ..client_assertion::POLICY
     };
     let now = unix_now();
+    // The fault: a refused assertion answered as a refused authorization grant.
+    let refused = |e: client_assertion::AssertionError| {
+        if config.has(Fault::AssertionRefusalInvalidGrant) {
+            OAuthError::bad_request(ErrorCode::InvalidGrant, e.describe())
+        } else {
+            failed(e.describe())
+        }
+    };
     let checked = client_assertion::check(assertion, &client.id, keys, audience, now, policy)
-        .map_err(|e| failed(e.describe()))?;
+        .map_err(refused)?;
     if !config.has(Fault::SkipAssertionReplayCheck) {
         let mut jtis = app
             .assertion_jtis

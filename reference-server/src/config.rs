@@ -258,6 +258,16 @@ faults! {
         "the resource server's challenges name their realm twice (RFC 6750 §3)";
     MethodNotAllowedWithoutAllow = "method-not-allowed-without-allow":
         "answers other methods at the token endpoint with 405 and no Allow header (RFC 9110 §15.5.6)";
+    DefaultMissingGrantType = "default-missing-grant-type":
+        "takes a token request without grant_type as client_credentials (RFC 6749 §4.4.2: grant_type REQUIRED)";
+    EmptyGrantTypeAccepted = "empty-grant-type-accepted":
+        "takes an empty grant_type as client_credentials instead of as omitted (RFC 6749 §3.2)";
+    PublicClientsGetTokens = "public-clients-get-tokens":
+        "issues client credentials tokens to public clients, authenticated by their id alone (RFC 6749 §4.4: confidential clients only)";
+    ErrorDescriptionEchoesInput = "error-description-echoes-input":
+        "echoes the grant_type it refuses into error_description, whatever its characters (RFC 6749 §5.2)";
+    AssertionRefusalInvalidGrant = "assertion-refusal-invalid-grant":
+        "answers a refused client assertion with 400 invalid_grant instead of invalid_client (RFC 7523 §3.2)";
     AssertionAlgConfusion = "assertion-alg-confusion":
         "takes an HS256 client assertion from a private_key_jwt client as verified, trusting the header's alg (RFC 7523 §3 item 9, RFC 8725 §2.1)";
     AcceptAssertionWithoutExp = "accept-assertion-without-exp":

@@ -135,6 +135,9 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    /// Only the fault `assertion-refusal-invalid-grant` answers with it (for client
+    /// authentication it is invalid_client, RFC 7523 §3.2).
+    InvalidGrant,
 }
 
 impl ErrorCode {
@@ -145,6 +148,7 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidGrant => "invalid_grant",
         }
     }
 }

@@ -224,6 +224,11 @@ pub struct Expect {
     /// deviation is not counted twice.
     #[serde(default)]
     pub only_refusals: bool,
+    /// This step judges the format of an error response (RFC 6749 §5.2: JSON with an
+    /// `error` member). Every other step leaves an error body that is not a JSON object
+    /// unread, so that format is judged once.
+    #[serde(default)]
+    pub judges_error_format: bool,
 }
 
 /// One request and what its response must satisfy.

@@ -148,6 +148,18 @@ impl Check {
     pub fn evaluate(self, cx: &Context<'_>) -> Verdict {
         (self.function())(cx)
     }
+
+    /// Whether the check reads an error response's body (its `error` member): such a check
+    /// is not judged on an error body that is not JSON, whose format ERR-002 judges.
+    pub fn reads_error_body(self) -> bool {
+        matches!(
+            self,
+            Check::ErrorResponse
+                | Check::ErrorCodeRegistered
+                | Check::ErrorStatusMatchesCode
+                | Check::TokenOrInvalidScope
+        )
+    }
 }
 
 /// What a check concluded.

@@ -55,75 +55,19 @@ pub(super) fn judge(
             error_hint(response)
         ));
     }
-    let json = response.json.as_ref();
-    for (pointer, expected) in &expect.json {
-        let expected = toml_to_json(expected);
-        let actual = json.and_then(|j| j.pointer(pointer));
-        if actual != Some(&expected) {
-            problems.push(format!(
-                "expected {pointer} = {expected}, got {}",
-                json_or_nothing(actual)
-            ));
-        }
-    }
-    for (pointer, template) in &expect.json_not {
-        let forbidden = match expand(template, &state.vars) {
-            Ok(v) => Value::String(v),
-            Err(e) => return Some(super::template_stop(label, e)),
-        };
-        if json.and_then(|j| j.pointer(pointer)) == Some(&forbidden) {
-            problems.push(format!("expected {pointer} to differ from {forbidden}"));
-        }
-    }
-    for (pointer, allowed) in &expect.json_one_of {
-        let allowed: Vec<Value> = allowed.iter().map(toml_to_json).collect();
-        let actual = json.and_then(|j| j.pointer(pointer));
-        if !actual.is_some_and(|a| allowed.contains(a)) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            problems.push(format!(
-                "expected {pointer} to be one of {}, got {}",
-                list.join(", "),
-                json_or_nothing(actual)
-            ));
-        }
-    }
-    for (pointer, wanted) in &expect.array_contains {
-        let actual = json.and_then(|j| j.pointer(pointer));
-        let found = actual
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(wanted)));
-        if !found {
-            problems.push(format!(
-                "expected {pointer} to list \"{wanted}\", got {}",
-                json_or_nothing(actual)
-            ));
-        }
-    }
-    for (pointer, unwanted) in &expect.array_excludes {
-        let actual = json.and_then(|j| j.pointer(pointer));
-        let listed = actual
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(unwanted)));
-        if listed {
-            problems.push(format!(
-                "expected {pointer} not to list \"{unwanted}\", got {}",
-                json_or_nothing(actual)
-            ));
-        }
-    }
-    for pointer in &expect.present {
-        if json.and_then(|j| j.pointer(pointer)).is_none() {
-            problems.push(format!("expected {pointer} to be present"));
-        }
-    }
-    for pointer in &expect.absent {
-        if let Some(v) = json.and_then(|j| j.pointer(pointer)) {
-            let shown = if pointer.contains("token") {
-                "<redacted>".to_owned()
-            } else {
-                v.to_string()
-            };
-            problems.push(format!("expected {pointer} to be absent, got {shown}"));
+    // An error body that is not a JSON object breaks RFC 6749 §5.2's format, which ERR-002
+    // judges once (`judges_error_format`): here the members of such a body are not read, and
+    // a step left with nothing else wrong skips, saying so.
+    let unreadable_error = refused
+        && !expect.judges_error_format
+        && !response.json.as_ref().is_some_and(Value::is_object);
+    let mut error_body_unjudged = false;
+    if unreadable_error && reads_json_members(expect) {
+        error_body_unjudged = true;
+    } else {
+        match json_problems(expect, response, state, label) {
+            Ok(found) => problems.extend(found),
+            Err(stop) => return Some(stop),
         }
     }
     for (header, needle) in &expect.header_contains {
@@ -185,6 +129,10 @@ pub(super) fn judge(
             .map(|(_, v)| v.split(' ').next().unwrap_or("")),
     };
     for check in &expect.checks {
+        if unreadable_error && check.get_ref().reads_error_body() {
+            error_body_unjudged = true;
+            continue;
+        }
         match check.get_ref().evaluate(&cx) {
             Verdict::Pass => {}
             Verdict::Fail(why) => problems.push(format!("{}: {why}", check.get_ref().name())),
@@ -204,6 +152,12 @@ pub(super) fn judge(
                 }
             }
         }
+    }
+    if problems.is_empty() && error_body_unjudged {
+        return Some(Stop::Skipped(format!(
+            "{label}: the refusal ({}) has no JSON error body to read its error from (ERR-002 judges the format of error responses, once)",
+            response.brief()
+        )));
     }
     if problems.is_empty() {
         None
@@ -241,4 +195,98 @@ fn toml_to_json(value: &toml::Value) -> Value {
         ),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
     }
+}
+
+/// The problems with the response's JSON members (`json`, `json_not`, `json_one_of`,
+/// `array_contains`, `array_excludes`, `present`, `absent`).
+fn json_problems(
+    expect: &crate::case::Expect,
+    response: &Response,
+    state: &CaseState,
+    label: &str,
+) -> Result<Vec<String>, Stop> {
+    let mut problems = Vec::new();
+    let json = response.json.as_ref();
+    for (pointer, expected) in &expect.json {
+        let expected = toml_to_json(expected);
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if actual != Some(&expected) {
+            problems.push(format!(
+                "expected {pointer} = {expected}, got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for (pointer, template) in &expect.json_not {
+        let forbidden = match expand(template, &state.vars) {
+            Ok(v) => Value::String(v),
+            Err(e) => return Err(super::template_stop(label, e)),
+        };
+        if json.and_then(|j| j.pointer(pointer)) == Some(&forbidden) {
+            problems.push(format!("expected {pointer} to differ from {forbidden}"));
+        }
+    }
+    for (pointer, allowed) in &expect.json_one_of {
+        let allowed: Vec<Value> = allowed.iter().map(toml_to_json).collect();
+        let actual = json.and_then(|j| j.pointer(pointer));
+        if !actual.is_some_and(|a| allowed.contains(a)) {
+            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+            problems.push(format!(
+                "expected {pointer} to be one of {}, got {}",
+                list.join(", "),
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for (pointer, wanted) in &expect.array_contains {
+        let actual = json.and_then(|j| j.pointer(pointer));
+        let found = actual
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(wanted)));
+        if !found {
+            problems.push(format!(
+                "expected {pointer} to list \"{wanted}\", got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for (pointer, unwanted) in &expect.array_excludes {
+        let actual = json.and_then(|j| j.pointer(pointer));
+        let listed = actual
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(unwanted)));
+        if listed {
+            problems.push(format!(
+                "expected {pointer} not to list \"{unwanted}\", got {}",
+                json_or_nothing(actual)
+            ));
+        }
+    }
+    for pointer in &expect.present {
+        if json.and_then(|j| j.pointer(pointer)).is_none() {
+            problems.push(format!("expected {pointer} to be present"));
+        }
+    }
+    for pointer in &expect.absent {
+        if let Some(v) = json.and_then(|j| j.pointer(pointer)) {
+            let shown = if pointer.contains("token") {
+                "<redacted>".to_owned()
+            } else {
+                v.to_string()
+            };
+            problems.push(format!("expected {pointer} to be absent, got {shown}"));
+        }
+    }
+    Ok(problems)
+}
+
+/// Whether the step reads members of the response's JSON body.
+fn reads_json_members(expect: &crate::case::Expect) -> bool {
+    !(expect.json.is_empty()
+        && expect.json_not.is_empty()
+        && expect.json_one_of.is_empty()
+        && expect.array_contains.is_empty()
+        && expect.array_excludes.is_empty()
+        && expect.present.is_empty()
+        && expect.absent.is_empty())
 }

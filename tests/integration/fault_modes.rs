@@ -740,6 +740,38 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let form = asserted(server, "hs256_with_public_key");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");
         }
+        Fault::DefaultMissingGrantType => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", "scope=write").await;
+            assert!(reply.has_token(), "{name}");
+            let empty = post_basic(&token_url, "myClient", "forgerock", "grant_type=").await;
+            assert!(!empty.has_token(), "{name}: an empty one is still refused");
+        }
+        Fault::EmptyGrantTypeAccepted => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", "grant_type=").await;
+            assert!(reply.has_token(), "{name}");
+            let missing = post_basic(&token_url, "myClient", "forgerock", "scope=write").await;
+            assert!(
+                !missing.has_token(),
+                "{name}: a missing one is still refused"
+            );
+        }
+        Fault::PublicClientsGetTokens => {
+            let form = format!("{CC}&client_id=publicClient&scope=read");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::ErrorDescriptionEchoesInput => {
+            let form = "grant_type=%22%5Cx";
+            let reply = post_basic(&token_url, "myClient", "forgerock", form).await;
+            let description = reply.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(description.contains("\"\\x"), "{name}: {description}");
+        }
+        Fault::AssertionRefusalInvalidGrant => {
+            let reply = post_form(&token_url, &asserted(server, "signed_by_other_key")).await;
+            assert_eq!(reply.error(), "invalid_grant", "{name}");
+        }
         Fault::AcceptAssertionWithoutExp => {
             let form = asserted(server, "missing_exp");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");

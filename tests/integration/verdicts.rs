@@ -133,37 +133,9 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::InvalidClientWithoutChallenge => {
             (&["AUTH-010", "AUTH-012", "AUTH-031", "INTRO-020"], &[])
         }
-        Fault::ErrorsNotJson => (
-            &[
-                "AUTH-010",
-                "AUTH-011",
-                "AUTH-012",
-                "AUTH-014",
-                "ERR-001",
-                "ERR-002",
-                "ERR-005",
-                // A refused assertion's invalid_client is judged once per method; the
-                // refusal cases judge only that no token was issued.
-                "JWTAUTH-020",
-                "JWTAUTH-108",
-                "PARAM-001",
-                "PARAM-002",
-                "PARAM-005",
-                "PARAM-006",
-                "PARAM-007",
-                "SCOPE-002",
-                "SCOPE-005",
-                "SCOPE-011",
-            ],
-            &[
-                "AUTH-007",
-                "AUTH-027",
-                "AUTH-030",
-                "ERR-003",
-                "PARAM-019",
-                "SCOPE-006",
-            ],
-        ),
+        // The format of error responses is ERR-002's rule, judged once: the other refusal
+        // cases cannot read their error code from a body that is not JSON, and skip.
+        Fault::ErrorsNotJson => (&["ERR-002"], &[]),
         Fault::SilentlyReduceScope => (
             &["SCOPE-002", "SCOPE-005", "SCOPE-011"],
             &["INTRO-013", "SCOPE-004"],
@@ -189,23 +161,12 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::TrustForwardedProto => (&["BCP-007"], &[]),
         // A refused assertion is still refused (the JWTAUTH refusal cases pass): the empty
         // body loses invalid_client (MUST, once per method) and 403 is not 400/401 (SHOULD).
+        // 403 with an empty body: the 401 that Basic credentials must get (AUTH-010, 011,
+        // 012) and the JSON error body (ERR-002) are broken; the cases that read the error
+        // code skip (premise_skips); how refused assertions are answered is a SHOULD.
         Fault::AuthFailureForbidden => (
-            &[
-                "AUTH-010",
-                "AUTH-011",
-                "AUTH-012",
-                "ERR-001",
-                "JWTAUTH-020",
-                "JWTAUTH-108",
-            ],
-            &[
-                "AUTH-004",
-                "AUTH-023",
-                "AUTH-027",
-                "ERR-003",
-                "JWTAUTH-021",
-                "JWTAUTH-109",
-            ],
+            &["AUTH-010", "AUTH-011", "AUTH-012", "ERR-002"],
+            &["AUTH-004", "AUTH-023", "JWTAUTH-021", "JWTAUTH-109"],
         ),
         Fault::DropUnknownScope => (
             &["SCOPE-002", "SCOPE-005", "SCOPE-011"],
@@ -310,6 +271,16 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ResourceChallengeRealmTwice => (&["RS-008"], &[]),
         Fault::MethodNotAllowedWithoutAllow => (&["TOKEN-010"], &[]),
         Fault::PostAuthFailureWithoutChallenge => (&["ERR-008"], &[]),
+        // The requests whose only grant_type is misnamed (case, array syntax) or absent are
+        // defaulted too, so the SHOULDs that expect them refused warn.
+        Fault::DefaultMissingGrantType => (
+            &["PARAM-001"],
+            &["ERR-003", "PARAM-013", "PARAM-017", "PARAM-019"],
+        ),
+        Fault::EmptyGrantTypeAccepted => (&["PARAM-005"], &[]),
+        Fault::PublicClientsGetTokens => (&["AUTH-014"], &[]),
+        Fault::ErrorDescriptionEchoesInput => (&["ERR-005"], &[]),
+        Fault::AssertionRefusalInvalidGrant => (&["JWTAUTH-020", "JWTAUTH-108"], &[]),
         Fault::AssertionAlgConfusion => (&["JWTAUTH-004"], &[]),
         Fault::AcceptAssertionWithoutExp => (&["JWTAUTH-006"], &[]),
         Fault::IgnoreAssertionNbf => (&["JWTAUTH-008"], &[]),
@@ -359,9 +330,45 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
         Fault::SkipAssertionSignature => {
             &["JWTAUTH-020", "JWTAUTH-021", "JWTAUTH-108", "JWTAUTH-109"]
         }
-        Fault::AcceptWrongSecret | Fault::IntrospectionWithoutAuthentication => &["INTRO-020"],
+        Fault::IntrospectionWithoutAuthentication => &["INTRO-020"],
+        // The wrong secret accepted leaves no refusal whose format ERR-002 could judge.
+        Fault::AcceptWrongSecret => &["ERR-002", "INTRO-020"],
         Fault::RevocationWithoutAuthentication => &["REVOKE-014"],
         Fault::IntrospectionMalformedTokenError => &["INTRO-012"],
+        Fault::AuthFailureForbidden => &[
+            "AUTH-027",
+            "ERR-001",
+            "ERR-003",
+            "ERR-011",
+            "JWTAUTH-020",
+            "JWTAUTH-108",
+        ],
+        Fault::ErrorsNotJson => &[
+            "AUTH-007",
+            "AUTH-010",
+            "AUTH-011",
+            "AUTH-012",
+            "AUTH-014",
+            "AUTH-027",
+            "AUTH-030",
+            "ERR-001",
+            "ERR-003",
+            "ERR-005",
+            "ERR-011",
+            "JWTAUTH-020",
+            "JWTAUTH-108",
+            "PARAM-001",
+            "PARAM-002",
+            "PARAM-005",
+            "PARAM-006",
+            "PARAM-007",
+            "PARAM-019",
+            "ROBUST-003",
+            "SCOPE-002",
+            "SCOPE-005",
+            "SCOPE-006",
+            "SCOPE-011",
+        ],
         _ => &[],
     }
 }

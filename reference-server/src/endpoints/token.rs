@@ -89,7 +89,11 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     } else {
         form.get("grant_type")
     };
+    let sent_empty = crate::form::sent_empty(request.raw_body(), "grant_type");
     match grant_type {
+        // The faults: a missing (or an empty) grant_type taken as client_credentials.
+        None if config.has(Fault::DefaultMissingGrantType) && !sent_empty => {}
+        None if config.has(Fault::EmptyGrantTypeAccepted) && sent_empty => {}
         None => {
             return Err(OAuthError::bad_request(
                 ErrorCode::InvalidRequest,
@@ -101,6 +105,14 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
             return Err(OAuthError::bad_request(
                 ErrorCode::InvalidRequest,
                 "grant_type is not supported",
+            ))
+        }
+        // The fault: the grant type sent is echoed, whatever its characters.
+        Some(other) if config.has(Fault::ErrorDescriptionEchoesInput) => {
+            return Ok(response::error_json(
+                Status::BAD_REQUEST,
+                ErrorCode::UnsupportedGrantType.as_str(),
+                &format!("grant_type {other} is not supported"),
             ))
         }
         Some(_) => {
