@@ -55,10 +55,12 @@ pub(super) fn judge(
             error_hint(response)
         ));
     }
-    // An error body that is not a JSON object breaks RFC 6749 §5.2's format, which ERR-002
-    // judges once (`judges_error_format`): here the members of such a body are not read, and
-    // a step left with nothing else wrong skips, saying so.
+    // At the token endpoint, an error body that is not a JSON object breaks RFC 6749 §5.2's
+    // format, which ERR-002 judges once (`judges_error_format`): here the members of such a
+    // body are not read, and a step left with nothing else wrong skips, saying so. (The other
+    // endpoints' cases judge their own error bodies.)
     let unreadable_error = refused
+        && step.endpoint == crate::case::Endpoint::Token
         && !expect.judges_error_format
         && !response.json.as_ref().is_some_and(Value::is_object);
     let mut error_body_unjudged = false;
