@@ -12,16 +12,21 @@ use super::LoadError;
 #[derive(Debug, Args, Clone, Default)]
 pub struct CaseSelection {
     /// Only cases whose id (or `PREFIX*`), tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(help_heading = "Cases and profiles", long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leave out cases whose id, tag or area matches (repeatable, comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(help_heading = "Cases and profiles", long, value_delimiter = ',')]
     pub skip: Vec<String>,
     /// More case files (folders of TOML), added to the built-in cases.
-    #[arg(long = "cases", alias = "scenarios", value_name = "DIR")]
+    #[arg(
+        help_heading = "Cases and profiles",
+        long = "cases",
+        alias = "scenarios",
+        value_name = "DIR"
+    )]
     pub scenario_dirs: Vec<PathBuf>,
     /// Leave out the built-in cases (use with --cases).
-    #[arg(long)]
+    #[arg(help_heading = "Cases and profiles", long)]
     pub no_builtin: bool,
 }
 

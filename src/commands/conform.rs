@@ -24,60 +24,83 @@ pub struct ConformArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Named targets (`--target NAME`); default: ./grantcheck.toml when it exists.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Target", long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub selection: CaseSelection,
     /// Levels: rfc6749 (default), oauth21, strict.
-    #[arg(long, default_value = "rfc6749", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
+    #[arg(help_heading = "Cases and profiles", long, default_value = "rfc6749", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
     pub profile: String,
     /// Longest a case may wait for a token to expire on a real clock.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(
+        help_heading = "Limits",
+        long,
+        value_name = "SECS",
+        default_value_t = 10
+    )]
     pub max_wait: u64,
     /// The whole run's time limit, discovery and the preflight included: cases not started by
     /// then, and requests still waiting, end as errors with "run deadline reached" (exit 3).
     /// Default: 6 × --timeout + each step of the selected cases at --timeout/10 (+ --pace) +
     /// --max-wait + 2 s when an expiry case runs + 5 s, at most 3600 s (the run prints it).
     /// 0: no deadline.
-    #[arg(long, value_name = "SECS")]
+    #[arg(help_heading = "Limits", long, value_name = "SECS")]
     pub deadline: Option<u64>,
     /// Per-request timeout (discovery's and the preflight's requests too).
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    #[arg(help_heading = "Limits", long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub timeout: u64,
     /// Least time between two requests, for targets that throttle (e.g. 0.2). A rate limit
     /// (429, or 503 with Retry-After) is waited out once when it fits in --max-wait;
     /// otherwise the case is blocked, never failed.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(help_heading = "Limits", long, value_name = "SECS", value_parser = parse_seconds)]
     pub pace: Option<Duration>,
     /// human (terminal) or json (the JSON report on stdout).
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Compare with (check), rewrite (update) or ignore (off) the target's snapshots;
     /// default: check when the target has snapshots, else off.
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "Snapshots", long, value_enum)]
     pub snapshots: Option<SnapshotMode>,
     /// Snapshots live in DIR/<target label>/.
-    #[arg(long, value_name = "DIR", default_value = "snapshots")]
+    #[arg(
+        help_heading = "Snapshots",
+        long,
+        value_name = "DIR",
+        default_value = "snapshots"
+    )]
     pub snapshot_dir: PathBuf,
     /// Where results.json, junit.xml, summary.md and report.html go.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_name = "DIR",
+        default_value = "reports"
+    )]
     pub report_dir: PathBuf,
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Start the embedded server with a fault mode, to see what a failure looks like
     /// (names: `grantcheck serve --help`).
-    #[arg(long = "embedded-fault", value_name = "NAME")]
+    #[arg(
+        help_heading = "Embedded server",
+        long = "embedded-fault",
+        value_name = "NAME"
+    )]
     pub embedded_faults: Vec<Fault>,
     /// Start the embedded server with a legal variant (names: `grantcheck serve --help`):
     /// behaviour the RFCs allow, so every case must still pass.
-    #[arg(long = "embedded-variant", value_name = "NAME")]
+    #[arg(
+        help_heading = "Embedded server",
+        long = "embedded-variant",
+        value_name = "NAME"
+    )]
     pub embedded_variants: Vec<Variant>,
     /// Token format of the embedded server.
-    #[arg(long, value_enum, default_value_t = crate::commands::serve::FormatArg::Opaque)]
+    #[arg(help_heading = "Embedded server", long, value_enum, default_value_t = crate::commands::serve::FormatArg::Opaque)]
     pub embedded_token_format: crate::commands::serve::FormatArg,
     /// Serve the embedded server over HTTPS with a new self-signed certificate (trusted by
     /// this run only), so the TLS cases run too. Snapshots label: embedded-tls.
-    #[arg(long)]
+    #[arg(help_heading = "Embedded server", long)]
     pub embedded_tls: bool,
 }
 

@@ -29,25 +29,26 @@ pub struct TargetArgs {
     /// Issuer URL of an external server (endpoints are discovered: RFC 8414, then OpenID), or
     /// the name of a target in grantcheck.toml. Without it, the reference server runs
     /// in-process on an ephemeral loopback port.
-    #[arg(long, value_name = "ISSUER_URL|NAME")]
+    #[arg(help_heading = "Target", long, value_name = "ISSUER_URL|NAME")]
     pub target: Option<String>,
     /// Token endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Target", long, value_name = "URL")]
     pub token_url: Option<String>,
     /// Introspection endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Target", long, value_name = "URL")]
     pub introspection_url: Option<String>,
     /// Revocation endpoint (overrides discovery).
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Target", long, value_name = "URL")]
     pub revocation_url: Option<String>,
     /// A protected resource that validates the server's tokens (RFC 6750).
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Target", long, value_name = "URL")]
     pub resource_url: Option<String>,
     /// The client under test.
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Main client", long, value_name = "ID")]
     pub client_id: Option<String>,
     /// Its secret (prefer the environment variable or --client-secret-file).
     #[arg(
+        help_heading = "Main client",
         long,
         value_name = "SECRET",
         env = "GRANTCHECK_CLIENT_SECRET",
@@ -55,12 +56,18 @@ pub struct TargetArgs {
     )]
     pub client_secret: Option<String>,
     /// File holding the client secret (first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "client_secret")]
+    #[arg(
+        help_heading = "Main client",
+        long,
+        value_name = "FILE",
+        conflicts_with = "client_secret"
+    )]
     pub client_secret_file: Option<PathBuf>,
     /// Client that calls introspection, i.e. the resource server (default: the main client).
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Other clients", long, value_name = "ID")]
     pub introspect_client_id: Option<String>,
     #[arg(
+        help_heading = "Other clients",
         long,
         value_name = "SECRET",
         env = "GRANTCHECK_INTROSPECT_CLIENT_SECRET",
@@ -68,9 +75,10 @@ pub struct TargetArgs {
     )]
     pub introspect_client_secret: Option<String>,
     /// A second confidential client, for cross-client cases.
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "Other clients", long, value_name = "ID")]
     pub second_client_id: Option<String>,
     #[arg(
+        help_heading = "Other clients",
         long,
         value_name = "SECRET",
         env = "GRANTCHECK_SECOND_CLIENT_SECRET",
@@ -78,25 +86,26 @@ pub struct TargetArgs {
     )]
     pub second_client_secret: Option<String>,
     /// Scopes the client may request, space-separated; the first is its usual one.
-    #[arg(long, value_name = "SCOPES")]
+    #[arg(help_heading = "Main client", long, value_name = "SCOPES")]
     pub scope: Option<String>,
     /// A scope the client may not have, for least-privilege cases.
-    #[arg(long, value_name = "SCOPE")]
+    #[arg(help_heading = "Main client", long, value_name = "SCOPE")]
     pub forbidden_scope: Option<String>,
     /// The scope the protected resource (--resource-url) requires, for RS-005 (a token for
     /// another scope of --scope gets 403 insufficient_scope). External targets only.
-    #[arg(long, value_name = "SCOPE")]
+    #[arg(help_heading = "Main client", long, value_name = "SCOPE")]
     pub resource_scope: Option<String>,
     /// Test DPoP (RFC 9449) with a key of this algorithm, made for this run (ES256, RS256,
     /// PS256, EdDSA). The embedded server is always tested with ES256 unless this says
     /// otherwise.
-    #[arg(long, value_name = "ALG")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ALG")]
     pub dpop: Option<crate::jose::Alg>,
     /// A client registered with dpop_bound_access_tokens (RFC 9449 §5.2), for the cases
     /// about clients that must send a proof.
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ID")]
     pub dpop_client_id: Option<String>,
     #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
         long,
         value_name = "SECRET",
         env = "GRANTCHECK_DPOP_CLIENT_SECRET",
@@ -105,22 +114,28 @@ pub struct TargetArgs {
     pub dpop_client_secret: Option<String>,
     /// Trust the certificates in this PEM file besides the system roots: a private CA, or
     /// a self-signed server's certificate (repeatable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Target", long, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
     /// Do not verify TLS certificates (prints a warning: anyone able to answer for the
     /// target's address could read the client secrets). Prefer --ca-cert.
-    #[arg(long)]
+    #[arg(help_heading = "Target", long)]
     pub insecure: bool,
     /// A client that authenticates with a JWT (RFC 7523 §2.2), for the client_auth_jwt
     /// cases: private_key_jwt (with --client-key) or client_secret_jwt.
-    #[arg(long, value_enum, value_name = "METHOD")]
+    #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
+        long,
+        value_enum,
+        value_name = "METHOD"
+    )]
     pub client_auth: Option<JwtClientAuth>,
     /// The JWT client's id (default: --client-id).
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ID")]
     pub jwt_client_id: Option<String>,
     /// The client_secret_jwt client's secret (default: the main client's, when the ids are
     /// the same).
     #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
         long,
         value_name = "SECRET",
         env = "GRANTCHECK_JWT_CLIENT_SECRET",
@@ -129,32 +144,47 @@ pub struct TargetArgs {
     pub jwt_client_secret: Option<String>,
     /// The private_key_jwt client's private key: PEM (PKCS#8 RSA, EC P-256 or Ed25519;
     /// PKCS#1 RSA) or a private JWK.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "FILE")]
     pub client_key: Option<PathBuf>,
     /// The `kid` to put in its assertions' header (default: the JWK's `kid`, else none).
-    #[arg(long, value_name = "KID")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "KID")]
     pub client_key_id: Option<String>,
     /// The algorithm an RSA key signs with: RS256 (default) or PS256.
-    #[arg(long, value_name = "ALG")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ALG")]
     pub client_key_alg: Option<String>,
     /// The `aud` of client assertions: the token endpoint URL (RFC 7523 §3, OIDC Core §9) or
     /// the issuer (draft-ietf-oauth-rfc7523bis).
-    #[arg(long, value_enum, value_name = "AUD")]
+    #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
+        long,
+        value_enum,
+        value_name = "AUD"
+    )]
     pub client_assertion_aud: Option<AssertionAudience>,
     /// The server implements RFC 9068 (JWT access tokens): the `jwt` cases (JWTAT-*) are
     /// judged at their levels. Without it they only record what was seen (INFO), since
     /// RFC 6749 leaves an access token's format to the server.
-    #[arg(long)]
+    #[arg(help_heading = "Cases and profiles", long)]
     pub rfc9068: bool,
     /// A client certificate (PEM, leaf first) for the mutual-TLS cases (RFC 8705), presented
     /// as --mtls-client-id over HTTPS; with --client-cert-key.
-    #[arg(long, value_name = "FILE", requires = "client_cert_key")]
+    #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
+        long,
+        value_name = "FILE",
+        requires = "client_cert_key"
+    )]
     pub client_cert: Option<PathBuf>,
     /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    #[arg(
+        help_heading = "JWT, mutual TLS and DPoP",
+        long,
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
     pub client_cert_key: Option<PathBuf>,
     /// The tls_client_auth client the certificate authenticates (default: --client-id).
-    #[arg(long, value_name = "ID")]
+    #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ID")]
     pub mtls_client_id: Option<String>,
 }
 
