@@ -459,11 +459,12 @@ fn finish(
             message: format!("snapshots in {}: {e}", snapshot_dir.display()),
         })?;
     let in_ci = in_ci();
+    let compared = (mode != SnapshotMode::Off).then_some(&snapshots);
     let verdict = verdict::decide(&Evidence {
         summary,
         ended_early: None,
         preflight: Some(preflight),
-        snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
+        snapshots: compared,
         in_ci,
     });
     let run = Run {
@@ -471,7 +472,7 @@ fn finish(
         profile: &args.profile,
         results,
         summary,
-        snapshots: (mode != SnapshotMode::Off).then_some(&snapshots),
+        snapshots: compared,
         insecure: args.target.insecure,
         preflight: Some(preflight),
         verdict: &verdict,
