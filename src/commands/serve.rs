@@ -324,26 +324,30 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
             names.join(", ")
         );
     }
+    // Listening before the banner says so: a SIGTERM sent on reading it stops cleanly.
+    let stop = stop_signal();
     println!("press Ctrl-C to stop");
-    wait_for_stop_signal().await;
+    stop.await;
     eprintln!("stopping: finishing in-flight requests");
     server.shutdown().await;
     Ok(Exit::Success)
 }
 
-async fn wait_for_stop_signal() {
+/// Resolves on Ctrl-C or SIGTERM; SIGTERM is listened for from the call on.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
