@@ -1,46 +1,53 @@
 #!/usr/bin/env bash
 # Two builds of `grantcheck serve` in one run, alternating, so a change's cost shows apart
-# from the machine's noise: Basic issuance, client_secret_post issuance and introspection,
-# each driven by wrk (bench/post.lua) as bench/run.sh does (server on core 0 with one tokio
-# worker, wrk on core 1, 32 connections), ROUNDS times per build.
+# from the machine's noise: Basic issuance, client_secret_post issuance and introspection of a
+# live token, each driven by wrk (bench/post.lua) with the method of bench/lib.sh. Each round
+# measures old then new (the order swaps every round); the figure is the median of the
+# per-round new/old ratios, for throughput and for the server's CPU time per request.
 #
-#   bench/versions.sh OLD_BINARY NEW_BINARY [SECONDS] [ROUNDS]
+#   bench/versions.sh OLD_BINARY NEW_BINARY [SECONDS] [ROUNDS] [CONNECTIONS]  (5, 8, 32)
 #
 # Build the old one from a worktree, e.g.
 #   git worktree add /tmp/old REV && (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target cargo build --release --bin grantcheck)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD=$1; NEW=$2; SECS=${3:-5}; ROUNDS=${4:-3}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+OLD=$1; NEW=$2; SECS=${3:-5}; ROUNDS=${4:-8}; CONNS=${5:-32}
+source bench/lib.sh
+need wrk "apt-get install wrk"
 PORT=18096
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; }
-trap cleanup EXIT
-MY="Basic $(printf 'myClient:forgerock' | base64 -w0)"; RS="Basic $(printf 'rs-client:rs-secret' | base64 -w0)"
 URL="http://127.0.0.1:$PORT/oauth2"
-measure() { # label url auth body
-  AUTH="$3" BODY="$4" taskset -c 1 wrk -t1 -c32 -d1s -s bench/post.lua "$2" >/dev/null
-  AUTH="$3" BODY="$4" taskset -c 1 wrk -t1 -c32 -d"${SECS}s" -s bench/post.lua "$2" | sed -n 's/^RESULT rps=\([0-9]*\).*/\1/p'
+MY=$(basic myClient:forgerock); RS=$(basic rs-client:rs-secret)
+
+one() { # binary -> "issuance rps cpu / post rps cpu / introspection rps cpu" as 6 numbers
+  TOKIO_WORKER_THREADS=1 taskset -c 0 "$1" serve --addr 127.0.0.1:$PORT --token-ttl 10 >/dev/null 2>&1 & local pid=$!
+  pids+=($pid)
+  wait_http "http://127.0.0.1:$PORT/"
+  local i p n token
+  i=$(wrk_measure $pid "$URL/access_token" "$MY" grant_type=client_credentials)
+  p=$(wrk_measure $pid "$URL/access_token" "" "grant_type=client_credentials&client_id=myClient&client_secret=forgerock")
+  token=$(live_token "$URL/access_token")
+  n=$(wrk_measure $pid "$URL/introspect" "$RS" "token=$token" '"active":true')
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$i $p $n"
 }
-one() { # label binary
-  TOKIO_WORKER_THREADS=1 taskset -c 0 "$2" serve --addr 127.0.0.1:$PORT --token-ttl 10 >/dev/null 2>&1 & pid=$!
-  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
-  local token
-  token=$(curl -s -u myClient:forgerock -d grant_type=client_credentials "$URL/access_token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  echo "$1 issuance $(measure "$1" "$URL/access_token" "$MY" grant_type=client_credentials)"
-  echo "$1 issuance-post $(measure "$1" "$URL/access_token" "" "grant_type=client_credentials&client_id=myClient&client_secret=forgerock")"
-  echo "$1 introspection $(measure "$1" "$URL/introspect" "$RS" "token=$token")"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-}
+
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${SECS}s per target, $ROUNDS rounds"
-results=$(for _ in $(seq 1 "$ROUNDS"); do one old "$OLD"; one new "$NEW"; done)
-echo "$results" | awk '{ rows[$1 " " $2] = rows[$1 " " $2] " " $3 } END { for (k in rows) printf "  %-20s%s\n", k, rows[k] }' | sort
-echo "$results" | awk '
-  { sum[$1 " " $2] += $3; n[$1 " " $2]++ }
-  END {
-    split("issuance issuance-post introspection", kinds, " ")
-    for (i = 1; i <= 3; i++) {
-      k = kinds[i]; o = sum["old " k] / n["old " k]; w = sum["new " k] / n["new " k]
-      printf "%-14s old %8.0f req/s  new %8.0f req/s  new/old %.2f\n", k, o, w, w / o
+rows=$(for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then o=$(one "$OLD"); n=$(one "$NEW"); else n=$(one "$NEW"); o=$(one "$OLD"); fi
+  echo "$o $n" | awk -v r="$round" '{
+    split("issuance issuance-post introspection", k, " ")
+    for (j = 0; j < 3; j++) {
+      ors = $(1 + 3 * j); ocpu = $(2 + 3 * j); obad = $(3 + 3 * j)
+      nrs = $(10 + 3 * j); ncpu = $(11 + 3 * j); nbad = $(12 + 3 * j)
+      printf "%d %s_new/old %.4f\n", r, k[j + 1], nrs / ors
+      printf "%d %s_cpu_new/old %.4f\n", r, k[j + 1], ncpu / ocpu
+      printf "%d %s_old_rps %d\n%d %s_new_rps %d\n", r, k[j + 1], ors, r, k[j + 1], nrs
+      printf "%d %s_old_cpu_us %.2f\n%d %s_new_cpu_us %.2f\n", r, k[j + 1], ocpu, r, k[j + 1], ncpu
+      if (obad + nbad > 0) printf "%d errors %d\n", r, obad + nbad
     }
   }'
+  echo "round $round done" >&2
+done)
+echo "$rows" | grep -q ' errors ' && echo "WARNING: some answers were not 200 (or introspection said inactive)"
+echo "median over rounds (min, max):"
+echo "$rows" | grep -v ' errors ' | medians | sort | awk '{ printf "  %-30s %10s   (%s, %s; %d rounds)\n", $1, $2, $3, $4, $5 }'
