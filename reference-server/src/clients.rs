@@ -144,6 +144,9 @@ fn default_true() -> bool {
 /// The realm that `/oauth2/...` (without `/realms/...`) serves.
 pub const ROOT_REALM: &str = "root";
 
+/// The client the resource server introspects as (registered in fixtures/clients.toml).
+pub const RESOURCE_SERVER_CLIENT: &str = "rs-client";
+
 /// One registered client.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -417,6 +420,23 @@ impl ClientRegistry {
         scopes.sort();
         scopes.dedup();
         scopes
+    }
+
+    /// The realms whose tokens the resource serves: those its introspection client is
+    /// registered in, the root realm first, then by name (the root realm alone when the client
+    /// is missing, so that introspection's refusal explains the 503). Computed once, by
+    /// `App::new`.
+    pub fn resource_realms(&self) -> Vec<Arc<str>> {
+        let Some(client) = self.get(RESOURCE_SERVER_CLIENT) else {
+            return vec![ROOT_REALM.into()];
+        };
+        let mut realms: Vec<&String> = client.realms.iter().collect();
+        realms.sort_by_key(|r| (*r != ROOT_REALM, *r));
+        realms.dedup();
+        if realms.is_empty() {
+            return vec![ROOT_REALM.into()];
+        }
+        realms.into_iter().map(|r| r.as_str().into()).collect()
     }
 }
 

@@ -510,5 +510,7 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
+pub(crate) mod state;
+
 #[cfg(test)]
 mod tests;

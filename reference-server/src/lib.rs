@@ -38,13 +38,12 @@ pub mod tokens;
 pub mod variant;
 
 pub use auth::decode_basic;
-pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
+pub use clients::{Client, ClientRegistry, Secret, RESOURCE_SERVER_CLIENT, ROOT_REALM};
 pub use config::{
     default_max_connections, default_max_live_tokens, BruteForce, Fault, FaultSet, ServerConfig,
     TokenFormat, Variant, VariantSet,
 };
 pub use endpoints::dpop::ALGS as DPOP_ALGS;
-pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use server::{ReferenceServer, MAX_HEAD_BYTES};
 pub use tls::TlsIdentity;

@@ -131,3 +131,33 @@ fn bad_files_are_explained() {
     .unwrap_err();
     assert!(err.0.contains("default scope"), "{err}");
 }
+
+fn names(realms: &[Arc<str>]) -> Vec<&str> {
+    realms.iter().map(|r| &**r).collect()
+}
+
+#[test]
+fn the_resource_serves_its_clients_realms_root_first() {
+    assert_eq!(
+        names(&ClientRegistry::fixtures().resource_realms()),
+        ["root", "alpha"]
+    );
+    let with_rs = |realms: &str| {
+        let rs = format!(
+            "[[client]]\nid = \"rs-client\"\nsecret = \"s\"\nintrospect = true\nrealms = {realms}"
+        );
+        ClientRegistry::from_toml(&rs, "test")
+            .unwrap()
+            .resource_realms()
+    };
+    assert_eq!(
+        names(&with_rs(r#"["zeta", "alpha", "root", "alpha"]"#)),
+        ["root", "alpha", "zeta"]
+    );
+    assert_eq!(names(&with_rs(r#"["alpha"]"#)), ["alpha"]);
+    assert_eq!(names(&with_rs("[]")), ["root"]);
+    assert_eq!(
+        names(&ClientRegistry::default().resource_realms()),
+        ["root"]
+    );
+}

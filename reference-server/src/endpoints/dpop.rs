@@ -1,20 +1,17 @@
 //! DPoP at this server's endpoints (RFC 9449): the proof of a token request (§5) and the
 //! nonce a client may be asked for (§8), then the proof that comes with a DPoP-bound token
 //! at the resource (§7). Verifying a proof is `crate::dpop`'s (sans-IO); here: which rules
-//! apply (each DPoP fault mode bends one), the replay cache, the nonces and the answers.
-
-use std::sync::Mutex;
+//! apply (each DPoP fault mode bends one), the replay cache, the nonces and the answers; what
+//! they remember between requests is `crate::dpop::state`'s.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::rand::SecureRandom;
 
 use crate::app::App;
 use crate::clients::Client;
 use crate::config::{Fault, ServerConfig, Variant};
 use crate::dpop::{self as proof, DpopError, DpopPolicy, Lenience, ProofContext};
 use crate::jose::Alg;
-use crate::replay::ReplayCache;
 use crate::request::{Header, Method, Request};
 use crate::response::{self, Reply, Status};
 use crate::router::Endpoint;
@@ -24,75 +21,6 @@ use crate::tokens::unix_now;
 /// asymmetric only (RFC 9449 §4.2). `Ed25519` is the fully-specified name of `EdDSA` with
 /// that curve, and is accepted too.
 pub const ALGS: &[Alg] = Alg::ASYMMETRIC;
-
-/// How long one nonce is handed out, in seconds; the previous one is still accepted, so a
-/// nonce lives between one and two periods.
-const NONCE_PERIOD: u64 = 60;
-
-/// The state DPoP needs: the `jti`s of proofs already used, and the key nonces are made
-/// with.
-pub struct DpopState {
-    replay: Mutex<ReplayCache>,
-    nonce_key: ring::hmac::Key,
-    /// Under `dpop-nonce-not-enforced` only: the keys (`jkt`) that have sent a nonce, whose
-    /// proofs the faulty server then takes without one.
-    nonce_users: Mutex<std::collections::HashSet<String>>,
-}
-
-impl Default for DpopState {
-    fn default() -> DpopState {
-        let mut secret = [0u8; 32];
-        // Without OS randomness the nonces are still unpredictable enough for a test server
-        // that does not outlive the process: mixed with the clock and the address of a local.
-        if ring::rand::SystemRandom::new().fill(&mut secret).is_err() {
-            let mixed = format!("{:?}{:p}", std::time::SystemTime::now(), &secret);
-            secret.copy_from_slice(
-                ring::digest::digest(&ring::digest::SHA256, mixed.as_bytes()).as_ref(),
-            );
-        }
-        DpopState {
-            replay: Mutex::new(ReplayCache::default()),
-            nonce_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret),
-            nonce_users: Mutex::default(),
-        }
-    }
-}
-
-impl DpopState {
-    /// The nonce of the period `now` falls in: stateless, a MAC of the period's number.
-    fn nonce_for(&self, period: u64) -> String {
-        let tag = ring::hmac::sign(&self.nonce_key, &period.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
-    }
-
-    /// The nonce to hand out now (`DPoP-Nonce`).
-    pub fn nonce(&self, now: u64) -> String {
-        self.nonce_for(now / NONCE_PERIOD)
-    }
-
-    /// The nonces accepted now: this period's and the previous one's.
-    fn accepted(&self, now: u64) -> [String; 2] {
-        let period = now / NONCE_PERIOD;
-        [
-            self.nonce_for(period),
-            self.nonce_for(period.saturating_sub(1)),
-        ]
-    }
-
-    /// Spends a proof's `jti`, unless a fault mode switched replay detection off.
-    fn spend(
-        &self,
-        config: &ServerConfig,
-        checked: &proof::CheckedProof,
-        now: u64,
-    ) -> Result<(), DpopError> {
-        if config.has(Fault::DpopNoReplayCheck) {
-            return Ok(());
-        }
-        let mut cache = self.replay.lock().unwrap_or_else(|e| e.into_inner());
-        checked.record_use(&mut cache, now)
-    }
-}
 
 /// The rules the fault modes switch off, at the token endpoint and at the resource.
 fn policy(config: &ServerConfig) -> DpopPolicy {

@@ -146,17 +146,6 @@ fn a_bound_client_needs_a_proof_with_the_servers_nonce() {
     assert_eq!(good.json_body()["token_type"], "DPoP");
 }
 
-#[test]
-fn the_previous_periods_nonce_is_still_accepted_and_older_ones_are_not() {
-    let state = DpopState::default();
-    let now = 1_800_000_000;
-    let accepted = state.accepted(now);
-    assert_eq!(accepted[0], state.nonce(now));
-    assert_eq!(accepted[1], state.nonce(now - NONCE_PERIOD));
-    assert!(!accepted.contains(&state.nonce(now - 2 * NONCE_PERIOD)));
-    assert_ne!(DpopState::default().nonce(now), state.nonce(now));
-}
-
 /// Each token-endpoint fault lets exactly its flawed proof through.
 #[test]
 fn each_token_endpoint_fault_bends_its_rule() {
