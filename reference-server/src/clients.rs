@@ -319,7 +319,7 @@ impl ClientRegistry {
                 && client
                     .tls_client_auth_subject_dn
                     .as_deref()
-                    .and_then(crate::mtls::parse_dn)
+                    .and_then(crate::x509::parse_dn)
                     .is_none()
             {
                 return Err(ClientsError(format!(
@@ -455,7 +455,7 @@ fn x5c_certificates(jwks: &serde_json::Value) -> Result<Vec<Vec<u8>>, String> {
             .as_str()
             .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
             .ok_or_else(|| format!("key {index} has an x5c that is not base64 DER"))?;
-        let matches = match (key.as_object(), crate::mtls::certificate_jwk(&der)) {
+        let matches = match (key.as_object(), crate::x509::certificate_jwk(&der)) {
             (Some(map), Some(in_cert)) => crate::jose::PublicJwk::from_json(map)
                 .is_ok_and(|jwk| jwk.thumbprint() == in_cert.thumbprint()),
             _ => false,

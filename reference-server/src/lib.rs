@@ -36,6 +36,7 @@ mod throttle;
 pub mod tls;
 pub mod tokens;
 pub mod variant;
+pub mod x509;
 
 pub use auth::decode_basic;
 pub use clients::{Client, ClientRegistry, Secret, RESOURCE_SERVER_CLIENT, ROOT_REALM};
