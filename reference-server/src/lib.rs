@@ -23,6 +23,8 @@ pub mod dpop;
 mod endpoints;
 mod events;
 pub mod form;
+#[cfg(test)]
+mod import_graph;
 pub mod jose;
 pub mod jwt;
 mod limits;
