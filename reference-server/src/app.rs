@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex};
 
 use crate::config::ServerConfig;
-use crate::endpoints::resource;
 use crate::events::SecurityLog;
 use crate::jwt::JwtSigner;
 use crate::replay::ReplayCache;
@@ -29,7 +28,7 @@ pub struct App {
     /// Security events, rate-limited, on stderr.
     pub events: SecurityLog,
     /// DPoP proofs already used, and the key of the nonces handed out (RFC 9449 §8, §11.1).
-    pub dpop: crate::endpoints::dpop::DpopState,
+    pub dpop: crate::dpop::state::DpopState,
     /// The `jti`s of client assertions already used (RFC 7523 §3 item 7, OIDC Core §9).
     pub assertion_jtis: Mutex<ReplayCache>,
 }
@@ -43,7 +42,7 @@ impl App {
             throttle: config.brute_force.map(FailureThrottle::new),
             events: SecurityLog::new(config.security_log_interval, config.log_security_events),
             resource_audience: realms.resource_audience(),
-            resource_realms: resource::served_realms(&config.clients),
+            resource_realms: config.clients.resource_realms(),
             realms,
             tokens: TokenStore::with_capacity(config.live_token_limit()),
             dpop: Default::default(),

@@ -23,6 +23,8 @@ pub mod dpop;
 mod endpoints;
 mod events;
 pub mod form;
+#[cfg(test)]
+mod import_graph;
 pub mod jose;
 pub mod jwt;
 mod limits;
@@ -36,15 +38,15 @@ mod throttle;
 pub mod tls;
 pub mod tokens;
 pub mod variant;
+pub mod x509;
 
 pub use auth::decode_basic;
-pub use clients::{Client, ClientRegistry, Secret, ROOT_REALM};
+pub use clients::{Client, ClientRegistry, Secret, RESOURCE_SERVER_CLIENT, ROOT_REALM};
 pub use config::{
     default_max_connections, default_max_live_tokens, BruteForce, Fault, FaultSet, ServerConfig,
     TokenFormat, Variant, VariantSet,
 };
 pub use endpoints::dpop::ALGS as DPOP_ALGS;
-pub use endpoints::resource::RESOURCE_SERVER_CLIENT;
 pub use jwt::JwtSigner;
 pub use server::{ReferenceServer, MAX_HEAD_BYTES};
 pub use tls::TlsIdentity;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use reference_server::{Fault, ReferenceServer, ServerConfig, TlsIdentity, TokenFormat, Variant};
+use reference_server::{Fault, TlsIdentity, Variant};
 
-use crate::case::{CaseSelection, Role, PROFILES};
+use crate::case::{CaseSelection, PROFILES};
 use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
 use crate::preflight::{self, Preflight};
@@ -16,8 +16,14 @@ use crate::report::human::{ColorChoice, Human};
 use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
 use crate::snapshot::{self, Mode as SnapshotMode};
-use crate::target::{self, clients_from, Target, TargetArgs};
+use crate::target::{self, Target, TargetArgs};
 use crate::verdict::{self, Evidence};
+
+mod target_setup;
+
+use target_setup::{
+    embedded_credentials, mtls_clients, resolve_target, unresolved_target, Embedded, Resolved,
+};
 
 #[derive(Debug, Args)]
 pub struct ConformArgs {
@@ -147,9 +153,15 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         None
     };
     let http = crate::http::client(settings.request_timeout, &trust)?;
+    let embedded = Embedded {
+        faults: &args.embedded_faults,
+        variants: &args.embedded_variants,
+        token_format: args.embedded_token_format,
+        tls: embedded_tls,
+    };
 
     // The embedded server lives until the run ends.
-    let resolved = match resolve_target(&args, &http, &settings, embedded_tls).await {
+    let resolved = match resolve_target(&args.target, embedded, &http, &settings).await {
         Ok(resolved) => resolved,
         Err(failure) if failure.exit == Exit::Runtime => {
             // Discovery failed: no case ran, and the reports still say why.
@@ -184,7 +196,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }
-    mtls_clients(&args, &mut target, &settings, &trust)?;
+    mtls_clients(&args.target, &mut target, &settings, &trust)?;
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)
@@ -327,105 +339,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The run's client certificates (RFC 8705): the fixtures for the embedded HTTPS server,
-/// `--client-cert`/`--client-cert-key` for `--mtls-client-id` (default `--client-id`)
-/// elsewhere; none over plain HTTP, where the mTLS cases skip.
-fn mtls_clients(
-    args: &ConformArgs,
-    target: &mut Target,
-    settings: &Settings,
-    trust: &TlsTrust,
-) -> Result<(), Failure> {
-    let t = &args.target;
-    let timeout = settings.request_timeout;
-    let clients = match (&t.client_cert, &t.client_cert_key) {
-        (Some(cert), Some(key)) => {
-            let id = t
-                .mtls_client_id
-                .clone()
-                .or_else(|| t.client_id.clone())
-                .ok_or_else(|| {
-                    Failure::usage("--client-cert needs --mtls-client-id ID (or --client-id)")
-                })?;
-            target.clients.insert(
-                crate::case::Role::Mtls,
-                target::ClientCredentials {
-                    id,
-                    secret: None,
-                    jwt_key: None,
-                },
-            );
-            if target.embedded {
-                // Only the fixture certificates' clients are registered there.
-                target.clients.remove(&crate::case::Role::SelfSignedMtls);
-            }
-            crate::mtls::MtlsClients::from_files(timeout, trust, cert, key)
-                .map_err(Failure::usage)?
-        }
-        _ if target.embedded && !target.is_plain_http() => {
-            crate::mtls::MtlsClients::embedded(timeout, trust).map_err(Failure::internal)?
-        }
-        _ => return Ok(()),
-    };
-    if !target.is_plain_http() {
-        target.mtls = Some(std::sync::Arc::new(clients));
-    }
-    Ok(())
-}
-
-/// Credentials given for the embedded run replace its fixture clients', so a mistyped
-/// secret shows what it would against a real server.
-/// Returns whether any were given (and so used).
-fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Result<bool, Failure> {
-    // A secret that only came from GRANTCHECK_CLIENT_SECRET is meant for an external
-    // server; the embedded run keeps its own unless the command line names the client.
-    // A JWT client named on the command line replaces the embedded one of its kind.
-    let jwt_given = match target.clients.get(&Role::Main).cloned() {
-        Some(main) if t.client_id.is_none() => {
-            let secret = main.secret.as_ref().map_or("", |s| s.expose());
-            let jwt = crate::target::args::jwt_client_from(t, &main.id, secret)?;
-            jwt.map(|(role, client)| target.clients.insert(role, client))
-                .is_some()
-        }
-        _ => false,
-    };
-    let from_env = t.client_secret.is_some()
-        && std::env::var("GRANTCHECK_CLIENT_SECRET").ok() == t.client_secret;
-    if t.client_id.is_none()
-        && t.client_secret_file.is_none()
-        && (t.client_secret.is_none() || from_env)
-    {
-        return Ok(jwt_given);
-    }
-    let fixture = target.clients.get(&Role::Main).cloned();
-    let args = TargetArgs {
-        client_id: t
-            .client_id
-            .clone()
-            .or(fixture.as_ref().map(|c| c.id.clone())),
-        client_secret: t.client_secret.clone().or_else(|| {
-            t.client_secret_file
-                .is_none()
-                .then(|| {
-                    fixture
-                        .as_ref()?
-                        .secret
-                        .as_ref()
-                        .map(|s| s.expose().to_owned())
-                })
-                .flatten()
-        }),
-        ..t.clone()
-    };
-    for (role, client) in clients_from(&args)? {
-        let default_introspector = role == Role::Introspector && t.introspect_client_id.is_none();
-        if !default_introspector {
-            target.clients.insert(role, client);
-        }
-    }
-    Ok(true)
-}
-
 fn finish(
     args: &ConformArgs,
     target: &Target,
@@ -544,66 +457,4 @@ impl RunEnd<'_> {
         human.verdict(&verdict);
         verdict.exit()
     }
-}
-
-/// What the reports name when discovery failed: `--target NAME`, the issuer or the token URL.
-fn unresolved_target(t: &TargetArgs, named: Option<&str>) -> Target {
-    let url = t
-        .target
-        .clone()
-        .or_else(|| t.token_url.clone())
-        .unwrap_or_default();
-    let label = named.map_or_else(|| target::label_of(&url), str::to_owned);
-    let mut target = Target::external(
-        &label,
-        t.token_url.clone().unwrap_or_default(),
-        Default::default(),
-    );
-    target.issuer = t.target.clone();
-    target
-}
-
-enum Resolved {
-    External(Box<Target>),
-    Embedded(ReferenceServer),
-}
-
-async fn resolve_target(
-    args: &ConformArgs,
-    http: &reqwest::Client,
-    settings: &Settings,
-    tls: Option<TlsIdentity>,
-) -> Result<Resolved, Failure> {
-    let t = &args.target;
-    if t.is_embedded() {
-        if t.resource_scope.is_some() {
-            return Err(Failure::usage(
-                "--resource-scope applies to an external target (--target/--resource-url); the embedded server's resource requires 'write'",
-            ));
-        }
-        let config = ServerConfig {
-            tls,
-            faults: args.embedded_faults.iter().copied().collect(),
-            variants: args.embedded_variants.iter().copied().collect(),
-            token_format: match args.embedded_token_format {
-                crate::commands::serve::FormatArg::Opaque => TokenFormat::Opaque,
-                crate::commands::serve::FormatArg::Jwt => TokenFormat::Jwt,
-            },
-            ..ServerConfig::default()
-        };
-        let server = ReferenceServer::start(config, "127.0.0.1:0".parse().expect("valid address"))
-            .await
-            .map_err(|e| {
-                Failure::runtime(format!("cannot start the embedded reference server: {e}"))
-            })?;
-        return Ok(Resolved::Embedded(server));
-    }
-    if !args.embedded_faults.is_empty() || !args.embedded_variants.is_empty() {
-        return Err(Failure::usage(
-            "--embedded-fault and --embedded-variant apply only without --target/--token-url",
-        ));
-    }
-    t.resolve_external(http, settings)
-        .await
-        .map(|t| Resolved::External(Box::new(t)))
 }

@@ -22,34 +22,17 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::clients::{ClientRegistry, ROOT_REALM};
 use crate::config::Fault;
 use crate::endpoints::dpop::{self, Scheme};
 use crate::form::Form;
 use crate::request::{Header, Method, Request};
 use crate::response::{self, Reply, Status};
 
-/// The client the resource server introspects as (registered in fixtures/clients.toml).
-pub const RESOURCE_SERVER_CLIENT: &str = "rs-client";
+/// The client the resource introspects as: defined with the registry, named here too for
+/// `server/http.rs`.
+pub use crate::clients::RESOURCE_SERVER_CLIENT;
 
 const CHALLENGE_REALM: &str = "grantcheck";
-
-/// The realms whose tokens the resource serves: those its introspection client is
-/// registered in, the root realm first, then by name (the root realm alone when the client
-/// is missing, so that introspection's refusal explains the 503). Computed once, by
-/// [`App::new`].
-pub fn served_realms(clients: &ClientRegistry) -> Vec<Arc<str>> {
-    let Some(client) = clients.get(RESOURCE_SERVER_CLIENT) else {
-        return vec![ROOT_REALM.into()];
-    };
-    let mut realms: Vec<&String> = client.realms.iter().collect();
-    realms.sort_by_key(|r| (*r != ROOT_REALM, *r));
-    realms.dedup();
-    if realms.is_empty() {
-        return vec![ROOT_REALM.into()];
-    }
-    realms.into_iter().map(|r| r.as_str().into()).collect()
-}
 
 /// The realms whose introspection to ask about `token`, in order: the one a JWT's issuer
 /// names, or else every served realm. Never empty.
@@ -284,7 +267,7 @@ fn challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::FIXTURE_CLIENTS;
+    use crate::clients::{ClientRegistry, FIXTURE_CLIENTS};
     use crate::config::{ServerConfig, TokenFormat};
     use crate::endpoints::{introspection, revocation, token};
     use crate::request::testing::{app, issued_token, TestRequest};
@@ -431,27 +414,6 @@ mod tests {
 
     fn names(realms: &[Arc<str>]) -> Vec<&str> {
         realms.iter().map(|r| &**r).collect()
-    }
-
-    #[test]
-    fn the_resource_serves_its_clients_realms_root_first() {
-        assert_eq!(
-            names(&served_realms(&ClientRegistry::fixtures())),
-            ["root", "alpha"]
-        );
-        let with_rs = |realms: &str| {
-            let rs = format!(
-                "[[client]]\nid = \"rs-client\"\nsecret = \"s\"\nintrospect = true\nrealms = {realms}"
-            );
-            served_realms(&ClientRegistry::from_toml(&rs, "test").unwrap())
-        };
-        assert_eq!(
-            names(&with_rs(r#"["zeta", "alpha", "root", "alpha"]"#)),
-            ["root", "alpha", "zeta"]
-        );
-        assert_eq!(names(&with_rs(r#"["alpha"]"#)), ["alpha"]);
-        assert_eq!(names(&with_rs("[]")), ["root"]);
-        assert_eq!(names(&served_realms(&ClientRegistry::default())), ["root"]);
     }
 
     #[test]
