@@ -4,8 +4,8 @@
 //! cannot take all memory (issue 14 item 7): past it, [`TokenStore::insert`] refuses and says
 //! when the first held token expires.
 
-use std::collections::BTreeMap;
-use std::hash::BuildHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,6 +70,28 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A new opaque access token: 32 random bytes from the OS-seeded CSPRNG and their base64url
+/// text (43 characters), both inline (no allocation).
+pub struct OpaqueToken {
+    text: [u8; 43],
+}
+
+impl OpaqueToken {
+    pub fn random() -> OpaqueToken {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let mut text = [0u8; 43];
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .expect("32 bytes encode to 43 characters");
+        OpaqueToken { text }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("base64url is ASCII")
+    }
+}
+
 /// `bytes` random bytes from the OS-seeded CSPRNG, base64url without padding.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = [0u8; 64];
@@ -78,16 +100,93 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// One shard: tokens by string, plus the same tokens bucketed by expiry second so that
-/// purging touches only what expired instead of scanning everything.
-#[derive(Default)]
-struct Shard {
-    tokens: FxHashMap<Arc<str>, TokenRecord>,
-    expiries: BTreeMap<u64, Vec<Arc<str>>>,
+/// The bytes of an opaque token in the server's own form: exactly 43 characters of canonical
+/// base64url (no padding, no stray trailing bits), so that decoding is one-to-one.
+fn random_bytes(token: &str) -> Option<[u8; 32]> {
+    if token.len() != 43 {
+        return None;
+    }
+    let mut out = [0u8; 33];
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(token, &mut out) {
+        Ok(32) => {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(&out[..32]);
+            Some(bytes)
+        }
+        _ => None,
+    }
 }
 
-/// Tokens by their string, split over shards by hash. Fx hashing is safe here: keys are
-/// server-generated random strings, so no client can choose colliding keys.
+/// Hashes a random key by 8 of its bytes (random already: no client chooses them), and
+/// anything else with Fx.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut fx = rustc_hash::FxHasher::default();
+        std::hash::Hasher::write_u64(&mut fx, self.0);
+        std::hash::Hasher::write(&mut fx, bytes);
+        self.0 = std::hash::Hasher::finish(&fx);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The key of one of the server's opaque tokens: its 32 random bytes (fixed size, no
+/// allocation, already a good hash), hashed as its bytes 8..16 (bytes 0..8 pick the shard).
+/// Anything else (a JWT, a string that only looks like a token) is held by its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RandomKey([u8; 32]);
+
+impl std::hash::Hash for RandomKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from_le_bytes(
+            self.0[8..16].try_into().expect("8 bytes"),
+        ));
+    }
+}
+
+type RandomMap = HashMap<RandomKey, TokenRecord, BuildHasherDefault<KeyHasher>>;
+
+/// Tokens expiring within one second, by key.
+#[derive(Default)]
+struct Bucket {
+    random: Vec<[u8; 32]>,
+    text: Vec<Arc<str>>,
+}
+
+/// One shard: tokens by key, plus the same keys bucketed by expiry second so that purging
+/// touches only what expired instead of scanning everything.
+#[derive(Default)]
+struct Shard {
+    random: RandomMap,
+    text: FxHashMap<Arc<str>, TokenRecord>,
+    expiries: BTreeMap<u64, Bucket>,
+}
+
+impl Shard {
+    fn get(&self, token: &str) -> Option<&TokenRecord> {
+        match random_bytes(token) {
+            Some(bytes) => self.random.get(&RandomKey(bytes)),
+            None => self.text.get(token),
+        }
+    }
+
+    fn remove(&mut self, token: &str) -> Option<TokenRecord> {
+        match random_bytes(token) {
+            Some(bytes) => self.random.remove(&RandomKey(bytes)),
+            None => self.text.remove(token),
+        }
+    }
+}
+
+/// Tokens by their key, split over shards. Fx hashing is safe here: keys are server-generated
+/// random strings, so no client can choose colliding keys.
 pub struct TokenStore {
     shards: Vec<Mutex<Shard>>,
     /// Tokens held at most.
@@ -108,17 +207,43 @@ impl Default for TokenStore {
     }
 }
 
+/// Tokens a store makes room for up front (beyond it, shards grow as tokens come).
+const PRESIZE_AT_MOST: usize = 1 << 20;
+
 impl TokenStore {
+    /// A store for at most `capacity` tokens. Its shards are sized for them up front (up to
+    /// a million in all), so that filling the store never rehashes on the request path; the
+    /// memory is reserved, and touched only as tokens arrive.
     pub fn with_capacity(capacity: usize) -> TokenStore {
+        let capacity = capacity.max(1);
+        let per_shard = if capacity == usize::MAX {
+            0
+        } else {
+            // The largest of 64 random shares is some way above the average.
+            let even = capacity.min(PRESIZE_AT_MOST) / SHARDS;
+            even + even / 8
+        };
+        let shard = || Shard {
+            random: RandomMap::with_capacity_and_hasher(per_shard, Default::default()),
+            ..Shard::default()
+        };
         TokenStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            capacity: capacity.max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(shard())).collect(),
+            capacity,
             held: AtomicUsize::new(0),
         }
     }
 
+    fn index(token: &str, random: Option<&[u8; 32]>) -> usize {
+        let hash = match random {
+            Some(bytes) => u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+            None => FxBuildHasher.hash_one(token),
+        };
+        hash as usize % SHARDS
+    }
+
     fn lock(&self, token: &str) -> MutexGuard<'_, Shard> {
-        let index = FxBuildHasher.hash_one(token) as usize % SHARDS;
+        let index = TokenStore::index(token, random_bytes(token).as_ref());
         lock(&self.shards[index])
     }
 
@@ -132,14 +257,24 @@ impl TokenStore {
         if reserved.is_err() {
             return Err(self.full_now());
         }
-        let key: Arc<str> = token.into();
-        let mut shard = self.lock(token);
-        shard
-            .expiries
-            .entry(record.expires_at)
-            .or_default()
-            .push(key.clone());
-        if shard.tokens.insert(key, record).is_some() {
+        let random = random_bytes(token);
+        let mut shard = lock(&self.shards[TokenStore::index(token, random.as_ref())]);
+        let expires_at = record.expires_at;
+        let replaced = match random {
+            Some(bytes) => {
+                let replaced = shard.random.insert(RandomKey(bytes), record).is_some();
+                bucket(&mut shard.expiries, expires_at).random.push(bytes);
+                replaced
+            }
+            None => {
+                let key: Arc<str> = token.into();
+                bucket(&mut shard.expiries, expires_at)
+                    .text
+                    .push(key.clone());
+                shard.text.insert(key, record).is_some()
+            }
+        };
+        if replaced {
             self.held.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(())
@@ -171,7 +306,13 @@ impl TokenStore {
 
     /// The record of a known token, expired or not.
     pub fn get(&self, token: &str) -> Option<TokenRecord> {
-        self.lock(token).tokens.get(token).cloned()
+        self.lock(token).get(token).cloned()
+    }
+
+    /// What `read` makes of the record of a known token, expired or not (read in place: no
+    /// copy of the record).
+    pub fn read<T>(&self, token: &str, read: impl FnOnce(&TokenRecord) -> T) -> Option<T> {
+        self.lock(token).get(token).map(read)
     }
 
     /// Removes `token` if `may_revoke` accepts its record. Returns the record and whether it
@@ -182,9 +323,9 @@ impl TokenStore {
         may_revoke: impl FnOnce(&TokenRecord) -> bool,
     ) -> Option<(TokenRecord, bool)> {
         let mut shard = self.lock(token);
-        let record = shard.tokens.get(token)?;
+        let record = shard.get(token)?;
         if may_revoke(record) {
-            let removed = shard.tokens.remove(token);
+            let removed = shard.remove(token);
             self.held
                 .fetch_sub(usize::from(removed.is_some()), Ordering::AcqRel);
             removed.map(|r| (r, true))
@@ -203,13 +344,21 @@ impl TokenStore {
     pub fn purge_shard(&self, index: usize, now: u64) -> usize {
         let mut purged = 0;
         let mut shard = lock(&self.shards[index % SHARDS]);
-        let Shard { tokens, expiries } = &mut *shard;
+        let Shard {
+            random,
+            text,
+            expiries,
+        } = &mut *shard;
         while let Some(entry) = expiries.first_entry() {
             if *entry.key() > now {
                 break;
             }
-            for token in entry.remove() {
-                purged += usize::from(tokens.remove(&token).is_some());
+            let bucket = entry.remove();
+            for bytes in bucket.random {
+                purged += usize::from(random.remove(&RandomKey(bytes)).is_some());
+            }
+            for token in bucket.text {
+                purged += usize::from(text.remove(&token).is_some());
             }
         }
         self.held.fetch_sub(purged, Ordering::AcqRel);
@@ -222,14 +371,15 @@ impl TokenStore {
 
     /// Every token held (for tests that prove no token leaks into output).
     pub fn tokens(&self) -> Vec<String> {
+        let encode =
+            |bytes: &RandomKey| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.0);
         self.shards
             .iter()
             .flat_map(|s| {
-                lock(s)
-                    .tokens
-                    .keys()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
+                let shard = lock(s);
+                let random = shard.random.keys().map(encode);
+                let text = shard.text.keys().map(|k| k.to_string());
+                random.chain(text).collect::<Vec<_>>()
             })
             .collect()
     }
@@ -241,6 +391,17 @@ impl TokenStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The bucket of tokens expiring at `second`: usually the newest one, found without a search.
+fn bucket(expiries: &mut BTreeMap<u64, Bucket>, second: u64) -> &mut Bucket {
+    if expiries
+        .last_key_value()
+        .is_some_and(|(at, _)| *at == second)
+    {
+        return expiries.last_entry().expect("not empty").into_mut();
+    }
+    expiries.entry(second).or_default()
 }
 
 /// A poisoned shard only means another request panicked mid-insert; the map is intact.
@@ -284,6 +445,40 @@ mod tests {
         assert_eq!(store.purge_expired(50), 1);
         assert!(store.get("old").is_none());
         assert!(store.get("new").is_some());
+    }
+
+    #[test]
+    fn opaque_tokens_are_held_by_their_bytes_and_others_by_their_text() {
+        let store = TokenStore::with_capacity(100);
+        let opaque = OpaqueToken::random();
+        let opaque = opaque.as_str();
+        assert!(random_bytes(opaque).is_some());
+        // The same bytes, with the last character's unused bits set: not the same token.
+        let mut twin = opaque.to_owned();
+        let last = twin.pop().unwrap();
+        let flipped = base64::alphabet::URL_SAFE.as_str().as_bytes()
+            [(base64::alphabet::URL_SAFE.as_str().find(last).unwrap() + 1) % 64]
+            as char;
+        twin.push(flipped);
+        let jwt = "eyJ.eyJ.sig";
+        store.insert(opaque, record("a", 10)).unwrap();
+        store.insert(jwt, record("b", 20)).unwrap();
+        assert_eq!(&*store.get(opaque).unwrap().client_id, "a");
+        assert_eq!(
+            store.read(jwt, |r| r.client_id.clone()).as_deref(),
+            Some("b")
+        );
+        assert!(store.get(&twin).is_none(), "{twin} is not {opaque}");
+        assert!(store.get(&opaque[..42]).is_none());
+        let mut held = store.tokens();
+        held.sort();
+        let mut expected = vec![opaque.to_owned(), jwt.to_owned()];
+        expected.sort();
+        assert_eq!(held, expected);
+        assert_eq!(store.purge_expired(15), 1);
+        assert!(store.get(opaque).is_none() && store.get(jwt).is_some());
+        assert_eq!(store.purge_expired(25), 1);
+        assert!(store.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::config::{Fault, Variant};
 use crate::form::Form;
 use crate::request::Request;
 use crate::response::{ErrorCode, OAuthError, Reply, Status};
-use crate::tokens::unix_now;
+use crate::tokens::{unix_now, TokenRecord};
 
 /// Answers an introspection request (RFC 7662 §2.2), or its error.
 pub fn introspect(app: &App, request: &Request<'_>) -> Reply {
@@ -90,9 +90,21 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     }
     // token_type_hint is optional and this server holds only access tokens, so any hint
     // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
-    let Some(record) = app.tokens.get(token) else {
-        return Ok(inactive_answer(config));
-    };
+    // Answered under the token's shard lock, from the record in place (no copy of it).
+    let answer = app
+        .tokens
+        .read(token, |record| known_token(app, request, caller, record));
+    Ok(answer.unwrap_or_else(|| inactive_answer(config)))
+}
+
+/// The answer about a token the server knows (expired or not).
+fn known_token(
+    app: &App,
+    request: &Request<'_>,
+    caller: Option<&crate::clients::Client>,
+    record: &TokenRecord,
+) -> Reply {
+    let config = &app.config;
     let now = unix_now();
     let fresh = !record.is_expired(now) || config.has(Fault::ExpiredTokensActive);
     // A caller that may not see this token learns nothing about it (RFC 7662 §2.2).
@@ -105,9 +117,9 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
                 "exp": record.expires_at,
                 "scope": &*record.scope,
             });
-            return Ok(Reply::json(Status::OK, &leaked));
+            return Reply::json(Status::OK, &leaked);
         }
-        return Ok(inactive_answer(config));
+        return inactive_answer(config);
     }
     // RFC 7662 §2.2: only `active` is REQUIRED, and the server "MAY respond differently to
     // different protected resources making the same request".
@@ -116,7 +128,7 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         && other_clients_token
         && !request.internal
     {
-        return Ok(Reply::json(Status::OK, &json!({"active": true})));
+        return Reply::json(Status::OK, &json!({"active": true}));
     }
     // The server's own resource server always sees the scope it enforces.
     let scope_shown = request.internal
@@ -154,9 +166,9 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         let mut body = serde_json::to_value(&body).unwrap_or_default();
         body["username"] = serde_json::Value::Null;
         body["nbf"] = serde_json::Value::Null;
-        return Ok(Reply::json(Status::OK, &body));
+        return Reply::json(Status::OK, &body);
     }
-    Ok(Reply::json(Status::OK, &body))
+    Reply::json(Status::OK, &body)
 }
 
 /// The answer for a token that is not active: `{"active":false}`, or with the fault

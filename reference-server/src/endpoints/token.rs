@@ -18,7 +18,7 @@ use crate::form::Form;
 use crate::request::{parse_form, Method, Request};
 use crate::response::{self, ErrorCode, OAuthError, Reply, Status};
 use crate::router::Realm;
-use crate::tokens::{random_token, unix_now, Jti, StoreFull, TokenRecord};
+use crate::tokens::{random_token, unix_now, Jti, OpaqueToken, StoreFull, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -307,8 +307,13 @@ fn mint(
     };
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);
-    let access_token = match config.token_format {
-        TokenFormat::Opaque => random_token(32),
+    // An opaque token is made inline (no allocation); a JWT is a string.
+    let (opaque, jwt);
+    let access_token: &str = match config.token_format {
+        TokenFormat::Opaque => {
+            opaque = OpaqueToken::random();
+            opaque.as_str()
+        }
         TokenFormat::Jwt => {
             let mut claims = json!({
                 "iss": realm.issuer,
@@ -339,15 +344,16 @@ fn mint(
             if let Some(x5t) = shown_x5t(config, x5t) {
                 claims["cnf"]["x5t#S256"] = json!(x5t);
             }
-            sign_access_token(app, &claims)
+            jwt = sign_access_token(app, &claims);
+            &jwt
         }
     };
-    if let Err(full) = app.tokens.insert(&access_token, record) {
+    if let Err(full) = app.tokens.insert(access_token, record) {
         return store_full(app, full);
     }
 
     let body = TokenResponse {
-        access_token: &access_token,
+        access_token,
         // RFC 9449 §5: a bound token is of type DPoP.
         token_type: token_type_omitted(config, client).not().then_some(
             match (
