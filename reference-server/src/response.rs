@@ -66,7 +66,9 @@ impl Reply {
 
     /// A JSON response with the given status.
     pub fn json<T: Serialize + ?Sized>(status: Status, body: &T) -> Reply {
-        let bytes = serde_json::to_vec(body).expect("serialising a JSON value cannot fail");
+        // Room for the usual answer, so the buffer never grows while it is written.
+        let mut bytes = Vec::with_capacity(256);
+        serde_json::to_writer(&mut bytes, body).expect("serialising a JSON value cannot fail");
         Reply::with_body(status, JSON, Bytes::from(bytes))
     }
 
@@ -90,6 +92,19 @@ impl Reply {
     #[cfg(test)]
     pub fn json_body(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// Writes `text` as a JSON string, exactly as serde_json does: as it is between quotes when
+/// nothing in it needs escaping (the tokens and scopes this server writes), else escaped by
+/// serde_json.
+pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("a string serialises");
     }
 }
 
