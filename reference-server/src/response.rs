@@ -24,7 +24,7 @@ impl Status {
 }
 
 pub const JSON: &str = "application/json";
-const NO_STORE: &str = "no-store";
+pub const NO_STORE: &str = "no-store";
 /// The legal variant `cache-control-private`.
 pub const NO_STORE_PRIVATE: &str = "no-store, private";
 

@@ -218,7 +218,7 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
     ];
     for (name, value) in fixed {
         if let Some(value) = value {
-            headers.insert(name, HeaderValue::from_static(value));
+            headers.insert(name, static_value(value));
         }
     }
     if let Some(seconds) = reply.retry_after {
@@ -231,6 +231,20 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
         headers.insert(DPOP_NONCE.clone(), nonce);
     }
     response
+}
+
+/// A header value from a decision's `&'static str`: the usual ones checked once, at compile
+/// time (`HeaderValue::from_static` checks every byte each time it runs).
+fn static_value(value: &'static str) -> HeaderValue {
+    const JSON: HeaderValue = HeaderValue::from_static(response::JSON);
+    const NO_STORE: HeaderValue = HeaderValue::from_static(response::NO_STORE);
+    const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+    match value {
+        response::JSON => JSON,
+        response::NO_STORE => NO_STORE,
+        "no-cache" => NO_CACHE,
+        other => HeaderValue::from_static(other),
+    }
 }
 
 /// The resource server's connection to the introspection endpoints (flow steps 4–5).
