@@ -73,6 +73,7 @@ pub fn unix_now() -> u64 {
 /// A new opaque access token: 32 random bytes from the OS-seeded CSPRNG and their base64url
 /// text (43 characters), both inline (no allocation).
 pub struct OpaqueToken {
+    bytes: [u8; 32],
     text: [u8; 43],
 }
 
@@ -80,11 +81,19 @@ impl OpaqueToken {
     pub fn random() -> OpaqueToken {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
+        // base64url by table (what the base64 engine writes, for a third of the cost).
         let mut text = [0u8; 43];
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode_slice(bytes, &mut text)
-            .expect("32 bytes encode to 43 characters");
-        OpaqueToken { text }
+        for (chunk, out) in bytes[..30].chunks_exact(3).zip(text.chunks_exact_mut(4)) {
+            let n = u32::from_be_bytes([0, chunk[0], chunk[1], chunk[2]]);
+            for (i, c) in out.iter_mut().enumerate() {
+                *c = ALPHABET[((n >> (18 - 6 * i)) & 63) as usize];
+            }
+        }
+        let n = (u32::from(bytes[30]) << 10) | (u32::from(bytes[31]) << 2);
+        for (i, c) in text[40..].iter_mut().enumerate() {
+            *c = ALPHABET[((n >> (12 - 6 * i)) & 63) as usize];
+        }
+        OpaqueToken { bytes, text }
     }
 
     pub fn as_str(&self) -> &str {
@@ -129,13 +138,14 @@ fn random_bytes(token: &str) -> Option<[u8; 32]> {
 
 const INVALID: u8 = 0xff;
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// base64url characters to their values.
 static DECODE: [u8; 256] = {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut table = [INVALID; 256];
     let mut i = 0;
     while i < 64 {
-        table[alphabet[i] as usize] = i as u8;
+        table[ALPHABET[i] as usize] = i as u8;
         i += 1;
     }
     table
@@ -285,8 +295,21 @@ impl TokenStore {
         lock(&self.shards[token.shard()])
     }
 
+    /// Holds a new opaque token (its bytes known: nothing to decode), unless the store is full.
+    pub fn insert_opaque(&self, token: &OpaqueToken, record: TokenRecord) -> Result<(), StoreFull> {
+        let token = Lookup {
+            text: token.as_str(),
+            random: Some(token.bytes),
+        };
+        self.insert_lookup(token, record)
+    }
+
     /// Holds `token`, unless the store is full.
     pub fn insert(&self, token: &str, record: TokenRecord) -> Result<(), StoreFull> {
+        self.insert_lookup(Lookup::of(token), record)
+    }
+
+    fn insert_lookup(&self, token: Lookup<'_>, record: TokenRecord) -> Result<(), StoreFull> {
         let reserved = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -295,7 +318,6 @@ impl TokenStore {
         if reserved.is_err() {
             return Err(self.full_now());
         }
-        let token = Lookup::of(token);
         let mut shard = self.lock(&token);
         let expires_at = record.expires_at;
         let replaced = match token.random {
@@ -527,6 +549,7 @@ mod tests {
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         for _ in 0..200 {
             let token = OpaqueToken::random();
+            assert_eq!(token.as_str(), engine.encode(token.bytes));
             let expected = engine.decode(token.as_str()).unwrap();
             assert_eq!(random_bytes(token.as_str()).unwrap().to_vec(), expected);
         }

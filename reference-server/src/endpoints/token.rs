@@ -308,13 +308,11 @@ fn mint(
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);
     // An opaque token is made inline (no allocation); a JWT is a string.
-    let (opaque, jwt);
-    let access_token: &str = match config.token_format {
-        TokenFormat::Opaque => {
-            opaque = OpaqueToken::random();
-            opaque.as_str()
-        }
-        TokenFormat::Jwt => {
+    let opaque = (config.token_format == TokenFormat::Opaque).then(OpaqueToken::random);
+    let jwt;
+    let access_token: &str = match &opaque {
+        Some(opaque) => opaque.as_str(),
+        None => {
             let mut claims = json!({
                 "iss": realm.issuer,
                 "sub": client.id,
@@ -348,7 +346,11 @@ fn mint(
             &jwt
         }
     };
-    if let Err(full) = app.tokens.insert(access_token, record) {
+    let held = match &opaque {
+        Some(opaque) => app.tokens.insert_opaque(opaque, record),
+        None => app.tokens.insert(access_token, record),
+    };
+    if let Err(full) = held {
         return store_full(app, full);
     }
 
