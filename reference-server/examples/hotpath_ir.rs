@@ -15,6 +15,13 @@
 //! Modes: `basic` (client_secret_basic issuance), `post` (client_secret_post issuance),
 //! `introspect` (a live token, as the resource server's client), `fixed` (the fixed-body
 //! hyper server of `examples/fixed_token_server.rs`).
+//!
+//! The client's own share (about 7,200-7,500 Ir a request, mostly clearing its read buffer)
+//! is the inclusive cost of `hotpath_ir::exchange::{{closure}}` in `callgrind_annotate
+//! --inclusive=yes`; subtract it (at both N) to get the server's cost alone. Issue 20, before
+//! → after, server Ir per request: Basic issuance 36,645 → 31,254, client_secret_post
+//! 36,898 → 31,396, introspection of a live token 35,711 → 30,733; the fixed-body server
+//! 15,580.
 
 use std::convert::Infallible;
 use std::time::Duration;
