@@ -17,6 +17,9 @@
 
 use std::sync::Arc;
 
+#[path = "support/fixed_body.rs"]
+mod fixed_body;
+
 use base64::Engine;
 use grantcheck::jose::dpop::ProofTarget;
 use grantcheck::jose::{AssertionBuilder, AssertionFlaw, DpopFlaw, DpopProofBuilder, SigningKey};
@@ -82,8 +85,20 @@ fn main() {
         ))
         .expect("the reference server starts");
     let requests = prepare(&runtime, &server, scenario, WARM_UP + n);
+    let address = if scenario == "fixed-body" {
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind the fixed-body server");
+            let address = listener.local_addr().expect("its address");
+            tokio::spawn(fixed_body::serve(listener));
+            address
+        })
+    } else {
+        server.addr()
+    };
     let mut connection = runtime
-        .block_on(TcpStream::connect(server.addr()))
+        .block_on(TcpStream::connect(address))
         .expect("connect to the reference server");
     connection.set_nodelay(true).expect("TCP_NODELAY");
     let mut buffer = Vec::with_capacity(16 * 1024);
@@ -197,7 +212,7 @@ fn prepare(
     let key = || Arc::new(SigningKey::from_jwk(CLIENT_KEY, None).expect("the fixture key"));
     let main_basic = basic("myClient", "forgerock");
     match scenario {
-        "issuance-basic" => {
+        "issuance-basic" | "fixed-body" => {
             let request = post(
                 &token_path,
                 &[("Authorization", &main_basic)],

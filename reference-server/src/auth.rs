@@ -91,9 +91,19 @@ fn lookup_id<'p>(config: &ServerConfig, presented: &'p Presented<'_>) -> &'p str
 /// Base64, split at the first `:`). `None` when it is not Base64, has no colon, or is not
 /// UTF-8 / valid form-encoding once decoded.
 pub fn decode_basic(payload: &str, form_decode: bool) -> Option<(String, String)> {
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(payload.trim_start_matches(' '))
-        .ok()?;
+    // Decoded on the stack (a usual id and secret fit), else in a Vec.
+    let payload = payload.trim_start_matches(' ');
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut stack = [0u8; 384];
+    let heap;
+    let decoded: &[u8] = match engine.decode_slice(payload, &mut stack) {
+        Ok(len) => &stack[..len],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = engine.decode(payload).ok()?;
+            &heap
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return None,
+    };
     let colon = decoded.iter().position(|&b| b == b':')?;
     let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
     if form_decode {

@@ -9,6 +9,8 @@ use crate::form::{Form, FormError};
 use crate::response::{ErrorCode, OAuthError, Status};
 use crate::router::Realm;
 
+const FORM_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// The request methods the decisions tell apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -100,12 +102,13 @@ impl Request<'_> {
     /// True when the request declares a form body; the media type is case-insensitive and
     /// may carry parameters such as `charset` (RFC 9110 §8.3.1).
     pub fn is_form(&self) -> bool {
+        // What nearly every client sends, compared at once.
+        if self.content_type == Some(FORM_TYPE) {
+            return true;
+        }
         self.content_type
             .and_then(|v| v.split(';').next())
-            .is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(FORM_TYPE))
     }
 
     /// The form of a POST to introspection or revocation: the method (405 names `what`),

@@ -24,7 +24,7 @@ impl Status {
 }
 
 pub const JSON: &str = "application/json";
-const NO_STORE: &str = "no-store";
+pub const NO_STORE: &str = "no-store";
 /// The legal variant `cache-control-private`.
 pub const NO_STORE_PRIVATE: &str = "no-store, private";
 
@@ -66,7 +66,9 @@ impl Reply {
 
     /// A JSON response with the given status.
     pub fn json<T: Serialize + ?Sized>(status: Status, body: &T) -> Reply {
-        let bytes = serde_json::to_vec(body).expect("serialising a JSON value cannot fail");
+        // Room for the usual answer, so the buffer never grows while it is written.
+        let mut bytes = Vec::with_capacity(256);
+        serde_json::to_writer(&mut bytes, body).expect("serialising a JSON value cannot fail");
         Reply::with_body(status, JSON, Bytes::from(bytes))
     }
 
@@ -91,6 +93,40 @@ impl Reply {
     pub fn json_body(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+}
+
+/// Writes `text` as a JSON string, exactly as serde_json does: as it is between quotes when
+/// nothing in it needs escaping (the tokens and scopes this server writes), else escaped by
+/// serde_json.
+pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    if !needs_escape(text.as_bytes()) {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("a string serialises");
+    }
+}
+
+/// Whether any byte is one serde_json escapes (below 0x20, `"`, `\\`), eight bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `v` below `n` (n <= 0x80) sets its high bit here; none does otherwise.
+    let below = |v: u64, n: u64| v.wrapping_sub(n * ONES) & !v & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = below(v ^ (u64::from(b'"') * ONES), 1);
+        let backslash = below(v ^ (u64::from(b'\\') * ONES), 1);
+        if below(v, 0x20) | quote | backslash != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// 404 for paths the server does not serve.
@@ -211,6 +247,30 @@ impl OAuthError {
             retry_after: self.retry_after,
             www_authenticate: self.challenge,
             ..reply.no_store(true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_written_as_serde_writes_them() {
+        let mut samples: Vec<String> = vec![String::new(), "caf\u{e9} \u{7f}".into()];
+        for special in [
+            '"', '\\', '\n', '\u{1f}', '\u{0}', ' ', '~', '\u{80}', '\u{ff}',
+        ] {
+            for at in 0..20 {
+                let mut text: String = "abcdefghijklmnopqrs".into();
+                text.insert(at.min(text.len()), special);
+                samples.push(text);
+            }
+        }
+        for text in samples {
+            let mut out = Vec::new();
+            write_json_str(&mut out, &text);
+            assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
         }
     }
 }

@@ -4,8 +4,8 @@
 //! cannot take all memory (issue 14 item 7): past it, [`TokenStore::insert`] refuses and says
 //! when the first held token expires.
 
-use std::collections::BTreeMap;
-use std::hash::BuildHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,6 +70,37 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A new opaque access token: 32 random bytes from the OS-seeded CSPRNG and their base64url
+/// text (43 characters), both inline (no allocation).
+pub struct OpaqueToken {
+    bytes: [u8; 32],
+    text: [u8; 43],
+}
+
+impl OpaqueToken {
+    pub fn random() -> OpaqueToken {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        // base64url by table (what the base64 engine writes, for a third of the cost).
+        let mut text = [0u8; 43];
+        for (chunk, out) in bytes[..30].chunks_exact(3).zip(text.chunks_exact_mut(4)) {
+            let n = u32::from_be_bytes([0, chunk[0], chunk[1], chunk[2]]);
+            for (i, c) in out.iter_mut().enumerate() {
+                *c = ALPHABET[((n >> (18 - 6 * i)) & 63) as usize];
+            }
+        }
+        let n = (u32::from(bytes[30]) << 10) | (u32::from(bytes[31]) << 2);
+        for (i, c) in text[40..].iter_mut().enumerate() {
+            *c = ALPHABET[((n >> (12 - 6 * i)) & 63) as usize];
+        }
+        OpaqueToken { bytes, text }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("base64url is ASCII")
+    }
+}
+
 /// `bytes` random bytes from the OS-seeded CSPRNG, base64url without padding.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = [0u8; 64];
@@ -78,16 +109,141 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// One shard: tokens by string, plus the same tokens bucketed by expiry second so that
-/// purging touches only what expired instead of scanning everything.
-#[derive(Default)]
-struct Shard {
-    tokens: FxHashMap<Arc<str>, TokenRecord>,
-    expiries: BTreeMap<u64, Vec<Arc<str>>>,
+/// The bytes of an opaque token in the server's own form: exactly 43 characters of canonical
+/// base64url (no padding, no stray trailing bits), so that decoding is one-to-one. (Decoded
+/// by table: the general base64 engine costs several times as much for 43 characters.)
+fn random_bytes(token: &str) -> Option<[u8; 32]> {
+    let text: &[u8; 43] = token.as_bytes().try_into().ok()?;
+    let mut bytes = [0u8; 32];
+    let sextet = |c: u8| match DECODE[usize::from(c)] {
+        INVALID => None,
+        v => Some(u32::from(v)),
+    };
+    for (chunk, out) in text[..40].chunks_exact(4).zip(bytes.chunks_exact_mut(3)) {
+        let n = (sextet(chunk[0])? << 18)
+            | (sextet(chunk[1])? << 12)
+            | (sextet(chunk[2])? << 6)
+            | sextet(chunk[3])?;
+        out.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    // The last 3 characters carry 2 bytes; their 2 spare bits must be zero (canonical).
+    let n = (sextet(text[40])? << 12) | (sextet(text[41])? << 6) | sextet(text[42])?;
+    if n & 0b11 != 0 {
+        return None;
+    }
+    bytes[30] = (n >> 10) as u8;
+    bytes[31] = (n >> 2) as u8;
+    Some(bytes)
 }
 
-/// Tokens by their string, split over shards by hash. Fx hashing is safe here: keys are
-/// server-generated random strings, so no client can choose colliding keys.
+const INVALID: u8 = 0xff;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url characters to their values.
+static DECODE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Hashes a random key by 8 of its bytes (random already: no client chooses them), and
+/// anything else with Fx.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut fx = rustc_hash::FxHasher::default();
+        std::hash::Hasher::write_u64(&mut fx, self.0);
+        std::hash::Hasher::write(&mut fx, bytes);
+        self.0 = std::hash::Hasher::finish(&fx);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The key of one of the server's opaque tokens: its 32 random bytes (fixed size, no
+/// allocation, already a good hash), hashed as its bytes 8..16 (bytes 0..8 pick the shard).
+/// Anything else (a JWT, a string that only looks like a token) is held by its text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RandomKey([u8; 32]);
+
+impl std::hash::Hash for RandomKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from_le_bytes(
+            self.0[8..16].try_into().expect("8 bytes"),
+        ));
+    }
+}
+
+type RandomMap = HashMap<RandomKey, TokenRecord, BuildHasherDefault<KeyHasher>>;
+
+/// Tokens expiring within one second, by key.
+#[derive(Default)]
+struct Bucket {
+    random: Vec<[u8; 32]>,
+    text: Vec<Arc<str>>,
+}
+
+/// One shard: tokens by key, plus the same keys bucketed by expiry second so that purging
+/// touches only what expired instead of scanning everything.
+#[derive(Default)]
+struct Shard {
+    random: RandomMap,
+    text: FxHashMap<Arc<str>, TokenRecord>,
+    expiries: BTreeMap<u64, Bucket>,
+}
+
+/// A token as looked up: its text, and its bytes when it is one of the server's opaque ones.
+struct Lookup<'a> {
+    text: &'a str,
+    random: Option<[u8; 32]>,
+}
+
+impl Lookup<'_> {
+    fn of(text: &str) -> Lookup<'_> {
+        Lookup {
+            text,
+            random: random_bytes(text),
+        }
+    }
+
+    fn shard(&self) -> usize {
+        let hash = match &self.random {
+            Some(bytes) => u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+            None => FxBuildHasher.hash_one(self.text),
+        };
+        hash as usize % SHARDS
+    }
+}
+
+impl Shard {
+    fn get(&self, token: &Lookup<'_>) -> Option<&TokenRecord> {
+        match token.random {
+            Some(bytes) => self.random.get(&RandomKey(bytes)),
+            None => self.text.get(token.text),
+        }
+    }
+
+    fn remove(&mut self, token: &Lookup<'_>) -> Option<TokenRecord> {
+        match token.random {
+            Some(bytes) => self.random.remove(&RandomKey(bytes)),
+            None => self.text.remove(token.text),
+        }
+    }
+}
+
+/// Tokens by their key, split over shards. Fx hashing is safe here: keys are server-generated
+/// random strings, so no client can choose colliding keys.
 pub struct TokenStore {
     shards: Vec<Mutex<Shard>>,
     /// Tokens held at most.
@@ -108,22 +264,52 @@ impl Default for TokenStore {
     }
 }
 
+/// Tokens a store makes room for up front (beyond it, shards grow as tokens come).
+const PRESIZE_AT_MOST: usize = 1 << 20;
+
 impl TokenStore {
+    /// A store for at most `capacity` tokens. Its shards are sized for them up front (up to
+    /// a million in all), so that filling the store never rehashes on the request path; the
+    /// memory is reserved, and touched only as tokens arrive.
     pub fn with_capacity(capacity: usize) -> TokenStore {
+        let capacity = capacity.max(1);
+        let per_shard = if capacity == usize::MAX {
+            0
+        } else {
+            // The largest of 64 random shares is some way above the average.
+            let even = capacity.min(PRESIZE_AT_MOST) / SHARDS;
+            even + even / 8
+        };
+        let shard = || Shard {
+            random: RandomMap::with_capacity_and_hasher(per_shard, Default::default()),
+            ..Shard::default()
+        };
         TokenStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            capacity: capacity.max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(shard())).collect(),
+            capacity,
             held: AtomicUsize::new(0),
         }
     }
 
-    fn lock(&self, token: &str) -> MutexGuard<'_, Shard> {
-        let index = FxBuildHasher.hash_one(token) as usize % SHARDS;
-        lock(&self.shards[index])
+    fn lock(&self, token: &Lookup<'_>) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[token.shard()])
+    }
+
+    /// Holds a new opaque token (its bytes known: nothing to decode), unless the store is full.
+    pub fn insert_opaque(&self, token: &OpaqueToken, record: TokenRecord) -> Result<(), StoreFull> {
+        let token = Lookup {
+            text: token.as_str(),
+            random: Some(token.bytes),
+        };
+        self.insert_lookup(token, record)
     }
 
     /// Holds `token`, unless the store is full.
     pub fn insert(&self, token: &str, record: TokenRecord) -> Result<(), StoreFull> {
+        self.insert_lookup(Lookup::of(token), record)
+    }
+
+    fn insert_lookup(&self, token: Lookup<'_>, record: TokenRecord) -> Result<(), StoreFull> {
         let reserved = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -132,14 +318,23 @@ impl TokenStore {
         if reserved.is_err() {
             return Err(self.full_now());
         }
-        let key: Arc<str> = token.into();
-        let mut shard = self.lock(token);
-        shard
-            .expiries
-            .entry(record.expires_at)
-            .or_default()
-            .push(key.clone());
-        if shard.tokens.insert(key, record).is_some() {
+        let mut shard = self.lock(&token);
+        let expires_at = record.expires_at;
+        let replaced = match token.random {
+            Some(bytes) => {
+                let replaced = shard.random.insert(RandomKey(bytes), record).is_some();
+                bucket(&mut shard.expiries, expires_at).random.push(bytes);
+                replaced
+            }
+            None => {
+                let key: Arc<str> = token.text.into();
+                bucket(&mut shard.expiries, expires_at)
+                    .text
+                    .push(key.clone());
+                shard.text.insert(key, record).is_some()
+            }
+        };
+        if replaced {
             self.held.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(())
@@ -171,7 +366,15 @@ impl TokenStore {
 
     /// The record of a known token, expired or not.
     pub fn get(&self, token: &str) -> Option<TokenRecord> {
-        self.lock(token).tokens.get(token).cloned()
+        let token = Lookup::of(token);
+        self.lock(&token).get(&token).cloned()
+    }
+
+    /// What `read` makes of the record of a known token, expired or not (read in place: no
+    /// copy of the record).
+    pub fn read<T>(&self, token: &str, read: impl FnOnce(&TokenRecord) -> T) -> Option<T> {
+        let token = Lookup::of(token);
+        self.lock(&token).get(&token).map(read)
     }
 
     /// Removes `token` if `may_revoke` accepts its record. Returns the record and whether it
@@ -181,10 +384,11 @@ impl TokenStore {
         token: &str,
         may_revoke: impl FnOnce(&TokenRecord) -> bool,
     ) -> Option<(TokenRecord, bool)> {
-        let mut shard = self.lock(token);
-        let record = shard.tokens.get(token)?;
+        let token = Lookup::of(token);
+        let mut shard = self.lock(&token);
+        let record = shard.get(&token)?;
         if may_revoke(record) {
-            let removed = shard.tokens.remove(token);
+            let removed = shard.remove(&token);
             self.held
                 .fetch_sub(usize::from(removed.is_some()), Ordering::AcqRel);
             removed.map(|r| (r, true))
@@ -203,13 +407,21 @@ impl TokenStore {
     pub fn purge_shard(&self, index: usize, now: u64) -> usize {
         let mut purged = 0;
         let mut shard = lock(&self.shards[index % SHARDS]);
-        let Shard { tokens, expiries } = &mut *shard;
+        let Shard {
+            random,
+            text,
+            expiries,
+        } = &mut *shard;
         while let Some(entry) = expiries.first_entry() {
             if *entry.key() > now {
                 break;
             }
-            for token in entry.remove() {
-                purged += usize::from(tokens.remove(&token).is_some());
+            let bucket = entry.remove();
+            for bytes in bucket.random {
+                purged += usize::from(random.remove(&RandomKey(bytes)).is_some());
+            }
+            for token in bucket.text {
+                purged += usize::from(text.remove(&token).is_some());
             }
         }
         self.held.fetch_sub(purged, Ordering::AcqRel);
@@ -222,14 +434,15 @@ impl TokenStore {
 
     /// Every token held (for tests that prove no token leaks into output).
     pub fn tokens(&self) -> Vec<String> {
+        let encode =
+            |bytes: &RandomKey| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.0);
         self.shards
             .iter()
             .flat_map(|s| {
-                lock(s)
-                    .tokens
-                    .keys()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
+                let shard = lock(s);
+                let random = shard.random.keys().map(encode);
+                let text = shard.text.keys().map(|k| k.to_string());
+                random.chain(text).collect::<Vec<_>>()
             })
             .collect()
     }
@@ -243,79 +456,21 @@ impl TokenStore {
     }
 }
 
+/// The bucket of tokens expiring at `second`: usually the newest one, found without a search.
+fn bucket(expiries: &mut BTreeMap<u64, Bucket>, second: u64) -> &mut Bucket {
+    if expiries
+        .last_key_value()
+        .is_some_and(|(at, _)| *at == second)
+    {
+        return expiries.last_entry().expect("not empty").into_mut();
+    }
+    expiries.entry(second).or_default()
+}
+
 /// A poisoned shard only means another request panicked mid-insert; the map is intact.
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(client: &str, exp: u64) -> TokenRecord {
-        TokenRecord {
-            client_id: client.into(),
-            realm: "root".into(),
-            scope: "read".into(),
-            issued_at: 0,
-            expires_at: exp,
-            jti: Jti::random(),
-            jkt: None,
-            x5t: None,
-            scope_hidden: false,
-        }
-    }
-
-    #[test]
-    fn tokens_are_long_and_distinct() {
-        let a = random_token(32);
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, random_token(32));
-        let j = Jti::random();
-        assert_eq!(j.as_str().len(), 22);
-        assert_ne!(j, Jti::random());
-    }
-
-    #[test]
-    fn purge_drops_only_expired() {
-        let store = TokenStore::default();
-        store.insert("old", record("a", 10)).unwrap();
-        store.insert("new", record("a", 100)).unwrap();
-        assert_eq!(store.purge_expired(50), 1);
-        assert!(store.get("old").is_none());
-        assert!(store.get("new").is_some());
-    }
-
-    #[test]
-    fn revoke_respects_the_predicate() {
-        let store = TokenStore::default();
-        store.insert("t", record("a", 100)).unwrap();
-        let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "b").unwrap();
-        assert!(!removed);
-        let (_, removed) = store.revoke_if("t", |r| &*r.client_id == "a").unwrap();
-        assert!(removed);
-        assert!(store.revoke_if("t", |_| true).is_none());
-        assert_eq!(store.len(), 0);
-    }
-
-    #[test]
-    fn a_full_store_refuses_until_tokens_go() {
-        let store = TokenStore::with_capacity(3);
-        let now = unix_now();
-        for (i, ttl) in [30, 10, 20].into_iter().enumerate() {
-            store
-                .insert(&format!("t{i}"), record("a", now + ttl))
-                .unwrap();
-        }
-        let full = store.insert("t3", record("a", now + 5)).unwrap_err();
-        assert!((9..=10).contains(&full.retry_after), "{full:?}");
-        assert_eq!(store.len(), 3);
-        assert!(store.get("t3").is_none());
-        store.revoke_if("t0", |_| true).unwrap();
-        store.insert("t3", record("a", now + 5)).unwrap();
-        assert!(store.insert("t4", record("a", now + 5)).is_err());
-        assert_eq!(store.purge_expired(now + 15), 2, "t1 and t3 expired");
-        assert_eq!(store.len(), 1);
-        store.insert("t4", record("a", now + 5)).unwrap();
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@ use crate::config::{Fault, Variant};
 use crate::form::Form;
 use crate::request::Request;
 use crate::response::{ErrorCode, OAuthError, Reply, Status};
-use crate::tokens::unix_now;
+use crate::tokens::{unix_now, TokenRecord};
 
 /// Answers an introspection request (RFC 7662 §2.2), or its error.
 pub fn introspect(app: &App, request: &Request<'_>) -> Reply {
@@ -68,6 +68,60 @@ struct Confirmation<'a> {
     x5t: Option<&'a str>,
 }
 
+impl Active<'_> {
+    /// The body, written directly (what serde_json writes for it, byte for byte: the unit test
+    /// `the_active_answer_is_written_as_serde_would` holds them together).
+    fn to_json(&self) -> Vec<u8> {
+        use crate::response::write_json_str;
+        let mut out = Vec::with_capacity(384);
+        let member = |out: &mut Vec<u8>, name: &str, value: &str| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            write_json_str(out, value);
+        };
+        out.extend_from_slice(if self.active {
+            b"{\"active\":true"
+        } else {
+            b"{\"active\":false"
+        });
+        if let Some(scope) = self.scope {
+            member(&mut out, "scope", scope);
+        }
+        member(&mut out, "client_id", self.client_id);
+        member(&mut out, "token_type", self.token_type);
+        for (name, value) in [("exp", self.exp), ("iat", self.iat)] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            serde_json::to_writer(&mut out, &value).expect("a number serialises");
+        }
+        member(&mut out, "iss", self.iss);
+        member(&mut out, "sub", self.sub);
+        member(&mut out, "aud", self.aud);
+        member(&mut out, "jti", self.jti);
+        if let Some(cnf) = &self.cnf {
+            out.extend_from_slice(b",\"cnf\":{");
+            let mut first = true;
+            for (name, value) in [("jkt", cnf.jkt), ("x5t#S256", cnf.x5t)] {
+                if let Some(value) = value {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.push(b'"');
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    write_json_str(&mut out, value);
+                }
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     let config = &app.config;
     let form = request.post_form(config, "introspection requires POST")?;
@@ -90,9 +144,21 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     }
     // token_type_hint is optional and this server holds only access tokens, so any hint
     // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
-    let Some(record) = app.tokens.get(token) else {
-        return Ok(inactive_answer(config));
-    };
+    // Answered under the token's shard lock, from the record in place (no copy of it).
+    let answer = app
+        .tokens
+        .read(token, |record| known_token(app, request, caller, record));
+    Ok(answer.unwrap_or_else(|| inactive_answer(config)))
+}
+
+/// The answer about a token the server knows (expired or not).
+fn known_token(
+    app: &App,
+    request: &Request<'_>,
+    caller: Option<&crate::clients::Client>,
+    record: &TokenRecord,
+) -> Reply {
+    let config = &app.config;
     let now = unix_now();
     let fresh = !record.is_expired(now) || config.has(Fault::ExpiredTokensActive);
     // A caller that may not see this token learns nothing about it (RFC 7662 §2.2).
@@ -105,9 +171,9 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
                 "exp": record.expires_at,
                 "scope": &*record.scope,
             });
-            return Ok(Reply::json(Status::OK, &leaked));
+            return Reply::json(Status::OK, &leaked);
         }
-        return Ok(inactive_answer(config));
+        return inactive_answer(config);
     }
     // RFC 7662 §2.2: only `active` is REQUIRED, and the server "MAY respond differently to
     // different protected resources making the same request".
@@ -116,7 +182,7 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         && other_clients_token
         && !request.internal
     {
-        return Ok(Reply::json(Status::OK, &json!({"active": true})));
+        return Reply::json(Status::OK, &json!({"active": true}));
     }
     // The server's own resource server always sees the scope it enforces.
     let scope_shown = request.internal
@@ -154,9 +220,9 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         let mut body = serde_json::to_value(&body).unwrap_or_default();
         body["username"] = serde_json::Value::Null;
         body["nbf"] = serde_json::Value::Null;
-        return Ok(Reply::json(Status::OK, &body));
+        return Reply::json(Status::OK, &body);
     }
-    Ok(Reply::json(Status::OK, &body))
+    Reply::with_body(Status::OK, crate::response::JSON, body.to_json().into())
 }
 
 /// The answer for a token that is not active: `{"active":false}`, or with the fault
@@ -190,6 +256,53 @@ fn inactive() -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_active_answer_is_written_as_serde_would() {
+        for (scope, cnf) in [
+            (Some("read write"), None),
+            (
+                None,
+                Some(Confirmation {
+                    jkt: Some("k\"ey"),
+                    x5t: None,
+                }),
+            ),
+            (
+                Some("caf\u{e9}"),
+                Some(Confirmation {
+                    jkt: Some("jkt"),
+                    x5t: Some("x5t"),
+                }),
+            ),
+            (
+                Some(""),
+                Some(Confirmation {
+                    jkt: None,
+                    x5t: Some("x5t"),
+                }),
+            ),
+        ] {
+            let body = Active {
+                active: true,
+                scope,
+                client_id: "my\\Client",
+                token_type: "Bearer",
+                exp: 4_000_000_000,
+                iat: 0,
+                iss: "http://127.0.0.1:8080/oauth2",
+                sub: "myClient",
+                aud: "http://127.0.0.1:8080/api",
+                jti: "abc\n",
+                cnf,
+            };
+            let by_serde = serde_json::to_vec(&body).unwrap();
+            assert_eq!(
+                String::from_utf8(body.to_json()).unwrap(),
+                String::from_utf8(by_serde).unwrap()
+            );
+        }
+    }
     use crate::config::ServerConfig;
     use crate::request::testing::{app, issued_token, TestRequest};
     use crate::request::Method;

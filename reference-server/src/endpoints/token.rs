@@ -18,7 +18,7 @@ use crate::form::Form;
 use crate::request::{parse_form, Method, Request};
 use crate::response::{self, ErrorCode, OAuthError, Reply, Status};
 use crate::router::Realm;
-use crate::tokens::{random_token, unix_now, Jti, StoreFull, TokenRecord};
+use crate::tokens::{random_token, unix_now, Jti, OpaqueToken, StoreFull, TokenRecord};
 
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -307,9 +307,12 @@ fn mint(
     };
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);
-    let access_token = match config.token_format {
-        TokenFormat::Opaque => random_token(32),
-        TokenFormat::Jwt => {
+    // An opaque token is made inline (no allocation); a JWT is a string.
+    let opaque = (config.token_format == TokenFormat::Opaque).then(OpaqueToken::random);
+    let jwt;
+    let access_token: &str = match &opaque {
+        Some(opaque) => opaque.as_str(),
+        None => {
             let mut claims = json!({
                 "iss": realm.issuer,
                 "sub": client.id,
@@ -339,15 +342,20 @@ fn mint(
             if let Some(x5t) = shown_x5t(config, x5t) {
                 claims["cnf"]["x5t#S256"] = json!(x5t);
             }
-            sign_access_token(app, &claims)
+            jwt = sign_access_token(app, &claims);
+            &jwt
         }
     };
-    if let Err(full) = app.tokens.insert(&access_token, record) {
+    let held = match &opaque {
+        Some(opaque) => app.tokens.insert_opaque(opaque, record),
+        None => app.tokens.insert(access_token, record),
+    };
+    if let Err(full) = held {
         return store_full(app, full);
     }
 
     let body = TokenResponse {
-        access_token: &access_token,
+        access_token,
         // RFC 9449 §5: a bound token is of type DPoP.
         token_type: token_type_omitted(config, client).not().then_some(
             match (
@@ -371,7 +379,7 @@ fn mint(
             .has(Fault::IssueRefreshToken)
             .then(|| random_token(32)),
     };
-    let mut reply = Reply::json(Status::OK, &body);
+    let mut reply = Reply::with_body(Status::OK, response::JSON, Bytes::from(body.to_json()));
     if !config.has(Fault::OmitCacheControl) {
         reply = reply.no_store(false);
         if config.uses(Variant::CacheControlPrivate) {
@@ -443,6 +451,39 @@ enum ExpiresIn {
     Text(String),
 }
 
+impl TokenResponse<'_> {
+    /// The body, written directly (what serde_json writes for it, byte for byte: the unit test
+    /// `the_token_response_is_written_as_serde_would` holds them together), without going
+    /// through a serializer.
+    fn to_json(&self) -> Vec<u8> {
+        use crate::response::write_json_str;
+        let mut out = Vec::with_capacity(192);
+        out.extend_from_slice(b"{\"access_token\":");
+        write_json_str(&mut out, self.access_token);
+        if let Some(token_type) = self.token_type {
+            out.extend_from_slice(b",\"token_type\":");
+            write_json_str(&mut out, token_type);
+        }
+        out.extend_from_slice(b",\"expires_in\":");
+        match &self.expires_in {
+            ExpiresIn::Seconds(seconds) => {
+                serde_json::to_writer(&mut out, seconds).expect("a number serialises")
+            }
+            ExpiresIn::Text(text) => write_json_str(&mut out, text),
+        }
+        if let Some(scope) = self.scope {
+            out.extend_from_slice(b",\"scope\":");
+            write_json_str(&mut out, scope);
+        }
+        if let Some(refresh_token) = &self.refresh_token {
+            out.extend_from_slice(b",\"refresh_token\":");
+            write_json_str(&mut out, refresh_token);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 /// The `errors-not-json` fault: an HTML error page instead of the JSON error body. The
 /// status and any challenge stay, so the fault breaks only the body's format.
 fn html_error(error: OAuthError) -> Reply {
@@ -457,199 +498,4 @@ fn html_error(error: OAuthError) -> Reply {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::ServerConfig;
-    use crate::request::testing::{app, TestRequest};
-    use crate::request::{Body, BodyError};
-
-    const GRANT: &str = "grant_type=client_credentials";
-
-    fn issue_with(config: ServerConfig, request: TestRequest) -> Reply {
-        let app = app(config);
-        issue(&app, &request.at(&app))
-    }
-
-    fn error_of(reply: &Reply) -> (u16, String) {
-        let body = reply.json_body();
-        (reply.status.0, body["error"].as_str().unwrap().to_owned())
-    }
-
-    #[test]
-    fn a_valid_request_gets_a_stored_token_that_is_not_cached() {
-        let app = app(ServerConfig::default());
-        let request = TestRequest::post(GRANT).basic("myClient", "forgerock");
-        let reply = issue(&app, &request.at(&app));
-        assert_eq!(reply.status, Status::OK);
-        assert_eq!(reply.content_type, Some(crate::response::JSON));
-        assert_eq!(reply.cache_control, Some("no-store"));
-        assert!(reply.pragma_no_cache);
-        let body = reply.json_body();
-        assert_eq!(body["token_type"], "Bearer");
-        assert_eq!(body["expires_in"], 3600);
-        assert_eq!(body["scope"], "write");
-        assert!(body.get("refresh_token").is_none());
-        let record = app
-            .tokens
-            .get(body["access_token"].as_str().unwrap())
-            .unwrap();
-        assert_eq!((&*record.client_id, &*record.realm), ("myClient", "root"));
-        // client_secret_post, in another realm, with a scope.
-        let post =
-            "grant_type=client_credentials&client_id=myClient&client_secret=forgerock&scope=read";
-        let request = TestRequest::post(post).realm("alpha");
-        let body = issue(&app, &request.at(&app)).json_body();
-        assert_eq!(body["scope"], "read");
-        let record = app
-            .tokens
-            .get(body["access_token"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(&*record.realm, "alpha");
-    }
-
-    #[test]
-    fn a_wrong_secret_is_invalid_client_with_a_challenge() {
-        let config = ServerConfig::default();
-        let reply = issue_with(
-            config.clone(),
-            TestRequest::post(GRANT).basic("myClient", "x"),
-        );
-        assert_eq!(error_of(&reply), (401, "invalid_client".into()));
-        let challenge = reply.www_authenticate.as_deref().unwrap();
-        assert!(
-            challenge.starts_with("Basic realm=\"http://rs.test/oauth2\""),
-            "{challenge}"
-        );
-        // The faults that accept it, or answer it wrongly.
-        let wrong = || TestRequest::post(GRANT).basic("myClient", "x");
-        let accepted = issue_with(config.clone().with_fault(Fault::AcceptWrongSecret), wrong());
-        assert_eq!(accepted.status, Status::OK);
-        let forbidden = issue_with(
-            config.clone().with_fault(Fault::AuthFailureForbidden),
-            wrong(),
-        );
-        assert_eq!(forbidden, Reply::empty(Status::FORBIDDEN));
-        let html = issue_with(config.with_fault(Fault::ErrorsNotJson), wrong());
-        assert_eq!(
-            (html.status, html.content_type),
-            (Status::UNAUTHORIZED, Some("text/html"))
-        );
-        assert!(
-            html.www_authenticate.is_some(),
-            "the fault breaks only the body"
-        );
-    }
-
-    #[test]
-    fn grant_type_is_required_and_must_be_client_credentials() {
-        let config = ServerConfig::default();
-        let ask = |config: &ServerConfig, body| {
-            error_of(&issue_with(
-                config.clone(),
-                TestRequest::post(body).basic("myClient", "forgerock"),
-            ))
-        };
-        assert_eq!(ask(&config, "scope=read"), (400, "invalid_request".into()));
-        assert_eq!(
-            ask(&config, "grant_type=password"),
-            (400, "unsupported_grant_type".into())
-        );
-        let faulty = config.with_fault(Fault::WrongUnsupportedGrantError);
-        assert_eq!(
-            ask(&faulty, "grant_type=password"),
-            (400, "invalid_request".into())
-        );
-        let no_grant = TestRequest::post(GRANT).basic("noGrantClient", "no-grant-secret");
-        let reply = issue_with(ServerConfig::default(), no_grant);
-        assert_eq!(error_of(&reply), (400, "unauthorized_client".into()));
-    }
-
-    #[test]
-    fn an_unknown_scope_is_refused_unless_a_fault_drops_it() {
-        let request = || {
-            TestRequest::post("grant_type=client_credentials&scope=read+bogus")
-                .basic("myClient", "forgerock")
-        };
-        let reply = issue_with(ServerConfig::default(), request());
-        assert_eq!(error_of(&reply), (400, "invalid_scope".into()));
-        let dropped = issue_with(
-            ServerConfig::default().with_fault(Fault::DropUnknownScope),
-            request(),
-        );
-        assert_eq!(dropped.status, Status::OK);
-        assert!(dropped.json_body().get("scope").is_none());
-        let required = ServerConfig {
-            require_scope: true,
-            ..ServerConfig::default()
-        };
-        let reply = issue_with(
-            required,
-            TestRequest::post(GRANT).basic("myClient", "forgerock"),
-        );
-        assert_eq!(error_of(&reply), (400, "invalid_scope".into()));
-    }
-
-    #[test]
-    fn response_faults_change_only_their_part() {
-        let request = || TestRequest::post(GRANT).basic("myClient", "forgerock");
-        let reply = issue_with(
-            ServerConfig::default().with_fault(Fault::OmitPragma),
-            request(),
-        );
-        assert_eq!(
-            (reply.cache_control, reply.pragma_no_cache),
-            (Some("no-store"), false)
-        );
-        let reply = issue_with(
-            ServerConfig::default().with_fault(Fault::OmitCacheControl),
-            request(),
-        );
-        assert_eq!((reply.cache_control, reply.pragma_no_cache), (None, true));
-        let reply = issue_with(
-            ServerConfig::default().with_fault(Fault::ExpiresInAsString),
-            request(),
-        );
-        assert_eq!(reply.json_body()["expires_in"], "3600");
-        let reply = issue_with(
-            ServerConfig::default().with_fault(Fault::IssueRefreshToken),
-            request(),
-        );
-        assert!(reply.json_body()["refresh_token"].is_string());
-    }
-
-    #[test]
-    fn the_request_must_be_a_form_post() {
-        let get = || {
-            TestRequest::post("")
-                .method(Method::Get)
-                .query(GRANT)
-                .basic("myClient", "forgerock")
-        };
-        let reply = issue_with(ServerConfig::default(), get());
-        assert_eq!(
-            (reply.status, reply.allow),
-            (Status::METHOD_NOT_ALLOWED, Some("POST"))
-        );
-        let faulty = ServerConfig::default().with_fault(Fault::AcceptGetTokenRequest);
-        assert_eq!(issue_with(faulty, get()).status, Status::OK);
-        let json = TestRequest::post(GRANT)
-            .content_type(Some("application/json"))
-            .basic("myClient", "forgerock");
-        let reply = issue_with(ServerConfig::default(), json);
-        assert_eq!(error_of(&reply), (400, "invalid_request".into()));
-        let app = app(ServerConfig::default());
-        let request = TestRequest::post(GRANT).basic("myClient", "forgerock");
-        let mut too_large = request.at(&app);
-        too_large.body = Body::Failed(BodyError::TooLarge);
-        assert_eq!(
-            error_of(&issue(&app, &too_large)),
-            (413, "invalid_request".into())
-        );
-        let repeated = TestRequest::post("grant_type=client_credentials&grant_type=x");
-        let reply = issue_with(
-            ServerConfig::default(),
-            repeated.basic("myClient", "forgerock"),
-        );
-        assert_eq!(error_of(&reply), (400, "invalid_request".into()));
-    }
-}
+mod tests;

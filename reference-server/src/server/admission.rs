@@ -5,35 +5,60 @@
 //! request it sent in full is being answered. When every open connection is busy, the new one
 //! is refused with a short 503 instead. Either way the server keeps accepting: a flood of
 //! connections that never finish a request cannot hold the slots that real clients need.
+//!
+//! The bookkeeping costs a request two atomic operations on its own connection's slot (and
+//! one on a shared counter): no lock, no map. Only admitting a connection at the limit scans
+//! the slots for the longest idle one, and only admitting and closing take the table's lock.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// A slot's state: busy, shed, or idle since this point in the idle order.
+const BUSY: u64 = 0;
+const SHED: u64 = u64::MAX;
 
 /// The open connections and which of them are idle.
 pub struct Admission {
     max: usize,
-    table: Mutex<Table>,
+    /// Orders idleness: a connection idle since an earlier value has been idle longer.
+    next_seq: AtomicU64,
+    /// The open connections (a shed one leaves at once, though its task ends a little later).
+    table: Mutex<Vec<Arc<Slot>>>,
     /// Open connections now (for tests and `ReferenceServer::open_connections`).
     open: AtomicUsize,
 }
 
-#[derive(Default)]
-struct Table {
-    next_id: u64,
-    /// Orders idleness: a connection idle since an earlier `seq` has been idle longer.
-    next_seq: u64,
-    open: HashMap<u64, Slot>,
-    /// Idle connections by when they became idle.
-    idle: BTreeMap<u64, u64>,
+/// One connection's place.
+pub struct Slot {
+    /// [`BUSY`], [`SHED`], or the `seq` since which it is idle.
+    state: AtomicU64,
+    /// Ends the connection's task when it is shed.
+    abort: Mutex<Option<AbortHandle>>,
+    /// Where it is in the table (changed only under the table's lock).
+    index: AtomicUsize,
 }
 
-struct Slot {
-    /// Its `seq` in `idle`, while it is idle.
-    idle_since: Option<u64>,
-    shed: Arc<Notify>,
+impl Slot {
+    /// The task serving the connection, to end when it is shed (at once if it already was).
+    pub fn serve_in(&self, task: AbortHandle) {
+        let mut abort = lock(&self.abort);
+        if self.state.load(Ordering::Acquire) == SHED {
+            task.abort();
+        } else {
+            *abort = Some(task);
+        }
+    }
+}
+
+/// Removes the slot at `index`, keeping the moved one's index right.
+fn remove(table: &mut Vec<Arc<Slot>>, index: usize) -> Arc<Slot> {
+    let removed = table.swap_remove(index);
+    if let Some(moved) = table.get(index) {
+        moved.index.store(index, Ordering::Relaxed);
+    }
+    removed
 }
 
 /// What became of a new connection.
@@ -47,22 +72,26 @@ pub enum Admitted {
 /// A connection's place in the table; dropping it frees the place.
 pub struct SlotGuard {
     admission: Arc<Admission>,
-    id: u64,
-    /// Notified when the connection is shed.
-    pub shed: Arc<Notify>,
+    slot: Arc<Slot>,
 }
 
 impl Admission {
     pub fn new(max: usize) -> Arc<Admission> {
         Arc::new(Admission {
             max: max.max(1),
-            table: Mutex::new(Table::default()),
+            // Starts past BUSY.
+            next_seq: AtomicU64::new(1),
+            table: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Slot>>> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn open(&self) -> usize {
@@ -73,75 +102,104 @@ impl Admission {
     pub fn admit(self: &Arc<Self>) -> Admitted {
         let mut table = self.lock();
         let mut shed_one = false;
-        if table.open.len() >= self.max {
-            let Some((_, victim)) = table.idle.pop_first() else {
-                return Admitted::Full;
+        if table.len() >= self.max {
+            // The longest idle; a connection that turns busy meanwhile keeps its place (its
+            // state changed, so taking it fails) and the search runs again.
+            let victim = loop {
+                let oldest = table
+                    .iter()
+                    .enumerate()
+                    .map(|(i, slot)| (i, slot.state.load(Ordering::Acquire)))
+                    .filter(|&(_, state)| state != BUSY && state != SHED)
+                    .min_by_key(|&(_, since)| since);
+                let Some((index, since)) = oldest else {
+                    return Admitted::Full;
+                };
+                let slot = &table[index];
+                if slot
+                    .state
+                    .compare_exchange(since, SHED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    break index;
+                }
             };
-            if let Some(slot) = table.open.remove(&victim) {
-                slot.shed.notify_one();
+            let victim = remove(&mut table, victim);
+            if let Some(abort) = lock(&victim.abort).take() {
+                abort.abort();
             }
             shed_one = true;
         }
-        let (id, seq) = (table.next_id, table.next_seq);
-        table.next_id += 1;
-        table.next_seq += 1;
-        let shed = Arc::new(Notify::new());
-        table.open.insert(
-            id,
-            Slot {
-                idle_since: Some(seq),
-                shed: shed.clone(),
-            },
-        );
-        table.idle.insert(seq, id);
-        self.open.store(table.open.len(), Ordering::Relaxed);
+        let slot = Arc::new(Slot {
+            state: AtomicU64::new(self.seq()),
+            abort: Mutex::new(None),
+            index: AtomicUsize::new(table.len()),
+        });
+        table.push(slot.clone());
+        self.open.store(table.len(), Ordering::Relaxed);
         Admitted::Yes {
             slot: SlotGuard {
                 admission: self.clone(),
-                id,
-                shed,
+                slot,
             },
             shed_one,
         }
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl SlotGuard {
+    /// Its slot, to hand the task that serves the connection ([`Slot::serve_in`]).
+    pub fn slot(&self) -> Arc<Slot> {
+        self.slot.clone()
+    }
+
+    /// Whether it was shed to admit another.
+    pub fn is_shed(&self) -> bool {
+        self.slot.state.load(Ordering::Acquire) == SHED
+    }
+
     /// A complete request is being answered: not to be shed.
     pub fn busy(&self) {
-        let mut table = self.admission.lock();
-        let Table { open, idle, .. } = &mut *table;
-        if let Some(since) = open.get_mut(&self.id).and_then(|s| s.idle_since.take()) {
-            idle.remove(&since);
+        let state = &self.slot.state;
+        let now = state.load(Ordering::Acquire);
+        if now != SHED && now != BUSY {
+            // Fails only if it was shed meanwhile: then it stays shed.
+            let _ = state.compare_exchange(now, BUSY, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 
     /// Answered: idle again, the most recently idle of all.
     pub fn idle(&self) {
-        let mut table = self.admission.lock();
-        let seq = table.next_seq;
-        let Table { open, idle, .. } = &mut *table;
-        if let Some(slot) = open.get_mut(&self.id) {
-            if slot.idle_since.is_none() {
-                slot.idle_since = Some(seq);
-                idle.insert(seq, self.id);
-                table.next_seq += 1;
-            }
+        let state = &self.slot.state;
+        if state.load(Ordering::Acquire) == BUSY {
+            // Only `busy`/`idle` of this connection change a busy state.
+            let _ = state.compare_exchange(
+                BUSY,
+                self.admission.seq(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let mut table = self.admission.lock();
-        if let Some(slot) = table.open.remove(&self.id) {
-            if let Some(since) = slot.idle_since {
-                table.idle.remove(&since);
-            }
+        if self.is_shed() {
+            // Left the table when it was shed.
+            return;
         }
-        self.admission
-            .open
-            .store(table.open.len(), Ordering::Relaxed);
+        let mut table = self.admission.lock();
+        // Under the lock, a slot that was not shed is in the table at its index.
+        let index = self.slot.index.load(Ordering::Relaxed);
+        if table.get(index).is_some_and(|s| Arc::ptr_eq(s, &self.slot)) {
+            remove(&mut table, index);
+        }
+        self.admission.open.store(table.len(), Ordering::Relaxed);
     }
 }
 
@@ -168,13 +226,11 @@ mod tests {
         let (d, shed) = admit(&admission).unwrap();
         assert!(shed);
         assert_eq!(admission.open(), 3);
-        let shed_b = b.shed.notified();
-        tokio_test_ready(shed_b);
+        assert!(b.is_shed() && !a.is_shed() && !c.is_shed());
         // c and d are idle; a finishes and becomes the most recently idle.
         a.idle();
         let (_e, _) = admit(&admission).unwrap();
-        let shed_c = c.shed.notified();
-        tokio_test_ready(shed_c);
+        assert!(c.is_shed() && !d.is_shed() && !a.is_shed());
         drop(b);
         drop(c);
         assert_eq!(
@@ -192,16 +248,29 @@ mod tests {
         assert!(admit(&admission).is_some());
     }
 
-    /// A `Notify` that was notified before anyone waited completes at once.
-    fn tokio_test_ready(notified: tokio::sync::futures::Notified<'_>) {
+    /// A shed connection's task ends, whether it was shed before or after it was handed.
+    #[test]
+    fn a_shed_connection_s_task_is_aborted() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap();
         runtime.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_millis(100), notified)
-                .await
-                .expect("the shed connection was told");
+            let admission = Admission::new(1);
+            let (a, _) = admit(&admission).unwrap();
+            let task = tokio::spawn(std::future::pending::<()>());
+            a.slot().serve_in(task.abort_handle());
+            let (b, shed) = admit(&admission).unwrap();
+            assert!(shed && a.is_shed());
+            assert!(task.await.unwrap_err().is_cancelled());
+            // b is shed before its task is handed: the task ends as soon as it is.
+            let (_c, _) = admit(&admission).unwrap();
+            let late = tokio::spawn(std::future::pending::<()>());
+            b.slot().serve_in(late.abort_handle());
+            assert!(late.await.unwrap_err().is_cancelled());
+            drop(a);
+            drop(b);
+            assert_eq!(admission.open(), 1);
         });
     }
 }

@@ -56,14 +56,10 @@ pub struct Connection {
 impl Connection {
     /// The HTTPS port: a TLS handshake, bounded by the header timeout. Plain HTTP gets no
     /// answer (the handshake fails and the connection closes), unless a fault mode asks
-    /// for it to be served.
+    /// for it to be served. (Shed during the handshake, the task ends: the handshake is idle
+    /// time too.)
     pub async fn serve_tls_port(self, stream: TcpStream, acceptor: TlsAcceptor) {
-        // Shed during the handshake: the handshake is idle time too.
-        let shed = self.slot.shed.clone();
-        tokio::select! {
-            _ = self.handshake_and_serve(stream, acceptor) => {}
-            _ = shed.notified() => {}
-        }
+        self.handshake_and_serve(stream, acceptor).await
     }
 
     async fn handshake_and_serve(self, stream: TcpStream, acceptor: TlsAcceptor) {
@@ -103,24 +99,36 @@ impl Connection {
         transport: Transport,
         certificate: Option<Arc<ClientCertificate>>,
     ) {
-        let (handler, peer) = (self.handler, self.peer);
-        let slot = Arc::new(self.slot);
-        let shed = slot.shed.clone();
+        // What every request of the connection needs, shared (one reference count per
+        // request).
+        let shared = Arc::new(Shared {
+            handler: self.handler,
+            peer: self.peer,
+            slot: self.slot,
+            certificate,
+            transport,
+        });
         let service = service_fn(move |req: Request<Incoming>| {
-            let handler = handler.clone();
-            let slot = slot.clone();
-            let certificate = certificate.clone();
+            let shared = shared.clone();
             async move {
-                let _idle = IdleWhenAnswered(slot.clone());
-                if transport == Transport::CleartextOnTlsPort {
-                    if let Some(refusal) = refuse_cleartext(&handler.app.config, &req) {
+                let _idle = IdleWhenAnswered(&shared.slot);
+                if shared.transport == Transport::CleartextOnTlsPort {
+                    if let Some(refusal) = refuse_cleartext(&shared.handler.app.config, &req) {
                         return Ok::<_, Infallible>(refusal);
                     }
                 }
                 let (parts, body) = req.into_parts();
                 let (body, read_to_end) = RequestBody::new(body);
-                let mut response = handler
-                    .handle(parts, body, peer, certificate.as_deref(), &|| slot.busy())
+                let slot = &shared.slot;
+                let mut response = shared
+                    .handler
+                    .handle(
+                        parts,
+                        body,
+                        shared.peer,
+                        shared.certificate.as_deref(),
+                        &|| slot.busy(),
+                    )
                     .await;
                 // A body left unread (413, 408, 431, a request refused before its body
                 // mattered) ends the connection: the client may still be sending it. hyper
@@ -137,20 +145,28 @@ impl Connection {
             self.http
                 .serve_connection(TokioIo::new(Lingering::new(stream)), service),
         );
-        // A client that disconnects mid-request is not the server's problem; a shed
-        // connection is dropped where it stands (it was idle: no answer is cut short).
-        tokio::select! {
-            _ = connection => {}
-            _ = shed.notified() => {}
-        }
+        // A client that disconnects mid-request is not the server's problem. A shed
+        // connection's task is aborted where it stands (it was idle: no answer is cut short;
+        // see `admission.rs`), so no select around every connection is needed.
+        let _ = connection.await;
     }
+}
+
+/// What every request of one connection needs.
+struct Shared {
+    handler: Arc<Handler>,
+    peer: IpAddr,
+    /// Its place under the connection limit: busy while answering, idle otherwise.
+    slot: SlotGuard,
+    certificate: Option<Arc<ClientCertificate>>,
+    transport: Transport,
 }
 
 /// Marks a connection idle again once a request is answered (the handler marks it busy once
 /// the request, body included, has arrived).
-struct IdleWhenAnswered(Arc<SlotGuard>);
+struct IdleWhenAnswered<'a>(&'a SlotGuard);
 
-impl Drop for IdleWhenAnswered {
+impl Drop for IdleWhenAnswered<'_> {
     fn drop(&mut self) {
         self.0.idle();
     }

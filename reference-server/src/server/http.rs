@@ -43,10 +43,13 @@ const MAX_HEADER_BYTES: usize = super::MAX_HEAD_BYTES;
 /// The header by which the resource server's own introspection calls prove they are its
 /// own: its value is 256 random bits made at start, which never leave the process except in
 /// those calls to its own listening address. Requests that carry it are not throttled.
-const INTERNAL_PROOF: &str = "x-grantcheck-internal";
+/// A pre-parsed name: looking a header up by a string parses and lowercases it every time.
+static INTERNAL_PROOF: HeaderName = HeaderName::from_static("x-grantcheck-internal");
 
 /// RFC 9449 §4.1: the proof of possession.
 static DPOP: HeaderName = HeaderName::from_static("dpop");
+/// RFC 9449 §8: the nonce the server wants in the next proof.
+static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// The app and the one HTTP client it needs, shared by all connections.
 pub struct Handler {
@@ -72,7 +75,7 @@ impl Handler {
 
     /// True when the request carries the internal proof (compared in constant time).
     fn is_internal(&self, headers: &HeaderMap) -> bool {
-        let mut values = headers.get_all(INTERNAL_PROOF).iter();
+        let mut values = headers.get_all(&INTERNAL_PROOF).iter();
         match (values.next(), values.next()) {
             (Some(value), None) => value
                 .as_bytes()
@@ -215,7 +218,7 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
     ];
     for (name, value) in fixed {
         if let Some(value) = value {
-            headers.insert(name, HeaderValue::from_static(value));
+            headers.insert(name, static_value(value));
         }
     }
     if let Some(seconds) = reply.retry_after {
@@ -225,9 +228,23 @@ fn into_response(reply: Reply) -> hyper::Response<ResponseBody> {
         headers.insert(WWW_AUTHENTICATE, challenge);
     }
     if let Some(Ok(nonce)) = reply.dpop_nonce.map(HeaderValue::try_from) {
-        headers.insert(HeaderName::from_static("dpop-nonce"), nonce);
+        headers.insert(DPOP_NONCE.clone(), nonce);
     }
     response
+}
+
+/// A header value from a decision's `&'static str`: the usual ones checked once, at compile
+/// time (`HeaderValue::from_static` checks every byte each time it runs).
+fn static_value(value: &'static str) -> HeaderValue {
+    const JSON: HeaderValue = HeaderValue::from_static(response::JSON);
+    const NO_STORE: HeaderValue = HeaderValue::from_static(response::NO_STORE);
+    const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+    match value {
+        response::JSON => JSON,
+        response::NO_STORE => NO_STORE,
+        "no-cache" => NO_CACHE,
+        other => HeaderValue::from_static(other),
+    }
 }
 
 /// The resource server's connection to the introspection endpoints (flow steps 4–5).
@@ -282,7 +299,7 @@ impl IntrospectionClient {
         let request = hyper::Request::post(url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(AUTHORIZATION, self.authorization.clone()?)
-            .header(INTERNAL_PROOF, self.internal_proof.clone())
+            .header(&INTERNAL_PROOF, self.internal_proof.clone())
             .body(Full::new(Bytes::from(format!(
                 "token={}&token_type_hint=access_token",
                 encode_component(token)

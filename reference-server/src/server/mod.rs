@@ -249,11 +249,14 @@ async fn serve(
                         continue;
                     }
                 };
+                // Shedding the connection aborts its task (no select per connection).
+                let place = slot.slot();
                 let connection = Connection { handler: handler.clone(), http: http.clone(), watcher: graceful.watcher(), peer: peer.ip(), slot };
-                match &tls {
-                    None => { tokio::spawn(connection.serve(stream, Transport::Plain)); }
-                    Some(acceptor) => { tokio::spawn(connection.serve_tls_port(stream, acceptor.clone())); }
-                }
+                let task = match &tls {
+                    None => tokio::spawn(connection.serve(stream, Transport::Plain)),
+                    Some(acceptor) => tokio::spawn(connection.serve_tls_port(stream, acceptor.clone())),
+                };
+                place.serve_in(task.abort_handle());
             }
             _ = &mut stopped => break,
         }
