@@ -115,23 +115,24 @@ pub fn sent_empty(body: &[u8], name: &str) -> bool {
 /// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode_component(raw: &[u8]) -> Result<String, FormError> {
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = raw.get(i + 1).and_then(|&b| hex_value(b));
-                let lo = raw.get(i + 2).and_then(|&b| hex_value(b));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                    _ => return Err(FormError::BadPercentEscape),
-                }
-                i += 2;
-            }
-            b => out.push(b),
+    let mut rest = raw;
+    // Runs without `+` or `%` (most of a value, often all of it) are copied whole.
+    while let Some(at) = rest.iter().position(|&b| b == b'+' || b == b'%') {
+        out.extend_from_slice(&rest[..at]);
+        if rest[at] == b'+' {
+            out.push(b' ');
+            rest = &rest[at + 1..];
+            continue;
         }
-        i += 1;
+        let hi = rest.get(at + 1).and_then(|&b| hex_value(b));
+        let lo = rest.get(at + 2).and_then(|&b| hex_value(b));
+        match (hi, lo) {
+            (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+            _ => return Err(FormError::BadPercentEscape),
+        }
+        rest = &rest[at + 3..];
     }
+    out.extend_from_slice(rest);
     String::from_utf8(out).map_err(|_| FormError::NotUtf8)
 }
 
