@@ -309,9 +309,8 @@ fn launched_users(goose: &GooseConfiguration, profile: &Profile) -> u64 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())) as u64
 }
 
-/// Unless the user chose report files, Goose writes only its JSON (`load-<profile>.goose.json`):
-/// grantcheck writes the HTML, Markdown and JSON reports itself, with the data over time
-/// (Goose's HTML report loads its charts from a CDN and is blank offline).
+/// Unless the user chose report files, Goose writes only its JSON (`load-<profile>.goose.json`:
+/// users and phases; grantcheck's own reports hold every figure, with the data over time).
 fn with_report_files(
     mut config: GooseConfiguration,
     dir: &std::path::Path,

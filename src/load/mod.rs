@@ -122,19 +122,19 @@ pub async fn execute(plan: Plan) -> Result<Exit, Failure> {
         report.write(&path)?;
         eprintln!("shard report: {} (run {})", path.display(), report.run_id);
     }
-    if plan.goose.report_file.is_empty() {
-        let path = |ext: &str| {
-            plan.report_dir
-                .join(format!("load-{}.{ext}", plan.profile.name))
-        };
-        report.write(&path("json"))?;
-        let write = |ext: &str, text: String| {
-            std::fs::write(path(ext), text)
-                .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path(ext).display())))
-        };
-        write("md", summary::markdown(&report, &judged))?;
-        write("html", summary::html(&report, &judged))?;
-    }
+    // Always: Goose's own files (`--report-file`) hold the run's users and phases, and no
+    // request figure since grantcheck records the responses itself.
+    let path = |ext: &str| {
+        plan.report_dir
+            .join(format!("load-{}.{ext}", plan.profile.name))
+    };
+    report.write(&path("json"))?;
+    let write = |ext: &str, text: String| {
+        std::fs::write(path(ext), text)
+            .map_err(|e| Failure::runtime(format!("cannot write {}: {e}", path(ext).display())))
+    };
+    write("md", summary::markdown(&report, &judged))?;
+    write("html", summary::html(&report, &judged))?;
     eprintln!("reports: {}", plan.report_dir.display());
     for j in judged.iter().filter(|j| !j.passed) {
         eprintln!("THRESHOLD FAILED: {} (observed {})", j.rule, j.observed);

@@ -225,7 +225,11 @@ pub fn paced(scenario: usize, kinds: Vec<TransactionKind>, ctx: Arc<LoadContext>
             let lag = Instant::now().saturating_duration_since(due);
             ctx.recorders
                 .stripe(user.weighted_users_index)
-                .iteration_started(lag.as_micros() as u64, lag > LATE_AFTER, had_free_user);
+                .iteration_started(
+                    lag.as_micros() as u64,
+                    lag > LATE_AFTER && !had_free_user,
+                    had_free_user,
+                );
             for kind in &kinds {
                 if super::transactions::run(*kind, user, &ctx).await.is_err() {
                     break;

@@ -200,9 +200,9 @@ impl Recorder {
         }
     }
 
-    /// An arrival-rate iteration started `lag_us` after it was due (`late`: it started more
-    /// than `arrival::LATE_AFTER` after; `had_free_user`: a user was waiting for it when it
-    /// fell due, so its lag is the generator's own).
+    /// An arrival-rate iteration started `lag_us` after it was due (`late`: no user was free
+    /// when it fell due, nor within `arrival::LATE_AFTER`; `had_free_user`: a user was
+    /// waiting for it when it fell due, so its lag is the generator's own).
     pub fn iteration_started(&mut self, lag_us: u64, late: bool, had_free_user: bool) {
         self.started += 1;
         self.late += u64::from(late);

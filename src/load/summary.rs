@@ -130,7 +130,7 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
             a.max_in_flight
         ),
         format!(
-            "start lag (intended start to sent), per iteration: p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; late (over 1 ms, most often no free user): {} ({:.2}%)",
+            "start lag (intended start to sent), per iteration: p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; late (no free user within 1 ms of their time): {} ({:.2}%)",
             lag(0.5),
             lag(0.99),
             lag(1.0),
