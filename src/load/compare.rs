@@ -66,9 +66,11 @@ impl Metric {
                 }
                 Metric::Percentile(n / 100.0)
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "'{other}' is not a metric (p50, p99, p99.9, avg, max, rps, error-rate, late, lag)"
-            )),
+            ))
+            }
         })
     }
 

@@ -271,7 +271,12 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
     }
     let users = launched_users(&plan.goose, profile);
     context.expected_users = users;
-    if context.pacing.is_none() && profile.test_plan.is_none() && !plan.goose.no_reset_metrics {
+    // As Goose: no reset under --iterations (nor a test plan, nor an arrival rate).
+    if context.pacing.is_none()
+        && profile.test_plan.is_none()
+        && plan.goose.iterations.is_none()
+        && !plan.goose.no_reset_metrics
+    {
         context.reset_at_users = Some(users);
     }
     if context.pacing.is_none() {

@@ -132,6 +132,7 @@ struct Second {
     errors: u64,
     latency: Histogram<u64>,
     intended: Histogram<u64>,
+    lag: Option<Box<Histogram<u64>>>,
 }
 
 /// One stripe's records. [`crate::load::check::process_issuance_response`] records into one
@@ -203,7 +204,11 @@ impl Recorder {
     /// An arrival-rate iteration started `lag_us` after it was due (`late`: no user was free
     /// when it fell due, nor within `arrival::LATE_AFTER`; `had_free_user`: a user was
     /// waiting for it when it fell due, so its lag is the generator's own).
-    pub fn iteration_started(&mut self, lag_us: u64, late: bool, had_free_user: bool) {
+    pub fn iteration_started(&mut self, lag_us: u64, second: u64, late: bool, had_free_user: bool) {
+        self.second_at(second)
+            .lag
+            .get_or_insert_with(|| Box::new(histogram()))
+            .saturating_record(lag_us);
         self.started += 1;
         self.late += u64::from(late);
         self.lag
@@ -237,6 +242,7 @@ impl Recorder {
                 errors: 0,
                 latency: histogram(),
                 intended: histogram(),
+                lag: None,
             })
         })
     }
@@ -250,6 +256,7 @@ impl Recorder {
                 s.errors,
                 &buckets(&s.latency),
                 &buckets(&s.intended),
+                &s.lag.as_deref().map(buckets).unwrap_or_default(),
             );
         }
     }

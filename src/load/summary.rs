@@ -415,17 +415,13 @@ fn over_time(timeline: &TimelineData) -> String {
             .map(|(i, s)| (at(i), Some(f(s) as f64 / timeline.slot_seconds(i))))
             .collect()
     };
-    let percentile = |p: f64, intended: bool| -> Vec<(f64, Option<f64>)> {
+    let percentile = |p: f64, of: fn(&Slot) -> &Vec<(u64, u64)>| -> Vec<(f64, Option<f64>)> {
         timeline
             .slots
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let histogram = if intended {
-                    &s.intended_us
-                } else {
-                    &s.latency_us
-                };
+                let histogram = of(s);
                 let us = super::timeline::percentile(histogram, p);
                 (at(i), us.map(|us| us as f64 / 1000.0))
             })
@@ -459,28 +455,33 @@ fn over_time(timeline: &TimelineData) -> String {
         Series {
             name: "p50",
             colour: "#2e7d32",
-            points: percentile(0.5, false),
+            points: percentile(0.5, |s| &s.latency_us),
         },
         Series {
             name: "p90",
             colour: "#ef6c00",
-            points: percentile(0.9, false),
+            points: percentile(0.9, |s| &s.latency_us),
         },
         Series {
             name: "p99",
             colour: "#c62828",
-            points: percentile(0.99, false),
+            points: percentile(0.99, |s| &s.latency_us),
         },
     ];
     if arrival {
         latency.push(Series {
             name: "p99 from the intended start",
             colour: "#6a1b9a",
-            points: percentile(0.99, true),
+            points: percentile(0.99, |s| &s.intended_us),
+        });
+        latency.push(Series {
+            name: "start lag p99",
+            colour: "#757575",
+            points: percentile(0.99, |s| &s.lag_us),
         });
     }
     let title = if arrival {
-        "Latency (service time per request, and per iteration from its intended start)"
+        "Latency (service time per request, per iteration from its intended start, and its start lag)"
     } else {
         "Latency"
     };

@@ -23,6 +23,9 @@ pub struct Slot {
     /// Arrival-rate runs: iterations' latency from their intended start, the same way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intended_us: Vec<(u64, u64)>,
+    /// Arrival-rate runs: the start lag (intended start to sent) of iterations started in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lag_us: Vec<(u64, u64)>,
 }
 
 impl Slot {
@@ -37,6 +40,7 @@ impl Slot {
         self.errors = self.errors.saturating_add(other.errors);
         add_histogram(&mut self.latency_us, &other.latency_us);
         add_histogram(&mut self.intended_us, &other.intended_us);
+        add_histogram(&mut self.lag_us, &other.lag_us);
     }
 }
 
@@ -141,6 +145,7 @@ pub(crate) struct Recorded {
     slot_s: u64,
     slots: Vec<BTreeMap<u64, u64>>,
     intended: Vec<BTreeMap<u64, u64>>,
+    lag: Vec<BTreeMap<u64, u64>>,
     requests: Vec<u64>,
     errors: Vec<u64>,
 }
@@ -151,6 +156,7 @@ impl Recorded {
             slot_s: 1,
             slots: Vec::new(),
             intended: Vec::new(),
+            lag: Vec::new(),
             requests: Vec::new(),
             errors: Vec::new(),
         }
@@ -165,6 +171,7 @@ impl Recorded {
         errors: u64,
         latency_us: &[(u64, u64)],
         intended_us: &[(u64, u64)],
+        lag_us: &[(u64, u64)],
     ) {
         let i = self.index(second);
         self.requests[i] += requests;
@@ -174,6 +181,9 @@ impl Recorded {
         }
         for (v, c) in intended_us {
             *self.intended[i].entry(round_latency(*v)).or_default() += c;
+        }
+        for (v, c) in lag_us {
+            *self.lag[i].entry(round_latency(*v)).or_default() += c;
         }
     }
 
@@ -187,6 +197,7 @@ impl Recorded {
                     errors: self.errors[i],
                     latency_us: self.slots[i].iter().map(|(v, c)| (*v, *c)).collect(),
                     intended_us: self.intended[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                    lag_us: self.lag[i].iter().map(|(v, c)| (*v, *c)).collect(),
                 })
                 .collect(),
             duration_ms,
@@ -204,6 +215,7 @@ impl Recorded {
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, BTreeMap::new);
             self.intended.resize_with(i + 1, BTreeMap::new);
+            self.lag.resize_with(i + 1, BTreeMap::new);
             self.requests.resize(i + 1, 0);
             self.errors.resize(i + 1, 0);
         }
@@ -225,6 +237,7 @@ impl Recorded {
         };
         let slots = merge_pairs(std::mem::take(&mut self.slots));
         self.intended = merge_pairs(std::mem::take(&mut self.intended));
+        self.lag = merge_pairs(std::mem::take(&mut self.lag));
         let sum_pairs = |v: &[u64]| v.chunks(2).map(|c| c.iter().sum()).collect::<Vec<u64>>();
         self.requests = sum_pairs(&self.requests);
         self.errors = sum_pairs(&self.errors);
@@ -252,6 +265,7 @@ mod tests {
             errors: 0,
             latency_us: vec![(100, 90), (1000, 9), (50_000, 1)],
             intended_us: Vec::new(),
+            lag_us: Vec::new(),
         };
         assert_eq!(slot.percentile_us(0.5), Some(100));
         assert_eq!(slot.percentile_us(0.9), Some(100));
@@ -279,6 +293,7 @@ mod tests {
             errors: 0,
             latency_us: vec![(100, n)],
             intended_us: Vec::new(),
+            lag_us: Vec::new(),
         };
         let a = TimelineData {
             start_unix_ms: 10_000,
