@@ -1,21 +1,20 @@
 //! The open model: `--rate 5000/s` or `--rate-plan "0/s..5000/s:1m, 5000/s:5m"`. Goose runs
 //! closed loops (each user waits for its answer, goose#87), so grantcheck drives Goose's users
 //! from a timetable instead: iteration k of a scenario is due at a fixed time computed from
-//! the plan, whatever the server does. A user takes the next due iteration, sleeps until its
-//! time and runs it; when every user is busy the iteration starts late, and that lateness is
-//! counted and charged to its latency (measured from the intended start, as wrk2 and oha's
-//! `--latency-correction` do), never skipped. `--max-in-flight` is the number of users.
+//! the plan, whatever the server does. This module is the plan and what a run reports of it;
+//! `pacer.rs` is the clock that hands iterations to users at their time. When every user is
+//! busy an iteration starts late, and that lateness is counted and charged to its latency
+//! (measured from the intended start, as wrk2 and oha's `--latency-correction` do), never
+//! skipped. `--max-in-flight` is the number of users.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::timeline::{percentile, round_latency};
+use super::timeline::percentile;
 
 /// Goose's run time counts from when every user is launched, and the plan starts 50 ms after
 /// the last is ready: the run time is the plan plus this margin.
@@ -30,8 +29,8 @@ pub const START_FALLBACK: Duration = Duration::from_secs(30);
 pub const END_GRACE: Duration = Duration::from_secs(2);
 
 /// An iteration is late when no user was free to take it until this long after its time:
-/// every one of `--max-in-flight` was busy. (Its start also lags by the timer's resolution,
-/// about a millisecond, which the start-lag figures show but which is not lateness.)
+/// every one of `--max-in-flight` was busy. (Its start also lags by the clock's precision and
+/// the hand-off to a user, tens of µs, which the start-lag figures show.)
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
 
 /// One stage of a rate plan: from one rate to another (the same for a constant rate) over
@@ -212,128 +211,20 @@ impl FromStr for RatePlan {
     }
 }
 
-/// The timetable of one scenario during a run: hands out iterations in order.
+/// The timetable of one scenario: when each of its iterations is due.
 pub struct Timetable {
-    plan: RatePlan,
-    next: AtomicU64,
+    pub plan: RatePlan,
 }
 
 impl Timetable {
     pub fn new(plan: RatePlan) -> Timetable {
-        Timetable {
-            plan,
-            next: AtomicU64::new(0),
-        }
+        Timetable { plan }
     }
 
-    /// The next iteration's due time after `start`, or `None` when the plan is done.
-    pub fn take(&self, start: Instant) -> Option<Instant> {
-        let k = self.next.fetch_add(1, Ordering::Relaxed);
+    /// When iteration `k` is due after `start`, or `None` past the plan's end.
+    pub fn due(&self, start: Instant, k: u64) -> Option<Instant> {
         self.plan.due(k).map(|offset| start + offset)
     }
-}
-
-/// The timetables of a run and what they observed.
-pub struct Pacing {
-    pub plan: RatePlan,
-    pub max_in_flight: usize,
-    /// One per Goose scenario, in the profile's order.
-    pub timetables: Vec<Timetable>,
-    /// When the plan starts: once every user is launched and ready (or after a timeout).
-    start: OnceLock<Instant>,
-    ready: AtomicU64,
-    started: AtomicU64,
-    late: AtomicU64,
-    lag_us: Mutex<BTreeMap<u64, u64>>,
-    latency_us: Mutex<BTreeMap<u64, u64>>,
-}
-
-impl Pacing {
-    /// Timetables sharing `plan` by the scenarios' weights.
-    pub fn new(plan: RatePlan, weights: &[usize], max_in_flight: usize) -> Pacing {
-        let total: usize = weights.iter().sum::<usize>().max(1);
-        Pacing {
-            timetables: weights
-                .iter()
-                .map(|w| Timetable::new(plan.scaled(*w as f64 / total as f64)))
-                .collect(),
-            plan,
-            max_in_flight,
-            start: OnceLock::new(),
-            ready: AtomicU64::new(0),
-            started: AtomicU64::new(0),
-            late: AtomicU64::new(0),
-            lag_us: Mutex::new(BTreeMap::new()),
-            latency_us: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// Starts the plan at `at` unless it has started.
-    pub fn set_start(&self, at: Instant) {
-        let _ = self.start.set(at);
-    }
-
-    /// A user is launched and ready: when the last one is, the plan starts (an iteration due
-    /// before every user exists would be late for a reason of the harness's, not the server's).
-    pub fn user_ready(&self) {
-        let ready = self.ready.fetch_add(1, Ordering::Relaxed) + 1;
-        if ready >= self.max_in_flight as u64 {
-            self.set_start(Instant::now() + Duration::from_millis(50));
-        }
-    }
-
-    /// When the plan starts, once it has.
-    pub fn start(&self) -> Option<Instant> {
-        self.start.get().copied()
-    }
-
-    /// When every request must be done: the plan's end and a grace period.
-    pub fn hard_stop(&self) -> Option<Instant> {
-        self.start().map(|s| s + self.plan.duration() + END_GRACE)
-    }
-
-    /// A user took the iteration due at `due` (it sleeps until then, if that is ahead).
-    pub fn taken(&self, due: Instant) {
-        if Instant::now().saturating_duration_since(due) > LATE_AFTER {
-            self.late.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The iteration due at `due` starts now.
-    pub fn started(&self, due: Instant) {
-        let lag = Instant::now().saturating_duration_since(due);
-        self.started.fetch_add(1, Ordering::Relaxed);
-        add(&self.lag_us, lag.as_micros() as u64);
-    }
-
-    /// An iteration due at `due` is done: its latency from the intended start.
-    pub fn finished(&self, due: Instant) {
-        add(&self.latency_us, due.elapsed().as_micros() as u64);
-    }
-
-    pub fn stats(&self) -> ArrivalStats {
-        let read = |m: &Mutex<BTreeMap<u64, u64>>| {
-            m.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|(v, c)| (*v, *c))
-                .collect()
-        };
-        ArrivalStats {
-            rate_plan: self.plan.to_string(),
-            planned: self.plan.iterations(),
-            max_in_flight: self.max_in_flight as u64,
-            started: self.started.load(Ordering::Relaxed),
-            late: self.late.load(Ordering::Relaxed),
-            lag_us: read(&self.lag_us),
-            latency_us: read(&self.latency_us),
-        }
-    }
-}
-
-fn add(histogram: &Mutex<BTreeMap<u64, u64>>, us: u64) {
-    let mut h = histogram.lock().unwrap_or_else(|p| p.into_inner());
-    *h.entry(round_latency(us)).or_default() += 1;
 }
 
 /// What an arrival-rate run scheduled and how it kept to it, as reports carry it.
@@ -347,10 +238,14 @@ pub struct ArrivalStats {
     /// Iterations that started, and how many of them no user was free to take on time.
     pub started: u64,
     pub late: u64,
-    /// Start lag (start − due), µs rounded to two significant digits → count.
+    /// Start lag (start − due): `[µs bucket floor, count]`, buckets within 1%.
     pub lag_us: Vec<(u64, u64)>,
     /// Latency from the intended start to the end of the iteration, the same way.
     pub latency_us: Vec<(u64, u64)>,
+    /// The start lag of iterations a user was free for when they fell due: the generator's
+    /// own delay (clock and hand-off), which the verdict weighs against the latency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generator_lag_us: Vec<(u64, u64)>,
 }
 
 impl ArrivalStats {
@@ -362,6 +257,7 @@ impl ArrivalStats {
         self.late = self.late.checked_add(other.late)?;
         merge_into(&mut self.lag_us, &other.lag_us)?;
         merge_into(&mut self.latency_us, &other.latency_us)?;
+        merge_into(&mut self.generator_lag_us, &other.generator_lag_us)?;
         Some(())
     }
 
@@ -376,6 +272,19 @@ impl ArrivalStats {
 
     pub fn lag_percentile_us(&self, fraction: f64) -> Option<u64> {
         percentile(&self.lag_us, fraction)
+    }
+
+    pub fn generator_lag_percentile_us(&self, fraction: f64) -> Option<u64> {
+        percentile(&self.generator_lag_us, fraction)
+    }
+
+    /// Whether the generator, not the server, dominated latency: its own start lag at p99
+    /// is over a tenth of the latency p99 from the intended start. Then a latency figure
+    /// says as much about the load machine as about the server.
+    pub fn generator_dominated(&self) -> Option<(u64, u64)> {
+        let lag = self.generator_lag_percentile_us(0.99)?;
+        let latency = self.latency_percentile_us(0.99)?;
+        (lag * 10 > latency).then_some((lag, latency))
     }
 }
 
@@ -442,7 +351,7 @@ mod tests {
     #[test]
     fn scenario_shares_add_up_to_the_plan() {
         let plan = RatePlan::constant(90.0, 10.0);
-        let pacing = Pacing::new(plan, &[2, 1], 10);
+        let pacing = super::super::pacer::Pacing::new(plan, &[2, 1], 10);
         let counts: Vec<u64> = pacing
             .timetables
             .iter()

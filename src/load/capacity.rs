@@ -42,6 +42,10 @@ pub struct Step {
     pub p99_ms: Option<f64>,
     pub error_rate: f64,
     pub late_percent: f64,
+    /// Start lag p99 (intended start to sent), the generator's precision.
+    pub lag_p99_ms: Option<f64>,
+    /// Whether the generator's own lag dominated latency at this rate.
+    pub generator_dominated: bool,
     pub judged: Vec<Judged>,
 }
 
@@ -174,6 +178,8 @@ fn judge_step(rate: f64, report: &ShardReport, rules: &[String]) -> Result<Step,
             .map(|us| us as f64 / 1000.0),
         error_rate: 100.0 * failed as f64 / (ok + failed).max(1) as f64,
         late_percent: 100.0 * arrival.late_ratio(),
+        lag_p99_ms: arrival.lag_percentile_us(0.99).map(|us| us as f64 / 1000.0),
+        generator_dominated: arrival.generator_dominated().is_some(),
         judged,
     })
 }
@@ -190,16 +196,22 @@ fn step_line(step: &Step) -> String {
         .map(|j| format!("{} (observed {})", j.rule, j.observed))
         .collect();
     format!(
-        "  {:>8.0}/s  p50 {:>10}  p99 {:>10}  errors {:>6.2}%  late {:>6.2}%  {}",
+        "  {:>8.0}/s  p50 {:>10}  p99 {:>10}  errors {:>6.2}%  late {:>6.2}%  lag p99 {:>9}  {}{}",
         step.rate,
         ms(step.p50_ms),
         ms(step.p99_ms),
         step.error_rate,
         step.late_percent,
+        ms(step.lag_p99_ms),
         if step.held {
             "meets every SLO".to_owned()
         } else {
             format!("misses {}", missed.join(", "))
+        },
+        if step.generator_dominated {
+            " (the generator's own start lag is over 10% of p99: give it more CPU)"
+        } else {
+            ""
         }
     )
 }
@@ -223,7 +235,7 @@ pub fn verdict(outcome: &Outcome) -> String {
 
 pub fn markdown(outcome: &Outcome) -> String {
     let mut md = format!(
-        "# grantcheck load capacity: {}\n\n{}\n\nSteps of {} s, at most {} in flight; latency from each iteration's intended start.\n\n| rate | p50 | p99 | errors | late | result |\n|---:|---:|---:|---:|---:|---|\n",
+        "# grantcheck load capacity: {}\n\n{}\n\nSteps of {} s, at most {} in flight; latency from each iteration's intended start.\n\n| rate | p50 | p99 | errors | late | lag p99 | result |\n|---:|---:|---:|---:|---:|---:|---|\n",
         outcome.profile,
         verdict(outcome),
         outcome.step_s,
@@ -234,12 +246,13 @@ pub fn markdown(outcome: &Outcome) -> String {
     for s in &sorted {
         let _ = writeln!(
             md,
-            "| {:.0}/s | {} | {} | {:.2}% | {:.2}% | {} |",
+            "| {:.0}/s | {} | {} | {:.2}% | {:.2}% | {} | {} |",
             s.rate,
             ms(s.p50_ms),
             ms(s.p99_ms),
             s.error_rate,
             s.late_percent,
+            ms(s.lag_p99_ms),
             if s.held { "held" } else { "missed" }
         );
     }
@@ -285,7 +298,7 @@ pub fn html(outcome: &Outcome) -> String {
             },
         ],
     ));
-    h.push_str("<h2>Steps</h2><table><tr><th>rate</th><th>p50</th><th>p99</th><th>errors</th><th>late</th><th>result</th></tr>");
+    h.push_str("<h2>Steps</h2><table><tr><th>rate</th><th>p50</th><th>p99</th><th>errors</th><th>late</th><th>lag p99</th><th>result</th></tr>");
     for s in &sorted {
         let missed: Vec<String> = s
             .judged
@@ -295,12 +308,13 @@ pub fn html(outcome: &Outcome) -> String {
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td><td class={}>{}</td></tr>",
+            "<tr><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td><td>{}</td><td class={}>{}</td></tr>",
             s.rate,
             ms(s.p50_ms),
             ms(s.p99_ms),
             s.error_rate,
             s.late_percent,
+            ms(s.lag_p99_ms),
             if s.held { "pass" } else { "fail" },
             if s.held {
                 "held".to_owned()

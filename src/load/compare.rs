@@ -42,6 +42,8 @@ enum Metric {
     ErrorRate,
     /// Percent of iterations late (arrival rate): higher is worse, in points.
     Late,
+    /// Start lag p99 (arrival rate), in ms: the generator's precision; higher is worse.
+    Lag,
 }
 
 impl Metric {
@@ -52,10 +54,11 @@ impl Metric {
             "rps" => Metric::Rps,
             "error-rate" => Metric::ErrorRate,
             "late" => Metric::Late,
+            "lag" => Metric::Lag,
             p if p.starts_with('p') => {
                 let n: f64 = p[1..].parse().map_err(|_| {
                     format!(
-                        "'{p}' is not a metric (p50, p99, p99.9, avg, max, rps, error-rate, late)"
+                        "'{p}' is not a metric (p50, p99, p99.9, avg, max, rps, error-rate, late, lag)"
                     )
                 })?;
                 if !(n > 0.0 && n < 100.0) {
@@ -65,8 +68,8 @@ impl Metric {
             }
             other => {
                 return Err(format!(
-                    "'{other}' is not a metric (p50, p99, p99.9, avg, max, rps, error-rate, late)"
-                ))
+                "'{other}' is not a metric (p50, p99, p99.9, avg, max, rps, error-rate, late, lag)"
+            ))
             }
         })
     }
@@ -96,6 +99,11 @@ impl Metric {
             Metric::Rps => Some(report.rps),
             Metric::ErrorRate if count > 0 => Some(100.0 * all.fail as f64 / count as f64),
             Metric::Late => report.arrival.as_ref().map(|a| 100.0 * a.late_ratio()),
+            Metric::Lag => report
+                .arrival
+                .as_ref()
+                .and_then(|a| a.lag_percentile_us(0.99))
+                .map(ms),
             _ => None,
         }
     }
@@ -209,6 +217,7 @@ pub fn compare(base: &ShardReport, new: &ShardReport, rules: &[Rule]) -> Vec<Row
     ];
     if base.arrival.is_some() {
         shown.push(("late".into(), Metric::Late));
+        shown.push(("lag p99".into(), Metric::Lag));
     }
     for rule in rules {
         if !shown.iter().any(|(_, m)| *m == rule.metric) {
@@ -234,7 +243,9 @@ pub fn compare(base: &ShardReport, new: &ShardReport, rules: &[Rule]) -> Vec<Row
                 (rule.text.clone(), held)
             });
             Row {
-                metric: if name.starts_with('p') || name == "avg" || name == "max" {
+                metric: if name.starts_with('p')
+                    || ["avg", "max", "lag", "lag p99"].contains(&name.as_str())
+                {
                     format!("{name} ms")
                 } else {
                     name

@@ -186,7 +186,7 @@ pub fn run(args: MergeArgs) -> Result<Exit, Failure> {
         );
     }
     // The same verdict the merged reports show.
-    let verdict = summary::LoadVerdict::of(&judged);
+    let verdict = summary::LoadVerdict::of(&judged, &merged);
     eprintln!("{} (exit {})", verdict.headline, verdict.exit as u8);
     Ok(verdict.exit)
 }

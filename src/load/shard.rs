@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use goose::metrics::{GooseMetrics, GooseRequestMetricTimingData};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Failure;
@@ -72,7 +71,7 @@ impl Shard {
     }
 }
 
-/// One request's counts and latency histogram (Goose's buckets, in microseconds).
+/// One request's counts and latency histogram (in microseconds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestStats {
     pub success: usize,
@@ -80,28 +79,13 @@ pub struct RequestStats {
     pub min_us: u64,
     pub max_us: u64,
     pub total_us: u64,
-    /// `[bucket floor in µs, count]`, fastest first: every bucket Goose kept.
+    /// `[bucket floor in µs, count]`, fastest first: every bucket that holds a time
+    /// (HdrHistogram buckets, at most 1% wide).
     pub histogram: Vec<(u64, usize)>,
 }
 
 impl RequestStats {
-    pub fn from_timing(
-        success: usize,
-        fail: usize,
-        t: &GooseRequestMetricTimingData,
-    ) -> RequestStats {
-        RequestStats {
-            success,
-            fail,
-            min_us: t.minimum_time_us,
-            max_us: t.maximum_time_us,
-            total_us: t.total_time_us,
-            histogram: t.times_us.iter().map(|(b, c)| (*b, *c)).collect(),
-        }
-    }
-
-    /// Adds `other` (another shard's same request).
-    /// Adds `other` in, saturating: for totals over counts already checked on the way in.
+    /// Adds `other` (another shard's same request) in, saturating: for totals over counts already checked on the way in.
     pub fn absorb(&mut self, other: &RequestStats) {
         let mut sum = self.clone();
         if sum.absorb_checked(other).is_some() {
@@ -146,18 +130,25 @@ impl RequestStats {
             .fold(0usize, |sum, (_, c)| sum.saturating_add(*c))
     }
 
-    /// The time `percent` (0–1) of the samples finished within, computed by Goose from the
-    /// histogram (the middle of the bucket, within 1/128 of any time it holds).
+    /// The time `percent` (0–1) of the samples finished within: the floor of the bucket
+    /// that holds that rank (buckets are at most 1% wide; Goose's, in older reports, 1/64),
+    /// kept within the fastest and slowest times seen.
     pub fn percentile_us(&self, percent: f32) -> u64 {
-        let mut timing = GooseRequestMetricTimingData::default();
-        for (bucket, count) in &self.histogram {
-            timing.times_us.insert(*bucket, *count);
+        let total = self.samples();
+        if total == 0 {
+            return 0;
         }
-        timing.counter = self.samples();
-        timing.minimum_time_us = self.min_us;
-        timing.maximum_time_us = self.max_us;
-        timing.total_time_us = self.total_us;
-        timing.percentile_us(percent)
+        let rank = ((total as f64 * f64::from(percent)).ceil() as usize).clamp(1, total);
+        let mut seen = 0usize;
+        let mut value = self.max_us;
+        for (bucket, count) in &self.histogram {
+            seen = seen.saturating_add(*count);
+            if seen >= rank {
+                value = *bucket;
+                break;
+            }
+        }
+        value.clamp(self.min_us, self.max_us.max(self.min_us))
     }
 
     pub fn average_us(&self) -> f64 {
@@ -226,44 +217,24 @@ impl RunMeta {
 pub const FORMAT: &str = "grantcheck-load-shard/1";
 
 impl ShardReport {
-    pub fn from_metrics(
-        m: &GooseMetrics,
+    /// An empty report of one run (or shard), for the engine to fill.
+    pub fn new(
         run_id: &str,
         shard: Shard,
         profile: &str,
         thresholds: Vec<String>,
+        users: usize,
     ) -> ShardReport {
-        let requests: BTreeMap<String, RequestStats> = m
-            .requests
-            .iter()
-            .map(|(name, r)| {
-                (
-                    name.clone(),
-                    RequestStats::from_timing(r.success_count, r.fail_count, &r.raw_data),
-                )
-            })
-            .collect();
-        let total: usize = requests.values().map(|r| r.success + r.fail).sum();
-        let errors = m
-            .errors
-            .values()
-            .map(|e| (format!("{}: {}", e.name, e.error), e.occurrences))
-            .collect();
         ShardReport {
             format: FORMAT.into(),
             run_id: run_id.into(),
             shard: Some(shard),
             shards: vec![shard],
             profile: profile.into(),
-            users: m.maximum_users,
-            duration_s: m.duration,
-            rps: total as f64 / m.duration.max(1) as f64,
+            users,
             thresholds,
-            requests,
-            errors,
-            timeline: None,
-            arrival: None,
-            meta: Some(RunMeta::here(m.maximum_users)),
+            meta: Some(RunMeta::here(users)),
+            ..ShardReport::default()
         }
     }
 

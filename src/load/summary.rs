@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::arrival::RatePlan;
+use super::arrival::{ArrivalStats, RatePlan};
 use super::chart::{self, Series};
 use super::shard::{RequestStats, ShardReport};
 use super::threshold::Judged;
@@ -119,7 +119,8 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
         a.latency_percentile_us(q)
             .map_or("-".to_owned(), |us| format!("{:.2}", ms(us)))
     };
-    vec![
+    let lag = |q: f64| ms(a.lag_percentile_us(q).unwrap_or(0));
+    let mut lines = vec![
         format!(
             "arrival rate {}: {} of {} iterations started ({:.0}/s), at most {} in flight",
             a.rate_plan,
@@ -129,11 +130,12 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
             a.max_in_flight
         ),
         format!(
-            "late (no free user within 1 ms of their time): {} ({:.2}%); start lag p99 {:.2} ms, max {:.2} ms",
+            "start lag (intended start to sent), per iteration: p50 {:.3} ms, p99 {:.3} ms, max {:.2} ms; late (no free user within 1 ms of their time): {} ({:.2}%)",
+            lag(0.5),
+            lag(0.99),
+            lag(1.0),
             a.late,
-            a.late_ratio() * 100.0,
-            ms(a.lag_percentile_us(0.99).unwrap_or(0)),
-            ms(a.lag_percentile_us(1.0).unwrap_or(0))
+            a.late_ratio() * 100.0
         ),
         format!(
             "latency from the intended start, per iteration: p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms (the table shows service time per request: send to response headers)",
@@ -142,7 +144,28 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
             pct(0.99),
             pct(0.999)
         ),
-    ]
+    ];
+    if let Some(warning) = domination(a) {
+        lines.push(warning);
+    }
+    lines
+}
+
+/// The warning when the generator's own start lag is over a tenth of the latency.
+fn domination(a: &ArrivalStats) -> Option<String> {
+    let (lag, latency) = a.generator_dominated()?;
+    Some(format!(
+        "WARNING: the load generator, not the server, dominated latency: its own start lag p99 {:.3} ms is over 10% of the latency p99 {:.3} ms from the intended start (give the generator more CPU, or lower the rate)",
+        ms(lag),
+        ms(latency)
+    ))
+}
+
+/// Rules a slow generator can fail on its own: latency from the intended start (`pNN`
+/// without `for`) and `late`.
+fn generator_sensitive(rule: &str) -> bool {
+    let metric = rule.split(['<', '>']).next().unwrap_or("").trim();
+    !rule.contains(" for ") && (metric == "late" || metric.starts_with('p'))
 }
 
 /// A load run's verdict, decided once: the thresholds (Goose's and grantcheck's) decide the
@@ -153,20 +176,49 @@ pub struct LoadVerdict {
 }
 
 impl LoadVerdict {
-    pub fn of(judged: &[Judged]) -> LoadVerdict {
+    /// The verdict of `report` judged by `judged`. A miss fails the run (exit 5), except
+    /// when every missed rule is one a slow load generator fails on its own (latency from
+    /// the intended start, `late`) and the generator did dominate latency: then there is no
+    /// verdict (exit 3), since failing the server for the load machine's delay would be a
+    /// false failure. A pass with a dominating generator stays a pass, with a warning: the
+    /// generator's delay only adds latency, so the server met the rules all the same.
+    pub fn of(judged: &[Judged], report: &ShardReport) -> LoadVerdict {
         let failed: Vec<&str> = judged
             .iter()
             .filter(|j| !j.passed)
             .map(|j| j.rule.as_str())
             .collect();
         let plural = if judged.len() == 1 { "" } else { "s" };
-        if failed.is_empty() {
-            LoadVerdict {
+        let dominated = report.arrival.as_ref().and_then(|a| {
+            let (lag, latency) = a.generator_dominated()?;
+            Some(format!(
+                "the load generator, not the server, dominated latency (its start lag p99 {:.3} ms is over 10% of the latency p99 {:.3} ms)",
+                ms(lag),
+                ms(latency)
+            ))
+        });
+        match (failed.is_empty(), dominated) {
+            (true, None) => LoadVerdict {
                 exit: Exit::Success,
                 headline: format!("PASSED: {} threshold{plural} met", judged.len()),
-            }
-        } else {
-            LoadVerdict {
+            },
+            (true, Some(why)) => LoadVerdict {
+                exit: Exit::Success,
+                headline: format!(
+                    "PASSED: {} threshold{plural} met; warning: {why}",
+                    judged.len()
+                ),
+            },
+            (false, Some(why)) if failed.iter().all(|r| generator_sensitive(r)) => LoadVerdict {
+                exit: Exit::Runtime,
+                headline: format!(
+                    "NO VERDICT: {} of {} threshold{plural} missed ({}), but {why}: give the generator more CPU or lower the rate, and run again",
+                    failed.len(),
+                    judged.len(),
+                    failed.join(", ")
+                ),
+            },
+            (false, _) => LoadVerdict {
                 exit: Exit::LoadThreshold,
                 headline: format!(
                     "FAILED: {} of {} threshold{plural} missed ({})",
@@ -174,7 +226,7 @@ impl LoadVerdict {
                     judged.len(),
                     failed.join(", ")
                 ),
-            }
+            },
         }
     }
 }
@@ -184,7 +236,7 @@ pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
         0 | 1 => String::new(),
         n => format!("{n} shards, "),
     };
-    let verdict = LoadVerdict::of(judged);
+    let verdict = LoadVerdict::of(judged, report);
     let mut md = format!(
         "# grantcheck load {}: {} (exit {})\n\nrun {}, {shards}{} users, {} s, {:.0} requests/s\n\n",
         report.profile,
@@ -248,10 +300,14 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
         esc(&report.profile)
     );
     let (ok, failed) = report.total();
-    let verdict = LoadVerdict::of(judged);
-    let class = if verdict.exit != Exit::Success {
+    let verdict = LoadVerdict::of(judged, report);
+    let class = if verdict.exit == Exit::LoadThreshold {
         "bad"
-    } else if failed > 0 || ok == 0 {
+    } else if verdict.exit != Exit::Success
+        || failed > 0
+        || ok == 0
+        || verdict.headline.contains("warning")
+    {
         "warn"
     } else {
         "good"
@@ -359,17 +415,13 @@ fn over_time(timeline: &TimelineData) -> String {
             .map(|(i, s)| (at(i), Some(f(s) as f64 / timeline.slot_seconds(i))))
             .collect()
     };
-    let percentile = |p: f64, intended: bool| -> Vec<(f64, Option<f64>)> {
+    let percentile = |p: f64, of: fn(&Slot) -> &Vec<(u64, u64)>| -> Vec<(f64, Option<f64>)> {
         timeline
             .slots
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let histogram = if intended {
-                    &s.intended_us
-                } else {
-                    &s.latency_us
-                };
+                let histogram = of(s);
                 let us = super::timeline::percentile(histogram, p);
                 (at(i), us.map(|us| us as f64 / 1000.0))
             })
@@ -403,28 +455,33 @@ fn over_time(timeline: &TimelineData) -> String {
         Series {
             name: "p50",
             colour: "#2e7d32",
-            points: percentile(0.5, false),
+            points: percentile(0.5, |s| &s.latency_us),
         },
         Series {
             name: "p90",
             colour: "#ef6c00",
-            points: percentile(0.9, false),
+            points: percentile(0.9, |s| &s.latency_us),
         },
         Series {
             name: "p99",
             colour: "#c62828",
-            points: percentile(0.99, false),
+            points: percentile(0.99, |s| &s.latency_us),
         },
     ];
     if arrival {
         latency.push(Series {
             name: "p99 from the intended start",
             colour: "#6a1b9a",
-            points: percentile(0.99, true),
+            points: percentile(0.99, |s| &s.intended_us),
+        });
+        latency.push(Series {
+            name: "start lag p99",
+            colour: "#757575",
+            points: percentile(0.99, |s| &s.lag_us),
         });
     }
     let title = if arrival {
-        "Latency (service time per request, and per iteration from its intended start)"
+        "Latency (service time per request, per iteration from its intended start, and its start lag)"
     } else {
         "Latency"
     };

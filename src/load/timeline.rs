@@ -1,5 +1,5 @@
 //! The run over time: requests, errors and a latency histogram per second, recorded by the
-//! transactions as responses arrive. Goose keeps only whole-run totals, and its own HTML
+//! engine's recorders (`recorder.rs`) as responses arrive. Goose keeps only whole-run totals, and its own HTML
 //! charts need a CDN; this is what grantcheck's report draws and `load merge` adds up.
 //!
 //! Memory is bounded whatever the run's length: latencies are kept rounded to two
@@ -7,8 +7,6 @@
 //! neighbouring slots merge and each slot covers twice the time.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +23,9 @@ pub struct Slot {
     /// Arrival-rate runs: iterations' latency from their intended start, the same way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intended_us: Vec<(u64, u64)>,
+    /// Arrival-rate runs: the start lag (intended start to sent) of iterations started in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lag_us: Vec<(u64, u64)>,
 }
 
 impl Slot {
@@ -39,6 +40,7 @@ impl Slot {
         self.errors = self.errors.saturating_add(other.errors);
         add_histogram(&mut self.latency_us, &other.latency_us);
         add_histogram(&mut self.intended_us, &other.intended_us);
+        add_histogram(&mut self.lag_us, &other.lag_us);
     }
 }
 
@@ -138,90 +140,68 @@ pub fn round_latency(us: u64) -> u64 {
     us / scale * scale
 }
 
-/// The recorder the transactions write into while the run goes on.
-pub struct Timeline {
-    started: Instant,
-    start_unix_ms: u64,
-    inner: Mutex<Recorded>,
-}
-
-struct Recorded {
+/// One stripe's timeline (`recorder::Recorder` keeps one): whole seconds added as they end.
+pub(crate) struct Recorded {
     slot_s: u64,
     slots: Vec<BTreeMap<u64, u64>>,
     intended: Vec<BTreeMap<u64, u64>>,
+    lag: Vec<BTreeMap<u64, u64>>,
     requests: Vec<u64>,
     errors: Vec<u64>,
 }
 
-impl Default for Timeline {
-    fn default() -> Self {
-        Timeline::new()
-    }
-}
-
-impl Timeline {
-    pub fn new() -> Timeline {
-        let start_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        Timeline {
-            started: Instant::now(),
-            start_unix_ms,
-            inner: Mutex::new(Recorded {
-                slot_s: 1,
-                slots: Vec::new(),
-                intended: Vec::new(),
-                requests: Vec::new(),
-                errors: Vec::new(),
-            }),
+impl Recorded {
+    pub(crate) fn new() -> Recorded {
+        Recorded {
+            slot_s: 1,
+            slots: Vec::new(),
+            intended: Vec::new(),
+            lag: Vec::new(),
+            requests: Vec::new(),
+            errors: Vec::new(),
         }
     }
 
-    /// A response (or a transport error) arrived after `latency_us`.
-    pub fn request(&self, latency_us: u64) {
-        let second = self.started.elapsed().as_secs();
-        let mut r = self.lock();
-        let i = r.index(second);
-        r.requests[i] += 1;
-        *r.slots[i].entry(round_latency(latency_us)).or_default() += 1;
+    /// Adds what happened in `second` (from the start): `[µs, count]` histograms, kept
+    /// rounded to two significant digits.
+    pub(crate) fn add(
+        &mut self,
+        second: u64,
+        requests: u64,
+        errors: u64,
+        latency_us: &[(u64, u64)],
+        intended_us: &[(u64, u64)],
+        lag_us: &[(u64, u64)],
+    ) {
+        let i = self.index(second);
+        self.requests[i] += requests;
+        self.errors[i] += errors;
+        for (v, c) in latency_us {
+            *self.slots[i].entry(round_latency(*v)).or_default() += c;
+        }
+        for (v, c) in intended_us {
+            *self.intended[i].entry(round_latency(*v)).or_default() += c;
+        }
+        for (v, c) in lag_us {
+            *self.lag[i].entry(round_latency(*v)).or_default() += c;
+        }
     }
 
-    /// An arrival-rate iteration ended `latency_us` after its intended start.
-    pub fn intended(&self, latency_us: u64) {
-        let second = self.started.elapsed().as_secs();
-        let mut r = self.lock();
-        let i = r.index(second);
-        *r.intended[i].entry(round_latency(latency_us)).or_default() += 1;
-    }
-
-    /// A request was judged wrong (or failed in transport).
-    pub fn error(&self) {
-        let second = self.started.elapsed().as_secs();
-        let mut r = self.lock();
-        let i = r.index(second);
-        r.errors[i] += 1;
-    }
-
-    pub fn data(&self) -> TimelineData {
-        let r = self.lock();
+    pub(crate) fn data(&self, start_unix_ms: u64, duration_ms: u64) -> TimelineData {
         TimelineData {
-            start_unix_ms: self.start_unix_ms,
-            slot_s: r.slot_s,
-            slots: (0..r.slots.len())
+            start_unix_ms,
+            slot_s: self.slot_s,
+            slots: (0..self.slots.len())
                 .map(|i| Slot {
-                    requests: r.requests[i],
-                    errors: r.errors[i],
-                    latency_us: r.slots[i].iter().map(|(v, c)| (*v, *c)).collect(),
-                    intended_us: r.intended[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                    requests: self.requests[i],
+                    errors: self.errors[i],
+                    latency_us: self.slots[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                    intended_us: self.intended[i].iter().map(|(v, c)| (*v, *c)).collect(),
+                    lag_us: self.lag[i].iter().map(|(v, c)| (*v, *c)).collect(),
                 })
                 .collect(),
-            duration_ms: self.started.elapsed().as_millis() as u64,
+            duration_ms,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -235,6 +215,7 @@ impl Recorded {
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, BTreeMap::new);
             self.intended.resize_with(i + 1, BTreeMap::new);
+            self.lag.resize_with(i + 1, BTreeMap::new);
             self.requests.resize(i + 1, 0);
             self.errors.resize(i + 1, 0);
         }
@@ -256,6 +237,7 @@ impl Recorded {
         };
         let slots = merge_pairs(std::mem::take(&mut self.slots));
         self.intended = merge_pairs(std::mem::take(&mut self.intended));
+        self.lag = merge_pairs(std::mem::take(&mut self.lag));
         let sum_pairs = |v: &[u64]| v.chunks(2).map(|c| c.iter().sum()).collect::<Vec<u64>>();
         self.requests = sum_pairs(&self.requests);
         self.errors = sum_pairs(&self.errors);
@@ -283,6 +265,7 @@ mod tests {
             errors: 0,
             latency_us: vec![(100, 90), (1000, 9), (50_000, 1)],
             intended_us: Vec::new(),
+            lag_us: Vec::new(),
         };
         assert_eq!(slot.percentile_us(0.5), Some(100));
         assert_eq!(slot.percentile_us(0.9), Some(100));
@@ -293,13 +276,7 @@ mod tests {
 
     #[test]
     fn a_long_run_coarsens_instead_of_growing() {
-        let mut r = Recorded {
-            slot_s: 1,
-            slots: Vec::new(),
-            intended: Vec::new(),
-            requests: Vec::new(),
-            errors: Vec::new(),
-        };
+        let mut r = Recorded::new();
         for second in 0..(MAX_SLOTS as u64 * 3) {
             let i = r.index(second);
             r.requests[i] += 1;
@@ -316,6 +293,7 @@ mod tests {
             errors: 0,
             latency_us: vec![(100, n)],
             intended_us: Vec::new(),
+            lag_us: Vec::new(),
         };
         let a = TimelineData {
             start_unix_ms: 10_000,
