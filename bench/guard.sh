@@ -36,7 +36,7 @@ measured=$work/measured
 : > "$measured"
 for scenario in $("$bin" --list | cut -f1); do
   if ! valgrind --tool=callgrind --callgrind-out-file="$work/$scenario.out" \
-      --collect-atstart=no --toggle-collect='per_request::measured' \
+      --collect-atstart=no --toggle-collect='per_request::measured*' \
       "$bin" "$scenario" "$N" >"$work/$scenario.log" 2>&1; then
     echo "per_request $scenario failed under callgrind:" >&2
     tail -20 "$work/$scenario.log" >&2

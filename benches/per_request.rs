@@ -11,6 +11,8 @@
 //! everything the process does per request: hyper's parsing, admission, routing, the
 //! endpoint's decision, the token store, the reply, and the bench's own minimal client
 //! (a write and a read of bytes, no parsing beyond the status line and Content-Length).
+//! `generator-response` counts the load generator's side instead: the checks and recording
+//! `grantcheck load` does for every response, on a canned one.
 //!
 //!   per_request SCENARIO [N]      run one scenario (N requests, default 1000)
 //!   per_request --list            the scenarios, one per line
@@ -23,6 +25,8 @@ mod fixed_body;
 use base64::Engine;
 use grantcheck::jose::dpop::ProofTarget;
 use grantcheck::jose::{AssertionBuilder, AssertionFlaw, DpopFlaw, DpopProofBuilder, SigningKey};
+use grantcheck::load::check::{process_issuance_response, ResponseView};
+use grantcheck::load::recorder::{Recorder, Request};
 use reference_server::{ReferenceServer, ServerConfig, ROOT_REALM};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,6 +48,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "resource",
         "resource call with a Bearer token (introspected)",
+    ),
+    (
+        "generator-response",
+        "the load generator's handling of one issuance response: checks and recording",
     ),
     (
         "fixed-body",
@@ -78,6 +86,11 @@ fn main() {
         }
     };
 
+    if scenario == "generator-response" {
+        generator_response(n);
+        println!("{scenario}: {n} responses checked and recorded");
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,6 +190,45 @@ fn parse_head(buffer: &[u8]) -> Option<(u16, usize, usize)> {
         }
     }
     None
+}
+
+/// `grantcheck load`'s per-response work (`load::check::process_issuance_response`) on one
+/// canned token response, as the engine does it for every response: no network, no clock.
+fn generator_response(n: usize) {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        reqwest::header::CACHE_CONTROL,
+        reqwest::header::HeaderValue::from_static("no-store"),
+    );
+    let response = ResponseView {
+        status: 200,
+        headers: &headers,
+        body: fixed_body::BODY.as_bytes(),
+    };
+    let mut recorder = Recorder::new();
+    handle_responses(&mut recorder, &response, WARM_UP);
+    measured_generator(&mut recorder, &response, n);
+}
+
+/// The counted loop of `generator-response` (the toggle's pattern is `measured*`).
+#[inline(never)]
+fn measured_generator(recorder: &mut Recorder, response: &ResponseView<'_>, n: usize) {
+    handle_responses(recorder, response, n);
+}
+
+#[inline(always)]
+fn handle_responses(recorder: &mut Recorder, response: &ResponseView<'_>, n: usize) {
+    for i in 0..n {
+        // Latencies spread over the histogram's buckets, as a real run's are.
+        let latency_us = 100 + (i as u64 * 7919) % 20_000;
+        let token =
+            process_issuance_response(recorder, Request::IssueBasic, response, latency_us, 0, None);
+        assert!(token.is_some(), "the canned response passes every check");
+    }
 }
 
 /// Every request the scenario sends, as bytes, so the counted loop only writes them.
