@@ -24,5 +24,6 @@ mod reference_server;
 mod runner_wiremock;
 mod snapshot_gate;
 mod soak;
+mod terminal_output;
 mod tls;
 mod verdicts;
