@@ -12,7 +12,7 @@ use crate::case::{CaseSelection, PROFILES};
 use crate::exit::{Exit, Failure};
 use crate::http::TlsTrust;
 use crate::preflight::{self, Preflight};
-use crate::report::human::{ColorChoice, Human};
+use crate::report::human::{ColorChoice, Human, Verbosity};
 use crate::report::{self, Run, Summary};
 use crate::runner::{self, CaseResult, Settings};
 use crate::snapshot::{self, Mode as SnapshotMode};
@@ -85,6 +85,14 @@ pub struct ConformArgs {
     pub report_dir: PathBuf,
     #[arg(help_heading = "Output", long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// A line for every case as it finishes, passes included, with why each skipped one
+    /// was skipped (by default passes and skips are counted per area).
+    #[arg(help_heading = "Output", short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only the verdict line (and warnings a user must see); the reports are written as
+    /// always.
+    #[arg(help_heading = "Output", short, long)]
+    pub quiet: bool,
     /// Start the embedded server with a fault mode, to see what a failure looks like
     /// (names: `grantcheck serve --help`).
     #[arg(
@@ -133,10 +141,15 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         deadline: deadline.at(),
         ..settings
     };
-    let mut human = Human::stderr(args.color);
+    let verbosity = match (args.quiet, args.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let mut human = Human::stderr(args.color, verbosity);
     let mut trust = TlsTrust::new(&args.target.ca_cert, args.target.insecure)?;
     if let Some(warning) = trust.warning() {
-        human.message(warning);
+        human.warning(warning);
     }
     let embedded_tls = if args.embedded_tls {
         if !args.target.is_embedded() {
@@ -201,7 +214,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)
     {
-        human.message(&format!(
+        human.warning(&format!(
             "WARNING: {} is plain HTTP on a non-loopback host: RFC 6749 §3.2 requires TLS, and the client secret crosses the network in clear",
             target.token_url
         ));
@@ -220,7 +233,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         return Ok(ended.no_verdict(fatal, &mut human));
     }
     // On a terminal, a real-clock wait says so (nothing else shows for seconds).
-    let tell_waits = std::io::stderr().is_terminal();
+    let tell_waits = std::io::stderr().is_terminal() && verbosity > Verbosity::Quiet;
     let on_wait = |id: &str, wait: Duration| {
         if tell_waits && !wait.is_zero() {
             eprintln!(
@@ -447,7 +460,7 @@ impl RunEnd<'_> {
         let dir = &self.args.report_dir;
         match report::write_files(&run, dir) {
             Ok(()) => human.message(&format!("report: {}", dir.join("report.html").display())),
-            Err(e) => human.message(&format!("cannot write reports to {}: {e}", dir.display())),
+            Err(e) => human.warning(&format!("cannot write reports to {}: {e}", dir.display())),
         }
         if self.args.format == Format::Json {
             let _ = std::io::stdout()

@@ -1,14 +1,14 @@
 //! report.html: one self-contained page that opens with the verdict, then what needs a
 //! reader's attention (failures, warnings, blocked cases, snapshot drift), then the preflight
-//! and the per-area tables (collapsed when every case passed). Exchanges read as HTTP.
+//! and the per-area tables (collapsed when every case passed). Exchanges read as HTTP, in the
+//! page's neutral colour, the failing step's open.
 //! No external asset: the style and the small filter script are inline, so it renders the
 //! same offline.
 
 use std::fmt::Write;
 
 use super::{by_area, is_notable, Run};
-use crate::exchange::Exchange;
-use crate::outcome::Outcome;
+use crate::outcome::{CaseResult, Outcome};
 use crate::verdict::Tone;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1em auto;max-width:72em;padding:0 1em;color:#222}\
@@ -20,7 +20,7 @@ table{border-collapse:collapse;margin:.6em 0;width:100%}td,th{border:1px solid #
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}\
 details{margin:.4em 0}summary{cursor:pointer}.finding{border-left:4px solid #ccc;padding:.2em .8em;margin:.6em 0}\
 .finding.fail{border-color:#b00020}.finding.warn{border-color:#a35f00}.finding.blocked{border-color:#00707a}.finding.error{border-color:#7b1fa2}\
-.finding p{margin:.3em 0;font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
+.finding p{margin:.3em 0;font-weight:normal;color:#222}.finding .exchange{font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
 code{font-size:12px;overflow-wrap:anywhere}td{overflow-wrap:anywhere}\
 @media (max-width:600px){table,tbody,tr,td,th{display:block;width:auto}tr{border-bottom:1px solid #ccc;padding:.2em 0}td,th{border:0}tr:first-child th{display:none}}";
 
@@ -123,54 +123,27 @@ fn findings(h: &mut String, run: &Run<'_>) {
             spec = esc(&r.spec),
             location = esc(&r.location),
             detail = esc(&r.detail),
-            exchanges = exchanges(&r.exchanges)
+            exchanges = exchanges(r)
         );
     }
 }
 
-/// Each exchange as HTTP: request line, headers, body; then the response's. Collapsible.
-fn exchanges(list: &[Exchange]) -> String {
+/// Each exchange as HTTP: request line, headers, body; then the response's. Collapsible; the
+/// failing step's starts open.
+fn exchanges(r: &CaseResult) -> String {
+    let failing = super::http_text::failing_step(r);
     let mut out = String::new();
-    for ex in list {
-        let mut text = format!("{} {}\n", ex.request.method, ex.request.url);
-        for (name, value) in &ex.request.headers {
-            let _ = writeln!(text, "{name}: {value}");
-        }
-        if !ex.request.body.is_empty() {
-            let _ = write!(text, "\n{}\n", ex.request.body);
-        }
-        match (&ex.response, &ex.error) {
-            (Some(response), _) => {
-                let _ = write!(text, "\nHTTP {}\n", response.status);
-                for (name, value) in &response.headers {
-                    let _ = writeln!(text, "{name}: {value}");
-                }
-                if let Some(jwt) = &response.access_token_jwt {
-                    let _ = write!(
-                        text,
-                        "\n(access_token, a JWT; signature omitted) {}\n",
-                        serde_json::to_string_pretty(jwt).unwrap_or_default()
-                    );
-                }
-                let body = match &response.body {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => serde_json::to_string_pretty(other).unwrap_or_default(),
-                };
-                if !body.is_empty() {
-                    let _ = write!(text, "\n{body}\n");
-                }
-            }
-            (None, Some(error)) => {
-                let _ = write!(text, "\n(no response: {error})\n");
-            }
-            (None, None) => {}
-        }
+    for (i, ex) in r.exchanges.iter().enumerate() {
+        let (open, mark) = if Some(i) == failing {
+            (" open", " (the failing step)")
+        } else {
+            ("", "")
+        };
         let _ = write!(
             out,
-            "<details><summary>{}</summary><pre>{}</pre></details>",
+            "<details class=exchange{open}><summary>{}{mark}</summary><pre>{}</pre></details>",
             esc(&ex.step),
-            esc(text.trim_end())
+            esc(&super::http_text::full(ex))
         );
     }
     out
@@ -290,4 +263,38 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exchanges, STYLE};
+    use crate::report::testing::revoked_still_active;
+
+    #[test]
+    fn the_failing_steps_exchange_starts_open_and_the_others_closed() {
+        let html = exchanges(&revoked_still_active());
+        assert_eq!(
+            html.matches("<details class=exchange>").count(),
+            2,
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<details class=exchange open>").count(),
+            1,
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<details class=exchange open><summary>introspect (the failing step)</summary><pre>POST http://127.0.0.1:1/oauth2/introspect\n"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("HTTP 200 OK"), "{html}");
+    }
+
+    #[test]
+    fn exchanges_do_not_inherit_the_findings_colour() {
+        // `.finding.fail` is bold red; its exchanges are plain text in the page's colour.
+        assert!(STYLE.contains(".finding .exchange{font-weight:normal;color:#222}"));
+    }
 }

@@ -1,6 +1,9 @@
-//! The terminal reporter: one line per case as it finishes, then a block per failure with
-//! what was expected and what came back, then a summary line. Colour follows `--color` and
-//! `NO_COLOR`.
+//! The terminal reporter. By default a case prints a line as it finishes only when it needs
+//! attention (failed, errored, warned, blocked); passes and skips are counted per area at
+//! the end, before a block per failure (failures first) with what was expected, every step
+//! of the case in a line and the failing step in full, then the totals and the verdict.
+//! `-v` prints every case's line too; `-q` only the verdict (and warnings a user must see).
+//! Colour follows `--color` and `NO_COLOR`.
 
 use std::io::{IsTerminal, Write};
 
@@ -16,14 +19,27 @@ pub enum ColorChoice {
     Never,
 }
 
+/// How much the terminal shows: `-q`, the default, `-v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Verbosity {
+    /// The verdict line, and warnings a user must see.
+    Quiet,
+    /// Cases that need attention, in full; passes and skips as counts per area.
+    #[default]
+    Normal,
+    /// Also a line for every case as it finishes, with why a skipped one was skipped.
+    Verbose,
+}
+
 pub struct Human<W: Write> {
     out: W,
     color: bool,
+    verbosity: Verbosity,
 }
 
 impl Human<std::io::Stderr> {
     /// Writes to stderr, so stdout stays free for `--format json`.
-    pub fn stderr(choice: ColorChoice) -> Self {
+    pub fn stderr(choice: ColorChoice, verbosity: Verbosity) -> Self {
         let color = match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -35,6 +51,7 @@ impl Human<std::io::Stderr> {
         Human {
             out: std::io::stderr(),
             color,
+            verbosity,
         }
     }
 }
@@ -73,8 +90,17 @@ fn detail_lines(detail: &str) -> Vec<String> {
 }
 
 impl<W: Write> Human<W> {
-    pub fn new(out: W, color: bool) -> Self {
-        Human { out, color }
+    pub fn new(out: W, color: bool, verbosity: Verbosity) -> Self {
+        Human {
+            out,
+            color,
+            verbosity,
+        }
+    }
+
+    /// Whether lines beyond the verdict are shown (not `-q`).
+    fn chatty(&self) -> bool {
+        self.verbosity > Verbosity::Quiet
     }
 
     fn paint(&self, outcome: Outcome, text: &str) -> String {
@@ -93,13 +119,25 @@ impl<W: Write> Human<W> {
     }
 
     pub fn started(&mut self, target: &str, token_url: &str, cases: usize) {
+        if !self.chatty() {
+            return;
+        }
         let _ = writeln!(
             self.out,
             "grantcheck conform: {cases} cases against {target} ({token_url})"
         );
     }
 
+    /// A case as it finishes: a line when it needs attention, or for every case with `-v`.
     pub fn case(&mut self, r: &CaseResult) {
+        let shown = match self.verbosity {
+            Verbosity::Quiet => false,
+            Verbosity::Normal => super::is_notable(r.outcome),
+            Verbosity::Verbose => true,
+        };
+        if !shown {
+            return;
+        }
         let tag = self.paint(
             r.outcome,
             &format!("{:<5}", r.outcome.as_str().to_uppercase()),
@@ -121,44 +159,26 @@ impl<W: Write> Human<W> {
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
+        if !self.chatty() {
+            if run.insecure {
+                let _ = writeln!(self.out, "WARNING: {}", super::INSECURE_NOTICE);
+            }
+            return;
+        }
+        if !run.results.is_empty() {
+            let _ = writeln!(self.out);
+        }
+        for line in area_counts(run.results) {
+            let _ = writeln!(self.out, "  {line}");
+        }
         for r in super::notable_in_order(run.results) {
             let head = self.paint(
                 r.outcome,
                 &format!("{} {}", r.outcome.as_str().to_uppercase(), r.id),
             );
             let _ = writeln!(self.out, "\n{head}: {}", r.title);
-            let _ = writeln!(self.out, "  --> {}", r.location);
-            let _ = writeln!(self.out, "  requirement: {} {}", r.level.as_str(), r.spec);
-            for line in detail_lines(&r.detail) {
-                let _ = writeln!(self.out, "  {line}");
-            }
-            if let Some(note) = &r.note {
-                let _ = writeln!(self.out, "  why: {note}");
-            }
-            if let Some(last) = r.exchanges.last() {
-                let _ = writeln!(
-                    self.out,
-                    "  sent:     {} {}",
-                    last.request.method, last.request.url
-                );
-                if let Some(resp) = &last.response {
-                    let headers: Vec<String> = resp
-                        .headers
-                        .iter()
-                        .map(|(n, v)| format!("{n}: {v}"))
-                        .collect();
-                    let mut body = resp.body.to_string();
-                    if body.len() > 300 {
-                        body = format!("{}…", body.chars().take(300).collect::<String>());
-                    }
-                    let _ = writeln!(
-                        self.out,
-                        "  received: {} [{}] {}",
-                        resp.status,
-                        headers.join("; "),
-                        body
-                    );
-                }
+            for line in failure_block(r) {
+                let _ = writeln!(self.out, "{line}");
             }
         }
         let s = run.summary;
@@ -174,6 +194,12 @@ impl<W: Write> Human<W> {
             s.total(),
             run.profile
         );
+        if self.verbosity == Verbosity::Normal && s.passed + s.skipped > 0 {
+            let _ = writeln!(
+                self.out,
+                "(-v lists every case, with why each skipped one was skipped)"
+            );
+        }
         if run.insecure {
             let _ = writeln!(self.out, "WARNING: {}", super::INSECURE_NOTICE);
         }
@@ -202,6 +228,9 @@ impl<W: Write> Human<W> {
         mode: crate::snapshot::Mode,
         in_ci: bool,
     ) {
+        if !self.chatty() {
+            return;
+        }
         if mode == crate::snapshot::Mode::Update {
             let _ = writeln!(
                 self.out,
@@ -260,6 +289,9 @@ impl<W: Write> Human<W> {
     /// The preflight's findings, before the cases.
     pub fn preflight(&mut self, preflight: &crate::preflight::Preflight) {
         use crate::preflight::Status;
+        if !self.chatty() {
+            return;
+        }
         let _ = writeln!(self.out, "preflight:");
         for f in &preflight.findings {
             let outcome = match f.status {
@@ -273,34 +305,92 @@ impl<W: Write> Human<W> {
         }
     }
 
+    /// A line of the run's progress (not with `-q`).
     pub fn message(&mut self, text: &str) {
+        if self.chatty() {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+
+    /// A warning or an error a user must see, even with `-q`.
+    pub fn warning(&mut self, text: &str) {
         let _ = writeln!(self.out, "{text}");
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::detail_lines;
-
-    #[test]
-    fn details_show_expected_and_actual_on_their_own_lines() {
-        assert_eq!(
-            detail_lines("step 1: no_store: expected Cache-Control: no-store, got nothing"),
-            [
-                "step 1:",
-                "  no_store",
-                "    expected: Cache-Control: no-store",
-                "    actual:   nothing"
-            ]
-        );
-        assert_eq!(
-            detail_lines("issue: expected status 200, got 403; token_type is missing"),
-            [
-                "issue:",
-                "    expected: status 200",
-                "    actual:   403",
-                "  token_type is missing"
-            ]
-        );
-    }
+/// Passes and skips (and the rest) counted per area, areas in run order, names aligned:
+/// `token          41 passed, 2 skipped`.
+pub fn area_counts(results: &[CaseResult]) -> Vec<String> {
+    const ORDER: [(Outcome, &str); 6] = [
+        (Outcome::Pass, "passed"),
+        (Outcome::Fail, "failed"),
+        (Outcome::Error, "errored"),
+        (Outcome::Warn, "warned"),
+        (Outcome::Blocked, "blocked"),
+        (Outcome::Skip, "skipped"),
+    ];
+    let areas = super::by_area(results);
+    let width = areas
+        .iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0);
+    areas
+        .iter()
+        .map(|(area, list)| {
+            let counts: Vec<String> = ORDER
+                .iter()
+                .filter_map(|(outcome, word)| {
+                    let n = list.iter().filter(|r| r.outcome == *outcome).count();
+                    (n > 0).then(|| format!("{n} {word}"))
+                })
+                .collect();
+            format!("{area:<width$}  {}", counts.join(", "))
+        })
+        .collect()
 }
+
+/// A notable case's block under its heading: where and what it requires, what was expected
+/// and what came back, why, then every step: one line each, the failing one in full.
+pub fn failure_block(r: &CaseResult) -> Vec<String> {
+    let mut lines = vec![
+        format!("  --> {}", r.location),
+        format!("  requirement: {} {}", r.level.as_str(), r.spec),
+    ];
+    lines.extend(
+        detail_lines(&r.detail)
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
+    if let Some(note) = &r.note {
+        lines.push(format!("  why: {note}"));
+    }
+    let failing = super::http_text::failing_step(r);
+    if !r.exchanges.is_empty() {
+        lines.push("  steps:".to_owned());
+    }
+    for (i, ex) in r.exchanges.iter().enumerate() {
+        // A step without a name is called "step N" already.
+        let step = if ex.step == format!("step {}", i + 1) {
+            ex.step.clone()
+        } else {
+            format!("{}. {}", i + 1, ex.step)
+        };
+        if Some(i) == failing {
+            lines.push(format!("  {step} (the failing step):"));
+            for line in super::http_text::full(ex).lines() {
+                lines.push(if line.is_empty() {
+                    String::new()
+                } else {
+                    format!("       {line}")
+                });
+            }
+        } else {
+            lines.push(format!("  {step}: {}", super::http_text::brief(ex)));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests;

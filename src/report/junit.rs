@@ -1,5 +1,7 @@
 //! JUnit XML (quick-junit): one testsuite per area, one testcase per case; failures and
-//! errors are distinguished, skips carry their reason. GitHub, GitLab and Jenkins read it.
+//! errors are distinguished, skips carry their reason; a failure's text is its case's
+//! exchanges as HTTP (request line, headers, body; status line, headers, body), redacted.
+//! GitHub, GitLab and Jenkins read it.
 
 use std::time::Duration;
 
@@ -121,6 +123,7 @@ fn verdict_suite(run: &Run<'_>) -> TestSuite {
     suite
 }
 
+/// Every step's exchange as HTTP text (redacted records), the failing step marked.
 fn exchanges_text(r: &crate::runner::CaseResult) -> String {
-    serde_json::to_string_pretty(&r.exchanges).unwrap_or_default()
+    super::http_text::all(r)
 }

@@ -4,10 +4,13 @@
 //! render the finished run into the report directory (and `json` onto stdout on request).
 
 pub mod html;
+pub mod http_text;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 

@@ -104,7 +104,7 @@ impl DriftGroup<'_> {
 
 /// The distinct `-`/`+` lines of a unified diff, in order, without its headers: the same
 /// change made twice in one case groups with cases that have it once.
-fn changed_lines(diff: &str) -> Vec<&str> {
+pub(super) fn changed_lines(diff: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = Vec::new();
     for line in diff.lines() {
         let changed = (line.starts_with('-') && !line.starts_with("---"))

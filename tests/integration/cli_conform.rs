@@ -23,7 +23,7 @@ const FIXTURE_SECRETS: &[&str] = &[
 /// Every opaque reference-server token is 43 base64url characters; none may be shown. (The
 /// signing key's thumbprint has the same shape and is public, as is a DPoP key's `jkt`:
 /// the RFC 7638 thumbprint of the run's public key.)
-fn assert_no_secrets(label: &str, text: &str) {
+pub(crate) fn assert_no_secrets(label: &str, text: &str) {
     let jwks = reference_server::JwtSigner::fixture().jwks().clone();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     let text = &without_jkt_values(&text.replace(&kid, "<kid>"));
@@ -182,7 +182,12 @@ fn a_fault_mode_fails_the_run_with_a_readable_block() {
         stderr.contains("expected: Cache-Control: no-store\n      actual:   nothing"),
         "{stderr}"
     );
-    assert!(stderr.contains("received: 200"), "{stderr}");
+    // Every step of the case, the failing one in full as HTTP.
+    assert!(
+        stderr.contains("  step 1 (the failing step):\n       POST http://"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\n       HTTP 200 OK\n"), "{stderr}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let resp_008 = report["cases"]
@@ -261,6 +266,7 @@ json = { "/scope" = "write", "/token_type" = "Bearer" }
         dir.to_str().unwrap(),
         "--color",
         "never",
+        "-v",
         "--report-dir",
         reports.to_str().unwrap(),
     ]);
@@ -341,6 +347,7 @@ async fn an_external_target_by_discovery_with_the_secret_from_the_environment() 
                 "never",
                 "--skip",
                 "expiry",
+                "-v",
             ])
             .arg("--report-dir")
             .arg(&reports)
@@ -559,7 +566,12 @@ fn a_server_that_requires_a_scope_passes_when_the_scope_is_given() {
 #[test]
 fn the_reference_server_passes_on_the_alpha_realm() {
     let (mut server, base) = serve(&[]);
-    let output = conform_at(&base, "/oauth2/realms/root/realms/alpha", "forgerock", &[]);
+    let output = conform_at(
+        &base,
+        "/oauth2/realms/root/realms/alpha",
+        "forgerock",
+        &["-v"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
@@ -682,6 +694,7 @@ async fn jwt_clients_of_an_external_target_from_flags_and_environment() {
                 "grantcheck-rs256",
                 "--only",
                 "JWTAUTH-0*",
+                "-v",
             ],
             "PASS  JWTAUTH-001",
         ),
@@ -693,6 +706,7 @@ async fn jwt_clients_of_an_external_target_from_flags_and_environment() {
                 "hmacClient",
                 "--only",
                 "JWTAUTH-1*",
+                "-v",
             ],
             "PASS  JWTAUTH-101",
         ),

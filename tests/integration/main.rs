@@ -23,6 +23,8 @@ mod misbehaving_targets;
 mod reference_server;
 mod runner_wiremock;
 mod snapshot_gate;
+mod snapshot_review_tty;
 mod soak;
+mod terminal_output;
 mod tls;
 mod verdicts;

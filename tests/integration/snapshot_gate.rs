@@ -167,13 +167,30 @@ fn drift_is_a_verdict_everywhere_shown_once_per_change_and_reviewed_without_carg
         .contains("+  \"expires_in\": 3600,"));
     assert!(read("report.html").contains("Snapshot drift in"));
 
-    // Review without Cargo: accept one, reject the rest; review itself wants a terminal.
-    let review = snapshots(&dir, &["review"]);
-    assert_eq!(review.status.code(), Some(2));
+    // Review without Cargo: from a script, review reads a line per answer (here: accept
+    // RESP-001's); accept and reject decide without asking.
+    let mut review = grantcheck()
+        .args([
+            "snapshots",
+            "review",
+            "--only",
+            "RESP-001",
+            "--snapshot-dir",
+        ])
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut review.stdin.take().unwrap(), b"a\n").unwrap();
+    let review = review.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&review.stderr);
+    assert!(review.status.success(), "{said}");
+    assert!(said.contains("1 accepted, 0 rejected, 0 skipped"), "{said}");
+    assert!(snap_files(&golden)["RESP-001.snap"].contains("\"expires_in\": 3600"));
     assert!(snapshots(&dir, &["accept", "--only", "RESP-001"])
         .status
         .success());
-    assert!(snap_files(&golden)["RESP-001.snap"].contains("\"expires_in\": 3600"));
     assert!(snapshots(&dir, &["reject"]).status.success());
     assert_eq!(pending(&golden), 0);
     let output = conform(&dir, &["--only", "RESP-001"], true);
