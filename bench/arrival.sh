@@ -36,9 +36,9 @@ wrk_rps() { # url
 # One `grantcheck load` run; prints "rps late% error% started/planned lag_p50_us lag_p99_us latency_p99_us".
 grantcheck_run() { # url [rate]
   local dir; dir=$(mktemp -d)
-  local rate=(); [ -n "${2:-}" ] && rate=(--rate "$2/s" --max-in-flight 256)
+  local how=(-u $CONNS -r $CONNS); [ -n "${2:-}" ] && how=(--rate "$2/s" --max-in-flight 256)
   taskset -c 1 target/release/grantcheck load --profile bench/load-issuance.toml --token-url "$1" \
-    --client-id myClient --client-secret forgerock "${rate[@]}" -u $CONNS -r $CONNS -t "${SECS}s" \
+    --client-id myClient --client-secret forgerock "${how[@]}" -t "${SECS}s" \
     --no-print-metrics --report-dir "$dir" >"$dir/log" 2>&1 || true
   python3 - "$dir" <<'PY'
 import json, sys, glob

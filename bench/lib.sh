@@ -19,8 +19,8 @@ wait_http() { # url
   echo "nothing answered at $1" >&2; exit 2
 }
 
-# Nanoseconds the process has spent on a CPU, all its threads.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'; }
+# Nanoseconds the process has spent on a CPU, all its threads (%.0f: mawk's %d stops at 2^31).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 basic() { printf 'Basic %s' "$(printf '%s' "$1" | base64 -w0)"; }
 

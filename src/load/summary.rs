@@ -189,6 +189,11 @@ impl LoadVerdict {
             .map(|j| j.rule.as_str())
             .collect();
         let plural = if judged.len() == 1 { "" } else { "s" };
+        let met = if judged.is_empty() {
+            "no threshold was set (every response was checked; errors are in the table)".to_owned()
+        } else {
+            format!("{} threshold{plural} met", judged.len())
+        };
         let dominated = report.arrival.as_ref().and_then(|a| {
             let (lag, latency) = a.generator_dominated()?;
             Some(format!(
@@ -200,14 +205,11 @@ impl LoadVerdict {
         match (failed.is_empty(), dominated) {
             (true, None) => LoadVerdict {
                 exit: Exit::Success,
-                headline: format!("PASSED: {} threshold{plural} met", judged.len()),
+                headline: format!("PASSED: {met}"),
             },
             (true, Some(why)) => LoadVerdict {
                 exit: Exit::Success,
-                headline: format!(
-                    "PASSED: {} threshold{plural} met; warning: {why}",
-                    judged.len()
-                ),
+                headline: format!("PASSED: {met}; warning: {why}"),
             },
             (false, Some(why)) if failed.iter().all(|r| generator_sensitive(r)) => LoadVerdict {
                 exit: Exit::Runtime,
