@@ -1,5 +1,5 @@
 use super::*;
-use crate::jose::testing::{header, hs256, unsecured, TestKey};
+use crate::jose::testing::{header, hs256, unsecured, with_changes, TestKey};
 use serde_json::{json, Map};
 
 const NOW: u64 = 1_800_000_000;
@@ -23,15 +23,7 @@ fn claims() -> Value {
 }
 
 fn with(changes: Value) -> Value {
-    let mut claims = claims();
-    for (k, v) in changes.as_object().unwrap() {
-        if v.is_null() {
-            claims.as_object_mut().unwrap().remove(k);
-        } else {
-            claims[k] = v.clone();
-        }
-    }
-    claims
+    with_changes(claims(), &changes)
 }
 
 fn run(assertion: &str, key: &TestKey) -> Result<CheckedAssertion, AssertionError> {

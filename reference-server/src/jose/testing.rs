@@ -136,3 +136,15 @@ pub fn header(value: Value) -> Map<String, Value> {
         _ => panic!("a header is an object"),
     }
 }
+
+/// `claims` with `changes` applied: each member set, or removed where its value is null.
+pub fn with_changes(mut claims: Value, changes: &Value) -> Value {
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}

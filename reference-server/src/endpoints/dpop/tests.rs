@@ -4,7 +4,7 @@ use super::*;
 use crate::config::ServerConfig;
 use crate::dpop::access_token_hash;
 use crate::endpoints::{introspection, resource, token};
-use crate::jose::testing::{header, hs256, unsecured, TestKey};
+use crate::jose::testing::{header, hs256, unsecured, with_changes, TestKey};
 use crate::request::testing::{app, TestRequest};
 
 const GRANT: &str = "grant_type=client_credentials";
@@ -14,20 +14,13 @@ fn token_url(app: &App) -> String {
 }
 
 fn claims(app: &App, changes: Value) -> Value {
-    let mut claims = json!({
+    let claims = json!({
         "jti": crate::tokens::random_token(12),
         "htm": "POST",
         "htu": token_url(app),
         "iat": unix_now(),
     });
-    for (k, v) in changes.as_object().unwrap() {
-        if v.is_null() {
-            claims.as_object_mut().unwrap().remove(k);
-        } else {
-            claims[k] = v.clone();
-        }
-    }
-    claims
+    with_changes(claims, &changes)
 }
 
 fn proof(key: &TestKey, claims: &Value) -> String {
