@@ -136,6 +136,9 @@ pub enum Auth {
     Post,
     /// No client authentication.
     None,
+    /// `client_id` in the body and nothing else: how a mutual-TLS client (RFC 8705 §2,
+    /// with its certificate) or a public client (RFC 6749 §2.1) identifies itself.
+    ClientId,
     /// A JWT client assertion in the body (`client_assertion_type`, `client_assertion`,
     /// `client_id`; RFC 7521 §4.2, RFC 7523 §2.2), made with the step client's key
     /// (`key_jwt`) or secret (`secret_jwt`), with the step's `assertion` flaw.
@@ -254,7 +257,9 @@ pub struct Step {
     pub method: Option<String>,
     /// Default: `introspector` at the introspection endpoint, `main` elsewhere.
     pub client: Option<Role>,
-    /// Default: `basic` at token, introspection and revocation; `none` elsewhere.
+    /// Default at token, introspection and revocation: how the step's client authenticates
+    /// (`--client-auth`; `basic` for a client with a secret), or `basic` when the step
+    /// writes `id` or `secret` (it is about them); `none` elsewhere.
     pub auth: Option<Auth>,
     /// Template for the client id to present (default `{client.id}`).
     pub id: Option<String>,
@@ -398,6 +403,9 @@ pub enum Requirement {
     ClientSecretJwtClient,
     /// Mutual TLS (RFC 8705): an HTTPS target and a client certificate (`--client-cert`).
     Mtls,
+    /// A JWT client other than the main one, for cases where the assertion's client and
+    /// `client_id` must name two clients (not so when the main client is the JWT client).
+    MainClientApart,
 }
 
 /// A specification a server may or may not implement, whose rules bind only a server that

@@ -187,6 +187,8 @@ pub struct Context<'a> {
     pub issuer: Option<&'a str>,
     /// The scheme of the request's `Authorization` header (`Basic`, `Bearer`, …), if any.
     pub auth_scheme: Option<&'a str>,
+    /// The request carried a DPoP proof (RFC 9449 §4).
+    pub dpop_proof_sent: bool,
 }
 
 impl<'a> Context<'a> {

@@ -36,6 +36,7 @@ pub(super) fn verdict(
         vars: &vars,
         issuer: Some("https://as.example"),
         auth_scheme: vars.get("auth_scheme").map(String::as_str),
+        dpop_proof_sent: vars.contains_key("dpop_proof_sent"),
     })
 }
 
@@ -536,4 +537,28 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             check.name()
         );
     }
+}
+
+/// RFC 9449 §5: a DPoP-bound client's token says `token_type: DPoP`; RESP-004 leaves it to
+/// the dpop cases when the request carried a proof, and still fails it without one.
+#[test]
+fn token_type_dpop_is_not_judged_as_bearer_after_a_proof() {
+    let json = ("content-type", "application/json");
+    let dpop = response(
+        200,
+        &[json],
+        r#"{"access_token":"t0k3n","token_type":"DPoP"}"#,
+    );
+    let with_proof = verdict(
+        Check::TokenTypeBearer,
+        &dpop,
+        None,
+        &[("dpop_proof_sent", "yes")],
+    );
+    assert!(
+        matches!(with_proof, Verdict::NotApplicable(_)),
+        "{with_proof:?}"
+    );
+    let without = verdict(Check::TokenTypeBearer, &dpop, None, &[]);
+    assert!(matches!(without, Verdict::Fail(_)), "{without:?}");
 }

@@ -33,6 +33,11 @@ pub(super) fn token_response(cx: &Context<'_>) -> Verdict {
 
 pub(super) fn token_type_bearer(cx: &Context<'_>) -> Verdict {
     match cx.member_str("token_type") {
+        // A DPoP-bound client's token (RFC 9449 §5: "token_type": "DPoP"); the dpop cases
+        // judge it.
+        Some(t) if cx.dpop_proof_sent && t.eq_ignore_ascii_case("dpop") => Verdict::NotApplicable(
+            "the request carried a DPoP proof and got a DPoP-bound token (RFC 9449 §5); the dpop cases judge its token_type".into(),
+        ),
         Some(t) if t.eq_ignore_ascii_case("bearer") => Verdict::Pass,
         Some(t) => Verdict::Fail(format!("expected token_type Bearer (any case), got '{t}'")),
         None => Verdict::Fail("token_type is missing".into()),

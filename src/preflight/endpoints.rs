@@ -44,7 +44,13 @@ impl Probe<'_> {
             }
         }
         let (result, ex) = self
-            .post(&url, &caller, &[("token", &probe_token)], "introspect")
+            .post(
+                target,
+                &url,
+                &caller,
+                &[("token", &probe_token)],
+                "introspect",
+            )
             .await;
         exchanges.push(ex);
         let what = format!("introspection endpoint {url}");
@@ -113,18 +119,47 @@ impl Probe<'_> {
         }
     }
 
-    pub(super) async fn resource(&mut self, target: &mut Target, token: &Issued) {
+    /// Calls the resource with the preflight's token, used as the main client uses it: over
+    /// its certificate (RFC 8705 §3) and with a DPoP proof when it is DPoP-bound (RFC 9449 §7.1).
+    pub(super) async fn resource(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+        token: &Issued,
+    ) {
         let Some(url) = target.resource_url.clone() else {
             return;
         };
+        let mut headers = vec![("authorization".into(), format!("Bearer {}", token.token))];
+        if let (true, Some(key)) = (main.dpop_bound, &target.dpop) {
+            let proof = crate::jose::DpopProofBuilder::new(key.key.clone()).and_then(|mut b| {
+                let at = crate::jose::dpop::ProofTarget {
+                    method: "GET",
+                    url: &url,
+                    access_token: Some(&token.token),
+                };
+                b.build(crate::jose::DpopFlaw::None, at, crate::jose::unix_now())
+            });
+            if let Ok(proof) = proof {
+                headers = vec![
+                    ("authorization".into(), format!("DPoP {}", token.token)),
+                    ("dpop".into(), proof.expose().to_owned()),
+                ];
+            }
+        }
         let request = BuiltRequest {
             method: reqwest::Method::GET,
             url: url.clone(),
-            headers: vec![("authorization".into(), format!("Bearer {}", token.token))],
+            headers,
             body: String::new(),
             scope: None,
         };
-        let (result, ex) = self.send(request, "call the resource").await;
+        let http = main
+            .method
+            .cert()
+            .and_then(|cert| target.mtls.as_ref()?.client(cert))
+            .unwrap_or(self.http);
+        let (result, ex) = self.send_via(http, request, "call the resource").await;
         match (
             not_there(&format!("the resource {url}"), "--resource-url", &result),
             result,
@@ -156,7 +191,7 @@ impl Probe<'_> {
             return;
         };
         let (result, ex) = self
-            .post(&url, main, &[("token", &token.token)], "revoke")
+            .post(target, &url, main, &[("token", &token.token)], "revoke")
             .await;
         let what = format!("revocation endpoint {url}");
         match (not_there(&what, "--revocation-url", &result), result) {

@@ -182,7 +182,7 @@ fn refused(result: &Result<Response, SendError>) -> bool {
 
 /// The issuer is worth trying: the user chose no audience, the token endpoint URL was the
 /// one sent, and the issuer is known and differs from it.
-fn may_try_issuer(target: &Target) -> bool {
+pub(super) fn may_try_issuer(target: &Target) -> bool {
     !target.assertion_audience_given
         && target.assertion_audience == AssertionAudience::TokenEndpoint
         && target

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+mod client_request;
 mod endpoints;
 mod jwt;
 mod mtls;
@@ -107,17 +108,19 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     let Some(token) = probe.main_token(target, &main).await else {
         return probe.preflight;
     };
+    // The main client as the preflight found it (DPoP-bound, say).
+    let main = target.client(Role::Main).cloned().unwrap_or(main);
     probe.introspection(target, &main, &token).await;
     let second = probe.second_client(target).await;
     probe.jwt_clients(target).await;
     probe.mtls_clients(target).await;
-    probe.resource(target, &token).await;
+    probe.resource(target, &main, &token).await;
     probe.revocation(target, &main, &token).await;
     if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {
         // Leaves nothing behind: the second client's preflight token is revoked too.
         if let Some(url) = target.revocation_url.clone() {
             let _ = probe
-                .post(&url, &client, &[("token", &second_token)], "revoke")
+                .post(target, &url, &client, &[("token", &second_token)], "revoke")
                 .await;
         }
     }
@@ -234,39 +237,6 @@ impl Probe<'_> {
         (result, exchange)
     }
 
-    /// A form POST authenticated with HTTP Basic (RFC 6749 §2.3.1, Appendix B).
-    async fn post(
-        &mut self,
-        url: &str,
-        client: &ClientCredentials,
-        form: &[(&str, &str)],
-        step: &str,
-    ) -> (Result<Response, SendError>, Exchange) {
-        use base64::Engine;
-        let encode =
-            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
-        let secret = client.secret.as_ref().map_or("", |s| s.expose());
-        let pair = format!("{}:{}", encode(&client.id), encode(secret));
-        let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = BuiltRequest {
-            method: reqwest::Method::POST,
-            url: url.to_owned(),
-            headers: vec![
-                ("authorization".into(), format!("Basic {basic}")),
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-            ],
-            body,
-            scope: None,
-        };
-        self.send(request, step).await
-    }
-
     async fn token(
         &mut self,
         target: &Target,
@@ -278,7 +248,8 @@ impl Probe<'_> {
         if let Some(scope) = scope {
             form.push(("scope", scope));
         }
-        self.post(&target.token_url, client, &form, step).await
+        let url = target.token_url.clone();
+        self.post(target, &url, client, &form, step).await
     }
 }
 

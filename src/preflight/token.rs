@@ -21,6 +21,10 @@ impl Probe<'_> {
         let (result, first) = self
             .token(target, main, None, "token request as configured")
             .await;
+        let (result, first) = match self.adjust_main(target, main, result, first).await {
+            Adjusted::Issued(issued) => return Some(issued),
+            Adjusted::No(first_answer) => *first_answer,
+        };
         let response = match result {
             Ok(r) => r,
             Err(e) => {
@@ -51,7 +55,7 @@ impl Probe<'_> {
                 .collect(),
         };
         if !may_want_scope(&response) {
-            let mut message = refusal_message(&main.id, &url, &response);
+            let mut message = refusal_message(main, target, &response);
             let mut exchanges = vec![first];
             if is_client_auth_failure(&response) {
                 if let Some(note) = self.post_diagnosis(target, main).await {
@@ -123,6 +127,78 @@ impl Probe<'_> {
         None
     }
 
+    /// What the preflight tries when the main client's first token request is refused in
+    /// a way another configuration may cure: with a DPoP proof when the answer suggests
+    /// the client is DPoP-bound (RFC 9449 §5.2) and the run has a DPoP key; with the
+    /// issuer as the assertion's `aud` when a JWT was refused and the user chose none
+    /// (RFC 7523 §3 item 3: "configured out of band"). What works is recorded as
+    /// `adjusted` and the cases use it.
+    async fn adjust_main(
+        &mut self,
+        target: &mut Target,
+        main: &ClientCredentials,
+        result: Result<Response, SendError>,
+        first: Exchange,
+    ) -> Adjusted {
+        let subject = format!("token ({})", main.id);
+        let url = target.token_url.clone();
+        let Ok(response) = &result else {
+            return Adjusted::No(Box::new((result, first)));
+        };
+        if access_token(response).is_some() {
+            return Adjusted::No(Box::new((result, first)));
+        }
+        if !main.dpop_bound && target.dpop.is_some() && suggests_dpop(response) {
+            let mut bound = main.clone();
+            bound.dpop_bound = true;
+            let (again, ex) = self
+                .token(target, &bound, None, "token request with a DPoP proof")
+                .await;
+            if let Some(token) = again.as_ref().ok().and_then(access_token) {
+                let issued = Issued {
+                    token: token.to_owned(),
+                    scope: again.as_ref().ok().and_then(|r| response_scope(r, None)),
+                };
+                if let Some(client) = target.client_mut(Role::Main) {
+                    client.dpop_bound = true;
+                }
+                let message = format!(
+                    "{} got {} from {url} without a DPoP proof and a token with one: it is DPoP-bound (RFC 9449 §5.2), so every token request as it carries a proof, and the cases about RFC 6750 bearer use of its tokens are skipped",
+                    main.id,
+                    super::answer(response)
+                );
+                self.record(&subject, Status::Adjusted, message, vec![first, ex]);
+                return Adjusted::Issued(issued);
+            }
+        }
+        if main.method.is_jwt()
+            && is_client_auth_failure(response)
+            && super::jwt::may_try_issuer(target)
+        {
+            let default = target.assertion_audience;
+            target.assertion_audience = crate::target::AssertionAudience::Issuer;
+            let (again, ex) = self
+                .token(target, main, None, "token request with the issuer as aud")
+                .await;
+            if let Some(token) = again.as_ref().ok().and_then(access_token) {
+                let issued = Issued {
+                    token: token.to_owned(),
+                    scope: again.as_ref().ok().and_then(|r| response_scope(r, None)),
+                };
+                let message = format!(
+                    "{} got a token once its assertion's aud was the issuer {} (the token endpoint URL as aud got {}): the cases use the issuer, as --client-assertion-aud issuer would",
+                    main.id,
+                    target.assertion_aud(),
+                    super::answer(response)
+                );
+                self.record(&subject, Status::Adjusted, message, vec![first, ex]);
+                return Adjusted::Issued(issued);
+            }
+            target.assertion_audience = default;
+        }
+        Adjusted::No(Box::new((result, first)))
+    }
+
     /// After Basic was refused: does `client_secret_post` work? Then the credentials are
     /// right and the server does not take HTTP Basic, which RFC 6749 §2.3.1 requires.
     async fn post_diagnosis(
@@ -130,6 +206,9 @@ impl Probe<'_> {
         target: &Target,
         main: &ClientCredentials,
     ) -> Option<(String, Exchange)> {
+        if main.method != crate::target::AuthMethod::ClientSecretBasic {
+            return None;
+        }
         let secret = main.secret.as_ref()?.expose().to_owned();
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs([
@@ -262,11 +341,64 @@ fn may_want_scope(r: &Response) -> bool {
     }
 }
 
+/// The preflight's first answer suggests the client must send DPoP proofs: a DPoP error
+/// code (RFC 9449 §7.1, §8), a DPoP challenge, an error that names DPoP, or `invalid_grant`
+/// to a plain client-credentials request (what node-oidc-provider answers a DPoP-bound
+/// client without a proof; the grant itself has nothing else to be invalid about).
+fn suggests_dpop(r: &Response) -> bool {
+    let description = r
+        .json
+        .as_ref()
+        .and_then(|j| j.get("error_description"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    matches!(
+        error_code(r),
+        Some("invalid_dpop_proof" | "use_dpop_nonce" | "invalid_grant")
+    ) || description.contains("dpop")
+        || r.header("www-authenticate")
+            .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("dpop"))
+}
+
+/// What the preflight did after the first answer, for [`Probe::main_token`].
+enum Adjusted {
+    /// Another configuration got the token.
+    Issued(Issued),
+    /// Nothing to adjust, or nothing worked: the first answer stands.
+    No(Box<(Result<Response, SendError>, Exchange)>),
+}
+
+/// What to check when the main client's authentication was refused, by its method.
+fn auth_advice(main: &ClientCredentials) -> &'static str {
+    use crate::target::AuthMethod as M;
+    match main.method {
+        M::ClientSecretBasic | M::ClientSecretPost => {
+            "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET); a client registered for another method needs --client-auth private_key_jwt --client-key FILE, or mutual TLS: --client-auth tls_client_auth --client-cert FILE --client-cert-key FILE"
+        }
+        M::PrivateKeyJwt => {
+            "check --client-id, --client-key (the key registered for the client, --client-key-id its kid) and the assertion's aud (--client-assertion-aud issuer or token-endpoint)"
+        }
+        M::ClientSecretJwt => {
+            "check --client-id, --client-secret and the assertion's aud (--client-assertion-aud issuer or token-endpoint)"
+        }
+        M::TlsClientAuth | M::SelfSignedTlsClientAuth => {
+            "check --client-id and --client-cert/--client-cert-key (the certificate and subject registered for the client)"
+        }
+        M::None => "the client is public (--client-auth none): check --client-id and whether the server lets it use the client_credentials grant",
+    }
+}
+
 /// What came back and what to check, for a main client that got no token.
-fn refusal_message(id: &str, url: &str, r: &Response) -> String {
+fn refusal_message(main: &ClientCredentials, target: &Target, r: &Response) -> String {
+    let (id, url) = (&main.id, &target.token_url);
     let got = super::answer(r);
     let advice = if is_client_auth_failure(r) {
-        "check --client-id/--client-secret (or GRANTCHECK_CLIENT_SECRET)"
+        auth_advice(main)
+    } else if suggests_dpop(r) && !main.dpop_bound && target.dpop.is_none() {
+        "the client may need DPoP proofs (registered with dpop_bound_access_tokens, RFC 9449 §5.2): pass --dpop ES256 (or another algorithm the server takes)"
+    } else if suggests_dpop(r) && !main.dpop_bound {
+        "a token request with a DPoP proof was refused too: check the client's registration, --scope and --dpop's algorithm"
     } else if matches!(r.status, 404 | 405) {
         "check --token-url (or the issuer's metadata)"
     } else if (200..300).contains(&r.status) {

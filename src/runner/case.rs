@@ -194,10 +194,7 @@ fn condition_holds(step: &Step, vars: &Vars) -> bool {
 }
 
 fn jwt_client(target: &Target, role: Role) -> bool {
-    target
-        .clients
-        .get(&role)
-        .is_some_and(|c| c.jwt_key.is_some())
+    target.client(role).is_some_and(|c| c.jwt_key.is_some())
 }
 
 /// Why the cases about the resource's required scope (RS-005) cannot run: they need that
@@ -265,7 +262,7 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 "HTTPS token endpoint (TLS cannot be checked over plain HTTP)",
             ),
             Requirement::SecondClient => (
-                target.clients.contains_key(&Role::Second),
+                target.client(Role::Second).is_some(),
                 "second client (--second-client-id)",
             ),
             Requirement::Scope => (!target.scopes.is_empty(), "scope to request (--scope)"),
@@ -287,6 +284,11 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                 Some(why) => return Some(why),
                 None => (true, "client certificate"),
             },
+            Requirement::MainClientApart => (
+                target.client(Role::KeyJwt).map(|c| &c.id)
+                    != target.client(Role::Main).map(|c| &c.id),
+                "private_key_jwt client other than the main one (the main client is the JWT client: give the JWT client apart, e.g. [[targets.NAME.clients]] role = \"key_jwt\")",
+            ),
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),
                 "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",

@@ -43,15 +43,17 @@ pub(super) fn unmet(target: &Target) -> Option<String> {
     }
 }
 
-/// Adds the step's `DPoP` header(s) to `request` (replacing any from an earlier attempt).
+/// Adds the step's `DPoP` header(s) with `flaw` (the step's, or a well-formed proof for a
+/// DPoP-bound client) to `request` (replacing any from an earlier attempt).
 /// A proof the step's flaw cannot be made for here skips the case with the reason.
 pub(super) fn attach(
     step: &Step,
+    flaw: Option<DpopFlaw>,
     request: &mut BuiltRequest,
     target: &Target,
     state: &mut CaseState,
 ) -> Option<Stop> {
-    let flaw = step.dpop?;
+    let flaw = flaw?;
     request.headers.retain(|(name, _)| name != "dpop");
     let Some(key) = &target.dpop else {
         return Some(Stop::Skipped(
@@ -113,8 +115,12 @@ pub(super) fn attach(
 /// about the nonce. Any refusal with a new nonce counts, not only `use_dpop_nonce`, so that
 /// a server that names the error wrongly still gets its nonce, and only the case about the
 /// error code fails.
-pub(super) fn resend_with_nonce(step: &Step, response: &Response, state: &mut CaseState) -> bool {
-    let (Some(flaw), Some(builder)) = (step.dpop, state.dpop.as_mut()) else {
+pub(super) fn resend_with_nonce(
+    flaw: Option<DpopFlaw>,
+    response: &Response,
+    state: &mut CaseState,
+) -> bool {
+    let (Some(flaw), Some(builder)) = (flaw, state.dpop.as_mut()) else {
         return false;
     };
     let Some(nonce) = response.header("dpop-nonce") else {

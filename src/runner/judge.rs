@@ -129,6 +129,7 @@ pub(super) fn judge(
             .iter()
             .find(|(n, _)| n == "authorization")
             .map(|(_, v)| v.split(' ').next().unwrap_or("")),
+        dpop_proof_sent: request.headers.iter().any(|(n, _)| n == "dpop"),
     };
     for check in &expect.checks {
         if unreadable_error && check.get_ref().reads_error_body() {

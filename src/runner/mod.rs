@@ -166,6 +166,10 @@ pub(crate) fn template_stop(label: &str, error: String) -> Stop {
         Some(name) if ISSUANCE_VALUES.contains(&name) => Stop::Blocked(format!(
             "{label}: needs {{{name}}}, which no earlier step of the case obtained"
         )),
+        // A case about secrets, with a client that has none (private_key_jwt, mutual TLS).
+        Some(name) if name.ends_with(".secret") => Stop::Skipped(format!(
+            "{label}: needs {{{name}}}, and that client has no secret in this run (it authenticates without one)"
+        )),
         _ => Stop::Errored(format!("{label}: {error}")),
     }
 }

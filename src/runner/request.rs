@@ -8,7 +8,7 @@ use reqwest::Method;
 use crate::case::{Auth, Endpoint, Role, Step};
 use crate::http::BuiltRequest;
 use crate::jose::{AssertionBuilder, AssertionFlaw};
-use crate::target::Target;
+use crate::target::{AuthMethod, Target};
 use crate::template::{expand, Vars};
 
 /// The client a step acts as: as written, else the introspector at introspection and the
@@ -33,6 +33,29 @@ pub(super) fn endpoint_url(target: &Target, endpoint: Endpoint) -> Option<String
         Endpoint::Resource => target.resource_url.clone(),
         Endpoint::Metadata => target.metadata_url.clone(),
         Endpoint::Jwks => target.jwks_url.clone(),
+    }
+}
+
+/// How a step that names no `auth` authenticates: at the endpoints that take client
+/// authentication, as its client does (`--client-auth`), or with HTTP Basic when the step
+/// writes the id or secret to present (it is about them); elsewhere not at all.
+pub fn default_auth(step: &Step, method: AuthMethod) -> Auth {
+    if !matches!(
+        step.endpoint,
+        Endpoint::Token | Endpoint::Introspection | Endpoint::Revocation
+    ) {
+        return Auth::None;
+    }
+    if step.id.is_some() || step.secret.is_some() {
+        return Auth::Basic;
+    }
+    match method {
+        AuthMethod::ClientSecretBasic => Auth::Basic,
+        AuthMethod::ClientSecretPost => Auth::Post,
+        AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt => Auth::Jwt,
+        AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth | AuthMethod::None => {
+            Auth::ClientId
+        }
     }
 }
 
@@ -69,6 +92,7 @@ fn assertion_params(
 /// `assertions` makes the step client's JWT assertions (`auth = "jwt"`).
 pub fn build_request(
     step: &Step,
+    method_of_client: AuthMethod,
     base_url: &str,
     vars: &Vars,
     token_scope: Option<&str>,
@@ -91,10 +115,9 @@ pub fn build_request(
         url.push_str(&expand(query, vars)?);
     }
 
-    let auth = step.auth.unwrap_or(match step.endpoint {
-        Endpoint::Token | Endpoint::Introspection | Endpoint::Revocation => Auth::Basic,
-        _ => Auth::None,
-    });
+    let auth = step
+        .auth
+        .unwrap_or_else(|| default_auth(step, method_of_client));
     let id = expand(step.id.as_deref().unwrap_or("{client.id}"), vars)?;
     let secret = || expand(step.secret.as_deref().unwrap_or("{client.secret}"), vars);
 
@@ -121,6 +144,7 @@ pub fn build_request(
         }
     }
     let mut headers: Vec<(String, String)> = Vec::new();
+    let mut auth_params: Vec<(String, String)> = Vec::new();
     match (&step.authorization, &step.bearer, auth) {
         (Some(raw), _, _) => headers.push(("authorization".into(), expand(raw, vars)?)),
         (None, Some(token), _) => headers.push((
@@ -140,24 +164,42 @@ pub fn build_request(
             headers.push(("authorization".into(), format!("Basic {encoded}")));
         }
         (None, None, Auth::Post) => {
-            params.push(("client_id".into(), id.clone()));
-            if step.secret.is_some() || vars.contains_key("client.secret") {
-                params.push(("client_secret".into(), secret()?));
+            auth_params.push(("client_id".into(), id.clone()));
+            // A public client has no secret to send; any other needs its own.
+            if method_of_client != AuthMethod::None || step.secret.is_some() {
+                auth_params.push(("client_secret".into(), secret()?));
             }
         }
+        (None, None, Auth::ClientId) => auth_params.push(("client_id".into(), id.clone())),
         (None, None, Auth::None | Auth::Jwt) => {}
     }
     // An assertion goes in the body whatever the header carries (a raw `authorization`
     // beside it sends two methods at once).
     if auth == Auth::Jwt {
-        params.extend(assertion_params(step, &id, vars, assertions)?);
+        auth_params.extend(assertion_params(step, &id, vars, assertions)?);
     }
+    // A raw body is sent as written, but a client that authenticates in the body still
+    // does so where the step left its authentication to it.
+    let raw_body_auth = match &step.body {
+        Some(_) if step.auth.is_none() => std::mem::take(&mut auth_params),
+        _ => Vec::new(),
+    };
+    params.extend(auth_params);
     let scope = params
         .iter()
         .find(|(n, _)| n == "scope")
         .map(|(_, v)| v.clone());
     let body = match &step.body {
-        Some(raw) => expand(raw, vars)?,
+        Some(raw) => {
+            let mut body = expand(raw, vars)?;
+            for (n, v) in &raw_body_auth {
+                if !body.is_empty() {
+                    body.push('&');
+                }
+                body.push_str(&format!("{}={}", encode(n), encode(v)));
+            }
+            body
+        }
         None => params
             .iter()
             .map(|(n, v)| format!("{}={}", encode(n), encode(v)))

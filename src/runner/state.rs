@@ -16,6 +16,9 @@ pub(super) struct CaseState {
     pub unusable_expires_in: Option<String>,
     /// The case's DPoP proofs: its nonce and last `jti` (made at the first `dpop` step).
     pub dpop: Option<crate::jose::DpopProofBuilder>,
+    /// The last token was issued to a DPoP-bound client that the case did not choose for
+    /// its proofs (the main client, found DPoP-bound by the preflight).
+    pub implicit_dpop_token: bool,
 }
 
 impl CaseState {
@@ -81,6 +84,7 @@ impl CaseState {
             issued: None,
             unusable_expires_in: None,
             dpop: None,
+            implicit_dpop_token: false,
         }
     }
 }

@@ -21,8 +21,24 @@ impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
         let (target, settings) = (self.target, self.settings);
         let label = io.label;
-        // RFC 8705: the client that presents the step's certificate, if it names one.
-        let http = match (step.cert, &target.mtls) {
+        let role = step_role(step);
+        let Some(client) = target.client(role) else {
+            return Some(Stop::Skipped(format!(
+                "not configured for this run: no '{}' client",
+                role.as_str()
+            )));
+        };
+        // A step that leaves the authentication to the client authenticates as it does: a
+        // mutual-TLS client presents its certificate (also where its bound token is used).
+        let own_auth = step.auth.is_none()
+            && step.id.is_none()
+            && step.secret.is_none()
+            && (step.authorization.is_none() || step.endpoint == Endpoint::Resource);
+        let cert = step
+            .cert
+            .or_else(|| own_auth.then(|| client.method.cert()).flatten());
+        // RFC 8705: the client that presents the certificate, if any.
+        let http = match (cert, &target.mtls) {
             (None | Some(crate::mtls::Cert::None), _) => self.http,
             (Some(cert), Some(mtls)) => match mtls.client(cert) {
                 Some(client) => client,
@@ -37,13 +53,21 @@ impl Run<'_> {
                 return Some(Stop::Skipped("the run has no client certificate".into()))
             }
         };
-        let role = step_role(step);
-        let Some(client) = target.client(role) else {
+        // A DPoP-bound client (RFC 9449 §5.2) sends a fresh proof with every token request,
+        // unless the step is about that client's proofs (`client = "dpop_bound"`).
+        let implicit_proof = client.dpop_bound
+            && step.dpop.is_none()
+            && step.endpoint == Endpoint::Token
+            && step.client != Some(Role::DpopBound);
+        let dpop_flaw = step
+            .dpop
+            .or(implicit_proof.then_some(crate::jose::DpopFlaw::None));
+        if step.endpoint == Endpoint::Resource && presents_bound_token(step, io.state) {
             return Some(Stop::Skipped(format!(
-                "not configured for this run: no '{}' client",
-                role.as_str()
+                "{label}: the client ({}) is DPoP-bound, so its token is not a bearer token (RFC 9449 §7.1) and RFC 6750's bearer use cannot be tested with it; the dpop cases judge the resource",
+                client.id
             )));
-        };
+        }
         let Some(mut base_url) = endpoint_url(target, step.endpoint) else {
             return Some(Stop::Skipped(format!(
                 "no {} endpoint for this run: the target's metadata names none and none was given",
@@ -91,20 +115,28 @@ impl Run<'_> {
             AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud())
                 .with_last_jti(state.vars.get(ASSERTION_JTI).cloned())
         });
-        let built = build_request(step, &base_url, &state.vars, scope, assertions.as_mut());
-        if let Some(jti) = assertions.as_ref().and_then(|a| a.last_jti()) {
-            state.vars.insert(ASSERTION_JTI.into(), jti.to_owned());
-        }
-        let request = match built {
-            Ok(r) => r,
-            Err(e) => return Some(super::template_stop(label, e)),
-        };
-        let mut request = request;
         let redactor = &mut *io.redactor;
         // At most two attempts: the second with the DPoP nonce the first answer asked for.
         let mut first_attempt = true;
         let (request, mut record, response) = loop {
-            if let Some(stop) = super::dpop::attach(step, &mut request, target, state) {
+            // Built anew for the resend: a server may have spent the first assertion's
+            // `jti` before it looked at the proof, so the retry carries a fresh one.
+            let built = build_request(
+                step,
+                client.method,
+                &base_url,
+                &state.vars,
+                scope,
+                assertions.as_mut(),
+            );
+            if let Some(jti) = assertions.as_ref().and_then(|a| a.last_jti()) {
+                state.vars.insert(ASSERTION_JTI.into(), jti.to_owned());
+            }
+            let mut request = match built {
+                Ok(r) => r,
+                Err(e) => return Some(super::template_stop(label, e)),
+            };
+            if let Some(stop) = super::dpop::attach(step, dpop_flaw, &mut request, target, state) {
                 return Some(stop);
             }
             // A proof is a credential for its request: wherever an answer echoes it, it reads
@@ -170,7 +202,7 @@ impl Run<'_> {
                     });
                 }
             };
-            if super::dpop::resend_with_nonce(step, &response, state) && first_attempt {
+            if super::dpop::resend_with_nonce(dpop_flaw, &response, state) && first_attempt {
                 first_attempt = false;
                 io.exchanges.push(Exchange {
                     step: format!("{label} (before the server's DPoP nonce)"),
@@ -192,6 +224,7 @@ impl Run<'_> {
                 redactor.add(token);
                 record.url = redactor.text(&record.url);
                 remember_issuance(state, &request, &response, &client.id, token);
+                state.implicit_dpop_token = implicit_proof;
             }
         }
         io.exchanges.push(Exchange {
@@ -245,6 +278,24 @@ impl Run<'_> {
             other => other,
         }
     }
+}
+
+/// The step presents the case's token in an `Authorization` header (as a bearer token,
+/// whatever the scheme's spelling) and that token is bound to the DPoP key of a client the
+/// case did not choose for its proofs.
+fn presents_bound_token(step: &Step, state: &CaseState) -> bool {
+    let Some(token) = state
+        .vars
+        .get("access_token")
+        .filter(|_| state.implicit_dpop_token)
+    else {
+        return false;
+    };
+    [&step.bearer, &step.authorization]
+        .into_iter()
+        .flatten()
+        .filter_map(|template| crate::template::expand(template, &state.vars).ok())
+        .any(|value| value.contains(token.as_str()))
 }
 
 /// The mutable parts of a case's run that a step reads and extends.

@@ -2,27 +2,14 @@
 //! and `load`: endpoints, clients and their secrets, scopes, TLS trust.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{AssertionAudience, ClientCredentials, EndpointOverrides};
+use super::{AssertionAudience, AuthMethod, ClientCredentials, EndpointOverrides};
 use crate::case::Role;
 use crate::exit::Failure;
 use crate::jose::{Alg, SigningKey};
-
-/// How the JWT client authenticates (RFC 7523 §2.2; OIDC Core §9 names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-pub enum JwtClientAuth {
-    /// A JWT signed with the client's private key (`--client-key FILE`).
-    #[value(name = "private_key_jwt")]
-    #[serde(rename = "private_key_jwt")]
-    PrivateKeyJwt,
-    /// A JWT MACed (HS256) with the client's secret.
-    #[value(name = "client_secret_jwt")]
-    #[serde(rename = "client_secret_jwt")]
-    ClientSecretJwt,
-}
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
@@ -74,6 +61,17 @@ pub struct TargetArgs {
         hide_env_values = true
     )]
     pub introspect_client_secret: Option<String>,
+    /// How the introspection caller authenticates (default client_secret_basic).
+    #[arg(
+        help_heading = "Other clients",
+        long,
+        value_enum,
+        value_name = "METHOD"
+    )]
+    pub introspect_client_auth: Option<AuthMethod>,
+    /// The introspection caller's private key, for private_key_jwt (PEM or private JWK).
+    #[arg(help_heading = "Other clients", long, value_name = "FILE")]
+    pub introspect_client_key: Option<PathBuf>,
     /// A second confidential client, for cross-client cases.
     #[arg(help_heading = "Other clients", long, value_name = "ID")]
     pub second_client_id: Option<String>,
@@ -85,6 +83,17 @@ pub struct TargetArgs {
         hide_env_values = true
     )]
     pub second_client_secret: Option<String>,
+    /// How the second client authenticates (default client_secret_basic).
+    #[arg(
+        help_heading = "Other clients",
+        long,
+        value_enum,
+        value_name = "METHOD"
+    )]
+    pub second_client_auth: Option<AuthMethod>,
+    /// The second client's private key, for private_key_jwt (PEM or private JWK).
+    #[arg(help_heading = "Other clients", long, value_name = "FILE")]
+    pub second_client_key: Option<PathBuf>,
     /// Scopes the client may request, space-separated; the first is its usual one.
     #[arg(help_heading = "Main client", long, value_name = "SCOPES")]
     pub scope: Option<String>,
@@ -120,16 +129,15 @@ pub struct TargetArgs {
     /// target's address could read the client secrets). Prefer --ca-cert.
     #[arg(help_heading = "Target", long)]
     pub insecure: bool,
-    /// A client that authenticates with a JWT (RFC 7523 §2.2), for the client_auth_jwt
-    /// cases: private_key_jwt (with --client-key) or client_secret_jwt.
-    #[arg(
-        help_heading = "JWT, mutual TLS and DPoP",
-        long,
-        value_enum,
-        value_name = "METHOD"
-    )]
-    pub client_auth: Option<JwtClientAuth>,
-    /// The JWT client's id (default: --client-id).
+    /// How the main client authenticates wherever a case does not say (default
+    /// client_secret_basic): private_key_jwt (with --client-key), client_secret_jwt,
+    /// client_secret_post, tls_client_auth or self_signed_tls_client_auth (with
+    /// --client-cert). Only the secret methods need --client-secret. With --jwt-client-id
+    /// naming another client, it is that JWT client's method instead.
+    #[arg(help_heading = "Main client", long, value_enum, value_name = "METHOD")]
+    pub client_auth: Option<AuthMethod>,
+    /// A JWT client besides the main one, for the client_auth_jwt cases; --client-auth
+    /// is then its method (default: the main client is the JWT client).
     #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ID")]
     pub jwt_client_id: Option<String>,
     /// The client_secret_jwt client's secret (default: the main client's, when the ids are
@@ -142,8 +150,8 @@ pub struct TargetArgs {
         hide_env_values = true
     )]
     pub jwt_client_secret: Option<String>,
-    /// The private_key_jwt client's private key: PEM (PKCS#8 RSA, EC P-256 or Ed25519;
-    /// PKCS#1 RSA) or a private JWK.
+    /// The private_key_jwt client's private key (the main client's, or --jwt-client-id's):
+    /// PEM (PKCS#8 RSA, EC P-256 or Ed25519; PKCS#1 RSA) or a private JWK.
     #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "FILE")]
     pub client_key: Option<PathBuf>,
     /// The `kid` to put in its assertions' header (default: the JWK's `kid`, else none).
@@ -186,6 +194,9 @@ pub struct TargetArgs {
     /// The tls_client_auth client the certificate authenticates (default: --client-id).
     #[arg(help_heading = "JWT, mutual TLS and DPoP", long, value_name = "ID")]
     pub mtls_client_id: Option<String>,
+    /// More clients, from `[[targets.NAME.clients]]` in grantcheck.toml.
+    #[arg(skip)]
+    pub clients: Vec<ClientSpec>,
 }
 
 impl TargetArgs {
@@ -216,50 +227,77 @@ impl TargetArgs {
     }
 }
 
+/// A client of `[[targets.NAME.clients]]` in grantcheck.toml, its secret already read: the
+/// role it acts in, its id and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub role: Role,
+    pub id: String,
+    pub auth: AuthMethod,
+    pub secret: Option<String>,
+    pub key: Option<PathBuf>,
+    pub key_id: Option<String>,
+    pub key_alg: Option<String>,
+}
+
 /// The clients an external target is tested as, from flags, environment and files.
 pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>, Failure> {
     let id = t
         .client_id
         .clone()
         .ok_or_else(|| Failure::usage("an external target needs --client-id"))?;
-    let secret = match (&t.client_secret, &t.client_secret_file) {
-        (Some(s), _) => s.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read --client-secret-file {}: {e}", path.display())))?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_owned(),
-        (None, None) => {
-            return Err(Failure::usage(
-                "an external target needs --client-secret, GRANTCHECK_CLIENT_SECRET or --client-secret-file",
-            ))
-        }
+    let secret = main_secret(t)?;
+    // `--jwt-client-id` naming another client: `--client-auth` is that client's method.
+    let side_jwt = t.jwt_client_id.as_deref().is_some_and(|j| j != id);
+    let (method, key) = match t.client_auth {
+        _ if side_jwt => (AuthMethod::ClientSecretBasic, None),
+        method => (method.unwrap_or_default(), t.client_key.as_deref()),
     };
-    let main = ClientCredentials::new(&id, &secret);
-    let mut clients = BTreeMap::new();
-    let introspector = match (&t.introspect_client_id, &t.introspect_client_secret) {
-        (Some(id), Some(secret)) => ClientCredentials::new(id, secret),
-        (None, None) => main.clone(),
-        _ => {
-            return Err(Failure::usage(
-                "--introspect-client-id and --introspect-client-secret go together",
-            ))
-        }
-    };
-    clients.insert(Role::Main, main);
-    clients.insert(Role::Introspector, introspector);
-    match (&t.second_client_id, &t.second_client_secret) {
-        (Some(id), Some(secret)) => {
-            clients.insert(Role::Second, ClientCredentials::new(id, secret));
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Failure::usage(
-                "--second-client-id and --second-client-secret go together",
-            ))
-        }
+    if key.is_some() && method != AuthMethod::PrivateKeyJwt {
+        return Err(Failure::usage(format!(
+            "--client-key is for private_key_jwt: it needs --client-auth private_key_jwt ({id} authenticates with {})",
+            method.as_str()
+        )));
     }
+    let key = key
+        .map(|path| {
+            load_key(
+                path,
+                t.client_key_id.as_deref(),
+                t.client_key_alg.as_deref(),
+            )
+        })
+        .transpose()?;
+    let main = client_of(
+        &id,
+        method,
+        secret.as_deref(),
+        key,
+        "--client-secret, GRANTCHECK_CLIENT_SECRET or --client-secret-file",
+        "--client-key",
+    )?;
+    let mut clients = BTreeMap::new();
+    let introspector = other_client(
+        &t.introspect_client_id,
+        &t.introspect_client_secret,
+        t.introspect_client_auth,
+        &t.introspect_client_key,
+        "--introspect-client",
+    )?;
+    let second = other_client(
+        &t.second_client_id,
+        &t.second_client_secret,
+        t.second_client_auth,
+        &t.second_client_key,
+        "--second-client",
+    )?;
+    if let Some(second) = second.filter(|_| t.second_client_id.is_some()) {
+        clients.insert(Role::Second, second);
+    }
+    clients.insert(
+        Role::Introspector,
+        introspector.unwrap_or_else(|| main.clone()),
+    );
     match (&t.dpop_client_id, &t.dpop_client_secret) {
         (Some(id), Some(secret)) => {
             clients.insert(Role::DpopBound, ClientCredentials::new(id, secret));
@@ -271,13 +309,141 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
             ))
         }
     }
-    if let Some((role, jwt)) = jwt_client_from(t, &id, &secret)? {
-        clients.insert(role, jwt);
+    if side_jwt {
+        if let Some((role, jwt)) = jwt_client_from(t, &id, secret.as_deref().unwrap_or(""))? {
+            clients.insert(role, jwt);
+        }
     }
+    for spec in &t.clients {
+        let key = spec
+            .key
+            .as_deref()
+            .map(|path| load_key(path, spec.key_id.as_deref(), spec.key_alg.as_deref()))
+            .transpose()?;
+        let what = format!("the {} client {}", spec.role.as_str(), spec.id);
+        let client = client_of(
+            &spec.id,
+            spec.auth,
+            spec.secret.as_deref(),
+            key,
+            &format!("{what}: secret_env or secret_file"),
+            &format!("{what}: key"),
+        )?;
+        clients.insert(spec.role, client);
+    }
+    clients.insert(Role::Main, main);
     Ok(clients)
 }
 
-/// The JWT client `--client-auth` describes, with the role its cases act as.
+/// The main client's secret, if one was given.
+fn main_secret(t: &TargetArgs) -> Result<Option<String>, Failure> {
+    match (&t.client_secret, &t.client_secret_file) {
+        (Some(s), _) => Ok(Some(s.clone())),
+        (None, Some(path)) => Ok(Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    Failure::usage(format!(
+                        "cannot read --client-secret-file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The introspection caller or the second client (`flag`: `--introspect-client`,
+/// `--second-client`): `None` when no id was given.
+fn other_client(
+    id: &Option<String>,
+    secret: &Option<String>,
+    method: Option<AuthMethod>,
+    key: &Option<PathBuf>,
+    flag: &str,
+) -> Result<Option<ClientCredentials>, Failure> {
+    let Some(id) = id else {
+        if secret.is_some() || method.is_some() || key.is_some() {
+            return Err(Failure::usage(format!(
+                "{flag}-secret, {flag}-auth and {flag}-key need {flag}-id"
+            )));
+        }
+        return Ok(None);
+    };
+    let method = method.unwrap_or_default();
+    if method.cert().is_some() {
+        return Err(Failure::usage(format!(
+            "{flag}-auth {}: the run's one client certificate (--client-cert) is the main or --mtls-client-id client's",
+            method.as_str()
+        )));
+    }
+    let key = key
+        .as_deref()
+        .map(|path| load_key(path, None, None))
+        .transpose()?;
+    client_of(
+        id,
+        method,
+        secret.as_deref(),
+        key,
+        &format!("{flag}-secret"),
+        &format!("{flag}-key"),
+    )
+    .map(Some)
+}
+
+/// A client of `method`, with what that method needs: a secret (`secret_flag` says where
+/// to give one), a private key (`key_flag`), or neither (mutual TLS, none).
+fn client_of(
+    id: &str,
+    method: AuthMethod,
+    secret: Option<&str>,
+    key: Option<SigningKey>,
+    secret_flag: &str,
+    key_flag: &str,
+) -> Result<ClientCredentials, Failure> {
+    if method.needs_secret() && secret.is_none() {
+        return Err(Failure::usage(format!(
+            "{id} authenticates with {}, which needs its secret: give {secret_flag}",
+            method.as_str()
+        )));
+    }
+    match (method, key) {
+        (AuthMethod::PrivateKeyJwt, Some(key)) => {
+            Ok(ClientCredentials::with_key(id, key).and_secret(secret))
+        }
+        (AuthMethod::PrivateKeyJwt, None) => Err(Failure::usage(format!(
+            "{id} authenticates with private_key_jwt, which needs {key_flag} FILE (its private key)"
+        ))),
+        (_, Some(_)) => Err(Failure::usage(format!(
+            "{key_flag} is for private_key_jwt: it needs --client-auth private_key_jwt ({id} authenticates with {})",
+            method.as_str()
+        ))),
+        (AuthMethod::ClientSecretJwt, None) => Ok(ClientCredentials::with_hmac_secret(
+            id,
+            secret.unwrap_or_default(),
+        )),
+        (method, None) => Ok(ClientCredentials::with_method(id, secret, method)),
+    }
+}
+
+/// A private key for client assertions, from PEM or a private JWK, with the `kid` to send
+/// and (for RSA) the algorithm.
+fn load_key(path: &Path, kid: Option<&str>, alg: Option<&str>) -> Result<SigningKey, Failure> {
+    let bad_key = |e: crate::jose::KeyError| Failure::usage(format!("{}: {e}", path.display()));
+    let mut key = SigningKey::from_file(path, kid).map_err(bad_key)?;
+    if let Some(alg) = alg {
+        let alg: Alg = alg.parse().map_err(Failure::usage)?;
+        key = key.with_alg(alg).map_err(bad_key)?;
+    }
+    Ok(key)
+}
+
+/// The JWT client `--jwt-client-id` names besides the main one (its method
+/// `--client-auth`), with the role its cases act as.
 pub fn jwt_client_from(
     t: &TargetArgs,
     main_id: &str,
@@ -292,23 +458,20 @@ pub fn jwt_client_from(
         return Ok(None);
     };
     let id = t.jwt_client_id.as_deref().unwrap_or(main_id);
-    let kid = t.client_key_id.as_deref();
     match method {
-        JwtClientAuth::PrivateKeyJwt => {
+        AuthMethod::PrivateKeyJwt => {
             let path = t.client_key.as_ref().ok_or_else(|| {
                 Failure::usage("--client-auth private_key_jwt needs --client-key FILE")
             })?;
-            let bad_key = |e: crate::jose::KeyError| {
-                Failure::usage(format!("--client-key {}: {e}", path.display()))
-            };
-            let mut key = SigningKey::from_file(path, kid).map_err(bad_key)?;
-            if let Some(alg) = &t.client_key_alg {
-                let alg: Alg = alg.parse().map_err(Failure::usage)?;
-                key = key.with_alg(alg).map_err(bad_key)?;
-            }
+            let key = load_key(
+                path,
+                t.client_key_id.as_deref(),
+                t.client_key_alg.as_deref(),
+            )
+            .map_err(|e| Failure::usage(format!("--client-key {e}")))?;
             Ok(Some((Role::KeyJwt, ClientCredentials::with_key(id, key))))
         }
-        JwtClientAuth::ClientSecretJwt => {
+        AuthMethod::ClientSecretJwt => {
             if t.client_key.is_some() {
                 return Err(Failure::usage(
                     "--client-key is for private_key_jwt; client_secret_jwt signs with the client secret",
@@ -328,6 +491,10 @@ pub fn jwt_client_from(
                 ClientCredentials::with_hmac_secret(id, secret),
             )))
         }
+        other => Err(Failure::usage(format!(
+            "--jwt-client-id names a JWT client: --client-auth private_key_jwt or client_secret_jwt, not {}",
+            other.as_str()
+        ))),
     }
 }
 

@@ -57,8 +57,14 @@ pub struct TargetConfig {
     /// working directory.
     #[serde(default)]
     pub ca_cert: Vec<PathBuf>,
-    /// A JWT client (`--client-auth`): `private_key_jwt` or `client_secret_jwt`.
-    pub client_auth: Option<super::args::JwtClientAuth>,
+    /// How the main client authenticates (`--client-auth`), or with `jwt_client_id` that
+    /// JWT client's method.
+    pub client_auth: Option<super::AuthMethod>,
+    pub introspect_client_auth: Option<super::AuthMethod>,
+    /// The introspection caller's private key file (`--introspect-client-key`).
+    pub introspect_client_key: Option<PathBuf>,
+    pub second_client_auth: Option<super::AuthMethod>,
+    pub second_client_key: Option<PathBuf>,
     pub jwt_client_id: Option<String>,
     pub jwt_client_secret_env: Option<String>,
     pub jwt_client_secret_file: Option<PathBuf>,
@@ -84,6 +90,25 @@ pub struct TargetConfig {
     pub client_cert: Option<PathBuf>,
     pub client_cert_key: Option<PathBuf>,
     pub mtls_client_id: Option<String>,
+    /// More clients, each in a role: several JWT clients side by side in one run.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+/// `[[targets.NAME.clients]]`: a client acting in `role` (`key_jwt`, `secret_jwt`,
+/// `introspector`, `second`, `dpop_bound`), authenticating with `auth`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub role: crate::case::Role,
+    pub id: String,
+    pub auth: super::AuthMethod,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// A private_key_jwt client's key file (the key itself never goes in this file).
+    pub key: Option<PathBuf>,
+    pub key_id: Option<String>,
+    pub key_alg: Option<String>,
 }
 
 impl ConfigFile {
@@ -151,6 +176,38 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
         args.dpop = Some(alg);
     }
     args.client_auth = args.client_auth.or(t.client_auth);
+    args.introspect_client_auth = args.introspect_client_auth.or(t.introspect_client_auth);
+    args.second_client_auth = args.second_client_auth.or(t.second_client_auth);
+    if args.introspect_client_key.is_none() {
+        args.introspect_client_key
+            .clone_from(&t.introspect_client_key);
+    }
+    if args.second_client_key.is_none() {
+        args.second_client_key.clone_from(&t.second_client_key);
+    }
+    for (index, c) in t.clients.iter().enumerate() {
+        use crate::case::Role;
+        if !matches!(
+            c.role,
+            Role::KeyJwt | Role::SecretJwt | Role::Introspector | Role::Second | Role::DpopBound
+        ) {
+            return Err(Failure::usage(format!(
+                "[[targets.{name}.clients]] #{}: role '{}' cannot be given here (key_jwt, secret_jwt, introspector, second or dpop_bound)",
+                index + 1,
+                c.role.as_str()
+            )));
+        }
+        let which = format!("clients #{} {}", index + 1, c.id);
+        args.clients.push(super::args::ClientSpec {
+            role: c.role,
+            id: c.id.clone(),
+            auth: c.auth,
+            secret: secret(&name, &which, &c.secret_env, &c.secret_file)?,
+            key: c.key.clone(),
+            key_id: c.key_id.clone(),
+            key_alg: c.key_alg.clone(),
+        });
+    }
     args.client_assertion_aud = args.client_assertion_aud.or(t.client_assertion_aud);
     args.rfc9068 |= t.rfc9068;
     if args.client_key.is_none() {
@@ -230,8 +287,8 @@ fn secret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::args::JwtClientAuth;
     use crate::target::clients_from;
+    use crate::target::AuthMethod;
 
     #[test]
     fn a_named_target_fills_what_flags_left_empty() {
@@ -387,7 +444,7 @@ client_assertion_aud = "issuer"
             ..TargetArgs::default()
         };
         apply(&mut args, &config).unwrap();
-        assert_eq!(args.client_auth, Some(JwtClientAuth::PrivateKeyJwt));
+        assert_eq!(args.client_auth, Some(AuthMethod::PrivateKeyJwt));
         assert_eq!(args.jwt_client_id.as_deref(), Some("jwtClient"));
         assert_eq!(
             args.client_key,
@@ -409,7 +466,7 @@ client_assertion_aud = "issuer"
         use crate::case::Role;
         use crate::target::args::jwt_client_from;
         let key = jwt_args(|a| {
-            a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+            a.client_auth = Some(AuthMethod::PrivateKeyJwt);
             a.jwt_client_id = Some("jwtClient".into());
             a.client_key = Some(fixture("client-rs256.pem"));
             a.client_key_id = Some("grantcheck-rs256".into());
@@ -427,7 +484,7 @@ client_assertion_aud = "issuer"
         assert!(!format!("{jwt:?}").contains("PRIVATE"), "{jwt:?}");
 
         // client_secret_jwt with the main client: its secret keys the MAC.
-        let same = jwt_args(|a| a.client_auth = Some(JwtClientAuth::ClientSecretJwt));
+        let same = jwt_args(|a| a.client_auth = Some(AuthMethod::ClientSecretJwt));
         let (role, client) = jwt_client_from(&same, "myClient", "forgerock")
             .unwrap()
             .unwrap();
@@ -446,7 +503,7 @@ client_assertion_aud = "issuer"
         type Change = fn(&mut TargetArgs);
         let cases: [(Change, &str); 6] = [
             (
-                |a| a.client_auth = Some(JwtClientAuth::PrivateKeyJwt),
+                |a| a.client_auth = Some(AuthMethod::PrivateKeyJwt),
                 "needs --client-key",
             ),
             (
@@ -455,14 +512,14 @@ client_assertion_aud = "issuer"
             ),
             (
                 |a| {
-                    a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+                    a.client_auth = Some(AuthMethod::PrivateKeyJwt);
                     a.client_key = Some(PathBuf::from("/nonexistent/grantcheck-key.pem"));
                 },
                 "cannot read the key file",
             ),
             (
                 |a| {
-                    a.client_auth = Some(JwtClientAuth::PrivateKeyJwt);
+                    a.client_auth = Some(AuthMethod::PrivateKeyJwt);
                     a.client_key = Some(fixture("client-es256.pem"));
                     a.client_key_alg = Some("RS256".into());
                 },
@@ -470,14 +527,14 @@ client_assertion_aud = "issuer"
             ),
             (
                 |a| {
-                    a.client_auth = Some(JwtClientAuth::ClientSecretJwt);
+                    a.client_auth = Some(AuthMethod::ClientSecretJwt);
                     a.jwt_client_id = Some("hmacClient".into());
                 },
                 "needs --jwt-client-secret",
             ),
             (
                 |a| {
-                    a.client_auth = Some(JwtClientAuth::ClientSecretJwt);
+                    a.client_auth = Some(AuthMethod::ClientSecretJwt);
                     a.client_key = Some(fixture("client-es256.pem"));
                 },
                 "is for private_key_jwt",
@@ -487,5 +544,106 @@ client_assertion_aud = "issuer"
             let message = usage(changes);
             assert!(message.contains(expected), "{message}");
         }
+    }
+
+    /// Issue 23: the main client may authenticate without a secret; the secret methods
+    /// still need one, and the introspection caller can use a key too.
+    #[test]
+    fn a_main_client_without_a_secret_authenticates_by_key_or_certificate() {
+        use crate::case::Role;
+        let secretless = |changes: fn(&mut TargetArgs)| {
+            clients_from(&jwt_args(|a| {
+                a.client_secret = None;
+                changes(a);
+            }))
+        };
+        let jwt = secretless(|a| {
+            a.client_auth = Some(AuthMethod::PrivateKeyJwt);
+            a.client_key = Some(fixture("client-es256.pem"));
+        })
+        .unwrap();
+        let main = &jwt[&Role::Main];
+        assert_eq!(main.method, AuthMethod::PrivateKeyJwt);
+        assert!(main.secret.is_none() && main.jwt_key.is_some());
+        // The introspection caller defaults to the main client, method and all.
+        assert_eq!(jwt[&Role::Introspector].method, AuthMethod::PrivateKeyJwt);
+
+        let mtls = secretless(|a| a.client_auth = Some(AuthMethod::TlsClientAuth)).unwrap();
+        assert_eq!(mtls[&Role::Main].method, AuthMethod::TlsClientAuth);
+
+        let basic = secretless(|_| {}).unwrap_err().message;
+        assert!(
+            basic.contains("client_secret_basic, which needs its secret"),
+            "{basic}"
+        );
+
+        let caller = secretless(|a| {
+            a.client_auth = Some(AuthMethod::TlsClientAuth);
+            a.introspect_client_id = Some("rs".into());
+            a.introspect_client_auth = Some(AuthMethod::PrivateKeyJwt);
+            a.introspect_client_key = Some(fixture("client-es256.pem"));
+        })
+        .unwrap();
+        assert_eq!(caller[&Role::Introspector].id, "rs");
+        assert_eq!(
+            caller[&Role::Introspector].method,
+            AuthMethod::PrivateKeyJwt
+        );
+    }
+
+    /// Several JWT clients in one run: `[[targets.X.clients]]`, each in its role.
+    #[test]
+    fn a_named_target_lists_more_clients_each_in_its_role() {
+        use crate::case::Role;
+        let text = format!(
+            r#"
+[targets.peer]
+issuer = "https://as.example"
+client_id = "myClient"
+client_secret_file = "{secret}"
+
+[[targets.peer.clients]]
+role = "key_jwt"
+id = "jwtClient"
+auth = "private_key_jwt"
+key = "{key}"
+
+[[targets.peer.clients]]
+role = "secret_jwt"
+id = "hmacClient"
+auth = "client_secret_jwt"
+secret_file = "{secret}"
+"#,
+            secret = fixture("client-es256.jwk.json").display(),
+            key = fixture("client-es256.pem").display(),
+        );
+        let config: ConfigFile = toml::from_str(&text).unwrap();
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            ..TargetArgs::default()
+        };
+        apply(&mut args, &config).unwrap();
+        let clients = clients_from(&args).unwrap();
+        assert_eq!(clients[&Role::KeyJwt].id, "jwtClient");
+        assert_eq!(clients[&Role::KeyJwt].method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(clients[&Role::SecretJwt].id, "hmacClient");
+        assert!(clients[&Role::SecretJwt]
+            .jwt_key
+            .as_ref()
+            .unwrap()
+            .is_symmetric());
+        assert_eq!(clients[&Role::Main].method, AuthMethod::ClientSecretBasic);
+
+        let main_role = text.replace("role = \"key_jwt\"", "role = \"main\"");
+        let config: ConfigFile = toml::from_str(&main_role).unwrap();
+        let mut args = TargetArgs {
+            target: Some("peer".into()),
+            ..TargetArgs::default()
+        };
+        let refused = apply(&mut args, &config).unwrap_err().message;
+        assert!(
+            refused.contains("role 'main' cannot be given here"),
+            "{refused}"
+        );
     }
 }

@@ -5,59 +5,22 @@
 //! finds the endpoints; the preflight (`crate::preflight`) then fills in the [`Baseline`].
 
 pub mod args;
+mod client;
 pub mod config;
 mod discover;
 
 pub use args::{clients_from, TargetArgs};
+pub use client::{AuthMethod, ClientCredentials};
 pub use discover::{discover, embedded, locate_metadata, metadata_urls, MetadataLocation};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use reference_server::{ReferenceServer, Secret, ROOT_REALM};
+use reference_server::{ReferenceServer, ROOT_REALM};
 use reqwest::Url;
 
 use crate::case::{Endpoint, Role};
 use crate::jose::SigningKey;
-
-/// A client the runner may act as. The secret and the key print as redacted.
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    pub id: String,
-    /// `None` for a public client.
-    pub secret: Option<Secret>,
-    /// What signs its client assertions (`private_key_jwt`: its private key;
-    /// `client_secret_jwt`: its secret), for JWT client authentication (RFC 7523 §2.2).
-    pub jwt_key: Option<Arc<SigningKey>>,
-}
-
-impl ClientCredentials {
-    pub fn new(id: &str, secret: &str) -> ClientCredentials {
-        ClientCredentials {
-            id: id.to_owned(),
-            secret: Some(Secret::new(secret)),
-            jwt_key: None,
-        }
-    }
-
-    /// A `private_key_jwt` client: no secret, a private key.
-    pub fn with_key(id: &str, key: SigningKey) -> ClientCredentials {
-        ClientCredentials {
-            id: id.to_owned(),
-            secret: None,
-            jwt_key: Some(Arc::new(key)),
-        }
-    }
-
-    /// A `client_secret_jwt` client: its assertions are HS256 keyed with `secret`.
-    pub fn with_hmac_secret(id: &str, secret: &str) -> ClientCredentials {
-        ClientCredentials {
-            id: id.to_owned(),
-            secret: Some(Secret::new(secret)),
-            jwt_key: Some(Arc::new(SigningKey::hmac(Secret::new(secret), None))),
-        }
-    }
-}
 
 /// The `aud` of the client assertions grantcheck makes (RFC 7523 §3 item 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -192,14 +155,13 @@ impl Target {
         ]
         .into_iter()
         .map(|(role, id, secret)| {
-            (
-                role,
-                ClientCredentials {
-                    id: id.into(),
-                    secret: secret.map(Secret::new),
-                    jwt_key: None,
-                },
-            )
+            let method = match role {
+                Role::Public => AuthMethod::None,
+                Role::Mtls => AuthMethod::TlsClientAuth,
+                Role::SelfSignedMtls => AuthMethod::SelfSignedTlsClientAuth,
+                _ => AuthMethod::ClientSecretBasic,
+            };
+            (role, ClientCredentials::with_method(id, secret, method))
         })
         .chain([
             (
@@ -301,13 +263,30 @@ impl Target {
         self.token_url.starts_with("http://")
     }
 
-    /// The client acting in `role`; the short-lived client falls back to the main one (its
-    /// expiry cases then wait only when its tokens live no longer than `--max-wait`).
+    /// The client acting in `role`. The short-lived client falls back to the main one (its
+    /// expiry cases then wait only when its tokens live no longer than `--max-wait`), and so
+    /// do the roles of an authentication method or binding when the main client is of that
+    /// kind (a `private_key_jwt` main client is the run's `key_jwt` client, a DPoP-bound one
+    /// its `dpop_bound` client), unless another client was named for the role.
     pub fn client(&self, role: Role) -> Option<&ClientCredentials> {
-        self.clients.get(&role).or(match role {
-            Role::Short => self.clients.get(&Role::Main),
-            _ => None,
+        self.clients.get(&role).or_else(|| {
+            let main = self.clients.get(&Role::Main)?;
+            let stands_in = match role {
+                Role::Short => true,
+                Role::KeyJwt => main.method == AuthMethod::PrivateKeyJwt,
+                Role::SecretJwt => main.method == AuthMethod::ClientSecretJwt,
+                Role::Mtls => main.method == AuthMethod::TlsClientAuth,
+                Role::SelfSignedMtls => main.method == AuthMethod::SelfSignedTlsClientAuth,
+                Role::DpopBound => main.dpop_bound,
+                _ => false,
+            };
+            stands_in.then_some(main)
         })
+    }
+
+    /// The client acting in `role`, mutably (the preflight marks a DPoP-bound one).
+    pub fn client_mut(&mut self, role: Role) -> Option<&mut ClientCredentials> {
+        self.clients.get_mut(&role)
     }
 }
 

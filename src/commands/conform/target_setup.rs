@@ -21,29 +21,42 @@ pub(super) fn mtls_clients(
     trust: &TlsTrust,
 ) -> Result<(), Failure> {
     let timeout = settings.request_timeout;
+    let main_cert = target
+        .clients
+        .get(&Role::Main)
+        .and_then(|main| main.method.cert().map(|_| main.method));
     let clients = match (&t.client_cert, &t.client_cert_key) {
         (Some(cert), Some(key)) => {
-            let id = t
-                .mtls_client_id
-                .clone()
-                .or_else(|| t.client_id.clone())
-                .ok_or_else(|| {
-                    Failure::usage("--client-cert needs --mtls-client-id ID (or --client-id)")
-                })?;
-            target.clients.insert(
-                crate::case::Role::Mtls,
-                target::ClientCredentials {
-                    id,
-                    secret: None,
-                    jwt_key: None,
-                },
-            );
+            // A mutual-TLS main client is its own mtls client unless another is named.
+            if main_cert.is_none() || t.mtls_client_id.is_some() {
+                let id = t
+                    .mtls_client_id
+                    .clone()
+                    .or_else(|| t.client_id.clone())
+                    .ok_or_else(|| {
+                        Failure::usage("--client-cert needs --mtls-client-id ID (or --client-id)")
+                    })?;
+                target.clients.insert(
+                    Role::Mtls,
+                    target::ClientCredentials::with_method(
+                        &id,
+                        None,
+                        target::AuthMethod::TlsClientAuth,
+                    ),
+                );
+            }
             if target.embedded {
                 // Only the fixture certificates' clients are registered there.
                 target.clients.remove(&crate::case::Role::SelfSignedMtls);
             }
             crate::mtls::MtlsClients::from_files(timeout, trust, cert, key)
                 .map_err(Failure::usage)?
+        }
+        _ if !target.embedded && main_cert.is_some() => {
+            return Err(Failure::usage(format!(
+                "--client-auth {} needs the client's certificate: --client-cert FILE --client-cert-key FILE",
+                main_cert.map(|m| m.as_str()).unwrap_or_default()
+            )))
         }
         _ if target.embedded && !target.is_plain_http() => {
             crate::mtls::MtlsClients::embedded(timeout, trust).map_err(Failure::internal)?
@@ -86,17 +99,18 @@ pub(super) fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Resul
             .client_id
             .clone()
             .or(fixture.as_ref().map(|c| c.id.clone())),
+        // The fixture's secret only for the fixture's client.
         client_secret: t.client_secret.clone().or_else(|| {
-            t.client_secret_file
-                .is_none()
-                .then(|| {
-                    fixture
-                        .as_ref()?
-                        .secret
-                        .as_ref()
-                        .map(|s| s.expose().to_owned())
-                })
-                .flatten()
+            (t.client_secret_file.is_none()
+                && t.client_id.as_ref() == fixture.as_ref().map(|c| &c.id))
+            .then(|| {
+                fixture
+                    .as_ref()?
+                    .secret
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+            })
+            .flatten()
         }),
         ..t.clone()
     };
