@@ -45,11 +45,11 @@ pub enum DpopFlaw {
     HtuOtherHost,
     /// `htu` names another path on the same host.
     HtuOtherPath,
-    /// `iat` ten minutes ago.
+    /// `iat` ten minutes ago, without a nonce (a server nonce would time the proof instead).
     StaleIat,
     /// `iat` ten minutes ahead.
     FutureIat,
-    /// `iat` a day ago.
+    /// `iat` a day ago, without a nonce.
     DayOldIat,
     /// The `jti` of the previous proof this builder made.
     ReusedJti,
@@ -290,13 +290,18 @@ impl DpopProofBuilder {
                 let other = format!("{}/grantcheck-other", htu.trim_end_matches('/'));
                 claims.insert("htu".into(), other.into());
             }
+            // An old `iat` goes without a nonce: a server nonce is "a server managed
+            // timestamp" that may stand for the creation time instead (RFC 9449 §4.3 item
+            // 11), so a proof with a fresh one is recent whatever its `iat` says.
             DpopFlaw::StaleIat => {
+                claims.remove("nonce");
                 claims.insert("iat".into(), now.saturating_sub(600).into());
             }
             DpopFlaw::FutureIat => {
                 claims.insert("iat".into(), (now + 600).into());
             }
             DpopFlaw::DayOldIat => {
+                claims.remove("nonce");
                 claims.insert("iat".into(), now.saturating_sub(DAY).into());
             }
             DpopFlaw::MissingJti => {

@@ -142,61 +142,68 @@ impl Probe<'_> {
     ) -> Adjusted {
         let subject = format!("token ({})", main.id);
         let url = target.token_url.clone();
-        let Ok(response) = &result else {
+        let Ok(first_answer) = &result else {
             return Adjusted::No(Box::new((result, first)));
         };
-        if access_token(response).is_some() {
+        if access_token(first_answer).is_some() {
             return Adjusted::No(Box::new((result, first)));
         }
-        if !main.dpop_bound && target.dpop.is_some() && suggests_dpop(response) {
+        let first_said = super::answer(first_answer);
+        let mut notes = Vec::new();
+        let mut exchanges = vec![first.clone()];
+        let mut latest = (result, first);
+        // The issuer as `aud`: kept once the server authenticates the client with it, even
+        // if the request is then refused for another reason (a missing DPoP proof, say).
+        let auth_refused = latest.0.as_ref().is_ok_and(is_client_auth_failure);
+        if main.method.is_jwt() && auth_refused && super::jwt::may_try_issuer(target) {
+            let default = target.assertion_audience;
+            target.assertion_audience = crate::target::AssertionAudience::Issuer;
+            let again = self
+                .token(target, main, None, "token request with the issuer as aud")
+                .await;
+            if again.0.as_ref().is_ok_and(|r| !is_client_auth_failure(r)) {
+                notes.push(format!(
+                    "its assertion's aud is the issuer {} (the token endpoint URL as aud got {first_said}): the cases use the issuer, as --client-assertion-aud issuer would",
+                    target.assertion_aud()
+                ));
+                exchanges.push(again.1.clone());
+                latest = again;
+            } else {
+                target.assertion_audience = default;
+            }
+        }
+        let wants_dpop = latest
+            .0
+            .as_ref()
+            .is_ok_and(|r| access_token(r).is_none() && !main.dpop_bound && suggests_dpop(r));
+        if wants_dpop && target.dpop.is_some() {
             let mut bound = main.clone();
             bound.dpop_bound = true;
-            let (again, ex) = self
+            let again = self
                 .token(target, &bound, None, "token request with a DPoP proof")
                 .await;
-            if let Some(token) = again.as_ref().ok().and_then(access_token) {
-                let issued = Issued {
-                    token: token.to_owned(),
-                    scope: again.as_ref().ok().and_then(|r| response_scope(r, None)),
-                };
+            if again.0.as_ref().ok().and_then(access_token).is_some() {
+                let said = latest.0.as_ref().map(super::answer).unwrap_or_default();
+                notes.push(format!(
+                    "it is DPoP-bound (RFC 9449 §5.2: without a proof it got {said}), so every token request as it carries a proof, and the cases about RFC 6750 bearer use of its tokens are skipped"
+                ));
                 if let Some(client) = target.client_mut(Role::Main) {
                     client.dpop_bound = true;
                 }
-                let message = format!(
-                    "{} got {} from {url} without a DPoP proof and a token with one: it is DPoP-bound (RFC 9449 §5.2), so every token request as it carries a proof, and the cases about RFC 6750 bearer use of its tokens are skipped",
-                    main.id,
-                    super::answer(response)
-                );
-                self.record(&subject, Status::Adjusted, message, vec![first, ex]);
-                return Adjusted::Issued(issued);
+                exchanges.push(again.1.clone());
+                latest = again;
             }
         }
-        if main.method.is_jwt()
-            && is_client_auth_failure(response)
-            && super::jwt::may_try_issuer(target)
-        {
-            let default = target.assertion_audience;
-            target.assertion_audience = crate::target::AssertionAudience::Issuer;
-            let (again, ex) = self
-                .token(target, main, None, "token request with the issuer as aud")
-                .await;
-            if let Some(token) = again.as_ref().ok().and_then(access_token) {
-                let issued = Issued {
-                    token: token.to_owned(),
-                    scope: again.as_ref().ok().and_then(|r| response_scope(r, None)),
-                };
-                let message = format!(
-                    "{} got a token once its assertion's aud was the issuer {} (the token endpoint URL as aud got {}): the cases use the issuer, as --client-assertion-aud issuer would",
-                    main.id,
-                    target.assertion_aud(),
-                    super::answer(response)
-                );
-                self.record(&subject, Status::Adjusted, message, vec![first, ex]);
-                return Adjusted::Issued(issued);
-            }
-            target.assertion_audience = default;
-        }
-        Adjusted::No(Box::new((result, first)))
+        let Some(token) = latest.0.as_ref().ok().and_then(access_token) else {
+            return Adjusted::No(Box::new(latest));
+        };
+        let issued = Issued {
+            token: token.to_owned(),
+            scope: latest.0.as_ref().ok().and_then(|r| response_scope(r, None)),
+        };
+        let message = format!("{} got a token from {url}: {}", main.id, notes.join("; "));
+        self.record(&subject, Status::Adjusted, message, exchanges);
+        Adjusted::Issued(issued)
     }
 
     /// After Basic was refused: does `client_secret_post` work? Then the credentials are

@@ -238,6 +238,9 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
             if let Some(why) = super::dpop::unmet(target) {
                 return Some(why);
             }
+            if let Some(why) = super::dpop::client_unfit(target, case) {
+                return Some(why);
+            }
         }
         let (present, what) = match requirement {
             Requirement::Introspection => (

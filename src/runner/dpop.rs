@@ -43,6 +43,25 @@ pub(super) fn unmet(target: &Target) -> Option<String> {
     }
 }
 
+/// Why the case's proofs cannot come from the client that would send them: a mutual-TLS
+/// client's tokens are bound to its certificate (RFC 8705 §3), and a server may refuse a
+/// second proof-of-possession mechanism beside it (node-oidc-provider: "multiple
+/// proof-of-possession mechanisms are not allowed"), which says nothing about DPoP.
+pub(super) fn client_unfit(target: &Target, case: &crate::case::Case) -> Option<String> {
+    case.steps
+        .iter()
+        .filter(|step| step.dpop.is_some() || step.dpop_token.is_some())
+        .filter_map(|step| target.client(super::request::step_role(step)))
+        .find(|client| client.method.cert().is_some())
+        .map(|client| {
+            format!(
+                "the proofs would come from {}, which authenticates with {} (certificate-bound tokens, RFC 8705 §3); a server may refuse DPoP beside that, so the dpop cases need a client that authenticates otherwise (--dpop-client-id, or another --client-auth)",
+                client.id,
+                client.method.as_str()
+            )
+        })
+}
+
 /// Adds the step's `DPoP` header(s) with `flaw` (the step's, or a well-formed proof for a
 /// DPoP-bound client) to `request` (replacing any from an earlier attempt).
 /// A proof the step's flaw cannot be made for here skips the case with the reason.
@@ -128,7 +147,15 @@ pub(super) fn resend_with_nonce(
     };
     let fresh = builder.nonce() != Some(nonce);
     builder.set_nonce(Some(nonce));
+    // A proof with an old `iat` is judged as sent: with the server's nonce its time would be
+    // the nonce's (RFC 9449 §4.3 item 11), and accepting it then is no fault.
     fresh
         && matches!(response.status, 400 | 401)
-        && !matches!(flaw, DpopFlaw::MissingNonce | DpopFlaw::WrongNonce)
+        && !matches!(
+            flaw,
+            DpopFlaw::MissingNonce
+                | DpopFlaw::WrongNonce
+                | DpopFlaw::StaleIat
+                | DpopFlaw::DayOldIat
+        )
 }

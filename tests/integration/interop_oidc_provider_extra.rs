@@ -12,7 +12,7 @@ use crate::common::cli::{grantcheck_in, temp_dir};
 
 /// The peer's folder: `$GRANTCHECK_PEER_DIR` (.ci/run sets it), else `../shared/peers/...`
 /// beside the repository, else `/work/shared/peers/...`.
-fn peer_dir() -> std::path::PathBuf {
+pub(crate) fn peer_dir() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("GRANTCHECK_PEER_DIR") {
         return dir.into();
     }
@@ -28,17 +28,21 @@ fn peer_dir() -> std::path::PathBuf {
 fn run(label: &str, args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let reports = temp_dir(&format!("interop-extra-{label}"));
-    // grantcheck.toml names the key beside the repository; a clone elsewhere (CI) passes it.
     let mut command = grantcheck_in(root);
     command.arg("conform").args(args);
-    if args.contains(&"oidc-provider-jwt") {
-        command
-            .arg("--client-key")
-            .arg(peer_dir().join("keys/jwtClient.private.jwk.json"));
-    }
+    verdict_rows(label, command, &reports)
+}
+
+/// The verdicts of one `conform` run as table rows; only a verdict (exit 0 or 4) without an
+/// errored or blocked case is accepted.
+pub(crate) fn verdict_rows(
+    label: &str,
+    mut command: std::process::Command,
+    reports: &Path,
+) -> String {
     let output = command
         .args(["--snapshots", "off", "--color", "never", "--report-dir"])
-        .arg(&reports)
+        .arg(reports)
         .env("OIDC_PROVIDER_CLIENT_SECRET", "forgerock")
         .env("OIDC_PROVIDER_RS_SECRET", "rs-secret")
         .env(
@@ -51,7 +55,7 @@ fn run(label: &str, args: &[&str]) -> String {
     // 0: every MUST met; 4: a MUST failed. Anything else is a setup problem, not a verdict.
     assert!(
         matches!(output.status.code(), Some(0 | 4)),
-        "{label}: exit {:?}; start the peer with EXTRA=1 PORT=18085 ../shared/peers/oidc-provider/start.sh\n{stderr}",
+        "{label}: exit {:?}; start the peer (EXTRA=1 PORT=18085, or FAPI=1: ../shared/peers/oidc-provider/start.sh)\n{stderr}",
         output.status.code()
     );
     let results: serde_json::Value =
@@ -82,28 +86,65 @@ fn run(label: &str, args: &[&str]) -> String {
     rows.join("\n") + "\n"
 }
 
+/// A `grantcheck.toml` naming the peer's EXTRA=1 instance with its two JWT clients side by
+/// side (`[[targets.X.clients]]`), the key path made absolute for a clone anywhere.
+fn jwt_config() -> std::path::PathBuf {
+    let dir = temp_dir("interop-extra-config");
+    let key = peer_dir().join("keys/jwtClient.private.jwk.json");
+    let text = format!(
+        r#"
+[targets.peer]
+issuer = "http://127.0.0.1:18085"
+client_id = "myClient"
+client_secret_env = "OIDC_PROVIDER_CLIENT_SECRET"
+introspect_client_id = "rs-client"
+introspect_client_secret_env = "OIDC_PROVIDER_RS_SECRET"
+scope = "write read"
+
+[[targets.peer.clients]]
+role = "key_jwt"
+id = "jwtClient"
+auth = "private_key_jwt"
+key = "{}"
+
+[[targets.peer.clients]]
+role = "secret_jwt"
+id = "hmacClient"
+auth = "client_secret_jwt"
+secret_env = "OIDC_PROVIDER_HMAC_SECRET"
+"#,
+        key.display()
+    );
+    let path = dir.join("grantcheck.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 #[ignore = "needs node-oidc-provider with EXTRA=1 on 127.0.0.1:18085 (.ci/run starts it)"]
 fn jwt_client_auth_and_dpop_against_node_oidc_provider() {
+    let config = jwt_config();
+    let config = config.to_str().unwrap();
     let mut table = String::new();
+    // One run, both JWT clients (issue 23): private_key_jwt and client_secret_jwt.
     table += &run(
         "jwt",
         &[
+            "--config",
+            config,
             "--target",
-            "oidc-provider-jwt",
+            "peer",
             "--only",
-            "JWTAUTH-0*,META-011",
+            "client_auth_jwt,META-011",
         ],
-    );
-    table += &run(
-        "hmac",
-        &["--target", "oidc-provider-hmac", "--only", "JWTAUTH-1*"],
     );
     table += &run(
         "dpop",
         &[
+            "--config",
+            config,
             "--target",
-            "oidc-provider-jwt",
+            "peer",
             "--only",
             "dpop",
             "--dpop",

@@ -18,6 +18,7 @@ mod fault_modes;
 mod hardening_server;
 mod interop_oidc_provider;
 mod interop_oidc_provider_extra;
+mod interop_oidc_provider_fapi;
 mod load_shards;
 mod misbehaving_targets;
 mod reference_server;

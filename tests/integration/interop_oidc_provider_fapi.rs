@@ -1,0 +1,88 @@
+//! Interop with a server that has no client secrets at all (issue 23): node-oidc-provider
+//! started with FAPI=1 (HTTPS on 127.0.0.1:18088; ../shared/peers/oidc-provider, NOTES.md),
+//! tested once with a `private_key_jwt` main client whose tokens are DPoP-bound
+//! (`fapiJwtClient`) and once with a `tls_client_auth` main client (`fapiMtlsClient`); the
+//! introspection caller authenticates with `private_key_jwt` (`fapiRsClient`). The verdict
+//! table of both runs is kept as an insta snapshot; README's "Testing a FAPI 2.0 server"
+//! explains every failure and skip.
+//!
+//! Run: `FAPI=1 ../shared/peers/oidc-provider/start.sh &&
+//!       cargo test --test integration interop_oidc_provider_fapi -- --ignored`
+
+use std::path::Path;
+
+use crate::common::cli::{grantcheck_in, temp_dir};
+use crate::interop_oidc_provider_extra::{peer_dir, verdict_rows};
+
+/// The flags both runs share: the peer's test-only server certificate to trust, the
+/// introspection caller, the scopes, a DPoP key and the mutual-TLS certificate.
+fn common_flags(keys: &Path) -> Vec<String> {
+    let key = |name: &str| keys.join(name).display().to_string();
+    [
+        "--target",
+        "https://127.0.0.1:18088",
+        "--ca-cert",
+        &key("fapi-server.pem"),
+        "--introspect-client-id",
+        "fapiRsClient",
+        "--introspect-client-auth",
+        "private_key_jwt",
+        "--introspect-client-key",
+        &key("fapiRsClient.private.jwk.json"),
+        "--scope",
+        "write read",
+        "--dpop",
+        "ES256",
+        "--client-cert",
+        &key("fapiMtlsClient.pem"),
+        "--client-cert-key",
+        &key("fapiMtlsClient.key"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn run(label: &str, main: &[String]) -> String {
+    let keys = peer_dir().join("keys");
+    let mut command = grantcheck_in(Path::new(env!("CARGO_MANIFEST_DIR")));
+    command
+        .arg("conform")
+        .args(common_flags(&keys))
+        .args(main)
+        // No secret anywhere: not even one in the environment.
+        .env_remove("GRANTCHECK_CLIENT_SECRET");
+    verdict_rows(label, command, &temp_dir(&format!("interop-fapi-{label}")))
+}
+
+#[test]
+#[ignore = "needs node-oidc-provider with FAPI=1 on 127.0.0.1:18088 (.ci/run starts it)"]
+fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
+    let keys = peer_dir().join("keys");
+    let jwt_key = keys.join("fapiJwtClient.private.jwk.json");
+    let mut table = run(
+        "jwt",
+        &[
+            "--client-id".into(),
+            "fapiJwtClient".into(),
+            "--client-auth".into(),
+            "private_key_jwt".into(),
+            "--client-key".into(),
+            jwt_key.display().to_string(),
+            "--mtls-client-id".into(),
+            "fapiMtlsClient".into(),
+        ],
+    );
+    table += &run(
+        "mtls",
+        &[
+            "--client-id".into(),
+            "fapiMtlsClient".into(),
+            "--client-auth".into(),
+            "tls_client_auth".into(),
+            // The introspection caller's assertions: the issuer is this server's only aud.
+            "--client-assertion-aud".into(),
+            "issuer".into(),
+        ],
+    );
+    insta::assert_snapshot!("oidc_provider_fapi_verdicts", table);
+}
