@@ -23,6 +23,7 @@ mod load_shards;
 mod misbehaving_targets;
 mod reference_server;
 mod runner_wiremock;
+mod secretless;
 mod snapshot_gate;
 mod snapshot_review_tty;
 mod soak;
