@@ -170,6 +170,10 @@ faults! {
         "accepts HS256 DPoP proofs MACed with a symmetric (oct) key carried in their jwk header (RFC 9449 §4.3 item 5, §11.6)";
     ResourceDpopRefusesBoundTokens = "resource-dpop-refuses-bound-tokens":
         "the resource server refuses DPoP-bound tokens even with a valid proof by their key (RFC 9449 §7.1)";
+    ResourceDpopNonce400 = "resource-dpop-nonce-400":
+        "the resource server asks for its DPoP nonce with 400 and no DPoP challenge instead of 401 with WWW-Authenticate: DPoP error=\"use_dpop_nonce\" (RFC 9449 §9, §7.1)";
+    ResourceDpopNonceAny = "resource-dpop-nonce-any":
+        "the resource server asks for a DPoP nonce but takes any nonce, not only the one it gave (RFC 9449 §4.3 item 10)";
     AcceptAssertionAlgNone = "accept-assertion-alg-none":
         "accepts unsigned (alg none) client assertions (RFC 7523 §3 item 9)";
     SkipAssertionSignature = "skip-assertion-signature":

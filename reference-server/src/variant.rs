@@ -48,6 +48,8 @@ variants! {
         "refused client assertions get 403 invalid_client (no challenge): RFC 6749 §5.2 answers errors with \"an HTTP 400 (Bad Request) status code (unless specified otherwise)\", no BCP 14 keyword, and for invalid_client only \"If the client attempted to authenticate via the \\\"Authorization\\\" request header field, the authorization server MUST respond with an HTTP 401\"; an assertion travels in the body (RFC 7521 §4.2)";
     AssertionAudienceIssuerOnly = "assertion-audience-issuer-only":
         "client assertions are accepted only with the issuer as aud, not the token endpoint URL: RFC 7523 §3 item 3 \"The token endpoint URL of the authorization server MAY be used as a value for an \\\"aud\\\" element\" and \"the precise strings to be used as the audience for a given authorization server must be configured out of band\"";
+    ResourceDpopNonce = "resource-dpop-nonce":
+        "the resource server asks DPoP proofs for a nonce of its own (401, WWW-Authenticate: DPoP error=\"use_dpop_nonce\", DPoP-Nonce): RFC 9449 §9 \"Resource servers can also choose to provide a nonce value to be included in DPoP proofs sent to them.\"";
     JwtTypJwt = "jwt-typ-jwt":
         "with --token-format jwt, access tokens typed JWT without RFC 9068's client_id claim, and no claim of RFC 9068: RFC 6749 §1.4 \"The string is usually opaque to the client\" and sets no format; RFC 9068 is a profile a server may or may not implement";
 }

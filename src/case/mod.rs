@@ -288,6 +288,10 @@ pub struct Step {
     /// Send two `DPoP` headers, each a well-formed proof.
     #[serde(default)]
     pub dpop_twice: bool,
+    /// Judge the first answer as it came, without the resend a server's `DPoP-Nonce` asks
+    /// for (the nonce is still kept for the next step): for cases about the demand itself.
+    #[serde(default)]
+    pub no_nonce_retry: bool,
     /// Present this client certificate in the TLS handshake (RFC 8705): `client`,
     /// `self_signed`, `other`, `expired` or `none`. Without it no certificate is presented.
     pub cert: Option<crate::mtls::Cert>,

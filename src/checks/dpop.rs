@@ -175,6 +175,48 @@ pub(super) fn dpop_challenge(cx: &Context<'_>) -> Verdict {
     })
 }
 
+/// A resource's demand for its own DPoP nonce (RFC 9449 §9: "Resource servers use an HTTP
+/// 401 (Unauthorized) error code with an accompanying WWW-Authenticate: DPoP value and
+/// DPoP-Nonce value"): 401, a DPoP challenge with `error="use_dpop_nonce"`, and the nonce.
+/// An answer that asks for no nonce (no `DPoP-Nonce`, no `use_dpop_nonce` anywhere) has
+/// nothing to judge: a resource may choose not to.
+pub(super) fn resource_nonce_demand(cx: &Context<'_>) -> Verdict {
+    let all = cx.response.all_headers("www-authenticate");
+    let challenge = crate::headers::find_challenge(&all, "DPoP");
+    let error_in_challenge = challenge
+        .as_ref()
+        .and_then(|c| c.param("error"))
+        .is_some_and(|e| e == "use_dpop_nonce");
+    let nonce = cx.response.header("dpop-nonce").is_some();
+    let asks = nonce || error_in_challenge || cx.member_str("error") == Some("use_dpop_nonce");
+    if !asks {
+        return Verdict::NotApplicable(format!(
+            "the resource did not ask for a DPoP nonce (answered {}; RFC 9449 §9: resource servers \"can also choose\" to)",
+            cx.response.status
+        ));
+    }
+    let mut problems = Vec::new();
+    if cx.response.status != 401 {
+        problems.push(format!("status {} instead of 401", cx.response.status));
+    }
+    if !error_in_challenge {
+        problems.push(format!(
+            "no WWW-Authenticate: DPoP error=\"use_dpop_nonce\" ({})",
+            if all.is_empty() {
+                "no challenge".to_owned()
+            } else {
+                format!("'{all}'")
+            }
+        ));
+    }
+    if !nonce {
+        problems.push("no DPoP-Nonce header".into());
+    }
+    super::pass_unless(problems, |problems| {
+        format!("the nonce demand has {}", super::listed(&problems))
+    })
+}
+
 /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1) names no algorithm a DPoP proof may
 /// not use: `none`, or a MAC (`HS…`), which needs a shared secret (§11.6: "only asymmetric
 /// digital signature algorithms"). Not published: nothing to judge.

@@ -114,6 +114,8 @@ checks! {
         "a token whose response did not say token_type DPoP shows no cnf.jkt in introspection (RFC 9449 §5)";
     DpopChallenge = "dpop_challenge" => dpop::dpop_challenge:
         "the answer's DPoP challenge, among any others, carries error and algs (RFC 9449 §7.1 SHOULDs)";
+    ResourceNonceDemand = "resource_nonce_demand" => dpop::resource_nonce_demand:
+        "a resource's demand for its DPoP nonce is 401 with WWW-Authenticate: DPoP error=\"use_dpop_nonce\" and a DPoP-Nonce header (RFC 9449 §9; skips an answer that asks for none)";
     MtlsCnfX5t = "mtls_cnf_x5t" => mtls::mtls_cnf_x5t:
         "an introspection answer's cnf.x5t#S256 is the SHA-256 thumbprint of the run's client certificate (RFC 8705 §3.2)";
     MtlsJwtCnfX5t = "mtls_jwt_cnf_x5t" => mtls::mtls_jwt_cnf_x5t:

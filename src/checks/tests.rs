@@ -343,6 +343,27 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             vec![("token_type", "DPoP")],
         ),
         (
+            Check::ResourceNonceDemand,
+            response(
+                401,
+                &[
+                    (
+                        "www-authenticate",
+                        r#"DPoP error="use_dpop_nonce", algs="ES256""#,
+                    ),
+                    ("dpop-nonce", "n-1"),
+                ],
+                "",
+            ),
+            response(
+                400,
+                &[JSON, ("dpop-nonce", "n-1")],
+                r#"{"error":"use_dpop_nonce"}"#,
+            ),
+            None,
+            vec![],
+        ),
+        (
             Check::DpopChallenge,
             response(
                 401,

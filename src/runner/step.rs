@@ -17,6 +17,9 @@ use crate::jose::AssertionBuilder;
 /// The variable holding the `jti` of the case's last client assertion.
 const ASSERTION_JTI: &str = "assertion.jti";
 
+/// Set (to `yes`) once the resource answered with a `DPoP-Nonce` of its own.
+const RESOURCE_NONCE: &str = "resource_dpop_nonce";
+
 impl Run<'_> {
     pub(super) async fn step(&self, step: &Step, io: &mut StepIo<'_>) -> Option<Stop> {
         let (target, settings) = (self.target, self.settings);
@@ -202,7 +205,15 @@ impl Run<'_> {
                     });
                 }
             };
-            if super::dpop::resend_with_nonce(dpop_flaw, &response, state) && first_attempt {
+            // RFC 9449 §9: the resource gave a nonce of its own (a premise of the cases
+            // about resource nonces).
+            if step.endpoint == Endpoint::Resource && response.header("dpop-nonce").is_some() {
+                state.vars.insert(RESOURCE_NONCE.into(), "yes".into());
+            }
+            if super::dpop::resend_with_nonce(dpop_flaw, &response, state)
+                && first_attempt
+                && !step.no_nonce_retry
+            {
                 first_attempt = false;
                 io.exchanges.push(Exchange {
                     step: format!("{label} (before the server's DPoP nonce)"),

@@ -697,6 +697,27 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let reply = dpop_resource(server, &token, &proof).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {reply:?}");
         }
+        Fault::ResourceDpopNonce400 => {
+            let (token, mut builder) = bound_token(server).await;
+            let url = server.resource_url();
+            let proof = dpop_proof(&mut builder, "none", "GET", &url, Some(&token));
+            let reply = dpop_resource(server, &token, &proof).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}: {reply:?}");
+            assert!(reply.header("www-authenticate").is_none(), "{name}");
+            assert!(reply.header("dpop-nonce").is_some(), "{name}");
+        }
+        Fault::ResourceDpopNonceAny => {
+            let (token, mut builder) = bound_token(server).await;
+            let url = server.resource_url();
+            let first = dpop_proof(&mut builder, "none", "GET", &url, Some(&token));
+            let asked = dpop_resource(server, &token, &first).await;
+            assert_eq!(asked.status, StatusCode::UNAUTHORIZED, "{name}: {asked:?}");
+            // It asks for a nonce, then takes one it never gave.
+            builder.set_nonce(Some("grantcheck-made-up-nonce"));
+            let proof = dpop_proof(&mut builder, "none", "GET", &url, Some(&token));
+            let reply = dpop_resource(server, &token, &proof).await;
+            assert_eq!(reply.status, StatusCode::OK, "{name}: {reply:?}");
+        }
         Fault::DpopJktHex => {
             let (token, mut builder) = bound_token(server).await;
             let jkt = introspect(server, &token).await["cnf"]["jkt"].clone();

@@ -86,9 +86,13 @@ async fn every_case_passes_the_reference_server_in_both_token_formats_and_over_h
             .iter()
             .filter(|r| {
                 let jwt_only = r.area == "jwt" || r.tags.iter().any(|t| t == "jwt");
+                // The resource's own DPoP nonces are optional (RFC 9449 §9); the reference
+                // server gives them under the `resource-dpop-nonce` variant, where
+                // `resource_nonces_are_judged_where_the_resource_gives_them` runs them.
                 let legal_skip = r.outcome == Outcome::Skip
                     && ((jwt_only && format == TokenFormat::Opaque)
-                        || (r.tags.iter().any(|t| t == "tls" || t == "mtls") && !https));
+                        || (r.tags.iter().any(|t| t == "tls" || t == "mtls") && !https)
+                        || r.tags.iter().any(|t| t == "resource_nonce"));
                 r.outcome != Outcome::Pass && !legal_skip
             })
             .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
@@ -212,6 +216,9 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ResourceDpopBearerChallenge => (&[], &["DPOP-023", "DPOP-031"]),
         // Refusing is the MUST (DPOP-019, 020, 021 pass); 401 and the challenge are SHOULDs.
         Fault::ResourceDpopRefusesWith403 => (&[], &["DPOP-023", "DPOP-030", "DPOP-031"]),
+        // How the resource asks for its nonce is DPOP-034's (SHOULD); taking any nonce, 035's.
+        Fault::ResourceDpopNonce400 => (&[], &["DPOP-034"]),
+        Fault::ResourceDpopNonceAny => (&["DPOP-035"], &[]),
         Fault::AcceptAssertionAlgNone => (&["JWTAUTH-002", "JWTAUTH-103"], &[]),
         Fault::SkipAssertionSignature => (&["JWTAUTH-003", "JWTAUTH-102"], &[]),
         Fault::AcceptAnyAssertionAudience => (&["JWTAUTH-014", "JWTAUTH-015", "JWTAUTH-106"], &[]),
@@ -661,6 +668,8 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
         Variant::AssertionAudienceIssuerOnly => (&[], &[]),
         // No claim of RFC 9068: the JWTAT cases record the typ JWT tokens (INFO).
         Variant::JwtTypJwt => (&[], &[]),
+        // Every DPoP call to the resource goes through its nonce; DPOP-034/035 now run.
+        Variant::ResourceDpopNonce => (&[], &[]),
     }
 }
 
@@ -740,6 +749,46 @@ async fn each_legal_variant_passes_the_whole_run_opaque_and_jwt() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// RFC 9449 §9: DPOP-034 and DPOP-035 skip a resource that gives no nonce, pass one that
+/// does, and each fails (or warns) the fault that bends its rule.
+#[tokio::test]
+async fn resource_nonces_are_judged_where_the_resource_gives_them() {
+    let only: Vec<Case> = cases(true)
+        .into_iter()
+        .filter(|c| c.id == "DPOP-034" || c.id == "DPOP-035")
+        .collect();
+    let outcomes = |results: Vec<CaseResult>| {
+        results
+            .iter()
+            .map(|r| (r.id.clone(), r.outcome))
+            .collect::<Vec<_>>()
+    };
+    let pair = |a, b| vec![("DPOP-034".to_owned(), a), ("DPOP-035".to_owned(), b)];
+    let runs = [
+        (ServerConfig::default(), pair(Outcome::Skip, Outcome::Skip)),
+        (
+            ServerConfig::default().with_variant(Variant::ResourceDpopNonce),
+            pair(Outcome::Pass, Outcome::Pass),
+        ),
+        (
+            ServerConfig::default().with_fault(Fault::ResourceDpopNonce400),
+            pair(Outcome::Warn, Outcome::Pass),
+        ),
+        (
+            ServerConfig::default().with_fault(Fault::ResourceDpopNonceAny),
+            pair(Outcome::Pass, Outcome::Fail),
+        ),
+    ];
+    for (config, expected) in runs {
+        let label = format!("{:?} {:?}", config.faults, config.variants);
+        assert_eq!(
+            outcomes(conform(config, "rfc6749", &only).await),
+            expected,
+            "{label}"
+        );
+    }
 }
 
 #[tokio::test]

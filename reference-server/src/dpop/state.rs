@@ -52,6 +52,29 @@ impl DpopState {
         URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
     }
 
+    /// The resource server's nonce of a period (RFC 9449 §9): its own, not the
+    /// authorization server's, so a client must learn it from the resource.
+    fn resource_nonce_for(&self, period: u64) -> String {
+        let mut message = b"resource".to_vec();
+        message.extend_from_slice(&period.to_be_bytes());
+        let tag = ring::hmac::sign(&self.nonce_key, &message);
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..18])
+    }
+
+    /// The resource server's nonce to hand out now.
+    pub fn resource_nonce(&self, now: u64) -> String {
+        self.resource_nonce_for(now / NONCE_PERIOD)
+    }
+
+    /// The resource server's nonces accepted now: this period's and the previous one's.
+    pub(crate) fn resource_accepted(&self, now: u64) -> [String; 2] {
+        let period = now / NONCE_PERIOD;
+        [
+            self.resource_nonce_for(period),
+            self.resource_nonce_for(period.saturating_sub(1)),
+        ]
+    }
+
     /// The nonce to hand out now (`DPoP-Nonce`).
     pub fn nonce(&self, now: u64) -> String {
         self.nonce_for(now / NONCE_PERIOD)

@@ -278,17 +278,31 @@ pub fn resource_request(
             b.to_owned()
         }
     });
+    // RFC 9449 §9: a resource may ask for a nonce of its own (the variant, and the faults
+    // that bend how it does).
+    let asks_nonce = config.uses(Variant::ResourceDpopNonce)
+        || config.has(Fault::ResourceDpopNonce400)
+        || config.has(Fault::ResourceDpopNonceAny);
+    let nonces = app.dpop.resource_accepted(now);
+    let nonce_refs = [nonces[0].as_str(), nonces[1].as_str()];
     let cx = ProofContext {
         method: method_name(request.method),
         url: &url,
         algs: ALGS,
         access_token: Some(token),
         bound_jkt: bound.as_deref(),
-        nonces: None,
+        nonces: asks_nonce.then_some(&nonce_refs[..]),
         now,
     };
-    let checked = proof::check(proof, &cx, policy(config))
-        .and_then(|checked| app.dpop.spend(config, &checked, now));
+    let mut checked = proof::check(proof, &cx, policy(config));
+    if matches!(checked, Err(DpopError::NonceMismatch)) && config.has(Fault::ResourceDpopNonceAny) {
+        // The faulty resource wants a nonce, any nonce.
+        checked = proof::check(proof, &ProofContext { nonces: None, ..cx }, policy(config));
+    }
+    let checked = checked.and_then(|checked| app.dpop.spend(config, &checked, now));
+    if let Err(e @ (DpopError::NonceRequired | DpopError::NonceMismatch)) = &checked {
+        return Err(Box::new(nonce_demand(app, e.describe(), now)));
+    }
     if checked.is_ok() && bound.is_some() && config.has(Fault::ResourceDpopRefusesBoundTokens) {
         return Err(Box::new(challenge(
             app,
@@ -297,6 +311,20 @@ pub fn resource_request(
         )));
     }
     checked.map_err(|e| Box::new(challenge(app, "invalid_dpop_proof", e.describe())))
+}
+
+/// The resource's demand for its nonce (RFC 9449 §9): 401, a DPoP challenge with
+/// `use_dpop_nonce`, and the nonce in `DPoP-Nonce`; 400 without a challenge under the fault.
+fn nonce_demand(app: &App, description: &'static str, now: u64) -> Reply {
+    let reply = if app.config.has(Fault::ResourceDpopNonce400) {
+        response::error_json(Status::BAD_REQUEST, "use_dpop_nonce", description)
+    } else {
+        challenge(app, "use_dpop_nonce", description)
+    };
+    Reply {
+        dpop_nonce: Some(app.dpop.resource_nonce(now)),
+        ..reply.no_store(true)
+    }
 }
 
 /// 401 with a DPoP challenge naming the error and the algorithms taken (RFC 9449 §7.1).
