@@ -153,6 +153,12 @@ fn check_credentials<'a>(
         }
         return Err(failed("client authentication failed"));
     };
+    // The resource server's own introspection calls (`internal`) keep their secret.
+    if config.fapi2 && presented.secret.is_some() && !request.internal {
+        return Err(failed(
+            "FAPI 2.0: clients authenticate with private_key_jwt or mutual TLS (§5.3.2.1 item 6)",
+        ));
+    }
     let Some(secret) = presented.secret.as_deref() else {
         // RFC 8705 §2: `client_id` in the body and the connection's certificate.
         if client.uses_mtls() && presented.method == AuthMethod::ClientSecretPost {
@@ -275,14 +281,20 @@ fn check_assertion<'a>(
         AuthMethod::ClientSecretJwt
     };
     let enabled = client.enabled || config.has(Fault::AcceptDisabledClient);
-    let method_ok = client.auth_methods.contains(&method);
+    // FAPI 2.0 §5.3.2.1 item 6: no client_secret_jwt.
+    let method_ok = client.auth_methods.contains(&method)
+        && !(config.fapi2 && method == AuthMethod::ClientSecretJwt);
     if !enabled || !method_ok || !client.in_realm(realm) {
         return Err(failed("client authentication failed"));
     }
     let keys = match (method, &client.secret) {
         (AuthMethod::PrivateKeyJwt, _) => ClientKeys::Public {
             keys: &client.public_keys,
-            algs: Alg::ASYMMETRIC,
+            algs: if config.fapi2 {
+                Alg::FAPI2
+            } else {
+                Alg::ASYMMETRIC
+            },
         },
         (AuthMethod::ClientSecretJwt, Some(secret)) => {
             ClientKeys::Secret(secret.expose().as_bytes())
@@ -294,11 +306,14 @@ fn check_assertion<'a>(
         issuer: challenge_realm,
         // The legal variant takes the issuer alone (RFC 7523 §3 item 3: the token endpoint
         // URL "MAY be used"; the strings are configured out of band).
-        token_endpoint: if config.uses(Variant::AssertionAudienceIssuerOnly) {
+        // FAPI 2.0 §5.3.2.1 item 8: "shall only accept its issuer identifier value ... as a
+        // string in the aud claim".
+        token_endpoint: if config.uses(Variant::AssertionAudienceIssuerOnly) || config.fapi2 {
             challenge_realm
         } else {
             &token_endpoint
         },
+        string_only: config.fapi2,
     };
     let policy = Policy {
         lenience: Lenience {
@@ -311,6 +326,13 @@ fn check_assertion<'a>(
             ignore_nbf: config.has(Fault::IgnoreAssertionNbf),
             any_iss: config.has(Fault::AcceptAnyAssertionIss),
             any_sub: config.has(Fault::AcceptAnyAssertionSub),
+        },
+        clock_skew: if config.has(Fault::AssertionNoClockSkew) {
+            0
+        } else if config.has(Fault::AssertionClockSkew120) {
+            120
+        } else {
+            client_assertion::POLICY.clock_skew
         },
         ..client_assertion::POLICY
     };

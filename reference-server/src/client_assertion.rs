@@ -126,6 +126,8 @@ pub struct Audience<'a> {
     pub issuer: &'a str,
     /// The token endpoint URL.
     pub token_endpoint: &'a str,
+    /// Only a string `aud`, not an array (FAPI 2.0 §5.3.2.1 item 8: "as a string").
+    pub string_only: bool,
 }
 
 impl Audience<'_> {
@@ -336,7 +338,8 @@ pub fn check(
         None => return Err(AssertionError::AudMissing),
         Some(Value::String(aud)) if audience.accepts(aud) => {}
         Some(Value::Array(auds))
-            if !auds.is_empty()
+            if !audience.string_only
+                && !auds.is_empty()
                 && auds
                     .iter()
                     .all(|a| a.as_str().is_some_and(|a| audience.accepts(a))) => {}

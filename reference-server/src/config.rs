@@ -174,6 +174,10 @@ faults! {
         "the resource server asks for its DPoP nonce with 400 and no DPoP challenge instead of 401 with WWW-Authenticate: DPoP error=\"use_dpop_nonce\" (RFC 9449 §9, §7.1)";
     ResourceDpopNonceAny = "resource-dpop-nonce-any":
         "the resource server asks for a DPoP nonce but takes any nonce, not only the one it gave (RFC 9449 §4.3 item 10)";
+    AssertionNoClockSkew = "assertion-no-clock-skew":
+        "refuses client assertions whose iat or nbf is even a second ahead of its clock (FAPI 2.0 §5.3.2.1 item 13: accept up to 10 s)";
+    AssertionClockSkew120 = "assertion-clock-skew-120":
+        "takes client assertions whose iat or nbf is up to 120 s ahead (FAPI 2.0 §5.3.2.1 item 13: refuse more than 60 s)";
     AcceptAssertionAlgNone = "accept-assertion-alg-none":
         "accepts unsigned (alg none) client assertions (RFC 7523 §3 item 9)";
     SkipAssertionSignature = "skip-assertion-signature":
@@ -389,6 +393,11 @@ pub struct ServerConfig {
     pub security_log_interval: Duration,
     /// Write security events to stderr (they are kept in memory either way).
     pub log_security_events: bool,
+    /// Behave as a FAPI 2.0 authorization server (FAPI 2.0 Security Profile, Final, §5.3.2.1,
+    /// §5.4): clients authenticate with private_key_jwt or mutual TLS only, assertions name
+    /// the issuer alone, as a string, JWTs are PS256, ES256 or EdDSA, every token is
+    /// sender-constrained (a DPoP proof, with the server's nonce, or mutual TLS).
+    pub fapi2: bool,
 }
 
 /// Memory per held token, with room to spare over what the soak test measures (308 bytes of
@@ -438,6 +447,7 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             security_log_interval: Duration::from_secs(10),
             log_security_events: true,
+            fapi2: false,
         }
     }
 }

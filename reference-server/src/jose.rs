@@ -49,6 +49,10 @@ impl Alg {
     pub const ASYMMETRIC: &'static [Alg] =
         &[Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::EdDsa, Alg::Ed25519];
 
+    /// FAPI 2.0 Security Profile §5.4.1: "use PS256, ES256, or EdDSA (using the Ed25519
+    /// variant) algorithms".
+    pub const FAPI2: &'static [Alg] = &[Alg::Ps256, Alg::Es256, Alg::EdDsa, Alg::Ed25519];
+
     /// The name in a JWS header (case-sensitive, RFC 7515 §4.1.1).
     pub fn name(self) -> &'static str {
         match self {

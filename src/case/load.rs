@@ -33,7 +33,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// Profiles known to the suite.
-pub const PROFILES: &[&str] = &["rfc6749", "oauth21", "strict"];
+pub const PROFILES: &[&str] = &["rfc6749", "oauth21", "strict", "fapi2"];
 
 /// Parses one case file's text; `origin` names it in errors and `area` is its folder.
 pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, LoadError> {
@@ -61,6 +61,7 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         if let Some(p) = case
             .profiles
             .keys()
+            .chain(case.only_under.iter())
             .find(|p| !PROFILES.contains(&p.as_str()))
         {
             return Err(LoadError(format!(

@@ -288,6 +288,10 @@ pub struct Step {
     /// Send two `DPoP` headers, each a well-formed proof.
     #[serde(default)]
     pub dpop_twice: bool,
+    /// Send no DPoP proof, even as a DPoP-bound client (which otherwise sends one with every
+    /// token request): for cases about requests without one.
+    #[serde(default)]
+    pub no_dpop: bool,
     /// Judge the first answer as it came, without the resend a server's `DPoP-Nonce` asks
     /// for (the nonce is still kept for the next step): for cases about the demand itself.
     #[serde(default)]
@@ -445,6 +449,9 @@ pub struct Case {
     /// only when the target claims the profile (`--rfc9068`), and recorded as INFO
     /// otherwise.
     pub optional_profile: Option<OptionalProfile>,
+    /// The case belongs to this profile's rules alone (`fapi2`): it runs only under
+    /// `--profile` that names it, and is left out of other runs (not skipped: not there).
+    pub only_under: Option<String>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
     /// Where the case was loaded from (file, and area = the folder).
@@ -461,6 +468,12 @@ impl Case {
     /// The level under `profile`.
     pub fn level_for(&self, profile: &str) -> Level {
         self.profiles.get(profile).copied().unwrap_or(self.level)
+    }
+
+    /// Whether the case runs under `profile`: every case, but those that belong to another
+    /// profile alone (`only_under`).
+    pub fn runs_under(&self, profile: &str) -> bool {
+        self.only_under.as_deref().is_none_or(|p| p == profile)
     }
 
     /// True when `filter` names this case's id or one of its tags or its area.

@@ -52,3 +52,35 @@ pub(super) fn metadata_no_fragment(cx: &Context<'_>) -> Verdict {
         .collect();
     pass_unless(bad, |bad| format!("{} contain a fragment", listed(&bad)))
 }
+
+/// FAPI 2.0 §5.3.2.1 item 6: clients authenticate with mutual TLS or private_key_jwt only,
+/// so `token_endpoint_auth_methods_supported` offers no secret method and not `none`. An
+/// absent member means `client_secret_basic` (RFC 8414 §2's default), which is offered too.
+pub(super) fn fapi2_auth_methods(cx: &Context<'_>) -> Verdict {
+    const SECRETLESS: [&str; 3] = [
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+    ];
+    let Some(listed) = cx.member("token_endpoint_auth_methods_supported") else {
+        return Verdict::Fail(
+            "no token_endpoint_auth_methods_supported: RFC 8414 §2's default is client_secret_basic".into(),
+        );
+    };
+    let Some(listed) = listed.as_array() else {
+        return Verdict::Fail(format!(
+            "token_endpoint_auth_methods_supported is not an array: {listed}"
+        ));
+    };
+    let others: Vec<String> = listed
+        .iter()
+        .filter(|m| !m.as_str().is_some_and(|m| SECRETLESS.contains(&m)))
+        .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+        .collect();
+    super::pass_unless(others, |others| {
+        format!(
+            "token_endpoint_auth_methods_supported offers {} beside private_key_jwt and mutual TLS",
+            super::listed(&others)
+        )
+    })
+}

@@ -90,6 +90,8 @@ checks! {
         "introspection members have the RFC 7662 §2.2 JSON types";
     IntrospectionMatchesIssuance = "introspection_matches_issuance" => introspection::introspection_matches_issuance:
         "client_id, scope, iss and exp agree with the issuance (RFC 7662 §2.2)";
+    Fapi2AuthMethods = "fapi2_auth_methods" => metadata::fapi2_auth_methods:
+        "token_endpoint_auth_methods_supported offers only private_key_jwt, tls_client_auth and self_signed_tls_client_auth (FAPI 2.0 §5.3.2.1 item 6)";
     MetadataIssuerMatches = "metadata_issuer_matches" => metadata::metadata_issuer_matches:
         "the metadata issuer equals the issuer it was fetched for, exactly (RFC 8414 §3.3)";
     MetadataRequiredMembers = "metadata_required_members" => metadata::metadata_required_members:

@@ -343,6 +343,21 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
             vec![("token_type", "DPoP")],
         ),
         (
+            Check::Fapi2AuthMethods,
+            response(
+                200,
+                &[JSON],
+                r#"{"token_endpoint_auth_methods_supported":["private_key_jwt","tls_client_auth"]}"#,
+            ),
+            response(
+                200,
+                &[JSON],
+                r#"{"token_endpoint_auth_methods_supported":["private_key_jwt","client_secret_post"]}"#,
+            ),
+            None,
+            vec![],
+        ),
+        (
             Check::ResourceNonceDemand,
             response(
                 401,

@@ -22,7 +22,8 @@ use crate::verdict::{self, Evidence};
 mod target_setup;
 
 use target_setup::{
-    embedded_credentials, mtls_clients, resolve_target, unresolved_target, Embedded, Resolved,
+    embedded_credentials, fapi2_clients, mtls_clients, resolve_target, unresolved_target, Embedded,
+    Resolved,
 };
 
 #[derive(Debug, Args)]
@@ -126,9 +127,19 @@ pub enum Format {
 
 pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     let named = args.target.apply_config(args.config.as_deref())?;
-    let Some(cases) = super::selected_cases(&args.selection)? else {
+    let Some(mut cases) = super::selected_cases(&args.selection)? else {
         return Ok(Exit::NoCases);
     };
+    // A profile's own cases (the fapi2 area) are part of that profile's runs only.
+    cases.retain(|c| c.runs_under(&args.profile));
+    if cases.is_empty() {
+        eprintln!(
+            "grantcheck: no case matches the filter under --profile {}",
+            args.profile
+        );
+        return Ok(Exit::NoCases);
+    }
+    let fapi2 = args.profile == "fapi2";
     let settings = Settings {
         profile: args.profile.clone(),
         max_wait: Duration::from_secs(args.max_wait),
@@ -171,6 +182,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         variants: &args.embedded_variants,
         token_format: args.embedded_token_format,
         tls: embedded_tls,
+        fapi2,
     };
 
     // The embedded server lives until the run ends.
@@ -195,6 +207,9 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
             target.assertion_audience = args.target.client_assertion_aud.unwrap_or_default();
             target.assertion_audience_given = args.target.client_assertion_aud.is_some();
             target.rfc9068 |= args.target.rfc9068;
+            if fapi2 {
+                fapi2_clients(&mut target);
+            }
             if embedded_credentials(&args.target, &mut target)? {
                 human.message(
                     "note: the embedded server's clients are used with the credentials given on the command line",
@@ -208,6 +223,10 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     }
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(target::DpopKey::generate(alg).map_err(Failure::usage)?);
+    }
+    // FAPI 2.0 §5.3.2.1 item 8: assertions name the issuer, unless the user chose.
+    if fapi2 && !target.assertion_audience_given {
+        target.assertion_audience = target::AssertionAudience::Issuer;
     }
     mtls_clients(&args.target, &mut target, &settings, &trust)?;
     if !target.embedded

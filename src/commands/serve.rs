@@ -44,6 +44,12 @@ pub struct ServeArgs {
     /// default scopes; RFC 6749 §3.3 allows either.
     #[arg(long)]
     pub require_scope: bool,
+    /// Be a FAPI 2.0 authorization server (FAPI 2.0 Security Profile, Final): clients
+    /// authenticate with private_key_jwt or mutual TLS only (secrets are refused), assertions
+    /// name the issuer alone, as a string, JWTs are PS256, ES256 or EdDSA, and every token is
+    /// sender-constrained: a DPoP proof with the server's nonce, or mutual TLS.
+    #[arg(long)]
+    pub fapi2: bool,
     /// Brute-force protection (RFC 6749 §2.3.1): N failed authentications of one registered
     /// client from one address are free; after that, each failure makes that client wait
     /// before its next attempt from that address (1 s, doubling up to --brute-force-max-delay;
@@ -187,6 +193,7 @@ impl ServeArgs {
             variants: self.variants.iter().copied().collect(),
             max_body_bytes: self.max_body_bytes,
             require_scope: self.require_scope,
+            fapi2: self.fapi2,
             brute_force: (self.brute_force_limit > 0).then(|| BruteForce {
                 max_failures: self.brute_force_limit,
                 window: Duration::from_secs(self.brute_force_window.max(1)),
@@ -401,5 +408,7 @@ mod tests {
     fn require_scope_is_off_unless_asked_for() {
         assert!(!config(&[]).require_scope);
         assert!(config(&["--require-scope"]).require_scope);
+        assert!(!config(&[]).fapi2);
+        assert!(config(&["--fapi2"]).fapi2);
     }
 }

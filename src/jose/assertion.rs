@@ -80,6 +80,15 @@ pub enum AssertionFlaw {
     AudOtherServer,
     /// No `aud`.
     AudMissing,
+    /// `aud` as a one-element array holding the usual audience (FAPI 2.0 §5.3.2.1 item 8:
+    /// the issuer "as a string").
+    AudArray,
+    /// `aud` is the token endpoint URL where the usual audience is the issuer.
+    AudTokenEndpoint,
+    /// `iat` and `nbf` five seconds ahead (FAPI 2.0 §5.3.2.1 item 13: accepted up to 10 s).
+    IatNearFuture,
+    /// `iat` and `nbf` ninety seconds ahead (FAPI 2.0 §5.3.2.1 item 13: refused past 60 s).
+    IatBeyondFapiSkew,
 }
 
 /// Every flaw's name, for error messages and `list`.
@@ -101,6 +110,10 @@ pub const FLAW_NAMES: &[&str] = &[
     "sub_not_client",
     "aud_other_server",
     "aud_missing",
+    "aud_array",
+    "aud_token_endpoint",
+    "iat_near_future",
+    "iat_beyond_fapi_skew",
 ];
 
 impl AssertionFlaw {
@@ -124,6 +137,10 @@ impl AssertionFlaw {
             AssertionFlaw::SubNotClient => "sub_not_client",
             AssertionFlaw::AudOtherServer => "aud_other_server",
             AssertionFlaw::AudMissing => "aud_missing",
+            AssertionFlaw::AudArray => "aud_array",
+            AssertionFlaw::AudTokenEndpoint => "aud_token_endpoint",
+            AssertionFlaw::IatNearFuture => "iat_near_future",
+            AssertionFlaw::IatBeyondFapiSkew => "iat_beyond_fapi_skew",
         };
         name.to_owned()
     }
@@ -164,6 +181,10 @@ impl FromStr for AssertionFlaw {
             "sub_not_client" => AssertionFlaw::SubNotClient,
             "aud_other_server" => AssertionFlaw::AudOtherServer,
             "aud_missing" => AssertionFlaw::AudMissing,
+            "aud_array" => AssertionFlaw::AudArray,
+            "aud_token_endpoint" => AssertionFlaw::AudTokenEndpoint,
+            "iat_near_future" => AssertionFlaw::IatNearFuture,
+            "iat_beyond_fapi_skew" => AssertionFlaw::IatBeyondFapiSkew,
             other => {
                 return Err(format!(
                     "unknown client assertion flaw '{other}' (one of: {})",
@@ -213,6 +234,8 @@ pub struct AssertionBuilder {
     key: Arc<SigningKey>,
     client_id: String,
     audience: String,
+    /// The token endpoint URL, for [`AssertionFlaw::AudTokenEndpoint`].
+    token_endpoint: Option<String>,
     last_jti: Option<String>,
 }
 
@@ -223,8 +246,15 @@ impl AssertionBuilder {
             key,
             client_id: client_id.to_owned(),
             audience: audience.to_owned(),
+            token_endpoint: None,
             last_jti: None,
         }
+    }
+
+    /// The token endpoint URL, for the flaw that sends it as `aud`.
+    pub fn with_token_endpoint(mut self, url: &str) -> AssertionBuilder {
+        self.token_endpoint = Some(url.to_owned());
+        self
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -295,6 +325,25 @@ impl AssertionBuilder {
             AssertionFlaw::SubNotClient => set(&mut claims, "sub", json!(OTHER_CLIENT)),
             AssertionFlaw::AudOtherServer => set(&mut claims, "aud", json!(OTHER_AUDIENCE)),
             AssertionFlaw::AudMissing => set(&mut claims, "aud", Value::Null),
+            AssertionFlaw::AudArray => set(&mut claims, "aud", json!([self.audience])),
+            AssertionFlaw::AudTokenEndpoint => match &self.token_endpoint {
+                Some(url) if *url != self.audience => set(&mut claims, "aud", json!(url)),
+                _ => {
+                    return Err(BuildError::NotApplicable(
+                        "the assertions' aud is already the token endpoint URL (--client-assertion-aud issuer sends the issuer)".into(),
+                    ))
+                }
+            },
+            AssertionFlaw::IatNearFuture => {
+                set(&mut claims, "iat", json!(now + 5));
+                set(&mut claims, "nbf", json!(now + 5));
+                set(&mut claims, "exp", json!(now + 65));
+            }
+            AssertionFlaw::IatBeyondFapiSkew => {
+                set(&mut claims, "iat", json!(now + 90));
+                set(&mut claims, "nbf", json!(now + 90));
+                set(&mut claims, "exp", json!(now + 150));
+            }
             AssertionFlaw::None
             | AssertionFlaw::SignedByOtherKey
             | AssertionFlaw::AlgNone
@@ -405,6 +454,7 @@ mod tests {
                 Audience {
                     issuer: ISSUER,
                     token_endpoint: TOKEN,
+                    string_only: false,
                 },
                 NOW,
                 POLICY,
@@ -466,6 +516,13 @@ mod tests {
             AssertionFlaw::SubNotClient => AssertionError::SubNotClient,
             AssertionFlaw::AudOtherServer => AssertionError::AudNotThisServer,
             AssertionFlaw::AudMissing => AssertionError::AudMissing,
+            // RFC 7523 alone takes an array of its audiences, the token endpoint URL and a
+            // few seconds of skew; FAPI 2.0 refuses the first two (see the FAPI test below).
+            AssertionFlaw::AudArray
+            | AssertionFlaw::AudTokenEndpoint
+            | AssertionFlaw::IatNearFuture => return None,
+            // nbf is checked before iat.
+            AssertionFlaw::IatBeyondFapiSkew => AssertionError::NbfInFuture,
         })
     }
 
@@ -481,7 +538,8 @@ mod tests {
         for key in keys() {
             for flaw in all_flaws() {
                 let mut verifier = Verifier::public(&key);
-                let mut builder = AssertionBuilder::new(key.clone(), CLIENT, TOKEN);
+                let mut builder =
+                    AssertionBuilder::new(key.clone(), CLIENT, ISSUER).with_token_endpoint(TOKEN);
                 if flaw == AssertionFlaw::Replayed {
                     // The first use is fine; the second, with the same jti, is the flaw.
                     let first = builder.build(&AssertionFlaw::None, NOW).unwrap();
@@ -502,7 +560,7 @@ mod tests {
         for flaw in all_flaws() {
             let key = Arc::new(SigningKey::hmac(Secret::new(SECRET), None));
             let mut verifier = Verifier::secret();
-            let mut builder = AssertionBuilder::new(key, CLIENT, ISSUER);
+            let mut builder = AssertionBuilder::new(key, CLIENT, ISSUER).with_token_endpoint(TOKEN);
             if flaw == AssertionFlaw::Hs256WithPublicKey {
                 let err = builder.build(&flaw, NOW).unwrap_err();
                 assert!(matches!(err, BuildError::NotApplicable(_)), "{err}");
@@ -517,6 +575,49 @@ mod tests {
             let jwt = builder.build(&flaw, NOW).unwrap();
             assert_eq!(verifier.verify(&jwt).err(), expected(&flaw), "{flaw}");
         }
+    }
+
+    /// FAPI 2.0 §5.3.2.1 item 8: the issuer alone, as a string; the token endpoint URL as
+    /// `aud` is not made where it is the usual audience already.
+    #[test]
+    fn the_fapi_audience_flaws_are_refused_where_only_the_issuer_string_counts() {
+        let key = keys().remove(0);
+        let fapi = Audience {
+            issuer: ISSUER,
+            token_endpoint: ISSUER,
+            string_only: true,
+        };
+        let jwk = key.public_jwk().unwrap();
+        let public = vec![PublicJwk::from_json(jwk.as_object().unwrap()).unwrap()];
+        for (flaw, refused) in [
+            (AssertionFlaw::None, false),
+            (AssertionFlaw::AudArray, true),
+            (AssertionFlaw::AudTokenEndpoint, true),
+        ] {
+            let mut builder =
+                AssertionBuilder::new(key.clone(), CLIENT, ISSUER).with_token_endpoint(TOKEN);
+            let jwt = builder.build(&flaw, NOW).unwrap();
+            let result = client_assertion::check(
+                Presented {
+                    assertion_type: JWT_BEARER,
+                    assertion: jwt.expose(),
+                },
+                CLIENT,
+                ClientKeys::Public {
+                    keys: &public,
+                    algs: RsAlg::ALL,
+                },
+                fapi,
+                NOW,
+                POLICY,
+            );
+            assert_eq!(result.is_err(), refused, "{flaw}: {result:?}");
+        }
+        let mut same = AssertionBuilder::new(key, CLIENT, TOKEN).with_token_endpoint(TOKEN);
+        assert!(matches!(
+            same.build(&AssertionFlaw::AudTokenEndpoint, NOW),
+            Err(BuildError::NotApplicable(_))
+        ));
     }
 
     #[test]

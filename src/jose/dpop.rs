@@ -65,6 +65,9 @@ pub enum DpopFlaw {
     WrongAth,
     /// Signed (with its own `jwk`) by another key than the one the token is bound to.
     OtherKey,
+    /// A well-formed proof signed RS256 with an RSA key made for it: legal under RFC 9449,
+    /// refused under FAPI 2.0 (§5.4.1: PS256, ES256 or EdDSA only).
+    Rs256Key,
 }
 
 const FLAWS: &[(DpopFlaw, &str)] = &[
@@ -88,6 +91,7 @@ const FLAWS: &[(DpopFlaw, &str)] = &[
     (DpopFlaw::MissingAth, "missing_ath"),
     (DpopFlaw::WrongAth, "wrong_ath"),
     (DpopFlaw::OtherKey, "other_key"),
+    (DpopFlaw::Rs256Key, "rs256_key"),
 ];
 
 impl DpopFlaw {
@@ -112,6 +116,7 @@ impl DpopFlaw {
         DpopFlaw::MissingAth,
         DpopFlaw::WrongAth,
         DpopFlaw::OtherKey,
+        DpopFlaw::Rs256Key,
     ];
 
     pub fn name(self) -> &'static str {
@@ -335,6 +340,7 @@ impl DpopProofBuilder {
         }
         let signer = match flaw {
             DpopFlaw::OtherKey => Arc::new(SigningKey::generate(self.key.alg())?),
+            DpopFlaw::Rs256Key => Arc::new(SigningKey::generate(Alg::Rs256)?),
             _ => self.key.clone(),
         };
         let jwk = match flaw {
@@ -433,7 +439,7 @@ mod tests {
 
     fn expected(flaw: DpopFlaw) -> Option<DpopError> {
         Some(match flaw {
-            DpopFlaw::None | DpopFlaw::HtuWithQuery => return None,
+            DpopFlaw::None | DpopFlaw::HtuWithQuery | DpopFlaw::Rs256Key => return None,
             DpopFlaw::WrongTyp => DpopError::WrongTyp,
             DpopFlaw::AlgNone => DpopError::Jose(JoseError::AlgNone),
             DpopFlaw::Hs256 | DpopFlaw::Hs256OctJwk => DpopError::Jose(JoseError::AlgNotAllowed),
@@ -495,7 +501,9 @@ mod tests {
                 assert!(verify(&first, &builder, target(token), true, &mut cache).is_ok());
             }
             let jwt = builder.build(flaw, target(token), NOW).unwrap();
-            let result = verify(&jwt, &builder, target(token), true, &mut cache);
+            // An old iat goes without the nonce (which would time the proof instead).
+            let nonce = !matches!(flaw, DpopFlaw::StaleIat | DpopFlaw::DayOldIat);
+            let result = verify(&jwt, &builder, target(token), nonce, &mut cache);
             assert_eq!(result.err(), expected(flaw), "{flaw}");
         }
     }

@@ -60,6 +60,7 @@ impl Run<'_> {
         // unless the step is about that client's proofs (`client = "dpop_bound"`).
         let implicit_proof = client.dpop_bound
             && step.dpop.is_none()
+            && !step.no_dpop
             && step.endpoint == Endpoint::Token
             && step.client != Some(Role::DpopBound);
         let dpop_flaw = step
@@ -116,6 +117,7 @@ impl Run<'_> {
         // The step client's assertions; a case's steps share the last jti (the replay flaw).
         let mut assertions = client.jwt_key.as_ref().map(|key| {
             AssertionBuilder::new(key.clone(), &client.id, target.assertion_aud())
+                .with_token_endpoint(&target.token_url)
                 .with_last_jti(state.vars.get(ASSERTION_JTI).cloned())
         });
         let redactor = &mut *io.redactor;

@@ -809,6 +809,18 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let form = asserted(server, "sub_not_client");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");
         }
+        Fault::AssertionNoClockSkew => {
+            let form = asserted(server, "iat_near_future");
+            assert!(!post_form(&token_url, &form).await.has_token(), "{name}");
+            let form = asserted(server, "none");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        Fault::AssertionClockSkew120 => {
+            let form = asserted(server, "iat_beyond_fapi_skew");
+            assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+            let form = asserted(server, "iat_in_future");
+            assert!(!post_form(&token_url, &form).await.has_token(), "{name}");
+        }
         Fault::AcceptExpiredAssertion => {
             let form = asserted(server, "expired");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");

@@ -14,6 +14,7 @@ mod cli_load;
 mod cli_serve;
 mod dpop;
 mod exit_paths;
+mod fapi2;
 mod fault_modes;
 mod hardening_server;
 mod interop_oidc_provider;

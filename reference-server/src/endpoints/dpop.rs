@@ -22,6 +22,15 @@ use crate::tokens::unix_now;
 /// that curve, and is accepted too.
 pub const ALGS: &[Alg] = Alg::ASYMMETRIC;
 
+/// The algorithms taken for proofs: [`ALGS`], or FAPI 2.0's (§5.4.1: PS256, ES256, EdDSA).
+pub fn algs(config: &ServerConfig) -> &'static [Alg] {
+    if config.fapi2 {
+        Alg::FAPI2
+    } else {
+        ALGS
+    }
+}
+
 /// The rules the fault modes switch off, at the token endpoint and at the resource.
 fn policy(config: &ServerConfig) -> DpopPolicy {
     DpopPolicy {
@@ -97,10 +106,11 @@ pub fn token_request(
     let cx = ProofContext {
         method: method_name(request.method),
         url: &url,
-        algs: ALGS,
+        algs: algs(config),
         access_token: None,
         bound_jkt: None,
-        nonces: client.dpop_nonce_required.then_some(&nonce_refs[..]),
+        // FAPI 2.0 §5.3.2.1 item 10 lets the server use nonces; this one asks every client.
+        nonces: (client.dpop_nonce_required || config.fapi2).then_some(&nonce_refs[..]),
         now,
     };
     let mut checked = proof::check(proof, &cx, policy(config));
@@ -288,7 +298,7 @@ pub fn resource_request(
     let cx = ProofContext {
         method: method_name(request.method),
         url: &url,
-        algs: ALGS,
+        algs: algs(config),
         access_token: Some(token),
         bound_jkt: bound.as_deref(),
         nonces: asks_nonce.then_some(&nonce_refs[..]),

@@ -23,8 +23,10 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     }
     // Mutual TLS (RFC 8705) works only where this server terminates TLS itself.
     let mtls = app.config.tls.is_some();
+    // FAPI 2.0 §5.3.2.1 item 6: private_key_jwt or mutual TLS only.
     let mut auth_methods: Vec<&str> = AuthMethod::CONFIDENTIAL
         .iter()
+        .filter(|m| !app.config.fapi2 || **m == AuthMethod::PrivateKeyJwt)
         .map(|m| m.as_str())
         .collect();
     if mtls {
@@ -35,7 +37,11 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
     }
     // RFC 8414 §2: present when private_key_jwt or client_secret_jwt is listed, and "The
     // value "none" MUST NOT be used."
-    let mut signing_algs: Vec<&str> = Alg::ALL.iter().map(|a| a.name()).collect();
+    let mut signing_algs: Vec<&str> = Alg::ALL
+        .iter()
+        .filter(|a| !app.config.fapi2 || Alg::FAPI2.contains(a))
+        .map(|a| a.name())
+        .collect();
     if app.config.has(Fault::MetadataSigningAlgNone) {
         signing_algs.push("none");
     }
@@ -67,7 +73,7 @@ pub fn metadata(app: &App, request: &Request<'_>) -> Reply {
         body["revocation_endpoint"] = json!(url);
     }
     // RFC 9449 §5.1: the algorithms this server takes for DPoP proofs.
-    let mut dpop_algs: Vec<&str> = crate::endpoints::dpop::ALGS
+    let mut dpop_algs: Vec<&str> = crate::endpoints::dpop::algs(&app.config)
         .iter()
         .map(|a| a.name())
         .collect();

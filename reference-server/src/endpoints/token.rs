@@ -182,6 +182,13 @@ fn grant(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
         Ok(jkt) => jkt,
         Err(refusal) => return Ok(*refusal),
     };
+    // FAPI 2.0 §5.3.2.1 item 4: "shall only issue sender-constrained access tokens".
+    if config.fapi2 && jkt.is_none() && request.client_certificate.is_none() {
+        return Err(OAuthError::bad_request(
+            ErrorCode::InvalidRequest,
+            "FAPI 2.0: tokens are sender-constrained (§5.3.2.1 item 4): send a DPoP proof or use mutual TLS",
+        ));
+    }
     let others = OtherScopes::of(config);
     let scope = grant_scope(client, requested, others)?;
     // The scope is in the response unless a fault changed it silently.

@@ -123,6 +123,27 @@ pub(super) fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Resul
     Ok(true)
 }
 
+/// The embedded FAPI 2.0 server's clients (`--profile fapi2`): only those that authenticate
+/// without a secret, the private_key_jwt client `jwtClient` being the main client and the
+/// introspection caller (every client may introspect its own tokens), as on a server that
+/// registers no client secret at all.
+pub(super) fn fapi2_clients(target: &mut Target) {
+    let Some(jwt) = target.clients.get(&Role::KeyJwt).cloned() else {
+        return;
+    };
+    target.clients.retain(|_, client| {
+        matches!(
+            client.method,
+            target::AuthMethod::PrivateKeyJwt
+                | target::AuthMethod::TlsClientAuth
+                | target::AuthMethod::SelfSignedTlsClientAuth
+        )
+    });
+    target.clients.remove(&Role::KeyJwt);
+    target.clients.insert(Role::Introspector, jwt.clone());
+    target.clients.insert(Role::Main, jwt);
+}
+
 /// What the reports name when discovery failed: `--target NAME`, the issuer or the token URL.
 pub(super) fn unresolved_target(t: &TargetArgs, named: Option<&str>) -> Target {
     let url = t
@@ -146,6 +167,8 @@ pub(super) struct Embedded<'a> {
     pub variants: &'a [Variant],
     pub token_format: FormatArg,
     pub tls: Option<TlsIdentity>,
+    /// `--profile fapi2`: the embedded server is a FAPI 2.0 server.
+    pub fapi2: bool,
 }
 
 pub(super) enum Resolved {
@@ -169,6 +192,7 @@ pub(super) async fn resolve_target(
             tls: embedded.tls,
             faults: embedded.faults.iter().copied().collect(),
             variants: embedded.variants.iter().copied().collect(),
+            fapi2: embedded.fapi2,
             token_format: match embedded.token_format {
                 FormatArg::Opaque => TokenFormat::Opaque,
                 FormatArg::Jwt => TokenFormat::Jwt,
