@@ -84,5 +84,21 @@ fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
             "issuer".into(),
         ],
     );
+    // The FAPI 2.0 profile's own cases (`--profile fapi2`), with the JWT main client.
+    table += &run(
+        "fapi2",
+        &[
+            "--client-id".into(),
+            "fapiJwtClient".into(),
+            "--client-auth".into(),
+            "private_key_jwt".into(),
+            "--client-key".into(),
+            jwt_key.display().to_string(),
+            "--profile".into(),
+            "fapi2".into(),
+            "--only".into(),
+            "fapi2".into(),
+        ],
+    );
     insta::assert_snapshot!("oidc_provider_fapi_verdicts", table);
 }
