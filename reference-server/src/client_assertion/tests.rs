@@ -12,6 +12,7 @@ fn audience() -> Audience<'static> {
     Audience {
         issuer: ISSUER,
         token_endpoint: TOKEN,
+        string_only: false,
     }
 }
 
@@ -536,4 +537,40 @@ fn errors_map_to_invalid_client_and_never_show_the_assertion() {
         assert_eq!(error.error_code(), "invalid_client");
         assert!(error.to_string().starts_with("client assertion: "));
     }
+}
+
+/// FAPI 2.0 §5.3.2.1 item 8: the issuer alone, and as a string: an array of it is refused
+/// there, and taken where RFC 7523 alone applies.
+#[test]
+fn a_string_only_audience_refuses_arrays_and_the_token_endpoint() {
+    let key = TestKey::ec();
+    let fapi = Audience {
+        issuer: ISSUER,
+        token_endpoint: ISSUER,
+        string_only: true,
+    };
+    let keys = [key.public()];
+    let check_with = |aud: Value, audience: Audience<'static>| {
+        let assertion = signed(&key, &with(json!({ "aud": aud })));
+        check(
+            Presented {
+                assertion_type: JWT_BEARER,
+                assertion: &assertion,
+            },
+            CLIENT,
+            ClientKeys::Public {
+                keys: &keys,
+                algs: Alg::ALL,
+            },
+            audience,
+            NOW,
+            POLICY,
+        )
+        .map(|_| ())
+    };
+    let refused = Err(AssertionError::AudNotThisServer);
+    assert_eq!(check_with(json!([ISSUER]), fapi), refused);
+    assert_eq!(check_with(json!(TOKEN), fapi), refused);
+    assert_eq!(check_with(json!(ISSUER), fapi), Ok(()));
+    assert_eq!(check_with(json!([ISSUER]), audience()), Ok(()));
 }
