@@ -50,6 +50,8 @@ variants! {
         "client assertions are accepted only with the issuer as aud, not the token endpoint URL: RFC 7523 §3 item 3 \"The token endpoint URL of the authorization server MAY be used as a value for an \\\"aud\\\" element\" and \"the precise strings to be used as the audience for a given authorization server must be configured out of band\"";
     ResourceDpopNonce = "resource-dpop-nonce":
         "the resource server asks DPoP proofs for a nonce of its own (401, WWW-Authenticate: DPoP error=\"use_dpop_nonce\", DPoP-Nonce): RFC 9449 §9 \"Resource servers can also choose to provide a nonce value to be included in DPoP proofs sent to them.\"";
+    Fapi2NoDpopNonce = "fapi2-no-dpop-nonce":
+        "in FAPI 2.0 mode (--fapi2), DPoP proofs at the token endpoint need no server nonce: FAPI 2.0 Security Profile §5.3.2.1 item 10 \"if using DPoP, may use the server provided nonce mechanism\" (without --fapi2 it changes nothing)";
     JwtTypJwt = "jwt-typ-jwt":
         "with --token-format jwt, access tokens typed JWT without RFC 9068's client_id claim, and no claim of RFC 9068: RFC 6749 §1.4 \"The string is usually opaque to the client\" and sets no format; RFC 9068 is a profile a server may or may not implement";
 }

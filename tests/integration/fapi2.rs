@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use reference_server::{Fault, ServerConfig, ROOT_REALM};
+use reference_server::{Fault, ServerConfig, Variant, ROOT_REALM};
 
 use crate::common::cli::{run, run_async, temp_dir};
 use crate::common::server;
@@ -96,6 +96,9 @@ async fn the_fapi_server_passes_and_the_plain_one_fails_exactly_the_fapi_rules_i
     };
     // FAPI-001 has no secret to try.
     let got = fapi_run(fapi(), &secretless).await;
+    expect(&got, &[("FAPI-001", "skip")]);
+    // The profile lets the server do without DPoP nonces (§5.3.2.1 item 10: "may").
+    let got = fapi_run(fapi().with_variant(Variant::Fapi2NoDpopNonce), &secretless).await;
     expect(&got, &[("FAPI-001", "skip")]);
 
     // The plain server: the main client's secret works, the JWT client is another client.

@@ -674,6 +674,8 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
         Variant::JwtTypJwt => (&[], &[]),
         // Every DPoP call to the resource goes through its nonce; DPOP-034/035 now run.
         Variant::ResourceDpopNonce => (&[], &[]),
+        // Only in FAPI 2.0 mode (tests/integration/fapi2.rs); the plain server is unchanged.
+        Variant::Fapi2NoDpopNonce => (&[], &[]),
     }
 }
 

@@ -110,7 +110,9 @@ pub fn token_request(
         access_token: None,
         bound_jkt: None,
         // FAPI 2.0 §5.3.2.1 item 10 lets the server use nonces; this one asks every client.
-        nonces: (client.dpop_nonce_required || config.fapi2).then_some(&nonce_refs[..]),
+        nonces: (client.dpop_nonce_required
+            || (config.fapi2 && !config.uses(Variant::Fapi2NoDpopNonce)))
+        .then_some(&nonce_refs[..]),
         now,
     };
     let mut checked = proof::check(proof, &cx, policy(config));
