@@ -33,7 +33,7 @@ async fn run(config: ServerConfig, adjust: impl FnOnce(&mut Target)) -> Vec<Case
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
     let cases = dpop_cases();
     // A stale build could compile in an older scenarios/ folder (include_dir): say so.
-    assert_eq!(cases.len(), 33, "the DPoP cases compiled in");
+    assert_eq!(cases.len(), 35, "the DPoP cases compiled in");
     let results = runner::run_cases(&target, &cases, &settings, &http, |_| {}).await;
     server.shutdown().await;
     results
