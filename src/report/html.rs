@@ -192,6 +192,10 @@ fn preflight(h: &mut String, run: &Run<'_>) {
 /// Every case by area, with a filter; an area where every case passed starts collapsed.
 fn areas(h: &mut String, run: &Run<'_>) {
     let areas = by_area(run.results);
+    // A run that ended before any case (no verdict) has no table to filter.
+    if areas.is_empty() {
+        return;
+    }
     h.push_str("<h2>All cases</h2><div class=filter>Show <select id=f-outcome onchange=gcFilter()><option value=''>every outcome</option>");
     for o in ["fail", "error", "warn", "blocked", "skip", "pass"] {
         let _ = write!(h, "<option>{o}</option>");

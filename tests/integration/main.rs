@@ -12,6 +12,7 @@ mod common;
 mod cli_conform;
 mod cli_load;
 mod cli_serve;
+mod daily_use;
 mod dpop;
 mod exit_paths;
 mod fault_modes;
