@@ -9,6 +9,7 @@
 
 mod common;
 
+mod browser;
 mod cli_conform;
 mod cli_load;
 mod cli_serve;
