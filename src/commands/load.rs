@@ -285,7 +285,19 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
         .and_then(|s| s.split(' ').next())
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    token_preflight(&mut target, &http, &mut scope).await?;
+    // The preflight's token request is a plain one (HTTP Basic, no DPoP proof): a profile of
+    // only `issue_jwt` or `issue_dpop` may rightly be refused it, and goes without.
+    use crate::load::profile::TransactionKind as Kind;
+    let plain = [
+        Kind::IssueBasic,
+        Kind::IssuePost,
+        Kind::Introspect,
+        Kind::Flow,
+        Kind::BadSecret,
+    ];
+    if plain.into_iter().any(|kind| profile.uses(kind)) {
+        token_preflight(&mut target, &http, &mut scope).await?;
+    }
     let plan = load::Plan {
         profile,
         thresholds,
