@@ -29,7 +29,7 @@ td:first-child{display:inline;padding-right:.6em}td:nth-child(2){display:inline;
 const SCRIPT: &str = "function gcFilter(){var o=document.getElementById('f-outcome').value,l=document.getElementById('f-level').value,a=document.getElementById('f-area').value;\
 document.querySelectorAll('tr[data-outcome]').forEach(function(r){r.style.display=((!o||r.dataset.outcome==o)&&(!l||r.dataset.level==l)&&(!a||r.dataset.area==a))?'':'none';});\
 document.querySelectorAll('details.area').forEach(function(d){if(o||l||a)d.open=true;d.style.display=(!a||d.dataset.area==a)?'':'none';});}\
-if(location.hash=='#layout-check'){addEventListener('load',function(){var f=document.querySelector('.finding');document.body.setAttribute('data-first-finding-top',f?Math.round(f.getBoundingClientRect().top):-1);});}";
+if(location.hash=='#layout-check'){addEventListener('load',function(){var f=document.querySelector('.finding'),t=f?Math.round(f.getBoundingClientRect().top):-1;document.body.setAttribute('data-first-finding-top',t);if(parent!==window)parent.postMessage('first-finding-top='+t+' width='+innerWidth,'*');});}";
 
 pub fn render(run: &Run<'_>) -> String {
     let mut h = String::new();
