@@ -45,13 +45,28 @@ impl Cli {
     }
 
     /// The command line as `--help` shows it: `load` (and `load capacity`) with Goose's
-    /// options adapted.
-    fn shown() -> clap::Command {
+    /// options adapted and the built-in profiles listed as they are.
+    pub fn shown() -> clap::Command {
         Cli::command().mut_subcommand("load", |load| {
-            load.mut_args(for_grantcheck)
-                .mut_subcommand("capacity", |capacity| capacity.mut_args(for_grantcheck))
+            load_options(load).mut_subcommand("capacity", load_options)
         })
     }
+}
+
+/// `load`'s and `load capacity`'s options as grantcheck offers them: Goose's without their
+/// notes for its Rust API, `--profile` naming every built-in profile (read from
+/// `scenarios/load/`, so the list cannot go stale), `-V` printing the version only.
+fn load_options(command: clap::Command) -> clap::Command {
+    let profiles = crate::load::profile::builtin_names().join(", ");
+    command
+        .mut_args(for_grantcheck)
+        .mut_arg("profile", |arg| {
+            arg.help(format!("A built-in profile ({profiles}) or a profile file"))
+        })
+        .mut_arg("version", |arg| {
+            arg.help("Print the version (grantcheck's and Goose's) and exit")
+                .long_help(None::<&str>)
+        })
 }
 
 /// Goose's logs that would write credentials or tokens (and the options that only shape

@@ -43,7 +43,7 @@ pub struct Jti([u8; 22]);
 impl Jti {
     pub fn random() -> Jti {
         let mut bytes = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut bytes);
+        rand::rng().fill_bytes(&mut bytes);
         let mut text = [0u8; 22];
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode_slice(bytes, &mut text)
@@ -80,7 +80,7 @@ pub struct OpaqueToken {
 impl OpaqueToken {
     pub fn random() -> OpaqueToken {
         let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
+        rand::rng().fill_bytes(&mut bytes);
         // base64url by table (what the base64 engine writes, for a third of the cost).
         let mut text = [0u8; 43];
         for (chunk, out) in bytes[..30].chunks_exact(3).zip(text.chunks_exact_mut(4)) {
@@ -105,7 +105,7 @@ impl OpaqueToken {
 pub fn random_token(bytes: usize) -> String {
     let mut buf = [0u8; 64];
     let buf = &mut buf[..bytes.min(64)];
-    rand::thread_rng().fill_bytes(buf);
+    rand::rng().fill_bytes(buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 

@@ -28,7 +28,7 @@ pub struct LoadArgs {
 /// `load capacity` share them.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A built-in profile (issuance, introspection, flow, bad-secret, mixed) or a profile file.
+    /// A built-in profile or a profile file (`--help` lists the built-in ones: `crate::cli`).
     #[arg(long, value_name = "NAME|FILE", default_value = "issuance")]
     pub profile: String,
     #[command(flatten)]
@@ -117,6 +117,17 @@ pub struct CapacityArgs {
 }
 
 pub async fn run(args: LoadArgs) -> Result<Exit, Failure> {
+    // `-V` is Goose's flag, which Goose answers only once its run starts: the version is
+    // printed here instead, before any server or target is touched.
+    let asks_version = match &args.command {
+        Some(LoadCommand::Capacity(c)) => c.run.goose.version,
+        Some(_) => false,
+        None => args.run.goose.version,
+    };
+    if asks_version {
+        println!("{}", version());
+        return Ok(Exit::Success);
+    }
     match args.command {
         Some(LoadCommand::Merge(merge_args)) => load::merge::run(merge_args),
         Some(LoadCommand::Compare(compare_args)) => compare::run(compare_args),
@@ -128,6 +139,16 @@ pub async fn run(args: LoadArgs) -> Result<Exit, Failure> {
             result
         }
     }
+}
+
+/// What `load -V` prints: `grantcheck 0.1.0 (goose 0.19.0)`.
+pub fn version() -> String {
+    let goose = goose::client::GooseClientConfig::default().user_agent;
+    format!(
+        "grantcheck {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        goose.replace('/', " ")
+    )
 }
 
 /// `grantcheck load capacity`: a capacity search with the run's target and profile; writes
@@ -257,13 +278,26 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }
-    let scope = args
+    let mut scope = args
         .target
         .scope
         .as_deref()
         .and_then(|s| s.split(' ').next())
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
+    // The preflight's token request is a plain one (HTTP Basic, no DPoP proof): a profile of
+    // only `issue_jwt` or `issue_dpop` may rightly be refused it, and goes without.
+    use crate::load::profile::TransactionKind as Kind;
+    let plain = [
+        Kind::IssueBasic,
+        Kind::IssuePost,
+        Kind::Introspect,
+        Kind::Flow,
+        Kind::BadSecret,
+    ];
+    if plain.into_iter().any(|kind| profile.uses(kind)) {
+        token_preflight(&mut target, &http, &mut scope).await?;
+    }
     let plan = load::Plan {
         profile,
         thresholds,
@@ -281,6 +315,32 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
         max_in_flight: args.max_in_flight,
     };
     Ok((plan, embedded))
+}
+
+/// One token for the main client before any load, as `conform`'s preflight asks for it: a
+/// target that is no token endpoint, or refuses the client, ends here with what came back
+/// and what to check (exit 3) instead of a run of errors until a threshold stops it. A
+/// target that issues only with a scope lends the load its scope, as it does the cases.
+async fn token_preflight(
+    target: &mut crate::target::Target,
+    http: &reqwest::Client,
+    scope: &mut Option<String>,
+) -> Result<(), Failure> {
+    let settings = crate::settings::Settings::default();
+    let preflight = crate::preflight::token_only(target, &settings, http).await;
+    if let Some(fatal) = preflight.fatal() {
+        return Err(Failure::runtime(format!(
+            "preflight: {fatal}; no load was run"
+        )));
+    }
+    if let (None, Some(wanted)) = (&scope, &target.baseline.token_scope) {
+        eprintln!(
+            "preflight: {} issues a token only with a scope: the load asks for scope={wanted} (--scope sets another)",
+            target.token_url
+        );
+        *scope = Some(wanted.clone());
+    }
+    Ok(())
 }
 
 /// Arrival-rate mode (`--rate`, `--rate-plan`, or `rate_plan` in the profile): resolves the

@@ -63,6 +63,10 @@ pub struct Outcome {
     /// Every step in the order run.
     pub steps: Vec<Step>,
     pub elapsed_s: f64,
+    /// What one step cost in all: its span plus launching the users and the last answers.
+    pub step_cost_s: f64,
+    /// Whether the search stopped because `--max-time` had no room for another step.
+    pub budget_spent: bool,
 }
 
 /// Checks the SLOs parse before any load runs.
@@ -81,26 +85,42 @@ pub async fn search(plan: &mut Plan, search: &Search) -> Result<Outcome, Failure
     let mut steps: Vec<Step> = Vec::new();
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = search.start_rate;
-    // A step costs its run time plus the launch margin and the reports.
-    let step_cost = search.step + Duration::from_secs(3);
     // A first, unjudged run warms the server and the connection pool: the first seconds
-    // against a cold server say nothing about its capacity.
-    let warm_up = (search.step / 2).min(Duration::from_secs(5));
-    plan.rate_plan = Some(RatePlan::constant(rate, warm_up.as_secs_f64().max(1.0)));
+    // against a cold server say nothing about its capacity. It also shows what a step costs
+    // beyond its span at the rate: launching the users, the start margin, the last answers.
+    let warm_up = (search.step / 2).clamp(Duration::from_secs(1), Duration::from_secs(5));
+    at_rate(plan, rate, warm_up);
+    let warm_started = Instant::now();
     measure(plan, true).await?;
+    let overhead = warm_started.elapsed().saturating_sub(warm_up);
+    let step_cost = search.step + overhead;
+    let fits = steps_that_fit(search.max_time.saturating_sub(started.elapsed()), step_cost);
     eprintln!(
-        "  warmed up at {rate:.0}/s for {} s",
-        warm_up.as_secs().max(1)
+        "  warmed up at {rate:.0}/s for {} s; each step runs {} s at its rate plus {:.1} s to launch the users and collect the last answers (measured on the warm-up), so --max-time {} s leaves room for {}",
+        warm_up.as_secs(),
+        search.step.as_secs(),
+        overhead.as_secs_f64(),
+        search.max_time.as_secs(),
+        count_steps(fits)
     );
+    if fits < FEW_STEPS {
+        eprintln!(
+            "  that is too few to double and then bisect the rate: raise --max-time (about {} s for {FEW_STEPS} steps) or start nearer the capacity (--start-rate)",
+            (started.elapsed() + step_cost * FEW_STEPS as u32).as_secs()
+        );
+    }
+    let mut budget_spent = false;
     loop {
         if started.elapsed() + step_cost > search.max_time && !steps.is_empty() {
             eprintln!(
-                "capacity: the time budget (--max-time {} s) is spent",
-                search.max_time.as_secs()
+                "capacity: the time budget (--max-time {} s) is spent after {}",
+                search.max_time.as_secs(),
+                count_steps(steps.len())
             );
+            budget_spent = true;
             break;
         }
-        plan.rate_plan = Some(RatePlan::constant(rate, search.step.as_secs_f64()));
+        at_rate(plan, rate, search.step);
         let report = measure(plan, true).await?.report;
         let mut step = judge_step(rate, &report, &rules)?;
         eprintln!("{}", step_line(&step));
@@ -156,7 +176,32 @@ pub async fn search(plan: &mut Plan, search: &Search) -> Result<Outcome, Failure
         max_in_flight: plan.max_in_flight,
         steps,
         elapsed_s: started.elapsed().as_secs_f64(),
+        step_cost_s: step_cost.as_secs_f64(),
+        budget_spent,
     })
+}
+
+/// Fewer steps than this cannot double the start rate a few times and then bisect.
+const FEW_STEPS: usize = 6;
+
+fn count_steps(n: usize) -> String {
+    format!("{n} step{}", if n == 1 { "" } else { "s" })
+}
+
+/// Steps of `cost` each that fit in `left`.
+fn steps_that_fit(left: Duration, cost: Duration) -> usize {
+    (left.as_secs_f64() / cost.as_secs_f64().max(0.001)).floor() as usize
+}
+
+/// The next run holds `rate` for `span`; Goose runs as long as that plan and its launch
+/// margin (not as long as the first step's).
+fn at_rate(plan: &mut Plan, rate: f64, span: Duration) {
+    let plan_s = span.as_secs_f64().max(1.0);
+    plan.rate_plan = Some(RatePlan::constant(rate, plan_s));
+    plan.goose.run_time = Some(format!(
+        "{}",
+        (plan_s + super::arrival::START_MARGIN_S).ceil() as u64
+    ));
 }
 
 fn judge_step(rate: f64, report: &ShardReport, rules: &[String]) -> Result<Step, Failure> {
@@ -223,6 +268,12 @@ pub fn verdict(outcome: &Outcome) -> String {
         (Some(c), Some(m)) => format!(
             "capacity: {c:.0}/s meets every SLO ({slos}); {m:.0}/s did not"
         ),
+        (Some(c), None) if outcome.budget_spent => format!(
+            "capacity: at least {c:.0}/s meets every SLO ({slos}); no higher rate was tried: --max-time had room for {} of {:.0} s, each costing {:.1} s with the launch of its users and its last answers (raise --max-time)",
+            count_steps(outcome.steps.len()),
+            outcome.step_s,
+            outcome.step_cost_s
+        ),
         (Some(c), None) => format!(
             "capacity: at least {c:.0}/s meets every SLO ({slos}); no higher rate was tried (raise --max-time or --max-rate)"
         ),
@@ -269,9 +320,10 @@ pub fn html(outcome: &Outcome) -> String {
         "bad"
     };
     let mut h = format!(
-        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck capacity {}</title><style>{}</style></head><body><header class={class}><h1>{}</h1><p>grantcheck load capacity · profile <b>{}</b> · steps of {} s · at most {} in flight · {:.0} s in all</p></header>",
+        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck capacity {}</title><style>{}{}</style></head><body><header class={class}><h1>{}</h1><p>grantcheck load capacity · profile <b>{}</b> · steps of {} s · at most {} in flight · {:.0} s in all</p></header>",
         esc(&outcome.profile),
         super::summary::STYLE,
+        chart::STYLE,
         esc(&verdict(outcome)),
         esc(&outcome.profile),
         outcome.step_s,
@@ -298,7 +350,7 @@ pub fn html(outcome: &Outcome) -> String {
             },
         ],
     ));
-    h.push_str("<h2>Steps</h2><table><tr><th>rate</th><th>p50</th><th>p99</th><th>errors</th><th>late</th><th>lag p99</th><th>result</th></tr>");
+    h.push_str("<h2>Steps</h2><table class=stack><tr><th>rate</th><th>p50</th><th>p99</th><th>errors</th><th>late</th><th>lag p99</th><th>result</th></tr>");
     for s in &sorted {
         let missed: Vec<String> = s
             .judged
@@ -308,7 +360,7 @@ pub fn html(outcome: &Outcome) -> String {
             .collect();
         let _ = write!(
             h,
-            "<tr><td>{:.0}/s</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.2}%</td><td>{}</td><td class={}>{}</td></tr>",
+            "<tr><td>{:.0}/s</td><td data-label=p50>{}</td><td data-label=p99>{}</td><td data-label=errors>{:.2}%</td><td data-label=late>{:.2}%</td><td data-label=\"lag p99\">{}</td><td class={}>{}</td></tr>",
             s.rate,
             ms(s.p50_ms),
             ms(s.p99_ms),
@@ -326,3 +378,6 @@ pub fn html(outcome: &Outcome) -> String {
     h.push_str("</table></body></html>\n");
     h
 }
+
+#[cfg(test)]
+mod tests;

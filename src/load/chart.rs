@@ -14,12 +14,10 @@ pub struct Series<'a> {
     pub points: Vec<(f64, Option<f64>)>,
 }
 
-const WIDTH: f64 = 760.0;
-const HEIGHT: f64 = 220.0;
-const LEFT: f64 = 56.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 30.0;
+/// The plot's own coordinates: it stretches to the figure's width (`preserveAspectRatio=none`,
+/// strokes kept at their width), while the axis labels are HTML text beside it, so they stay
+/// readable at a phone's width instead of shrinking with the drawing.
+const SPAN: f64 = 1000.0;
 
 /// A chart titled `title` with `unit` on the y axis; x values are labelled with `x_unit`
 /// (`s` for seconds into the run, `/s` for a rate).
@@ -33,77 +31,69 @@ pub fn line_chart(title: &str, unit: &str, x_unit: &str, series: &[Series]) -> S
         .flat_map(|s| s.points.iter().map(|(x, _)| *x))
         .fold(0.0, f64::max)
         .max(1.0);
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let x = |v: f64| LEFT + v / x_max * plot_w;
-    let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
+    // As fractions of the plot: 0 at the left and the bottom.
+    let x = |v: f64| v / x_max;
+    let y = |v: f64| v / y_max;
 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<figure class=chart><figcaption>{}</figcaption><svg viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=img aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        "<figure class=chart><figcaption>{} <span class=unit>({})</span></figcaption><div class=plot><svg viewBox=\"0 0 {SPAN} {SPAN}\" preserveAspectRatio=none role=img aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         esc(title),
+        esc(unit),
         esc(title)
     );
-    // Axes, four horizontal grid lines with their values, and time ticks.
+    // Four horizontal grid lines; their values are labels beside the plot.
+    let mut labels = String::new();
     for i in 0..=4 {
         let value = y_max * i as f64 / 4.0;
-        let at = y(value);
+        let at = (1.0 - y(value)) * SPAN;
         let _ = write!(
             svg,
-            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=end font-size=11>{}</text>",
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            at + 4.0,
+            "<line x1=\"0\" x2=\"{SPAN}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"#ddd\" vector-effect=\"non-scaling-stroke\"/>"
+        );
+        let _ = write!(
+            labels,
+            "<span class=y style=\"bottom:{:.1}%\">{}</span>",
+            100.0 * y(value),
             number(value)
         );
     }
-    let _ = write!(
-        svg,
-        "<text x=\"4\" y=\"{}\" font-size=11 transform=\"rotate(-90 10 {})\">{}</text>",
-        TOP + plot_h / 2.0,
-        TOP + plot_h / 2.0,
-        esc(unit)
-    );
     let step = nice_ceiling(x_max / 6.0).max(1.0);
     let mut t = 0.0;
     while t <= x_max + 1e-9 {
         let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=middle font-size=11>{}{}</text>",
-            x(t),
-            HEIGHT - 10.0,
+            labels,
+            "<span class=x style=\"left:{:.1}%\">{}{}</span>",
+            100.0 * x(t),
             number(t),
             esc(x_unit)
         );
         t += step;
     }
+    let point = |(px, py): (f64, f64)| format!("{:.1},{:.1}", x(px) * SPAN, (1.0 - y(py)) * SPAN);
     for s in series {
         for run in runs(&s.points) {
-            let path: Vec<String> = run
-                .iter()
-                .map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py)))
-                .collect();
-            if path.len() == 1 {
-                let (px, py) = run[0];
+            if run.len() == 1 {
+                // A lone point: a zero-length line with round caps is a dot at any stretch.
+                let at = point(run[0]);
                 let _ = write!(
                     svg,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{}\"/>",
-                    x(px),
-                    y(py),
+                    "<polyline class=dot fill=none stroke=\"{}\" stroke-width=\"5\" stroke-linecap=round vector-effect=\"non-scaling-stroke\" points=\"{at} {at}\"/>",
                     s.colour
                 );
             } else {
+                let path: Vec<String> = run.iter().map(|p| point(*p)).collect();
                 let _ = write!(
                     svg,
-                    "<polyline fill=none stroke=\"{}\" stroke-width=\"1.6\" points=\"{}\"/>",
+                    "<polyline fill=none stroke=\"{}\" stroke-width=\"1.6\" vector-effect=\"non-scaling-stroke\" points=\"{}\"/>",
                     s.colour,
                     path.join(" ")
                 );
             }
         }
     }
-    svg.push_str("</svg><div class=legend>");
+    let _ = write!(svg, "</svg>{labels}</div><div class=legend>");
     for s in series {
         let _ = write!(
             svg,
@@ -115,6 +105,14 @@ pub fn line_chart(title: &str, unit: &str, x_unit: &str, series: &[Series]) -> S
     svg.push_str("</div></figure>");
     svg
 }
+
+/// The charts' style: the plot a fixed height at any width, its labels in the page's type.
+pub const STYLE: &str = ".chart{margin:1em 0}.chart figcaption{font-weight:600}.chart .unit{font-weight:normal;color:#555}\
+.plot{position:relative;height:180px;margin:.6em 0 1.8em 3.2em;border-left:1px solid #999;border-bottom:1px solid #999}\
+.plot svg{position:absolute;left:0;top:0;width:100%;height:100%;overflow:visible}\
+.plot span{position:absolute;font-size:12px;line-height:1;color:#444;white-space:nowrap}\
+.plot .y{right:100%;margin-right:.4em;transform:translateY(50%)}.plot .x{top:100%;margin-top:.4em;transform:translateX(-50%)}\
+.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}";
 
 /// The stretches of points without a gap.
 fn runs(points: &[(f64, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
@@ -188,8 +186,8 @@ mod tests {
                 ],
             }],
         );
-        assert_eq!(svg.matches("<polyline").count(), 1);
-        assert_eq!(svg.matches("<circle").count(), 1);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<polyline class=dot").count(), 1);
         assert!(svg.contains("latency &lt;ms&gt;") && svg.contains("p99 &amp; more"));
         assert!(!svg.contains("http://") || svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     }

@@ -298,8 +298,9 @@ pub fn markdown(report: &ShardReport, judged: &[Judged]) -> String {
 /// the charts over time, the per-request table, errors and thresholds. No script, no fetch.
 pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
     let mut h = format!(
-        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck load {}</title><style>{STYLE}</style></head><body>",
-        esc(&report.profile)
+        "<!doctype html><html lang=en><head><meta charset=\"utf-8\"><meta name=viewport content=\"width=device-width,initial-scale=1\"><title>grantcheck load {}</title><style>{STYLE}{}</style></head><body>",
+        esc(&report.profile),
+        super::chart::STYLE
     );
     let (ok, failed) = report.total();
     let verdict = LoadVerdict::of(judged, report);
@@ -383,12 +384,14 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
         Some(timeline) if !timeline.slots.is_empty() => h.push_str(&over_time(timeline)),
         _ => h.push_str("<p class=note>No data over time in this report.</p>"),
     }
-    h.push_str("<h2>Requests</h2><div class=scroll><table><tr><th>request</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>avg ms</th><th>max ms</th></tr>");
+    // Below 600 px each request's row stacks into labelled values (the style's `stack`), so
+    // the latency columns are on screen on a phone.
+    h.push_str("<h2>Requests</h2><div class=scroll><table class=stack><tr><th>request</th><th>requests</th><th>errors</th><th>req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>avg ms</th><th>max ms</th></tr>");
     for row in rows(report) {
         let s = &row.stats;
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            "<tr><td>{}</td><td data-label=requests>{}</td><td data-label=errors>{}</td><td data-label=req/s>{:.0}</td><td data-label=\"p50 ms\">{:.2}</td><td data-label=\"p90 ms\">{:.2}</td><td data-label=\"p99 ms\">{:.2}</td><td data-label=\"p99.9 ms\">{:.2}</td><td data-label=\"avg ms\">{:.2}</td><td data-label=\"max ms\">{:.2}</td></tr>",
             esc(row.name), s.success + s.fail, s.fail, row.rps,
             ms(s.percentile_us(0.5)), ms(s.percentile_us(0.9)), ms(s.percentile_us(0.99)), ms(s.percentile_us(0.999)),
             s.average_us() / 1000.0, ms(s.max_us)
@@ -403,7 +406,8 @@ pub fn html(report: &ShardReport, judged: &[Judged]) -> String {
     h
 }
 
-pub(crate) const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 auto;padding:1em;max-width:60em;color:#222}header{border-radius:6px;padding:.6em 1em;margin-bottom:1em}header h1{margin:.1em 0;font-size:1.4em}header p{margin:.2em 0}.good{background:#e6f4ea;border-left:6px solid #1e7e34}.warn{background:#fff4e0;border-left:6px solid #b26a00}.bad{background:#fdecea;border-left:6px solid #b00020}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00020;font-weight:bold}.pass{color:#1e7e34}.scroll{overflow-x:auto}.chart{margin:1em 0}.chart svg{width:100%;height:auto;max-height:260px}.chart figcaption{font-weight:600}.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}.note{color:#555;font-size:12px}";
+pub(crate) const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:0 auto;padding:1em;max-width:60em;color:#222}header{border-radius:6px;padding:.6em 1em;margin-bottom:1em}header h1{margin:.1em 0;font-size:1.4em}header p{margin:.2em 0}.good{background:#e6f4ea;border-left:6px solid #1e7e34}.warn{background:#fff4e0;border-left:6px solid #b26a00}.bad{background:#fdecea;border-left:6px solid #b00020}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child{text-align:left}.fail{color:#b00020;font-weight:bold}.pass{color:#1e7e34}.scroll{overflow-x:auto}.note{color:#555;font-size:12px}\
+@media (max-width:600px){table.stack,table.stack tbody,table.stack tr{display:block}table.stack tr:first-child{display:none}table.stack tr{border-bottom:1px solid #ccc;padding:.4em 0}table.stack td{display:inline-block;border:0;padding:.1em 1em .1em 0;text-align:left}table.stack td:first-child{display:block;font-weight:600}table.stack td[data-label]::before{content:attr(data-label)\" \";color:#555}}";
 
 /// Throughput and latency percentiles per slot of the timeline, as two charts.
 fn over_time(timeline: &TimelineData) -> String {

@@ -84,28 +84,8 @@ impl Preflight {
 /// `target.baseline`.
 pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Client) -> Preflight {
     let pacer = Pacer::new(settings.pace);
-    let mut probe = Probe {
-        settings,
-        http,
-        pacer: &pacer,
-        redactor: Redactor::default(),
-        preflight: Preflight::default(),
-    };
-    for client in target.clients.values() {
-        if let Some(secret) = &client.secret {
-            probe.redactor.add(secret.expose());
-        }
-    }
-    let Some(main) = target.client(Role::Main).cloned() else {
-        probe.record(
-            "token",
-            Status::Fatal,
-            "no client to act as: give --client-id".into(),
-            Vec::new(),
-        );
-        return probe.preflight;
-    };
-    let Some(token) = probe.main_token(target, &main).await else {
+    let mut probe = Probe::new(target, settings, http, &pacer);
+    let Some((main, token)) = probe.first_token(target).await else {
         return probe.preflight;
     };
     // The main client as the preflight found it (DPoP-bound, say).
@@ -127,6 +107,20 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     probe.preflight
 }
 
+/// Only the main client's token, as [`run`] asks for it first: `load` checks so before any
+/// load runs, so a target that is no token endpoint (or refuses the client) ends with what
+/// came back and what to check, not with a run of errors.
+pub async fn token_only(
+    target: &mut Target,
+    settings: &Settings,
+    http: &reqwest::Client,
+) -> Preflight {
+    let pacer = Pacer::new(settings.pace);
+    let mut probe = Probe::new(target, settings, http, &pacer);
+    probe.first_token(target).await;
+    probe.preflight
+}
+
 /// A token the preflight obtained.
 struct Issued {
     token: String,
@@ -142,7 +136,43 @@ struct Probe<'a> {
     preflight: Preflight,
 }
 
-impl Probe<'_> {
+impl<'a> Probe<'a> {
+    fn new(
+        target: &Target,
+        settings: &'a Settings,
+        http: &'a reqwest::Client,
+        pacer: &'a Pacer,
+    ) -> Probe<'a> {
+        let mut probe = Probe {
+            settings,
+            http,
+            pacer,
+            redactor: Redactor::default(),
+            preflight: Preflight::default(),
+        };
+        for client in target.clients.values() {
+            if let Some(secret) = &client.secret {
+                probe.redactor.add(secret.expose());
+            }
+        }
+        probe
+    }
+
+    /// The main client and its token, or the fatal finding that says why there is none.
+    async fn first_token(&mut self, target: &mut Target) -> Option<(ClientCredentials, Issued)> {
+        let Some(main) = target.client(Role::Main).cloned() else {
+            self.record(
+                "token",
+                Status::Fatal,
+                "no client to act as: give --client-id".into(),
+                Vec::new(),
+            );
+            return None;
+        };
+        let token = self.main_token(target, &main).await?;
+        Some((main, token))
+    }
+
     fn record(&mut self, subject: &str, status: Status, message: String, ex: Vec<Exchange>) {
         self.preflight.findings.push(Finding {
             subject: subject.to_owned(),

@@ -410,6 +410,11 @@ fn refusal_message(main: &ClientCredentials, target: &Target, r: &Response) -> S
         "check --token-url (or the issuer's metadata)"
     } else if (200..300).contains(&r.status) {
         "no access_token in it: is it a token endpoint? check --token-url"
+    } else if r.status == 501 {
+        // A static file server (`python3 -m http.server`, say) answers a POST so.
+        "the server does not implement POST there: is it a token endpoint? check --token-url"
+    } else if r.status >= 500 && r.json.is_none() {
+        "no OAuth error in the answer: is it a token endpoint? check --token-url (if it is, see the server's logs)"
     } else if r.status >= 500 {
         "the server failed; see its logs"
     } else if error_code(r) == Some("unauthorized_client") {

@@ -22,13 +22,14 @@ details{margin:.4em 0}summary{cursor:pointer}.finding{border-left:4px solid #ccc
 .finding.fail{border-color:#b00020}.finding.warn{border-color:#a35f00}.finding.blocked{border-color:#00707a}.finding.error{border-color:#7b1fa2}\
 .finding p{margin:.3em 0;font-weight:normal;color:#222}.finding .exchange{font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
 code{font-size:12px;overflow-wrap:anywhere}td{overflow-wrap:anywhere}\
-@media (max-width:600px){table,tbody,tr,td,th{display:block;width:auto}tr{border-bottom:1px solid #ccc;padding:.2em 0}td,th{border:0}tr:first-child th{display:none}}";
+@media (max-width:600px){table,tbody,tr,td,th{display:block;width:auto}tr{border-bottom:1px solid #ccc;padding:.2em 0}td,th{border:0}tr:first-child th{display:none}\
+td:first-child{display:inline;padding-right:.6em}td:nth-child(2){display:inline;padding:0}td:nth-child(3){margin-top:.2em}}";
 
 /// Hides the table rows the filter leaves out; the page works without it.
 const SCRIPT: &str = "function gcFilter(){var o=document.getElementById('f-outcome').value,l=document.getElementById('f-level').value,a=document.getElementById('f-area').value;\
 document.querySelectorAll('tr[data-outcome]').forEach(function(r){r.style.display=((!o||r.dataset.outcome==o)&&(!l||r.dataset.level==l)&&(!a||r.dataset.area==a))?'':'none';});\
 document.querySelectorAll('details.area').forEach(function(d){if(o||l||a)d.open=true;d.style.display=(!a||d.dataset.area==a)?'':'none';});}\
-if(location.hash=='#layout-check'){addEventListener('load',function(){var f=document.querySelector('.finding');document.body.setAttribute('data-first-finding-top',f?Math.round(f.getBoundingClientRect().top):-1);});}";
+if(location.hash=='#layout-check'){addEventListener('load',function(){var f=document.querySelector('.finding'),t=f?Math.round(f.getBoundingClientRect().top):-1;document.body.setAttribute('data-first-finding-top',t);if(parent!==window)parent.postMessage('first-finding-top='+t+' width='+innerWidth,'*');});}";
 
 pub fn render(run: &Run<'_>) -> String {
     let mut h = String::new();
@@ -176,7 +177,7 @@ fn preflight(h: &mut String, run: &Run<'_>) {
     let Some(preflight) = run.preflight else {
         return;
     };
-    h.push_str("<details open><summary><strong>Preflight</strong></summary><table><tr><th>status</th><th>checked</th><th>finding</th></tr>");
+    h.push_str("<details open><summary><strong>Preflight</strong></summary><table id=preflight><tr><th>status</th><th>checked</th><th>finding</th></tr>");
     for f in &preflight.findings {
         let _ = write!(
             h,
@@ -192,6 +193,10 @@ fn preflight(h: &mut String, run: &Run<'_>) {
 /// Every case by area, with a filter; an area where every case passed starts collapsed.
 fn areas(h: &mut String, run: &Run<'_>) {
     let areas = by_area(run.results);
+    // A run that ended before any case (no verdict) has no table to filter.
+    if areas.is_empty() {
+        return;
+    }
     h.push_str("<h2>All cases</h2><div class=filter>Show <select id=f-outcome onchange=gcFilter()><option value=''>every outcome</option>");
     for o in ["fail", "error", "warn", "blocked", "skip", "pass"] {
         let _ = write!(h, "<option>{o}</option>");
@@ -236,7 +241,7 @@ fn areas(h: &mut String, run: &Run<'_>) {
             };
             let _ = write!(
                 h,
-                "<tr data-outcome={o} data-level={level} data-area=\"{area}\"><td class={o}>{o}</td><td><b>{id}</b> {title}</td><td>{level} {spec}</td><td>{detail}</td></tr>",
+                "<tr data-outcome={o} data-level={level} data-area=\"{area}\"><td class={o}>{o}</td><td><b>{id}</b> {title}</td><td class=req>{level} {spec}</td><td>{detail}</td></tr>",
                 o = r.outcome.as_str(),
                 level = r.level.as_str(),
                 area = esc(&r.area),

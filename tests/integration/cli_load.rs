@@ -236,18 +236,30 @@ enum Socket {
     Hang,
 }
 
+/// A token endpoint that answers its first request (the preflight's) well, then misbehaves
+/// as `kind` says under load.
 async fn misbehaving(kind: Socket) -> String {
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let first = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
+            let first = first.clone();
             tokio::spawn(async move {
                 let mut pending = Vec::new();
                 while read_request(&mut stream, &mut pending).await {
+                    if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        let body = r#"{"access_token":"preflight","token_type":"Bearer"}"#;
+                        let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     match kind {
                         Socket::Hang => {
                             tokio::time::sleep(std::time::Duration::from_secs(120)).await;

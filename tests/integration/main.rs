@@ -9,9 +9,11 @@
 
 mod common;
 
+mod browser;
 mod cli_conform;
 mod cli_load;
 mod cli_serve;
+mod daily_use;
 mod dpop;
 mod exit_paths;
 mod fapi2;
