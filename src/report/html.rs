@@ -21,7 +21,7 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px;white-space:p
 details{margin:.4em 0}summary{cursor:pointer}.finding{border-left:4px solid #ccc;padding:.2em .8em;margin:.6em 0}\
 .finding.fail{border-color:#b00020}.finding.warn{border-color:#a35f00}.finding.blocked{border-color:#00707a}.finding.error{border-color:#7b1fa2}\
 .finding p{margin:.3em 0;font-weight:normal;color:#222}.finding .exchange{font-weight:normal;color:#222}.filter{margin:.6em 0}.filter select{margin-right:.6em}\
-code{font-size:12px;overflow-wrap:anywhere}td{overflow-wrap:anywhere}\
+code{font-size:12px;overflow-wrap:anywhere}td{overflow-wrap:anywhere}#preflight td:first-child{overflow-wrap:normal;white-space:nowrap}\
 @media (max-width:600px){table,tbody,tr,td,th{display:block;width:auto}tr{border-bottom:1px solid #ccc;padding:.2em 0}td,th{border:0}tr:first-child th{display:none}\
 td:first-child{display:inline;padding-right:.6em}td:nth-child(2){display:inline;padding:0}td:nth-child(3){margin-top:.2em}}";
 
