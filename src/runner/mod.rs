@@ -87,22 +87,28 @@ pub async fn run_cases_telling_waits(
     };
     let base = run.redactor();
     let observe = std::cell::RefCell::new(observe);
+    // A profile's own cases (`only_under`) are part of that profile's runs alone.
+    let cases: Vec<&Case> = cases
+        .iter()
+        .filter(|c| c.runs_under(&settings.profile))
+        .collect();
     let waits = |c: &Case| c.steps.iter().any(|s| s.wait_for_expiry);
+    let cases = &cases;
     let one = |index: usize| {
         let mut redactor = base.clone();
         let observe = &observe;
         let run = &run;
         async move {
-            let result = run.case(&cases[index], &mut redactor).await;
+            let result = run.case(cases[index], &mut redactor).await;
             (observe.borrow_mut())(&result);
             (index, result)
         }
     };
     let slow =
-        futures_util::future::join_all((0..cases.len()).filter(|&i| waits(&cases[i])).map(one));
+        futures_util::future::join_all((0..cases.len()).filter(|&i| waits(cases[i])).map(one));
     let fast = async {
         let mut done = Vec::new();
-        for index in (0..cases.len()).filter(|&i| !waits(&cases[i])) {
+        for index in (0..cases.len()).filter(|&i| !waits(cases[i])) {
             done.push(one(index).await);
         }
         done

@@ -94,6 +94,8 @@ fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
             "private_key_jwt".into(),
             "--client-key".into(),
             jwt_key.display().to_string(),
+            "--mtls-client-id".into(),
+            "fapiMtlsClient".into(),
             "--profile".into(),
             "fapi2".into(),
             "--only".into(),
