@@ -102,18 +102,21 @@ impl MtlsClients {
 
     /// An external target's: the given certificate and key (PEM), and one made for this run
     /// as the certificate nobody registered.
+    /// `as_cert`: what the certificate is, `Client` (CA-issued, `tls_client_auth`) or
+    /// `SelfSigned` (a `self_signed_tls_client_auth` main client's registered one).
     pub fn from_files(
         timeout: Duration,
         trust: &TlsTrust,
         cert: &Path,
         key: &Path,
+        as_cert: Cert,
     ) -> Result<MtlsClients, String> {
         let pem = std::fs::read_to_string(cert)
             .map_err(|e| format!("cannot read --client-cert {}: {e}", cert.display()))?;
         let key_pem = std::fs::read_to_string(key)
             .map_err(|e| format!("cannot read --client-cert-key {}: {e}", key.display()))?;
         let mut clients = BTreeMap::new();
-        clients.insert(Cert::Client, client_with(timeout, trust, &pem, &key_pem)?);
+        clients.insert(as_cert, client_with(timeout, trust, &pem, &key_pem)?);
         let (other_pem, other_key) =
             reference_server::tls::generate_self_signed_pem("grantcheck-other.invalid")?;
         clients.insert(

@@ -154,7 +154,11 @@ fn check_credentials<'a>(
         return Err(failed("client authentication failed"));
     };
     // The resource server's own introspection calls (`internal`) keep their secret.
-    if config.fapi2 && presented.secret.is_some() && !request.internal {
+    if config.fapi2
+        && presented.secret.is_some()
+        && !request.internal
+        && !config.has(Fault::Fapi2AcceptSecrets)
+    {
         return Err(failed(
             "FAPI 2.0: clients authenticate with private_key_jwt or mutual TLS (§5.3.2.1 item 6)",
         ));
@@ -308,12 +312,14 @@ fn check_assertion<'a>(
         // URL "MAY be used"; the strings are configured out of band).
         // FAPI 2.0 §5.3.2.1 item 8: "shall only accept its issuer identifier value ... as a
         // string in the aud claim".
-        token_endpoint: if config.uses(Variant::AssertionAudienceIssuerOnly) || config.fapi2 {
+        token_endpoint: if config.uses(Variant::AssertionAudienceIssuerOnly)
+            || (config.fapi2 && !config.has(Fault::Fapi2TokenEndpointAud))
+        {
             challenge_realm
         } else {
             &token_endpoint
         },
-        string_only: config.fapi2,
+        string_only: config.fapi2 && !config.has(Fault::Fapi2AudArray),
     };
     let policy = Policy {
         lenience: Lenience {

@@ -174,6 +174,12 @@ faults! {
         "the resource server asks for its DPoP nonce with 400 and no DPoP challenge instead of 401 with WWW-Authenticate: DPoP error=\"use_dpop_nonce\" (RFC 9449 §9, §7.1)";
     ResourceDpopNonceAny = "resource-dpop-nonce-any":
         "the resource server asks for a DPoP nonce but takes any nonce, not only the one it gave (RFC 9449 §4.3 item 10)";
+    Fapi2AcceptSecrets = "fapi2-accept-secrets":
+        "with --fapi2, still authenticates clients by their secrets (FAPI 2.0 §5.3.2.1 item 6)";
+    Fapi2TokenEndpointAud = "fapi2-token-endpoint-aud":
+        "with --fapi2, takes client assertions whose aud is the token endpoint URL (FAPI 2.0 §5.3.2.1 item 8)";
+    Fapi2AudArray = "fapi2-aud-array":
+        "with --fapi2, takes client assertions whose aud is an array holding the issuer (FAPI 2.0 §5.3.2.1 item 8: \"as a string\")";
     AssertionNoClockSkew = "assertion-no-clock-skew":
         "refuses client assertions whose iat or nbf is even a second ahead of its clock (FAPI 2.0 §5.3.2.1 item 13: accept up to 10 s)";
     AssertionClockSkew120 = "assertion-clock-skew-120":

@@ -414,6 +414,9 @@ pub enum Requirement {
     /// A JWT client other than the main one, for cases where the assertion's client and
     /// `client_id` must name two clients (not so when the main client is the JWT client).
     MainClientApart,
+    /// A main client that authenticates without a certificate (a request as a mutual-TLS
+    /// client cannot go without one).
+    MainWithoutCertificate,
 }
 
 /// A specification a server may or may not implement, whose rules bind only a server that

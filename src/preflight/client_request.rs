@@ -59,7 +59,11 @@ impl Probe<'_> {
                     access_token: None,
                 };
                 match builder.build(DpopFlaw::None, at, unix_now()) {
-                    Ok(proof) => request.headers.push(("dpop".into(), proof.expose().into())),
+                    Ok(proof) => {
+                        // A proof is a credential: wherever an answer echoes it, it is redacted.
+                        self.redactor.add(proof.expose());
+                        request.headers.push(("dpop".into(), proof.expose().into()));
+                    }
                     Err(e) => return unsent(url, step, format!("cannot make a DPoP proof: {e}")),
                 }
             }

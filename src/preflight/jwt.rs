@@ -85,6 +85,29 @@ impl Probe<'_> {
                     _ => target.assertion_audience = default,
                 }
             }
+            // A JWT client whose tokens are DPoP-bound (a FAPI 2.0 server, say) is found so
+            // as the main client is: a proof, then the token.
+            let wants_dpop = result.as_ref().is_ok_and(|r| {
+                access_token(r).is_none() && !is_refusal(r) && super::token::suggests_dpop(r)
+            });
+            if wants_dpop && target.dpop.is_some() {
+                let mut bound = client.clone();
+                bound.dpop_bound = true;
+                let url = target.token_url.clone();
+                let scope = target.baseline.token_scope.clone();
+                let mut form = vec![("grant_type", "client_credentials")];
+                if let Some(scope) = &scope {
+                    form.push(("scope", scope));
+                }
+                let step = format!("token request with {method} and a DPoP proof");
+                let (again, again_ex) = self.post(target, &url, &bound, &form, &step).await;
+                if again.as_ref().ok().and_then(access_token).is_some() {
+                    if let Some(c) = target.client_mut(role) {
+                        c.dpop_bound = true;
+                    }
+                    (result, ex) = (again, again_ex);
+                }
+            }
             let token = match result {
                 Ok(r) if !is_refusal(&r) => {
                     default_audience_worked |= adjusted.is_none();

@@ -352,7 +352,7 @@ fn may_want_scope(r: &Response) -> bool {
 /// code (RFC 9449 §7.1, §8), a DPoP challenge, an error that names DPoP, or `invalid_grant`
 /// to a plain client-credentials request (what node-oidc-provider answers a DPoP-bound
 /// client without a proof; the grant itself has nothing else to be invalid about).
-fn suggests_dpop(r: &Response) -> bool {
+pub(super) fn suggests_dpop(r: &Response) -> bool {
     let description = r
         .json
         .as_ref()

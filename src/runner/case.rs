@@ -292,6 +292,12 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                     != target.client(Role::Main).map(|c| &c.id),
                 "private_key_jwt client other than the main one (the main client is the JWT client: give the JWT client apart, e.g. [[targets.NAME.clients]] role = \"key_jwt\")",
             ),
+            Requirement::MainWithoutCertificate => (
+                target
+                    .client(Role::Main)
+                    .is_some_and(|c| c.method.cert().is_none()),
+                "main client that authenticates without a certificate (this one uses mutual TLS, so every request as it carries the certificate its tokens are bound to)",
+            ),
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),
                 "private_key_jwt client (--client-auth private_key_jwt --client-key FILE)",

@@ -93,6 +93,8 @@ pub(super) fn attach(
         }
     }
     let builder = state.dpop.as_mut()?;
+    // The nonce of the server this request goes to.
+    builder.set_nonce(state.dpop_nonces.of(step.endpoint).as_deref());
     let method = request.method.to_string();
     let proof_target = ProofTarget {
         method: &method,
@@ -136,6 +138,7 @@ pub(super) fn attach(
 /// error code fails.
 pub(super) fn resend_with_nonce(
     flaw: Option<DpopFlaw>,
+    endpoint: crate::case::Endpoint,
     response: &Response,
     state: &mut CaseState,
 ) -> bool {
@@ -147,6 +150,7 @@ pub(super) fn resend_with_nonce(
     };
     let fresh = builder.nonce() != Some(nonce);
     builder.set_nonce(Some(nonce));
+    *state.dpop_nonces.of(endpoint) = Some(nonce.to_owned());
     // A proof with an old `iat` is judged as sent: with the server's nonce its time would be
     // the nonce's (RFC 9449 §4.3 item 11), and accepting it then is no fault.
     fresh

@@ -168,6 +168,9 @@ const ISSUANCE_VALUES: &[&str] = &[
 /// success (a token), that step did not give it and the case is blocked; anything else is
 /// the case file's own error.
 pub(crate) fn template_stop(label: &str, error: String) -> Stop {
+    if let Some(why) = error.strip_prefix(request::NOT_APPLICABLE) {
+        return Stop::Skipped(format!("{label}: {why}"));
+    }
     match crate::template::unknown_name(&error) {
         Some(name) if ISSUANCE_VALUES.contains(&name) => Stop::Blocked(format!(
             "{label}: needs {{{name}}}, which no earlier step of the case obtained"

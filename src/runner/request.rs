@@ -46,6 +46,10 @@ pub fn default_auth(step: &Step, method: AuthMethod) -> Auth {
     ) {
         return Auth::None;
     }
+    // A raw `Authorization` header is the step's own authentication.
+    if step.authorization.is_some() {
+        return Auth::None;
+    }
     if step.id.is_some() || step.secret.is_some() {
         return Auth::Basic;
     }
@@ -58,6 +62,10 @@ pub fn default_auth(step: &Step, method: AuthMethod) -> Auth {
         }
     }
 }
+
+/// Starts a request's error when the step's flaw cannot be made for this run (the case is
+/// skipped with the rest of the message, not errored).
+pub(super) const NOT_APPLICABLE: &str = "not applicable here: ";
 
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2).
 pub const JWT_BEARER: &str = crate::jose::assertion::CLIENT_ASSERTION_TYPE;
@@ -75,7 +83,12 @@ fn assertion_params(
     let flaw = step.assertion.as_ref().unwrap_or(&AssertionFlaw::None);
     let assertion = builder
         .build(flaw, crate::jose::unix_now())
-        .map_err(|e| format!("cannot make the client assertion: {e}"))?;
+        .map_err(|e| match e {
+            crate::jose::assertion::BuildError::NotApplicable(why) => {
+                format!("{NOT_APPLICABLE}{why}")
+            }
+            e => format!("cannot make the client assertion: {e}"),
+        })?;
     let assertion_type = match &step.assertion_type {
         Some(t) => expand(t, vars)?,
         None => JWT_BEARER.to_owned(),

@@ -19,6 +19,26 @@ pub(super) struct CaseState {
     /// The last token was issued to a DPoP-bound client that the case did not choose for
     /// its proofs (the main client, found DPoP-bound by the preflight).
     pub implicit_dpop_token: bool,
+    /// The DPoP nonces the authorization server and the resource gave, each kept for its
+    /// own server (RFC 9449 §9: a resource's nonce is its own, and the other's is no nonce
+    /// of its).
+    pub dpop_nonces: DpopNonces,
+}
+
+/// The last DPoP nonce of each server.
+#[derive(Default)]
+pub(super) struct DpopNonces {
+    pub authorization_server: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl DpopNonces {
+    pub fn of(&mut self, endpoint: crate::case::Endpoint) -> &mut Option<String> {
+        match endpoint {
+            crate::case::Endpoint::Resource => &mut self.resource,
+            _ => &mut self.authorization_server,
+        }
+    }
 }
 
 impl CaseState {
@@ -85,6 +105,7 @@ impl CaseState {
             unusable_expires_in: None,
             dpop: None,
             implicit_dpop_token: false,
+            dpop_nonces: DpopNonces::default(),
         }
     }
 }

@@ -212,7 +212,7 @@ impl Run<'_> {
             if step.endpoint == Endpoint::Resource && response.header("dpop-nonce").is_some() {
                 state.vars.insert(RESOURCE_NONCE.into(), "yes".into());
             }
-            if super::dpop::resend_with_nonce(dpop_flaw, &response, state)
+            if super::dpop::resend_with_nonce(dpop_flaw, step.endpoint, &response, state)
                 && first_attempt
                 && !step.no_nonce_retry
             {

@@ -234,7 +234,8 @@ pub struct ClientSpec {
     pub role: Role,
     pub id: String,
     pub auth: AuthMethod,
-    pub secret: Option<String>,
+    /// Read from `secret_env`/`secret_file`; prints as redacted.
+    pub secret: Option<reference_server::Secret>,
     pub key: Option<PathBuf>,
     pub key_id: Option<String>,
     pub key_alg: Option<String>,
@@ -314,7 +315,15 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
             clients.insert(role, jwt);
         }
     }
-    for spec in &t.clients {
+    // Flags win over the file: a role the command line filled keeps its client.
+    let from_flags = |role: Role| match role {
+        Role::Introspector => t.introspect_client_id.is_some(),
+        Role::Second => t.second_client_id.is_some(),
+        Role::DpopBound => t.dpop_client_id.is_some(),
+        Role::KeyJwt | Role::SecretJwt => side_jwt,
+        _ => false,
+    };
+    for spec in t.clients.iter().filter(|spec| !from_flags(spec.role)) {
         let key = spec
             .key
             .as_deref()
@@ -324,7 +333,7 @@ pub fn clients_from(t: &TargetArgs) -> Result<BTreeMap<Role, ClientCredentials>,
         let client = client_of(
             &spec.id,
             spec.auth,
-            spec.secret.as_deref(),
+            spec.secret.as_ref().map(|s| s.expose()),
             key,
             &format!("{what}: secret_env or secret_file"),
             &format!("{what}: key"),

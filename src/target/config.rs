@@ -198,11 +198,26 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
             )));
         }
         let which = format!("clients #{} {}", index + 1, c.id);
+        let fits = match c.role {
+            Role::KeyJwt => c.auth == super::AuthMethod::PrivateKeyJwt,
+            Role::SecretJwt => c.auth == super::AuthMethod::ClientSecretJwt,
+            Role::DpopBound | Role::Introspector | Role::Second => c.auth.cert().is_none(),
+            _ => true,
+        };
+        if !fits {
+            return Err(Failure::usage(format!(
+                "[[targets.{name}.clients]] #{}: role '{}' cannot authenticate with {} (key_jwt: private_key_jwt; secret_jwt: client_secret_jwt; the run's one certificate is the main or mtls client's)",
+                index + 1,
+                c.role.as_str(),
+                c.auth.as_str()
+            )));
+        }
         args.clients.push(super::args::ClientSpec {
             role: c.role,
             id: c.id.clone(),
             auth: c.auth,
-            secret: secret(&name, &which, &c.secret_env, &c.secret_file)?,
+            secret: secret(&name, &which, &c.secret_env, &c.secret_file)?
+                .map(|s| reference_server::Secret::new(&s)),
             key: c.key.clone(),
             key_id: c.key_id.clone(),
             key_alg: c.key_alg.clone(),

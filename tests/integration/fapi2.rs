@@ -127,8 +127,15 @@ async fn the_fapi_server_passes_and_the_plain_one_fails_exactly_the_fapi_rules_i
         ],
     );
 
-    // Each clock-skew fault fails its case alone.
+    // A FAPI server that takes secrets anyway fails FAPI-001 alone: the main client's secret
+    // works there (with the proof its binding needs), the JWT client is another client.
+    let got = fapi_run(fapi().with_fault(Fault::Fapi2AcceptSecrets), &plain).await;
+    expect(&got, &[("FAPI-001", "fail")]);
+
+    // Each other FAPI-mode fault fails its case alone.
     for (fault, case) in [
+        (Fault::Fapi2TokenEndpointAud, "FAPI-004"),
+        (Fault::Fapi2AudArray, "FAPI-005"),
         (Fault::AssertionNoClockSkew, "FAPI-007"),
         (Fault::AssertionClockSkew120, "FAPI-008"),
     ] {

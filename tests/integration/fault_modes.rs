@@ -162,6 +162,10 @@ async fn every_fault_mode_breaks_its_rule() {
             let mut config = ServerConfig::default().with_fault(*fault);
             config.tls = Some(TlsIdentity::generate(&[]).unwrap());
             start(config).await
+        } else if fault.name().starts_with("fapi2-") {
+            let mut config = ServerConfig::default().with_fault(*fault);
+            config.fapi2 = true;
+            start(config).await
         } else {
             start_with(&[*fault]).await
         };
@@ -808,6 +812,32 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
         Fault::AcceptAnyAssertionSub => {
             let form = asserted(server, "sub_not_client");
             assert!(post_form(&token_url, &form).await.has_token(), "{name}");
+        }
+        // In FAPI 2.0 mode a request without a binding is refused for it (invalid_request)
+        // once the client authenticated: these faults let the authentication through.
+        Fault::Fapi2AcceptSecrets => {
+            let reply = post_basic(&token_url, "myClient", "forgerock", CC).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}: {reply:?}");
+        }
+        Fault::Fapi2TokenEndpointAud => {
+            let reply = post_form(&token_url, &asserted(server, "none")).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}: {reply:?}");
+        }
+        Fault::Fapi2AudArray => {
+            use grantcheck::jose::{AssertionBuilder, AssertionFlaw, SigningKey};
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/keys/client-es256.jwk.json");
+            let key = std::sync::Arc::new(SigningKey::from_file(&path, None).unwrap());
+            let issuer = server.issuer("root");
+            let assertion = AssertionBuilder::new(key, "jwtClient", &issuer)
+                .build(&AssertionFlaw::AudArray, grantcheck::jose::unix_now())
+                .unwrap();
+            let form = format!(
+                "{CC}&client_id=jwtClient&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
+                assertion.expose()
+            );
+            let reply = post_form(&token_url, &form).await;
+            assert_eq!(reply.error(), "invalid_request", "{name}: {reply:?}");
         }
         Fault::AssertionNoClockSkew => {
             let form = asserted(server, "iat_near_future");

@@ -49,7 +49,11 @@ pub(super) fn mtls_clients(
                 // Only the fixture certificates' clients are registered there.
                 target.clients.remove(&crate::case::Role::SelfSignedMtls);
             }
-            crate::mtls::MtlsClients::from_files(timeout, trust, cert, key)
+            let as_cert = match main_cert {
+                Some(target::AuthMethod::SelfSignedTlsClientAuth) => crate::mtls::Cert::SelfSigned,
+                _ => crate::mtls::Cert::Client,
+            };
+            crate::mtls::MtlsClients::from_files(timeout, trust, cert, key, as_cert)
                 .map_err(Failure::usage)?
         }
         _ if !target.embedded && main_cert.is_some() => {
