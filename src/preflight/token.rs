@@ -179,9 +179,32 @@ impl Probe<'_> {
         if wants_dpop && target.dpop.is_some() {
             let mut bound = main.clone();
             bound.dpop_bound = true;
-            let again = self
+            let mut again = self
                 .token(target, &bound, None, "token request with a DPoP proof")
                 .await;
+            // With the proof, the server may want a scope too: the usual one, with a proof.
+            let scope = target.scopes.first().cloned();
+            let wants_scope = again
+                .0
+                .as_ref()
+                .is_ok_and(|r| access_token(r).is_none() && may_want_scope(r) && scope.is_some());
+            if let (true, Some(scope)) = (wants_scope, scope) {
+                exchanges.push(again.1.clone());
+                again = self
+                    .token(
+                        target,
+                        &bound,
+                        Some(&scope),
+                        "token request with a DPoP proof and scope",
+                    )
+                    .await;
+                if again.0.as_ref().ok().and_then(access_token).is_some() {
+                    target.baseline.token_scope = Some(scope.clone());
+                    notes.push(format!(
+                        "it needs a scope: cases that need a token send scope={scope}"
+                    ));
+                }
+            }
             if again.0.as_ref().ok().and_then(access_token).is_some() {
                 let said = latest.0.as_ref().map(super::answer).unwrap_or_default();
                 notes.push(format!(
