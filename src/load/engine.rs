@@ -65,10 +65,13 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
         plan.goose.verbose > 0 || quiet,
         quiet,
     ));
-    let clock = ctx
-        .pacing
-        .is_some()
-        .then(|| tokio::spawn(pacer::run_clock(ctx.clone())));
+    let clock = match &ctx.pacing {
+        Some(_) => Some(
+            pacer::spawn_clock(ctx.clone())
+                .map_err(|e| Failure::runtime(format!("cannot start the arrival clock: {e}")))?,
+        ),
+        None => None,
+    };
     // The plan starts when every user is ready, or at the latest after the margin allowed.
     let start_anyway = ctx.pacing.is_some().then(|| {
         let ctx = ctx.clone();
@@ -138,7 +141,7 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
         pacing.stop();
     }
     if let Some(clock) = clock {
-        let _ = clock.await;
+        let _ = tokio::task::spawn_blocking(move || clock.join()).await;
     }
     if let Some(path) = &plan.sample_log {
         ctx.write_samples(path)

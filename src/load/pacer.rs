@@ -1,19 +1,19 @@
 //! The arrival clock of an open-model run. Each scenario has a lane: a count of iterations
 //! released (fallen due) and a semaphore with a permit per released iteration not yet taken.
-//! A clock task on the run's own runtime releases every iteration that is due (all of them
-//! in one step, however many), and so does each user that comes back for its next iteration:
-//! no thread of its own and no queue, so a hand-off is a permit, and a user that was waiting
-//! is woken on its own worker. Between iterations the clock sleeps on tokio's timer until
-//! 2 ms before the next is due (the timer has a 1 ms resolution, which alone made a 0.2 ms
-//! service time look like 1.3 ms from its intended start), then yields to the users at each
-//! turn until it is due.
+//! The clock, an OS thread of its own, sleeps until shortly before the next iteration is due
+//! and spins the rest (tokio's timer has a 1 ms resolution, which alone made a 0.2 ms service
+//! time look like 1.3 ms from its intended start), then releases every iteration that is due
+//! in one step: at high rates it wakes at most every [`MIN_PERIOD`] and hands over a batch.
+//! Each user that comes back for its next iteration releases what is due too, so busy users
+//! need no wake at all. A hand-off is a permit; no queue, no lock per iteration. The users do
+//! their work on the runtime's workers, which never spin: a worker that spun would be charged
+//! as CPU-bound by the OS and lose the core for whole time slices to anything else runnable,
+//! which showed as milliseconds of service time (tried: a clock task yielding on the runtime).
 //!
 //! A user takes a permit and the oldest released iteration with it, records its start lag
 //! (now − due) and runs it. A user that found the permit waiting for it (none waited when
 //! the iteration fell due: every user was busy) starts late when the lag is over
 //! [`LATE_AFTER`], and is charged its wait (latency from the intended start), never skipped.
-//! (An earlier version ran the clock on an OS thread handing iterations over a queue: exact
-//! to 7 µs, but at 15,000/s the thread's wakes and the queue's lock took a core's quarter.)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -38,8 +38,9 @@ struct Lane {
 /// Permits added when the clock is done: more than the users can ever take.
 const DONE_PERMITS: usize = 1 << 40;
 
-/// How long before an iteration is due the clock stops sleeping on tokio's timer.
-const SLEEP_AHEAD: Duration = Duration::from_millis(2);
+/// The clock wakes at most this often: at higher rates it releases what fell due in a batch
+/// (their start lag is then up to this long, far under [`LATE_AFTER`]).
+const MIN_PERIOD: Duration = Duration::from_micros(100);
 /// The longest single sleep, so a stop is seen promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
@@ -178,40 +179,112 @@ impl Pacing {
     }
 }
 
-/// The clock, as a task of the run's runtime; it ends when the plan is done or the run
-/// stops, and then lets every waiting user go.
-pub async fn run_clock(ctx: Arc<LoadContext>) {
-    if let Some(pacing) = &ctx.pacing {
-        clock(pacing).await;
-        pacing.finish();
+/// Starts the clock on a thread of its own; it ends when the plan is done or the run stops,
+/// and then lets every waiting user go.
+pub fn spawn_clock(ctx: Arc<LoadContext>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("arrival-clock".into())
+        .spawn(move || {
+            if let Some(pacing) = &ctx.pacing {
+                precise_sleeps();
+                run_clock(pacing);
+                pacing.finish();
+            }
+        })
+}
+
+/// Asks Linux to wake this thread's sleeps on time instead of grouping them with other
+/// timers (the default slack of 50 µs made every wake late by about that much).
+fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and touches only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
 
-async fn clock(pacing: &Pacing) {
+fn run_clock(pacing: &Pacing) {
+    let mut sleeper = Sleeper::default();
     let start = loop {
         if pacing.stop.load(Ordering::Relaxed) {
             return;
         }
         match pacing.start() {
             Some(start) => break start,
-            None => tokio::time::sleep(Duration::from_millis(1)).await,
+            None => std::thread::sleep(Duration::from_millis(1)),
         }
     };
     let lanes = pacing.lanes.len();
-    while !pacing.stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
+    let mut now = Instant::now();
+    loop {
         let Some(next) = (0..lanes)
             .filter_map(|lane| pacing.release_due(lane, start, now))
             .min()
         else {
             return;
         };
-        let left = next.saturating_duration_since(Instant::now());
-        if left > SLEEP_AHEAD {
-            let nap = (left - SLEEP_AHEAD).min(MAX_SLEEP);
-            tokio::time::sleep(nap).await;
-        } else {
-            tokio::task::yield_now().await;
+        if !sleeper.wait_until(next.max(now + MIN_PERIOD), &pacing.stop) {
+            return;
+        }
+        now = Instant::now();
+    }
+}
+
+/// Sleeps to within a tolerance of a time, then spins. The tolerance follows how late the
+/// OS wakes the thread: up quickly on late wakes, down slowly.
+struct Sleeper {
+    overshoot: Duration,
+}
+
+impl Default for Sleeper {
+    fn default() -> Self {
+        Sleeper {
+            overshoot: Duration::from_micros(50),
+        }
+    }
+}
+
+const MIN_TOLERANCE: Duration = Duration::from_micros(15);
+const MAX_TOLERANCE: Duration = Duration::from_micros(300);
+/// The last stretch, spun without yielding: a yield may hand the core away for longer.
+const FINAL_SPIN: Duration = Duration::from_micros(20);
+
+impl Sleeper {
+    fn tolerance(&self) -> Duration {
+        (self.overshoot + MIN_TOLERANCE).min(MAX_TOLERANCE)
+    }
+
+    /// Waits until `due`; false when the run stopped first.
+    fn wait_until(&mut self, due: Instant, stop: &AtomicBool) -> bool {
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            let left = due - now;
+            let tolerance = self.tolerance();
+            if left > tolerance {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                let nap = (left - tolerance).min(MAX_SLEEP);
+                std::thread::sleep(nap);
+                let late = now.elapsed().saturating_sub(nap);
+                // A quarter of the way up, a sixteenth down: one wake delayed by a busy
+                // machine does not make every later wait spin for as long.
+                self.overshoot = if late > self.overshoot {
+                    self.overshoot + (late - self.overshoot) / 4
+                } else {
+                    self.overshoot - (self.overshoot - late) / 16
+                };
+            } else if left > FINAL_SPIN {
+                // Spinning alone would take the core from the users' threads when they share
+                // it (a generator pinned to one core): a yield lets them run, and costs the
+                // clock a microsecond when nothing else is runnable.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
 }
@@ -275,8 +348,9 @@ mod tests {
         let lanes = pacing.lanes.len();
         let clock = {
             let pacing = pacing.clone();
-            tokio::spawn(async move {
-                clock(&pacing).await;
+            std::thread::spawn(move || {
+                precise_sleeps();
+                run_clock(&pacing);
                 pacing.finish();
             })
         };
@@ -300,12 +374,31 @@ mod tests {
                 seen
             }));
         }
-        clock.await.unwrap();
         let mut all = Vec::new();
         for task in tasks {
             all.extend(task.await.unwrap());
         }
+        clock.join().unwrap();
         all
+    }
+
+    #[test]
+    fn the_sleeper_wakes_on_time() {
+        precise_sleeps();
+        let stop = AtomicBool::new(false);
+        let mut sleeper = Sleeper::default();
+        let mut best = Duration::MAX;
+        for _ in 0..20 {
+            let due = Instant::now() + Duration::from_micros(700);
+            assert!(sleeper.wait_until(due, &stop));
+            best = best.min(Instant::now() - due);
+        }
+        // Never early; and late by less than tokio's 1 ms timer tick would make it, at least
+        // once in 20 (the best, not the worst: on a loaded machine any one wake, and the
+        // yield before the final spin, can lose the core for a scheduler slice).
+        assert!(best < Duration::from_millis(1), "{best:?}");
+        stop.store(true, Ordering::Relaxed);
+        assert!(!sleeper.wait_until(Instant::now() + Duration::from_secs(5), &stop));
     }
 
     #[tokio::test(flavor = "current_thread")]
