@@ -223,7 +223,16 @@ fn run_clock(pacing: &Pacing) {
         else {
             return;
         };
-        if !sleeper.wait_until(next.max(now + MIN_PERIOD), &pacing.stop) {
+        // Iterations closer together than the period go in batches, and a batch's start lag
+        // may be a few tens of µs more: sleep to it without spinning, which at these rates
+        // would take the core from the users.
+        let batch = now + MIN_PERIOD;
+        if next < batch {
+            std::thread::sleep(batch.saturating_duration_since(Instant::now()));
+        } else if !sleeper.wait_until(next, &pacing.stop) {
+            return;
+        }
+        if pacing.stop.load(Ordering::Relaxed) {
             return;
         }
         now = Instant::now();
@@ -231,7 +240,7 @@ fn run_clock(pacing: &Pacing) {
 }
 
 /// Sleeps to within a tolerance of a time, then spins. The tolerance follows how late the
-/// OS wakes the thread: up quickly on late wakes, down slowly.
+/// OS wakes the thread: up at once on a late wake, down slowly.
 struct Sleeper {
     overshoot: Duration,
 }
@@ -270,10 +279,8 @@ impl Sleeper {
                 let nap = (left - tolerance).min(MAX_SLEEP);
                 std::thread::sleep(nap);
                 let late = now.elapsed().saturating_sub(nap);
-                // A quarter of the way up, a sixteenth down: one wake delayed by a busy
-                // machine does not make every later wait spin for as long.
                 self.overshoot = if late > self.overshoot {
-                    self.overshoot + (late - self.overshoot) / 4
+                    late
                 } else {
                     self.overshoot - (self.overshoot - late) / 16
                 };
