@@ -96,6 +96,12 @@ impl Connections {
         slots.get_mut(origin).and_then(Option::take)
     }
 
+    /// Whether there is a connection to `origin`.
+    pub fn has(&mut self, origin: usize) -> bool {
+        let slots = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
+        slots.get(origin).is_some_and(Option::is_some)
+    }
+
     /// Gives a connection back after a request that left it usable.
     pub fn put(&mut self, origin: usize, conn: Http1) {
         let slots = self.0.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -217,7 +223,8 @@ impl Http1 {
     }
 }
 
-async fn connect(route: &Route) -> Result<Http1, Why> {
+/// A new connection to `route`'s origin.
+pub async fn connect(route: &Route) -> Result<Http1, Why> {
     let failed = |e: &dyn std::fmt::Display| format!("connection failed: {e}");
     let stream = match &route.connect {
         Connect::Ip(addr) => TcpStream::connect(addr).await,

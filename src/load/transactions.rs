@@ -52,17 +52,22 @@ pub(super) async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadC
 }
 
 /// Runs once per user before its load: swaps Goose's default client for grantcheck's (no
-/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`). Every user shares the one
+/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`) and opens the user's own
+/// connections to plain-HTTP endpoints. Every user shares the one
 /// client and its connection pool: building a TLS client per user costs each user tens of
 /// milliseconds at launch, which would make the first iterations of an arrival-rate run late.
 pub fn client_setup(client: reqwest::Client, ctx: Arc<LoadContext>) -> Transaction {
     let function: TransactionFunction = Arc::new(move |user| {
         user.client = client.clone();
-        if let Some(pacing) = &ctx.pacing {
-            pacing.user_ready();
-        }
-        ctx.user_launched();
-        Box::pin(async move { Ok(()) })
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            super::send::preconnect(user, &ctx).await;
+            if let Some(pacing) = &ctx.pacing {
+                pacing.user_ready();
+            }
+            ctx.user_launched();
+            Ok(())
+        })
     });
     Transaction::new(function)
         .set_name("setup-client")
