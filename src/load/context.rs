@@ -17,10 +17,42 @@ use super::recorder::{Problem, Recorders, Request};
 
 /// Endpoint URLs, parsed once: cloning a `Url` is cheaper than parsing a string per request.
 pub struct Urls {
-    pub token: Url,
-    pub introspection: Option<Url>,
-    pub revocation: Option<Url>,
-    pub resource: Option<Url>,
+    pub token: Endpoint,
+    pub introspection: Option<Endpoint>,
+    pub revocation: Option<Endpoint>,
+    pub resource: Option<Endpoint>,
+}
+
+/// An endpoint, and its route when the generator's own HTTP/1.1 client serves it (plain
+/// HTTP; `None`: reqwest does).
+pub struct Endpoint {
+    pub url: Url,
+    pub route: Option<super::http1::Route>,
+}
+
+impl Urls {
+    /// The endpoints; `own_client` false leaves every request to reqwest.
+    pub fn new(
+        token: Url,
+        introspection: Option<Url>,
+        revocation: Option<Url>,
+        resource: Option<Url>,
+        own_client: bool,
+    ) -> Urls {
+        let mut origins = Vec::new();
+        let mut endpoint = |url: Url| Endpoint {
+            route: own_client
+                .then(|| super::http1::Route::new(&url, &mut origins))
+                .flatten(),
+            url,
+        };
+        Urls {
+            token: endpoint(token),
+            introspection: introspection.map(&mut endpoint),
+            revocation: revocation.map(&mut endpoint),
+            resource: resource.map(&mut endpoint),
+        }
+    }
 }
 
 /// Signs the client assertions of `issue_jwt` (RFC 7523 §2.2).
@@ -55,6 +87,8 @@ pub struct LoadContext {
     samples: Option<Mutex<Vec<(Request, u64)>>>,
     /// The most of a response body read; a longer body is an error of its own kind.
     pub max_body: usize,
+    /// How long a request may take (`--timeout`), whatever the hard stop leaves.
+    pub request_timeout: Duration,
     /// When every request must be done: the end of `--run-time` plus a grace period (an
     /// arrival-rate run's comes from its timetable instead).
     pub hard_stop: Option<Instant>,
@@ -124,6 +158,7 @@ impl LoadContext {
             recorders: Recorders::new(),
             samples: keep_samples.then(|| Mutex::new(Vec::new())),
             max_body: super::DEFAULT_MAX_BODY,
+            request_timeout: Duration::from_secs(60),
             hard_stop: None,
             pacing: None,
             throttle: None,

@@ -41,13 +41,7 @@ pub async fn measure(plan: &Plan, quiet: bool) -> Result<Measured, Failure> {
     // a request.
     goose_config.threshold.clear();
     goose_config.throttle_requests = None;
-    let request_timeout = match &plan.goose.timeout {
-        Some(t) => goose::util::parse_timespan(t)
-            .map(|secs| Duration::from_secs(secs as u64))
-            .ok_or_else(|| Failure::usage(format!("--timeout '{t}' is not a time span")))?,
-        None => Duration::from_secs(60),
-    };
-    let client = crate::http::client_builder(request_timeout, &plan.trust)
+    let client = crate::http::client_builder(ctx.request_timeout, &plan.trust)
         .build()
         .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
     let setup = transactions::client_setup(client, ctx.clone());
@@ -234,12 +228,16 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
         url::Url::parse(u).map_err(|e| Failure::usage(format!("'{u}' is not a URL: {e}")))
     };
     let optional = |u: &Option<String>| u.as_deref().map(parse).transpose();
-    let urls = Urls {
-        token: parse(&target.token_url)?,
-        introspection: optional(&target.introspection_url)?,
-        revocation: optional(&target.revocation_url)?,
-        resource: optional(&target.resource_url)?,
-    };
+    // The generator's own HTTP/1.1 client for plain-HTTP endpoints, unless the environment
+    // asks for reqwest everywhere (to compare the two).
+    let own_client = std::env::var("GRANTCHECK_LOAD_CLIENT").map_or(true, |c| c != "reqwest");
+    let urls = Urls::new(
+        parse(&target.token_url)?,
+        optional(&target.introspection_url)?,
+        optional(&target.revocation_url)?,
+        optional(&target.resource_url)?,
+        own_client,
+    );
     let mut context = LoadContext::new(
         urls,
         (&main.id, &secret(main)),
@@ -250,6 +248,7 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
         plan.sample_log.is_some(),
     );
     context.max_body = plan.max_body;
+    context.request_timeout = request_timeout(&plan.goose)?;
     if profile.uses(TransactionKind::IssueDpop) {
         context.dpop_key = target.dpop.as_ref().map(|d| d.key.clone());
     }
@@ -284,6 +283,16 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
         context.hard_stop = planned.map(|d| Instant::now() + d + HARD_STOP_GRACE);
     }
     Ok(context)
+}
+
+/// `--timeout`, or 60 s.
+fn request_timeout(goose: &GooseConfiguration) -> Result<Duration, Failure> {
+    match &goose.timeout {
+        Some(t) => goose::util::parse_timespan(t)
+            .map(|secs| Duration::from_secs(secs as u64))
+            .ok_or_else(|| Failure::usage(format!("--timeout '{t}' is not a time span"))),
+        None => Ok(Duration::from_secs(60)),
+    }
 }
 
 /// Goose's coordinated-omission mitigation backfills Goose's own request metrics, which

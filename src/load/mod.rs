@@ -12,6 +12,7 @@ pub mod compare;
 pub mod context;
 mod embedded;
 mod engine;
+mod http1;
 pub mod merge;
 pub mod pacer;
 mod pool;

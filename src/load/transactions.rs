@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use goose::goose::{Transaction, TransactionFunction};
 use goose::prelude::GooseUser;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use url::Url;
 
 use super::check::{self, process_issuance_response};
 use super::context::LoadContext;
 use super::profile::TransactionKind;
 use super::recorder::{Problem, Request};
-use super::send::{send, Sent};
+use super::send::{send, Call, Sent};
 
 const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
+const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The iteration failed here (and is recorded): its next steps are not run.
 pub(super) struct Stop;
@@ -51,17 +52,22 @@ pub(super) async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadC
 }
 
 /// Runs once per user before its load: swaps Goose's default client for grantcheck's (no
-/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`). Every user shares the one
+/// redirects, the run's TLS trust: `--ca-cert`, `--insecure`) and opens the user's own
+/// connections to plain-HTTP endpoints. Every user shares the one
 /// client and its connection pool: building a TLS client per user costs each user tens of
 /// milliseconds at launch, which would make the first iterations of an arrival-rate run late.
 pub fn client_setup(client: reqwest::Client, ctx: Arc<LoadContext>) -> Transaction {
     let function: TransactionFunction = Arc::new(move |user| {
         user.client = client.clone();
-        if let Some(pacing) = &ctx.pacing {
-            pacing.user_ready();
-        }
-        ctx.user_launched();
-        Box::pin(async move { Ok(()) })
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            super::send::preconnect(user, &ctx).await;
+            if let Some(pacing) = &ctx.pacing {
+                pacing.user_ready();
+            }
+            ctx.user_launched();
+            Ok(())
+        })
     });
     Transaction::new(function)
         .set_name("setup-client")
@@ -99,18 +105,14 @@ async fn issue(
     request: Request,
     want_token: bool,
 ) -> Step<Option<String>> {
-    let mut builder = user
-        .client
-        .post(ctx.urls.token.clone())
-        .header(CONTENT_TYPE, FORM);
-    builder = if request == Request::IssuePost {
-        builder.body(ctx.post_body.clone())
+    let mut call = Call::post(&ctx.urls.token).header(CONTENT_TYPE, FORM);
+    call = if request == Request::IssuePost {
+        call.body(ctx.post_body.clone())
     } else {
-        builder
-            .header(AUTHORIZATION, ctx.main_basic.clone())
+        call.header(AUTHORIZATION, ctx.main_basic.clone())
             .body(ctx.issue_body.clone())
     };
-    let sent = send(user, ctx, request, builder).await.ok_or(Stop)?;
+    let sent = send(user, ctx, request, call).await.ok_or(Stop)?;
     let sample = ctx.introspect_sample > 0
         && ctx.urls.introspection.is_some()
         && ctx
@@ -169,14 +171,10 @@ async fn issue_jwt(user: &mut GooseUser, ctx: &LoadContext) -> Step {
         String::from_utf8_lossy(&ctx.issue_body),
         assertion.expose()
     );
-    let builder = user
-        .client
-        .post(ctx.urls.token.clone())
+    let call = Call::post(&ctx.urls.token)
         .header(CONTENT_TYPE, FORM)
         .body(body);
-    let sent = send(user, ctx, Request::IssueJwt, builder)
-        .await
-        .ok_or(Stop)?;
+    let sent = send(user, ctx, Request::IssueJwt, call).await.ok_or(Stop)?;
     let outcome = check::token_response(&sent.view(), "bearer").map(drop);
     judge(user, ctx, Request::IssueJwt, &sent, outcome)
 }
@@ -213,10 +211,11 @@ async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> Step {
     let Some(key) = &ctx.dpop_key else {
         return Ok(());
     };
+    let user_index = user.weighted_users_index;
     let no_proof = |request| {
         let why = "cannot sign the DPoP proof";
         ctx.record(
-            user.weighted_users_index,
+            user_index,
             request,
             0,
             std::time::Instant::now(),
@@ -224,16 +223,14 @@ async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> Step {
         );
         Stop
     };
-    let proof = dpop_proof(key, "POST", &ctx.urls.token, None)
+    let proof = dpop_proof(key, "POST", &ctx.urls.token.url, None)
         .ok_or_else(|| no_proof(Request::IssueDpop))?;
-    let builder = user
-        .client
-        .post(ctx.urls.token.clone())
+    let call = Call::post(&ctx.urls.token)
         .header(CONTENT_TYPE, FORM)
         .header(AUTHORIZATION, ctx.main_basic.clone())
-        .header("DPoP", proof)
+        .header_text(DPOP, &proof)
         .body(ctx.issue_body.clone());
-    let sent = send(user, ctx, Request::IssueDpop, builder)
+    let sent = send(user, ctx, Request::IssueDpop, call)
         .await
         .ok_or(Stop)?;
     let token = {
@@ -252,17 +249,15 @@ async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> Step {
         ctx.sample(Request::IssueDpop, sent.latency_us);
         token.ok_or(Stop)?.into_owned()
     };
-    let Some(url) = &ctx.urls.resource else {
+    let Some(resource) = &ctx.urls.resource else {
         return Ok(());
     };
-    let proof =
-        dpop_proof(key, "GET", url, Some(&token)).ok_or_else(|| no_proof(Request::ResourceDpop))?;
-    let builder = user
-        .client
-        .get(url.clone())
-        .header(AUTHORIZATION, format!("DPoP {token}"))
-        .header("DPoP", proof);
-    let sent = send(user, ctx, Request::ResourceDpop, builder)
+    let proof = dpop_proof(key, "GET", &resource.url, Some(&token))
+        .ok_or_else(|| no_proof(Request::ResourceDpop))?;
+    let call = Call::get(resource)
+        .header_text(AUTHORIZATION, &format!("DPoP {token}"))
+        .header_text(DPOP, &proof);
+    let sent = send(user, ctx, Request::ResourceDpop, call)
         .await
         .ok_or(Stop)?;
     let outcome = check::accepted(
@@ -280,17 +275,15 @@ async fn introspect(
     active: bool,
     request: Request,
 ) -> Step {
-    let Some(url) = &ctx.urls.introspection else {
+    let Some(endpoint) = &ctx.urls.introspection else {
         return Ok(());
     };
     let body = format!("token={}", crate::form::encode(token));
-    let builder = user
-        .client
-        .post(url.clone())
+    let call = Call::post(endpoint)
         .header(CONTENT_TYPE, FORM)
         .header(AUTHORIZATION, ctx.introspector_basic.clone())
         .body(body);
-    let sent = send(user, ctx, request, builder).await.ok_or(Stop)?;
+    let sent = send(user, ctx, request, call).await.ok_or(Stop)?;
     let outcome = check::introspection_response(&sent.view(), active, &ctx.main_id);
     judge(user, ctx, request, &sent, outcome)
 }
@@ -300,29 +293,20 @@ async fn flow(user: &mut GooseUser, ctx: &LoadContext) -> Step {
     let Some(token) = issue(user, ctx, Request::IssueBasic, true).await? else {
         return Ok(());
     };
-    if let Some(url) = &ctx.urls.resource {
-        let builder = user
-            .client
-            .get(url.clone())
-            .header(AUTHORIZATION, format!("Bearer {token}"));
-        let sent = send(user, ctx, Request::Resource, builder)
-            .await
-            .ok_or(Stop)?;
+    if let Some(resource) = &ctx.urls.resource {
+        let call = Call::get(resource).header_text(AUTHORIZATION, &format!("Bearer {token}"));
+        let sent = send(user, ctx, Request::Resource, call).await.ok_or(Stop)?;
         let outcome = check::accepted(&sent.view(), "resource: refused a fresh token");
         judge(user, ctx, Request::Resource, &sent, outcome)?;
     }
     introspect(user, ctx, &token, true, Request::IntrospectFlow).await?;
-    if let Some(url) = &ctx.urls.revocation {
+    if let Some(revocation) = &ctx.urls.revocation {
         let body = format!("token={}", crate::form::encode(&token));
-        let builder = user
-            .client
-            .post(url.clone())
+        let call = Call::post(revocation)
             .header(CONTENT_TYPE, FORM)
             .header(AUTHORIZATION, ctx.main_basic.clone())
             .body(body);
-        let sent = send(user, ctx, Request::Revoke, builder)
-            .await
-            .ok_or(Stop)?;
+        let sent = send(user, ctx, Request::Revoke, call).await.ok_or(Stop)?;
         let outcome = check::accepted(&sent.view(), "revocation: unexpected status");
         judge(user, ctx, Request::Revoke, &sent, outcome)?;
         introspect(user, ctx, &token, false, Request::IntrospectRevoked).await?;
@@ -332,13 +316,11 @@ async fn flow(user: &mut GooseUser, ctx: &LoadContext) -> Step {
 
 /// A wrong secret must be refused: 401, `invalid_client`, a challenge, and no token.
 async fn bad_secret(user: &mut GooseUser, ctx: &LoadContext) -> Step {
-    let builder = user
-        .client
-        .post(ctx.urls.token.clone())
+    let call = Call::post(&ctx.urls.token)
         .header(CONTENT_TYPE, FORM)
         .header(AUTHORIZATION, ctx.wrong_basic.clone())
         .body(ctx.issue_body.clone());
-    let sent = send(user, ctx, Request::WrongSecret, builder)
+    let sent = send(user, ctx, Request::WrongSecret, call)
         .await
         .ok_or(Stop)?;
     let outcome = check::refusal_response(&sent.view());
