@@ -59,19 +59,18 @@ fn run(label: &str, main: &[String]) -> String {
 fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
     let keys = peer_dir().join("keys");
     let jwt_key = keys.join("fapiJwtClient.private.jwk.json");
-    let mut table = run(
-        "jwt",
-        &[
-            "--client-id".into(),
-            "fapiJwtClient".into(),
-            "--client-auth".into(),
-            "private_key_jwt".into(),
-            "--client-key".into(),
-            jwt_key.display().to_string(),
-            "--mtls-client-id".into(),
-            "fapiMtlsClient".into(),
-        ],
-    );
+    // The private_key_jwt main client (DPoP-bound there), the mTLS client beside it.
+    let jwt_main: Vec<String> = vec![
+        "--client-id".into(),
+        "fapiJwtClient".into(),
+        "--client-auth".into(),
+        "private_key_jwt".into(),
+        "--client-key".into(),
+        jwt_key.display().to_string(),
+        "--mtls-client-id".into(),
+        "fapiMtlsClient".into(),
+    ];
+    let mut table = run("jwt", &jwt_main);
     table += &run(
         "mtls",
         &[
@@ -85,22 +84,7 @@ fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
         ],
     );
     // The FAPI 2.0 profile's own cases (`--profile fapi2`), with the JWT main client.
-    table += &run(
-        "fapi2",
-        &[
-            "--client-id".into(),
-            "fapiJwtClient".into(),
-            "--client-auth".into(),
-            "private_key_jwt".into(),
-            "--client-key".into(),
-            jwt_key.display().to_string(),
-            "--mtls-client-id".into(),
-            "fapiMtlsClient".into(),
-            "--profile".into(),
-            "fapi2".into(),
-            "--only".into(),
-            "fapi2".into(),
-        ],
-    );
+    let profile = ["--profile", "fapi2", "--only", "fapi2"].map(str::to_owned);
+    table += &run("fapi2", &[jwt_main, profile.to_vec()].concat());
     insta::assert_snapshot!("oidc_provider_fapi_verdicts", table);
 }
