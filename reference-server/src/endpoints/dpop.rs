@@ -295,15 +295,16 @@ pub fn resource_request(
     let asks_nonce = config.uses(Variant::ResourceDpopNonce)
         || config.has(Fault::ResourceDpopNonce400)
         || config.has(Fault::ResourceDpopNonceAny);
-    let nonces = app.dpop.resource_accepted(now);
-    let nonce_refs = [nonces[0].as_str(), nonces[1].as_str()];
+    // Two MACs per request only where the resource asks for a nonce.
+    let nonces = asks_nonce.then(|| app.dpop.resource_accepted(now));
+    let nonce_refs = nonces.as_ref().map(|n| [n[0].as_str(), n[1].as_str()]);
     let cx = ProofContext {
         method: method_name(request.method),
         url: &url,
         algs: algs(config),
         access_token: Some(token),
         bound_jkt: bound.as_deref(),
-        nonces: asks_nonce.then_some(&nonce_refs[..]),
+        nonces: nonce_refs.as_ref().map(|n| &n[..]),
         now,
     };
     let mut checked = proof::check(proof, &cx, policy(config));
