@@ -22,8 +22,7 @@ use crate::verdict::{self, Evidence};
 mod target_setup;
 
 use target_setup::{
-    embedded_credentials, fapi2_clients, mtls_clients, resolve_target, unresolved_target, Embedded,
-    Resolved,
+    embedded_credentials, fapi2_clients, resolve_target, unresolved_target, Embedded, Resolved,
 };
 
 #[derive(Debug, Args)]
@@ -228,7 +227,12 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
     if fapi2 && !target.assertion_audience_given {
         target.assertion_audience = target::AssertionAudience::Issuer;
     }
-    mtls_clients(&args.target, &mut target, &settings, &trust)?;
+    crate::target::attach_client_certificates(
+        &args.target,
+        &mut target,
+        settings.request_timeout,
+        &trust,
+    )?;
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)

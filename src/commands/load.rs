@@ -250,13 +250,25 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
             .map_err(Failure::usage)?;
     }
     args.target.apply_config(args.config.as_deref())?;
-    let trust = crate::http::TlsTrust::new(
+    let mut trust = crate::http::TlsTrust::new(
         &args.target.ca_cert,
         args.target.insecure || args.goose.accept_invalid_certs,
     )?;
     if let Some(warning) = trust.warning() {
         eprintln!("{warning}");
     }
+    use crate::load::profile::TransactionKind as Kind;
+    // Mutual TLS needs TLS: the embedded server of an `issue_mtls` profile serves HTTPS
+    // with a certificate of its own, which this run trusts.
+    let embedded_tls = if args.target.is_embedded() && profile.uses(Kind::IssueMtls) {
+        let identity = reference_server::TlsIdentity::generate(&[]).map_err(Failure::runtime)?;
+        trust
+            .add_pem(identity.certificate_pem().as_bytes())
+            .map_err(Failure::internal)?;
+        Some(identity)
+    } else {
+        None
+    };
     let http = crate::http::client(Duration::from_secs(10), &trust)?;
 
     let origin = args.goose.host.as_deref().map(host_origin).transpose()?;
@@ -266,7 +278,8 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
                 "-H/--host sends the target's requests to another origin: name the target too (--target or --token-url); the embedded server answers only at its own",
             ));
         }
-        let embedded = EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers)?;
+        let embedded =
+            EmbeddedServer::start(args.embedded_token_ttl, args.embedded_workers, embedded_tls)?;
         (embedded.target.clone(), Some(embedded))
     } else {
         let discovery = crate::settings::Settings::default();
@@ -278,6 +291,12 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }
+    crate::target::attach_client_certificates(
+        &args.target,
+        &mut target,
+        Duration::from_secs(10),
+        &trust,
+    )?;
     let mut scope = args
         .target
         .scope
@@ -285,19 +304,10 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
         .and_then(|s| s.split(' ').next())
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    // The preflight's token request is a plain one (HTTP Basic, no DPoP proof): a profile of
-    // only `issue_jwt` or `issue_dpop` may rightly be refused it, and goes without.
-    use crate::load::profile::TransactionKind as Kind;
-    let plain = [
-        Kind::IssueBasic,
-        Kind::IssuePost,
-        Kind::Introspect,
-        Kind::Flow,
-        Kind::BadSecret,
-    ];
-    if plain.into_iter().any(|kind| profile.uses(kind)) {
-        token_preflight(&mut target, &http, &mut scope).await?;
-    }
+    // The preflight's first token is asked for as the main client authenticates (any
+    // method, with a DPoP proof when the answer asks for one): it also finds the assertion
+    // `aud` the target takes and whether the client is DPoP-bound.
+    token_preflight(&mut target, &http, &mut scope).await?;
     let plan = load::Plan {
         profile,
         thresholds,

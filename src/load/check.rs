@@ -231,6 +231,23 @@ pub fn process_issuance_response<'a>(
     } else {
         "bearer"
     };
+    process_token_response(
+        recorder, request, response, latency_us, second, tokens, token_type,
+    )
+}
+
+/// [`process_issuance_response`] for a token whose `token_type` the caller knows: `dpop`
+/// when the request carried a DPoP proof, `bearer` otherwise (an mTLS-bound token too:
+/// RFC 8705 §3 leaves its type as it was).
+pub fn process_token_response<'a>(
+    recorder: &mut Recorder,
+    request: Request,
+    response: &ResponseView<'a>,
+    latency_us: u64,
+    second: u64,
+    tokens: Option<&TokenSet>,
+    token_type: &str,
+) -> Option<Cow<'a, str>> {
     let outcome = token_response(response, token_type).and_then(|token| match tokens {
         Some(seen) if !seen.insert(&token) => Err("the same access_token was issued twice".into()),
         _ => Ok(token),
@@ -245,6 +262,22 @@ pub fn process_issuance_response<'a>(
             None
         }
     }
+}
+
+/// Whether `response` asks for a DPoP nonce (RFC 9449 §8 at the token endpoint: 400 with
+/// `use_dpop_nonce`; §9 at a resource: 401 with a `DPoP` challenge naming it) and gives one.
+pub fn asks_for_nonce(response: &ResponseView<'_>) -> bool {
+    if !matches!(response.status, 400 | 401) || !response.headers.contains_key("dpop-nonce") {
+        return false;
+    }
+    let in_body =
+        Fields::of(response.body).is_some_and(|f| f.error.as_str() == Some("use_dpop_nonce"));
+    in_body
+        || response
+            .headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("use_dpop_nonce")))
 }
 
 #[cfg(test)]

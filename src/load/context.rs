@@ -5,13 +5,14 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use url::Url;
 
+use super::client::{basic, LoadClient, Nonces};
 use super::pacer::Pacing;
 use super::recorder::{Problem, Recorders, Request};
 
@@ -55,14 +56,6 @@ impl Urls {
     }
 }
 
-/// Signs the client assertions of `issue_jwt` (RFC 7523 §2.2).
-pub struct JwtSigner {
-    pub key: Arc<crate::jose::SigningKey>,
-    pub client_id: String,
-    /// The assertion's `aud`: the token endpoint URL or the issuer, as the target takes it.
-    pub audience: String,
-}
-
 /// What every transaction needs, shared by all users.
 pub struct LoadContext {
     pub urls: Urls,
@@ -104,10 +97,13 @@ pub struct LoadContext {
     launched: AtomicU64,
     /// When the whole-run figures began: the start, or the reset.
     measured_from: Mutex<Instant>,
-    /// The `private_key_jwt` client for `issue_jwt`: it signs a new assertion per request.
-    pub jwt: Option<JwtSigner>,
-    /// The run's DPoP key for `issue_dpop` (RFC 9449).
-    pub dpop_key: Option<Arc<crate::jose::SigningKey>>,
+    /// The client of `issue_jwt` (a client assertion per request; DPoP proofs when it is
+    /// DPoP-bound), of `issue_dpop` (the main client, with proofs) and of `issue_mtls`.
+    pub jwt_client: Option<LoadClient>,
+    pub dpop_client: Option<LoadClient>,
+    pub mtls_client: Option<LoadClient>,
+    /// The DPoP nonces the servers last gave.
+    pub nonces: Nonces,
 }
 
 impl LoadContext {
@@ -121,18 +117,6 @@ impl LoadContext {
         keep_samples: bool,
     ) -> LoadContext {
         use crate::form::encode as enc;
-        let basic = |id: &str, secret: &str| {
-            use base64::Engine;
-            let pair = format!("{}:{}", enc(id), enc(secret));
-            let text = format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            );
-            // Base64 and "Basic " are visible ASCII: always a valid header value.
-            let mut value = HeaderValue::from_str(&text).expect("base64 is a valid header value");
-            value.set_sensitive(true);
-            value
-        };
         let mut issue_body = "grant_type=client_credentials".to_owned();
         if let Some(scope) = scope {
             issue_body.push_str(&format!("&scope={}", enc(scope)));
@@ -166,8 +150,10 @@ impl LoadContext {
             expected_users: 0,
             launched: AtomicU64::new(0),
             measured_from: Mutex::new(Instant::now()),
-            jwt: None,
-            dpop_key: None,
+            jwt_client: None,
+            dpop_client: None,
+            mtls_client: None,
+            nonces: Nonces::default(),
         }
     }
 

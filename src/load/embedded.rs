@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reference_server::{ReferenceServer, ServerConfig};
+use reference_server::{ReferenceServer, ServerConfig, TlsIdentity};
 
 use crate::exit::Failure;
 use crate::target::Target;
@@ -16,11 +16,17 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    pub fn start(token_ttl: u64, workers: usize) -> Result<EmbeddedServer, Failure> {
+    /// With `tls`, it serves HTTPS with that identity (and asks for client certificates).
+    pub fn start(
+        token_ttl: u64,
+        workers: usize,
+        tls: Option<TlsIdentity>,
+    ) -> Result<EmbeddedServer, Failure> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ServerConfig {
             token_ttl: Duration::from_secs(token_ttl.max(1)),
+            tls,
             ..ServerConfig::default()
         };
         let thread = std::thread::Builder::new()

@@ -10,7 +10,8 @@ use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, GooseError, Scenario};
 
 use super::arrival::{self, ArrivalStats};
-use super::context::{JwtSigner, LoadContext, Throttle, Urls};
+use super::client::LoadClient;
+use super::context::{LoadContext, Throttle, Urls};
 use super::pacer::{self, Pacing};
 use super::profile::{Profile, TransactionKind};
 use super::shard::{Shard, ShardReport};
@@ -249,17 +250,29 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
     );
     context.max_body = plan.max_body;
     context.request_timeout = request_timeout(&plan.goose)?;
-    if profile.uses(TransactionKind::IssueDpop) {
-        context.dpop_key = target.dpop.as_ref().map(|d| d.key.clone());
-    }
+    let issue_body = String::from_utf8_lossy(&context.issue_body).into_owned();
+    let dpop_key = target.dpop.as_ref().map(|d| d.key.clone());
+    let load_client = |role: Role, bound: bool| -> Result<Option<LoadClient>, Failure> {
+        let Some(client) = target.client(role) else {
+            return Ok(None);
+        };
+        let http = client
+            .method
+            .cert()
+            .and_then(|cert| target.mtls.as_ref()?.client(cert).cloned());
+        let mut load = LoadClient::new(client, &issue_body, target.assertion_aud(), http)
+            .map_err(|why| Failure::usage(format!("profile {}: {why}", profile.name)))?;
+        load.dpop = dpop_key.clone().filter(|_| bound || client.dpop_bound);
+        Ok(Some(load))
+    };
     if profile.uses(TransactionKind::IssueJwt) {
-        context.jwt = target.client(Role::KeyJwt).and_then(|client| {
-            client.jwt_key.clone().map(|key| JwtSigner {
-                key,
-                client_id: client.id.clone(),
-                audience: target.assertion_aud().to_owned(),
-            })
-        });
+        context.jwt_client = load_client(Role::KeyJwt, false)?;
+    }
+    if profile.uses(TransactionKind::IssueDpop) {
+        context.dpop_client = load_client(Role::Main, true)?;
+    }
+    if profile.uses(TransactionKind::IssueMtls) {
+        context.mtls_client = load_client(Role::Mtls, false)?;
     }
     if let Some(rate_plan) = &plan.rate_plan {
         let weights: Vec<usize> = profile.scenarios.iter().map(|s| s.weight).collect();

@@ -5,9 +5,11 @@
 //! itself (`send.rs`, `check.rs`, `recorder.rs`), off Goose's metrics aggregator.
 
 pub mod arrival;
+mod bound;
 pub mod capacity;
 pub mod chart;
 pub mod check;
+pub mod client;
 pub mod compare;
 pub mod context;
 mod embedded;
@@ -155,6 +157,16 @@ fn has_private_key_jwt_client(target: &Target) -> bool {
     key.is_some_and(|k| !k.is_symmetric())
 }
 
+fn has_mtls_client(target: &Target) -> bool {
+    let cert = target.client(Role::Mtls).and_then(|c| c.method.cert());
+    cert.is_some_and(|cert| {
+        target
+            .mtls
+            .as_ref()
+            .is_some_and(|m| m.client(cert).is_some())
+    })
+}
+
 /// A profile that needs an endpoint the target lacks is refused before anything runs.
 pub(crate) fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(), Failure> {
     let needs = |kind| profile.uses(kind);
@@ -164,6 +176,8 @@ pub(crate) fn check_profile_fits(profile: &Profile, target: &Target) -> Result<(
         Some("a DPoP key (--dpop ES256, RS256, PS256 or EdDSA)")
     } else if needs(TransactionKind::IssueJwt) && !has_private_key_jwt_client(target) {
         Some("a private_key_jwt client (--client-auth private_key_jwt --client-key FILE)")
+    } else if needs(TransactionKind::IssueMtls) && !has_mtls_client(target) {
+        Some("a mutual-TLS client over HTTPS (--client-auth tls_client_auth --client-cert FILE --client-cert-key FILE, or --mtls-client-id ID with them)")
     } else if needs(TransactionKind::Flow)
         && (target.revocation_url.is_none() || target.introspection_url.is_none())
     {

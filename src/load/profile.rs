@@ -29,6 +29,9 @@ pub enum TransactionKind {
     IssueJwt,
     /// A DPoP-bound token (a fresh proof per request), then the resource with its own proof.
     IssueDpop,
+    /// A certificate-bound token over mutual TLS (RFC 8705), then the resource over the same
+    /// client certificate.
+    IssueMtls,
 }
 
 impl TransactionKind {
@@ -41,6 +44,7 @@ impl TransactionKind {
             TransactionKind::BadSecret => "bad_secret",
             TransactionKind::IssueJwt => "issue_jwt",
             TransactionKind::IssueDpop => "issue_dpop",
+            TransactionKind::IssueMtls => "issue_mtls",
         }
     }
 }

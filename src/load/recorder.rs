@@ -51,6 +51,8 @@ pub enum Request {
     IssueJwt,
     IssueDpop,
     ResourceDpop,
+    IssueMtls,
+    ResourceMtls,
     Introspect,
     IntrospectSample,
     IntrospectFlow,
@@ -61,12 +63,14 @@ pub enum Request {
 }
 
 impl Request {
-    pub const ALL: [Request; 12] = [
+    pub const ALL: [Request; 14] = [
         Request::IssueBasic,
         Request::IssuePost,
         Request::IssueJwt,
         Request::IssueDpop,
         Request::ResourceDpop,
+        Request::IssueMtls,
+        Request::ResourceMtls,
         Request::Introspect,
         Request::IntrospectSample,
         Request::IntrospectFlow,
@@ -84,6 +88,8 @@ impl Request {
             Request::IssueJwt => "POST issue (private_key_jwt)",
             Request::IssueDpop => "POST issue (DPoP)",
             Request::ResourceDpop => "GET call the resource (DPoP)",
+            Request::IssueMtls => "POST issue (mutual TLS)",
+            Request::ResourceMtls => "GET call the resource (mutual TLS)",
             Request::Introspect => "POST introspect",
             Request::IntrospectSample => "POST introspect (sample of issued tokens)",
             Request::IntrospectFlow => "POST introspect (flow)",

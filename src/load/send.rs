@@ -24,6 +24,9 @@ pub(super) struct Call<'a> {
     body: Bytes,
     /// A header value that cannot be sent (a token with a line break, say).
     invalid: Option<String>,
+    /// The HTTP client to send it with instead of the user's (one that presents a client
+    /// certificate, for mutual TLS).
+    via: Option<&'a reqwest::Client>,
 }
 
 impl<'a> Call<'a> {
@@ -42,6 +45,15 @@ impl<'a> Call<'a> {
             headers: HeaderMap::with_capacity(4),
             body: Bytes::new(),
             invalid: None,
+            via: None,
+        }
+    }
+
+    /// Send it with `client` (when given) instead of the user's.
+    pub fn via(self, client: Option<&'a reqwest::Client>) -> Call<'a> {
+        Call {
+            via: client,
+            ..self
         }
     }
 
@@ -118,7 +130,8 @@ pub(super) async fn send(
         let left = stop.saturating_duration_since(started);
         timeout = timeout.min(left.max(Duration::from_millis(1)));
     }
-    let answer = match &call.endpoint.route {
+    let route = call.endpoint.route.as_ref().filter(|_| call.via.is_none());
+    let answer = match route {
         Some(route) => {
             if user.get_session_data::<Connections>().is_none() {
                 user.set_session_data(Connections::default());
@@ -143,15 +156,15 @@ pub(super) async fn send(
             answer.map_err(|why| (why, Instant::now()))
         }
         None => {
-            let built = user
-                .client
+            let client = call.via.unwrap_or(&user.client);
+            let built = client
                 .request(call.method, call.endpoint.url.clone())
                 .headers(call.headers)
                 .body(call.body)
                 .timeout(timeout)
                 .build();
             match built {
-                Ok(built) => with_reqwest(&user.client, built, ctx.max_body).await,
+                Ok(built) => with_reqwest(client, built, ctx.max_body).await,
                 Err(e) => Err((format!("cannot build the request: {e}"), Instant::now())),
             }
         }

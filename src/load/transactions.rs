@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use goose::goose::{Transaction, TransactionFunction};
 use goose::prelude::GooseUser;
-use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use url::Url;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 use super::check::{self, process_issuance_response};
 use super::context::LoadContext;
@@ -16,12 +15,11 @@ use super::recorder::{Problem, Request};
 use super::send::{send, Call, Sent};
 
 const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
-const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The iteration failed here (and is recorded): its next steps are not run.
 pub(super) struct Stop;
 
-type Step<T = ()> = Result<T, Stop>;
+pub(super) type Step<T = ()> = Result<T, Stop>;
 
 /// A Goose transaction running `kind` with the shared context.
 pub fn transaction(kind: TransactionKind, ctx: Arc<LoadContext>) -> Transaction {
@@ -46,8 +44,9 @@ pub(super) async fn run(kind: TransactionKind, user: &mut GooseUser, ctx: &LoadC
         }
         TransactionKind::Flow => flow(user, ctx).await,
         TransactionKind::BadSecret => bad_secret(user, ctx).await,
-        TransactionKind::IssueJwt => issue_jwt(user, ctx).await,
-        TransactionKind::IssueDpop => issue_dpop(user, ctx).await,
+        TransactionKind::IssueJwt => super::bound::issue_jwt(user, ctx).await,
+        TransactionKind::IssueDpop => super::bound::issue_dpop(user, ctx).await,
+        TransactionKind::IssueMtls => super::bound::issue_mtls(user, ctx).await,
     }
 }
 
@@ -75,7 +74,7 @@ pub fn client_setup(client: reqwest::Client, ctx: Arc<LoadContext>) -> Transacti
 }
 
 /// Records `sent` with the outcome of its checks; `Stop` when they failed.
-fn judge(
+pub(super) fn judge(
     user: &GooseUser,
     ctx: &LoadContext,
     request: Request,
@@ -146,129 +145,8 @@ async fn issue(
     Ok(token)
 }
 
-/// Issues a token with a client assertion signed for this request alone (its own `jti`, so a
-/// replay cache never refuses it) and checks the answer as `issue` does.
-async fn issue_jwt(user: &mut GooseUser, ctx: &LoadContext) -> Step {
-    use crate::jose::{AssertionBuilder, AssertionFlaw};
-    let Some(signer) = &ctx.jwt else {
-        return Ok(());
-    };
-    let assertion = AssertionBuilder::new(signer.key.clone(), &signer.client_id, &signer.audience)
-        .build(&AssertionFlaw::None, unix_now());
-    let Ok(assertion) = assertion else {
-        let why = "cannot sign the client assertion";
-        ctx.record(
-            user.weighted_users_index,
-            Request::IssueJwt,
-            0,
-            std::time::Instant::now(),
-            Err(why.into()),
-        );
-        return Err(Stop);
-    };
-    let body = format!(
-        "{}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={}",
-        String::from_utf8_lossy(&ctx.issue_body),
-        assertion.expose()
-    );
-    let call = Call::post(&ctx.urls.token)
-        .header(CONTENT_TYPE, FORM)
-        .body(body);
-    let sent = send(user, ctx, Request::IssueJwt, call).await.ok_or(Stop)?;
-    let outcome = check::token_response(&sent.view(), "bearer").map(drop);
-    judge(user, ctx, Request::IssueJwt, &sent, outcome)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A DPoP proof for one request (RFC 9449 §4.2), fresh `jti` each time.
-fn dpop_proof(
-    key: &Arc<crate::jose::SigningKey>,
-    method: &str,
-    url: &Url,
-    token: Option<&str>,
-) -> Option<String> {
-    use crate::jose::dpop::ProofTarget;
-    use crate::jose::{DpopFlaw, DpopProofBuilder};
-    let target = ProofTarget {
-        method,
-        url: url.as_str(),
-        access_token: token,
-    };
-    DpopProofBuilder::new(key.clone())
-        .and_then(|mut b| b.build(DpopFlaw::None, target, unix_now()))
-        .ok()
-        .map(|proof| proof.expose().to_owned())
-}
-
-/// Issues a DPoP-bound token (`token_type` DPoP) with a proof made for this request, then
-/// calls the resource with `Authorization: DPoP` and a proof carrying the token's `ath`.
-async fn issue_dpop(user: &mut GooseUser, ctx: &LoadContext) -> Step {
-    let Some(key) = &ctx.dpop_key else {
-        return Ok(());
-    };
-    let user_index = user.weighted_users_index;
-    let no_proof = |request| {
-        let why = "cannot sign the DPoP proof";
-        ctx.record(
-            user_index,
-            request,
-            0,
-            std::time::Instant::now(),
-            Err(why.into()),
-        );
-        Stop
-    };
-    let proof = dpop_proof(key, "POST", &ctx.urls.token.url, None)
-        .ok_or_else(|| no_proof(Request::IssueDpop))?;
-    let call = Call::post(&ctx.urls.token)
-        .header(CONTENT_TYPE, FORM)
-        .header(AUTHORIZATION, ctx.main_basic.clone())
-        .header_text(DPOP, &proof)
-        .body(ctx.issue_body.clone());
-    let sent = send(user, ctx, Request::IssueDpop, call)
-        .await
-        .ok_or(Stop)?;
-    let token = {
-        let second = ctx.recorders.second(sent.at);
-        let mut recorder = ctx.recorders.stripe(user.weighted_users_index);
-        let view = sent.view();
-        let token = process_issuance_response(
-            &mut recorder,
-            Request::IssueDpop,
-            &view,
-            sent.latency_us,
-            second,
-            None,
-        );
-        drop(recorder);
-        ctx.sample(Request::IssueDpop, sent.latency_us);
-        token.ok_or(Stop)?.into_owned()
-    };
-    let Some(resource) = &ctx.urls.resource else {
-        return Ok(());
-    };
-    let proof = dpop_proof(key, "GET", &resource.url, Some(&token))
-        .ok_or_else(|| no_proof(Request::ResourceDpop))?;
-    let call = Call::get(resource)
-        .header_text(AUTHORIZATION, &format!("DPoP {token}"))
-        .header_text(DPOP, &proof);
-    let sent = send(user, ctx, Request::ResourceDpop, call)
-        .await
-        .ok_or(Stop)?;
-    let outcome = check::accepted(
-        &sent.view(),
-        "resource: refused a DPoP-bound token with its proof",
-    );
-    judge(user, ctx, Request::ResourceDpop, &sent, outcome)
-}
-
 /// Introspects `token` as the resource server's client and checks `active`.
-async fn introspect(
+pub(super) async fn introspect(
     user: &mut GooseUser,
     ctx: &LoadContext,
     token: &str,

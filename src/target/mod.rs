@@ -5,11 +5,13 @@
 //! finds the endpoints; the preflight (`crate::preflight`) then fills in the [`Baseline`].
 
 pub mod args;
+mod certificates;
 mod client;
 pub mod config;
 mod discover;
 
 pub use args::{clients_from, TargetArgs};
+pub use certificates::attach_client_certificates;
 pub use client::{AuthMethod, ClientCredentials};
 pub use discover::{discover, embedded, locate_metadata, metadata_urls, MetadataLocation};
 

@@ -88,3 +88,41 @@ fn secretless_clients_against_node_oidc_provider_in_fapi_mode() {
     table += &run("fapi2", &[jwt_main, profile.to_vec()].concat());
     insta::assert_snapshot!("oidc_provider_fapi_verdicts", table);
 }
+
+/// `load` against the FAPI peer with its secretless clients (issue 23): `issuance-jwt` and
+/// `issuance-dpop` as `fapiJwtClient` (private_key_jwt, DPoP-bound, nonces required: each
+/// request a fresh assertion and proof, the nonce followed), `issuance-mtls` as
+/// `fapiMtlsClient` (tls_client_auth, certificate-bound tokens). Every response is checked;
+/// none may fail. The peer's targets are grantcheck.toml's `oidc-provider-fapi` and
+/// `oidc-provider-fapi-mtls`.
+#[test]
+#[ignore = "needs node-oidc-provider with FAPI=1 on 127.0.0.1:18088 (.ci/run starts it)"]
+fn secretless_load_against_node_oidc_provider_in_fapi_mode() {
+    for (target, profile, label) in [
+        (
+            "oidc-provider-fapi",
+            "issuance-jwt",
+            "POST issue (private_key_jwt)",
+        ),
+        ("oidc-provider-fapi", "issuance-dpop", "POST issue (DPoP)"),
+        (
+            "oidc-provider-fapi-mtls",
+            "issuance-mtls",
+            "POST issue (mutual TLS)",
+        ),
+    ] {
+        let reports = temp_dir(&format!("interop-fapi-load-{profile}"));
+        let output = grantcheck_in(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .args(["load", "--target", target, "--profile", profile])
+            .args(["-u", "2", "-r", "2", "-t", "2s", "--no-reset-metrics"])
+            .arg("--report-dir")
+            .arg(&reports)
+            .env_remove("GRANTCHECK_CLIENT_SECRET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{profile}: {stderr}");
+        assert!(stderr.contains(label), "{profile}: {stderr}");
+        assert!(!stderr.contains("errors by kind"), "{profile}: {stderr}");
+    }
+}

@@ -22,6 +22,7 @@ mod hardening_server;
 mod interop_oidc_provider;
 mod interop_oidc_provider_extra;
 mod interop_oidc_provider_fapi;
+mod load_bound;
 mod load_shards;
 mod misbehaving_targets;
 mod reference_server;
