@@ -199,3 +199,32 @@ async fn a_secretless_client_loads_a_fapi2_server_that_demands_dpop_nonces() {
     assert!(stderr.contains("token request: status 400"), "{stderr}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuance_dpop_follows_a_resource_that_asks_for_its_own_nonce() {
+    // RFC 9449 §9: the resource answers 401 with a `DPoP` challenge naming use_dpop_nonce
+    // and a DPoP-Nonce; the proof that follows carries it.
+    let config = ServerConfig::default().with_variant(reference_server::Variant::ResourceDpopNonce);
+    let server = server::start(config).await;
+    let (output, stderr) = load(
+        "issuance-dpop",
+        &[
+            "--target",
+            &server.issuer(ROOT_REALM),
+            "--resource-url",
+            &server.resource_url(),
+            "--client-id",
+            "myClient",
+            "--client-secret",
+            "forgerock",
+            "--dpop",
+            "ES256",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("GET call the resource (DPoP)"), "{stderr}");
+    assert!(!stderr.contains("errors by kind"), "{stderr}");
+    assert!(!stderr.contains("forgerock"), "a secret in the output");
+    server.shutdown().await;
+}
