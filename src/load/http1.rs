@@ -1,34 +1,34 @@
-//! The load generator's own client for plain-HTTP targets: one hyper HTTP/1.1 connection
-//! per Goose user and origin, kept in the user's session and driven by the user's own task
-//! (no connection task, no pool, no per-request URL handling: the request line and `Host`
-//! are prepared once per endpoint). It is what wrk does, and it halves the generator's
-//! instructions per response against reqwest's pooled client. HTTPS targets (TLS trust,
-//! mTLS client certificates) keep reqwest (`send.rs` picks), as does any run with
-//! `GRANTCHECK_LOAD_CLIENT=reqwest` in its environment.
+//! The load generator's own client for plain-HTTP targets: one HTTP/1.1 connection per
+//! Goose user and origin, kept in the user's session and driven by the user's own task, as
+//! wrk does. A request is written from prepared bytes (the request line's target and `Host`
+//! are made once per endpoint) in one write; the response head is parsed with `httparse`
+//! straight from a read buffer the connection keeps, and the body read by its
+//! `Content-Length`, its chunks, or to the end of the connection. No connection task, no
+//! pool, no dispatch channel. HTTPS targets (TLS trust, mTLS client certificates) keep
+//! reqwest (`send.rs` picks), as does any run with `GRANTCHECK_LOAD_CLIENT=reqwest`.
 
-use std::future::{poll_fn, Future};
+mod chunked;
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, Connection, SendRequest};
-use hyper::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, HOST};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
-/// Where a plain-HTTP endpoint is, prepared once: what to connect to, the request target
-/// and the `Host` header.
+/// Where a plain-HTTP endpoint is, prepared once: what to connect to, and what follows the
+/// method in the request head (` target HTTP/1.1`, `Host`, `Accept`).
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Endpoints on one origin share a connection: the index of this one's.
     pub origin: usize,
     connect: Connect,
-    path: Uri,
-    host: HeaderValue,
+    head: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,24 +58,25 @@ impl Route {
                 origins.len() - 1
             }
         };
-        let path = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        // A parsed URL's path, query and host have no spaces or line breaks.
+        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
         let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let head = format!(" {target} HTTP/1.1\r\nhost: {host}\r\naccept: */*\r\n").into_bytes();
         Some(Route {
             origin: index,
             connect,
-            path: Uri::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes())).ok()?,
-            host: HeaderValue::from_str(host).ok()?,
+            head,
         })
     }
 }
 
-type Conn = Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-/// One kept-alive connection: the sender and the connection future that the request's
-/// task polls beside it.
+/// One kept-alive connection, with the buffers it reuses for every request.
 pub struct Http1 {
-    sender: SendRequest<Full<Bytes>>,
-    conn: Option<Pin<Box<Conn>>>,
+    stream: TcpStream,
+    /// What has been read and not yet consumed.
+    input: BytesMut,
+    /// The request being written.
+    output: Vec<u8>,
 }
 
 /// A user's connections, by origin (Goose keeps it as the user's session data; a copy of
@@ -125,6 +126,11 @@ pub struct Answer {
 pub type Why = String;
 
 const WHAT: &str = "the response body (--max-body)";
+/// The most of a response head read before it is refused (hyper's default is 400 KiB;
+/// a token endpoint's head is a few hundred bytes).
+const MAX_HEAD: usize = 64 * 1024;
+/// Header lines parsed per response.
+const MAX_HEADERS: usize = 64;
 
 /// Sends one request on `conn` (connecting first when there is none or it has closed) and
 /// reads the whole response, body bounded by `max_body`, by `deadline`. Returns the
@@ -139,88 +145,279 @@ pub async fn exchange(
     deadline: Instant,
 ) -> (Result<Answer, Why>, Option<Http1>) {
     let deadline = tokio::time::Instant::from_std(deadline);
-    match tokio::time::timeout_at(
-        deadline,
-        exchange_inner(conn, route, method, headers, body, max_body),
-    )
-    .await
-    {
+    let request = Outgoing {
+        method: &method,
+        headers: &headers,
+        body: &body,
+    };
+    match tokio::time::timeout_at(deadline, exchange_inner(conn, route, request, max_body)).await {
         Ok(done) => done,
-        // The connection went with the dropped future: hyper closes it.
+        // The connection went with the dropped future: dropping it closes it.
         Err(_) => (Err("timed out".to_owned()), None),
     }
+}
+
+/// A request as `exchange` got it.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
 }
 
 async fn exchange_inner(
     conn: Option<Http1>,
     route: &Route,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Outgoing<'_>,
     max_body: usize,
 ) -> (Result<Answer, Why>, Option<Http1>) {
-    let mut request = Request::new(Full::new(body));
-    *request.method_mut() = method;
-    *request.uri_mut() = route.path.clone();
-    *request.headers_mut() = headers;
-    let headers = request.headers_mut();
-    headers.insert(HOST, route.host.clone());
-    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    let reused = conn.as_ref().is_some_and(Http1::is_open);
-    let mut conn = match conn.filter(Http1::is_open) {
+    // A kept-alive connection the server has closed (or written to unasked) is not used: a
+    // new one is made before anything is sent, so no request goes out twice.
+    let mut conn = match conn.filter(Http1::is_idle_and_open) {
         Some(conn) => conn,
         None => match connect(route).await {
             Ok(conn) => conn,
             Err(why) => return (Err(why), None),
         },
     };
-    let sent = {
-        let future = conn.sender.try_send_request(request);
-        drive(&mut conn.conn, future).await
-    };
-    let response = match sent {
-        Ok(response) => response,
-        Err(mut e) => match e.take_message() {
-            // A kept-alive connection the server had closed before the request went out:
-            // once more on a new one (it was not sent, so this cannot send it twice).
-            Some(request) if reused => {
-                conn = match connect(route).await {
-                    Ok(conn) => conn,
-                    Err(why) => return (Err(why), None),
-                };
-                let future = conn.sender.send_request(request);
-                match drive(&mut conn.conn, future).await {
-                    Ok(response) => response,
-                    Err(e) => return (Err(describe(&e)), None),
-                }
-            }
-            _ => return (Err(describe(e.error())), None),
-        },
-    };
-    let at = Instant::now();
-    let (parts, mut incoming) = response.into_parts();
-    let read = read_body(&mut conn, &mut incoming, &parts.headers, max_body).await;
-    drop(incoming);
-    let keep = conn.is_open().then_some(conn);
-    match read {
-        Ok(body) => (
-            Ok(Answer {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-                at,
-            }),
-            keep,
-        ),
-        // A body not read to its end leaves the connection unusable.
+    conn.write_request(route, request);
+    if let Err(e) = conn.stream.write_all(&conn.output).await {
+        return (Err(format!("request failed: {e}")), None);
+    }
+    match conn.read_response(request.method, max_body).await {
+        Ok((answer, reusable)) => (Ok(answer), reusable.then_some(conn)),
+        // A response not read to its end leaves the connection unusable.
         Err(why) => (Err(why), None),
     }
 }
 
 impl Http1 {
-    fn is_open(&self) -> bool {
-        self.conn.is_some() && !self.sender.is_closed()
+    /// Whether the connection is still open with nothing unread: a peek that would block.
+    fn is_idle_and_open(&self) -> bool {
+        if !self.input.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(
+            self.stream.try_read(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
     }
+
+    /// Writes the request head and body into the connection's output buffer.
+    fn write_request(&mut self, route: &Route, request: Outgoing<'_>) {
+        let out = &mut self.output;
+        out.clear();
+        out.extend_from_slice(request.method.as_str().as_bytes());
+        out.extend_from_slice(&route.head);
+        for (name, value) in request.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !request.body.is_empty() || request.method == Method::POST {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(request.body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(request.body);
+    }
+
+    /// Reads more into the input buffer; false at the end of the connection.
+    async fn fill(&mut self) -> Result<bool, Why> {
+        if self.input.capacity() - self.input.len() < 4096 {
+            self.input.reserve(8192);
+        }
+        match self.stream.read_buf(&mut self.input).await {
+            Ok(0) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(format!("request failed: {e}")),
+        }
+    }
+
+    /// The response to a `method` request, and whether the connection can carry another.
+    async fn read_response(
+        &mut self,
+        method: &Method,
+        max_body: usize,
+    ) -> Result<(Answer, bool), Why> {
+        loop {
+            let head = self.read_head().await?;
+            let at = Instant::now();
+            // 1xx answers (100 Continue, 103 Early Hints) come before the final one.
+            if (100..200).contains(&head.status) && head.status != 101 {
+                continue;
+            }
+            let no_body = *method == Method::HEAD
+                || head.status == 204
+                || head.status == 304
+                || (100..200).contains(&head.status);
+            let (body, to_close) = if no_body {
+                (Bytes::new(), false)
+            } else if head.chunked {
+                (chunked::read(self, max_body).await?, false)
+            } else if let Some(length) = head.length {
+                (self.read_exactly(length, max_body).await?, false)
+            } else {
+                (self.read_to_end(max_body).await?, true)
+            };
+            let reusable = head.keep_alive && !to_close && head.status != 101;
+            let answer = Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+                at,
+            };
+            return Ok((answer, reusable));
+        }
+    }
+
+    /// Reads and parses one response head, consuming it from the input.
+    async fn read_head(&mut self) -> Result<Head, Why> {
+        loop {
+            if !self.input.is_empty() {
+                if let Some((head, used)) = parse_head(&self.input)? {
+                    self.input.advance(used);
+                    return Ok(head);
+                }
+                if self.input.len() > MAX_HEAD {
+                    return Err(format!(
+                        "request failed: the response head exceeds {} KiB",
+                        MAX_HEAD / 1024
+                    ));
+                }
+            }
+            if !self.fill().await? {
+                return Err(
+                    "request failed: connection closed before a whole response head came"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+
+    /// A body of `length` bytes (its `Content-Length`), refused above `max`.
+    async fn read_exactly(&mut self, length: u64, max: usize) -> Result<Bytes, Why> {
+        if length > max as u64 {
+            let over = crate::http::over_limit(WHAT, max);
+            return Err(format!("{over}: its Content-Length is {length}, not read"));
+        }
+        let length = length as usize;
+        while self.input.len() < length {
+            if !self.fill().await? {
+                return Err("request failed: connection closed before the whole body came".into());
+            }
+        }
+        Ok(self.take(length))
+    }
+
+    /// A body that ends with the connection (no length, no chunks: RFC 9112 §6.3 item 8).
+    async fn read_to_end(&mut self, max: usize) -> Result<Bytes, Why> {
+        loop {
+            if self.input.len() > max {
+                let over = crate::http::over_limit(WHAT, max);
+                return Err(format!("{over}: more came, the rest was not read"));
+            }
+            if !self.fill().await? {
+                let all = self.input.len();
+                return Ok(self.take(all));
+            }
+        }
+    }
+
+    /// The first `n` input bytes, copied out so the input buffer stays this connection's
+    /// alone and its space is used again.
+    fn take(&mut self, n: usize) -> Bytes {
+        let bytes = Bytes::copy_from_slice(&self.input[..n]);
+        self.input.advance(n);
+        bytes
+    }
+}
+
+/// What the response head says.
+struct Head {
+    status: u16,
+    headers: HeaderMap,
+    /// `Content-Length`, when there is one and no `Transfer-Encoding`.
+    length: Option<u64>,
+    chunked: bool,
+    keep_alive: bool,
+}
+
+/// The head at the start of `input` and its length, or `None` when more must be read.
+fn parse_head(input: &[u8]) -> Result<Option<(Head, usize)>, Why> {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut lines);
+    let used = match response.parse(input) {
+        Ok(httparse::Status::Complete(used)) => used,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("request failed: invalid HTTP response: {e}")),
+    };
+    let status = response.code.unwrap_or(0);
+    let mut headers = HeaderMap::with_capacity(response.headers.len());
+    let mut length = None;
+    let mut encoded = false;
+    let mut chunked = false;
+    // HTTP/1.1 keeps the connection unless it says `close`; HTTP/1.0 closes it.
+    let mut keep_alive = response.version == Some(1);
+    for line in response.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(line.name.as_bytes()),
+            HeaderValue::from_bytes(line.value),
+        ) else {
+            return Err(format!(
+                "request failed: invalid HTTP response: header '{}'",
+                line.name
+            ));
+        };
+        if name == reqwest::header::CONTENT_LENGTH {
+            let parsed = std::str::from_utf8(line.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            match (parsed, length) {
+                (Some(n), None) => length = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => {
+                    return Err(
+                        "request failed: invalid HTTP response: bad Content-Length".to_owned()
+                    )
+                }
+            }
+        } else if name == reqwest::header::TRANSFER_ENCODING {
+            encoded = true;
+            let text = String::from_utf8_lossy(line.value);
+            chunked = text
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if name == reqwest::header::CONNECTION {
+            let text = String::from_utf8_lossy(line.value);
+            for token in text.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    keep_alive = false;
+                }
+            }
+        }
+        headers.append(name, value);
+    }
+    // A Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 item 3); one that does
+    // not end in chunked runs to the end of the connection.
+    if encoded {
+        length = None;
+        if !chunked {
+            keep_alive = false;
+        }
+    }
+    let head = Head {
+        status,
+        headers,
+        length,
+        chunked,
+        keep_alive,
+    };
+    Ok(Some((head, used)))
 }
 
 /// A new connection to `route`'s origin.
@@ -232,89 +429,9 @@ pub async fn connect(route: &Route) -> Result<Http1, Why> {
     }
     .map_err(|e| failed(&e))?;
     stream.set_nodelay(true).map_err(|e| failed(&e))?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| failed(&e))?;
     Ok(Http1 {
-        sender,
-        conn: Some(Box::pin(conn)),
+        stream,
+        input: BytesMut::with_capacity(8192),
+        output: Vec::with_capacity(1024),
     })
-}
-
-/// Polls `future` and, beside it, the connection that carries it (dropped once it ends).
-async fn drive<F: Future>(conn: &mut Option<Pin<Box<Conn>>>, future: F) -> F::Output {
-    let mut future = pin!(future);
-    poll_fn(|cx| {
-        if let Some(c) = conn.as_mut() {
-            if c.as_mut().poll(cx).is_ready() {
-                *conn = None;
-            }
-        }
-        future.as_mut().poll(cx)
-    })
-    .await
-}
-
-/// The body, up to `max` bytes, as `send::read_body` reads reqwest's.
-async fn read_body(
-    conn: &mut Http1,
-    incoming: &mut hyper::body::Incoming,
-    headers: &HeaderMap,
-    max: usize,
-) -> Result<Bytes, Why> {
-    let over = || crate::http::over_limit(WHAT, max);
-    let length = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(length) = length.filter(|&n| n > max as u64) {
-        return Err(format!(
-            "{}: its Content-Length is {length}, not read",
-            over()
-        ));
-    }
-    let mut first: Option<Bytes> = None;
-    let mut rest: Option<BytesMut> = None;
-    loop {
-        let frame = match drive(&mut conn.conn, incoming.frame()).await {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => return Err(describe(&e)),
-        };
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let len = first.as_ref().map_or(0, Bytes::len) + rest.as_ref().map_or(0, BytesMut::len);
-        if len.saturating_add(data.len()) > max {
-            return Err(format!("{}: more came, the rest was not read", over()));
-        }
-        match (&first, &mut rest) {
-            (None, _) => first = Some(data),
-            (Some(f), None) => {
-                let mut joined = BytesMut::from(&f[..]);
-                joined.extend_from_slice(&data);
-                rest = Some(joined);
-            }
-            (Some(_), Some(joined)) => joined.extend_from_slice(&data),
-        }
-    }
-    Ok(match rest {
-        Some(joined) => joined.freeze(),
-        None => first.unwrap_or_default(),
-    })
-}
-
-/// A hyper error in the words `crate::http::describe_error` uses for reqwest's.
-fn describe(e: &hyper::Error) -> Why {
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        format!("request failed: {e}")
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
