@@ -2,9 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::config::ServerConfig;
+use crate::config::{Fault, ServerConfig};
 use crate::events::SecurityLog;
 use crate::jwt::JwtSigner;
+use crate::race::TokenStateCache;
 use crate::replay::ReplayCache;
 use crate::router::{Endpoint, Realms};
 use crate::throttle::FailureThrottle;
@@ -14,7 +15,7 @@ use crate::tokens::TokenStore;
 /// module owns those.
 pub struct App {
     pub config: ServerConfig,
-    pub tokens: TokenStore,
+    pub tokens: Arc<TokenStore>,
     pub signer: JwtSigner,
     /// Every realm, with its issuer; the base URL clients see.
     pub realms: Realms,
@@ -24,13 +25,16 @@ pub struct App {
     /// introspection about an opaque token (root first).
     pub resource_realms: Vec<Arc<str>>,
     /// Brute-force protection, when configured.
-    pub throttle: Option<FailureThrottle>,
+    pub throttle: Option<Arc<FailureThrottle>>,
     /// Security events, rate-limited, on stderr.
     pub events: SecurityLog,
     /// DPoP proofs already used, and the key of the nonces handed out (RFC 9449 §8, §11.1).
-    pub dpop: crate::dpop::state::DpopState,
+    pub dpop: Arc<crate::dpop::state::DpopState>,
     /// The `jti`s of client assertions already used (RFC 7523 §3 item 7, OIDC Core §9).
-    pub assertion_jtis: Mutex<ReplayCache>,
+    pub assertion_jtis: Arc<Mutex<ReplayCache>>,
+    /// Under the fault `race-revocation` only: the read-through cache of token state its
+    /// introspection reads (`race.rs`). `None` on the clean server, which reads the store.
+    pub token_cache: Option<Arc<TokenStateCache>>,
 }
 
 impl App {
@@ -39,14 +43,19 @@ impl App {
     pub fn new(config: ServerConfig, signer: JwtSigner, base_url: String) -> App {
         let realms = Realms::new(&config.clients, base_url);
         App {
-            throttle: config.brute_force.map(FailureThrottle::new),
+            throttle: config
+                .brute_force
+                .map(|b| Arc::new(FailureThrottle::new(b))),
             events: SecurityLog::new(config.security_log_interval, config.log_security_events),
             resource_audience: realms.resource_audience(),
             resource_realms: config.clients.resource_realms(),
             realms,
-            tokens: TokenStore::with_capacity(config.live_token_limit()),
+            tokens: Arc::new(TokenStore::with_capacity(config.live_token_limit())),
             dpop: Default::default(),
-            assertion_jtis: Mutex::new(ReplayCache::default()),
+            assertion_jtis: Default::default(),
+            token_cache: config
+                .has(Fault::RaceRevocation)
+                .then(|| Arc::new(TokenStateCache::default())),
             config,
             signer,
         }

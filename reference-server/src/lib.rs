@@ -29,6 +29,7 @@ pub mod jose;
 pub mod jwt;
 mod limits;
 pub mod mtls;
+mod race;
 pub mod replay;
 mod request;
 mod response;

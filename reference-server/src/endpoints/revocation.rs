@@ -42,6 +42,11 @@ fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
             .revoke_if(token, |r| *r.realm == *realm && may_revoke(&r.client_id))
             .map(|(r, removed)| (removed, r))
     };
+    // The fault `race-revocation`: its cache's entry is invalidated (and a reader in its
+    // window writes it back).
+    if let Some(cache) = &app.token_cache {
+        cache.invalidate(token);
+    }
     match found {
         Some((_, record)) if *record.realm != *realm => Ok(()),
         Some((true, _)) => Ok(()),
