@@ -104,35 +104,4 @@ impl TokenStateCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    #[test]
-    fn deferred_writes_wait_until_run() {
-        let deferred = Deferred::default();
-        assert!(deferred.is_empty());
-        let count = Arc::new(AtomicUsize::new(0));
-        for _ in 0..3 {
-            let count = count.clone();
-            deferred.push(move || {
-                count.fetch_add(1, Ordering::SeqCst);
-            });
-        }
-        assert_eq!(count.load(Ordering::SeqCst), 0);
-        deferred.run_now();
-        assert_eq!(count.load(Ordering::SeqCst), 3);
-        assert!(deferred.is_empty());
-    }
-
-    #[test]
-    fn the_cache_forgets_what_is_invalidated() {
-        let cache = TokenStateCache::default();
-        let record = crate::tokens::tests::record("myClient", 100);
-        cache.put("t".into(), record);
-        assert!(cache.get("t").is_some());
-        cache.invalidate("t");
-        assert!(cache.get("t").is_none());
-    }
-}
+mod tests;
