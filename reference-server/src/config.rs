@@ -412,6 +412,10 @@ pub struct ServerConfig {
     /// the issuer alone, as a string, JWTs are PS256, ES256 or EdDSA, every token is
     /// sender-constrained (a DPoP proof, with the server's nonce, or mutual TLS).
     pub fapi2: bool,
+    /// In a cluster (`ReferenceServer::start_cluster`, `serve --nodes N`): how long a token
+    /// or revocation written on one node takes to become visible on the others
+    /// (`cluster.rs`). A single server ignores it.
+    pub replication_delay: Duration,
 }
 
 /// Memory per held token, with room to spare over what the soak test measures (308 bytes of
@@ -462,6 +466,7 @@ impl Default for ServerConfig {
             security_log_interval: Duration::from_secs(10),
             log_security_events: true,
             fapi2: false,
+            replication_delay: Duration::ZERO,
         }
     }
 }

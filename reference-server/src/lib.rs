@@ -18,6 +18,7 @@ mod app;
 mod auth;
 pub mod client_assertion;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod dpop;
 mod endpoints;
@@ -49,5 +50,5 @@ pub use config::{
 };
 pub use endpoints::dpop::ALGS as DPOP_ALGS;
 pub use jwt::JwtSigner;
-pub use server::{ReferenceServer, MAX_HEAD_BYTES};
+pub use server::{ReferenceCluster, ReferenceServer, MAX_HEAD_BYTES};
 pub use tls::TlsIdentity;

@@ -1051,7 +1051,8 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
         Fault::RaceRevocation => races::race_revocation(server).await,
         // Brute-force protection is off in the library's default configuration.
         Fault::ThrottleRace => races::throttle_race().await,
-        Fault::ClusterRevocationLocal => {}
+        // A single server has nothing to replicate: the fault needs a cluster.
+        Fault::ClusterRevocationLocal => crate::cluster::revocation_stays_local(fault).await,
         Fault::MethodNotAllowedWithoutAllow => {
             let auth = basic("myClient", "forgerock");
             let reply = send(Method::PUT, &token_url, &[("authorization", &auth)], "").await;

@@ -148,10 +148,11 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     if let Some(cache) = &app.token_cache {
         return Ok(through_cache(app, request, caller, token, cache));
     }
-    let answer = app
-        .tokens
-        .read(token, |record| known_token(app, request, caller, record));
-    Ok(answer.unwrap_or_else(|| inactive_answer(config)))
+    let answer = app.tokens.read(token, |record| {
+        app.sees(record)
+            .then(|| known_token(app, request, caller, record))
+    });
+    Ok(answer.flatten().unwrap_or_else(|| inactive_answer(config)))
 }
 
 /// The fault `race-revocation`: the token's state read through a cache. A miss reads the
@@ -165,7 +166,7 @@ fn through_cache(
     cache: &std::sync::Arc<crate::race::TokenStateCache>,
 ) -> Reply {
     let record = cache.get(token).or_else(|| {
-        let record = app.tokens.get(token)?;
+        let record = app.tokens.get(token).filter(|r| app.sees(r))?;
         let (cache, token, stale) = (cache.clone(), token.to_owned(), record.clone());
         request.deferred.push(move || cache.put(token, stale));
         Some(record)

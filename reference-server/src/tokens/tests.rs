@@ -13,6 +13,7 @@ pub(crate) fn record(client: &str, exp: u64) -> TokenRecord {
         jkt: None,
         x5t: None,
         scope_hidden: false,
+        replica: Default::default(),
     }
 }
 

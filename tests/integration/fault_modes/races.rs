@@ -181,12 +181,3 @@ pub async fn throttle_race() {
 fn url_of(server: &ReferenceServer) -> String {
     server.token_url("root")
 }
-
-#[tokio::test]
-async fn tmp_races() {
-    let s = start(ServerConfig::default().with_fault(Fault::RaceReplay)).await;
-    race_replay(&s).await;
-    let s = start(ServerConfig::default().with_fault(Fault::RaceRevocation)).await;
-    race_revocation(&s).await;
-    throttle_race().await;
-}
