@@ -68,6 +68,9 @@ const SUB_REALM: &str = "/realms/";
 pub struct Realm {
     pub name: Arc<str>,
     pub issuer: String,
+    /// Where its endpoints are on this server: the issuer, but in a cluster the node's URL
+    /// with the issuer's path.
+    endpoints: String,
 }
 
 /// Every realm some client is registered in, with its issuer, computed once.
@@ -93,6 +96,7 @@ impl Realms {
         let realm = |name: &str| Realm {
             name: name.into(),
             issuer: format!("{issuer_base}{}", issuer_path(name)),
+            endpoints: format!("{base_url}{}", issuer_path(name)),
         };
         let root = realm(ROOT_REALM);
         let others = clients
@@ -136,8 +140,11 @@ impl Realms {
         match endpoint {
             Endpoint::Metadata => format!("{base}{METADATA}{}", issuer_path(realm)),
             Endpoint::Resource => format!("{base}{RESOURCE}"),
-            _ if self.get(realm).is_none() => format!("{base}{}", path_under_issuer(endpoint)),
-            _ => format!("{base}{}", endpoint_path(realm, endpoint)),
+            _ => {
+                // Routing only yields known realms; the fallback keeps a typo from panicking.
+                let under = self.get(realm).map_or(base, |r| &r.endpoints);
+                format!("{under}{}", path_under_issuer(endpoint))
+            }
         }
     }
 
