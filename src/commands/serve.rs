@@ -461,6 +461,29 @@ mod tests {
     }
 
     #[test]
+    fn nodes_and_replication_delay_have_defaults_and_take_units() {
+        let parse = |args: &[&str]| Serve::try_parse_from([&["serve"], args].concat());
+        let default = parse(&[]).unwrap().args;
+        assert_eq!(default.nodes, 1);
+        assert_eq!(config(&[]).replication_delay, std::time::Duration::ZERO);
+        let cluster = parse(&["--nodes", "3", "--replication-delay", "500ms"]).unwrap();
+        assert_eq!(cluster.args.nodes, 3);
+        let delay = cluster.args.config().unwrap().0.replication_delay;
+        assert_eq!(delay, std::time::Duration::from_millis(500));
+        assert_eq!(
+            config(&["--replication-delay", "2s"]).replication_delay,
+            std::time::Duration::from_secs(2)
+        );
+        for bad in [
+            &["--nodes", "0"][..],
+            &["--nodes", "65"],
+            &["--replication-delay", "soon"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn require_scope_is_off_unless_asked_for() {
         assert!(!config(&[]).require_scope);
         assert!(config(&["--require-scope"]).require_scope);
