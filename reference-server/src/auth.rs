@@ -11,13 +11,11 @@ use crate::app::App;
 use crate::client_assertion::{self, Audience, ClientKeys, Lenience, Policy};
 use crate::clients::{check_against_nothing, AuthMethod, Client};
 use crate::config::{Fault, ServerConfig, Variant};
-use crate::events::Event;
 use crate::form::{decode_component, Form};
 use crate::jose::{Alg, Jws};
 use crate::request::{Header, Request};
 use crate::response::{ErrorCode, OAuthError, Status};
 use crate::router::Endpoint;
-use crate::throttle::{Noted, Source};
 use crate::tokens::unix_now;
 
 /// Authenticates the client calling one of `request.realm`'s endpoints; failures name the
@@ -48,34 +46,9 @@ pub fn authenticate<'a>(
     else {
         return check_credentials(app, request, &presented, realm, challenge_realm);
     };
-    let (client, source) = (&known.shared_id, Source::from(request.peer));
-    if let Some(retry_after) = throttle.waiting(client, source) {
-        return Err(OAuthError::too_many_failures(retry_after));
-    }
-    let result = check_credentials(app, request, &presented, realm, challenge_realm);
-    match &result {
-        Ok(_) => throttle.record_success(client, source),
-        Err(e) if e.code == ErrorCode::InvalidClient => {
-            let settings = throttle.settings();
-            match throttle.record_failure(client, source) {
-                Noted::Nothing => {}
-                Noted::StartedWaiting => app.events.note(Event::ThrottleDelay, || {
-                    format!(
-                        "client '{client}' from {source}: {} failed authentications; its attempts from there now wait (1 s, doubling up to {} s)",
-                        settings.max_failures,
-                        settings.max_delay.as_secs()
-                    )
-                }),
-                Noted::Shared => app.events.note(Event::ThrottleTableFull, || {
-                    format!(
-                        "brute-force table full: failed authentications of client '{client}' from addresses not yet tracked (such as {source}) now share one limit"
-                    )
-                }),
-            }
-        }
-        Err(_) => {}
-    }
-    result
+    crate::throttle::guard::guarded(app, request, throttle, &known.shared_id, || {
+        check_credentials(app, request, &presented, realm, challenge_realm)
+    })
 }
 
 /// The id the registry is searched for (the fault `trim-credentials` trims it first).
@@ -140,7 +113,7 @@ fn check_credentials<'a>(
 ) -> Result<&'a Client, OAuthError> {
     let config = &app.config;
     if let Some(assertion) = presented.assertion {
-        return check_assertion(app, presented, assertion, realm, challenge_realm);
+        return check_assertion(app, request, presented, assertion, realm, challenge_realm);
     }
     let via_header = presented.method == AuthMethod::ClientSecretBasic;
     let failed = |description| client_failure(config, via_header, challenge_realm, description);
@@ -258,6 +231,7 @@ fn check_certificate<'a>(
 /// (`client_assertion.rs`), and its `jti` is spent. Every failure is `invalid_client`.
 fn check_assertion<'a>(
     app: &'a App,
+    request: &Request<'_>,
     presented: &Presented<'_>,
     assertion: client_assertion::Presented<'_>,
     realm: &str,
@@ -358,9 +332,24 @@ fn check_assertion<'a>(
             .assertion_jtis
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        checked
-            .record_use(&mut jtis, now)
-            .map_err(|e| failed(e.describe()))?;
+        if config.has(Fault::RaceReplay) {
+            // The fault: checked now, recorded after the window (`race.rs`).
+            let pending = checked
+                .check_unused(&mut jtis, now)
+                .map_err(|e| failed(e.describe()))?;
+            drop(jtis);
+            let cache = app.assertion_jtis.clone();
+            request.deferred.push(move || {
+                let mut jtis = cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                jtis.record(pending);
+            });
+        } else {
+            checked
+                .record_use(&mut jtis, now)
+                .map_err(|e| failed(e.describe()))?;
+        }
     }
     if config.has(Fault::AssertionTokenForClientId) {
         if let Some(named) = presented.other_named.and_then(|id| config.clients.get(id)) {

@@ -256,6 +256,21 @@ impl CheckedAssertion {
                 ReplayError::Full => AssertionError::ReplayCacheFull,
             })
     }
+
+    /// The replay check alone, for the fault `race-replay`, which records the use later
+    /// ([`ReplayCache::record`]).
+    pub fn check_unused(
+        &self,
+        cache: &mut ReplayCache,
+        now: u64,
+    ) -> Result<crate::replay::PendingUse, AssertionError> {
+        cache
+            .check_unused(&self.client_id, &self.jti, self.keep_until, now)
+            .map_err(|e| match e {
+                ReplayError::Replayed => AssertionError::Replayed,
+                ReplayError::Full => AssertionError::ReplayCacheFull,
+            })
+    }
 }
 
 /// What the request carried.

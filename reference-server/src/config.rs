@@ -294,6 +294,14 @@ faults! {
         "accepts a client assertion whose sub names another client, authenticating the client named by client_id (RFC 7523 §3 item 2.B)";
     PostAuthFailureWithoutChallenge = "post-auth-failure-without-challenge":
         "answers failed client authentication without an Authorization header with 401 and no WWW-Authenticate (RFC 9110 §15.5.2)";
+    RaceReplay = "race-replay":
+        "checks a client assertion's or DPoP proof's jti, then records it a moment later, so identical ones arriving together are all accepted; a sequential replay is still refused (RFC 7523 §3 item 7, RFC 9449 §11.1)";
+    RaceRevocation = "race-revocation":
+        "introspection reads token state through a cache that a read begun before a revocation writes back after it, so the revoked token is active for 2 s to requests sent after the revocation's 200; sequentially invisible (RFC 7009 §2.2)";
+    ThrottleRace = "throttle-race":
+        "the brute-force throttle reads its failure count before checking the secret and writes it back after, so parallel wrong secrets are all checked and answered before it takes effect; sequential guesses are still throttled (RFC 6749 §2.3.1)";
+    ClusterRevocationLocal = "cluster-revocation-local":
+        "with --nodes N, a revocation takes effect only on the node that received it and is never replicated: the other nodes keep answering the token active (RFC 7009 §2.2)";
 }
 
 impl fmt::Display for Fault {
@@ -404,6 +412,10 @@ pub struct ServerConfig {
     /// the issuer alone, as a string, JWTs are PS256, ES256 or EdDSA, every token is
     /// sender-constrained (a DPoP proof, with the server's nonce, or mutual TLS).
     pub fapi2: bool,
+    /// In a cluster (`ReferenceServer::start_cluster`, `serve --nodes N`): how long a token
+    /// or revocation written on one node takes to become visible on the others
+    /// (`cluster.rs`). A single server ignores it.
+    pub replication_delay: Duration,
 }
 
 /// Memory per held token, with room to spare over what the soak test measures (308 bytes of
@@ -454,6 +466,7 @@ impl Default for ServerConfig {
             security_log_interval: Duration::from_secs(10),
             log_security_events: true,
             fapi2: false,
+            replication_delay: Duration::ZERO,
         }
     }
 }

@@ -232,6 +232,21 @@ impl CheckedProof {
                 ReplayError::Full => DpopError::ReplayCacheFull,
             })
     }
+
+    /// The replay check alone, for the fault `race-replay`, which records the use later
+    /// ([`ReplayCache::record`]).
+    pub fn check_unused(
+        &self,
+        cache: &mut ReplayCache,
+        now: u64,
+    ) -> Result<crate::replay::PendingUse, DpopError> {
+        cache
+            .check_unused(&self.jkt, &self.jti, self.keep_until, now)
+            .map_err(|e| match e {
+                ReplayError::Replayed => DpopError::Replayed,
+                ReplayError::Full => DpopError::ReplayCacheFull,
+            })
+    }
 }
 
 /// `ath`: base64url(SHA-256(the ASCII access token)) (RFC 9449 §4.2).

@@ -56,7 +56,9 @@ impl ReplayCache {
     }
 
     /// Accepts `jti` within `scope` (a client id, a key thumbprint) once: it is remembered
-    /// until `keep_until` (inclusive) and refused again until then.
+    /// until `keep_until` (inclusive) and refused again until then. The check and the record
+    /// are one step under the caller's `&mut` (one lock): of identical identifiers arriving
+    /// together, exactly one is accepted.
     pub fn check_and_insert(
         &mut self,
         scope: &str,
@@ -64,6 +66,21 @@ impl ReplayCache {
         keep_until: u64,
         now: u64,
     ) -> Result<(), ReplayError> {
+        let pending = self.check_unused(scope, jti, keep_until, now)?;
+        self.record(pending);
+        Ok(())
+    }
+
+    /// The check alone: `jti` is not remembered within `scope`, and there is room for it.
+    /// [`ReplayCache::record`] then remembers it; the fault `race-replay` records it only
+    /// after a window, with the lock released in between.
+    pub fn check_unused(
+        &mut self,
+        scope: &str,
+        jti: &str,
+        keep_until: u64,
+        now: u64,
+    ) -> Result<PendingUse, ReplayError> {
         self.purge(now);
         let digest = digest(scope, jti);
         if self.seen.contains_key(&digest) {
@@ -72,9 +89,17 @@ impl ReplayCache {
         if self.seen.len() >= self.capacity {
             return Err(ReplayError::Full);
         }
-        self.seen.insert(digest, keep_until);
+        Ok(PendingUse { digest, keep_until })
+    }
+
+    /// Remembers an identifier [`ReplayCache::check_unused`] accepted.
+    pub fn record(&mut self, pending: PendingUse) {
+        let PendingUse { digest, keep_until } = pending;
+        if let Some(old) = self.seen.insert(digest, keep_until) {
+            // Recorded already (by a request racing in the fault's window): keep one entry.
+            self.by_expiry.remove(&(old, digest));
+        }
         self.by_expiry.insert((keep_until, digest));
-        Ok(())
     }
 
     /// Forgets the identifiers whose JWTs can no longer be accepted at `now`.
@@ -87,6 +112,13 @@ impl ReplayCache {
             self.seen.remove(&digest);
         }
     }
+}
+
+/// An identifier checked unused, not yet remembered (its digest and its expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingUse {
+    digest: Digest,
+    keep_until: u64,
 }
 
 /// SHA-256 over the scope's length, the scope and the identifier: no two (scope, jti) pairs
@@ -130,6 +162,49 @@ mod tests {
         assert_eq!(cache.check_and_insert("a", "1", 200, 101), Ok(()));
         cache.purge(1000);
         assert!(cache.is_empty());
+    }
+
+    /// The clean cache is atomic: of 16 threads spending the same identifier together,
+    /// exactly one succeeds.
+    #[test]
+    fn identical_identifiers_arriving_together_are_accepted_once() {
+        let cache = std::sync::Mutex::new(ReplayCache::new(100));
+        let barrier = std::sync::Barrier::new(16);
+        let accepted = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let mut cache = cache.lock().unwrap();
+                        cache.check_and_insert("a", "1", 100, 0).is_ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|ok| *ok)
+                .count()
+        });
+        assert_eq!(accepted, 1);
+    }
+
+    /// Checked and recorded apart (the fault `race-replay`), identical identifiers checked
+    /// before the first is recorded are all accepted; once recorded, it is refused.
+    #[test]
+    fn checked_apart_every_check_before_the_record_passes() {
+        let mut cache = ReplayCache::new(10);
+        let first = cache.check_unused("a", "1", 100, 0).unwrap();
+        let second = cache.check_unused("a", "1", 100, 0).unwrap();
+        cache.record(first);
+        cache.record(second);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            cache.check_unused("a", "1", 100, 1),
+            Err(ReplayError::Replayed)
+        );
+        cache.purge(101);
+        assert!(cache.is_empty(), "one expiry entry per identifier");
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct Request<'a> {
     /// protection does not apply to it.
     pub internal: bool,
     pub body: Body<'a>,
+    /// The writes a race fault mode defers until after its window (`race.rs`); the server
+    /// makes them before it answers.
+    pub deferred: &'a crate::race::Deferred,
 }
 
 impl Request<'_> {
@@ -210,6 +213,8 @@ pub mod testing {
         pub content_type: Option<&'static str>,
         pub body: Vec<u8>,
         pub client_certificate: Option<crate::mtls::ClientCertificate>,
+        /// What a race fault's decision deferred (`deferred.run_now()` makes it).
+        pub deferred: crate::race::Deferred,
     }
 
     impl TestRequest {
@@ -224,6 +229,7 @@ pub mod testing {
                 content_type: Some(FORM),
                 body: body.as_bytes().to_vec(),
                 client_certificate: None,
+                deferred: Default::default(),
             }
         }
 
@@ -289,6 +295,7 @@ pub mod testing {
                 client_certificate: self.client_certificate.as_ref(),
                 internal: false,
                 body: Body::Unread,
+                deferred: &self.deferred,
             };
             if request.wants_body() {
                 request.body = Body::Read(&self.body);

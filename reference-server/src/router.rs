@@ -68,22 +68,35 @@ const SUB_REALM: &str = "/realms/";
 pub struct Realm {
     pub name: Arc<str>,
     pub issuer: String,
+    /// Where its endpoints are on this server: the issuer, but in a cluster the node's URL
+    /// with the issuer's path.
+    endpoints: String,
 }
 
 /// Every realm some client is registered in, with its issuer, computed once.
 #[derive(Debug)]
 pub struct Realms {
-    /// `http://127.0.0.1:PORT` (`https://` with TLS), or the public URL.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), or the public URL: where the
+    /// endpoints are.
     base_url: String,
+    /// What the issuers and the resource's audience start with: `base_url`, but in a cluster
+    /// the cluster's (its first node's URL, or the public URL) on every node.
+    issuer_base: String,
     root: Realm,
     others: HashMap<String, Realm>,
 }
 
 impl Realms {
     pub fn new(clients: &ClientRegistry, base_url: String) -> Realms {
+        Realms::for_node(clients, base_url.clone(), base_url)
+    }
+
+    /// A cluster's node: the cluster's issuers, and this node's endpoints.
+    pub fn for_node(clients: &ClientRegistry, issuer_base: String, base_url: String) -> Realms {
         let realm = |name: &str| Realm {
             name: name.into(),
-            issuer: format!("{base_url}{}", issuer_path(name)),
+            issuer: format!("{issuer_base}{}", issuer_path(name)),
+            endpoints: format!("{base_url}{}", issuer_path(name)),
         };
         let root = realm(ROOT_REALM);
         let others = clients
@@ -97,6 +110,7 @@ impl Realms {
             .collect();
         Realms {
             base_url,
+            issuer_base,
             root,
             others,
         }
@@ -126,13 +140,17 @@ impl Realms {
         match endpoint {
             Endpoint::Metadata => format!("{base}{METADATA}{}", issuer_path(realm)),
             Endpoint::Resource => format!("{base}{RESOURCE}"),
-            _ => format!("{}{}", self.issuer(realm), path_under_issuer(endpoint)),
+            _ => {
+                // Routing only yields known realms; the fallback keeps a typo from panicking.
+                let under = self.get(realm).map_or(base, |r| &r.endpoints);
+                format!("{under}{}", path_under_issuer(endpoint))
+            }
         }
     }
 
-    /// The audience of issued tokens: the resource server, `{base}/api`.
+    /// The audience of issued tokens: the resource server, `{base}/api` (the cluster's).
     pub fn resource_audience(&self) -> String {
-        format!("{}{RESOURCE_SERVER}", self.base_url)
+        format!("{}{RESOURCE_SERVER}", self.issuer_base)
     }
 
     /// Maps a path to (realm, endpoint). `metadata_appended_only` (the fault

@@ -23,6 +23,8 @@
 //! entry for its client, whose delays then apply to every untracked address of that client
 //! (fail safe: a client may wait, a guesser gains nothing).
 
+pub mod guard;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +48,8 @@ pub struct BruteForce {
     pub max_delay: Duration,
 }
 
+/// One pair's failures (a copy of it is what the fault `throttle-race` reads first and
+/// writes back later, [`Snapshot`]).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     last_failure: Instant,
@@ -115,15 +119,24 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// What [`FailureThrottle::record_failure`] did worth a log line.
+/// What [`FailureThrottle::record_failure`] did worth a log line, or a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Noted {
     Nothing,
+    /// The pair was already waiting when this failure was counted: requests that arrived
+    /// together passed [`FailureThrottle::waiting`] before any of them failed, and this one
+    /// came after the last free failure. It is answered as a waiting pair's attempt is (429,
+    /// these seconds), so no more than `max_failures` guesses get an answer.
+    Waiting(u64),
     /// The pair ran out of free failures and now waits.
     StartedWaiting,
     /// The table was full: the failure counted in its client's shared entry.
     Shared,
 }
+
+/// A pair's count as read by the fault `throttle-race` ([`FailureThrottle::snapshot`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot(Option<Entry>);
 
 /// The registered client's id (shared with its registration, so keys cost no allocation).
 type ClientKey = Arc<str>;
@@ -182,13 +195,47 @@ impl FailureThrottle {
         }
     }
 
-    /// Forgets the failures of `client` from `source`: it has just authenticated.
-    pub fn record_success(&self, client: &ClientKey, source: Source) {
+    /// Forgets the failures of `client` from `source`: it has just authenticated. Unless the
+    /// pair started waiting meanwhile (failures of requests sent together with this one):
+    /// then the seconds it waits, and the success is answered as a waiting pair's attempt
+    /// is, so a burst of guesses learns nothing from the ones past the free failures.
+    pub fn record_success(&self, client: &ClientKey, source: Source) -> Option<u64> {
         if self.tracked.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut table = self.lock();
+        let key = (source, client.clone());
+        if let Some(wait) = table.pairs.get(&key).and_then(|e| e.waiting(now)) {
+            return Some(wait);
+        }
+        table.pairs.remove(&key);
+        self.tracked
+            .store(table.pairs.len() + table.shared.len(), Ordering::Relaxed);
+        None
+    }
+
+    /// The fault `throttle-race`: the pair's count as it is now, read before the secret is
+    /// checked, to be written back after ([`FailureThrottle::write_back_failure`]).
+    pub fn snapshot(&self, client: &ClientKey, source: Source) -> Snapshot {
+        Snapshot(self.lock().pairs.get(&(source, client.clone())).copied())
+    }
+
+    /// The fault `throttle-race`'s write: the failure counted on the count read before
+    /// ([`FailureThrottle::snapshot`]) and stored over whatever other requests stored
+    /// meanwhile (a lost update each). One request at a time, that is the count.
+    pub fn write_back_failure(&self, client: &ClientKey, source: Source, read: Snapshot) {
+        let now = Instant::now();
+        let key = (source, client.clone());
+        let mut table = self.lock();
+        if table.pairs.len() >= self.capacity && !table.pairs.contains_key(&key) {
+            drop(table);
+            self.record_failure(client, source);
             return;
         }
-        let mut table = self.lock();
-        table.pairs.remove(&(source, client.clone()));
+        let mut entry = read.0.unwrap_or(Entry::new(now));
+        entry.fail(now, &self.settings);
+        table.pairs.insert(key, entry);
         self.tracked
             .store(table.pairs.len() + table.shared.len(), Ordering::Relaxed);
     }
@@ -213,18 +260,20 @@ impl FailureThrottle {
         }
         let noted = if table.pairs.len() < self.capacity || table.pairs.contains_key(&key) {
             let entry = table.pairs.entry(key).or_insert(Entry::new(now));
-            if entry.fail(now, &settings) {
-                Noted::StartedWaiting
-            } else {
-                Noted::Nothing
+            let waited = entry.waiting(now);
+            match (entry.fail(now, &settings), waited) {
+                (_, Some(wait)) => Noted::Waiting(wait),
+                (true, None) => Noted::StartedWaiting,
+                (false, None) => Noted::Nothing,
             }
         } else {
             let entry = table
                 .shared
                 .entry(client.clone())
                 .or_insert(Entry::new(now));
+            let waited = entry.waiting(now);
             entry.fail(now, &settings);
-            Noted::Shared
+            waited.map_or(Noted::Shared, Noted::Waiting)
         };
         self.tracked
             .store(table.pairs.len() + table.shared.len(), Ordering::Relaxed);
@@ -239,136 +288,4 @@ impl FailureThrottle {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn throttle(max_failures: u32, max_delay: Duration) -> FailureThrottle {
-        FailureThrottle::new(BruteForce {
-            max_failures,
-            window: Duration::from_secs(60),
-            max_delay,
-        })
-    }
-
-    fn source(ip: &str) -> Source {
-        ip.parse::<IpAddr>().unwrap().into()
-    }
-
-    fn id(name: &str) -> ClientKey {
-        name.into()
-    }
-
-    #[test]
-    fn waits_past_the_free_failures_and_is_released_after_the_delay() {
-        let t = throttle(3, Duration::from_secs(30));
-        let (a, here) = (id("a"), source("192.0.2.1"));
-        assert_eq!(t.waiting(&a, here), None);
-        assert_eq!(t.record_failure(&a, here), Noted::Nothing);
-        assert_eq!(t.record_failure(&a, here), Noted::Nothing);
-        assert_eq!(t.waiting(&a, here), None);
-        assert_eq!(t.record_failure(&a, here), Noted::StartedWaiting);
-        assert_eq!(t.waiting(&a, here), Some(1));
-        assert_eq!(t.waiting(&id("b"), here), None, "other clients wait not");
-        assert_eq!(
-            t.waiting(&a, source("192.0.2.2")),
-            None,
-            "other sources neither"
-        );
-        std::thread::sleep(Duration::from_millis(1050));
-        assert_eq!(t.waiting(&a, here), None, "the first delay is a second");
-    }
-
-    #[test]
-    fn delays_double_up_to_the_longest() {
-        let t = throttle(2, Duration::from_secs(5));
-        let (a, here) = (id("a"), source("192.0.2.1"));
-        t.record_failure(&a, here);
-        let mut waits = Vec::new();
-        for _ in 0..6 {
-            t.record_failure(&a, here);
-            waits.push(t.waiting(&a, here).unwrap());
-        }
-        assert_eq!(waits, [1, 2, 4, 5, 5, 5]);
-    }
-
-    #[test]
-    fn a_success_clears_its_sources_failures_only() {
-        let t = throttle(3, Duration::from_secs(30));
-        let a = id("a");
-        let (here, there) = (source("192.0.2.1"), source("192.0.2.2"));
-        for _ in 0..100 {
-            t.record_failure(&a, here);
-            t.record_failure(&a, here);
-            t.record_success(&a, here);
-            assert_eq!(t.waiting(&a, here), None);
-        }
-        t.record_failure(&a, there);
-        t.record_failure(&a, there);
-        t.record_success(&a, here);
-        t.record_failure(&a, there);
-        assert!(
-            t.waiting(&a, there).is_some(),
-            "a success elsewhere does not help"
-        );
-        assert_eq!(t.waiting(&a, here), None);
-    }
-
-    #[test]
-    fn ipv6_sources_are_64_bit_prefixes_and_mapped_ipv4_is_ipv4() {
-        assert_eq!(source("2001:db8:1:2::1"), source("2001:db8:1:2:ffff::9"));
-        assert_ne!(source("2001:db8:1:2::1"), source("2001:db8:1:3::1"));
-        assert_eq!(source("::ffff:192.0.2.1"), source("192.0.2.1"));
-        assert_eq!(source("2001:db8:1:2::1").to_string(), "2001:db8:1:2::/64");
-    }
-
-    /// Issue 14 item 6: a table full of pairs that keep failing must not switch the
-    /// protection off for a new pair; its failures count in its client's shared entry.
-    #[test]
-    fn a_full_table_fails_safe() {
-        let settings = BruteForce {
-            max_failures: 3,
-            window: Duration::from_secs(60),
-            max_delay: Duration::from_secs(30),
-        };
-        let t = FailureThrottle::with_capacity(settings, 100);
-        let (a, b) = (id("a"), id("b"));
-        for i in 0..100u32 {
-            let filler = source(&format!("10.0.{}.{}", i / 256, i % 256));
-            assert_eq!(t.record_failure(&b, filler), Noted::Nothing);
-        }
-        assert_eq!(t.tracked_pairs(), 100);
-        let guesser = source("192.0.2.1");
-        for _ in 0..2 {
-            assert_eq!(t.record_failure(&a, guesser), Noted::Shared);
-        }
-        assert_eq!(t.waiting(&a, guesser), None);
-        t.record_failure(&a, guesser);
-        assert!(t.waiting(&a, guesser).is_some(), "the guesser waits");
-        assert!(
-            t.waiting(&a, source("192.0.2.7")).is_some(),
-            "so do other untracked sources of the same client (fail safe)"
-        );
-        assert_eq!(t.waiting(&b, guesser), None, "other clients do not");
-        assert_eq!(t.tracked_pairs(), 100, "the table stays bounded");
-    }
-
-    #[test]
-    fn stale_pairs_make_room() {
-        let settings = BruteForce {
-            max_failures: 3,
-            window: Duration::from_millis(100),
-            max_delay: Duration::from_secs(30),
-        };
-        let t = FailureThrottle::with_capacity(settings, 10);
-        let b = id("b");
-        for i in 0..10 {
-            t.record_failure(&b, source(&format!("10.0.0.{i}")));
-        }
-        std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(
-            t.record_failure(&id("a"), source("192.0.2.1")),
-            Noted::Nothing
-        );
-        assert_eq!(t.tracked_pairs(), 1);
-    }
-}
+mod tests;

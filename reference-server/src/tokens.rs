@@ -34,6 +34,9 @@ pub struct TokenRecord {
     /// The fault `grant-forbidden-scope-silently` granted a scope the client may not have:
     /// no client is shown the scope, in the JWT or introspection.
     pub scope_hidden: bool,
+    /// Where and when it was written and revoked, for a cluster's views (`cluster.rs`); the
+    /// default on a single server, which never reads it.
+    pub replica: crate::cluster::Replica,
 }
 
 /// A token's unique id: 128 random bits, base64url, kept inline (no allocation).
@@ -380,6 +383,17 @@ impl TokenStore {
         self.lock(&token).get(&token).map(read)
     }
 
+    /// What `change` makes of the record of a known token, changed in place.
+    pub fn update<T>(&self, token: &str, change: impl FnOnce(&mut TokenRecord) -> T) -> Option<T> {
+        let token = Lookup::of(token);
+        let mut shard = self.lock(&token);
+        let record = match token.random {
+            Some(bytes) => shard.random.get_mut(&RandomKey(bytes)),
+            None => shard.text.get_mut(token.text),
+        }?;
+        Some(change(record))
+    }
+
     /// Removes `token` if `may_revoke` accepts its record. Returns the record and whether it
     /// was removed; `None` for unknown tokens. (Its expiry entry goes at purge time.)
     pub fn revoke_if(
@@ -476,4 +490,4 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

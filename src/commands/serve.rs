@@ -102,6 +102,28 @@ pub struct ServeArgs {
     /// (RFC 8705 §2.1); default: the test-only fixtures/keys/mtls-ca.pem.
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+    /// Run N nodes of one cluster (1 to 64) on consecutive ports from --addr's (ephemeral
+    /// ones for port 0): one issuer (the first node's URL, or --public-url) in every node's
+    /// metadata, each node's own endpoints there, one client registry and signing key, and
+    /// one token store that each node sees through its own replica (see
+    /// --replication-delay). Each node's URL is printed.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: u16,
+    /// With --nodes: how long a token or a revocation written on one node takes to reach the
+    /// others (`500ms`, `2s`; a bare number is milliseconds). A node sees its own writes at
+    /// once; 0 keeps the nodes consistent.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_delay)]
+    pub replication_delay: Duration,
+}
+
+/// `--replication-delay`: `500ms`, `2s`, up to an hour.
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    let ms = crate::load::threshold::parse_time_ms(text)
+        .ok_or_else(|| format!("'{text}' is not a duration such as 500ms or 2s"))?;
+    if !(0.0..=3_600_000.0).contains(&ms) {
+        return Err("give 0 to 3600s".into());
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -203,6 +225,7 @@ impl ServeArgs {
             max_connections: self
                 .max_connections
                 .map_or_else(default_max_connections, |n| n as usize),
+            replication_delay: self.replication_delay,
             ..ServerConfig::default()
         };
         Ok((config, signer))
@@ -276,23 +299,47 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     realms.sort_by_key(|r| r != reference_server::ROOT_REALM);
     let faults: Vec<&str> = args.faults.iter().map(|f| f.name()).collect();
     let appended_metadata = args.faults.contains(&Fault::MetadataAppendedOnly);
-    let server = ReferenceServer::start_with_signer(config, signer, args.addr)
-        .await
-        .map_err(|e| {
-            let advice = if e.kind() == std::io::ErrorKind::AddrInUse {
-                format!(
-                    ": another process listens there; stop it, or pick another port (--addr {}:0 lets the system choose one and prints it)",
-                    args.addr.ip()
-                )
-            } else {
-                String::new()
-            };
-            Failure::runtime(format!("cannot listen on {}: {e}{advice}", args.addr))
-        })?;
-    println!(
-        "grantcheck reference server listening on {}",
-        server.listening_url()
-    );
+    let nodes = usize::from(args.nodes);
+    let delay = config.replication_delay;
+    let started = if nodes > 1 {
+        ReferenceServer::start_cluster_with_signer(config, signer, nodes, args.addr)
+            .await
+            .map(Running::Cluster)
+    } else {
+        ReferenceServer::start_with_signer(config, signer, args.addr)
+            .await
+            .map(Running::One)
+    };
+    let running = started.map_err(|e| {
+        let advice = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                ": another process listens there; stop it, or pick another port (--addr {}:0 lets the system choose one and prints it)",
+                args.addr.ip()
+            )
+        } else {
+            String::new()
+        };
+        Failure::runtime(format!("cannot listen on {}: {e}{advice}", args.addr))
+    })?;
+    let server = match &running {
+        Running::One(server) => server,
+        Running::Cluster(cluster) => {
+            println!(
+                "grantcheck reference server: a cluster of {nodes} nodes, replication delay {} ms (one issuer; each node serves the paths below at its own URL)",
+                delay.as_millis()
+            );
+            for (i, node) in cluster.nodes().iter().enumerate() {
+                println!("node {} listening on {}", i + 1, node.listening_url());
+            }
+            cluster.node(0)
+        }
+    };
+    if matches!(running, Running::One(_)) {
+        println!(
+            "grantcheck reference server listening on {}",
+            server.listening_url()
+        );
+    }
     if args.public_url.is_some() {
         println!(
             "public URL {} (issuers and metadata use it)",
@@ -336,8 +383,17 @@ pub async fn run(args: ServeArgs) -> Result<Exit, Failure> {
     println!("press Ctrl-C to stop");
     stop.await;
     eprintln!("stopping: finishing in-flight requests");
-    server.shutdown().await;
+    match running {
+        Running::One(server) => server.shutdown().await,
+        Running::Cluster(cluster) => cluster.shutdown().await,
+    }
     Ok(Exit::Success)
+}
+
+/// One server, or a cluster's nodes (`--nodes`).
+enum Running {
+    One(ReferenceServer),
+    Cluster(reference_server::ReferenceCluster),
 }
 
 /// Resolves on Ctrl-C or SIGTERM; SIGTERM is listened for from the call on.
@@ -402,6 +458,29 @@ mod tests {
             std::time::Duration::from_secs(7)
         );
         assert!(Serve::try_parse_from(["serve", "--max-live-tokens", "0"]).is_err());
+    }
+
+    #[test]
+    fn nodes_and_replication_delay_have_defaults_and_take_units() {
+        let parse = |args: &[&str]| Serve::try_parse_from([&["serve"], args].concat());
+        let default = parse(&[]).unwrap().args;
+        assert_eq!(default.nodes, 1);
+        assert_eq!(config(&[]).replication_delay, std::time::Duration::ZERO);
+        let cluster = parse(&["--nodes", "3", "--replication-delay", "500ms"]).unwrap();
+        assert_eq!(cluster.args.nodes, 3);
+        let delay = cluster.args.config().unwrap().0.replication_delay;
+        assert_eq!(delay, std::time::Duration::from_millis(500));
+        assert_eq!(
+            config(&["--replication-delay", "2s"]).replication_delay,
+            std::time::Duration::from_secs(2)
+        );
+        for bad in [
+            &["--nodes", "0"][..],
+            &["--nodes", "65"],
+            &["--replication-delay", "soon"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub fn judge(rule: &str, report: &ShardReport) -> Result<Judged, String> {
     })
 }
 
-fn parse_time_ms(value: &str) -> Option<f64> {
+/// `250us`, `500ms`, `2s`, or a bare number of milliseconds.
+pub(crate) fn parse_time_ms(value: &str) -> Option<f64> {
     if let Some(us) = value.strip_suffix("us") {
         return us.parse::<f64>().ok().map(|v| v / 1000.0);
     }

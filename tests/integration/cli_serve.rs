@@ -217,3 +217,83 @@ fn serve_logs_security_events_once_on_stderr_without_secrets() {
     );
     assert!(!stderr.contains(guess) && !stderr.contains("forgerock"));
 }
+
+/// One request over a new connection to `host:port`; the answer's status and body.
+fn raw_post(host: &str, path: &str, authorization: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(host).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        socket,
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: {authorization}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer);
+    let status = answer.get(9..12).unwrap_or("").to_owned();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn serve_nodes_prints_every_node_and_replicates_after_the_delay() {
+    let mut child = grantcheck()
+        .args(["serve", "--addr", "127.0.0.1:0", "--nodes", "3"])
+        .args(["--replication-delay", "300ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let nodes: Vec<String> = printed
+        .iter()
+        .filter_map(|l| {
+            l.split_once(" listening on http://")
+                .map(|(_, url)| url.to_owned())
+        })
+        .collect();
+    assert_eq!(nodes.len(), 3, "{printed:#?}");
+    assert!(
+        printed[0].contains("a cluster of 3 nodes, replication delay 300 ms"),
+        "{printed:#?}"
+    );
+    let issuer = format!("realm root: issuer http://{}/oauth2", nodes[0]);
+    assert!(printed.contains(&issuer), "{printed:#?}");
+
+    let my = "Basic bXlDbGllbnQ6Zm9yZ2Vyb2Nr"; // myClient:forgerock
+    let rs = "Basic cnMtY2xpZW50OnJzLXNlY3JldA=="; // rs-client:rs-secret
+    let (status, body) = raw_post(
+        &nodes[0],
+        "/oauth2/access_token",
+        my,
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, "200", "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let form = format!("token={}", token["access_token"].as_str().unwrap());
+    let active = |node: &str| {
+        let (_, body) = raw_post(node, "/oauth2/introspect", rs, &form);
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["active"] == true
+    };
+    assert!(active(&nodes[0]), "read-your-writes");
+    assert!(!active(&nodes[1]), "not replicated yet");
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(active(&nodes[1]) && active(&nodes[2]), "replicated");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -2,6 +2,8 @@
 //! it: see reference_server.rs). The `match` is exhaustive, so a new fault mode without a
 //! demonstration here does not compile.
 
+mod races;
+
 use std::time::Duration;
 
 use crate::common::server::*;
@@ -1045,6 +1047,12 @@ async fn demonstrate(fault: Fault, server: &ReferenceServer) {
             let reply = post_basic(&token_url, "myClient", "wrong", CC).await;
             assert!(reply.header("www-authenticate").is_some(), "{name}");
         }
+        Fault::RaceReplay => races::race_replay(server).await,
+        Fault::RaceRevocation => races::race_revocation(server).await,
+        // Brute-force protection is off in the library's default configuration.
+        Fault::ThrottleRace => races::throttle_race().await,
+        // A single server has nothing to replicate: the fault needs a cluster.
+        Fault::ClusterRevocationLocal => crate::cluster::revocation_stays_local(fault).await,
         Fault::MethodNotAllowedWithoutAllow => {
             let auth = basic("myClient", "forgerock");
             let reply = send(Method::PUT, &token_url, &[("authorization", &auth)], "").await;

@@ -13,6 +13,7 @@ mod browser;
 mod cli_conform;
 mod cli_load;
 mod cli_serve;
+mod cluster;
 mod daily_use;
 mod dpop;
 mod exit_paths;

@@ -286,6 +286,7 @@ fn memory_per_held_token_is_within_the_budget() {
                 jkt: None,
                 x5t: None,
                 scope_hidden: false,
+                replica: Default::default(),
             };
             store.insert(&make(i), record).unwrap();
         }

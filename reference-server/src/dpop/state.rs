@@ -2,7 +2,7 @@
 //! (§11.1), and the key the server's nonces are made with (§8). The state of
 //! [`crate::app::App`]; the rules that use it are `endpoints/dpop.rs`'s.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -10,6 +10,7 @@ use ring::rand::SecureRandom;
 
 use crate::config::{Fault, ServerConfig};
 use crate::dpop::{CheckedProof, DpopError};
+use crate::race::Deferred;
 use crate::replay::ReplayCache;
 
 /// How long one nonce is handed out, in seconds; the previous one is still accepted, so a
@@ -89,17 +90,33 @@ impl DpopState {
         ]
     }
 
-    /// Spends a proof's `jti`, unless a fault mode switched replay detection off.
+    /// Spends a proof's `jti`, unless a fault mode switched replay detection off: checked
+    /// and recorded under one lock, or, under the fault `race-replay`, checked now and
+    /// recorded after the window (`race.rs`), so identical proofs sent together all pass.
     pub(crate) fn spend(
-        &self,
+        self: &Arc<Self>,
         config: &ServerConfig,
         checked: &CheckedProof,
         now: u64,
+        deferred: &Deferred,
     ) -> Result<(), DpopError> {
         if config.has(Fault::DpopNoReplayCheck) {
             return Ok(());
         }
         let mut cache = self.replay.lock().unwrap_or_else(|e| e.into_inner());
+        if config.has(Fault::RaceReplay) {
+            let pending = checked.check_unused(&mut cache, now)?;
+            drop(cache);
+            let state = self.clone();
+            deferred.push(move || {
+                state
+                    .replay
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(pending);
+            });
+            return Ok(());
+        }
         checked.record_use(&mut cache, now)
     }
 }

@@ -145,8 +145,11 @@ pub fn token_request(
             Err(_) => {}
         }
     }
-    let checked =
-        checked.and_then(|checked| app.dpop.spend(config, &checked, now).map(|()| checked));
+    let checked = checked.and_then(|checked| {
+        app.dpop
+            .spend(config, &checked, now, request.deferred)
+            .map(|()| checked)
+    });
     match checked {
         // The proof is valid; this server chooses not to bind (RFC 9449 §5: MAY).
         Ok(_) if config.uses(Variant::DpopBindingDeclined) => Ok(None),
@@ -312,7 +315,8 @@ pub fn resource_request(
         // The faulty resource wants a nonce, any nonce.
         checked = proof::check(proof, &ProofContext { nonces: None, ..cx }, policy(config));
     }
-    let checked = checked.and_then(|checked| app.dpop.spend(config, &checked, now));
+    let checked =
+        checked.and_then(|checked| app.dpop.spend(config, &checked, now, request.deferred));
     if let Err(e @ (DpopError::NonceRequired | DpopError::NonceMismatch)) = &checked {
         return Err(Box::new(nonce_demand(app, e.describe(), now)));
     }

@@ -145,10 +145,36 @@ fn answer(app: &App, request: &Request<'_>) -> Result<Reply, OAuthError> {
     // token_type_hint is optional and this server holds only access tokens, so any hint
     // (or none) leads to the same search (RFC 7662 §2.1: the search is extended).
     // Answered under the token's shard lock, from the record in place (no copy of it).
-    let answer = app
-        .tokens
-        .read(token, |record| known_token(app, request, caller, record));
-    Ok(answer.unwrap_or_else(|| inactive_answer(config)))
+    if let Some(cache) = &app.token_cache {
+        return Ok(through_cache(app, request, caller, token, cache));
+    }
+    let answer = app.tokens.read(token, |record| {
+        app.sees(record)
+            .then(|| known_token(app, request, caller, record))
+    });
+    Ok(answer.flatten().unwrap_or_else(|| inactive_answer(config)))
+}
+
+/// The fault `race-revocation`: the token's state read through a cache. A miss reads the
+/// store and writes what it read back after the window (`race.rs`); a revocation in that
+/// window is then overwritten by the stale record, answered active until it ages out.
+fn through_cache(
+    app: &App,
+    request: &Request<'_>,
+    caller: Option<&crate::clients::Client>,
+    token: &str,
+    cache: &std::sync::Arc<crate::race::TokenStateCache>,
+) -> Reply {
+    let record = cache.get(token).or_else(|| {
+        let record = app.tokens.get(token).filter(|r| app.sees(r))?;
+        let (cache, token, stale) = (cache.clone(), token.to_owned(), record.clone());
+        request.deferred.push(move || cache.put(token, stale));
+        Some(record)
+    });
+    match record {
+        Some(record) => known_token(app, request, caller, &record),
+        None => inactive_answer(&app.config),
+    }
 }
 
 /// The answer about a token the server knows (expired or not).

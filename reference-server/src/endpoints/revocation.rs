@@ -36,12 +36,32 @@ fn revoke_token(app: &App, request: &Request<'_>) -> Result<(), OAuthError> {
         client.is_none_or(|c| owner == c.id) || config.has(Fault::RevokeOtherClientsTokens)
     };
     let found = if config.has(Fault::IgnoreRevocation) {
-        app.tokens.get(token).map(|r| (may_revoke(&r.client_id), r))
+        let seen = app.tokens.get(token).filter(|r| app.sees(r));
+        seen.map(|r| (may_revoke(&r.client_id), r))
+    } else if let Some(node) = &app.node {
+        // A cluster's node: the record stays, stamped revoked here (`cluster.rs`), so that
+        // the other nodes see the revocation only once it reaches them.
+        let revoke = |r: &mut crate::tokens::TokenRecord| {
+            if !node.sees(&r.replica) {
+                return None;
+            }
+            let removed = *r.realm == *realm && may_revoke(&r.client_id);
+            if removed {
+                r.replica.revoke(node.stamp());
+            }
+            Some((removed, r.clone()))
+        };
+        app.tokens.update(token, revoke).flatten()
     } else {
         app.tokens
             .revoke_if(token, |r| *r.realm == *realm && may_revoke(&r.client_id))
             .map(|(r, removed)| (removed, r))
     };
+    // The fault `race-revocation`: its cache's entry is invalidated (and a reader in its
+    // window writes it back).
+    if let Some(cache) = &app.token_cache {
+        cache.invalidate(token);
+    }
     match found {
         Some((_, record)) if *record.realm != *realm => Ok(()),
         Some((true, _)) => Ok(()),

@@ -311,6 +311,9 @@ fn mint(
         x5t: x5t.map(Arc::from),
         scope_hidden: config.has(Fault::GrantForbiddenScopeSilently)
             && beyond_client(client, &scope),
+        replica: app.node.as_ref().map_or_else(Default::default, |node| {
+            crate::cluster::Replica::written(node.stamp())
+        }),
     };
     // RFC 9449 §6.1: a JWT names the key it is bound to in `cnf.jkt`.
     let show_cnf = !config.has(Fault::DpopOmitCnf);

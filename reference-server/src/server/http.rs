@@ -124,6 +124,7 @@ impl Handler {
         let Some((realm, endpoint)) = app.realms.route(parts.uri.path(), appended_only) else {
             return response::not_found();
         };
+        let deferred = crate::race::Deferred::default();
         let mut request = Request {
             method: match parts.method {
                 hyper::Method::GET => Method::Get,
@@ -142,6 +143,7 @@ impl Handler {
             client_certificate: certificate,
             internal: self.is_internal(&parts.headers),
             body: Body::Unread,
+            deferred: &deferred,
         };
         let read = if endpoint.takes_form() && request.wants_body() {
             let config = &app.config;
@@ -163,14 +165,24 @@ impl Handler {
             Some(Ok(bytes)) => Body::Read(bytes),
             Some(Err(e)) => Body::Failed(*e),
         };
-        match endpoint {
+        let reply = match endpoint {
             Endpoint::Token => token::issue(app, &request),
             Endpoint::Introspection => introspection::introspect(app, &request),
             Endpoint::Revocation => revocation::revoke(app, &request),
             Endpoint::Metadata => metadata::metadata(app, &request),
             Endpoint::Jwks => metadata::jwks(app, &request),
             Endpoint::Resource => self.resource(&request).await,
+        };
+        // A race fault's window: the writes its decision deferred are made after it, and
+        // before the answer (`race.rs`).
+        let commits = deferred.into_commits();
+        if !commits.is_empty() {
+            tokio::time::sleep(crate::race::WINDOW).await;
+            for commit in commits {
+                commit();
+            }
         }
+        reply
     }
 
     /// The protected resource: the bearer token, the answer of the introspection of the realm

@@ -3,6 +3,7 @@
 
 mod admission;
 mod body;
+mod cluster;
 mod connection;
 mod http;
 #[cfg(test)]
@@ -32,6 +33,8 @@ use admission::{Admission, Admitted};
 use connection::{Connection, Transport};
 use http::Handler;
 
+pub use cluster::ReferenceCluster;
+
 /// Largest request head (line + headers) accepted; larger ones get 431. It bounds what a
 /// connection buffers before its request is complete: hyper's read buffer starts at 8 KiB and
 /// grows to at most this, so `max_connections` idle connections hold a few MiB, not hundreds.
@@ -59,12 +62,23 @@ impl ReferenceServer {
         signer: JwtSigner,
         addr: SocketAddr,
     ) -> io::Result<ReferenceServer> {
-        if let Some(identity) = &config.tls {
-            identity
-                .server_config()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        }
+        check_tls(&config)?;
         let listener = TcpListener::bind(addr).await?;
+        let base = config
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned());
+        ReferenceServer::serve_on(listener, config, |config, listening_url| {
+            App::new(config, signer, base.unwrap_or(listening_url))
+        })
+    }
+
+    /// Serves on `listener` the app `app` makes of the config and the listening URL.
+    fn serve_on(
+        listener: TcpListener,
+        config: ServerConfig,
+        app: impl FnOnce(ServerConfig, String) -> App,
+    ) -> io::Result<ReferenceServer> {
         let addr = listener.local_addr()?;
         let scheme = if config.tls.is_some() {
             "https"
@@ -75,13 +89,8 @@ impl ReferenceServer {
         // The resource server calls introspection here; an unspecified bind address
         // (0.0.0.0, ::) is reached through loopback.
         let local_url = format!("{scheme}://{}", url_host(reachable(addr)));
-        let base_url = config
-            .public_url
-            .as_deref()
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| listening_url.clone());
         let admission = Admission::new(config.max_connections);
-        let handler = Arc::new(Handler::new(App::new(config, signer, base_url), &local_url));
+        let handler = Arc::new(Handler::new(app(config, listening_url.clone()), &local_url));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, handler.clone(), admission.clone(), stopped));
         Ok(ReferenceServer {
@@ -298,9 +307,23 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// Keeps memory bounded under sustained issuance: expired tokens are dropped regularly.
+/// A TLS identity that cannot make a server configuration is refused before listening.
+fn check_tls(config: &ServerConfig) -> io::Result<()> {
+    if let Some(identity) = &config.tls {
+        identity
+            .server_config()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
+    Ok(())
+}
+
+/// Keeps memory bounded under sustained issuance: expired tokens are dropped regularly (in
+/// a cluster, by its first node only: they share the store).
 async fn purge_expired_tokens(handler: Arc<Handler>) {
     let app = &handler.app;
+    if app.node.as_ref().is_some_and(|node| node.index > 0) {
+        return;
+    }
     // These fault modes need expired tokens to stay known.
     if app.config.has(Fault::ExpiredTokensActive)
         || app.config.has(Fault::InactiveIntrospectionLeaksClaims)

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn record(client: &str, exp: u64) -> TokenRecord {
+pub(crate) fn record(client: &str, exp: u64) -> TokenRecord {
     TokenRecord {
         client_id: client.into(),
         realm: "root".into(),
@@ -13,6 +13,7 @@ fn record(client: &str, exp: u64) -> TokenRecord {
         jkt: None,
         x5t: None,
         scope_hidden: false,
+        replica: Default::default(),
     }
 }
 
