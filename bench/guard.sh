@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CI guard on per-request cost. benches/per_request.rs runs each scenario (issuance with
 # Basic, post, private_key_jwt and DPoP; introspection; the resource call; the load
-# generator's handling of a response) N times; callgrind counts the instructions of the
+# generator's handling of a response) N times, and bench/generator.sh the generator's whole
+# cost per response in a closed loop; callgrind counts the instructions of the
 # counted loop alone, and this script divides by N. Instruction counts of the same binary and
 # inputs do not move with the machine's load, so a figure more than LIMIT% above the
 # committed baseline (bench/per_request.baseline) is a real cost: the guard fails and prints
@@ -52,6 +53,13 @@ for scenario in $("$bin" --list | cut -f1); do
   [ -n "$total" ] && [ "$total" -gt 0 ] || { echo "no instructions counted for $scenario" >&2; exit 2; }
   echo "$scenario $((total / N))" >> "$measured"
 done
+
+# The generator's whole cost per response through its own HTTP/1.1 client, in a real closed
+# loop (bench/generator.sh: the difference of two run lengths under callgrind).
+line=$(bench/generator.sh | tail -1)
+per=$(sed -n 's/^instructions per response: \([0-9]*\).*/\1/p' <<<"$line")
+[ -n "$per" ] || { echo "bench/generator.sh gave no figure: $line" >&2; exit 2; }
+echo "generator-load $per" >> "$measured"
 
 if [ "$MODE" = --update ]; then
   {
