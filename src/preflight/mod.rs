@@ -96,6 +96,12 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     probe.mtls_clients(target).await;
     probe.resource(target, &main, &token).await;
     probe.revocation(target, &main, &token).await;
+    if settings.profile == "fapi2" && !target.is_plain_http() {
+        probe_tls(target, settings).await;
+        for (origin, status, message) in tls_findings(&target.baseline.tls_probes) {
+            probe.record(&format!("tls ({origin})"), status, message, Vec::new());
+        }
+    }
     if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {
         // Leaves nothing behind: the second client's preflight token is revoked too.
         if let Some(url) = target.revocation_url.clone() {
@@ -105,6 +111,50 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
         }
     }
     probe.preflight
+}
+
+/// The TLS probes of the token endpoint's origin, and of introspection's and the resource's
+/// when they are other `https` origins (FAPI 2.0 §5.2.1 item 2, §5.2.2 item 1), kept in the
+/// baseline for FAPI-009 and FAPI-010. A probe that cannot connect is recorded as such (its
+/// case blocks): probing never ends the run.
+pub async fn probe_tls(target: &mut Target, settings: &Settings) {
+    let urls: Vec<&str> = [
+        Some(target.token_url.as_str()),
+        target.introspection_url.as_deref(),
+        target.resource_url.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let timeout = settings
+        .request_timeout
+        .min(std::time::Duration::from_secs(10));
+    target.baseline.tls_probes = crate::tls_probe::probe_all(&urls, timeout).await;
+}
+
+/// One finding per probed origin: what it answered to each probe (a note when it went on
+/// with one, which FAPI-009 or FAPI-010 then fails, or when it could not be probed).
+fn tls_findings(probes: &[crate::tls_probe::TlsProbe]) -> Vec<(String, Status, String)> {
+    use crate::tls_probe::Answer;
+    let mut origins: Vec<&str> = probes.iter().map(|p| p.origin.as_str()).collect();
+    origins.dedup();
+    origins
+        .into_iter()
+        .map(|origin| {
+            let mine = probes.iter().filter(|p| p.origin == origin);
+            let notable = mine.clone().any(|p| {
+                matches!(
+                    p.answer,
+                    Answer::ServerHello { .. } | Answer::Unreachable(_)
+                )
+            });
+            let answers: Vec<String> = mine
+                .map(|p| format!("{}: {}", p.kind.describe(), p.answer.describe()))
+                .collect();
+            let status = if notable { Status::Note } else { Status::Ok };
+            (origin.to_owned(), status, answers.join("; "))
+        })
+        .collect()
 }
 
 /// Only the main client's token, as [`run`] asks for it first: `load` checks so before any
