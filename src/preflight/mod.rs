@@ -363,3 +363,60 @@ fn answer(r: &Response) -> String {
         None => r.brief(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{tls_findings, Status};
+    use crate::tls_probe::{Answer, ProbeKind, TlsProbe};
+
+    /// One finding per origin: ok when every probe was refused, a note when one went on or
+    /// could not be made, with each probe's answer in words.
+    #[test]
+    fn tls_findings_are_one_per_origin() {
+        let probe = |origin: &str, kind, answer| TlsProbe {
+            origin: origin.into(),
+            kind,
+            answer,
+        };
+        let alert = Answer::Alert {
+            level: 2,
+            description: 70,
+        };
+        let probes = [
+            probe("a:443", ProbeKind::Tls11, alert.clone()),
+            probe("a:443", ProbeKind::Tls10, alert.clone()),
+            probe("b:443", ProbeKind::Tls11, alert),
+            probe(
+                "b:443",
+                ProbeKind::WeakTls12Suites,
+                Answer::ServerHello {
+                    version: 0x0303,
+                    suite: 0xC013,
+                },
+            ),
+            probe("c:443", ProbeKind::Tls10, Answer::Unreachable("no".into())),
+        ];
+        let found = tls_findings(&probes);
+        let statuses: Vec<_> = found.iter().map(|(o, s, _)| (o.as_str(), *s)).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a:443", Status::Ok),
+                ("b:443", Status::Note),
+                ("c:443", Status::Note)
+            ]
+        );
+        assert!(
+            found[0].2.contains("protocol_version (70)"),
+            "{}",
+            found[0].2
+        );
+        assert!(
+            found[1]
+                .2
+                .contains("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA (0xC013)"),
+            "{}",
+            found[1].2
+        );
+    }
+}
