@@ -26,6 +26,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod target;
 pub mod template;
+pub mod tls_probe;
 pub mod toml_file;
 pub mod verdict;
 

@@ -354,4 +354,28 @@ mod tests {
             Verdict::Fail(_)
         ));
     }
+
+    /// RFC 9449 §5: a DPoP-bound client's token says `token_type: DPoP`; RESP-004 leaves it to
+    /// the dpop cases when the request carried a proof, and still fails it without one.
+    #[test]
+    fn token_type_dpop_is_not_judged_as_bearer_after_a_proof() {
+        let json = ("content-type", "application/json");
+        let dpop = response(
+            200,
+            &[json],
+            r#"{"access_token":"t0k3n","token_type":"DPoP"}"#,
+        );
+        let with_proof = verdict(
+            Check::TokenTypeBearer,
+            &dpop,
+            None,
+            &[("dpop_proof_sent", "yes")],
+        );
+        assert!(
+            matches!(with_proof, Verdict::NotApplicable(_)),
+            "{with_proof:?}"
+        );
+        let without = verdict(Check::TokenTypeBearer, &dpop, None, &[]);
+        assert!(matches!(without, Verdict::Fail(_)), "{without:?}");
+    }
 }

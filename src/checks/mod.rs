@@ -16,6 +16,7 @@ mod mtls;
 mod scope;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod token;
 mod transport;
 
@@ -146,6 +147,10 @@ checks! {
         "invalid_client for credentials sent in the Authorization header is 401 with a WWW-Authenticate challenge, Basic for Basic (RFC 6749 §5.2)";
     NoCredentialResendingRedirect = "no_credential_resending_redirect" => transport::no_credential_resending_redirect:
         "a redirect is not 307/308, which make clients send the request and its credentials again (RFC 9110 §15.4.8, §15.4.9)";
+    TlsNoVersionBelow12 = "tls_no_version_below_1_2" => tls::tls_no_version_below_1_2:
+        "no probed origin goes on with a TLS 1.1 or TLS 1.0 ClientHello (FAPI 2.0 §5.2.1 item 2; judges the preflight's TLS probes)";
+    TlsOnlyRecommendedSuites = "tls_only_recommended_suites" => tls::tls_only_recommended_suites:
+        "no probed origin goes on with a TLS 1.2 ClientHello offering only suites BCP 195 does not recommend (FAPI 2.0 §5.2.2 item 1; judges the preflight's TLS probes)";
 }
 
 impl Check {
@@ -193,6 +198,9 @@ pub struct Context<'a> {
     pub auth_scheme: Option<&'a str>,
     /// The request carried a DPoP proof (RFC 9449 §4).
     pub dpop_proof_sent: bool,
+    /// The preflight's TLS probes of the target (FAPI 2.0 §5.2); `None` for a plain-HTTP
+    /// target, which has no TLS to probe.
+    pub tls_probes: Option<&'a [crate::tls_probe::TlsProbe]>,
 }
 
 impl<'a> Context<'a> {

@@ -96,6 +96,12 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
     probe.mtls_clients(target).await;
     probe.resource(target, &main, &token).await;
     probe.revocation(target, &main, &token).await;
+    if settings.profile == "fapi2" && !target.is_plain_http() {
+        probe_tls(target, settings).await;
+        for (origin, status, message) in tls_findings(&target.baseline.tls_probes) {
+            probe.record(&format!("tls ({origin})"), status, message, Vec::new());
+        }
+    }
     if let (Some(second_token), Some(client)) = (second, target.client(Role::Second).cloned()) {
         // Leaves nothing behind: the second client's preflight token is revoked too.
         if let Some(url) = target.revocation_url.clone() {
@@ -105,6 +111,50 @@ pub async fn run(target: &mut Target, settings: &Settings, http: &reqwest::Clien
         }
     }
     probe.preflight
+}
+
+/// The TLS probes of the token endpoint's origin, and of introspection's and the resource's
+/// when they are other `https` origins (FAPI 2.0 §5.2.1 item 2, §5.2.2 item 1), kept in the
+/// baseline for FAPI-009 and FAPI-010. A probe that cannot connect is recorded as such (its
+/// case blocks): probing never ends the run.
+pub async fn probe_tls(target: &mut Target, settings: &Settings) {
+    let urls: Vec<&str> = [
+        Some(target.token_url.as_str()),
+        target.introspection_url.as_deref(),
+        target.resource_url.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let timeout = settings
+        .request_timeout
+        .min(std::time::Duration::from_secs(10));
+    target.baseline.tls_probes = crate::tls_probe::probe_all(&urls, timeout).await;
+}
+
+/// One finding per probed origin: what it answered to each probe (a note when it went on
+/// with one, which FAPI-009 or FAPI-010 then fails, or when it could not be probed).
+fn tls_findings(probes: &[crate::tls_probe::TlsProbe]) -> Vec<(String, Status, String)> {
+    use crate::tls_probe::Answer;
+    let mut origins: Vec<&str> = probes.iter().map(|p| p.origin.as_str()).collect();
+    origins.dedup();
+    origins
+        .into_iter()
+        .map(|origin| {
+            let mine = probes.iter().filter(|p| p.origin == origin);
+            let notable = mine.clone().any(|p| {
+                matches!(
+                    p.answer,
+                    Answer::ServerHello { .. } | Answer::Unreachable(_)
+                )
+            });
+            let answers: Vec<String> = mine
+                .map(|p| format!("{}: {}", p.kind.describe(), p.answer.describe()))
+                .collect();
+            let status = if notable { Status::Note } else { Status::Ok };
+            (origin.to_owned(), status, answers.join("; "))
+        })
+        .collect()
 }
 
 /// Only the main client's token, as [`run`] asks for it first: `load` checks so before any
@@ -311,5 +361,62 @@ fn answer(r: &Response) -> String {
             format!("{} (\"{shown}{cut}\")", r.brief())
         }
         None => r.brief(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tls_findings, Status};
+    use crate::tls_probe::{Answer, ProbeKind, TlsProbe};
+
+    /// One finding per origin: ok when every probe was refused, a note when one went on or
+    /// could not be made, with each probe's answer in words.
+    #[test]
+    fn tls_findings_are_one_per_origin() {
+        let probe = |origin: &str, kind, answer| TlsProbe {
+            origin: origin.into(),
+            kind,
+            answer,
+        };
+        let alert = Answer::Alert {
+            level: 2,
+            description: 70,
+        };
+        let probes = [
+            probe("a:443", ProbeKind::Tls11, alert.clone()),
+            probe("a:443", ProbeKind::Tls10, alert.clone()),
+            probe("b:443", ProbeKind::Tls11, alert),
+            probe(
+                "b:443",
+                ProbeKind::WeakTls12Suites,
+                Answer::ServerHello {
+                    version: 0x0303,
+                    suite: 0xC013,
+                },
+            ),
+            probe("c:443", ProbeKind::Tls10, Answer::Unreachable("no".into())),
+        ];
+        let found = tls_findings(&probes);
+        let statuses: Vec<_> = found.iter().map(|(o, s, _)| (o.as_str(), *s)).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a:443", Status::Ok),
+                ("b:443", Status::Note),
+                ("c:443", Status::Note)
+            ]
+        );
+        assert!(
+            found[0].2.contains("protocol_version (70)"),
+            "{}",
+            found[0].2
+        );
+        assert!(
+            found[1]
+                .2
+                .contains("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA (0xC013)"),
+            "{}",
+            found[1].2
+        );
     }
 }

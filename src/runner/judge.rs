@@ -130,6 +130,7 @@ pub(super) fn judge(
             .find(|(n, _)| n == "authorization")
             .map(|(_, v)| v.split(' ').next().unwrap_or("")),
         dpop_proof_sent: request.headers.iter().any(|(n, _)| n == "dpop"),
+        tls_probes: (!target.is_plain_http()).then_some(target.baseline.tls_probes.as_slice()),
     };
     for check in &expect.checks {
         if unreadable_error && check.get_ref().reads_error_body() {

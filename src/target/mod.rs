@@ -137,6 +137,9 @@ pub struct Baseline {
     pub unusable_endpoints: BTreeMap<Endpoint, String>,
     /// Whether introspection names the scope of a token that has one; `None`: unknown.
     pub introspection_reports_scope: Option<bool>,
+    /// The TLS probes of the token, introspection and resource origins (`--profile fapi2`
+    /// over https only; FAPI 2.0 §5.2.1, §5.2.2): what each origin answered.
+    pub tls_probes: Vec<crate::tls_probe::TlsProbe>,
 }
 
 impl Target {
