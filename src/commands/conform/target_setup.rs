@@ -65,8 +65,8 @@ pub(super) fn embedded_credentials(t: &TargetArgs, target: &mut Target) -> Resul
 }
 
 /// The embedded FAPI 2.0 server's clients (`--profile fapi2`): only those that authenticate
-/// without a secret, the private_key_jwt client `jwtClient` being the main client and the
-/// introspection caller (every client may introspect its own tokens), as on a server that
+/// without a secret, the private_key_jwt client `jwtClient` being the main client and
+/// `rsJwtClient` (private_key_jwt too) the introspection caller, as on a server that
 /// registers no client secret at all.
 pub(super) fn fapi2_clients(target: &mut Target) {
     let Some(jwt) = target.clients.get(&Role::KeyJwt).cloned() else {
@@ -81,7 +81,14 @@ pub(super) fn fapi2_clients(target: &mut Target) {
         )
     });
     target.clients.remove(&Role::KeyJwt);
-    target.clients.insert(Role::Introspector, jwt.clone());
+    // The resource server's secretless credentials (`rsJwtClient`, the same fixture key):
+    // a client that may introspect only its own tokens would see every other client's
+    // (the mTLS client's, say) as inactive.
+    let introspector = target::ClientCredentials {
+        id: "rsJwtClient".into(),
+        ..jwt.clone()
+    };
+    target.clients.insert(Role::Introspector, introspector);
     target.clients.insert(Role::Main, jwt);
 }
 
