@@ -46,6 +46,10 @@ impl CaseSelection {
             .into_iter()
             .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))
             .filter(|c| !self.skip.iter().any(|f| c.matches(f)))
+            .map(|mut c| {
+                c.opted_in = self.only.iter().any(|f| f != &c.area && c.matches(f));
+                c
+            })
             .collect())
     }
 }

@@ -13,6 +13,7 @@ mod introspection;
 mod jwt;
 mod metadata;
 mod mtls;
+mod race;
 mod scope;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use crate::exchange::Response;
 use crate::template::Vars;
 
 pub use crate::headers::{challenge_param, challenge_scheme};
+pub use race::{tally, RaceAnswers};
 
 macro_rules! checks {
     ($($variant:ident = $name:literal => $function:path : $doc:literal;)*) => {
@@ -146,11 +148,33 @@ checks! {
         "invalid_client for credentials sent in the Authorization header is 401 with a WWW-Authenticate challenge, Basic for Basic (RFC 6749 §5.2)";
     NoCredentialResendingRedirect = "no_credential_resending_redirect" => transport::no_credential_resending_redirect:
         "a redirect is not 307/308, which make clients send the request and its credentials again (RFC 9110 §15.4.8, §15.4.9)";
+    AtMostOneSuccess = "at_most_one_success" => race::at_most_one_success:
+        "of a race's copies of one request, at most one is accepted: a 2xx with an access token at a token endpoint, any 2xx elsewhere (blocked when none is)";
+    AllDistinctTokens = "all_distinct_tokens" => race::all_distinct_tokens:
+        "every token a race's answers carry is distinct";
+    AllInactive = "all_inactive" => race::all_inactive:
+        "every introspection answer of the set says active: false (RFC 7662 §2.2)";
+    AllActiveForClient = "all_active_for_client" => race::all_active_for_client:
+        "every introspection answer of the set says active: true and names the client the tokens were issued to, if any (RFC 7662 §2.2)";
+    GuessesWithinLimit = "guesses_within_limit" => race::guesses_within_limit:
+        "how many of a race's wrong secrets were evaluated (401/invalid_client) before throttling answered; more than --max-parallel-guesses fails (RFC 6749 §2.3.1)";
 }
 
 impl Check {
     pub fn evaluate(self, cx: &Context<'_>) -> Verdict {
         (self.function())(cx)
+    }
+
+    /// Whether the check judges a set of answers (a race's), not one.
+    pub fn judges_a_set(self) -> bool {
+        matches!(
+            self,
+            Check::AtMostOneSuccess
+                | Check::AllDistinctTokens
+                | Check::AllInactive
+                | Check::AllActiveForClient
+                | Check::GuessesWithinLimit
+        )
     }
 
     /// Whether the check reads an error response's body (its `error` member): such a check
@@ -193,6 +217,9 @@ pub struct Context<'a> {
     pub auth_scheme: Option<&'a str>,
     /// The request carried a DPoP proof (RFC 9449 §4).
     pub dpop_proof_sent: bool,
+    /// A race's answers (or one per raced token), for the set checks; `None` for a single
+    /// request, whose answer is `response`.
+    pub race: Option<&'a RaceAnswers<'a>>,
 }
 
 impl<'a> Context<'a> {

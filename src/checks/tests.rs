@@ -1,6 +1,5 @@
-//! The keep/break table: every named check passes an answer that keeps its rule and fails
-//! one that breaks it. A check without a row fails the test. Edge cases of single checks
-//! sit next to the check, in its subject's file; they use the helpers here.
+//! The keep/break table: every named check passes an answer that keeps its rule and fails one
+//! that breaks it (set checks: `race/tests.rs`). A check without a row fails the test.
 
 use std::collections::HashSet;
 
@@ -37,6 +36,7 @@ pub(super) fn verdict(
         issuer: Some("https://as.example"),
         auth_scheme: vars.get("auth_scheme").map(String::as_str),
         dpop_proof_sent: vars.contains_key("dpop_proof_sent"),
+        race: None,
     })
 }
 
@@ -544,7 +544,7 @@ fn every_check_fails_a_breaking_answer_and_passes_a_keeping_one() {
         ),
     ];
     let covered: HashSet<&str> = cases.iter().map(|c| c.0.name()).collect();
-    for check in Check::ALL {
+    for check in Check::ALL.iter().filter(|c| !c.judges_a_set()) {
         assert!(
             covered.contains(check.name()),
             "{} has no keep/break test",

@@ -30,6 +30,7 @@ pub fn exchange(step: &str, path: &str, status: u16, body: Value) -> Exchange {
         }),
         error: None,
     }
+    race: None,
 }
 
 /// A case in `area` with `outcome` and no exchange.

@@ -11,6 +11,7 @@
 mod case;
 mod dpop;
 mod judge;
+mod race;
 mod request;
 mod state;
 mod step;
