@@ -90,7 +90,9 @@ pub async fn arm(
             conn.write_all(head)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
-            conn.flush().await.map_err(|e| format!("write failed: {e}"))?;
+            conn.flush()
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
             Ok::<_, String>(conn)
         }
     };
@@ -127,7 +129,9 @@ impl Armed {
             conn.write_all(&[self.last])
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
-            conn.flush().await.map_err(|e| format!("write failed: {e}"))?;
+            conn.flush()
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
             last = Instant::now();
             first.get_or_insert(last);
         }
@@ -218,9 +222,7 @@ async fn read_response(conn: &mut Box<dyn Conn>, max_body: usize) -> Result<Resp
                 }
             }
             Ok(httparse::Status::Partial) => {
-                return Err(format!(
-                    "the answer's head exceeds {MAX_HEAD_BYTES} bytes"
-                ))
+                return Err(format!("the answer's head exceeds {MAX_HEAD_BYTES} bytes"))
             }
             Err(e) => return Err(format!("not an HTTP/1.1 answer ({e})")),
         }
@@ -235,7 +237,9 @@ async fn read_response(conn: &mut Box<dyn Conn>, max_body: usize) -> Result<Resp
     let mut body = buf.split_off(body_start);
     let body = if matches!(status, 204 | 304) {
         Vec::new()
-    } else if header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+    } else if header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
         loop {
             if let Some(decoded) = dechunk(&body)? {
                 break decoded;
@@ -304,14 +308,12 @@ fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, String> {
         };
         let line = std::str::from_utf8(&data[..line_end]).map_err(|_| "bad chunk size")?;
         let size = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| format!("bad chunk size '{size}'"))?;
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| format!("bad chunk size '{size}'"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             // Trailers end with an empty line.
-            return Ok(data
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .map(|_| out));
+            return Ok(data.windows(2).position(|w| w == b"\r\n").map(|_| out));
         }
         if data.len() < size + 2 {
             return Ok(None);
@@ -327,7 +329,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies_decode_only_when_whole() {
-        assert_eq!(dechunk(b"4\r\nabcd\r\n0\r\n\r\n").unwrap(), Some(b"abcd".to_vec()));
+        assert_eq!(
+            dechunk(b"4\r\nabcd\r\n0\r\n\r\n").unwrap(),
+            Some(b"abcd".to_vec())
+        );
         assert_eq!(
             dechunk(b"2;x=y\r\nab\r\n2\r\ncd\r\n0\r\n\r\n").unwrap(),
             Some(b"abcd".to_vec())
@@ -342,7 +347,10 @@ mod tests {
         let request = BuiltRequest {
             method: reqwest::Method::POST,
             url: "http://127.0.0.1:8080/oauth2/access_token?a=b".into(),
-            headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
             body: "grant_type=client_credentials".into(),
             scope: None,
         };

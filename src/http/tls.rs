@@ -63,7 +63,9 @@ pub fn client_config(
         Some(identity) => builder
             .with_client_auth_cert(identity.chain, identity.key)
             .map_err(|e| {
-                format!("the client certificate and key do not fit together or cannot be used ({e})")
+                format!(
+                    "the client certificate and key do not fit together or cannot be used ({e})"
+                )
             })?,
         None => builder.with_no_client_auth(),
     };

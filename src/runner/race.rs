@@ -80,7 +80,10 @@ fn race_tls(target: &Target, cert: Option<Cert>) -> Result<Arc<rustls::ClientCon
         Some(cert) => mtls
             .and_then(|m| m.race_tls(cert))
             .ok_or_else(|| format!("the run has no '{}' client certificate", cert.as_str())),
-        None => match (target.race_tls.clone(), mtls.and_then(|m| m.race_tls(Cert::None))) {
+        None => match (
+            target.race_tls.clone(),
+            mtls.and_then(|m| m.race_tls(Cert::None)),
+        ) {
             (Some(tls), _) | (None, Some(tls)) => Ok(tls),
             (None, None) => crate::http::TlsTrust::default().rustls_config(None),
         },
@@ -252,7 +255,10 @@ pub(super) async fn collect_background(state: &mut CaseState, exchanges: &mut Ve
         })
         .collect();
     exchanges.push(Exchange {
-        step: format!("{} (in flight across the steps between; not judged)", background.label),
+        step: format!(
+            "{} (in flight across the steps between; not judged)",
+            background.label
+        ),
         request: background.request,
         response: None,
         error: None,

@@ -182,7 +182,10 @@ impl Run<'_> {
             }
             let sent = if let Some(copies) = copies {
                 let tried = (&request, &record);
-                match self.race_once(step, tried, copies, cert, state, label).await {
+                match self
+                    .race_once(step, tried, copies, cert, state, label)
+                    .await
+                {
                     RaceTry::Answered(answers) => {
                         let shown = answers[race::representative(&answers)].clone();
                         set = Some(answers);

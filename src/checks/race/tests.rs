@@ -26,7 +26,11 @@ fn judge(check: Check, answers: &[Response], issues_tokens: bool, max: Option<us
 }
 
 fn token(t: &str) -> Response {
-    response(200, &[], &format!(r#"{{"access_token":"{t}","token_type":"Bearer"}}"#))
+    response(
+        200,
+        &[],
+        &format!(r#"{{"access_token":"{t}","token_type":"Bearer"}}"#),
+    )
 }
 
 fn refused() -> Response {
@@ -38,7 +42,11 @@ fn throttled() -> Response {
 }
 
 fn introspected(active: bool, client: &str) -> Response {
-    response(200, &[], &format!(r#"{{"active":{active},"client_id":"{client}"}}"#))
+    response(
+        200,
+        &[],
+        &format!(r#"{{"active":{active},"client_id":"{client}"}}"#),
+    )
 }
 
 #[test]
@@ -58,13 +66,19 @@ fn every_set_check_fails_a_breaking_set_and_passes_a_keeping_one() {
         ),
         (
             Check::AllInactive,
-            vec![introspected(false, "me"), response(200, &[], r#"{"active":false}"#)],
+            vec![
+                introspected(false, "me"),
+                response(200, &[], r#"{"active":false}"#),
+            ],
             vec![introspected(false, "me"), introspected(true, "me")],
             false,
         ),
         (
             Check::AllActiveForClient,
-            vec![introspected(true, "me"), response(200, &[], r#"{"active":true}"#)],
+            vec![
+                introspected(true, "me"),
+                response(200, &[], r#"{"active":true}"#),
+            ],
             vec![introspected(true, "me"), introspected(true, "you")],
             false,
         ),
@@ -90,7 +104,11 @@ fn every_set_check_fails_a_breaking_set_and_passes_a_keeping_one() {
             check.name()
         );
         let broken = judge(*check, breaks, *issues_tokens, Some(2));
-        assert!(matches!(broken, Verdict::Fail(_)), "{}: {broken:?}", check.name());
+        assert!(
+            matches!(broken, Verdict::Fail(_)),
+            "{}: {broken:?}",
+            check.name()
+        );
     }
 }
 
