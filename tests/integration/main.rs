@@ -24,6 +24,7 @@ mod interop_oidc_provider_extra;
 mod interop_oidc_provider_fapi;
 mod load_shards;
 mod misbehaving_targets;
+mod races;
 mod reference_server;
 mod runner_wiremock;
 mod secretless;
