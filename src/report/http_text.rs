@@ -33,9 +33,26 @@ pub fn status_line(status: u16) -> String {
     }
 }
 
-/// One exchange in full, as HTTP reads: the request, a blank line, the response.
+/// A race's line: `(sent 20 times at once; answered 1 × 200, 19 × 401 invalid_client;
+/// one copy shown)`.
+pub fn race_line(ex: &Exchange) -> Option<String> {
+    let race = ex.race.as_ref()?;
+    let shown = if ex.response.is_some() {
+        "; one copy shown"
+    } else {
+        ""
+    };
+    Some(format!(
+        "(sent {} times at once; answered {}{shown})",
+        race.copies, race.answers
+    ))
+}
+
+/// One exchange in full, as HTTP reads: the request, a blank line, the response (for a
+/// race, first what its copies were answered).
 pub fn full(ex: &Exchange) -> String {
-    let mut text = format!("{} {}\n", ex.request.method, ex.request.url);
+    let mut text = race_line(ex).map(|l| l + "\n").unwrap_or_default();
+    let _ = writeln!(text, "{} {}", ex.request.method, ex.request.url);
     for (name, value) in &ex.request.headers {
         let _ = writeln!(text, "{name}: {value}");
     }
@@ -93,6 +110,9 @@ pub fn all(r: &CaseResult) -> String {
 /// members that matter (`error`, `error_description`, `active`) or its start.
 pub fn brief(ex: &Exchange) -> String {
     let request = format!("{} {}", ex.request.method, ex.request.url);
+    if let Some(race) = &ex.race {
+        return format!("{request} × {} → {}", race.copies, race.answers);
+    }
     match (&ex.response, &ex.error) {
         (Some(response), _) => format!("{request} → {} {}", response.status, brief_body(response)),
         (None, Some(error)) => format!("{request} → no response ({error})"),

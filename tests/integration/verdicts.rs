@@ -337,8 +337,14 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
     match fault {
         Fault::DpopTokenTypeBearer => &[
             "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022", "DPOP-023", "DPOP-030",
-            "DPOP-031",
+            "DPOP-031", "RACE-003",
         ],
+        // The race cases' premise is the rule kept one request at a time: a server that
+        // breaks it there is judged by the sequential case (JWTAUTH-011, DPOP-013/022,
+        // INTRO-007), and the race case skips.
+        Fault::SkipAssertionReplayCheck => &["RACE-001"],
+        Fault::DpopNoReplayCheck => &["RACE-002", "RACE-003"],
+        Fault::IgnoreRevocation => &["RACE-004"],
         // A request the fault accepts leaves no refusal whose status or code to judge: the
         // case about the refusal fails it, the case about its form skips.
         Fault::DpopAcceptMissingJti => &["DPOP-026"],
@@ -421,7 +427,7 @@ fn expected_jwt_extra(fault: Fault) -> (&'static [&'static str], &'static [&'sta
 fn fault_blocks(fault: Fault) -> &'static [&'static str] {
     match fault {
         Fault::ExpiresInAsString => &["INTRO-019", "RESP-015", "RESP-017"],
-        Fault::ResourceDpopRefusesBoundTokens => &["DPOP-022", "DPOP-035"],
+        Fault::ResourceDpopRefusesBoundTokens => &["DPOP-022", "DPOP-035", "RACE-003"],
         _ => &[],
     }
 }
@@ -593,6 +599,16 @@ const DEMONSTRATED_ELSEWHERE: &[(&str, &str)] = &[
         "MTLS-005",
         "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
     ),
+    // The race cases fail a hand-written server whose checks race (until the reference
+    // server's race faults land).
+    (
+        "RACE-004",
+        "a_server_whose_checks_race_fails_the_race_cases",
+    ),
+    (
+        "RACE-005",
+        "a_server_whose_checks_race_fails_the_race_cases",
+    ),
 ];
 
 /// A test must be able to fail: every builtin MUST case (under the default profile,
@@ -679,7 +695,7 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
             &[],
             &[
                 "DPOP-002", "DPOP-003", "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022",
-                "DPOP-023", "DPOP-030", "DPOP-031",
+                "DPOP-023", "DPOP-030", "DPOP-031", "RACE-003",
             ],
         ),
         // 400 or 401 is RFC 6749 §5.2's SHOULD-level answer: warned once per method.
