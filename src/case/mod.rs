@@ -337,6 +337,11 @@ pub struct Step {
     /// answer: requests in flight across that step (a revocation).
     #[serde(default)]
     pub background: bool,
+    /// Send the step's request one after the other, up to this many times, until an answer
+    /// is not a refused authentication (401, or `invalid_client`): a throttle. Then wait as
+    /// long as its `Retry-After` asks (within `--max-wait`, else the case skips) and set
+    /// `{throttled_after}` to how many were refused first, or `never`.
+    pub probe_throttle: Option<usize>,
     /// Send this step once for every token the case's last race was issued (each in turn as
     /// `{raced_token}`), one after another; its `expect.checks` judge the answers as a set.
     #[serde(default)]

@@ -27,7 +27,7 @@ use crate::exchange::Response;
 use crate::template::Vars;
 
 pub use crate::headers::{challenge_param, challenge_scheme};
-pub use race::{tally, RaceAnswers};
+pub use race::{evaluated_guess, tally, RaceAnswers};
 
 macro_rules! checks {
     ($($variant:ident = $name:literal => $function:path : $doc:literal;)*) => {
@@ -157,7 +157,7 @@ checks! {
     AllActiveForClient = "all_active_for_client" => race::all_active_for_client:
         "every introspection answer of the set says active: true and names the client the tokens were issued to, if any (RFC 7662 §2.2)";
     GuessesWithinLimit = "guesses_within_limit" => race::guesses_within_limit:
-        "how many of a race's wrong secrets were evaluated (401/invalid_client) before throttling answered; more than --max-parallel-guesses fails (RFC 6749 §2.3.1)";
+        "how many of a race's wrong secrets were evaluated (401, or 400 invalid_client) before throttling answered; more than --max-parallel-guesses fails (RFC 6749 §2.3.1)";
 }
 
 impl Check {

@@ -183,6 +183,14 @@ pub(super) fn all_active_for_client(cx: &Context<'_>) -> Verdict {
     super::pass_unless(problems, |p| p.join("; "))
 }
 
+/// A wrong secret the server checked and refused: 401, or 400 `invalid_client` (RFC 6749
+/// §5.2). A throttle's answer (429 `invalid_client` included) is not one.
+pub fn evaluated_guess(answer: &Response) -> bool {
+    let error = answer.json.as_ref().and_then(|j| j.get("error"));
+    answer.status == 401
+        || (answer.status == 400 && error.and_then(Value::as_str) == Some("invalid_client"))
+}
+
 /// How many of the parallel wrong secrets were evaluated (401 or 400 `invalid_client`)
 /// rather than turned away by throttling; more than `--max-parallel-guesses` fails,
 /// otherwise the count is recorded.
@@ -192,14 +200,7 @@ pub(super) fn guesses_within_limit(cx: &Context<'_>) -> Verdict {
         Err(v) => return v,
     };
     let n = race.answers.len();
-    let evaluated = race
-        .answers
-        .iter()
-        .filter(|a| {
-            let error = a.json.as_ref().and_then(|j| j.get("error"));
-            a.status == 401 || error.and_then(Value::as_str) == Some("invalid_client")
-        })
-        .count();
+    let evaluated = race.answers.iter().filter(|a| evaluated_guess(a)).count();
     let accepted = race.answers.iter().filter(|a| succeeded(a, true)).count();
     if accepted > 0 {
         return Verdict::Fail(format!(
@@ -207,10 +208,15 @@ pub(super) fn guesses_within_limit(cx: &Context<'_>) -> Verdict {
             tally(race.answers)
         ));
     }
-    let said = format!(
+    let mut said = format!(
         "{evaluated} of {n} parallel wrong secrets were evaluated before throttling answered ({})",
         tally(race.answers)
     );
+    if let Some(k) = cx.var("throttled_after") {
+        said.push_str(&format!(
+            "; one after the other, {k} were refused before the throttle answered"
+        ));
+    }
     match race.max_guesses {
         Some(k) if evaluated > k => Verdict::Fail(format!("{said}; at most {k} allowed")),
         _ => Verdict::Observed(said),

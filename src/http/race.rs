@@ -22,12 +22,69 @@ use crate::exchange::Response;
 /// The largest response head read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// One copy's connection. Over TLS the last byte is encrypted when the copy is armed and
+/// waits in the session as a whole record, so releasing it is one socket write, as over
+/// plain TCP (encrypting at the release made spreads over TLS wider and more often
+/// disturbed on a busy machine).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    fn stream(&mut self) -> &mut dyn Stream {
+        match self {
+            Conn::Plain(tcp) => tcp,
+            Conn::Tls(tls) => tls.as_mut(),
+        }
+    }
+
+    /// Writes the last byte (plain), or the record holding it (TLS), to the socket.
+    async fn release(&mut self, last: u8) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(tcp) => loop {
+                match tcp.try_write(&[last]) {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => tcp.writable().await?,
+                    Err(e) => return Err(e),
+                }
+            },
+            Conn::Tls(tls) => {
+                let (tcp, session) = tls.get_mut();
+                while session.wants_write() {
+                    match session.write_tls(&mut TryWriter(tcp)) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            tcp.writable().await?
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A socket written without waiting (`WouldBlock` when its buffer is full).
+struct TryWriter<'a>(&'a TcpStream);
+
+impl std::io::Write for TryWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// N connections, each holding a whole request but its last byte.
 pub struct Armed {
-    conns: Vec<Box<dyn Conn>>,
+    conns: Vec<Conn>,
     last: u8,
     deadline: Instant,
     max_body: usize,
@@ -78,21 +135,29 @@ pub async fn arm(
                 .map_err(|e| format!("connection failed: {e}"))?;
             tcp.set_nodelay(true)
                 .map_err(|e| format!("connection failed: {e}"))?;
-            let mut conn: Box<dyn Conn> = match tls {
-                Some((connector, name)) => Box::new(
+            let mut conn = match tls {
+                Some((connector, name)) => Conn::Tls(Box::new(
                     connector
                         .connect(name, tcp)
                         .await
                         .map_err(|e| format!("TLS handshake failed: {e}"))?,
-                ),
-                None => Box::new(tcp),
+                )),
+                None => Conn::Plain(tcp),
             };
-            conn.write_all(head)
+            let stream = conn.stream();
+            stream
+                .write_all(head)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
-            conn.flush()
+            stream
+                .flush()
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
+            if let Conn::Tls(tls) = &mut conn {
+                // Encrypted now, sent at the release.
+                std::io::Write::write_all(&mut tls.get_mut().1.writer(), last)
+                    .map_err(|e| format!("write failed: {e}"))?;
+            }
             Ok::<_, String>(conn)
         }
     };
@@ -126,10 +191,7 @@ impl Armed {
         let mut first = None;
         let mut last = Instant::now();
         for conn in &mut self.conns {
-            conn.write_all(&[self.last])
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
-            conn.flush()
+            conn.release(self.last)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
             last = Instant::now();
@@ -192,7 +254,7 @@ fn serialise(request: &BuiltRequest, url: &url::Url) -> Result<Vec<u8>, String> 
 
 /// Reads one HTTP/1.1 answer: its head (at most [`MAX_HEAD_BYTES`], interim 1xx answers
 /// skipped), then its body, at most `max_body` bytes.
-async fn read_response(conn: &mut Box<dyn Conn>, max_body: usize) -> Result<Response, String> {
+async fn read_response(conn: &mut Conn, max_body: usize) -> Result<Response, String> {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let (status, headers, body_start) = loop {
         let mut slots = [httparse::EMPTY_HEADER; 128];
@@ -285,9 +347,9 @@ async fn read_response(conn: &mut Box<dyn Conn>, max_body: usize) -> Result<Resp
     })
 }
 
-async fn read_more(conn: &mut Box<dyn Conn>, buf: &mut Vec<u8>) -> Result<usize, String> {
+async fn read_more(conn: &mut Conn, buf: &mut Vec<u8>) -> Result<usize, String> {
     let mut chunk = [0u8; 8192];
-    match conn.read(&mut chunk).await {
+    match conn.stream().read(&mut chunk).await {
         Ok(n) => {
             buf.extend_from_slice(&chunk[..n]);
             Ok(n)

@@ -181,8 +181,66 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// `probe_throttle`: sends `request` one after the other, up to `attempts` times,
+    /// until the answer is a throttle (neither a refused authentication nor a 2xx), then
+    /// waits it out; sets [`THROTTLED_AFTER`]. The
+    /// answer returned is the throttle's (or the last refusal).
+    pub(super) async fn probe_throttle(
+        &self,
+        http: &reqwest::Client,
+        request: &BuiltRequest,
+        attempts: usize,
+        state: &mut CaseState,
+    ) -> Result<Response, Stop> {
+        let mut last = None;
+        for refused in 0..attempts {
+            let answer = crate::http::send(http, request, self.settings)
+                .await
+                .map_err(Stop::Errored)?;
+            if crate::checks::evaluated_guess(&answer) {
+                last = Some(answer);
+                continue;
+            }
+            if (200..300).contains(&answer.status) {
+                return Err(Stop::Skipped(format!(
+                    "a wrong secret was accepted ({}): the cases about authentication judge that",
+                    answer.brief()
+                )));
+            }
+            let wait = crate::http::rate_limit(&answer).unwrap_or(Duration::from_secs(1));
+            if wait > self.settings.max_wait {
+                return Err(Stop::Skipped(format!(
+                    "the throttle's wait ({} s) is longer than --max-wait",
+                    wait.as_secs()
+                )));
+            }
+            tokio::time::sleep(wait + Duration::from_millis(100)).await;
+            state
+                .vars
+                .insert(THROTTLED_AFTER.into(), refused.to_string());
+            return Ok(answer);
+        }
+        state.vars.insert(THROTTLED_AFTER.into(), "never".into());
+        last.ok_or_else(|| Stop::Errored("probe_throttle = 0 sends nothing".into()))
+    }
+}
+
+/// How many wrong secrets a `probe_throttle` step had refused before the throttle, or
+/// `never`.
+pub(super) const THROTTLED_AFTER: &str = "throttled_after";
+
 /// The variable an `each_raced_token` step presents.
 pub(super) const RACED_TOKEN: &str = "raced_token";
+
+/// How long to wait before trying a race again: a wide spread is most often the machine
+/// busy for a moment (the releasing thread descheduled), so the next try waits it out,
+/// longer each time and at a random point, so that runs busy together do not retry together.
+pub(super) fn backoff(tries: usize) -> Duration {
+    use std::hash::BuildHasher;
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(tries) % 50;
+    Duration::from_millis(50 * tries as u64 + jitter)
+}
 
 /// Why a race is not conclusive after its tries.
 pub(super) fn not_conclusive(spread: Duration, settings: &Settings) -> Stop {

@@ -195,12 +195,18 @@ impl Run<'_> {
                         race_tries += 1;
                         narrowest = narrowest.min(spread);
                         if race_tries < crate::settings::RACE_TRIES {
+                            tokio::time::sleep(race::backoff(race_tries)).await;
                             continue;
                         }
                         return Some(race::not_conclusive(narrowest, settings));
                     }
                     RaceTry::Background => return None,
                     RaceTry::Failed(e) => Some(Err(SendError::Transport(e))),
+                }
+            } else if let Some(attempts) = step.probe_throttle {
+                match self.probe_throttle(http, &request, attempts, state).await {
+                    Ok(answer) => Some(Ok(answer)),
+                    Err(stop) => return Some(stop),
                 }
             } else if step.each_raced_token {
                 let build = |state: &CaseState| {

@@ -173,6 +173,91 @@ async fn a_server_whose_checks_race_fails_the_race_cases() {
     assert!(r.detail.contains("19 of 20 tokens"), "{}", r.detail);
 }
 
+/// RACE-006 (opt-in): the reference server's throttle counts atomically, so of the wrong
+/// secrets sent at once as its wait lifts, one is evaluated; a throttle that checks, then
+/// counts, evaluates them all, which `--max-parallel-guesses` fails.
+#[tokio::test]
+async fn the_brute_force_race_counts_the_guesses_a_throttle_let_through() {
+    let mut cases: Vec<Case> = race_cases()
+        .into_iter()
+        .filter(|c| c.id == "RACE-006")
+        .collect();
+    let (_server, target, http) = reference(false).await;
+    // Opt-in: without --only naming it, it skips and says how to run it.
+    let results = runner::run_cases(&target, &cases, &Settings::default(), &http, |_| {}).await;
+    assert_eq!(results[0].outcome, Outcome::Skip);
+    assert!(results[0]
+        .detail
+        .starts_with("opt-in: run it with --only RACE-006 ("));
+    cases[0].opted_in = true;
+    // The embedded server of `conform` does not throttle: the premise does not hold.
+    let results = runner::run_cases(&target, &cases, &Settings::default(), &http, |_| {}).await;
+    assert_eq!(results[0].outcome, Outcome::Skip, "{}", results[0].detail);
+    assert!(results[0].detail.contains("did not throttle"));
+    let throttling = ServerConfig {
+        brute_force: Some(reference_server::BruteForce {
+            max_failures: 5,
+            window: Duration::from_secs(60),
+            max_delay: Duration::from_secs(30),
+        }),
+        ..ServerConfig::default()
+    };
+    let server = server::start(throttling).await;
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let preflight = grantcheck::preflight::run(&mut target, &Settings::default(), &http).await;
+    assert!(preflight.fatal().is_none(), "{preflight:#?}");
+    let strict = Settings {
+        max_parallel_guesses: Some(1),
+        ..Settings::default()
+    };
+    let results = runner::run_cases(&target, &cases, &strict, &http, |_| {}).await;
+    let r = &results[0];
+    assert_eq!(
+        (r.outcome, r.level.as_str()),
+        (Outcome::Pass, "MUST"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(
+        r.exchanges[1].race.as_ref().unwrap().answers,
+        "1 × 401 invalid_client, 19 × 429 invalid_client"
+    );
+    // The racy throttle: recorded without a limit, failed above it.
+    let racy = Racy::start().await;
+    let client = reqwest::Client::new();
+    let results = runner::run_cases(
+        &racy.target(),
+        &cases,
+        &Settings::default(),
+        &client,
+        |_| {},
+    )
+    .await;
+    let r = &results[0];
+    assert_eq!(
+        (r.outcome, r.level.as_str()),
+        (Outcome::Pass, "INFO"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail
+            .contains("20 of 20 parallel wrong secrets were evaluated")
+            && r.detail.contains("one after the other, 4 were refused"),
+        "{}",
+        r.detail
+    );
+    let results = runner::run_cases(
+        &Racy::start().await.target(),
+        &cases,
+        &strict,
+        &client,
+        |_| {},
+    )
+    .await;
+    assert_eq!(results[0].outcome, Outcome::Fail, "{}", results[0].detail);
+}
+
 /// A token endpoint, introspection and revocation whose checks race: each reads, waits
 /// (a slow store), then writes.
 struct Racy {
@@ -187,7 +272,12 @@ struct RacyState {
     tokens: HashMap<String, bool>,
     /// Introspection's read-through cache.
     cache: HashMap<String, bool>,
+    /// Wrong secrets counted, and the throttle's end once over `FREE_FAILURES`.
+    failures: u32,
+    wait_until: Option<std::time::Instant>,
 }
+
+const FREE_FAILURES: u32 = 3;
 
 const WAIT: Duration = Duration::from_millis(30);
 
@@ -214,11 +304,13 @@ impl Racy {
 
     fn target(&self) -> Target {
         let mut clients = BTreeMap::new();
-        clients.insert(Role::Main, ClientCredentials::new("me", "secret"));
+        clients.insert(Role::Main, ClientCredentials::new("me", "me-pw-0f3a"));
         clients.insert(
             Role::Introspector,
-            ClientCredentials::new("rs", "rs-secret"),
+            ClientCredentials::new("rs", "rs-pw-0f3c"),
         );
+        let second = ClientCredentials::new("other", "other-pw-0f3b");
+        clients.insert(Role::Second, second);
         clients.insert(
             Role::KeyJwt,
             ClientCredentials::with_key("jwt", SigningKey::generate(Alg::Es256).unwrap()),
@@ -260,7 +352,34 @@ async fn answer(
         .get("dpop")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let basic = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
     let body = request.into_body().collect().await.unwrap().to_bytes();
+    // A wrong secret: a throttle that checks, waits, then counts (no lock held between).
+    if basic
+        .as_deref()
+        .is_some_and(|b| b.starts_with("other:") && b != "other:other-pw-0f3b")
+    {
+        let waiting = state.lock().unwrap().wait_until;
+        if waiting.is_some_and(|until| std::time::Instant::now() < until) {
+            let mut slow = reply(429, json!({"error": "slow_down"}));
+            slow.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            return Ok(slow);
+        }
+        tokio::time::sleep(WAIT).await;
+        let mut state = state.lock().unwrap();
+        state.failures += 1;
+        if state.failures > FREE_FAILURES {
+            state.wait_until = Some(std::time::Instant::now() + Duration::from_secs(1));
+        }
+        return Ok(reply(401, json!({"error": "invalid_client"})));
+    }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let token = form.get("token").cloned().unwrap_or_default();
     Ok(match path.as_str() {

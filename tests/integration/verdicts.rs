@@ -90,10 +90,13 @@ async fn every_case_passes_the_reference_server_in_both_token_formats_and_over_h
                 // The resource's own DPoP nonces are optional (RFC 9449 §9); the reference
                 // server gives them under the `resource-dpop-nonce` variant, where
                 // `resource_nonces_are_judged_where_the_resource_gives_them` runs them.
+                // The brute-force race is opt-in (--only RACE-006).
                 let legal_skip = r.outcome == Outcome::Skip
                     && ((jwt_only && format == TokenFormat::Opaque)
                         || (r.tags.iter().any(|t| t == "tls" || t == "mtls") && !https)
-                        || r.tags.iter().any(|t| t == "resource_nonce"));
+                        || r.tags
+                            .iter()
+                            .any(|t| t == "resource_nonce" || t == "brute_force"));
                 r.outcome != Outcome::Pass && !legal_skip
             })
             .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
@@ -885,7 +888,11 @@ async fn a_server_that_requires_a_scope_passes_every_case() {
 /// The main job must never be red by chance: the embedded run, 50 times over plain HTTP
 /// and 50 over HTTPS (ten at a time), ends every time with no error, block or failure.
 /// (It used to error about once in ten runs: a 413 sent while the client was still
-/// writing the body, then a reset that destroyed the answer.)
+/// writing the body, then a reset that destroyed the answer.) A race whose copies the busy
+/// machine spread wider than --race-spread three times over is blocked as not conclusive,
+/// and says so: ten whole runs at once on two threads is load no race is conclusive under
+/// by design, so those are not counted here; `races.rs` runs the races 100 times in a row,
+/// alone, without one not conclusive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_run_has_no_error_fifty_times_over_plain_and_tls() {
     let all = cases(true);
@@ -906,6 +913,7 @@ async fn the_embedded_run_has_no_error_fifty_times_over_plain_and_tls() {
                         .iter()
                         .filter(|r| {
                             matches!(r.outcome, Outcome::Error | Outcome::Blocked | Outcome::Fail)
+                                && !r.detail.starts_with("race not conclusive: ")
                         })
                         .map(|r| format!("tls={tls} {} {:?}: {}", r.id, r.outcome, r.detail)),
                 );
