@@ -36,6 +36,8 @@ impl Run<'_> {
                 "{DEADLINE_REACHED} before this case started (--deadline)"
             ))),
             Some(reason) => Some(Stop::Skipped(reason)),
+            // `--only` naming its id or a tag of its own opts a case in (its note says why
+            // it is opt-in, after "Opt-in: ").
             None if case.opt_in && !case.opted_in => Some(Stop::Skipped(format!(
                 "opt-in: run it with --only {}{}",
                 case.id,

@@ -288,7 +288,7 @@ pub(super) fn keep_tokens(
 }
 
 /// Waits for the background race's answers and records them (not judged: requests in
-/// flight across the steps between may legally be answered either way), counted only, so
+/// flight across the next step may legally be answered either way), counted only, so
 /// the record does not depend on which way each went.
 pub(super) async fn collect_background(state: &mut CaseState, exchanges: &mut Vec<Exchange>) {
     let Some(background) = state.races.background.take() else {
@@ -313,10 +313,7 @@ pub(super) async fn collect_background(state: &mut CaseState, exchanges: &mut Ve
         })
         .collect();
     exchanges.push(Exchange {
-        step: format!(
-            "{} (in flight across the steps between; not judged)",
-            background.label
-        ),
+        step: format!("{} (not judged)", background.label),
         request: background.request,
         response: None,
         error: None,
