@@ -502,11 +502,10 @@ pub struct Case {
     /// The case belongs to this profile's rules alone (`fapi2`): it runs only under
     /// `--profile` that names it, and is left out of other runs (not skipped: not there).
     pub only_under: Option<String>,
-    /// The case runs only when `--only` names its id or one of its tags (not its area):
+    /// The case runs only when `--only` names its id or this word (`opt_in = "brute_force"`):
     /// for cases that do what a server may hold against the client (a burst of wrong
     /// secrets). Otherwise it is skipped, saying how to run it.
-    #[serde(default)]
-    pub opt_in: bool,
+    pub opt_in: Option<String>,
     /// Set by the selection when `--only` named this opt-in case.
     #[serde(skip)]
     pub opted_in: bool,

@@ -36,9 +36,9 @@ impl Run<'_> {
                 "{DEADLINE_REACHED} before this case started (--deadline)"
             ))),
             Some(reason) => Some(Stop::Skipped(reason)),
-            // `--only` naming its id or a tag of its own opts a case in (its note says why
+            // `--only` naming its id or its opt-in word opts a case in (its note says why
             // it is opt-in, after "Opt-in: ").
-            None if case.opt_in && !case.opted_in => Some(Stop::Skipped(format!(
+            None if case.opt_in.is_some() && !case.opted_in => Some(Stop::Skipped(format!(
                 "opt-in: run it with --only {}{}",
                 case.id,
                 case.note
