@@ -54,7 +54,7 @@ async fn main() {
         let mut spreads = Vec::with_capacity(races);
         for _ in 0..races {
             let armed = race::arm(
-                &request,
+                std::slice::from_ref(&request),
                 copies,
                 config.clone(),
                 Duration::from_secs(10),

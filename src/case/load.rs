@@ -91,8 +91,8 @@ fn race_problem(case: &Case) -> Option<String> {
             "a race needs at least 2 copies (parallel = N)"
         } else if step.judges_a_set() && !step.capture.is_empty() {
             "a race step captures nothing (which copy's answer?)"
-        } else if step.background && copies.is_none() {
-            "background = true needs parallel"
+        } else if (step.background || step.fresh_copies) && copies.is_none() {
+            "background and fresh_copies need parallel"
         } else if set_checks && !step.judges_a_set() {
             "set checks judge the answers of a race (parallel) or of each_raced_token"
         } else {

@@ -332,6 +332,11 @@ pub struct Step {
     /// released with the others by its last byte. Its `expect.checks` judge the set of
     /// answers (`at_most_one_success`, …); it captures nothing.
     pub parallel: Option<Parallel>,
+    /// With `parallel`: build each copy anew (its own client assertion and DPoP proof, as
+    /// many clients' requests would be) instead of sending the same bytes N times: for
+    /// races about concurrency itself, not about one credential used many times.
+    #[serde(default)]
+    pub fresh_copies: bool,
     /// With `parallel`: release the copies and go on without waiting for their answers,
     /// which are read meanwhile and recorded, not judged, once the next step has its
     /// answer: requests in flight across that step (a revocation).

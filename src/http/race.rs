@@ -84,8 +84,8 @@ impl std::io::Write for TryWriter<'_> {
 
 /// N connections, each holding a whole request but its last byte.
 pub struct Armed {
-    conns: Vec<Conn>,
-    last: u8,
+    /// Each copy's connection and the last byte it holds back.
+    conns: Vec<(Conn, u8)>,
     deadline: Instant,
     max_body: usize,
 }
@@ -96,20 +96,27 @@ pub struct Released {
     pub spread: Duration,
 }
 
-/// Opens `copies` connections for `request` and writes all of it but its last byte on each.
-/// `tls` is required for an `https` URL. Everything, the answers later included, must be
-/// done within `timeout` of now.
+/// Opens `copies` connections and writes on each all of its request but the last byte: the
+/// same request on every one (`requests` holds one), or each its own (`requests` holds
+/// `copies`, to one URL). `tls` is required for an `https` URL. Everything, the answers
+/// later included, must be done within `timeout` of now.
 pub async fn arm(
-    request: &BuiltRequest,
+    requests: &[BuiltRequest],
     copies: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
     timeout: Duration,
     max_body: usize,
 ) -> Result<Armed, String> {
     let deadline = Instant::now() + timeout;
-    let url = url::Url::parse(&request.url).map_err(|e| format!("bad URL: {e}"))?;
-    let bytes = serialise(request, &url)?;
-    let (head, last) = bytes.split_at(bytes.len() - 1);
+    let first = requests.first().ok_or("no request to race")?;
+    let url = url::Url::parse(&first.url).map_err(|e| format!("bad URL: {e}"))?;
+    let mut all = Vec::with_capacity(requests.len());
+    for request in requests {
+        if request.url != first.url {
+            return Err("the copies of a race go to one URL".into());
+        }
+        all.push(serialise(request, &url)?);
+    }
     let host = match url.host() {
         Some(url::Host::Domain(d)) => d.to_owned(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -127,8 +134,10 @@ pub async fn arm(
         "http" => None,
         other => return Err(format!("cannot race over {other}")),
     };
-    let open = |_| {
+    let open = |copy: usize| {
         let (host, tls) = (host.as_str(), tls.clone());
+        let bytes = &all[copy % all.len()];
+        let (head, last) = bytes.split_at(bytes.len() - 1);
         async move {
             let tcp = TcpStream::connect((host, port))
                 .await
@@ -158,7 +167,7 @@ pub async fn arm(
                 std::io::Write::write_all(&mut tls.get_mut().1.writer(), last)
                     .map_err(|e| format!("write failed: {e}"))?;
             }
-            Ok::<_, String>(conn)
+            Ok::<_, String>((conn, last[0]))
         }
     };
     let opened = tokio::time::timeout_at(
@@ -170,7 +179,6 @@ pub async fn arm(
     let conns = opened.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Armed {
         conns,
-        last: last[0],
         deadline,
         max_body,
     })
@@ -190,8 +198,8 @@ impl Armed {
     > {
         let mut first = None;
         let mut last = Instant::now();
-        for conn in &mut self.conns {
-            conn.release(self.last)
+        for (conn, last_byte) in &mut self.conns {
+            conn.release(*last_byte)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
             last = Instant::now();
@@ -200,7 +208,7 @@ impl Armed {
         let spread = last.duration_since(first.unwrap_or(last));
         let (deadline, max_body) = (self.deadline, self.max_body);
         let answers = async move {
-            let reads = self.conns.into_iter().map(|mut conn| async move {
+            let reads = self.conns.into_iter().map(|(mut conn, _)| async move {
                 tokio::time::timeout_at(deadline.into(), read_response(&mut conn, max_body))
                     .await
                     .unwrap_or_else(|_| Err("no answer within the timeout".into()))

@@ -91,19 +91,20 @@ fn race_tls(target: &Target, cert: Option<Cert>) -> Result<Arc<rustls::ClientCon
 }
 
 impl Run<'_> {
-    /// Sends `request` (shown as `record`) as a race of `copies` (one try).
+    /// Sends `requests` (one, sent `copies` times, or one per copy; shown as `record`) as a
+    /// race of `copies` (one try).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn race_once(
         &self,
         step: &Step,
-        (request, record): (&BuiltRequest, &RequestRecord),
+        (requests, record): (&[BuiltRequest], &RequestRecord),
         copies: usize,
         cert: Option<Cert>,
         state: &mut CaseState,
         label: &str,
     ) -> RaceTry {
         let settings = self.settings;
-        let tls = if request.url.starts_with("https:") {
+        let tls = if record.url.starts_with("https:") {
             match race_tls(self.target, cert) {
                 Ok(tls) => Some(tls),
                 Err(e) => return RaceTry::Failed(e),
@@ -112,7 +113,7 @@ impl Run<'_> {
             None
         };
         let armed = arm(
-            request,
+            requests,
             copies,
             tls,
             settings.request_timeout,

@@ -181,7 +181,33 @@ impl Run<'_> {
                 )));
             }
             let sent = if let Some(copies) = copies {
-                let tried = (&request, &record);
+                // The same bytes on every connection, or (`fresh_copies`) each copy built
+                // anew, with its own assertion and proof.
+                let mut all = vec![request.clone()];
+                let more_copies = if step.fresh_copies { copies - 1 } else { 0 };
+                for _ in 0..more_copies {
+                    let built = build_request(
+                        step,
+                        client.method,
+                        &base_url,
+                        &state.vars,
+                        scope,
+                        assertions.as_mut(),
+                    );
+                    let mut more = match built {
+                        Ok(r) => r,
+                        Err(e) => return Some(super::template_stop(label, e)),
+                    };
+                    let attached = super::dpop::attach(step, dpop_flaw, &mut more, target, state);
+                    if let Some(stop) = attached {
+                        return Some(stop);
+                    }
+                    for (_, proof) in more.headers.iter().filter(|(n, _)| n == "dpop") {
+                        redactor.add(proof);
+                    }
+                    all.push(more);
+                }
+                let tried = (&all[..], &record);
                 match self
                     .race_once(step, tried, copies, cert, state, label)
                     .await
@@ -210,7 +236,9 @@ impl Run<'_> {
                 }
             } else if step.each_raced_token {
                 let build = |state: &CaseState| {
-                    build_request(step, client.method, &base_url, &state.vars, scope, None)
+                    let vars = &state.vars;
+                    let jwt = assertions.as_mut();
+                    build_request(step, client.method, &base_url, vars, scope, jwt)
                         .map_err(|e| super::template_stop(label, e))
                 };
                 match self.each_raced_token(http, state, build).await {
