@@ -875,10 +875,10 @@ async fn a_server_that_requires_a_scope_passes_every_case() {
         .filter(|r| {
             let legal_skip = r.outcome == Outcome::Skip
                 && (r.area == "jwt"
+                    || r.detail.starts_with("opt-in: ")
                     || r.tags
                         .iter()
-                        .any(|t| t == "tls" || t == "mtls" || t == "jwt" || t == "resource_nonce"))
-                || r.outcome == Outcome::Skip && r.detail.starts_with("opt-in: ");
+                        .any(|t| t == "tls" || t == "mtls" || t == "jwt" || t == "resource_nonce"));
             r.outcome != Outcome::Pass && !legal_skip
         })
         .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
