@@ -121,6 +121,10 @@ pub struct RaceRecord {
     pub copies: usize,
     /// `1 × 200, 19 × 401 invalid_client`.
     pub answers: String,
+    /// The release spread of the race these answers came from, in milliseconds (none for a
+    /// step sent once per raced token). Reports show it; snapshots never do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread_ms: Option<f64>,
 }
 
 /// Headers worth showing in a report; the rest are noise (dates, lengths, server banners).

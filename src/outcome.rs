@@ -63,7 +63,8 @@ pub struct CaseResult {
 pub struct RaceStats {
     /// Copies per race.
     pub copies: usize,
-    /// Races sent (a race over `--race-spread` is tried again).
+    /// Races sent: every try of every race step (a race over `--race-spread` is tried
+    /// again).
     pub tries: usize,
     /// Median and widest release spread, in milliseconds.
     pub spread_p50_ms: f64,
@@ -71,11 +72,11 @@ pub struct RaceStats {
 }
 
 impl RaceStats {
-    /// `20 copies, release spread p50 0.12 ms, max 0.31 ms (2 tries)`.
+    /// `20 copies, release spread p50 0.12 ms, max 0.31 ms (2 races sent)`.
     pub fn describe(&self) -> String {
         let tries = match self.tries {
             1 => String::new(),
-            n => format!(" ({n} tries)"),
+            n => format!(" ({n} races sent)"),
         };
         format!(
             "{} copies, release spread p50 {:.3} ms, max {:.3} ms{tries}",

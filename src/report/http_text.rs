@@ -48,10 +48,19 @@ pub fn race_line(ex: &Exchange) -> Option<String> {
     ))
 }
 
+/// [`race_line`] with the race's release spread, for reports that are not snapshots.
+pub fn race_line_timed(ex: &Exchange) -> Option<String> {
+    let line = race_line(ex)?;
+    Some(match ex.race.as_ref().and_then(|r| r.spread_ms) {
+        Some(ms) => format!("{}; release spread {ms:.3} ms)", line.trim_end_matches(')')),
+        None => line,
+    })
+}
+
 /// One exchange in full, as HTTP reads: the request, a blank line, the response (for a
 /// race, first what its copies were answered).
 pub fn full(ex: &Exchange) -> String {
-    let mut text = race_line(ex).map(|l| l + "\n").unwrap_or_default();
+    let mut text = race_line_timed(ex).map(|l| l + "\n").unwrap_or_default();
     let _ = writeln!(text, "{} {}", ex.request.method, ex.request.url);
     for (name, value) in &ex.request.headers {
         let _ = writeln!(text, "{name}: {value}");

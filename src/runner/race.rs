@@ -37,6 +37,7 @@ pub(super) struct Background {
     label: String,
     request: RequestRecord,
     copies: usize,
+    spread: Duration,
     answers: tokio::task::JoinHandle<Vec<Result<Response, String>>>,
 }
 
@@ -139,6 +140,7 @@ impl Run<'_> {
                 label: label.to_owned(),
                 request: record.clone(),
                 copies,
+                spread,
                 answers: tokio::spawn(answers),
             });
             return RaceTry::Background;
@@ -252,6 +254,21 @@ pub(super) fn not_conclusive(spread: Duration, settings: &Settings) -> Stop {
     ))
 }
 
+/// The record of a set of answers: a race's (`raced`: with its last try's spread) or a
+/// step's sent once per raced token.
+pub(super) fn record(answers: &[Response], raced: bool, state: &CaseState) -> RaceRecord {
+    RaceRecord {
+        copies: answers.len(),
+        answers: crate::checks::tally(answers),
+        spread_ms: state
+            .races
+            .spreads
+            .last()
+            .filter(|_| raced)
+            .map(|d| d.as_secs_f64() * 1000.0),
+    }
+}
+
 /// The copy a report shows: the first accepted, else the first.
 pub(super) fn representative(answers: &[Response]) -> usize {
     answers
@@ -321,6 +338,7 @@ pub(super) async fn collect_background(state: &mut CaseState, exchanges: &mut Ve
         race: Some(RaceRecord {
             copies: background.copies,
             answers: crate::checks::tally(&statuses).replace("× 0", "× no answer"),
+            spread_ms: Some(background.spread.as_secs_f64() * 1000.0),
         }),
     });
 }

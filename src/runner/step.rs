@@ -12,7 +12,7 @@ use super::state::CaseState;
 use super::{Run, Settings, Stop, DEADLINE_REACHED};
 use crate::case::{Endpoint, Role, Step};
 use crate::checks::RaceAnswers;
-use crate::exchange::{Exchange, RaceRecord, Redactor, RequestRecord, Response};
+use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, SendError};
 use crate::jose::AssertionBuilder;
 
@@ -309,10 +309,9 @@ impl Run<'_> {
                     request: record,
                     response: Some(redactor.response(&response)),
                     error: None,
-                    race: set.take().map(|answers| RaceRecord {
-                        copies: answers.len(),
-                        answers: crate::checks::tally(&answers),
-                    }),
+                    race: set
+                        .take()
+                        .map(|answers| race::record(&answers, copies.is_some(), state)),
                 });
                 continue;
             }
@@ -339,10 +338,9 @@ impl Run<'_> {
             request: record,
             response: Some(redactor.response(&response)),
             error: None,
-            race: set.as_ref().map(|answers| RaceRecord {
-                copies: answers.len(),
-                answers: crate::checks::tally(answers),
-            }),
+            race: set
+                .as_ref()
+                .map(|answers| race::record(answers, copies.is_some(), state)),
         });
         race::collect_background(state, io.exchanges).await;
         if step.setup {
