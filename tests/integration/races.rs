@@ -159,10 +159,13 @@ async fn a_server_whose_checks_race_fails_the_race_cases() {
     let r = find(&results, "RACE-001");
     assert_eq!(r.outcome, Outcome::Warn, "{}", r.detail);
     assert!(r.detail.contains("20 of 20 copies"), "{}", r.detail);
-    // The proof's single use is recorded (INFO): what the server did is said.
-    let r = find(&results, "RACE-002");
-    assert_eq!(r.outcome, Outcome::Pass, "{}", r.detail);
-    assert!(r.detail.contains("answered 20 × 200"), "{}", r.detail);
+    // The proof's single use, at the token endpoint and the resource, is recorded (INFO):
+    // what the server did is said.
+    for id in ["RACE-002", "RACE-003"] {
+        let r = find(&results, id);
+        assert_eq!(r.outcome, Outcome::Pass, "{id}: {}", r.detail);
+        assert!(r.detail.contains("answered 20 × 200"), "{id}: {}", r.detail);
+    }
     // A stale entry written back by an introspection in flight across the revocation.
     let r = find(&results, "RACE-004");
     assert_eq!(r.outcome, Outcome::Fail, "{}", r.detail);
@@ -318,6 +321,7 @@ impl Racy {
         Target {
             introspection_url: Some(format!("{}/introspect", self.url)),
             revocation_url: Some(format!("{}/revoke", self.url)),
+            resource_url: Some(format!("{}/resource", self.url)),
             dpop: grantcheck::target::DpopKey::generate(Alg::Es256).ok(),
             ..Target::external("racy", format!("{}/token", self.url), clients)
         }
@@ -414,6 +418,18 @@ async fn answer(
                 200,
                 json!({"access_token": token, "token_type": token_type, "expires_in": 3600}),
             )
+        }
+        "/resource" => {
+            // The proof's single use at the resource: checked, then (after a wait) recorded.
+            let Some(jti) = proof.as_deref().and_then(jti) else {
+                return Ok(reply(401, json!({"error": "invalid_token"})));
+            };
+            if state.lock().unwrap().used.contains(&jti) {
+                return Ok(reply(401, json!({"error": "invalid_dpop_proof"})));
+            }
+            tokio::time::sleep(WAIT).await;
+            state.lock().unwrap().used.insert(jti);
+            reply(200, json!({"ok": true}))
         }
         "/introspect" => {
             let cached = state.lock().unwrap().cache.get(&token).copied();
