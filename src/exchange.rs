@@ -109,6 +109,22 @@ pub struct Exchange {
     /// Why no response was received (timeout, connection refused, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a race step: the request and response above are one copy's (the first accepted,
+    /// else the first); here, how many were sent and every answer counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub race: Option<RaceRecord>,
+}
+
+/// A race's copies and their answers, counted (no timing: snapshots show it).
+#[derive(Debug, Clone, Serialize)]
+pub struct RaceRecord {
+    pub copies: usize,
+    /// `1 × 200, 19 × 401 invalid_client`.
+    pub answers: String,
+    /// The release spread of the race these answers came from, in milliseconds (none for a
+    /// step sent once per raced token). Reports show it; snapshots never do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread_ms: Option<f64>,
 }
 
 /// Headers worth showing in a report; the rest are noise (dates, lengths, server banners).

@@ -47,18 +47,23 @@ impl Cert {
     }
 }
 
-/// The run's client certificates, each with an HTTP client that presents it.
+/// The run's client certificates, each with an HTTP client that presents it (and a TLS
+/// configuration presenting it for the races' own connections).
 #[derive(Clone)]
 pub struct MtlsClients {
-    clients: BTreeMap<Cert, (reqwest::Client, String)>,
+    clients: BTreeMap<Cert, (reqwest::Client, String, RaceTls)>,
+    /// The same trust without a certificate, for races.
+    plain: RaceTls,
 }
+
+type RaceTls = std::sync::Arc<rustls::ClientConfig>;
 
 impl fmt::Debug for MtlsClients {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let certs: BTreeMap<&str, &str> = self
             .clients
             .iter()
-            .map(|(c, (_, x5t))| (c.as_str(), x5t.as_str()))
+            .map(|(c, (_, x5t, _))| (c.as_str(), x5t.as_str()))
             .collect();
         f.debug_struct("MtlsClients")
             .field("x5t#S256", &certs)
@@ -97,7 +102,8 @@ impl MtlsClients {
         for (cert, pem, key) in FIXTURES {
             clients.insert(*cert, client_with(timeout, trust, pem, key)?);
         }
-        Ok(MtlsClients { clients })
+        let plain = trust.rustls_config(None)?;
+        Ok(MtlsClients { clients, plain })
     }
 
     /// An external target's: the given certificate and key (PEM), and one made for this run
@@ -123,17 +129,27 @@ impl MtlsClients {
             Cert::Other,
             client_with(timeout, trust, &other_pem, &other_key)?,
         );
-        Ok(MtlsClients { clients })
+        let plain = trust.rustls_config(None)?;
+        Ok(MtlsClients { clients, plain })
     }
 
     /// The HTTP client presenting `cert`; `None` when the run has no such certificate.
     pub fn client(&self, cert: Cert) -> Option<&reqwest::Client> {
-        self.clients.get(&cert).map(|(client, _)| client)
+        self.clients.get(&cert).map(|(client, _, _)| client)
+    }
+
+    /// The TLS configuration presenting `cert` for a race's own connections (`Cert::None`:
+    /// none); `None` when the run has no such certificate.
+    pub fn race_tls(&self, cert: Cert) -> Option<RaceTls> {
+        match cert {
+            Cert::None => Some(self.plain.clone()),
+            _ => self.clients.get(&cert).map(|(_, _, tls)| tls.clone()),
+        }
     }
 
     /// The `x5t#S256` of `cert` (RFC 8705 §3.1).
     pub fn thumbprint(&self, cert: Cert) -> Option<&str> {
-        self.clients.get(&cert).map(|(_, x5t)| x5t.as_str())
+        self.clients.get(&cert).map(|(_, x5t, _)| x5t.as_str())
     }
 }
 
@@ -144,7 +160,7 @@ fn client_with(
     trust: &TlsTrust,
     cert_pem: &str,
     key_pem: &str,
-) -> Result<(reqwest::Client, String), String> {
+) -> Result<(reqwest::Client, String, RaceTls), String> {
     let leaf = CertificateDer::from_pem_slice(cert_pem.as_bytes())
         .map_err(|e| format!("not a PEM certificate ({e})"))?;
     let mut identity_pem = Vec::with_capacity(cert_pem.len() + key_pem.len() + 1);
@@ -160,7 +176,9 @@ fn client_with(
         .map_err(|e| {
             format!("the client certificate and key do not fit together or cannot be used ({e})")
         })?;
-    Ok((client, thumbprint(&leaf)))
+    let identity = crate::http::tls::Identity::from_pem(cert_pem, key_pem)?;
+    let race_tls = trust.rustls_config(Some(identity))?;
+    Ok((client, thumbprint(&leaf), race_tls))
 }
 
 /// base64url(SHA-256(DER)): `x5t#S256` (RFC 8705 §3.1).

@@ -19,7 +19,23 @@ pub struct Settings {
     pub deadline: Option<Instant>,
     /// Least time between two requests (`--pace`), for targets that throttle.
     pub pace: Option<Duration>,
+    /// How many copies a race step (`parallel = true`) sends at once (`--race-width`).
+    pub race_width: usize,
+    /// The widest release spread a conclusive race may have (`--race-spread`): a race
+    /// whose last bytes left further apart is tried again, and after three tries the case
+    /// is not conclusive (blocked).
+    pub race_spread: Duration,
+    /// `--max-parallel-guesses K`: more than K wrong secrets evaluated in one race fails the
+    /// brute-force race (recorded otherwise).
+    pub max_parallel_guesses: Option<usize>,
 }
+
+/// The default width of a race (`--race-width`).
+pub const DEFAULT_RACE_WIDTH: usize = 20;
+/// The default bound on a race's release spread (`--race-spread`).
+pub const DEFAULT_RACE_SPREAD: Duration = Duration::from_millis(1);
+/// How many times a race is tried while its spread is over the bound.
+pub const RACE_TRIES: usize = 3;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -30,6 +46,9 @@ impl Default for Settings {
             max_body_bytes: crate::http::MAX_BODY_BYTES,
             deadline: None,
             pace: None,
+            race_width: DEFAULT_RACE_WIDTH,
+            race_spread: DEFAULT_RACE_SPREAD,
+            max_parallel_guesses: None,
         }
     }
 }

@@ -55,6 +55,9 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
                 case.id
             )));
         }
+        if let Some(problem) = race_problem(case) {
+            return Err(LoadError(format!("{origin}:{problem}")));
+        }
         if let Some(problem) = unsaid_skip(case) {
             return Err(LoadError(format!("{origin}:{problem}")));
         }
@@ -72,6 +75,32 @@ pub fn parse_file(text: &str, origin: &str, area: &str) -> Result<Vec<Case>, Loa
         }
     }
     Ok(cases)
+}
+
+/// A race step that cannot be sent or judged as written: fewer than two copies, captures
+/// (which copy's?), or set checks on a step that has no set of answers.
+fn race_problem(case: &Case) -> Option<String> {
+    for step in &case.steps {
+        let set_checks = step
+            .expect
+            .checks
+            .iter()
+            .any(|c| c.get_ref().judges_a_set());
+        let copies = step.parallel.and_then(|p| p.copies(2));
+        let problem = if copies.is_some_and(|n| n < 2) {
+            "a race needs at least 2 copies (parallel = N)"
+        } else if step.judges_a_set() && !step.capture.is_empty() {
+            "a race step captures nothing (which copy's answer?)"
+        } else if (step.background || step.fresh_copies) && copies.is_none() {
+            "background and fresh_copies need parallel"
+        } else if set_checks && !step.judges_a_set() {
+            "set checks judge the answers of a race (parallel) or of each_raced_token"
+        } else {
+            continue;
+        };
+        return Some(format!("{}: case {}: {problem}", step.line, case.id));
+    }
+    None
 }
 
 /// A case whose judged steps can all be left out without saying what happens then: the

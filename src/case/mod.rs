@@ -327,7 +327,32 @@ pub struct Step {
     /// Run this step only when the captured value `var` contains `contains` (or lacks
     /// `lacks`); otherwise it and the steps after it are left out.
     pub run_if: Option<Condition>,
-    /// Name → JSON pointer into the response, for later steps (`{name}`).
+    /// A race (`parallel = 20`, or `true` for the run's `--race-width`): the same request,
+    /// byte for byte, sent that many times at once, each copy on its own connection and
+    /// released with the others by its last byte. Its `expect.checks` judge the set of
+    /// answers (`at_most_one_success`, …); it captures nothing.
+    pub parallel: Option<Parallel>,
+    /// With `parallel`: build each copy anew (its own client assertion and DPoP proof, as
+    /// many clients' requests would be) instead of sending the same bytes N times: for
+    /// races about concurrency itself, not about one credential used many times.
+    #[serde(default)]
+    pub fresh_copies: bool,
+    /// With `parallel`: release the copies and go on without waiting for their answers,
+    /// which are read meanwhile and recorded, not judged, once the next step has its
+    /// answer: requests in flight across that step (a revocation).
+    #[serde(default)]
+    pub background: bool,
+    /// Send the step's request one after the other, up to this many times, until an answer
+    /// is not a refused authentication (401, or `invalid_client`): a throttle. Then wait as
+    /// long as its `Retry-After` asks (within `--max-wait`, else the case skips) and set
+    /// `{throttled_after}` to how many were refused first, or `never`.
+    pub probe_throttle: Option<usize>,
+    /// Send this step once for every token the case's last race was issued (each in turn as
+    /// `{raced_token}`), one after another; its `expect.checks` judge the answers as a set.
+    #[serde(default)]
+    pub each_raced_token: bool,
+    /// Name → JSON pointer into the response, for later steps (`{name}`); `@accepted`
+    /// captures `yes` for a 2xx answer and `no` for any other.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
     /// Name → the value a capture takes when the response omits it, where the
@@ -337,6 +362,33 @@ pub struct Step {
     pub capture_default: BTreeMap<String, String>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// `parallel = 20` (copies) or `parallel = true` (the run's `--race-width`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum Parallel {
+    Width(bool),
+    Copies(usize),
+}
+
+impl Parallel {
+    /// How many copies, with `width` for `true`; `None` for `false`.
+    pub fn copies(self, width: usize) -> Option<usize> {
+        match self {
+            Parallel::Width(true) => Some(width),
+            Parallel::Width(false) => None,
+            Parallel::Copies(n) => Some(n),
+        }
+    }
+}
+
+impl Step {
+    /// Whether the step's checks judge a set of answers (a race, or one answer per raced
+    /// token).
+    pub fn judges_a_set(&self) -> bool {
+        self.each_raced_token || self.parallel.is_some_and(|p| p.copies(2).is_some())
+    }
 }
 
 /// `run_if = { var = "methods", contains = "client_secret_post" }`, or
@@ -455,6 +507,13 @@ pub struct Case {
     /// The case belongs to this profile's rules alone (`fapi2`): it runs only under
     /// `--profile` that names it, and is left out of other runs (not skipped: not there).
     pub only_under: Option<String>,
+    /// The case runs only when `--only` names its id or this word (`opt_in = "brute_force"`):
+    /// for cases that do what a server may hold against the client (a burst of wrong
+    /// secrets). Otherwise it is skipped, saying how to run it.
+    pub opt_in: Option<String>,
+    /// Set by the selection when `--only` named this opt-in case.
+    #[serde(skip)]
+    pub opted_in: bool,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
     /// Where the case was loaded from (file, and area = the folder).

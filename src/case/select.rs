@@ -46,6 +46,12 @@ impl CaseSelection {
             .into_iter()
             .filter(|c| self.only.is_empty() || self.only.iter().any(|f| c.matches(f)))
             .filter(|c| !self.skip.iter().any(|f| c.matches(f)))
+            .map(|mut c| {
+                c.opted_in = self.only.iter().any(|f| {
+                    f.eq_ignore_ascii_case(&c.id) || c.opt_in.as_deref() == Some(f.as_str())
+                });
+                c
+            })
             .collect())
     }
 }

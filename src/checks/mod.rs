@@ -13,6 +13,7 @@ mod introspection;
 mod jwt;
 mod metadata;
 mod mtls;
+mod race;
 mod scope;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use crate::exchange::Response;
 use crate::template::Vars;
 
 pub use crate::headers::{challenge_param, challenge_scheme};
+pub use race::{evaluated_guess, tally, RaceAnswers};
 
 macro_rules! checks {
     ($($variant:ident = $name:literal => $function:path : $doc:literal;)*) => {
@@ -151,11 +153,33 @@ checks! {
         "no probed origin goes on with a TLS 1.1 or TLS 1.0 ClientHello (FAPI 2.0 §5.2.1 item 2; judges the preflight's TLS probes)";
     TlsOnlyRecommendedSuites = "tls_only_recommended_suites" => tls::tls_only_recommended_suites:
         "no probed origin goes on with a TLS 1.2 ClientHello offering only suites BCP 195 does not recommend (FAPI 2.0 §5.2.2 item 1; judges the preflight's TLS probes)";
+    AtMostOneSuccess = "at_most_one_success" => race::at_most_one_success:
+        "of a race's copies of one request, at most one is accepted: a 2xx with an access token at a token endpoint, any 2xx elsewhere (blocked when none is)";
+    AllDistinctTokens = "all_distinct_tokens" => race::all_distinct_tokens:
+        "every token a race's answers carry is distinct";
+    AllInactive = "all_inactive" => race::all_inactive:
+        "every introspection answer of the set says active: false (RFC 7662 §2.2)";
+    AllActiveForClient = "all_active_for_client" => race::all_active_for_client:
+        "every introspection answer of the set says active: true and names the client the tokens were issued to, if any (RFC 7662 §2.2)";
+    GuessesWithinLimit = "guesses_within_limit" => race::guesses_within_limit:
+        "how many of a race's wrong secrets were evaluated (401, or 400 invalid_client) before throttling answered; more than --max-parallel-guesses fails (RFC 6749 §2.3.1)";
 }
 
 impl Check {
     pub fn evaluate(self, cx: &Context<'_>) -> Verdict {
         (self.function())(cx)
+    }
+
+    /// Whether the check judges a set of answers (a race's), not one.
+    pub fn judges_a_set(self) -> bool {
+        matches!(
+            self,
+            Check::AtMostOneSuccess
+                | Check::AllDistinctTokens
+                | Check::AllInactive
+                | Check::AllActiveForClient
+                | Check::GuessesWithinLimit
+        )
     }
 
     /// Whether the check reads an error response's body (its `error` member): such a check
@@ -201,6 +225,9 @@ pub struct Context<'a> {
     /// The preflight's TLS probes of the target (FAPI 2.0 §5.2); `None` for a plain-HTTP
     /// target, which has no TLS to probe.
     pub tls_probes: Option<&'a [crate::tls_probe::TlsProbe]>,
+    /// A race's answers (or one per raced token), for the set checks; `None` for a single
+    /// request, whose answer is `response`.
+    pub race: Option<&'a RaceAnswers<'a>>,
 }
 
 impl<'a> Context<'a> {

@@ -60,6 +60,20 @@ pub struct ConformArgs {
     /// otherwise the case is blocked, never failed.
     #[arg(help_heading = "Limits", long, value_name = "SECS", value_parser = parse_seconds)]
     pub pace: Option<Duration>,
+    /// How many copies of one request a race case sends at once, each on its own
+    /// connection, released together by their last byte.
+    #[arg(help_heading = "Races", long, value_name = "N", default_value_t = crate::settings::DEFAULT_RACE_WIDTH, value_parser = parse_race_width)]
+    pub race_width: usize,
+    /// The widest release spread (first to last final byte written) a race may have, in
+    /// milliseconds; a wider race is tried again, up to 3 times, and then the case is not
+    /// conclusive (blocked), never passed.
+    #[arg(help_heading = "Races", long, value_name = "MS", default_value = "1", value_parser = parse_millis)]
+    pub race_spread: Duration,
+    /// Fail the brute-force race (RACE-006, opt-in: --only RACE-006) when more than K of
+    /// its parallel wrong secrets were evaluated before throttling answered; without it the
+    /// count is recorded.
+    #[arg(help_heading = "Races", long, value_name = "K")]
+    pub max_parallel_guesses: Option<usize>,
     /// human (terminal) or json (the JSON report on stdout).
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -144,6 +158,9 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         max_wait: Duration::from_secs(args.max_wait),
         request_timeout: Duration::from_secs(args.timeout),
         pace: args.pace,
+        race_width: args.race_width,
+        race_spread: args.race_spread,
+        max_parallel_guesses: args.max_parallel_guesses,
         ..Settings::default()
     };
     let deadline = RunDeadline::new(args.deadline, &cases, &settings);
@@ -233,6 +250,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         settings.request_timeout,
         &trust,
     )?;
+    target.race_tls = Some(trust.rustls_config(None).map_err(Failure::runtime)?);
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)
@@ -361,6 +379,24 @@ fn golden_difference(args: &ConformArgs) -> Option<NotGolden> {
         Some(NotGolden::Filtered)
     } else {
         None
+    }
+}
+
+/// `--race-width N`: 2 to 1000 copies.
+fn parse_race_width(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (2..=1000).contains(&n) => Ok(n),
+        _ => Err(format!("'{text}' is not a width from 2 to 1000")),
+    }
+}
+
+/// `--race-spread 0.5`: milliseconds, fractions allowed.
+fn parse_millis(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(ms) if ms.is_finite() && ms > 0.0 && ms <= 10_000.0 => {
+            Ok(Duration::from_secs_f64(ms / 1000.0))
+        }
+        _ => Err(format!("'{text}' is not a number of milliseconds above 0")),
     }
 }
 

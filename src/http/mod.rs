@@ -6,7 +6,9 @@
 
 mod body;
 mod pace;
+pub mod race;
 mod send;
+pub mod tls;
 
 pub use body::{over_limit, read_body, MAX_BODY_BYTES};
 pub use pace::{exchange, rate_limit, Pacer, SendError};
@@ -24,6 +26,8 @@ use crate::exit::Failure;
 pub struct TlsTrust {
     /// Certificates trusted besides the system roots: private CAs, self-signed servers.
     pub extra_roots: Vec<Certificate>,
+    /// The same certificates as DER, for grantcheck's own TLS connections (`tls.rs`).
+    pub extra_roots_der: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// Accept any certificate for any name.
     pub insecure: bool,
 }
@@ -32,8 +36,8 @@ impl TlsTrust {
     /// Reads `--ca-cert` files (PEM, one or more certificates each).
     pub fn new(ca_certs: &[PathBuf], insecure: bool) -> Result<TlsTrust, Failure> {
         let mut trust = TlsTrust {
-            extra_roots: Vec::new(),
             insecure,
+            ..TlsTrust::default()
         };
         for path in ca_certs {
             trust.add_pem_file(path)?;
@@ -57,7 +61,20 @@ impl TlsTrust {
             return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
         }
         self.extra_roots.extend(certs);
+        use rustls_pki_types::pem::PemObject;
+        for der in rustls_pki_types::CertificateDer::pem_slice_iter(pem).flatten() {
+            self.extra_roots_der.push(der);
+        }
         Ok(())
+    }
+
+    /// A rustls configuration with this trust for grantcheck's own connections (races),
+    /// presenting `identity` when given.
+    pub fn rustls_config(
+        &self,
+        identity: Option<tls::Identity>,
+    ) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+        tls::client_config(&self.extra_roots_der, self.insecure, identity)
     }
 
     /// The warning `--insecure` earns, printed once per run.

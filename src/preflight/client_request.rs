@@ -173,6 +173,7 @@ fn unsent(url: &str, step: &str, why: String) -> (Result<Response, SendError>, E
         },
         response: None,
         error: Some(why.clone()),
+        race: None,
     };
     (Err(SendError::Transport(why)), exchange)
 }

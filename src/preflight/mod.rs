@@ -313,6 +313,7 @@ impl<'a> Probe<'a> {
             error: result.as_ref().err().map(|e| match e {
                 SendError::Transport(e) | SendError::RateLimited(e) => e.clone(),
             }),
+            race: None,
         };
         (result, exchange)
     }

@@ -100,6 +100,14 @@ fn verdict(h: &mut String, run: &Run<'_>) {
     );
 }
 
+/// A race case's copies and release spread, on a line of its own.
+fn race(r: &crate::outcome::CaseResult) -> String {
+    r.race
+        .as_ref()
+        .map(|s| format!("<br><small class=race>race: {}</small>", esc(&s.describe())))
+        .unwrap_or_default()
+}
+
 /// Failures, then errors, warnings and blocked cases, each with its evidence.
 fn findings(h: &mut String, run: &Run<'_>) {
     let notable = super::notable_in_order(run.results);
@@ -115,7 +123,7 @@ fn findings(h: &mut String, run: &Run<'_>) {
             .unwrap_or_default();
         let _ = write!(
             h,
-            "<div class=\"finding {o}\" id=\"case-{id}\"><div class={o}>{upper} {id} — {title}</div><p>{level} {spec} · <code>{location}</code></p><p>{detail}</p>{note}{exchanges}</div>",
+            "<div class=\"finding {o}\" id=\"case-{id}\"><div class={o}>{upper} {id} — {title}</div><p>{level} {spec} · <code>{location}</code></p><p>{detail}{race}</p>{note}{exchanges}</div>",
             o = r.outcome.as_str(),
             upper = r.outcome.as_str().to_uppercase(),
             id = esc(&r.id),
@@ -124,6 +132,7 @@ fn findings(h: &mut String, run: &Run<'_>) {
             spec = esc(&r.spec),
             location = esc(&r.location),
             detail = esc(&r.detail),
+            race = race(r),
             exchanges = exchanges(r)
         );
     }
@@ -241,13 +250,14 @@ fn areas(h: &mut String, run: &Run<'_>) {
             };
             let _ = write!(
                 h,
-                "<tr data-outcome={o} data-level={level} data-area=\"{area}\"><td class={o}>{o}</td><td><b>{id}</b> {title}</td><td class=req>{level} {spec}</td><td>{detail}</td></tr>",
+                "<tr data-outcome={o} data-level={level} data-area=\"{area}\"><td class={o}>{o}</td><td><b>{id}</b> {title}</td><td class=req>{level} {spec}</td><td>{detail}{race}</td></tr>",
                 o = r.outcome.as_str(),
                 level = r.level.as_str(),
                 area = esc(&r.area),
                 title = esc(&r.title),
                 spec = esc(&r.spec),
                 detail = esc(&r.detail),
+                race = race(r),
             );
         }
         h.push_str("</table></details>");

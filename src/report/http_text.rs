@@ -33,9 +33,35 @@ pub fn status_line(status: u16) -> String {
     }
 }
 
-/// One exchange in full, as HTTP reads: the request, a blank line, the response.
+/// A race's line: `(sent 20 times at once; answered 1 × 200, 19 × 401 invalid_client;
+/// one copy shown)`.
+pub fn race_line(ex: &Exchange) -> Option<String> {
+    let race = ex.race.as_ref()?;
+    let shown = if ex.response.is_some() {
+        "; one copy shown"
+    } else {
+        ""
+    };
+    Some(format!(
+        "(sent {} times at once; answered {}{shown})",
+        race.copies, race.answers
+    ))
+}
+
+/// [`race_line`] with the race's release spread, for reports that are not snapshots.
+pub fn race_line_timed(ex: &Exchange) -> Option<String> {
+    let line = race_line(ex)?;
+    Some(match ex.race.as_ref().and_then(|r| r.spread_ms) {
+        Some(ms) => format!("{}; release spread {ms:.3} ms)", line.trim_end_matches(')')),
+        None => line,
+    })
+}
+
+/// One exchange in full, as HTTP reads: the request, a blank line, the response (for a
+/// race, first what its copies were answered).
 pub fn full(ex: &Exchange) -> String {
-    let mut text = format!("{} {}\n", ex.request.method, ex.request.url);
+    let mut text = race_line_timed(ex).map(|l| l + "\n").unwrap_or_default();
+    let _ = writeln!(text, "{} {}", ex.request.method, ex.request.url);
     for (name, value) in &ex.request.headers {
         let _ = writeln!(text, "{name}: {value}");
     }
@@ -93,6 +119,9 @@ pub fn all(r: &CaseResult) -> String {
 /// members that matter (`error`, `error_description`, `active`) or its start.
 pub fn brief(ex: &Exchange) -> String {
     let request = format!("{} {}", ex.request.method, ex.request.url);
+    if let Some(race) = &ex.race {
+        return format!("{request} × {} → {}", race.copies, race.answers);
+    }
     match (&ex.response, &ex.error) {
         (Some(response), _) => format!("{request} → {} {}", response.status, brief_body(response)),
         (None, Some(error)) => format!("{request} → no response ({error})"),

@@ -156,6 +156,9 @@ impl<W: Write> Human<W> {
         if r.outcome == Outcome::Blocked {
             let _ = writeln!(self.out, "        blocked: {}", r.detail);
         }
+        if let Some(race) = &r.race {
+            let _ = writeln!(self.out, "        race: {}", race.describe());
+        }
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
@@ -169,6 +172,9 @@ impl<W: Write> Human<W> {
             let _ = writeln!(self.out);
         }
         for line in area_counts(run.results) {
+            let _ = writeln!(self.out, "  {line}");
+        }
+        if let Some(line) = race_spreads(run.results) {
             let _ = writeln!(self.out, "  {line}");
         }
         for r in super::notable_in_order(run.results) {
@@ -350,6 +356,24 @@ pub fn area_counts(results: &[CaseResult]) -> Vec<String> {
         .collect()
 }
 
+/// Every race case's release spread in one line (p50/max over its tries, in ms):
+/// `release spread p50/max ms (20 copies): RACE-001 0.126/0.126, RACE-002 0.114/3.257`.
+fn race_spreads(results: &[CaseResult]) -> Option<String> {
+    let raced: Vec<(&str, &crate::outcome::RaceStats)> = results
+        .iter()
+        .filter_map(|r| r.race.as_ref().map(|s| (r.id.as_str(), s)))
+        .collect();
+    let copies = raced.iter().map(|(_, s)| s.copies).max()?;
+    let each: Vec<String> = raced
+        .iter()
+        .map(|(id, s)| format!("{id} {:.3}/{:.3}", s.spread_p50_ms, s.spread_max_ms))
+        .collect();
+    Some(format!(
+        "release spread p50/max ms ({copies} copies): {}",
+        each.join(", ")
+    ))
+}
+
 /// A notable case's block under its heading: where and what it requires, what was expected
 /// and what came back, why, then every step: one line each, the failing one in full.
 pub fn failure_block(r: &CaseResult) -> Vec<String> {
@@ -357,6 +381,9 @@ pub fn failure_block(r: &CaseResult) -> Vec<String> {
         format!("  --> {}", r.location),
         format!("  requirement: {} {}", r.level.as_str(), r.spec),
     ];
+    if let Some(race) = &r.race {
+        lines.push(format!("  race: {}", race.describe()));
+    }
     lines.extend(
         detail_lines(&r.detail)
             .into_iter()

@@ -68,6 +68,26 @@ pub fn render(run: &Run<'_>) -> String {
             n(Outcome::Error)
         );
     }
+    let raced: Vec<_> = run.results.iter().filter(|r| r.race.is_some()).collect();
+    if !raced.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n**Races** (release spread: first to last copy's final byte written)\n\n| case | outcome | copies | tries | spread p50 (ms) | spread max (ms) |\n|---|---|---:|---:|---:|---:|"
+        );
+        for r in raced {
+            let Some(s) = &r.race else { continue };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {:.3} | {:.3} |",
+                r.id,
+                r.outcome.as_str(),
+                s.copies,
+                s.tries,
+                s.spread_p50_ms,
+                s.spread_max_ms
+            );
+        }
+    }
     if let Some(c) = run.snapshots {
         let _ = writeln!(
             md,

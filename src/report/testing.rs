@@ -29,6 +29,7 @@ pub fn exchange(step: &str, path: &str, status: u16, body: Value) -> Exchange {
             access_token_jwt: None,
         }),
         error: None,
+        race: None,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn result(id: &str, area: &str, outcome: Outcome) -> CaseResult {
         source: String::new(),
         location: "scenarios/x.toml:1".into(),
         duration_ms: 1,
+        race: None,
         exchanges: Vec::new(),
     }
 }

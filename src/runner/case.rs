@@ -25,16 +25,28 @@ impl Run<'_> {
 
     pub(super) async fn case(&self, case: &Case, redactor: &mut Redactor) -> CaseResult {
         let started = Instant::now();
-        let level = judged_level(self.target, case, &self.settings.profile);
+        let level = judged_level(self.target, case, self.settings);
         let mut exchanges = Vec::new();
         let past_deadline = self.settings.deadline.is_some_and(|d| started >= d);
         // The line that decided the outcome: the step that stopped the case, else the case.
         let mut line = case.line;
+        let mut race = None;
         let stop = match unmet_requirement(self.target, case) {
             _ if past_deadline => Some(Stop::Errored(format!(
                 "{DEADLINE_REACHED} before this case started (--deadline)"
             ))),
             Some(reason) => Some(Stop::Skipped(reason)),
+            // `--only` naming its id or its opt-in word opts a case in (its note says why
+            // it is opt-in, after "Opt-in: ").
+            None if case.opt_in.is_some() && !case.opted_in => Some(Stop::Skipped(format!(
+                "opt-in: run it with --only {}{}",
+                case.id,
+                case.note
+                    .as_deref()
+                    .and_then(|n| n.split_once("Opt-in: "))
+                    .map(|(_, why)| format!(" ({})", why.trim_end_matches('.')))
+                    .unwrap_or_default()
+            ))),
             None => {
                 let mut state = CaseState::new(self.target);
                 let mut stop = None;
@@ -64,6 +76,7 @@ impl Run<'_> {
                         break;
                     }
                 }
+                race = state.races.stats();
                 stop
             }
         };
@@ -103,6 +116,7 @@ impl Run<'_> {
             source: case.source.clone(),
             location: format!("{}:{line}", case.source),
             duration_ms: started.elapsed().as_millis() as u64,
+            race,
             exchanges,
         }
     }
@@ -135,6 +149,12 @@ fn last_answer(exchanges: &[Exchange]) -> String {
     let Some(last) = exchanges.last() else {
         return "observed: no request was sent".into();
     };
+    if let (Some(race), Some(_)) = (&last.race, &last.response) {
+        return format!(
+            "observed: '{}' was sent {} times at once, answered {}",
+            last.step, race.copies, race.answers
+        );
+    }
     let Some(response) = &last.response else {
         let why = last.error.as_deref().unwrap_or("no answer");
         return format!("observed: '{}' got no answer ({why})", last.step);
@@ -175,10 +195,21 @@ fn left_out(step: &Step, label: &str, judged: bool) -> Option<Stop> {
 
 /// The level the case is judged at: its level under the profile, or INFO when it judges an
 /// optional profile the target does not claim (what was seen is recorded, not judged).
-fn judged_level(target: &Target, case: &Case, profile: &str) -> Level {
+/// A case that counts parallel guesses is judged (MUST, RFC 6749 §2.3.1) once
+/// `--max-parallel-guesses` says how many are too many.
+fn judged_level(target: &Target, case: &Case, settings: &super::Settings) -> Level {
+    let counts_guesses = || {
+        case.steps.iter().any(|s| {
+            s.expect
+                .checks
+                .iter()
+                .any(|c| *c.get_ref() == crate::checks::Check::GuessesWithinLimit)
+        })
+    };
     match case.optional_profile {
         Some(OptionalProfile::Rfc9068) if !target.rfc9068 => Level::Info,
-        _ => case.level_for(profile),
+        _ if settings.max_parallel_guesses.is_some() && counts_guesses() => Level::Must,
+        _ => case.level_for(&settings.profile),
     }
 }
 

@@ -6,19 +6,21 @@ use serde_json::Value;
 use super::state::CaseState;
 use super::Stop;
 use crate::case::Step;
-use crate::checks::{Context, Verdict};
+use crate::checks::{Context, RaceAnswers, Verdict};
 use crate::exchange::Response;
 use crate::headers::{challenges, find_challenge};
 use crate::http::BuiltRequest;
 use crate::target::Target;
 use crate::template::expand;
 
-/// Applies the step's expectations; the first unmet one stops the case.
+/// Applies the step's expectations; the first unmet one stops the case. For a race (or a
+/// step sent once per raced token), `race` holds every answer, which the set checks judge;
+/// the other expectations judge `response`, the copy the report shows.
 pub(super) fn judge(
     step: &Step,
     label: &str,
-    request: &BuiltRequest,
-    response: &Response,
+    (request, response): (&BuiltRequest, &Response),
+    race: Option<&RaceAnswers<'_>>,
     target: &Target,
     state: &CaseState,
 ) -> Option<Stop> {
@@ -131,6 +133,7 @@ pub(super) fn judge(
             .map(|(_, v)| v.split(' ').next().unwrap_or("")),
         dpop_proof_sent: request.headers.iter().any(|(n, _)| n == "dpop"),
         tls_probes: (!target.is_plain_http()).then_some(target.baseline.tls_probes.as_slice()),
+        race,
     };
     for check in &expect.checks {
         if unreadable_error && check.get_ref().reads_error_body() {

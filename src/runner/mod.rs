@@ -1,7 +1,9 @@
 //! Runs cases against a target, one stage per file: `mod.rs` schedules the cases, `case.rs`
 //! runs one case, `step.rs` one step, `request.rs` builds a step's request, `state.rs`
-//! carries values between steps, and `judge.rs` applies a step's expectations (the named
-//! checks live in `crate::checks`). Sending is `crate::http`'s. The runner reports each
+//! carries values between steps, `race.rs` sends a race step's copies (tries, spread bound,
+//! background copies, one request per raced token, the throttle probe), and `judge.rs`
+//! applies a step's expectations (the named checks live in `crate::checks`). Sending is
+//! `crate::http`'s (a race's own connections: `crate::http::race`). The runner reports each
 //! finished case to an observer; reporters render those results.
 //!
 //! A case judges one behaviour. Its `setup` steps only prepare it; when one of them does not
@@ -11,6 +13,7 @@
 mod case;
 mod dpop;
 mod judge;
+mod race;
 mod request;
 mod state;
 mod step;

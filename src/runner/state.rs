@@ -23,6 +23,8 @@ pub(super) struct CaseState {
     /// own server (RFC 9449 §9: a resource's nonce is its own, and the other's is no nonce
     /// of its).
     pub dpop_nonces: DpopNonces,
+    /// What the case's races did (`race.rs`): spreads, tokens, copies in flight.
+    pub races: super::race::RaceState,
 }
 
 /// The last DPoP nonce of each server.
@@ -106,6 +108,7 @@ impl CaseState {
             dpop: None,
             implicit_dpop_token: false,
             dpop_nonces: DpopNonces::default(),
+            races: Default::default(),
         }
     }
 }

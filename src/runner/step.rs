@@ -6,10 +6,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use super::judge::judge;
+use super::race::{self, RaceTry};
 use super::request::{build_request, cleartext_url, endpoint_url, step_role};
 use super::state::CaseState;
 use super::{Run, Settings, Stop, DEADLINE_REACHED};
 use crate::case::{Endpoint, Role, Step};
+use crate::checks::RaceAnswers;
 use crate::exchange::{Exchange, Redactor, RequestRecord, Response};
 use crate::http::{exchange, BuiltRequest, SendError};
 use crate::jose::AssertionBuilder;
@@ -121,6 +123,18 @@ impl Run<'_> {
                 .with_last_jti(state.vars.get(ASSERTION_JTI).cloned())
         });
         let redactor = &mut *io.redactor;
+        let copies = step.parallel.and_then(|p| p.copies(settings.race_width));
+        if step.each_raced_token {
+            let Some(first) = state.races.tokens.first().cloned() else {
+                return Some(Stop::Blocked(format!(
+                    "{label}: no earlier race of the case was issued a token to send"
+                )));
+            };
+            state.vars.insert(race::RACED_TOKEN.into(), first);
+        }
+        // A race (or a step per raced token): every answer, for the set checks.
+        let mut set: Option<Vec<Response>> = None;
+        let (mut race_tries, mut narrowest) = (0, Duration::MAX);
         // At most two attempts: the second with the DPoP nonce the first answer asked for.
         let mut first_attempt = true;
         let (request, mut record, response) = loop {
@@ -166,16 +180,87 @@ impl Run<'_> {
                     "{label}: {DEADLINE_REACHED} before this step (--deadline)"
                 )));
             }
-            // The run's deadline cuts a request short: a target that stops answering costs no
-            // more than the deadline, whatever --timeout is.
-            let sent = match settings.deadline {
-                Some(deadline) => tokio::time::timeout_at(
-                    deadline.into(),
-                    exchange(http, &request, settings, self.pacer),
-                )
-                .await
-                .ok(),
-                None => Some(exchange(http, &request, settings, self.pacer).await),
+            let sent = if let Some(copies) = copies {
+                // The same bytes on every connection, or (`fresh_copies`) each copy built
+                // anew, with its own assertion and proof.
+                let mut all = vec![request.clone()];
+                let more_copies = if step.fresh_copies { copies - 1 } else { 0 };
+                for _ in 0..more_copies {
+                    let built = build_request(
+                        step,
+                        client.method,
+                        &base_url,
+                        &state.vars,
+                        scope,
+                        assertions.as_mut(),
+                    );
+                    let mut more = match built {
+                        Ok(r) => r,
+                        Err(e) => return Some(super::template_stop(label, e)),
+                    };
+                    let attached = super::dpop::attach(step, dpop_flaw, &mut more, target, state);
+                    if let Some(stop) = attached {
+                        return Some(stop);
+                    }
+                    for (_, proof) in more.headers.iter().filter(|(n, _)| n == "dpop") {
+                        redactor.add(proof);
+                    }
+                    all.push(more);
+                }
+                let tried = (&all[..], &record);
+                match self
+                    .race_once(step, tried, copies, cert, state, label)
+                    .await
+                {
+                    RaceTry::Answered(answers) => {
+                        let shown = answers[race::representative(&answers)].clone();
+                        set = Some(answers);
+                        Some(Ok(shown))
+                    }
+                    RaceTry::TooWide(spread) => {
+                        race_tries += 1;
+                        narrowest = narrowest.min(spread);
+                        if race_tries < crate::settings::RACE_TRIES {
+                            tokio::time::sleep(race::backoff(race_tries)).await;
+                            continue;
+                        }
+                        return Some(race::not_conclusive(narrowest, settings));
+                    }
+                    RaceTry::Background => return None,
+                    RaceTry::Failed(e) => Some(Err(SendError::Transport(e))),
+                }
+            } else if let Some(attempts) = step.probe_throttle {
+                match self.probe_throttle(http, &request, attempts, state).await {
+                    Ok(answer) => Some(Ok(answer)),
+                    Err(stop) => return Some(stop),
+                }
+            } else if step.each_raced_token {
+                let build = |state: &CaseState| {
+                    let vars = &state.vars;
+                    let jwt = assertions.as_mut();
+                    build_request(step, client.method, &base_url, vars, scope, jwt)
+                        .map_err(|e| super::template_stop(label, e))
+                };
+                match self.each_raced_token(http, state, build).await {
+                    Ok(answers) => {
+                        let shown = answers[race::representative(&answers)].clone();
+                        set = Some(answers);
+                        Some(Ok(shown))
+                    }
+                    Err(stop) => return Some(stop),
+                }
+            } else {
+                // The run's deadline cuts a request short: a target that stops answering
+                // costs no more than the deadline, whatever --timeout is.
+                match settings.deadline {
+                    Some(deadline) => tokio::time::timeout_at(
+                        deadline.into(),
+                        exchange(http, &request, settings, self.pacer),
+                    )
+                    .await
+                    .ok(),
+                    None => Some(exchange(http, &request, settings, self.pacer).await),
+                }
             };
             let Some(sent) = sent else {
                 io.exchanges.push(Exchange {
@@ -183,6 +268,7 @@ impl Run<'_> {
                     request: record,
                     response: None,
                     error: Some(format!("{DEADLINE_REACHED} before the answer came")),
+                    race: None,
                 });
                 return Some(Stop::Errored(format!(
                     "{label}: {DEADLINE_REACHED} before the answer came (--deadline)"
@@ -197,6 +283,7 @@ impl Run<'_> {
                         request: record,
                         response: None,
                         error: Some(e.clone()),
+                        race: None,
                     });
                     return Some(match error {
                         SendError::RateLimited(e) => Stop::Blocked(format!("{label}: {e}")),
@@ -222,11 +309,17 @@ impl Run<'_> {
                     request: record,
                     response: Some(redactor.response(&response)),
                     error: None,
+                    race: set
+                        .take()
+                        .map(|answers| race::record(&answers, copies.is_some(), state)),
                 });
                 continue;
             }
             break (request, record, response);
         };
+        if let Some(answers) = &set {
+            race::keep_tokens(step.endpoint, answers, state, redactor);
+        }
         if step.endpoint == Endpoint::Token && response.status == 200 {
             if let Some(token) = response
                 .json
@@ -245,7 +338,11 @@ impl Run<'_> {
             request: record,
             response: Some(redactor.response(&response)),
             error: None,
+            race: set
+                .as_ref()
+                .map(|answers| race::record(answers, copies.is_some(), state)),
         });
+        race::collect_background(state, io.exchanges).await;
         if step.setup {
             if let Some(missing) = setup_shortfall(step, &response) {
                 return Some(Stop::Blocked(format!(
@@ -255,7 +352,17 @@ impl Run<'_> {
             }
         }
         for (name, pointer) in &step.capture {
-            match response.json.as_ref().and_then(|j| j.pointer(pointer)) {
+            // `@accepted`: `yes` for a 2xx, `no` otherwise (a premise some cases test).
+            let accepted = Value::from(if (200..300).contains(&response.status) {
+                "yes"
+            } else {
+                "no"
+            });
+            let found = match pointer.as_str() {
+                "@accepted" => Some(&accepted),
+                _ => response.json.as_ref().and_then(|j| j.pointer(pointer)),
+            };
+            match found {
                 Some(Value::String(s)) => {
                     state.vars.insert(name.clone(), s.clone());
                 }
@@ -284,7 +391,13 @@ impl Run<'_> {
                 }
             }
         }
-        let verdict = judge(step, label, &request, &response, target, state);
+        let race = set.as_deref().map(|answers| RaceAnswers {
+            answers,
+            issues_tokens: step.endpoint == Endpoint::Token,
+            max_guesses: settings.max_parallel_guesses,
+        });
+        let sent = (&request, &response);
+        let verdict = judge(step, label, sent, race.as_ref(), target, state);
         match verdict {
             // A setup step's own expectations prepare the case; they judge nothing.
             Some(Stop::Failed(why)) if step.setup => Some(Stop::Blocked(why)),

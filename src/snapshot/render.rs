@@ -38,6 +38,10 @@ pub fn render(result: &CaseResult, target: &Target) -> String {
 fn render_exchange(out: &mut String, exchange: &Exchange, norm: &dyn Fn(&str) -> String) {
     let request = &exchange.request;
     let _ = writeln!(out, "\n--- {}", exchange.step);
+    // A race's answers, counted (never its timing, which changes from run to run).
+    if let Some(line) = crate::report::http_text::race_line(exchange) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "> {} {}", request.method, norm(&request.url));
     let mut headers: Vec<&(String, String)> = request.headers.iter().collect();
     headers.sort();

@@ -82,6 +82,9 @@ pub struct Target {
     /// The client certificates for mutual TLS (RFC 8705), each with its HTTP client: the
     /// embedded HTTPS run's fixtures, or `--client-cert`/`--client-cert-key`.
     pub mtls: Option<Arc<crate::mtls::MtlsClients>>,
+    /// The run's TLS trust for the races' own connections (`http::race`); without it a race
+    /// over HTTPS uses the client certificates' trust, else the system roots.
+    pub race_tls: Option<Arc<rustls::ClientConfig>>,
     /// True for the in-process reference server.
     pub embedded: bool,
     /// What the preflight established; the cases build on it.
@@ -217,6 +220,7 @@ impl Target {
                     .collect(),
             ),
             mtls: None,
+            race_tls: None,
             embedded: true,
             baseline: Baseline::default(),
         }
@@ -250,6 +254,7 @@ impl Target {
             dpop: None,
             dpop_algs: None,
             mtls: None,
+            race_tls: None,
             embedded: false,
             baseline: Baseline::default(),
         }

@@ -110,8 +110,8 @@ async fn over_mtls(
     form: &str,
 ) -> (u16, serde_json::Value) {
     let trust = grantcheck::http::TlsTrust {
-        extra_roots: Vec::new(),
         insecure: true,
+        ..Default::default()
     };
     let clients = grantcheck::mtls::MtlsClients::embedded(Duration::from_secs(10), &trust).unwrap();
     let plain = grantcheck::http::client(Duration::from_secs(10), &trust).unwrap();

@@ -26,6 +26,7 @@ mod interop_oidc_provider_fapi;
 mod load_bound;
 mod load_shards;
 mod misbehaving_targets;
+mod races;
 mod reference_server;
 mod runner_wiremock;
 mod secretless;

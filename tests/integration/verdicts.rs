@@ -24,6 +24,11 @@ async fn conform(config: ServerConfig, profile: &str, cases: &[Case]) -> Vec<Cas
     let server = server::start(config).await;
     let settings = Settings {
         profile: profile.into(),
+        // The matrices run six or ten whole runs at once on a two-core machine, where a
+        // race's release spread is the machine's load: the race cases are judged here with
+        // a 10 ms bound (as --race-spread 10). Their own 1 ms bound is `races.rs`'s to prove,
+        // 100 runs in a row, alone.
+        race_spread: std::time::Duration::from_millis(10),
         ..Settings::default()
     };
     // An HTTPS server's certificate is trusted as `--ca-cert` would trust it.
@@ -90,10 +95,13 @@ async fn every_case_passes_the_reference_server_in_both_token_formats_and_over_h
                 // The resource's own DPoP nonces are optional (RFC 9449 §9); the reference
                 // server gives them under the `resource-dpop-nonce` variant, where
                 // `resource_nonces_are_judged_where_the_resource_gives_them` runs them.
+                // The brute-force race is opt-in (--only RACE-006).
                 let legal_skip = r.outcome == Outcome::Skip
                     && ((jwt_only && format == TokenFormat::Opaque)
                         || (r.tags.iter().any(|t| t == "tls" || t == "mtls") && !https)
-                        || r.tags.iter().any(|t| t == "resource_nonce"));
+                        || r.tags
+                            .iter()
+                            .any(|t| t == "resource_nonce" || t == "brute_force"));
                 r.outcome != Outcome::Pass && !legal_skip
             })
             .map(|r| format!("{} {:?}: {}", r.id, r.outcome, r.detail))
@@ -302,8 +310,10 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::AcceptAnyAssertionIss => (&["JWTAUTH-012"], &[]),
         Fault::AcceptAnyAssertionSub => (&["JWTAUTH-013", "JWTAUTH-107"], &[]),
         // Race faults (issue 21): sequentially invisible, so every case that sends one
-        // request at a time passes them; the race cases (`parallel = N` steps) fail them.
-        Fault::RaceReplay => (&["RACE-001", "RACE-002", "RACE-003"], &[]),
+        // request at a time passes them; the race cases (`parallel = N` steps) catch them.
+        // RACE-001 is a SHOULD (OIDC Core §9 against RFC 7523's MAY); RACE-002/003 are INFO
+        // (RFC 9449 §11.1 "can"): they record 20 × 200 and pass.
+        Fault::RaceReplay => (&[], &["RACE-001"]),
         Fault::RaceRevocation => (&["RACE-004"], &[]),
         // RACE-006 fails it only with brute-force protection on and `--max-parallel-guesses`;
         // the matrix runs the library's default server (no brute-force protection).
@@ -313,21 +323,6 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         Fault::ClusterRevocationLocal => (&[], &[]),
     }
 }
-
-/// The race cases the client side of issue 21 adds (RACE-001..006, CLUSTER-001..003). Until
-/// they are in the built-in cases, `expected()` names them and the matrix expects only those
-/// that exist, so the race faults are held to passing every case that does.
-const RACE_CASES_FROM_THE_CLIENT_SIDE: &[&str] = &[
-    "RACE-001",
-    "RACE-002",
-    "RACE-003",
-    "RACE-004",
-    "RACE-005",
-    "RACE-006",
-    "CLUSTER-001",
-    "CLUSTER-002",
-    "CLUSTER-003",
-];
 
 /// The faults only JWT access tokens can show (the JWTAT cases skip opaque tokens).
 fn needs_jwt(fault: Fault) -> bool {
@@ -362,8 +357,14 @@ fn premise_skips(fault: Fault) -> &'static [&'static str] {
     match fault {
         Fault::DpopTokenTypeBearer => &[
             "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022", "DPOP-023", "DPOP-030",
-            "DPOP-031",
+            "DPOP-031", "RACE-003",
         ],
+        // The race cases' premise is the rule kept one request at a time: a server that
+        // breaks it there is judged by the sequential case (JWTAUTH-011, DPOP-013/022,
+        // INTRO-007), and the race case skips.
+        Fault::SkipAssertionReplayCheck => &["RACE-001"],
+        Fault::DpopNoReplayCheck => &["RACE-002", "RACE-003"],
+        Fault::IgnoreRevocation => &["RACE-004"],
         // A request the fault accepts leaves no refusal whose status or code to judge: the
         // case about the refusal fails it, the case about its form skips.
         Fault::DpopAcceptMissingJti => &["DPOP-026"],
@@ -446,7 +447,7 @@ fn expected_jwt_extra(fault: Fault) -> (&'static [&'static str], &'static [&'sta
 fn fault_blocks(fault: Fault) -> &'static [&'static str] {
     match fault {
         Fault::ExpiresInAsString => &["INTRO-019", "RESP-015", "RESP-017"],
-        Fault::ResourceDpopRefusesBoundTokens => &["DPOP-022", "DPOP-035"],
+        Fault::ResourceDpopRefusesBoundTokens => &["DPOP-022", "DPOP-035", "RACE-003"],
         _ => &[],
     }
 }
@@ -523,11 +524,6 @@ async fn fault_matrix(format: TokenFormat) -> Vec<String> {
             fail.extend(set(expected_jwt_extra(fault).0));
             warn.extend(set(expected_jwt_extra(fault).1));
         }
-        // The race cases not yet among the cases run (see RACE_CASES_FROM_THE_CLIENT_SIDE).
-        let ran: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
-        fail.retain(|id| {
-            ran.contains(id) || !RACE_CASES_FROM_THE_CLIENT_SIDE.contains(&id.as_str())
-        });
         let (got_fail, got_warn) = (ids(&results, Outcome::Fail), ids(&results, Outcome::Warn));
         if got_fail != fail || got_warn != warn {
             problems.push(format!("{label}: failed {got_fail:?} (expected {fail:?}), warned {got_warn:?} (expected {warn:?})"));
@@ -623,6 +619,12 @@ const DEMONSTRATED_ELSEWHERE: &[(&str, &str)] = &[
         "MTLS-005",
         "mtls_token_cases_fail_when_the_server_issues_no_token_to_a_mutual_tls_client",
     ),
+    // No fault of the reference server loses concurrent issuances; a hand-written server
+    // whose token store is written back whole fails RACE-005 (race-revocation fails RACE-004).
+    (
+        "RACE-005",
+        "a_server_whose_checks_race_fails_the_race_cases",
+    ),
 ];
 
 /// A test must be able to fail: every builtin MUST case (under the default profile,
@@ -709,7 +711,7 @@ fn variant_expected(variant: Variant) -> (&'static [&'static str], &'static [&'s
             &[],
             &[
                 "DPOP-002", "DPOP-003", "DPOP-018", "DPOP-019", "DPOP-020", "DPOP-021", "DPOP-022",
-                "DPOP-023", "DPOP-030", "DPOP-031",
+                "DPOP-023", "DPOP-030", "DPOP-031", "RACE-003",
             ],
         ),
         // 400 or 401 is RFC 6749 §5.2's SHOULD-level answer: warned once per method.
@@ -886,6 +888,7 @@ async fn a_server_that_requires_a_scope_passes_every_case() {
         .filter(|r| {
             let legal_skip = r.outcome == Outcome::Skip
                 && (r.area == "jwt"
+                    || r.detail.starts_with("opt-in: ")
                     || r.tags
                         .iter()
                         .any(|t| t == "tls" || t == "mtls" || t == "jwt" || t == "resource_nonce"));
@@ -899,7 +902,11 @@ async fn a_server_that_requires_a_scope_passes_every_case() {
 /// The main job must never be red by chance: the embedded run, 50 times over plain HTTP
 /// and 50 over HTTPS (ten at a time), ends every time with no error, block or failure.
 /// (It used to error about once in ten runs: a 413 sent while the client was still
-/// writing the body, then a reset that destroyed the answer.)
+/// writing the body, then a reset that destroyed the answer.) A race whose copies the busy
+/// machine spread wider than --race-spread three times over is blocked as not conclusive,
+/// and says so: ten whole runs at once on two threads is load no race is conclusive under
+/// by design, so those are not counted here; `races.rs` runs the races 100 times in a row,
+/// alone, without one not conclusive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_run_has_no_error_fifty_times_over_plain_and_tls() {
     let all = cases(true);
@@ -920,6 +927,7 @@ async fn the_embedded_run_has_no_error_fifty_times_over_plain_and_tls() {
                         .iter()
                         .filter(|r| {
                             matches!(r.outcome, Outcome::Error | Outcome::Blocked | Outcome::Fail)
+                                && !r.detail.starts_with("race not conclusive: ")
                         })
                         .map(|r| format!("tls={tls} {} {:?}: {}", r.id, r.outcome, r.detail)),
                 );

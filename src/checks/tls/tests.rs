@@ -17,6 +17,7 @@ fn verdict(check: Check, probes: Option<&[TlsProbe]>) -> Verdict {
         auth_scheme: None,
         dpop_proof_sent: false,
         tls_probes: probes,
+        race: None,
     })
 }
 

@@ -107,3 +107,35 @@ fn a_failure_shows_every_step_briefly_and_the_failing_one_in_full() {
         "{text}"
     );
 }
+
+/// Every race case's release spread in one line after the area counts, and a race case's
+/// own line with -v.
+#[test]
+fn race_cases_show_their_release_spread() {
+    use crate::outcome::RaceStats;
+    let stats = |p50: f64, max: f64, tries: usize| RaceStats {
+        copies: 20,
+        tries,
+        spread_p50_ms: p50,
+        spread_max_ms: max,
+    };
+    let mut a = result("RACE-001", "race", Outcome::Pass);
+    a.race = Some(stats(0.12, 0.2, 1));
+    let mut b = result("RACE-004", "race", Outcome::Blocked);
+    b.race = Some(stats(0.1, 3.5, 2));
+    let plain = result("AUTH-001", "auth", Outcome::Pass);
+    assert_eq!(
+        super::race_spreads(&[a.clone(), plain.clone(), b.clone()]).unwrap(),
+        "release spread p50/max ms (20 copies): RACE-001 0.120/0.200, RACE-004 0.100/3.500"
+    );
+    assert_eq!(super::race_spreads(&[plain]), None);
+    let mut human = Human::new(Vec::new(), false, Verbosity::Verbose);
+    human.case(&b);
+    let text = String::from_utf8(human.out).unwrap();
+    assert!(
+        text.contains(
+            "        race: 20 copies, release spread p50 0.100 ms, max 3.500 ms (2 races sent)"
+        ),
+        "{text}"
+    );
+}
