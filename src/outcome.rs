@@ -54,6 +54,9 @@ pub struct CaseResult {
     /// For a case that raced: how wide and how close together its copies went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub race: Option<RaceStats>,
+    /// For a cluster case that waited for a revocation: how long each other node took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<Propagation>,
     pub exchanges: Vec<Exchange>,
 }
 
@@ -82,6 +85,39 @@ impl RaceStats {
             "{} copies, release spread p50 {:.3} ms, max {:.3} ms{tries}",
             self.copies, self.spread_p50_ms, self.spread_max_ms
         )
+    }
+}
+
+/// How long a revocation on one node took to reach each other node (`until_refused`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Propagation {
+    /// The node the revocation was sent to.
+    pub from: String,
+    /// The bound (`--max-propagation`), in milliseconds.
+    pub max_ms: u64,
+    pub nodes: Vec<NodeDelay>,
+}
+
+/// One other node: when it first refused the token, in milliseconds after the revocation's
+/// answer (`None`: still accepting it at the bound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeDelay {
+    pub node: String,
+    pub ms: Option<u64>,
+}
+
+impl Propagation {
+    /// `revocation on http://a:1 reached http://b:2 in 0 ms, http://c:3 not within 1000 ms`.
+    pub fn describe(&self) -> String {
+        let each: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| match n.ms {
+                Some(ms) => format!("{} in {ms} ms", n.node),
+                None => format!("{} not within {} ms", n.node, self.max_ms),
+            })
+            .collect();
+        format!("revocation on {} reached {}", self.from, each.join(", "))
     }
 }
 

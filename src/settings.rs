@@ -28,12 +28,17 @@ pub struct Settings {
     /// `--max-parallel-guesses K`: more than K wrong secrets evaluated in one race fails the
     /// brute-force race (recorded otherwise).
     pub max_parallel_guesses: Option<usize>,
+    /// How long a revocation may take to reach every other node of a cluster
+    /// (`--max-propagation`): each node is asked again until then.
+    pub max_propagation: Duration,
 }
 
 /// The default width of a race (`--race-width`).
 pub const DEFAULT_RACE_WIDTH: usize = 20;
 /// The default bound on a race's release spread (`--race-spread`).
 pub const DEFAULT_RACE_SPREAD: Duration = Duration::from_millis(1);
+/// The default of `--max-propagation`.
+pub const DEFAULT_MAX_PROPAGATION: Duration = Duration::from_secs(1);
 /// How many times a race is tried while its spread is over the bound.
 pub const RACE_TRIES: usize = 3;
 
@@ -49,6 +54,7 @@ impl Default for Settings {
             race_width: DEFAULT_RACE_WIDTH,
             race_spread: DEFAULT_RACE_SPREAD,
             max_parallel_guesses: None,
+            max_propagation: DEFAULT_MAX_PROPAGATION,
         }
     }
 }

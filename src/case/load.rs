@@ -94,7 +94,11 @@ fn race_problem(case: &Case) -> Option<String> {
         } else if (step.background || step.fresh_copies) && copies.is_none() {
             "background and fresh_copies need parallel"
         } else if set_checks && !step.judges_a_set() {
-            "set checks judge the answers of a race (parallel) or of each_raced_token"
+            "set checks judge the answers of a race (parallel), of each_raced_token or of each_node"
+        } else if step.until_refused && !step.each_node {
+            "until_refused needs each_node"
+        } else if step.each_node && !case.requires.contains(&crate::case::Requirement::Cluster) {
+            "an each_node step needs requires = [\"cluster\"]"
         } else {
             continue;
         };

@@ -351,6 +351,16 @@ pub struct Step {
     /// `{raced_token}`), one after another; its `expect.checks` judge the answers as a set.
     #[serde(default)]
     pub each_raced_token: bool,
+    /// Send this step to every other node of the cluster (`--node`: the same endpoint on
+    /// that node's origin), one after another; its `expect.checks` judge the answers as a
+    /// set. A case with such a step needs `requires = ["cluster"]`.
+    #[serde(default)]
+    pub each_node: bool,
+    /// With `each_node`: ask each node again, every 25 ms, until it refuses the token
+    /// (introspection `active: false`, a 4xx at the resource), for at most
+    /// `--max-propagation`; how long each node took is recorded with the case.
+    #[serde(default)]
+    pub until_refused: bool,
     /// Name → JSON pointer into the response, for later steps (`{name}`); `@accepted`
     /// captures `yes` for a 2xx answer and `no` for any other.
     #[serde(default)]
@@ -387,7 +397,9 @@ impl Step {
     /// Whether the step's checks judge a set of answers (a race, or one answer per raced
     /// token).
     pub fn judges_a_set(&self) -> bool {
-        self.each_raced_token || self.parallel.is_some_and(|p| p.copies(2).is_some())
+        self.each_raced_token
+            || self.each_node
+            || self.parallel.is_some_and(|p| p.copies(2).is_some())
     }
 }
 
@@ -469,6 +481,8 @@ pub enum Requirement {
     /// A main client that authenticates without a certificate (a request as a mutual-TLS
     /// client cannot go without one).
     MainWithoutCertificate,
+    /// Other nodes behind the issuer (`--node URL`): the cluster cases.
+    Cluster,
 }
 
 /// A specification a server may or may not implement, whose rules bind only a server that

@@ -7,6 +7,7 @@
 //! one file per subject; `Check::evaluate` calls the one the table names.
 
 mod challenge;
+mod cluster;
 mod dpop;
 mod errors;
 mod introspection;
@@ -161,6 +162,12 @@ checks! {
         "every introspection answer of the set says active: false (RFC 7662 §2.2)";
     AllActiveForClient = "all_active_for_client" => race::all_active_for_client:
         "every introspection answer of the set says active: true and names the client the tokens were issued to, if any (RFC 7662 §2.2)";
+    ActiveOnEveryNode = "active_on_every_node" => cluster::active_on_every_node:
+        "every other node of the cluster introspects a token another node just issued as active, for its client (RFC 7662 §2.2)";
+    AcceptedOnEveryNode = "accepted_on_every_node" => cluster::accepted_on_every_node:
+        "every other node's resource accepts a token another node just issued (RFC 6750 §2.1)";
+    RefusedOnEveryNode = "refused_on_every_node" => cluster::refused_on_every_node:
+        "every other node refuses a token revoked on another node within --max-propagation (RFC 7009 §2.1)";
     GuessesWithinLimit = "guesses_within_limit" => race::guesses_within_limit:
         "how many of a race's wrong secrets were evaluated (401, or 400 invalid_client) before throttling answered; more than --max-parallel-guesses fails (RFC 6749 §2.3.1)";
 }
@@ -179,6 +186,9 @@ impl Check {
                 | Check::AllInactive
                 | Check::AllActiveForClient
                 | Check::GuessesWithinLimit
+                | Check::ActiveOnEveryNode
+                | Check::AcceptedOnEveryNode
+                | Check::RefusedOnEveryNode
         )
     }
 

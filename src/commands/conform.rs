@@ -74,6 +74,11 @@ pub struct ConformArgs {
     /// count is recorded.
     #[arg(help_heading = "Races", long, value_name = "K")]
     pub max_parallel_guesses: Option<usize>,
+    /// How long a revocation on one node may take to reach every other node (`--node`),
+    /// in milliseconds; each node is asked again until then (RFC 7009 §2.1: "Implementations
+    /// should minimize that window").
+    #[arg(help_heading = "Races", long, value_name = "MS", default_value = "1000", value_parser = parse_millis)]
+    pub max_propagation: Duration,
     /// human (terminal) or json (the JSON report on stdout).
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -161,6 +166,7 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         race_width: args.race_width,
         race_spread: args.race_spread,
         max_parallel_guesses: args.max_parallel_guesses,
+        max_propagation: args.max_propagation,
         ..Settings::default()
     };
     let deadline = RunDeadline::new(args.deadline, &cases, &settings);
@@ -251,6 +257,9 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         &trust,
     )?;
     target.race_tls = Some(trust.rustls_config(None).map_err(Failure::runtime)?);
+    target
+        .set_nodes(&args.target.node)
+        .map_err(Failure::usage)?;
     if !target.embedded
         && target.token_url.starts_with("http://")
         && !crate::http::is_loopback(&target.token_url)

@@ -102,10 +102,17 @@ fn verdict(h: &mut String, run: &Run<'_>) {
 
 /// A race case's copies and release spread, on a line of its own.
 fn race(r: &crate::outcome::CaseResult) -> String {
-    r.race
+    let race = r
+        .race
         .as_ref()
-        .map(|s| format!("<br><small class=race>race: {}</small>", esc(&s.describe())))
-        .unwrap_or_default()
+        .map(|s| format!("<br><small class=race>race: {}</small>", esc(&s.describe())));
+    let cluster = r.propagation.as_ref().map(|p| {
+        format!(
+            "<br><small class=race>cluster: {}</small>",
+            esc(&p.describe())
+        )
+    });
+    race.into_iter().chain(cluster).collect()
 }
 
 /// Failures, then errors, warnings and blocked cases, each with its evidence.

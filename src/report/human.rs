@@ -159,6 +159,9 @@ impl<W: Write> Human<W> {
         if let Some(race) = &r.race {
             let _ = writeln!(self.out, "        race: {}", race.describe());
         }
+        if let Some(propagation) = &r.propagation {
+            let _ = writeln!(self.out, "        cluster: {}", propagation.describe());
+        }
     }
 
     pub fn finished(&mut self, run: &Run<'_>) {
@@ -383,6 +386,9 @@ pub fn failure_block(r: &CaseResult) -> Vec<String> {
     ];
     if let Some(race) = &r.race {
         lines.push(format!("  race: {}", race.describe()));
+    }
+    if let Some(propagation) = &r.propagation {
+        lines.push(format!("  cluster: {}", propagation.describe()));
     }
     lines.extend(
         detail_lines(&r.detail)

@@ -68,6 +68,31 @@ pub fn render(run: &Run<'_>) -> String {
             n(Outcome::Error)
         );
     }
+    let waited: Vec<_> = run
+        .results
+        .iter()
+        .filter_map(|r| r.propagation.as_ref().map(|p| (r, p)))
+        .collect();
+    if !waited.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n**Cluster** (a revocation on one node, asked of each other node until it refused the token)\n\n| case | outcome | from | node | took (ms) |\n|---|---|---|---|---:|"
+        );
+        for (r, p) in waited {
+            for n in &p.nodes {
+                let took =
+                    n.ms.map_or(format!("not within {}", p.max_ms), |ms| ms.to_string());
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {took} |",
+                    r.id,
+                    r.outcome.as_str(),
+                    p.from,
+                    n.node
+                );
+            }
+        }
+    }
     let raced: Vec<_> = run.results.iter().filter(|r| r.race.is_some()).collect();
     if !raced.is_empty() {
         let _ = writeln!(

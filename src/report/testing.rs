@@ -49,6 +49,7 @@ pub fn result(id: &str, area: &str, outcome: Outcome) -> CaseResult {
         location: "scenarios/x.toml:1".into(),
         duration_ms: 1,
         race: None,
+        propagation: None,
         exchanges: Vec::new(),
     }
 }

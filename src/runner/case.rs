@@ -31,6 +31,7 @@ impl Run<'_> {
         // The line that decided the outcome: the step that stopped the case, else the case.
         let mut line = case.line;
         let mut race = None;
+        let mut propagation = None;
         let stop = match unmet_requirement(self.target, case) {
             _ if past_deadline => Some(Stop::Errored(format!(
                 "{DEADLINE_REACHED} before this case started (--deadline)"
@@ -77,6 +78,7 @@ impl Run<'_> {
                     }
                 }
                 race = state.races.stats();
+                propagation = state.propagation.take();
                 stop
             }
         };
@@ -117,6 +119,7 @@ impl Run<'_> {
             location: format!("{}:{line}", case.source),
             duration_ms: started.elapsed().as_millis() as u64,
             race,
+            propagation,
             exchanges,
         }
     }
@@ -328,6 +331,10 @@ fn unmet_requirement(target: &Target, case: &Case) -> Option<String> {
                     .client(Role::Main)
                     .is_some_and(|c| c.method.cert().is_none()),
                 "main client that authenticates without a certificate (this one uses mutual TLS, so every request as it carries the certificate its tokens are bound to)",
+            ),
+            Requirement::Cluster => (
+                !target.nodes.is_empty(),
+                "cluster: other nodes behind this issuer (--node URL for each; a single node has no other to ask)",
             ),
             Requirement::PrivateKeyJwtClient => (
                 jwt_client(target, Role::KeyJwt),

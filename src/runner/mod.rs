@@ -11,6 +11,7 @@
 //! failed. A target's rate limit is its policy: the runner waits once, then blocks.
 
 mod case;
+mod cluster;
 mod dpop;
 mod judge;
 mod race;

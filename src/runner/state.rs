@@ -25,6 +25,8 @@ pub(super) struct CaseState {
     pub dpop_nonces: DpopNonces,
     /// What the case's races did (`race.rs`): spreads, tokens, copies in flight.
     pub races: super::race::RaceState,
+    /// What an `until_refused` step measured, node by node.
+    pub propagation: Option<crate::outcome::Propagation>,
 }
 
 /// The last DPoP nonce of each server.
@@ -109,6 +111,7 @@ impl CaseState {
             implicit_dpop_token: false,
             dpop_nonces: DpopNonces::default(),
             races: Default::default(),
+            propagation: None,
         }
     }
 }

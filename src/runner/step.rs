@@ -234,6 +234,21 @@ impl Run<'_> {
                     Ok(answer) => Some(Ok(answer)),
                     Err(stop) => return Some(stop),
                 }
+            } else if step.each_node {
+                let build = |state: &CaseState, url: &str| {
+                    let vars = &state.vars;
+                    let jwt = assertions.as_mut();
+                    build_request(step, client.method, url, vars, scope, jwt)
+                        .map_err(|e| super::template_stop(label, e))
+                };
+                match self.each_node(http, step, &base_url, state, build).await {
+                    Ok(answers) => {
+                        let shown = answers[race::representative(&answers)].clone();
+                        set = Some(answers);
+                        Some(Ok(shown))
+                    }
+                    Err(stop) => return Some(stop),
+                }
             } else if step.each_raced_token {
                 let build = |state: &CaseState| {
                     let vars = &state.vars;

@@ -30,6 +30,11 @@ pub struct TargetArgs {
     /// A protected resource that validates the server's tokens (RFC 6750).
     #[arg(help_heading = "Target", long, value_name = "URL")]
     pub resource_url: Option<String>,
+    /// Another node behind the same issuer (repeatable; `nodes = [...]` in grantcheck.toml):
+    /// its origin replaces the target's in every endpoint URL. The cluster cases ask each
+    /// node about what another did; `load --profile flow` checks revoked tokens on each.
+    #[arg(help_heading = "Target", long = "node", value_name = "URL")]
+    pub node: Vec<String>,
     /// The client under test.
     #[arg(help_heading = "Main client", long, value_name = "ID")]
     pub client_id: Option<String>,

@@ -40,6 +40,9 @@ pub struct TargetConfig {
     pub introspection_url: Option<String>,
     pub revocation_url: Option<String>,
     pub resource_url: Option<String>,
+    /// The other nodes behind the issuer (`--node`).
+    #[serde(default)]
+    pub nodes: Vec<String>,
     pub client_id: Option<String>,
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<PathBuf>,
@@ -154,6 +157,9 @@ pub fn apply(args: &mut TargetArgs, config: &ConfigFile) -> Result<Option<String
     fill(&mut args.introspection_url, &t.introspection_url);
     fill(&mut args.revocation_url, &t.revocation_url);
     fill(&mut args.resource_url, &t.resource_url);
+    if args.node.is_empty() {
+        args.node.clone_from(&t.nodes);
+    }
     fill(&mut args.client_id, &t.client_id);
     fill(&mut args.introspect_client_id, &t.introspect_client_id);
     fill(&mut args.second_client_id, &t.second_client_id);

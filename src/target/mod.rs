@@ -85,6 +85,9 @@ pub struct Target {
     /// The run's TLS trust for the races' own connections (`http::race`); without it a race
     /// over HTTPS uses the client certificates' trust, else the system roots.
     pub race_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The origins (`scheme://host:port`) of the other nodes behind the issuer (`--node`):
+    /// a cluster's cases send to each; none for a single node.
+    pub nodes: Vec<String>,
     /// True for the in-process reference server.
     pub embedded: bool,
     /// What the preflight established; the cases build on it.
@@ -221,6 +224,7 @@ impl Target {
             ),
             mtls: None,
             race_tls: None,
+            nodes: Vec::new(),
             embedded: true,
             baseline: Baseline::default(),
         }
@@ -255,9 +259,30 @@ impl Target {
             dpop_algs: None,
             mtls: None,
             race_tls: None,
+            nodes: Vec::new(),
             embedded: false,
             baseline: Baseline::default(),
         }
+    }
+
+    /// Sets the other nodes from `--node` URLs: their origins, without the target's own
+    /// (the token endpoint's) and without repeats.
+    pub fn set_nodes(&mut self, urls: &[String]) -> Result<(), String> {
+        let own = Url::parse(&self.token_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        self.nodes.clear();
+        for text in urls {
+            let url = Url::parse(text).map_err(|e| format!("--node '{text}' is not a URL: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(format!("--node '{text}' is not an http(s) URL"));
+            }
+            let origin = url.origin().ascii_serialization();
+            if origin != own && !self.nodes.contains(&origin) {
+                self.nodes.push(origin);
+            }
+        }
+        Ok(())
     }
 
     /// The `aud` value for client assertions.
@@ -298,6 +323,17 @@ impl Target {
     pub fn client_mut(&mut self, role: Role) -> Option<&mut ClientCredentials> {
         self.clients.get_mut(&role)
     }
+}
+
+/// `url` with its origin replaced by `origin` (a node's `scheme://host:port`).
+pub fn on_node(url: &str, origin: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    let node = Url::parse(origin).ok()?;
+    let mut moved = url.clone();
+    moved.set_scheme(node.scheme()).ok()?;
+    moved.set_host(node.host_str()).ok()?;
+    moved.set_port(node.port()).ok()?;
+    Some(moved.to_string())
 }
 
 /// `host:port/path` of a URL, for report labels and snapshot folders.

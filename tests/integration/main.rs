@@ -14,6 +14,7 @@ mod cli_conform;
 mod cli_load;
 mod cli_serve;
 mod cluster;
+mod cluster_cases;
 mod daily_use;
 mod dpop;
 mod exit_paths;

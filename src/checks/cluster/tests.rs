@@ -1,0 +1,74 @@
+//! The cluster checks' keep/break table.
+
+use super::super::tests::response;
+use super::super::{Check, Context, Verdict};
+use crate::checks::RaceAnswers;
+use crate::exchange::Response;
+use crate::template::Vars;
+
+fn judge(check: Check, answers: &[Response]) -> Verdict {
+    let vars: Vars = [("issued_to".to_owned(), "me".to_owned())].into();
+    let set = RaceAnswers {
+        answers,
+        issues_tokens: false,
+        max_guesses: None,
+    };
+    check.evaluate(&Context {
+        response: &answers[0],
+        requested_scope: None,
+        vars: &vars,
+        issuer: None,
+        auth_scheme: None,
+        dpop_proof_sent: false,
+        tls_probes: None,
+        race: Some(&set),
+    })
+}
+
+fn introspected(body: &str) -> Response {
+    response(200, &[], body)
+}
+
+#[test]
+fn each_cluster_check_keeps_and_breaks() {
+    let active = introspected(r#"{"active":true,"client_id":"me"}"#);
+    let inactive = introspected(r#"{"active":false}"#);
+    let other = introspected(r#"{"active":true,"client_id":"you"}"#);
+    let ok = response(200, &[], "{}");
+    let refused = response(401, &[], "");
+    let cases = [
+        (
+            Check::ActiveOnEveryNode,
+            vec![active.clone(), active.clone()],
+            vec![active.clone(), inactive.clone()],
+        ),
+        (Check::ActiveOnEveryNode, vec![active.clone()], vec![other]),
+        (
+            Check::AcceptedOnEveryNode,
+            vec![ok.clone(), ok.clone()],
+            vec![ok.clone(), refused.clone()],
+        ),
+        (
+            Check::RefusedOnEveryNode,
+            vec![inactive.clone(), refused.clone()],
+            vec![inactive.clone(), active.clone()],
+        ),
+        (
+            Check::RefusedOnEveryNode,
+            vec![refused.clone()],
+            vec![ok.clone()],
+        ),
+    ];
+    for (check, keeps, breaks) in cases {
+        assert_eq!(judge(check, &keeps), Verdict::Pass, "{check:?} keeps");
+        assert!(
+            matches!(judge(check, &breaks), Verdict::Fail(_)),
+            "{check:?} breaks"
+        );
+    }
+    let neither = response(500, &[], "");
+    assert!(matches!(
+        judge(Check::RefusedOnEveryNode, &[neither]),
+        Verdict::Blocked(_)
+    ));
+}
