@@ -125,6 +125,9 @@ pub struct RaceRecord {
     /// step sent once per raced token). Reports show it; snapshots never do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spread_ms: Option<f64>,
+    /// The copies went one to each other node of a cluster (`each_node`), not at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_nodes: bool,
 }
 
 /// Headers worth showing in a report; the rest are noise (dates, lengths, server banners).

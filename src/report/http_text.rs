@@ -42,6 +42,13 @@ pub fn race_line(ex: &Exchange) -> Option<String> {
     } else {
         ""
     };
+    if race.to_nodes {
+        let shown = shown.replace("one copy", "one node's");
+        return Some(format!(
+            "(sent to {} other nodes; answered {}{shown})",
+            race.copies, race.answers
+        ));
+    }
     Some(format!(
         "(sent {} times at once; answered {}{shown})",
         race.copies, race.answers

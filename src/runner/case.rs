@@ -153,6 +153,12 @@ fn last_answer(exchanges: &[Exchange]) -> String {
         return "observed: no request was sent".into();
     };
     if let (Some(race), Some(_)) = (&last.race, &last.response) {
+        if race.to_nodes {
+            return format!(
+                "observed: '{}' was sent to {} other nodes, answered {}",
+                last.step, race.copies, race.answers
+            );
+        }
         return format!(
             "observed: '{}' was sent {} times at once, answered {}",
             last.step, race.copies, race.answers

@@ -1,8 +1,8 @@
 //! Cluster steps (`each_node`): the step's request sent to every other node behind the
-//! issuer (`--node`), the same endpoint on that node's origin, one node after another; the
-//! answers are judged as a set. With `until_refused` each node is asked again until it
-//! refuses the token, for at most `--max-propagation`, and how long each took (from the end
-//! of the step before, the revocation) is the case's `propagation`.
+//! issuer (`--node`), the same endpoint on that node's origin; the answers are judged as a
+//! set. With `until_refused` the nodes that still accept the token are asked again, in
+//! rounds every 25 ms, until each refuses it or `--max-propagation` has passed; how long
+//! each took (from the end of the step before, the revocation) is the case's `propagation`.
 
 use std::time::{Duration, Instant};
 
@@ -31,14 +31,25 @@ impl Run<'_> {
         let target: &Target = self.target;
         let started = Instant::now();
         let bound = self.settings.max_propagation;
-        let mut answers = Vec::new();
-        let mut delays = Vec::new();
-        for node in &target.nodes {
-            let url = on_node(base_url, node).ok_or_else(|| {
-                Stop::Errored(format!("cannot move {base_url} to the node {node}"))
-            })?;
-            loop {
-                let request = build(state, &url)?;
+        let urls = target
+            .nodes
+            .iter()
+            .map(|node| {
+                on_node(base_url, node).ok_or_else(|| {
+                    Stop::Errored(format!("cannot move {base_url} to the node {node}"))
+                })
+            })
+            .collect::<Result<Vec<_>, Stop>>()?;
+        // Each node's last answer, and (with `until_refused`) when it first refused. Nodes
+        // are asked in rounds, so one slow node does not delay when the others are asked.
+        let mut answers: Vec<Option<Response>> = vec![None; urls.len()];
+        let mut refused_at: Vec<Option<Duration>> = vec![None; urls.len()];
+        loop {
+            for (i, (node, url)) in target.nodes.iter().zip(&urls).enumerate() {
+                if refused_at[i].is_some() {
+                    continue;
+                }
+                let request = build(state, url)?;
                 let answer =
                     match crate::http::exchange(http, &request, self.settings, self.pacer).await {
                         Ok(answer) => answer,
@@ -49,21 +60,27 @@ impl Run<'_> {
                             return Err(Stop::Blocked(format!("node {node}: {e}")))
                         }
                     };
-                let refused = refuses(step.endpoint, &answer);
-                let waited = started.elapsed();
-                if !step.until_refused || refused || waited >= bound {
-                    if step.until_refused {
-                        delays.push(NodeDelay {
-                            node: node.clone(),
-                            ms: refused.then_some(waited.as_millis() as u64),
-                        });
-                    }
-                    answers.push(answer);
-                    break;
+                if refuses(step.endpoint, &answer) {
+                    refused_at[i] = Some(started.elapsed());
                 }
-                tokio::time::sleep(POLL.min(bound.saturating_sub(waited))).await;
+                answers[i] = Some(answer);
             }
+            let waited = started.elapsed();
+            if !step.until_refused || refused_at.iter().all(Option::is_some) || waited >= bound {
+                break;
+            }
+            tokio::time::sleep(POLL.min(bound.saturating_sub(waited))).await;
         }
+        let delays: Vec<NodeDelay> = target
+            .nodes
+            .iter()
+            .zip(&refused_at)
+            .map(|(node, at)| NodeDelay {
+                node: node.clone(),
+                ms: at.map(|d| d.as_millis() as u64),
+            })
+            .collect();
+        let answers: Vec<Response> = answers.into_iter().flatten().collect();
         if step.until_refused {
             let from = url::Url::parse(&target.token_url)
                 .map(|u| u.origin().ascii_serialization())

@@ -254,10 +254,16 @@ pub(super) fn not_conclusive(spread: Duration, settings: &Settings) -> Stop {
     ))
 }
 
-/// The record of a set of answers: a race's (`raced`: with its last try's spread) or a
-/// step's sent once per raced token.
-pub(super) fn record(answers: &[Response], raced: bool, state: &CaseState) -> RaceRecord {
+/// The record of a set of answers: a race's (`raced`: with its last try's spread), a
+/// step's sent once per raced token, or (`to_nodes`) once to each other node.
+pub(super) fn record(
+    answers: &[Response],
+    raced: bool,
+    to_nodes: bool,
+    state: &CaseState,
+) -> RaceRecord {
     RaceRecord {
+        to_nodes,
         copies: answers.len(),
         answers: crate::checks::tally(answers),
         spread_ms: state
@@ -339,6 +345,7 @@ pub(super) async fn collect_background(state: &mut CaseState, exchanges: &mut Ve
             copies: background.copies,
             answers: crate::checks::tally(&statuses).replace("× 0", "× no answer"),
             spread_ms: Some(background.spread.as_secs_f64() * 1000.0),
+            to_nodes: false,
         }),
     });
 }

@@ -165,7 +165,7 @@ impl Run<'_> {
                     redactor.add(value);
                 }
             }
-            let record = RequestRecord {
+            let mut record = RequestRecord {
                 method: request.method.to_string(),
                 url: redactor.text(&request.url),
                 headers: request
@@ -243,7 +243,17 @@ impl Run<'_> {
                 };
                 match self.each_node(http, step, &base_url, state, build).await {
                     Ok(answers) => {
-                        let shown = answers[race::representative(&answers)].clone();
+                        let i = race::representative(&answers);
+                        // The copy shown went to that node: its URL is the node's.
+                        if let Some(url) = self
+                            .target
+                            .nodes
+                            .get(i)
+                            .and_then(|node| crate::target::on_node(&request.url, node))
+                        {
+                            record.url = redactor.text(&url);
+                        }
+                        let shown = answers[i].clone();
                         set = Some(answers);
                         Some(Ok(shown))
                     }
@@ -324,9 +334,9 @@ impl Run<'_> {
                     request: record,
                     response: Some(redactor.response(&response)),
                     error: None,
-                    race: set
-                        .take()
-                        .map(|answers| race::record(&answers, copies.is_some(), state)),
+                    race: set.take().map(|answers| {
+                        race::record(&answers, copies.is_some(), step.each_node, state)
+                    }),
                 });
                 continue;
             }
@@ -355,7 +365,7 @@ impl Run<'_> {
             error: None,
             race: set
                 .as_ref()
-                .map(|answers| race::record(answers, copies.is_some(), state)),
+                .map(|answers| race::record(answers, copies.is_some(), step.each_node, state)),
         });
         race::collect_background(state, io.exchanges).await;
         if step.setup {
