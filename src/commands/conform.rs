@@ -62,22 +62,22 @@ pub struct ConformArgs {
     pub pace: Option<Duration>,
     /// How many copies of one request a race case sends at once, each on its own
     /// connection, released together by their last byte.
-    #[arg(help_heading = "Races", long, value_name = "N", default_value_t = crate::settings::DEFAULT_RACE_WIDTH, value_parser = parse_race_width)]
+    #[arg(help_heading = "Races and clusters", long, value_name = "N", default_value_t = crate::settings::DEFAULT_RACE_WIDTH, value_parser = parse_race_width)]
     pub race_width: usize,
     /// The widest release spread (first to last final byte written) a race may have, in
     /// milliseconds; a wider race is tried again, up to 3 times, and then the case is not
     /// conclusive (blocked), never passed.
-    #[arg(help_heading = "Races", long, value_name = "MS", default_value = "1", value_parser = parse_millis)]
+    #[arg(help_heading = "Races and clusters", long, value_name = "MS", default_value = "1", value_parser = parse_millis)]
     pub race_spread: Duration,
     /// Fail the brute-force race (RACE-006, opt-in: --only RACE-006) when more than K of
     /// its parallel wrong secrets were evaluated before throttling answered; without it the
     /// count is recorded.
-    #[arg(help_heading = "Races", long, value_name = "K")]
+    #[arg(help_heading = "Races and clusters", long, value_name = "K")]
     pub max_parallel_guesses: Option<usize>,
     /// How long a revocation on one node may take to reach every other node (`--node`),
     /// in milliseconds; each node is asked again until then (RFC 7009 §2.1: "Implementations
     /// should minimize that window").
-    #[arg(help_heading = "Races", long, value_name = "MS", default_value = "1000", value_parser = parse_millis)]
+    #[arg(help_heading = "Races and clusters", long, value_name = "MS", default_value = "1000", value_parser = parse_millis)]
     pub max_propagation: Duration,
     /// human (terminal) or json (the JSON report on stdout).
     #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Human)]
