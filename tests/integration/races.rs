@@ -205,7 +205,7 @@ async fn the_brute_force_race_counts_the_guesses_a_throttle_let_through() {
         }),
         ..ServerConfig::default()
     };
-    let server = server::start(throttling).await;
+    let server = server::start(throttling.clone()).await;
     let mut target = grantcheck::target::embedded(&server, &http).await;
     let preflight = grantcheck::preflight::run(&mut target, &Settings::default(), &http).await;
     assert!(preflight.fatal().is_none(), "{preflight:#?}");
@@ -225,6 +225,18 @@ async fn the_brute_force_race_counts_the_guesses_a_throttle_let_through() {
         r.exchanges[1].race.as_ref().unwrap().answers,
         "1 × 401 invalid_client, 19 × 429 invalid_client"
     );
+    // The reference server's `throttle-race` fault (its counter read, then written after
+    // a window) lets the parallel guesses through: failed above the limit.
+    let mut racy_throttle = throttling.clone();
+    racy_throttle
+        .faults
+        .insert(reference_server::Fault::ThrottleRace);
+    let server = server::start(racy_throttle).await;
+    let mut target = grantcheck::target::embedded(&server, &http).await;
+    let preflight = grantcheck::preflight::run(&mut target, &Settings::default(), &http).await;
+    assert!(preflight.fatal().is_none(), "{preflight:#?}");
+    let results = runner::run_cases(&target, &cases, &strict, &http, |_| {}).await;
+    assert_eq!(results[0].outcome, Outcome::Fail, "{}", results[0].detail);
     // The racy throttle: recorded without a limit, failed above it.
     let racy = Racy::start().await;
     let client = reqwest::Client::new();

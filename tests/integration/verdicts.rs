@@ -315,8 +315,8 @@ fn expected(fault: Fault) -> (&'static [&'static str], &'static [&'static str]) 
         // (RFC 9449 §11.1 "can"): they record 20 × 200 and pass.
         Fault::RaceReplay => (&[], &["RACE-001"]),
         Fault::RaceRevocation => (&["RACE-004"], &[]),
-        // RACE-006 fails it only with brute-force protection on and `--max-parallel-guesses`;
-        // the matrix runs the library's default server (no brute-force protection).
+        // RACE-006 fails it only with brute-force protection on and `--max-parallel-guesses`
+        // (races.rs); the matrix runs the library's default server (no brute-force protection).
         Fault::ThrottleRace => (&[], &[]),
         // CLUSTER-003 warns it against a three-node cluster asked with `--node URL`
         // (cluster_cases.rs); the matrix runs one node, where the fault changes nothing.
