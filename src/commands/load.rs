@@ -288,6 +288,19 @@ async fn prepare(mut args: RunArgs) -> Result<(load::Plan, Option<EmbeddedServer
     if let Some(origin) = &origin {
         rehost(&mut target, origin)?;
     }
+    if !args.target.node.is_empty() {
+        if target.embedded {
+            return Err(Failure::usage(
+                "--node names the other nodes of --target's cluster; the embedded server is one node (start `grantcheck serve --nodes 3` and name it with --target)",
+            ));
+        }
+        if !profile.uses(Kind::Flow) {
+            eprintln!("note: --node is used by the flow transaction only (each other node must refuse a token once its revocation returned); this profile has none");
+        }
+    }
+    target
+        .set_nodes(&args.target.node)
+        .map_err(Failure::usage)?;
     if let Some(alg) = args.target.dpop {
         target.dpop = Some(crate::target::DpopKey::generate(alg).map_err(Failure::usage)?);
     }

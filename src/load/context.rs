@@ -22,6 +22,9 @@ pub struct Urls {
     pub introspection: Option<Endpoint>,
     pub revocation: Option<Endpoint>,
     pub resource: Option<Endpoint>,
+    /// The introspection endpoint on each other node of a cluster (`--node`), with the
+    /// node's origin: the flow asks each whether a token it revoked is refused there too.
+    pub node_introspection: Vec<(String, Endpoint)>,
 }
 
 /// An endpoint, and its route when the generator's own HTTP/1.1 client serves it (plain
@@ -38,6 +41,7 @@ impl Urls {
         introspection: Option<Url>,
         revocation: Option<Url>,
         resource: Option<Url>,
+        nodes: &[String],
         own_client: bool,
     ) -> Urls {
         let mut origins = Vec::new();
@@ -47,7 +51,23 @@ impl Urls {
                 .flatten(),
             url,
         };
+        let node_introspection = introspection
+            .as_ref()
+            .map(|url| {
+                nodes
+                    .iter()
+                    .filter_map(|node| {
+                        let moved = crate::target::on_node(url.as_str(), node)?;
+                        Some((node.clone(), Url::parse(&moved).ok()?))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(node, url)| (node, endpoint(url)))
+            .collect();
         Urls {
+            node_introspection,
             token: endpoint(token),
             introspection: introspection.map(&mut endpoint),
             revocation: revocation.map(&mut endpoint),

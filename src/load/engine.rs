@@ -237,6 +237,7 @@ async fn context(plan: &Plan, quiet: bool) -> Result<LoadContext, Failure> {
         optional(&target.introspection_url)?,
         optional(&target.revocation_url)?,
         optional(&target.resource_url)?,
+        &target.nodes,
         own_client,
     );
     let mut context = LoadContext::new(

@@ -57,13 +57,14 @@ pub enum Request {
     IntrospectSample,
     IntrospectFlow,
     IntrospectRevoked,
+    IntrospectRevokedOnNode,
     Resource,
     Revoke,
     WrongSecret,
 }
 
 impl Request {
-    pub const ALL: [Request; 14] = [
+    pub const ALL: [Request; 15] = [
         Request::IssueBasic,
         Request::IssuePost,
         Request::IssueJwt,
@@ -75,6 +76,7 @@ impl Request {
         Request::IntrospectSample,
         Request::IntrospectFlow,
         Request::IntrospectRevoked,
+        Request::IntrospectRevokedOnNode,
         Request::Resource,
         Request::Revoke,
         Request::WrongSecret,
@@ -94,6 +96,7 @@ impl Request {
             Request::IntrospectSample => "POST introspect (sample of issued tokens)",
             Request::IntrospectFlow => "POST introspect (flow)",
             Request::IntrospectRevoked => "POST introspect (after revocation)",
+            Request::IntrospectRevokedOnNode => "POST introspect (revoked, other nodes)",
             Request::Resource => "GET call the resource",
             Request::Revoke => "POST revoke",
             Request::WrongSecret => "POST wrong secret",

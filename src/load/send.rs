@@ -198,9 +198,11 @@ pub(super) async fn preconnect(user: &mut GooseUser, ctx: &LoadContext) {
         urls.revocation.as_ref(),
         urls.resource.as_ref(),
     ];
+    let nodes = urls.node_introspection.iter().map(|(_, e)| e);
     for route in endpoints
         .into_iter()
         .flatten()
+        .chain(nodes)
         .filter_map(|e| e.route.as_ref())
     {
         if !connections.has(route.origin) {

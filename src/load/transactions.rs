@@ -156,14 +156,39 @@ pub(super) async fn introspect(
     let Some(endpoint) = &ctx.urls.introspection else {
         return Ok(());
     };
+    let sent = send_introspection(user, ctx, endpoint, token, request).await?;
+    let outcome = check::introspection_response(&sent.view(), active, &ctx.main_id);
+    judge(user, ctx, request, &sent, outcome)
+}
+
+/// Sends an introspection of `token` to `endpoint` as the resource server's client.
+async fn send_introspection(
+    user: &mut GooseUser,
+    ctx: &LoadContext,
+    endpoint: &super::context::Endpoint,
+    token: &str,
+    request: Request,
+) -> Step<Sent> {
     let body = format!("token={}", crate::form::encode(token));
     let call = Call::post(endpoint)
         .header(CONTENT_TYPE, FORM)
         .header(AUTHORIZATION, ctx.introspector_basic.clone())
         .body(body);
-    let sent = send(user, ctx, request, call).await.ok_or(Stop)?;
-    let outcome = check::introspection_response(&sent.view(), active, &ctx.main_id);
-    judge(user, ctx, request, &sent, outcome)
+    send(user, ctx, request, call).await.ok_or(Stop)
+}
+
+/// Every other node (`--node`) must refuse a token from the moment its revocation returned
+/// (RFC 7009 §2.1, "The invalidation takes place immediately"): a node that still says
+/// active is an error naming the node, so a soak finds a lagging replica at scale.
+async fn introspect_revoked_on_nodes(user: &mut GooseUser, ctx: &LoadContext, token: &str) -> Step {
+    let request = Request::IntrospectRevokedOnNode;
+    for (node, endpoint) in &ctx.urls.node_introspection {
+        let sent = send_introspection(user, ctx, endpoint, token, request).await?;
+        let outcome = check::introspection_response(&sent.view(), false, &ctx.main_id)
+            .map_err(|problem| format!("{problem} (on node {node})").into());
+        judge(user, ctx, request, &sent, outcome)?;
+    }
+    Ok(())
 }
 
 /// The brief's six steps, each request named and checked.
@@ -188,6 +213,7 @@ async fn flow(user: &mut GooseUser, ctx: &LoadContext) -> Step {
         let outcome = check::accepted(&sent.view(), "revocation: unexpected status");
         judge(user, ctx, Request::Revoke, &sent, outcome)?;
         introspect(user, ctx, &token, false, Request::IntrospectRevoked).await?;
+        introspect_revoked_on_nodes(user, ctx, &token).await?;
     }
     Ok(())
 }

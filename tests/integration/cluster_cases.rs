@@ -125,3 +125,76 @@ async fn a_single_node_skips_the_cluster_cases() {
     assert!(stderr.contains("--node URL"), "{stderr}");
     cluster.shutdown().await;
 }
+
+/// `load --profile flow` with `--node`: each revoked token is introspected on every other
+/// node; a consistent cluster answers inactive everywhere (no error), a revocation that
+/// stays on its node is an error naming the node (issue 21, item 5).
+#[tokio::test(flavor = "multi_thread")]
+async fn load_flow_asks_every_node_about_a_revoked_token() {
+    for (config, clean) in [
+        (ServerConfig::default(), true),
+        (
+            ServerConfig::default().with_fault(Fault::ClusterRevocationLocal),
+            false,
+        ),
+    ] {
+        let cluster = start(config).await;
+        let first = cluster.node(0);
+        let reports = temp_dir("cluster-load");
+        let mut args: Vec<String> = [
+            "load",
+            "--profile",
+            "flow",
+            "--target",
+            &first.issuer(ROOT_REALM),
+            "--resource-url",
+            &first.resource_url(),
+            "--client-id",
+            "myClient",
+            "--client-secret",
+            "forgerock",
+            "--introspect-client-id",
+            "rs-client",
+            "--introspect-client-secret",
+            "rs-secret",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--no-reset-metrics",
+            "--no-threshold-abort",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for node in &cluster.urls()[1..] {
+            args.extend(["--node".to_owned(), node.clone()]);
+        }
+        let output = run_async(args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let json = std::fs::read_to_string(reports.join("load-flow.json")).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let row = &report["requests"]["POST introspect (revoked, other nodes)"];
+        let (passed, errors) = (
+            row["success"].as_u64().unwrap_or(0),
+            row["fail"].as_u64().unwrap_or(0),
+        );
+        let requests = passed + errors;
+        assert!(requests > 0, "{row}");
+        if clean {
+            assert_eq!(output.status.code(), Some(0), "{stderr}");
+            assert_eq!(errors, 0, "{stderr}");
+        } else {
+            assert_eq!(output.status.code(), Some(5), "{stderr}");
+            assert_eq!(errors, requests, "{stderr}");
+            assert!(
+                stderr.contains("a revoked token is still active (on node http://127.0.0.1:"),
+                "{stderr}"
+            );
+        }
+        cluster.shutdown().await;
+    }
+}
