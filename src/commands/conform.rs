@@ -257,6 +257,11 @@ pub async fn run(mut args: ConformArgs) -> Result<Exit, Failure> {
         &trust,
     )?;
     target.race_tls = Some(trust.rustls_config(None).map_err(Failure::runtime)?);
+    if target.embedded && !args.target.node.is_empty() {
+        return Err(Failure::usage(
+            "--node names the other nodes of --target's cluster; the embedded server is one node (start `grantcheck serve --nodes 3` and name it with --target)",
+        ));
+    }
     target
         .set_nodes(&args.target.node)
         .map_err(Failure::usage)?;
