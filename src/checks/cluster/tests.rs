@@ -59,6 +59,14 @@ fn each_cluster_check_keeps_and_breaks() {
             vec![ok.clone()],
         ),
     ];
+    for check in [
+        Check::ActiveOnEveryNode,
+        Check::AcceptedOnEveryNode,
+        Check::RefusedOnEveryNode,
+    ] {
+        assert!(check.judges_a_set(), "{check:?} judges every node's answer");
+        assert!(cases.iter().any(|c| c.0 == check), "{check:?} has no row");
+    }
     for (check, keeps, breaks) in cases {
         assert_eq!(judge(check, &keeps), Verdict::Pass, "{check:?} keeps");
         assert!(
