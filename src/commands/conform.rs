@@ -67,7 +67,7 @@ pub struct ConformArgs {
     /// The widest release spread (first to last final byte written) a race may have, in
     /// milliseconds; a wider race is tried again, up to 3 times, and then the case is not
     /// conclusive (blocked), never passed.
-    #[arg(help_heading = "Races and clusters", long, value_name = "MS", default_value = "1", value_parser = parse_millis)]
+    #[arg(help_heading = "Races and clusters", long, value_name = "MS", default_value = "1", value_parser = parse_millis, env = "GRANTCHECK_RACE_SPREAD")]
     pub race_spread: Duration,
     /// Fail the brute-force race (RACE-006, opt-in: --only RACE-006) when more than K of
     /// its parallel wrong secrets were evaluated before throttling answered; without it the
