@@ -238,6 +238,10 @@ pub struct ArrivalStats {
     /// Iterations that started, and how many of them no user was free to take on time.
     pub started: u64,
     pub late: u64,
+    /// Iterations that started after the plan's end: the run fell behind its plan (the
+    /// generator or the server could not keep up) and caught up in the grace period.
+    #[serde(default)]
+    pub started_after_plan: u64,
     /// Start lag (start − due): `[µs bucket floor, count]`, buckets within 1%.
     pub lag_us: Vec<(u64, u64)>,
     /// Latency from the intended start to the end of the iteration, the same way.
@@ -255,6 +259,9 @@ impl ArrivalStats {
         self.max_in_flight = self.max_in_flight.checked_add(other.max_in_flight)?;
         self.started = self.started.checked_add(other.started)?;
         self.late = self.late.checked_add(other.late)?;
+        self.started_after_plan = self
+            .started_after_plan
+            .checked_add(other.started_after_plan)?;
         merge_into(&mut self.lag_us, &other.lag_us)?;
         merge_into(&mut self.latency_us, &other.latency_us)?;
         merge_into(&mut self.generator_lag_us, &other.generator_lag_us)?;

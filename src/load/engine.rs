@@ -172,9 +172,10 @@ fn report(
     users: usize,
 ) -> ShardReport {
     let snapshot = ctx.recorders.snapshot();
-    // An arrival-rate run's rate is the plan's (Goose's run adds the launch and an idle tail).
+    // An arrival-rate run's rate is over the plan's duration (Goose's run adds the launch and
+    // an idle tail), or longer when the run fell behind and caught up after it.
     let secs = match &ctx.pacing {
-        Some(pacing) => pacing.plan.duration().as_secs_f64(),
+        Some(pacing) => pacing.span().as_secs_f64(),
         None => ctx.measured().as_secs_f64(),
     };
     let mut report = ShardReport::new(run_id, shard, profile, thresholds, users);
@@ -190,6 +191,7 @@ fn report(
         max_in_flight: p.max_in_flight as u64,
         started: snapshot.started,
         late: snapshot.late,
+        started_after_plan: p.overran(),
         lag_us: snapshot.lag_us.clone(),
         latency_us: snapshot.intended_us.clone(),
         generator_lag_us: snapshot.generator_lag_us.clone(),

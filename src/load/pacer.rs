@@ -56,6 +56,11 @@ pub struct Pacing {
     ready: AtomicU64,
     stop: AtomicBool,
     done: AtomicBool,
+    /// Iterations that started after the plan's end (the run fell behind its plan and
+    /// caught up in the grace period), and when the last of them ended, in µs from the
+    /// start: counted only then, so a run that keeps up pays nothing for it.
+    overran: AtomicU64,
+    overran_until_us: AtomicU64,
 }
 
 impl Pacing {
@@ -81,6 +86,32 @@ impl Pacing {
             ready: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            overran: AtomicU64::new(0),
+            overran_until_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Iterations that started after the plan's end.
+    pub fn overran(&self) -> u64 {
+        self.overran.load(Ordering::Relaxed)
+    }
+
+    /// How long the run took to start and finish its iterations: the plan's duration, or
+    /// more when it fell behind.
+    pub fn span(&self) -> Duration {
+        let until = Duration::from_micros(self.overran_until_us.load(Ordering::Relaxed));
+        self.plan.duration().max(until)
+    }
+
+    /// Notes an iteration that started at `started` and ended at `end`, if after the plan.
+    fn note_overrun(&self, started: Instant, end: Instant) {
+        let Some(start) = self.start() else {
+            return;
+        };
+        if started.saturating_duration_since(start) > self.plan.duration() {
+            self.overran.fetch_add(1, Ordering::Relaxed);
+            let until = end.saturating_duration_since(start).as_micros() as u64;
+            self.overran_until_us.fetch_max(until, Ordering::Relaxed);
         }
     }
 
@@ -301,6 +332,8 @@ impl Sleeper {
 /// In arrival-rate mode, one iteration of scenario `scenario` (its transactions in order)
 /// as the clock releases it; a user with no iteration left idles until Goose ends the run.
 pub fn paced(scenario: usize, kinds: Vec<TransactionKind>, ctx: Arc<LoadContext>) -> Transaction {
+    // Shared, not copied: each iteration only borrows the list.
+    let kinds: Arc<[TransactionKind]> = kinds.into();
     let function: TransactionFunction = Arc::new(move |user| {
         let ctx = ctx.clone();
         let kinds = kinds.clone();
@@ -323,12 +356,13 @@ pub fn paced(scenario: usize, kinds: Vec<TransactionKind>, ctx: Arc<LoadContext>
                     lag > LATE_AFTER && !had_free_user,
                     had_free_user,
                 );
-            for kind in &kinds {
+            for kind in kinds.iter() {
                 if super::transactions::run(*kind, user, &ctx).await.is_err() {
                     break;
                 }
             }
             let end = Instant::now();
+            pacing.note_overrun(now, end);
             let second = ctx.recorders.second(end);
             ctx.recorders
                 .stripe(user.weighted_users_index)

@@ -122,11 +122,11 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
     let lag = |q: f64| ms(a.lag_percentile_us(q).unwrap_or(0));
     let mut lines = vec![
         format!(
-            "arrival rate {}: {} of {} iterations started ({:.0}/s), at most {} in flight",
+            "arrival rate {}: {} of {} iterations started ({:.0}/s within the plan), at most {} in flight",
             a.rate_plan,
             a.started,
             a.planned,
-            a.started as f64 / plan_secs.max(1e-9),
+            a.started.saturating_sub(a.started_after_plan) as f64 / plan_secs.max(1e-9),
             a.max_in_flight
         ),
         format!(
@@ -145,6 +145,17 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
             pct(0.999)
         ),
     ];
+    if a.started_after_plan > 0 {
+        let within = a.started.saturating_sub(a.started_after_plan);
+        lines.push(format!(
+            "FELL BEHIND: {} of {} iterations started after the plan's {:.0} s and were caught up in the grace period: {:.0}/s started within the plan, {:.0}/s asked (the generator or the server could not keep up; the table's req/s is over the longer span)",
+            a.started_after_plan,
+            a.planned,
+            plan_secs,
+            within as f64 / plan_secs.max(1e-9),
+            a.planned as f64 / plan_secs.max(1e-9),
+        ));
+    }
     if let Some(warning) = domination(a) {
         lines.push(warning);
     }
