@@ -2,6 +2,8 @@
 # The load engine against wrk and oha in one run, closed loop and open model, as medians of
 # per-round ratios to wrk's closed loop on the same server (method: bench/lib.sh):
 #  - closed loop: requests/s of `grantcheck load` (32 users) and `oha -c 32`;
+#  - the open model bounds grantcheck to 32 iterations in flight (INFLIGHT=N to change), as
+#    oha's 32 connections bound it: the same concurrency for both;
 #  - open model: the highest arrival rate each sustains, as a fraction of wrk's closed loop,
 #    found per round by bisecting the fraction (STEPS tries from 0.6): for
 #    `grantcheck load --rate`, < 1% of iterations late, < 1% errors and 99% of the planned
@@ -39,7 +41,7 @@ wrk_rps() { # url
 # latency_p99_us within/planned" (within: started before the plan's end, not in its grace).
 grantcheck_run() { # url [rate]
   local dir; dir=$(mktemp -d)
-  local how=(-u $CONNS -r $CONNS); [ -n "${2:-}" ] && how=(--rate "$2/s" --max-in-flight 256)
+  local how=(-u $CONNS -r $CONNS); [ -n "${2:-}" ] && how=(--rate "$2/s" --max-in-flight "${INFLIGHT:-$CONNS}")
   taskset -c 1 target/release/grantcheck load --profile bench/load-issuance.toml --token-url "$1" \
     --client-id myClient --client-secret forgerock "${how[@]}" -t "${SECS}s" \
     --no-print-metrics --report-dir "$dir" >"$dir/log" 2>&1 || true
