@@ -1,24 +1,13 @@
 //! Cluster checks: they judge the answers of an `each_node` step, one per other node behind
 //! the issuer (`--node`), in node order (`Context::race` carries them as a set).
 
-use serde_json::Value;
-
-use super::race::{tally, RaceAnswers};
+use super::race::{active, tally, RaceAnswers};
 use super::{Context, Verdict};
-use crate::exchange::Response;
 
 fn nodes<'a>(cx: &Context<'a>) -> Result<&'a RaceAnswers<'a>, Verdict> {
     cx.race.ok_or_else(|| {
         Verdict::Blocked("a cluster check on a single answer (the step is not each_node)".into())
     })
-}
-
-fn active(answer: &Response) -> Option<bool> {
-    answer
-        .json
-        .as_ref()
-        .and_then(|j| j.get("active"))
-        .and_then(Value::as_bool)
 }
 
 /// Every other node introspects the token active, for the client it was issued to

@@ -113,7 +113,8 @@ pub(super) fn all_distinct_tokens(cx: &Context<'_>) -> Verdict {
     }
 }
 
-fn active(answer: &Response) -> Option<bool> {
+/// An introspection answer's `active`, when it is a boolean (the cluster checks read it too).
+pub(super) fn active(answer: &Response) -> Option<bool> {
     answer
         .json
         .as_ref()
