@@ -11,14 +11,15 @@ cd "$(dirname "$0")/.."
 N1=${1:-250}; N2=${2:-1250}; USERS=4; PORT=18095
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 cargo build --release --quiet --bin grantcheck --example fixed_token_server
+bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
-target/release/examples/fixed_token_server 127.0.0.1:$PORT >/dev/null 2>&1 & server=$!
+"$bin"/examples/fixed_token_server 127.0.0.1:$PORT >/dev/null 2>&1 & server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
 
 count() { # iterations per user
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" \
-    target/release/grantcheck load --profile bench/load-issuance.toml \
+    "$bin"/grantcheck load --profile bench/load-issuance.toml \
     --token-url "http://127.0.0.1:$PORT/" --client-id myClient --client-secret forgerock \
     -u $USERS -r $USERS --iterations "$1" --no-print-metrics --report-dir "$work/r$1" \
     >"$work/log.$1" 2>&1 || { cat "$work/log.$1" >&2; exit 1; }
