@@ -225,4 +225,4 @@ pub(super) fn guesses_within_limit(cx: &Context<'_>) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -1,28 +1,11 @@
 //! The cluster checks' keep/break table.
 
 use super::super::tests::response;
-use super::super::{Check, Context, Verdict};
-use crate::checks::RaceAnswers;
+use super::super::{Check, Verdict};
 use crate::exchange::Response;
-use crate::template::Vars;
 
 fn judge(check: Check, answers: &[Response]) -> Verdict {
-    let vars: Vars = [("issued_to".to_owned(), "me".to_owned())].into();
-    let set = RaceAnswers {
-        answers,
-        issues_tokens: false,
-        max_guesses: None,
-    };
-    check.evaluate(&Context {
-        response: &answers[0],
-        requested_scope: None,
-        vars: &vars,
-        issuer: None,
-        auth_scheme: None,
-        dpop_proof_sent: false,
-        tls_probes: None,
-        race: Some(&set),
-    })
+    super::super::race::tests::judge(check, answers, false, None)
 }
 
 fn introspected(body: &str) -> Response {

@@ -7,7 +7,13 @@ use super::RaceAnswers;
 use crate::exchange::Response;
 use crate::template::Vars;
 
-fn judge(check: Check, answers: &[Response], issues_tokens: bool, max: Option<usize>) -> Verdict {
+/// `check` on a set of `answers` (the cluster checks' tests use it too).
+pub(in crate::checks) fn judge(
+    check: Check,
+    answers: &[Response],
+    issues_tokens: bool,
+    max: Option<usize>,
+) -> Verdict {
     let vars: Vars = [("issued_to".to_owned(), "me".to_owned())].into();
     let race = RaceAnswers {
         answers,
