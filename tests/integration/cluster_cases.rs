@@ -17,12 +17,16 @@ async fn start(config: ServerConfig) -> ReferenceCluster {
         .expect("the cluster starts")
 }
 
-/// `conform --only cluster` against node 1 with `nodes` as `--node`; each case's outcome
-/// and the run's stderr.
-async fn run(first: &ReferenceServer, nodes: &[String]) -> (BTreeMap<String, String>, String) {
-    let reports = temp_dir("cluster-cases");
+/// `command` against node 1 of a cluster with `nodes` as `--node`, the fixture clients, and
+/// `extra` after them.
+fn cluster_args(
+    command: &str,
+    first: &ReferenceServer,
+    nodes: &[String],
+    extra: &[&str],
+) -> Vec<String> {
     let mut args: Vec<String> = [
-        "conform",
+        command,
         "--target",
         &first.issuer(ROOT_REALM),
         "--resource-url",
@@ -35,19 +39,34 @@ async fn run(first: &ReferenceServer, nodes: &[String]) -> (BTreeMap<String, Str
         "rs-client",
         "--introspect-client-secret",
         "rs-secret",
-        "--only",
-        "cluster",
-        "--snapshots",
-        "off",
-        "-v",
-        "--report-dir",
-        reports.to_str().unwrap(),
     ]
     .map(str::to_owned)
     .to_vec();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
     for node in nodes {
         args.extend(["--node".to_owned(), node.clone()]);
     }
+    args
+}
+
+/// `conform --only cluster` against node 1 with `nodes` as `--node`; each case's outcome
+/// and the run's stderr.
+async fn run(first: &ReferenceServer, nodes: &[String]) -> (BTreeMap<String, String>, String) {
+    let reports = temp_dir("cluster-cases");
+    let args = cluster_args(
+        "conform",
+        first,
+        nodes,
+        &[
+            "--only",
+            "cluster",
+            "--snapshots",
+            "off",
+            "-v",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    );
     let output = run_async(args).await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let text = std::fs::read_to_string(reports.join("results.json")).unwrap();
@@ -141,38 +160,25 @@ async fn load_flow_asks_every_node_about_a_revoked_token() {
         let cluster = start(config).await;
         let first = cluster.node(0);
         let reports = temp_dir("cluster-load");
-        let mut args: Vec<String> = [
+        let args = cluster_args(
             "load",
-            "--profile",
-            "flow",
-            "--target",
-            &first.issuer(ROOT_REALM),
-            "--resource-url",
-            &first.resource_url(),
-            "--client-id",
-            "myClient",
-            "--client-secret",
-            "forgerock",
-            "--introspect-client-id",
-            "rs-client",
-            "--introspect-client-secret",
-            "rs-secret",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2s",
-            "--no-reset-metrics",
-            "--no-threshold-abort",
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        for node in &cluster.urls()[1..] {
-            args.extend(["--node".to_owned(), node.clone()]);
-        }
+            first,
+            &cluster.urls()[1..],
+            &[
+                "--profile",
+                "flow",
+                "-u",
+                "2",
+                "-r",
+                "2",
+                "-t",
+                "2s",
+                "--no-reset-metrics",
+                "--no-threshold-abort",
+                "--report-dir",
+                reports.to_str().unwrap(),
+            ],
+        );
         let output = run_async(args).await;
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         let json = std::fs::read_to_string(reports.join("load-flow.json")).unwrap();
