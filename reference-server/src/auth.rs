@@ -118,7 +118,7 @@ fn check_credentials<'a>(
     let via_header = presented.method == AuthMethod::ClientSecretBasic;
     let failed = |description| client_failure(config, via_header, challenge_realm, description);
     let trim = config.has(Fault::TrimCredentials);
-    // Every check of a presented secret hashes it once, at most MAX_SECRET_BYTES of it, whether
+    // Every check of a presented secret compares it once, at most MAX_SECRET_BYTES of it, whether
     // the id is known or not, so that timing tells neither ids nor secret lengths apart.
     let Some(client) = config.clients.get(lookup_id(config, presented)) else {
         if let Some(secret) = presented.secret.as_deref() {
