@@ -97,7 +97,12 @@ fn every_check_compares_the_same_whatever_the_id() {
         for (secret, compared) in [(long.as_str(), MAX_SECRET_BYTES), ("short", 5)] {
             take_compared();
             let _ = try_auth(&app, &posted(id, secret));
-            assert_eq!(take_compared(), [compared], "{id} with {} bytes", secret.len());
+            assert_eq!(
+                take_compared(),
+                [compared],
+                "{id} with {} bytes",
+                secret.len()
+            );
         }
     }
     take_compared();
