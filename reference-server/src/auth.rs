@@ -81,8 +81,8 @@ pub fn decode_basic(payload: &str, form_decode: bool) -> Option<(String, String)
     let (raw_id, raw_secret) = (&decoded[..colon], &decoded[colon + 1..]);
     if form_decode {
         Some((
-            decode_component(raw_id).ok()?,
-            decode_component(raw_secret).ok()?,
+            decode_component(raw_id).ok()?.into_owned(),
+            decode_component(raw_secret).ok()?.into_owned(),
         ))
     } else {
         Some((

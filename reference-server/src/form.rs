@@ -5,6 +5,7 @@
 //! RFC 6749 §3.2: parameters sent without a value are treated as omitted, and parameters must
 //! not be repeated.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a form body (or a form-encoded Basic credential) was refused.
@@ -35,16 +36,18 @@ impl fmt::Display for FormError {
 pub const MAX_PARAMETERS: usize = 256;
 
 /// Decoded form parameters in request order. Empty values are dropped (RFC 6749 §3.2).
+/// Names and values borrow the body where decoding leaves them as they were (the usual
+/// case: no `+` or `%`), so parsing a request allocates nothing but the list.
 #[derive(Debug, Default, Clone)]
-pub struct Form {
-    pairs: Vec<(String, String)>,
+pub struct Form<'b> {
+    pairs: Vec<(Cow<'b, str>, Cow<'b, str>)>,
 }
 
-impl Form {
+impl<'b> Form<'b> {
     /// Parses a body. With `allow_repeats` a later value replaces an earlier one instead of
     /// being an error (only used by the `accept-repeated-parameters` fault mode).
-    pub fn parse(body: &[u8], allow_repeats: bool) -> Result<Form, FormError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
+    pub fn parse(body: &'b [u8], allow_repeats: bool) -> Result<Form<'b>, FormError> {
+        let mut pairs: Vec<(Cow<'b, str>, Cow<'b, str>)> = Vec::with_capacity(4);
         for segment in body.split(|&b| b == b'&') {
             if segment.is_empty() {
                 continue;
@@ -62,7 +65,7 @@ impl Form {
                 // A repeat is refused even when one of the two is empty: the request is
                 // ambiguous either way.
                 if !allow_repeats {
-                    return Err(FormError::Repeated(name));
+                    return Err(FormError::Repeated(name.into_owned()));
                 }
                 existing.1 = value;
                 continue;
@@ -78,18 +81,29 @@ impl Form {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Parameter names in request order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(n, _)| n.as_str())
+        self.pairs.iter().map(|(n, _)| n.as_ref())
     }
 
     /// Adds a parameter unless it is already present (used to merge query parameters).
     pub fn insert_if_absent(&mut self, name: &str, value: &str) {
         if !value.is_empty() && self.get(name).is_none() {
-            self.pairs.push((name.to_owned(), value.to_owned()));
+            self.pairs
+                .push((Cow::Owned(name.to_owned()), Cow::Owned(value.to_owned())));
+        }
+    }
+
+    /// The same form, owning its names and values (for a body that does not outlive it).
+    pub fn into_owned(self) -> Form<'static> {
+        let pairs = self.pairs.into_iter();
+        Form {
+            pairs: pairs
+                .map(|(n, v)| (Cow::Owned(n.into_owned()), Cow::Owned(v.into_owned())))
+                .collect(),
         }
     }
 }
@@ -113,7 +127,13 @@ pub fn sent_empty(body: &[u8], name: &str) -> bool {
 }
 
 /// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
-pub fn decode_component(raw: &[u8]) -> Result<String, FormError> {
+/// Borrowed when there is nothing to decode.
+pub fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| FormError::NotUtf8);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut rest = raw;
     // Runs without `+` or `%` (most of a value, often all of it) are copied whole.
@@ -133,7 +153,9 @@ pub fn decode_component(raw: &[u8]) -> Result<String, FormError> {
         rest = &rest[at + 3..];
     }
     out.extend_from_slice(rest);
-    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| FormError::NotUtf8)
 }
 
 /// Encodes a component the way RFC 6749 Appendix B asks (space as `+`).

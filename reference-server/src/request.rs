@@ -95,7 +95,7 @@ pub struct Request<'a> {
     pub deferred: &'a crate::race::Deferred,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     /// True when the server should read the body for an endpoint that takes a form: a POST
     /// that declares a form. Anything else is refused before its body matters.
     pub fn wants_body(&self) -> bool {
@@ -116,7 +116,11 @@ impl Request<'_> {
 
     /// The form of a POST to introspection or revocation: the method (405 names `what`),
     /// then the content type, size and encoding.
-    pub fn post_form(&self, config: &ServerConfig, what: &'static str) -> Result<Form, OAuthError> {
+    pub fn post_form(
+        &self,
+        config: &ServerConfig,
+        what: &'static str,
+    ) -> Result<Form<'a>, OAuthError> {
         if self.method != Method::Post {
             return Err(OAuthError::new(
                 Status::METHOD_NOT_ALLOWED,
@@ -137,7 +141,7 @@ impl Request<'_> {
     }
 
     /// The form body: content type, size and encoding.
-    pub fn form_body(&self, config: &ServerConfig) -> Result<Form, OAuthError> {
+    pub fn form_body(&self, config: &ServerConfig) -> Result<Form<'a>, OAuthError> {
         if !self.is_form() {
             return Err(OAuthError::bad_request(
                 ErrorCode::InvalidRequest,
@@ -154,7 +158,7 @@ impl Request<'_> {
 }
 
 /// Parses a form, mapping malformed input to `invalid_request`.
-pub fn parse_form(body: &[u8], config: &ServerConfig) -> Result<Form, OAuthError> {
+pub fn parse_form<'b>(body: &'b [u8], config: &ServerConfig) -> Result<Form<'b>, OAuthError> {
     let repeats = config.has(Fault::AcceptRepeatedParameters);
     if config.has(Fault::PlusNotSpace) {
         // A URL decoder, not a form decoder: `+` stays `+`, as if it had been sent as %2B.
@@ -166,7 +170,9 @@ pub fn parse_form(body: &[u8], config: &ServerConfig) -> Result<Form, OAuthError
             })
             .copied()
             .collect();
-        return Form::parse(&body, repeats).map_err(form_error);
+        return Form::parse(&body, repeats)
+            .map(Form::into_owned)
+            .map_err(form_error);
     }
     Form::parse(body, repeats).map_err(form_error)
 }

@@ -30,7 +30,7 @@ pub fn without_challenge_if_faulty(app: &App, mut error: OAuthError) -> OAuthErr
 }
 
 /// The `token` parameter, which introspection and revocation require.
-pub fn token_parameter(form: &Form) -> Result<&str, OAuthError> {
+pub fn token_parameter<'f>(form: &'f Form<'_>) -> Result<&'f str, OAuthError> {
     form.get("token").ok_or_else(|| {
         OAuthError::bad_request(
             ErrorCode::InvalidRequest,
