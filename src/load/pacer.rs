@@ -5,7 +5,9 @@
 //! time look like 1.3 ms from its intended start), then releases every iteration that is due
 //! in one step: at high rates it wakes at most every [`MIN_PERIOD`] and hands over a batch.
 //! Each user that comes back for its next iteration releases what is due too, so busy users
-//! need no wake at all. A hand-off is a permit; no queue, no lock per iteration. The users do
+//! need no wake at all, and while no user waits for an iteration the clock itself sleeps
+//! (it is needed only to wake a waiting user on time; the first user to wait wakes it). A
+//! hand-off is a permit; no queue, no lock per iteration. The users do
 //! their work on the runtime's workers, which never spin: a worker that spun would be charged
 //! as CPU-bound by the OS and lose the core for whole time slices to anything else runnable,
 //! which showed as milliseconds of service time (tried: a clock task yielding on the runtime).
@@ -17,6 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use goose::goose::{Transaction, TransactionFunction};
@@ -56,6 +59,15 @@ pub struct Pacing {
     ready: AtomicU64,
     stop: AtomicBool,
     done: AtomicBool,
+    /// Users waiting for an iteration to fall due; while there are none, the clock sleeps.
+    waiting: AtomicU64,
+    /// The clock's thread, and whether it sleeps until a user waits (then the first user
+    /// to wait wakes it).
+    clock: OnceLock<Thread>,
+    clock_dormant: AtomicBool,
+    /// How many times the clock went to sleep for want of a waiting user (for tests).
+    #[cfg(test)]
+    dormant_spells: AtomicU64,
     /// Iterations that started after the plan's end (the run fell behind its plan and
     /// caught up in the grace period), and when the last of them ended, in µs from the
     /// start: counted only then, so a run that keeps up pays nothing for it.
@@ -86,6 +98,11 @@ impl Pacing {
             ready: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            waiting: AtomicU64::new(0),
+            clock: OnceLock::new(),
+            clock_dormant: AtomicBool::new(false),
+            #[cfg(test)]
+            dormant_spells: AtomicU64::new(0),
             overran: AtomicU64::new(0),
             overran_until_us: AtomicU64::new(0),
         }
@@ -197,6 +214,7 @@ impl Pacing {
                 false
             }
             Err(TryAcquireError::NoPermits) => {
+                let _waiting = Waiting::new(self);
                 lane.permits.acquire().await.ok()?.forget();
                 true
             }
@@ -207,6 +225,29 @@ impl Pacing {
             return None;
         }
         Some((self.timetables[index].due(self.start()?, k)?, waited))
+    }
+}
+
+/// A user waiting for its next iteration: counted, and the clock woken if it sleeps.
+struct Waiting<'p>(&'p Pacing);
+
+impl<'p> Waiting<'p> {
+    fn new(pacing: &'p Pacing) -> Waiting<'p> {
+        // SeqCst here and in `run_clock`: either the clock sees this user before it goes to
+        // sleep, or this user sees it asleep and wakes it.
+        pacing.waiting.fetch_add(1, Ordering::SeqCst);
+        if pacing.clock_dormant.swap(false, Ordering::SeqCst) {
+            if let Some(clock) = pacing.clock.get() {
+                clock.unpark();
+            }
+        }
+        Waiting(pacing)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -235,6 +276,7 @@ fn precise_sleeps() {
 }
 
 fn run_clock(pacing: &Pacing) {
+    let _ = pacing.clock.set(std::thread::current());
     let mut sleeper = Sleeper::default();
     let start = loop {
         if pacing.stop.load(Ordering::Relaxed) {
@@ -255,6 +297,23 @@ fn run_clock(pacing: &Pacing) {
         else {
             return;
         };
+        if pacing.waiting.load(Ordering::SeqCst) == 0 {
+            // Every user is busy: each releases what is due when it comes back, so nothing
+            // needs the clock until a user waits (it wakes the clock) or the run stops.
+            pacing.clock_dormant.store(true, Ordering::SeqCst);
+            #[cfg(test)]
+            pacing.dormant_spells.fetch_add(1, Ordering::Relaxed);
+            if pacing.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::park_timeout(MAX_SLEEP);
+            }
+            pacing.clock_dormant.store(false, Ordering::SeqCst);
+            if pacing.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            now = Instant::now();
+            last = now;
+            continue;
+        }
         // Iterations closer together than the period (a rate over 10,000/s) go in batches,
         // whose start lag may be a few tens of µs more: sleep to the next without spinning,
         // which at these rates would take the core from the users.
@@ -476,6 +535,21 @@ mod tests {
             seen.iter().filter(|s| s.3).count() > 100,
             "users were waiting"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn busy_users_release_the_plan_while_the_clock_sleeps() {
+        // 4 users each holding an iteration for 2 ms against 2,000/s: they are busy nearly
+        // all the time, so the clock sleeps, and the users coming back release every
+        // iteration themselves, each once.
+        let pacing = Arc::new(Pacing::new(RatePlan::constant(2000.0, 0.1), &[1], 4));
+        let seen = drive(pacing.clone(), 4, Duration::from_millis(2)).await;
+        assert_eq!(seen.len(), 200);
+        let mut dues: Vec<Instant> = seen.iter().map(|s| s.1).collect();
+        dues.sort();
+        dues.dedup();
+        assert_eq!(dues.len(), 200, "each iteration once");
+        assert!(pacing.dormant_spells.load(Ordering::Relaxed) > 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
