@@ -73,9 +73,9 @@ rows=$(for round in $(seq 1 "$ROUNDS"); do
     printf "%d cpu_us/req_issuance-tls %.2f\n", r, tc
     printf "%d cpu_us/req_introspection %.2f\n", r, nc
   }'
-  echo "$round errors $((e1 + e2 + e3 + e4 + e5 + e6))"
+  echo "$round errors $((e1 + e2 + e3 + e4 + e5 + e6)) baseline=$e1 issuance=$e2 post=$e3 tls=$e4 introspection=$e5 baseline-again=$e6"
   echo "round $round done" >&2
 done)
-echo "$rows" | grep ' errors ' | awk '$3 > 0 { bad = 1 } END { if (bad) print "WARNING: some answers were not 200 (or introspection said inactive): see the rows" }'
+echo "$rows" | grep ' errors ' | awk '$3 > 0 { bad = 1; rows = rows "\n  round " $0 } END { if (bad) print "WARNING: some answers were not 200, or socket errors, or introspection said inactive:" rows }'
 echo "median over rounds (min, max):"
 echo "$rows" | grep -v ' errors ' | medians | awk '{ printf "  %-28s %10s   (%s, %s; %d rounds)\n", $1, $2, $3, $4, $5 }'
