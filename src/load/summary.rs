@@ -145,21 +145,44 @@ fn arrival_lines(report: &ShardReport) -> Vec<String> {
             pct(0.999)
         ),
     ];
-    if a.started_after_plan > 0 {
-        let within = a.started.saturating_sub(a.started_after_plan);
-        lines.push(format!(
-            "FELL BEHIND: {} of {} iterations started after the plan's {:.0} s and were caught up in the grace period: {:.0}/s started within the plan, {:.0}/s asked (the generator or the server could not keep up; the table's req/s is over the longer span)",
-            a.started_after_plan,
-            a.planned,
-            plan_secs,
-            within as f64 / plan_secs.max(1e-9),
-            a.planned as f64 / plan_secs.max(1e-9),
-        ));
-    }
+    lines.extend(overrun(a, plan_secs));
     if let Some(warning) = domination(a) {
         lines.push(warning);
     }
     lines
+}
+
+/// Iterations started after the plan's end, if any: "FELL BEHIND" from 1% of the plan on
+/// (the bar `bench/arrival.sh` holds both generators to, and oha's: an achieved rate within
+/// 1% of the asked one), a plain count below it, where a handful caught up in the grace
+/// period is a blip, not a run that could not keep up.
+fn overrun(a: &ArrivalStats, plan_secs: f64) -> Option<String> {
+    if a.started_after_plan == 0 {
+        return None;
+    }
+    let within = a.started.saturating_sub(a.started_after_plan);
+    let per_second = |n: u64| n as f64 / plan_secs.max(1e-9);
+    let share = a.started_after_plan as f64 / a.planned.max(1) as f64;
+    Some(if share >= 0.01 {
+        format!(
+            "FELL BEHIND: {} of {} iterations started after the plan's {:.0} s and were caught up in the grace period: {:.0}/s started within the plan, {:.0}/s asked (the generator or the server could not keep up; the table's req/s is over the longer span)",
+            a.started_after_plan,
+            a.planned,
+            plan_secs,
+            per_second(within),
+            per_second(a.planned),
+        )
+    } else {
+        format!(
+            "{} of {} iterations ({:.3}%, under 1%) started after the plan's {:.0} s, in the grace period: {:.0}/s started within the plan, {:.0}/s asked",
+            a.started_after_plan,
+            a.planned,
+            share * 100.0,
+            plan_secs,
+            per_second(within),
+            per_second(a.planned),
+        )
+    })
 }
 
 /// The warning when the generator's own start lag is over a tenth of the latency.
@@ -511,5 +534,40 @@ fn truncate(s: &str, n: usize) -> String {
         s.to_owned()
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(planned: u64, after: u64) -> ArrivalStats {
+        ArrivalStats {
+            rate_plan: format!("{}/s:3s", planned / 3),
+            planned,
+            started: planned,
+            started_after_plan: after,
+            ..ArrivalStats::default()
+        }
+    }
+
+    #[test]
+    fn a_run_is_said_to_fall_behind_from_one_percent_of_its_plan() {
+        assert_eq!(overrun(&stats(270_000, 0), 3.0), None);
+        let blip = overrun(&stats(141_000, 3), 3.0).unwrap();
+        assert!(!blip.contains("FELL BEHIND"), "{blip}");
+        assert!(
+            blip.starts_with("3 of 141000 iterations (0.002%, under 1%)"),
+            "{blip}"
+        );
+        let behind = overrun(&stats(270_000, 51_026), 3.0).unwrap();
+        assert!(
+            behind.starts_with("FELL BEHIND: 51026 of 270000")
+                && behind.contains("72991/s started within the plan"),
+            "{behind}"
+        );
+        assert!(overrun(&stats(100_000, 1_000), 3.0)
+            .unwrap()
+            .starts_with("FELL BEHIND"));
     }
 }
