@@ -43,11 +43,14 @@ rows=$(for round in $(seq 1 "$ROUNDS"); do
       printf "%d %s_cpu_new/old %.4f\n", r, k[j + 1], ncpu / ocpu
       printf "%d %s_old_rps %d\n%d %s_new_rps %d\n", r, k[j + 1], ors, r, k[j + 1], nrs
       printf "%d %s_old_cpu_us %.2f\n%d %s_new_cpu_us %.2f\n", r, k[j + 1], ocpu, r, k[j + 1], ncpu
-      if (obad + nbad > 0) printf "%d errors %d\n", r, obad + nbad
+      if (obad + nbad > 0) printf "%d errors %d %s old=%d new=%d\n", r, obad + nbad, k[j + 1], obad, nbad
     }
   }'
   echo "round $round done" >&2
 done)
-echo "$rows" | grep -q ' errors ' && echo "WARNING: some answers were not 200 (or introspection said inactive)"
+if echo "$rows" | grep -q ' errors '; then
+  echo "WARNING: some answers were not 200, or socket errors, or introspection said inactive (round, count, what):"
+  echo "$rows" | grep ' errors ' | sed 's/^/  round /'
+fi
 echo "median over rounds (min, max):"
 echo "$rows" | grep -v ' errors ' | medians | sort | awk '{ printf "  %-30s %10s   (%s, %s; %d rounds)\n", $1, $2, $3, $4, $5 }'
