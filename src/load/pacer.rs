@@ -68,6 +68,9 @@ pub struct Pacing {
     /// How many times the clock went to sleep for want of a waiting user (for tests).
     #[cfg(test)]
     dormant_spells: AtomicU64,
+    /// How many times the clock waited for one iteration's time precisely (for tests).
+    #[cfg(test)]
+    precise_waits: AtomicU64,
     /// Iterations that started after the plan's end (the run fell behind its plan and
     /// caught up in the grace period), and when the last of them ended, in µs from the
     /// start: counted only then, so a run that keeps up pays nothing for it.
@@ -103,6 +106,8 @@ impl Pacing {
             clock_dormant: AtomicBool::new(false),
             #[cfg(test)]
             dormant_spells: AtomicU64::new(0),
+            #[cfg(test)]
+            precise_waits: AtomicU64::new(0),
             overran: AtomicU64::new(0),
             overran_until_us: AtomicU64::new(0),
         }
@@ -162,9 +167,9 @@ impl Pacing {
     }
 
     /// Releases every iteration of scenario `lane` due by `now`, in one step; returns when
-    /// the next one is due (`None`: the plan is done). The clock and the users both call
-    /// it: the count moves by compare-and-swap, so an iteration is released once.
-    fn release_due(&self, lane: usize, start: Instant, now: Instant) -> Option<Instant> {
+    /// the next one is due and its index (`None`: the plan is done). The clock and the users
+    /// both call it: the count moves by compare-and-swap, so an iteration is released once.
+    fn release_due(&self, lane: usize, start: Instant, now: Instant) -> Option<(Instant, u64)> {
         let (lane, table) = (&self.lanes[lane], &self.timetables[lane]);
         let mut from = lane.released.load(Ordering::Acquire);
         loop {
@@ -172,7 +177,7 @@ impl Pacing {
             let next = loop {
                 match table.due(start, to) {
                     Some(due) if due <= now => to += 1,
-                    next => break next,
+                    next => break next.map(|due| (due, to)),
                 }
             };
             if to == from || self.done.load(Ordering::Relaxed) {
@@ -289,12 +294,20 @@ fn run_clock(pacing: &Pacing) {
     };
     let lanes = pacing.lanes.len();
     let mut now = Instant::now();
-    let mut last = start;
     loop {
-        let Some(next) = (0..lanes)
-            .filter_map(|lane| pacing.release_due(lane, start, now))
-            .min()
-        else {
+        // The next iteration due in any lane, and the rate the lanes' timetables run at there.
+        let mut next = None::<Instant>;
+        let mut per_second = 0.0;
+        for lane in 0..lanes {
+            if let Some((due, k)) = pacing.release_due(lane, start, now) {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                let after = pacing.timetables[lane].due(start, k + 1);
+                if let Some(gap) = after.map(|a| a.saturating_duration_since(due)) {
+                    per_second += 1.0 / gap.as_secs_f64().max(1e-9);
+                }
+            }
+        }
+        let Some(next) = next else {
             return;
         };
         if pacing.waiting.load(Ordering::SeqCst) == 0 {
@@ -311,14 +324,18 @@ fn run_clock(pacing: &Pacing) {
                 return;
             }
             now = Instant::now();
-            last = now;
             continue;
         }
         // Iterations closer together than the period (a rate over 10,000/s) go in batches,
         // whose start lag may be a few tens of µs more: sleep to the next without spinning,
-        // which at these rates would take the core from the users.
-        let close = next.saturating_duration_since(last) < MIN_PERIOD;
-        last = next;
+        // which at these rates would take the core from the users. (Judged by the timetable's
+        // spacing, not by the time between two wakes: batches 100 µs apart made every other
+        // wake a precise wait that spun, 17% of the generator's core at 50,000/s.)
+        let close = per_second * MIN_PERIOD.as_secs_f64() > 1.0;
+        #[cfg(test)]
+        if !close {
+            pacing.precise_waits.fetch_add(1, Ordering::Relaxed);
+        }
         if close {
             std::thread::sleep((now + MIN_PERIOD).saturating_duration_since(Instant::now()));
         } else if !sleeper.wait_until(next, &pacing.stop) {
@@ -550,6 +567,19 @@ mod tests {
         dues.dedup();
         assert_eq!(dues.len(), 200, "each iteration once");
         assert!(pacing.dormant_spells.load(Ordering::Relaxed) > 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn above_ten_thousand_a_second_the_clock_batches_and_never_waits_precisely() {
+        // 50,000/s with idle users: the clock releases in batches every 100 µs; every
+        // iteration is still taken once. At 2,000/s it waits for each one's time.
+        let fast = Arc::new(Pacing::new(RatePlan::constant(50_000.0, 0.05), &[1], 64));
+        let seen = drive(fast.clone(), 64, Duration::ZERO).await;
+        assert_eq!(seen.len(), 2500);
+        assert_eq!(fast.precise_waits.load(Ordering::Relaxed), 0);
+        let slow = Arc::new(Pacing::new(RatePlan::constant(2000.0, 0.05), &[1], 8));
+        assert_eq!(drive(slow.clone(), 8, Duration::ZERO).await.len(), 100);
+        assert!(slow.precise_waits.load(Ordering::Relaxed) > 50);
     }
 
     #[tokio::test(flavor = "current_thread")]
