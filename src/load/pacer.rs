@@ -7,10 +7,10 @@
 //! Each user that comes back for its next iteration releases what is due too, so busy users
 //! need no wake at all, and while no user waits for an iteration the clock itself sleeps
 //! (it is needed only to wake a waiting user on time; the first user to wait wakes it). A
-//! hand-off is a permit; no queue, no lock per iteration. The users do
-//! their work on the runtime's workers, which never spin: a worker that spun would be charged
-//! as CPU-bound by the OS and lose the core for whole time slices to anything else runnable,
-//! which showed as milliseconds of service time (tried: a clock task yielding on the runtime).
+//! hand-off is a permit; no queue, no lock per iteration. The users do their work on the
+//! runtime's workers, which never spin: a worker that spun would be charged as CPU-bound by
+//! the OS and lose the core for whole time slices to anything else runnable, which showed as
+//! milliseconds of service time (tried: a clock task yielding on the runtime).
 //!
 //! A user takes a permit and the oldest released iteration with it, records its start lag
 //! (now − due) and runs it. A user that found the permit waiting for it (none waited when
@@ -331,15 +331,14 @@ fn run_clock(pacing: &Pacing) {
         // which at these rates would take the core from the users. (Judged by the timetable's
         // spacing, not by the time between two wakes: batches 100 µs apart made every other
         // wake a precise wait that spun, 17% of the generator's core at 50,000/s.)
-        let close = per_second * MIN_PERIOD.as_secs_f64() > 1.0;
-        #[cfg(test)]
-        if !close {
-            pacing.precise_waits.fetch_add(1, Ordering::Relaxed);
-        }
-        if close {
+        if per_second * MIN_PERIOD.as_secs_f64() > 1.0 {
             std::thread::sleep((now + MIN_PERIOD).saturating_duration_since(Instant::now()));
-        } else if !sleeper.wait_until(next, &pacing.stop) {
-            return;
+        } else {
+            #[cfg(test)]
+            pacing.precise_waits.fetch_add(1, Ordering::Relaxed);
+            if !sleeper.wait_until(next, &pacing.stop) {
+                return;
+            }
         }
         if pacing.stop.load(Ordering::Relaxed) {
             return;
